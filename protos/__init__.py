@@ -1,0 +1,1 @@
+"""The contract every hfed role shares: messages, errors, path rules, checksums."""

@@ -1,0 +1,185 @@
+"""The cluster's one TOML configuration file, shared by every role.
+
+    cluster_id = "CID-..."
+    block_size = 134217728        # defaults for new files; sizes accept "64M"
+    replication = 3
+    heartbeat_interval = 1.0      # seconds
+    dead_interval = 10.0          # a DataNode silent this long is dead
+    block_report_interval = 300.0
+    fallback = "ns-a"             # optional: namespace for unmounted paths
+
+    [nameservices.ns-a]
+    address = "127.0.0.1:9000"
+    meta_dir = "/var/hfed/ns-a"
+
+    [[mounts]]
+    path = "/user"
+    nameservice = "ns-a"
+
+    [datanodes.host-1]            # one DataNode per host label
+    data_dir = "/var/hfed/host-1"
+    address = "127.0.0.1:0"       # port 0: any free port
+
+    [client]
+    host = "host-1"               # this client's host label (or env HFED_HOST)
+"""
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from protos import paths
+from protos.errors import InvalidArgument
+
+ENV_CONF = "HFED_CONF"
+ENV_HOST = "HFED_HOST"
+DEFAULT_HOME = Path(os.environ.get("HFED_HOME", Path.home() / ".hfed"))
+CURRENT_POINTER = "current"  # file in DEFAULT_HOME naming the last cluster's config
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_size(value) -> int:
+    """128, "128", "64M", "1g", "512KiB" -> bytes."""
+    if isinstance(value, int):
+        return value
+    match = _SIZE.match(str(value))
+    if not match:
+        raise InvalidArgument(f"invalid size {value!r}: expected a number with an optional K/M/G/T suffix")
+    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+@dataclass
+class NameserviceConfig:
+    name: str
+    address: str
+    meta_dir: str = ""
+
+
+@dataclass
+class DatanodeConfig:
+    host_label: str
+    data_dir: str
+    address: str = "127.0.0.1:0"
+    capacity: int = 0  # 0: the disk's free space
+
+
+@dataclass
+class ClusterConfig:
+    cluster_id: str
+    nameservices: dict[str, NameserviceConfig]
+    mounts: list[tuple[str, str]]
+    datanodes: dict[str, DatanodeConfig] = field(default_factory=dict)
+    fallback: str | None = None
+    block_size: int = 128 << 20
+    replication: int = 3
+    heartbeat_interval: float = 1.0
+    dead_interval: float = 10.0
+    block_report_interval: float = 300.0
+    client_host: str = ""
+    source: str = ""
+
+    def client_host_label(self) -> str:
+        return os.environ.get(ENV_HOST) or self.client_host
+
+
+def from_dict(raw: dict, source: str = "<dict>") -> ClusterConfig:
+    """Validate a parsed config; InvalidArgument naming ``source`` on any mistake."""
+    def fail(msg):
+        raise InvalidArgument(f"{source}: {msg}")
+
+    nameservices = {}
+    for name, ns in (raw.get("nameservices") or {}).items():
+        if "address" not in ns:
+            fail(f"nameservice {name!r} has no address")
+        nameservices[name] = NameserviceConfig(name, ns["address"], ns.get("meta_dir", ""))
+    if not nameservices:
+        fail("no [nameservices] defined")
+    mounts, seen = [], {}
+    for entry in raw.get("mounts") or []:
+        try:
+            path = paths.validate(entry.get("path", ""))
+        except ValueError as e:
+            fail(f"mount: {e}")
+        ns = entry.get("nameservice")
+        if ns not in nameservices:
+            fail(f"mount {path} names unknown nameservice {ns!r} (known: {', '.join(sorted(nameservices))})")
+        if path in seen:
+            fail(f"two mounts with the same path {path} ({seen[path]} and {ns})")
+        seen[path] = ns
+        mounts.append((path, ns))
+    fallback = raw.get("fallback")
+    if fallback is not None and fallback not in nameservices:
+        fail(f"fallback names unknown nameservice {fallback!r}")
+    datanodes = {}
+    for label, dn in (raw.get("datanodes") or {}).items():
+        if "data_dir" not in dn:
+            fail(f"datanode {label!r} has no data_dir")
+        datanodes[label] = DatanodeConfig(label, dn["data_dir"], dn.get("address", "127.0.0.1:0"),
+                                          parse_size(dn.get("capacity", 0)))
+    return ClusterConfig(
+        cluster_id=raw.get("cluster_id", "CID-hfed"),
+        nameservices=nameservices, mounts=mounts, datanodes=datanodes, fallback=fallback,
+        block_size=parse_size(raw.get("block_size", 128 << 20)),
+        replication=int(raw.get("replication", 3)),
+        heartbeat_interval=float(raw.get("heartbeat_interval", 1.0)),
+        dead_interval=float(raw.get("dead_interval", 10.0)),
+        block_report_interval=float(raw.get("block_report_interval", 300.0)),
+        client_host=(raw.get("client") or {}).get("host", ""),
+        source=source,
+    )
+
+
+def load(path: str | os.PathLike) -> ClusterConfig:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"hfed config {path} does not exist (start a cluster with `hfed cluster up`)")
+    except tomllib.TOMLDecodeError as e:
+        raise InvalidArgument(f"{path}: not valid TOML: {e}")
+    return from_dict(raw, str(path))
+
+
+def find_config_path(explicit: str | None = None) -> Path:
+    """--conf, then $HFED_CONF, then the config of the last `hfed cluster up`."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get(ENV_CONF):
+        return Path(os.environ[ENV_CONF])
+    pointer = DEFAULT_HOME / CURRENT_POINTER
+    if pointer.exists():
+        return Path(pointer.read_text().strip())
+    return DEFAULT_HOME / "cluster" / "hfed.toml"
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def dump(cfg: ClusterConfig) -> str:
+    """TOML text of ``cfg`` (the standard library reads TOML but does not write it)."""
+    lines = [f"cluster_id = {_toml_value(cfg.cluster_id)}"]
+    for key in ("block_size", "replication", "heartbeat_interval", "dead_interval", "block_report_interval"):
+        lines.append(f"{key} = {_toml_value(getattr(cfg, key))}")
+    if cfg.fallback:
+        lines.append(f"fallback = {_toml_value(cfg.fallback)}")
+    for ns in cfg.nameservices.values():
+        lines += ["", f'[nameservices."{ns.name}"]', f"address = {_toml_value(ns.address)}",
+                  f"meta_dir = {_toml_value(ns.meta_dir)}"]
+    for path, ns in cfg.mounts:
+        lines += ["", "[[mounts]]", f"path = {_toml_value(path)}", f"nameservice = {_toml_value(ns)}"]
+    for dn in cfg.datanodes.values():
+        lines += ["", f'[datanodes."{dn.host_label}"]', f"data_dir = {_toml_value(dn.data_dir)}",
+                  f"address = {_toml_value(dn.address)}", f"capacity = {dn.capacity}"]
+    if cfg.client_host:
+        lines += ["", "[client]", f"host = {_toml_value(cfg.client_host)}"]
+    return "\n".join(lines) + "\n"

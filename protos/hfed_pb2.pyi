@@ -1,0 +1,573 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class FileStatus(_message.Message):
+    __slots__ = ("path", "is_dir", "length", "replication", "block_size", "mtime_ms", "atime_ms", "permission", "owner", "group", "file_id", "children_count", "under_construction")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    IS_DIR_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_FIELD_NUMBER: _ClassVar[int]
+    REPLICATION_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_SIZE_FIELD_NUMBER: _ClassVar[int]
+    MTIME_MS_FIELD_NUMBER: _ClassVar[int]
+    ATIME_MS_FIELD_NUMBER: _ClassVar[int]
+    PERMISSION_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    FILE_ID_FIELD_NUMBER: _ClassVar[int]
+    CHILDREN_COUNT_FIELD_NUMBER: _ClassVar[int]
+    UNDER_CONSTRUCTION_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    is_dir: bool
+    length: int
+    replication: int
+    block_size: int
+    mtime_ms: int
+    atime_ms: int
+    permission: int
+    owner: str
+    group: str
+    file_id: int
+    children_count: int
+    under_construction: bool
+    def __init__(self, path: _Optional[str] = ..., is_dir: _Optional[bool] = ..., length: _Optional[int] = ..., replication: _Optional[int] = ..., block_size: _Optional[int] = ..., mtime_ms: _Optional[int] = ..., atime_ms: _Optional[int] = ..., permission: _Optional[int] = ..., owner: _Optional[str] = ..., group: _Optional[str] = ..., file_id: _Optional[int] = ..., children_count: _Optional[int] = ..., under_construction: _Optional[bool] = ...) -> None: ...
+
+class DatanodeId(_message.Message):
+    __slots__ = ("uuid", "host_label", "transfer_address")
+    UUID_FIELD_NUMBER: _ClassVar[int]
+    HOST_LABEL_FIELD_NUMBER: _ClassVar[int]
+    TRANSFER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    uuid: str
+    host_label: str
+    transfer_address: str
+    def __init__(self, uuid: _Optional[str] = ..., host_label: _Optional[str] = ..., transfer_address: _Optional[str] = ...) -> None: ...
+
+class Block(_message.Message):
+    __slots__ = ("block_id", "generation_stamp", "num_bytes", "pool_id")
+    BLOCK_ID_FIELD_NUMBER: _ClassVar[int]
+    GENERATION_STAMP_FIELD_NUMBER: _ClassVar[int]
+    NUM_BYTES_FIELD_NUMBER: _ClassVar[int]
+    POOL_ID_FIELD_NUMBER: _ClassVar[int]
+    block_id: int
+    generation_stamp: int
+    num_bytes: int
+    pool_id: str
+    def __init__(self, block_id: _Optional[int] = ..., generation_stamp: _Optional[int] = ..., num_bytes: _Optional[int] = ..., pool_id: _Optional[str] = ...) -> None: ...
+
+class LocatedBlock(_message.Message):
+    __slots__ = ("block", "offset", "locations")
+    BLOCK_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    LOCATIONS_FIELD_NUMBER: _ClassVar[int]
+    block: Block
+    offset: int
+    locations: _containers.RepeatedCompositeFieldContainer[DatanodeId]
+    def __init__(self, block: _Optional[_Union[Block, _Mapping]] = ..., offset: _Optional[int] = ..., locations: _Optional[_Iterable[_Union[DatanodeId, _Mapping]]] = ...) -> None: ...
+
+class LocatedBlocks(_message.Message):
+    __slots__ = ("file_length", "blocks", "under_construction")
+    FILE_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    BLOCKS_FIELD_NUMBER: _ClassVar[int]
+    UNDER_CONSTRUCTION_FIELD_NUMBER: _ClassVar[int]
+    file_length: int
+    blocks: _containers.RepeatedCompositeFieldContainer[LocatedBlock]
+    under_construction: bool
+    def __init__(self, file_length: _Optional[int] = ..., blocks: _Optional[_Iterable[_Union[LocatedBlock, _Mapping]]] = ..., under_construction: _Optional[bool] = ...) -> None: ...
+
+class MkdirsRequest(_message.Message):
+    __slots__ = ("path", "permission", "create_parent")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    PERMISSION_FIELD_NUMBER: _ClassVar[int]
+    CREATE_PARENT_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    permission: int
+    create_parent: bool
+    def __init__(self, path: _Optional[str] = ..., permission: _Optional[int] = ..., create_parent: _Optional[bool] = ...) -> None: ...
+
+class MkdirsResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class CreateRequest(_message.Message):
+    __slots__ = ("path", "permission", "overwrite", "create_parent", "replication", "block_size", "client_name")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    PERMISSION_FIELD_NUMBER: _ClassVar[int]
+    OVERWRITE_FIELD_NUMBER: _ClassVar[int]
+    CREATE_PARENT_FIELD_NUMBER: _ClassVar[int]
+    REPLICATION_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_SIZE_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    permission: int
+    overwrite: bool
+    create_parent: bool
+    replication: int
+    block_size: int
+    client_name: str
+    def __init__(self, path: _Optional[str] = ..., permission: _Optional[int] = ..., overwrite: _Optional[bool] = ..., create_parent: _Optional[bool] = ..., replication: _Optional[int] = ..., block_size: _Optional[int] = ..., client_name: _Optional[str] = ...) -> None: ...
+
+class CreateResponse(_message.Message):
+    __slots__ = ("status",)
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    status: FileStatus
+    def __init__(self, status: _Optional[_Union[FileStatus, _Mapping]] = ...) -> None: ...
+
+class AddBlockRequest(_message.Message):
+    __slots__ = ("path", "client_name", "previous", "excluded_uuids", "client_host")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDED_UUIDS_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_HOST_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    client_name: str
+    previous: Block
+    excluded_uuids: _containers.RepeatedScalarFieldContainer[str]
+    client_host: str
+    def __init__(self, path: _Optional[str] = ..., client_name: _Optional[str] = ..., previous: _Optional[_Union[Block, _Mapping]] = ..., excluded_uuids: _Optional[_Iterable[str]] = ..., client_host: _Optional[str] = ...) -> None: ...
+
+class AddBlockResponse(_message.Message):
+    __slots__ = ("block",)
+    BLOCK_FIELD_NUMBER: _ClassVar[int]
+    block: LocatedBlock
+    def __init__(self, block: _Optional[_Union[LocatedBlock, _Mapping]] = ...) -> None: ...
+
+class CompleteRequest(_message.Message):
+    __slots__ = ("path", "client_name", "last")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    LAST_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    client_name: str
+    last: Block
+    def __init__(self, path: _Optional[str] = ..., client_name: _Optional[str] = ..., last: _Optional[_Union[Block, _Mapping]] = ...) -> None: ...
+
+class CompleteResponse(_message.Message):
+    __slots__ = ("completed",)
+    COMPLETED_FIELD_NUMBER: _ClassVar[int]
+    completed: bool
+    def __init__(self, completed: _Optional[bool] = ...) -> None: ...
+
+class AbandonBlockRequest(_message.Message):
+    __slots__ = ("path", "client_name", "block")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    client_name: str
+    block: Block
+    def __init__(self, path: _Optional[str] = ..., client_name: _Optional[str] = ..., block: _Optional[_Union[Block, _Mapping]] = ...) -> None: ...
+
+class AbandonBlockResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetBlockLocationsRequest(_message.Message):
+    __slots__ = ("path", "offset", "length", "client_host")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_HOST_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    offset: int
+    length: int
+    client_host: str
+    def __init__(self, path: _Optional[str] = ..., offset: _Optional[int] = ..., length: _Optional[int] = ..., client_host: _Optional[str] = ...) -> None: ...
+
+class GetBlockLocationsResponse(_message.Message):
+    __slots__ = ("blocks",)
+    BLOCKS_FIELD_NUMBER: _ClassVar[int]
+    blocks: LocatedBlocks
+    def __init__(self, blocks: _Optional[_Union[LocatedBlocks, _Mapping]] = ...) -> None: ...
+
+class GetFileInfoRequest(_message.Message):
+    __slots__ = ("path",)
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    def __init__(self, path: _Optional[str] = ...) -> None: ...
+
+class GetFileInfoResponse(_message.Message):
+    __slots__ = ("status",)
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    status: FileStatus
+    def __init__(self, status: _Optional[_Union[FileStatus, _Mapping]] = ...) -> None: ...
+
+class GetListingRequest(_message.Message):
+    __slots__ = ("path", "start_after", "limit")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    START_AFTER_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    start_after: str
+    limit: int
+    def __init__(self, path: _Optional[str] = ..., start_after: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class GetListingResponse(_message.Message):
+    __slots__ = ("entries", "remaining")
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    REMAINING_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[FileStatus]
+    remaining: int
+    def __init__(self, entries: _Optional[_Iterable[_Union[FileStatus, _Mapping]]] = ..., remaining: _Optional[int] = ...) -> None: ...
+
+class RenameRequest(_message.Message):
+    __slots__ = ("src", "dst")
+    SRC_FIELD_NUMBER: _ClassVar[int]
+    DST_FIELD_NUMBER: _ClassVar[int]
+    src: str
+    dst: str
+    def __init__(self, src: _Optional[str] = ..., dst: _Optional[str] = ...) -> None: ...
+
+class RenameResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class DeleteRequest(_message.Message):
+    __slots__ = ("path", "recursive")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    RECURSIVE_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    recursive: bool
+    def __init__(self, path: _Optional[str] = ..., recursive: _Optional[bool] = ...) -> None: ...
+
+class DeleteResponse(_message.Message):
+    __slots__ = ("deleted",)
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    deleted: bool
+    def __init__(self, deleted: _Optional[bool] = ...) -> None: ...
+
+class SetReplicationRequest(_message.Message):
+    __slots__ = ("path", "replication")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    REPLICATION_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    replication: int
+    def __init__(self, path: _Optional[str] = ..., replication: _Optional[int] = ...) -> None: ...
+
+class SetPermissionRequest(_message.Message):
+    __slots__ = ("path", "permission")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    PERMISSION_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    permission: int
+    def __init__(self, path: _Optional[str] = ..., permission: _Optional[int] = ...) -> None: ...
+
+class SetOwnerRequest(_message.Message):
+    __slots__ = ("path", "owner", "group")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    owner: str
+    group: str
+    def __init__(self, path: _Optional[str] = ..., owner: _Optional[str] = ..., group: _Optional[str] = ...) -> None: ...
+
+class SetTimesRequest(_message.Message):
+    __slots__ = ("path", "mtime_ms", "atime_ms")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    MTIME_MS_FIELD_NUMBER: _ClassVar[int]
+    ATIME_MS_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    mtime_ms: int
+    atime_ms: int
+    def __init__(self, path: _Optional[str] = ..., mtime_ms: _Optional[int] = ..., atime_ms: _Optional[int] = ...) -> None: ...
+
+class SetAttrResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetContentSummaryRequest(_message.Message):
+    __slots__ = ("path",)
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    def __init__(self, path: _Optional[str] = ...) -> None: ...
+
+class GetContentSummaryResponse(_message.Message):
+    __slots__ = ("length", "file_count", "directory_count", "space_consumed")
+    LENGTH_FIELD_NUMBER: _ClassVar[int]
+    FILE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    DIRECTORY_COUNT_FIELD_NUMBER: _ClassVar[int]
+    SPACE_CONSUMED_FIELD_NUMBER: _ClassVar[int]
+    length: int
+    file_count: int
+    directory_count: int
+    space_consumed: int
+    def __init__(self, length: _Optional[int] = ..., file_count: _Optional[int] = ..., directory_count: _Optional[int] = ..., space_consumed: _Optional[int] = ...) -> None: ...
+
+class RenewLeaseRequest(_message.Message):
+    __slots__ = ("client_name",)
+    CLIENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    client_name: str
+    def __init__(self, client_name: _Optional[str] = ...) -> None: ...
+
+class RenewLeaseResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class BadReplica(_message.Message):
+    __slots__ = ("block", "datanode_uuid")
+    BLOCK_FIELD_NUMBER: _ClassVar[int]
+    DATANODE_UUID_FIELD_NUMBER: _ClassVar[int]
+    block: Block
+    datanode_uuid: str
+    def __init__(self, block: _Optional[_Union[Block, _Mapping]] = ..., datanode_uuid: _Optional[str] = ...) -> None: ...
+
+class ReportBadBlocksRequest(_message.Message):
+    __slots__ = ("replicas",)
+    REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    replicas: _containers.RepeatedCompositeFieldContainer[BadReplica]
+    def __init__(self, replicas: _Optional[_Iterable[_Union[BadReplica, _Mapping]]] = ...) -> None: ...
+
+class ReportBadBlocksResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetStatsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class DatanodeReport(_message.Message):
+    __slots__ = ("id", "alive", "capacity", "used", "remaining", "last_heartbeat_ms_ago", "num_blocks")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    ALIVE_FIELD_NUMBER: _ClassVar[int]
+    CAPACITY_FIELD_NUMBER: _ClassVar[int]
+    USED_FIELD_NUMBER: _ClassVar[int]
+    REMAINING_FIELD_NUMBER: _ClassVar[int]
+    LAST_HEARTBEAT_MS_AGO_FIELD_NUMBER: _ClassVar[int]
+    NUM_BLOCKS_FIELD_NUMBER: _ClassVar[int]
+    id: DatanodeId
+    alive: bool
+    capacity: int
+    used: int
+    remaining: int
+    last_heartbeat_ms_ago: int
+    num_blocks: int
+    def __init__(self, id: _Optional[_Union[DatanodeId, _Mapping]] = ..., alive: _Optional[bool] = ..., capacity: _Optional[int] = ..., used: _Optional[int] = ..., remaining: _Optional[int] = ..., last_heartbeat_ms_ago: _Optional[int] = ..., num_blocks: _Optional[int] = ...) -> None: ...
+
+class GetStatsResponse(_message.Message):
+    __slots__ = ("nameservice", "cluster_id", "pool_id", "files", "directories", "blocks", "under_replicated", "missing", "corrupt_replicas", "pending_replications", "datanodes", "rss_bytes")
+    NAMESERVICE_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    POOL_ID_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    DIRECTORIES_FIELD_NUMBER: _ClassVar[int]
+    BLOCKS_FIELD_NUMBER: _ClassVar[int]
+    UNDER_REPLICATED_FIELD_NUMBER: _ClassVar[int]
+    MISSING_FIELD_NUMBER: _ClassVar[int]
+    CORRUPT_REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    PENDING_REPLICATIONS_FIELD_NUMBER: _ClassVar[int]
+    DATANODES_FIELD_NUMBER: _ClassVar[int]
+    RSS_BYTES_FIELD_NUMBER: _ClassVar[int]
+    nameservice: str
+    cluster_id: str
+    pool_id: str
+    files: int
+    directories: int
+    blocks: int
+    under_replicated: int
+    missing: int
+    corrupt_replicas: int
+    pending_replications: int
+    datanodes: _containers.RepeatedCompositeFieldContainer[DatanodeReport]
+    rss_bytes: int
+    def __init__(self, nameservice: _Optional[str] = ..., cluster_id: _Optional[str] = ..., pool_id: _Optional[str] = ..., files: _Optional[int] = ..., directories: _Optional[int] = ..., blocks: _Optional[int] = ..., under_replicated: _Optional[int] = ..., missing: _Optional[int] = ..., corrupt_replicas: _Optional[int] = ..., pending_replications: _Optional[int] = ..., datanodes: _Optional[_Iterable[_Union[DatanodeReport, _Mapping]]] = ..., rss_bytes: _Optional[int] = ...) -> None: ...
+
+class GetServerDefaultsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetServerDefaultsResponse(_message.Message):
+    __slots__ = ("block_size", "replication", "nameservice", "pool_id", "cluster_id", "bytes_per_checksum")
+    BLOCK_SIZE_FIELD_NUMBER: _ClassVar[int]
+    REPLICATION_FIELD_NUMBER: _ClassVar[int]
+    NAMESERVICE_FIELD_NUMBER: _ClassVar[int]
+    POOL_ID_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    BYTES_PER_CHECKSUM_FIELD_NUMBER: _ClassVar[int]
+    block_size: int
+    replication: int
+    nameservice: str
+    pool_id: str
+    cluster_id: str
+    bytes_per_checksum: int
+    def __init__(self, block_size: _Optional[int] = ..., replication: _Optional[int] = ..., nameservice: _Optional[str] = ..., pool_id: _Optional[str] = ..., cluster_id: _Optional[str] = ..., bytes_per_checksum: _Optional[int] = ...) -> None: ...
+
+class RegisterRequest(_message.Message):
+    __slots__ = ("id", "cluster_id")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    id: DatanodeId
+    cluster_id: str
+    def __init__(self, id: _Optional[_Union[DatanodeId, _Mapping]] = ..., cluster_id: _Optional[str] = ...) -> None: ...
+
+class RegisterResponse(_message.Message):
+    __slots__ = ("nameservice", "pool_id", "cluster_id", "heartbeat_interval_ms", "block_report_interval_ms")
+    NAMESERVICE_FIELD_NUMBER: _ClassVar[int]
+    POOL_ID_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_REPORT_INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
+    nameservice: str
+    pool_id: str
+    cluster_id: str
+    heartbeat_interval_ms: int
+    block_report_interval_ms: int
+    def __init__(self, nameservice: _Optional[str] = ..., pool_id: _Optional[str] = ..., cluster_id: _Optional[str] = ..., heartbeat_interval_ms: _Optional[int] = ..., block_report_interval_ms: _Optional[int] = ...) -> None: ...
+
+class HeartbeatRequest(_message.Message):
+    __slots__ = ("uuid", "capacity", "used", "remaining", "active_transfers")
+    UUID_FIELD_NUMBER: _ClassVar[int]
+    CAPACITY_FIELD_NUMBER: _ClassVar[int]
+    USED_FIELD_NUMBER: _ClassVar[int]
+    REMAINING_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_TRANSFERS_FIELD_NUMBER: _ClassVar[int]
+    uuid: str
+    capacity: int
+    used: int
+    remaining: int
+    active_transfers: int
+    def __init__(self, uuid: _Optional[str] = ..., capacity: _Optional[int] = ..., used: _Optional[int] = ..., remaining: _Optional[int] = ..., active_transfers: _Optional[int] = ...) -> None: ...
+
+class TransferCommand(_message.Message):
+    __slots__ = ("block", "targets")
+    BLOCK_FIELD_NUMBER: _ClassVar[int]
+    TARGETS_FIELD_NUMBER: _ClassVar[int]
+    block: Block
+    targets: _containers.RepeatedCompositeFieldContainer[DatanodeId]
+    def __init__(self, block: _Optional[_Union[Block, _Mapping]] = ..., targets: _Optional[_Iterable[_Union[DatanodeId, _Mapping]]] = ...) -> None: ...
+
+class DeleteCommand(_message.Message):
+    __slots__ = ("blocks",)
+    BLOCKS_FIELD_NUMBER: _ClassVar[int]
+    blocks: _containers.RepeatedCompositeFieldContainer[Block]
+    def __init__(self, blocks: _Optional[_Iterable[_Union[Block, _Mapping]]] = ...) -> None: ...
+
+class DatanodeCommand(_message.Message):
+    __slots__ = ("transfer", "delete")
+    TRANSFER_FIELD_NUMBER: _ClassVar[int]
+    DELETE_FIELD_NUMBER: _ClassVar[int]
+    transfer: TransferCommand
+    delete: DeleteCommand
+    def __init__(self, transfer: _Optional[_Union[TransferCommand, _Mapping]] = ..., delete: _Optional[_Union[DeleteCommand, _Mapping]] = ...) -> None: ...
+
+class HeartbeatResponse(_message.Message):
+    __slots__ = ("commands", "reregister")
+    COMMANDS_FIELD_NUMBER: _ClassVar[int]
+    REREGISTER_FIELD_NUMBER: _ClassVar[int]
+    commands: _containers.RepeatedCompositeFieldContainer[DatanodeCommand]
+    reregister: bool
+    def __init__(self, commands: _Optional[_Iterable[_Union[DatanodeCommand, _Mapping]]] = ..., reregister: _Optional[bool] = ...) -> None: ...
+
+class BlockReportRequest(_message.Message):
+    __slots__ = ("uuid", "blocks")
+    UUID_FIELD_NUMBER: _ClassVar[int]
+    BLOCKS_FIELD_NUMBER: _ClassVar[int]
+    uuid: str
+    blocks: _containers.RepeatedCompositeFieldContainer[Block]
+    def __init__(self, uuid: _Optional[str] = ..., blocks: _Optional[_Iterable[_Union[Block, _Mapping]]] = ...) -> None: ...
+
+class BlockReportResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class IncrementalBlockReportRequest(_message.Message):
+    __slots__ = ("uuid", "received", "deleted")
+    UUID_FIELD_NUMBER: _ClassVar[int]
+    RECEIVED_FIELD_NUMBER: _ClassVar[int]
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    uuid: str
+    received: _containers.RepeatedCompositeFieldContainer[Block]
+    deleted: _containers.RepeatedCompositeFieldContainer[Block]
+    def __init__(self, uuid: _Optional[str] = ..., received: _Optional[_Iterable[_Union[Block, _Mapping]]] = ..., deleted: _Optional[_Iterable[_Union[Block, _Mapping]]] = ...) -> None: ...
+
+class IncrementalBlockReportResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ReadBlockRequest(_message.Message):
+    __slots__ = ("block", "offset", "length")
+    BLOCK_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_FIELD_NUMBER: _ClassVar[int]
+    block: Block
+    offset: int
+    length: int
+    def __init__(self, block: _Optional[_Union[Block, _Mapping]] = ..., offset: _Optional[int] = ..., length: _Optional[int] = ...) -> None: ...
+
+class ReadBlockChunk(_message.Message):
+    __slots__ = ("offset", "data", "checksums", "bytes_per_checksum")
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    CHECKSUMS_FIELD_NUMBER: _ClassVar[int]
+    BYTES_PER_CHECKSUM_FIELD_NUMBER: _ClassVar[int]
+    offset: int
+    data: bytes
+    checksums: bytes
+    bytes_per_checksum: int
+    def __init__(self, offset: _Optional[int] = ..., data: _Optional[bytes] = ..., checksums: _Optional[bytes] = ..., bytes_per_checksum: _Optional[int] = ...) -> None: ...
+
+class WriteHeader(_message.Message):
+    __slots__ = ("block", "targets", "client_name")
+    BLOCK_FIELD_NUMBER: _ClassVar[int]
+    TARGETS_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    block: Block
+    targets: _containers.RepeatedCompositeFieldContainer[DatanodeId]
+    client_name: str
+    def __init__(self, block: _Optional[_Union[Block, _Mapping]] = ..., targets: _Optional[_Iterable[_Union[DatanodeId, _Mapping]]] = ..., client_name: _Optional[str] = ...) -> None: ...
+
+class WritePacket(_message.Message):
+    __slots__ = ("header", "seqno", "offset", "data", "checksums", "last")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    SEQNO_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    CHECKSUMS_FIELD_NUMBER: _ClassVar[int]
+    LAST_FIELD_NUMBER: _ClassVar[int]
+    header: WriteHeader
+    seqno: int
+    offset: int
+    data: bytes
+    checksums: bytes
+    last: bool
+    def __init__(self, header: _Optional[_Union[WriteHeader, _Mapping]] = ..., seqno: _Optional[int] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ..., checksums: _Optional[bytes] = ..., last: _Optional[bool] = ...) -> None: ...
+
+class PipelineStatus(_message.Message):
+    __slots__ = ("uuid", "ok", "message")
+    UUID_FIELD_NUMBER: _ClassVar[int]
+    OK_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    uuid: str
+    ok: bool
+    message: str
+    def __init__(self, uuid: _Optional[str] = ..., ok: _Optional[bool] = ..., message: _Optional[str] = ...) -> None: ...
+
+class WriteAck(_message.Message):
+    __slots__ = ("seqno", "statuses")
+    SEQNO_FIELD_NUMBER: _ClassVar[int]
+    STATUSES_FIELD_NUMBER: _ClassVar[int]
+    seqno: int
+    statuses: _containers.RepeatedCompositeFieldContainer[PipelineStatus]
+    def __init__(self, seqno: _Optional[int] = ..., statuses: _Optional[_Iterable[_Union[PipelineStatus, _Mapping]]] = ...) -> None: ...
+
+class ShortCircuitRequest(_message.Message):
+    __slots__ = ("block", "client_host")
+    BLOCK_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_HOST_FIELD_NUMBER: _ClassVar[int]
+    block: Block
+    client_host: str
+    def __init__(self, block: _Optional[_Union[Block, _Mapping]] = ..., client_host: _Optional[str] = ...) -> None: ...
+
+class ShortCircuitResponse(_message.Message):
+    __slots__ = ("block_path", "meta_path", "length")
+    BLOCK_PATH_FIELD_NUMBER: _ClassVar[int]
+    META_PATH_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_FIELD_NUMBER: _ClassVar[int]
+    block_path: str
+    meta_path: str
+    length: int
+    def __init__(self, block_path: _Optional[str] = ..., meta_path: _Optional[str] = ..., length: _Optional[int] = ...) -> None: ...
