@@ -1,0 +1,67 @@
+"""gRPC plumbing every role shares: channel/server options and caller identity."""
+from __future__ import annotations
+
+import getpass
+import os
+
+import grpc
+
+MAX_MESSAGE = 64 << 20
+OPTIONS = [
+    ("grpc.max_send_message_length", MAX_MESSAGE),
+    ("grpc.max_receive_message_length", MAX_MESSAGE),
+    ("grpc.so_reuseport", 0),
+]
+USER_KEY = "hfed-user"
+GROUPS_KEY = "hfed-groups"
+ENV_USER = "HFED_USER"
+ENV_GROUPS = "HFED_GROUPS"
+
+# Data packets: 1 MiB of data each (2048 checksum chunks of 512 bytes).
+PACKET_SIZE = 1 << 20
+
+
+def current_user() -> str:
+    return os.environ.get(ENV_USER) or getpass.getuser()
+
+
+def current_groups() -> list[str]:
+    raw = os.environ.get(ENV_GROUPS)
+    return [g for g in raw.split(",") if g] if raw else [current_user()]
+
+
+def identity_metadata(user: str | None = None, groups: list[str] | None = None) -> tuple:
+    return ((USER_KEY, user or current_user()), (GROUPS_KEY, ",".join(groups or current_groups())))
+
+
+def caller_identity(context) -> tuple[str, list[str]]:
+    """(user, groups) a server-side call carries; anonymous callers are 'nobody'."""
+    user, groups = "nobody", ""
+    for key, value in context.invocation_metadata() or ():
+        if key == USER_KEY:
+            user = value
+        elif key == GROUPS_KEY:
+            groups = value
+    return user, [g for g in groups.split(",") if g]
+
+
+def insecure_channel(address: str) -> grpc.Channel:
+    return grpc.insecure_channel(address, options=OPTIONS)
+
+
+def aio_channel(address: str) -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(address, options=OPTIONS)
+
+
+def aio_server() -> grpc.aio.Server:
+    return grpc.aio.server(options=OPTIONS)
+
+
+def write_address_file(path: str | None, address: str) -> None:
+    """Announce a ready daemon's bound address (atomically: launchers poll for it)."""
+    if not path:
+        return
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        f.write(address)
+    os.replace(tmp, path)
