@@ -1,0 +1,72 @@
+"""DataNode registry: registration, heartbeats, dead-node detection, command queues.
+
+Time is passed in (seconds, monotonic), so the logic is tested without sleeping.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+
+@dataclass
+class DatanodeInfo:
+    uuid: str
+    host_label: str
+    transfer_address: str
+    last_heartbeat: float
+    alive: bool = True
+    capacity: int = 0
+    used: int = 0
+    remaining: int = 0
+    active_transfers: int = 0
+    reported: bool = False            # sent a full block report since registering
+    commands: deque = field(default_factory=deque)
+
+
+class DatanodeRegistry:
+    def __init__(self, dead_interval: float):
+        self.dead_interval = dead_interval
+        self.nodes: dict[str, DatanodeInfo] = {}
+
+    def register(self, uuid: str, host_label: str, address: str, now: float) -> DatanodeInfo:
+        """(Re-)register: a restarted DataNode keeps its uuid, may change address."""
+        node = self.nodes.get(uuid)
+        if node is None:
+            node = self.nodes[uuid] = DatanodeInfo(uuid, host_label, address, now)
+        node.host_label, node.transfer_address = host_label, address
+        node.last_heartbeat, node.alive, node.reported = now, True, False
+        node.commands.clear()
+        return node
+
+    def heartbeat(self, uuid: str, now: float, capacity: int, used: int, remaining: int,
+                  active_transfers: int) -> DatanodeInfo | None:
+        """Record a heartbeat; None means 'unknown or declared dead: register again'."""
+        node = self.nodes.get(uuid)
+        if node is None or not node.alive:
+            return None
+        node.last_heartbeat = now
+        node.capacity, node.used, node.remaining = capacity, used, remaining
+        node.active_transfers = active_transfers
+        return node
+
+    def find_dead(self, now: float) -> list[DatanodeInfo]:
+        """Mark and return DataNodes whose last heartbeat is older than dead_interval."""
+        dead = [n for n in self.nodes.values() if n.alive and now - n.last_heartbeat > self.dead_interval]
+        for node in dead:
+            node.alive = False
+            node.commands.clear()
+        return dead
+
+    def live(self) -> list[DatanodeInfo]:
+        return [n for n in self.nodes.values() if n.alive]
+
+    def is_live(self, uuid: str) -> bool:
+        node = self.nodes.get(uuid)
+        return node is not None and node.alive
+
+    def take_commands(self, uuid: str, limit: int = 64) -> list:
+        node = self.nodes[uuid]
+        out = []
+        while node.commands and len(out) < limit:
+            out.append(node.commands.popleft())
+        return out

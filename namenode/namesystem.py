@@ -1,0 +1,175 @@
+"""The NameNode's state in one object: namespace, block map, DataNodes, leases.
+
+Every namespace mutation goes through ``commit(record)``: the record's
+``apply`` function (namenode/ops) changes the tables and the record is then
+appended to the journal, so the live RPC and journal replay run the same
+code. Block locations, DataNode state and commands are not journaled.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from namenode import ops
+from namenode.blocks import BlockInfo, BlockMap
+from namenode.datanodes import DatanodeRegistry
+from namenode.namespace import Inode, Namespace
+
+
+@dataclass
+class TransferCmd:
+    """Ask a DataNode to copy a replica to other DataNodes."""
+    block_id: int
+    generation_stamp: int
+    num_bytes: int
+    targets: list  # DatanodeInfo
+
+
+@dataclass
+class DeleteCmd:
+    """Ask a DataNode to delete replicas: (block_id, generation_stamp, num_bytes)."""
+    blocks: list
+
+
+@dataclass
+class Lease:
+    holder: str
+    renewed: float
+    files: set[int] = field(default_factory=set)
+
+
+class Namesystem:
+    def __init__(self, nameservice: str, cluster_id: str, pool_id: str, superuser: str, *,
+                 block_size: int = 128 << 20, replication: int = 3, dead_interval: float = 10.0,
+                 mount_dirs: tuple[str, ...] = (), clock=time.time, monotonic=time.monotonic):
+        self.nameservice, self.cluster_id, self.pool_id = nameservice, cluster_id, pool_id
+        self.clock, self.monotonic = clock, monotonic
+        self.ns = Namespace(nameservice, superuser, now_ms=self.now_ms())
+        self.blocks = BlockMap()
+        self.datanodes = DatanodeRegistry(dead_interval)
+        self.leases: dict[str, Lease] = {}
+        self.default_block_size, self.default_replication = block_size, replication
+        self.mount_dirs = frozenset(mount_dirs)
+        self.needs_check: set[int] = set()               # blocks whose replication may be off
+        self.pending: dict[int, tuple[set[str], float]] = {}  # block -> (targets, deadline)
+        self.deleting: set[tuple[int, str]] = set()       # corrupt replicas asked to go
+        self.journal = None
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    def commit(self, record: dict):
+        """Apply a mutation, then journal it (nothing is journaled if it fails)."""
+        result = ops.APPLY[record["op"]](self, record)
+        if self.journal is not None:
+            self.journal.append(record)
+        return result
+
+    # ----------------------------------------------------------- file helpers
+    def file_length(self, inode: Inode) -> int:
+        return sum(self.blocks.blocks[b].num_bytes for b in inode.blocks if b in self.blocks.blocks)
+
+    def add_lease(self, holder: str, inode: Inode) -> None:
+        inode.lease_holder = holder
+        lease = self.leases.setdefault(holder, Lease(holder, self.monotonic()))
+        lease.files.add(inode.id)
+
+    def release_lease(self, inode: Inode) -> None:
+        lease = self.leases.get(inode.lease_holder)
+        if lease is not None:
+            lease.files.discard(inode.id)
+            if not lease.files:
+                del self.leases[inode.lease_holder]
+        inode.lease_holder = ""
+
+    def renew_lease(self, holder: str) -> None:
+        lease = self.leases.get(holder)
+        if lease is not None:
+            lease.renewed = self.monotonic()
+
+    def invalidate(self, block: BlockInfo) -> None:
+        """A block left the namespace: tell every DataNode holding it to delete it."""
+        for uuid in block.replicas | self.blocks.corrupt.get(block.block_id, set()):
+            self.queue_delete(uuid, block.block_id, block.generation_stamp, block.num_bytes)
+
+    def delete_corrupt_replicas(self, block: BlockInfo) -> None:
+        """Ask holders of bad copies to drop them; they stay 'corrupt' until the
+        deletion is reported, so no new replica is placed on top of one."""
+        for uuid in self.blocks.corrupt.get(block.block_id, ()):
+            if (block.block_id, uuid) not in self.deleting and self.datanodes.is_live(uuid):
+                self.deleting.add((block.block_id, uuid))
+                self.queue_delete(uuid, block.block_id, block.generation_stamp, block.num_bytes)
+
+    def queue_delete(self, uuid: str, block_id: int, generation_stamp: int, num_bytes: int) -> None:
+        node = self.datanodes.nodes.get(uuid)
+        if node is not None and node.alive:
+            node.commands.append(DeleteCmd([(block_id, generation_stamp, num_bytes)]))
+
+    def expected_replication(self, block: BlockInfo) -> int:
+        inode = self.ns.table.find(block.inode_id)
+        return inode.replication if inode is not None else 0
+
+    def live_locations(self, block: BlockInfo, client_host: str = "") -> list:
+        """Live DataNodes with a good replica, the client's own host first."""
+        nodes = [self.datanodes.nodes[u] for u in block.replicas if self.datanodes.is_live(u)]
+        nodes.sort(key=lambda n: (n.host_label != client_host, n.active_transfers, n.host_label))
+        return nodes
+
+    # --------------------------------------------------- DataNode protocol
+    def register_datanode(self, uuid: str, host_label: str, address: str):
+        self.blocks.drop_datanode(uuid)           # its next full report rebuilds them
+        return self.datanodes.register(uuid, host_label, address, self.monotonic())
+
+    def block_report(self, uuid: str, reported: list[tuple[int, int, int]]) -> None:
+        """Full report: the DataNode holds exactly these (block_id, gs, num_bytes)."""
+        for block_id in self.blocks.drop_datanode(uuid):
+            self.needs_check.add(block_id)
+        for block_id, gs, num_bytes in reported:
+            self._add_reported_replica(uuid, block_id, gs, num_bytes)
+        self.datanodes.nodes[uuid].reported = True
+
+    def incremental_report(self, uuid: str, received, deleted) -> None:
+        for block_id, gs, num_bytes in received:
+            self._add_reported_replica(uuid, block_id, gs, num_bytes)
+        for block_id, _gs, _n in deleted:
+            self.blocks.remove_replica(block_id, uuid)
+            self.blocks.corrupt.get(block_id, set()).discard(uuid)
+            self.deleting.discard((block_id, uuid))
+            self.needs_check.add(block_id)
+
+    def _add_reported_replica(self, uuid: str, block_id: int, gs: int, num_bytes: int) -> None:
+        block = self.blocks.get(block_id)
+        if block is None or gs < block.generation_stamp:
+            self.queue_delete(uuid, block_id, gs, num_bytes)      # orphan or stale replica
+            return
+        if uuid in self.blocks.corrupt.get(block_id, ()):
+            return                                                # known bad, deletion pending
+        if block.committed and num_bytes != block.num_bytes:
+            self.blocks.mark_corrupt(block_id, uuid)               # wrong length: not this block
+        else:
+            if not block.committed:
+                block.num_bytes = max(block.num_bytes, num_bytes)
+            self.blocks.add_replica(block, uuid)
+        pending = self.pending.get(block_id)
+        if pending is not None:
+            pending[0].discard(uuid)
+            if not pending[0]:
+                del self.pending[block_id]
+        self.needs_check.add(block_id)
+
+    def report_bad_replica(self, block_id: int, uuid: str) -> None:
+        if block_id in self.blocks.blocks:
+            self.blocks.mark_corrupt(block_id, uuid)
+            self.needs_check.add(block_id)
+
+    def heartbeat(self, uuid: str, capacity: int, used: int, remaining: int, transfers: int):
+        """Commands for the DataNode, or None when it must register again."""
+        node = self.datanodes.heartbeat(uuid, self.monotonic(), capacity, used, remaining, transfers)
+        return None if node is None else self.datanodes.take_commands(uuid)
+
+    def check_datanodes(self) -> list:
+        """Declare silent DataNodes dead and schedule their blocks for re-replication."""
+        dead = self.datanodes.find_dead(self.monotonic())
+        for node in dead:
+            self.needs_check.update(self.blocks.drop_datanode(node.uuid))
+        return dead

@@ -1,0 +1,22 @@
+"""Namespace operations, one module per family.
+
+Each mutation has a live entry point (validates input, checks permissions,
+builds a journal record) and an ``apply_*`` function that changes the tables
+from the record. ``Namesystem.commit`` runs the apply function for live calls
+and journal replay runs the very same one.
+"""
+from namenode.ops import attrs, dirs, files
+
+APPLY = {
+    "mkdirs": dirs.apply_mkdirs,
+    "delete": dirs.apply_delete,
+    "rename": dirs.apply_rename,
+    "create": files.apply_create,
+    "add_block": files.apply_add_block,
+    "complete": files.apply_complete,
+    "abandon_block": files.apply_abandon_block,
+    "set_replication": attrs.apply_set_replication,
+    "set_permission": attrs.apply_set_permission,
+    "set_owner": attrs.apply_set_owner,
+    "set_times": attrs.apply_set_times,
+}

@@ -1,0 +1,87 @@
+"""Read-only operations: file info, listing, block locations, content summary."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from protos import paths
+from protos.errors import InvalidArgument, IsADirectory
+from namenode.namespace import EXECUTE, READ, Caller, Inode
+
+MAX_LISTING = 1000
+
+
+@dataclass
+class Status:
+    """One entry as the client sees it: the inode, its full path and length."""
+    path: str
+    inode: Inode
+    length: int
+    children: int = 0
+
+
+def status(fsn, path: str, inode: Inode) -> Status:
+    if inode.is_dir:
+        return Status(path, inode, 0, fsn.ns.table.child_count(inode.id))
+    return Status(path, inode, fsn.file_length(inode))
+
+
+def get_file_info(fsn, caller: Caller, path: str) -> Status:
+    path = paths.validate(path)
+    fsn.ns.check_traverse(caller, fsn.ns.resolve(path), path)
+    return status(fsn, path, fsn.ns.get(path))
+
+
+def get_listing(fsn, caller: Caller, path: str, start_after: str, limit: int) -> tuple[list[Status], int]:
+    """Up to ``limit`` entries after ``start_after`` in name order, and how many remain."""
+    path = paths.validate(path)
+    fsn.ns.check_traverse(caller, fsn.ns.resolve(path), path)
+    inode = fsn.ns.get(path)
+    if not inode.is_dir:
+        return [status(fsn, path, inode)], 0
+    fsn.ns.check(caller, inode, READ | EXECUTE, path)
+    limit = min(limit or MAX_LISTING, MAX_LISTING)
+    entries = [status(fsn, paths.join(path, name), child)
+               for name, child in fsn.ns.table.children(inode.id, start_after, limit)]
+    remaining = fsn.ns.table.count_after(inode.id, entries[-1].inode.name) if entries else 0
+    return entries, remaining
+
+
+def get_block_locations(fsn, caller: Caller, path: str, offset: int, length: int, client_host: str):
+    """(file length, under construction, [(BlockInfo, offset in file, [DatanodeInfo])])."""
+    path = paths.validate(path)
+    fsn.ns.check_traverse(caller, fsn.ns.resolve(path), path)
+    inode = fsn.ns.get(path)
+    if inode.is_dir:
+        raise IsADirectory(f"{fsn.ns.where(path)}: is a directory", path)
+    fsn.ns.check(caller, inode, READ, path)
+    file_length = fsn.file_length(inode)
+    if offset > file_length:
+        raise InvalidArgument(f"{fsn.ns.where(path)}: offset {offset} is past the end ({file_length})", path)
+    end = file_length if length == 0 else min(file_length, offset + length)
+    located, position = [], 0
+    for block_id in inode.blocks:
+        block = fsn.blocks.get(block_id)
+        block_end = position + block.num_bytes
+        if block_end > offset and position < end or (block.num_bytes == 0 and position >= offset):
+            located.append((block, position, fsn.live_locations(block, client_host)))
+        position = block_end
+    return file_length, inode.under_construction, located
+
+
+def content_summary(fsn, caller: Caller, path: str) -> dict:
+    path = paths.validate(path)
+    fsn.ns.check_traverse(caller, fsn.ns.resolve(path), path)
+    root = fsn.ns.get(path)
+    summary = {"length": 0, "file_count": 0, "directory_count": 0, "space_consumed": 0}
+    stack = [root]
+    while stack:
+        inode = stack.pop()
+        if inode.is_dir:
+            summary["directory_count"] += 1
+            stack.extend(child for _name, child in fsn.ns.table.children(inode.id))
+        else:
+            length = fsn.file_length(inode)
+            summary["file_count"] += 1
+            summary["length"] += length
+            summary["space_consumed"] += length * inode.replication
+    return summary

@@ -1,0 +1,114 @@
+"""NameNode process: `python -m namenode.server --conf CONF --nameservice NS`.
+
+One asyncio event loop owns the Namesystem, so handlers never race and no lock
+is needed; background tasks (dead-DataNode detection, replication) run on the
+same loop between requests.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from protos import config as config_mod, hfed_pb2_grpc as pb_grpc
+from protos.errors import HfedError
+from protos.rpc import aio_server, current_user, write_address_file
+from namenode import journal as journal_mod, replication
+from namenode.namesystem import Namesystem
+from namenode.ops import dirs
+from namenode.servicer import ClientProtocolServicer, DatanodeProtocolServicer
+
+log = logging.getLogger("namenode")
+STICKY_TMP_MODE = 0o1777
+
+
+def build_namesystem(cfg: config_mod.ClusterConfig, nameservice: str) -> Namesystem:
+    """Load (or create) the namespace from its meta_dir and make its mount points exist."""
+    if nameservice not in cfg.nameservices:
+        raise HfedError(f"{cfg.source}: unknown nameservice {nameservice!r} "
+                        f"(known: {', '.join(sorted(cfg.nameservices))})")
+    ns_cfg = cfg.nameservices[nameservice]
+    mount_dirs = tuple(path for path, ns in cfg.mounts if ns == nameservice)
+    pool_id = f"BP-{nameservice}"
+    journal = None
+    if ns_cfg.meta_dir:
+        version = journal_mod.read_or_create_version(Path(ns_cfg.meta_dir), nameservice, cfg.cluster_id)
+        pool_id = version["pool_id"]
+        journal = journal_mod.Journal(Path(ns_cfg.meta_dir))
+    fsn = Namesystem(nameservice, cfg.cluster_id, pool_id, current_user(), block_size=cfg.block_size,
+                     replication=cfg.replication, dead_interval=cfg.dead_interval, mount_dirs=mount_dirs)
+    if journal is not None:
+        replayed = journal.load(fsn)
+        log.info("%s: loaded %d files, %d directories (%d edits replayed)", nameservice,
+                 fsn.ns.table.files, fsn.ns.table.directories, replayed)
+        fsn.journal = journal
+    superuser = fsn.ns.caller(fsn.ns.superuser)
+    for path in mount_dirs:
+        if fsn.ns.resolve(path)[-1] is None:
+            dirs.mkdirs(fsn, superuser, path, STICKY_TMP_MODE if path == "/tmp" else 0o755, True)
+    return fsn
+
+
+async def monitor(fsn: Namesystem, interval: float) -> None:
+    """Dead-DataNode detection and re-replication, every heartbeat interval."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            for node in fsn.check_datanodes():
+                log.warning("DataNode %s (%s) is dead: re-replicating its blocks", node.host_label, node.uuid)
+            replication.tick(fsn)
+        except Exception:  # noqa: BLE001 - a monitor bug must not stop the NameNode
+            log.exception("monitor pass failed")
+
+
+async def serve(cfg: config_mod.ClusterConfig, nameservice: str, address_file: str | None = None) -> None:
+    fsn = build_namesystem(cfg, nameservice)
+    server = aio_server()
+    pb_grpc.add_ClientProtocolServicer_to_server(ClientProtocolServicer(fsn), server)
+    pb_grpc.add_DatanodeProtocolServicer_to_server(
+        DatanodeProtocolServicer(fsn, cfg.heartbeat_interval, cfg.block_report_interval), server)
+    host = cfg.nameservices[nameservice].address.rsplit(":", 1)[0]
+    port = server.add_insecure_port(cfg.nameservices[nameservice].address)
+    if port == 0:
+        raise HfedError(f"namespace {nameservice}: cannot bind {cfg.nameservices[nameservice].address}")
+    await server.start()
+    address = f"{host}:{port}"
+    log.info("namespace %s (pool %s, cluster %s) serving on %s", nameservice, fsn.pool_id, cfg.cluster_id,
+             address)
+    write_address_file(address_file, address)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    task = asyncio.create_task(monitor(fsn, min(cfg.heartbeat_interval, 1.0)))
+    await stop.wait()
+    log.info("namespace %s stopping", nameservice)
+    task.cancel()
+    await server.stop(grace=1.0)
+    if fsn.journal is not None:
+        fsn.journal.save_image(fsn)
+        fsn.journal.close()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="hfed namenode", description="Run one namespace server.")
+    parser.add_argument("--conf", help="cluster config (default: $HFED_CONF or the last `hfed cluster up`)")
+    parser.add_argument("--nameservice", required=True)
+    parser.add_argument("--address-file", help="write the bound address here once serving")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format=f"%(asctime)s {args.nameservice} %(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = config_mod.load(config_mod.find_config_path(args.conf))
+        asyncio.run(serve(cfg, args.nameservice, args.address_file))
+    except (HfedError, OSError) as e:
+        print(f"hfed namenode: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

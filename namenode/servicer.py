@@ -1,0 +1,248 @@
+"""gRPC servicers: proto in, a call on the Namesystem, proto out. Nothing else."""
+from __future__ import annotations
+
+import functools
+import logging
+
+import psutil
+
+from protos import errors, hfed_pb2 as pb, hfed_pb2_grpc as pb_grpc
+from protos.checksum import BYTES_PER_CHECKSUM
+from protos.rpc import caller_identity
+from namenode import replication
+from namenode.namesystem import DeleteCmd, Namesystem, TransferCmd
+from namenode.ops import attrs, dirs, files, reads
+
+log = logging.getLogger(__name__)
+
+
+def translated(handler):
+    """Send hfed errors as their status code; anything else is a bug, logged in full."""
+    @functools.wraps(handler)
+    async def wrapper(self, request, context):
+        try:
+            return handler(self, request, context)
+        except errors.HfedError as e:
+            await errors.abort_with(context, e)
+        except Exception as e:  # noqa: BLE001 - report, don't crash the server
+            log.exception("%s failed", handler.__name__)
+            await errors.abort_with(context, errors.HfedError(f"internal error in {handler.__name__}: {e}"))
+    return wrapper
+
+
+def file_status(st: reads.Status) -> pb.FileStatus:
+    i = st.inode
+    return pb.FileStatus(path=st.path, is_dir=i.is_dir, length=st.length, replication=i.replication,
+                         block_size=i.block_size, mtime_ms=i.mtime, atime_ms=i.atime, permission=i.permission,
+                         owner=i.owner, group=i.group, file_id=i.id, children_count=st.children,
+                         under_construction=i.under_construction)
+
+
+def datanode_id(node) -> pb.DatanodeId:
+    return pb.DatanodeId(uuid=node.uuid, host_label=node.host_label, transfer_address=node.transfer_address)
+
+
+def _block_tuple(block: pb.Block):
+    return (block.block_id, block.num_bytes) if block.block_id else None
+
+
+class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
+    def __init__(self, fsn: Namesystem):
+        self.fsn = fsn
+
+    def _caller(self, context):
+        user, groups = caller_identity(context)
+        return self.fsn.ns.caller(user, groups)
+
+    def _block(self, block) -> pb.Block:
+        return pb.Block(block_id=block.block_id, generation_stamp=block.generation_stamp,
+                        num_bytes=block.num_bytes, pool_id=self.fsn.pool_id)
+
+    @translated
+    def Mkdirs(self, request, context):
+        dirs.mkdirs(self.fsn, self._caller(context), request.path, request.permission, request.create_parent)
+        return pb.MkdirsResponse()
+
+    @translated
+    def Create(self, request, context):
+        inode = files.create(self.fsn, self._caller(context), request.path, request.permission,
+                             request.overwrite, request.create_parent, request.replication,
+                             request.block_size, request.client_name)
+        return pb.CreateResponse(status=file_status(reads.status(self.fsn, request.path.rstrip("/"), inode)))
+
+    @translated
+    def AddBlock(self, request, context):
+        previous = _block_tuple(request.previous) if request.HasField("previous") else None
+        block, targets = files.add_block(self.fsn, self._caller(context), request.path, request.client_name,
+                                         previous, set(request.excluded_uuids), request.client_host)
+        offset = self.fsn.file_length(self.fsn.ns.get(request.path.rstrip("/"))) - block.num_bytes
+        return pb.AddBlockResponse(block=pb.LocatedBlock(block=self._block(block), offset=offset,
+                                                         locations=[datanode_id(t) for t in targets]))
+
+    @translated
+    def Complete(self, request, context):
+        last = _block_tuple(request.last) if request.HasField("last") else None
+        done = files.complete(self.fsn, self._caller(context), request.path, request.client_name, last)
+        return pb.CompleteResponse(completed=done)
+
+    @translated
+    def AbandonBlock(self, request, context):
+        files.abandon_block(self.fsn, self._caller(context), request.path, request.client_name,
+                            request.block.block_id)
+        return pb.AbandonBlockResponse()
+
+    @translated
+    def GetBlockLocations(self, request, context):
+        length, uc, located = reads.get_block_locations(self.fsn, self._caller(context), request.path,
+                                                        request.offset, request.length, request.client_host)
+        blocks = [pb.LocatedBlock(block=self._block(b), offset=off, locations=[datanode_id(n) for n in nodes])
+                  for b, off, nodes in located]
+        return pb.GetBlockLocationsResponse(
+            blocks=pb.LocatedBlocks(file_length=length, blocks=blocks, under_construction=uc))
+
+    @translated
+    def GetFileInfo(self, request, context):
+        return pb.GetFileInfoResponse(status=file_status(reads.get_file_info(self.fsn, self._caller(context),
+                                                                             request.path)))
+
+    @translated
+    def GetListing(self, request, context):
+        entries, remaining = reads.get_listing(self.fsn, self._caller(context), request.path,
+                                               request.start_after, request.limit)
+        return pb.GetListingResponse(entries=[file_status(e) for e in entries], remaining=remaining)
+
+    @translated
+    def Rename(self, request, context):
+        dirs.rename(self.fsn, self._caller(context), request.src, request.dst)
+        return pb.RenameResponse()
+
+    @translated
+    def Delete(self, request, context):
+        return pb.DeleteResponse(deleted=dirs.delete(self.fsn, self._caller(context), request.path,
+                                                     request.recursive))
+
+    @translated
+    def SetReplication(self, request, context):
+        attrs.set_replication(self.fsn, self._caller(context), request.path, request.replication)
+        return pb.SetAttrResponse()
+
+    @translated
+    def SetPermission(self, request, context):
+        attrs.set_permission(self.fsn, self._caller(context), request.path, request.permission)
+        return pb.SetAttrResponse()
+
+    @translated
+    def SetOwner(self, request, context):
+        attrs.set_owner(self.fsn, self._caller(context), request.path, request.owner, request.group)
+        return pb.SetAttrResponse()
+
+    @translated
+    def SetTimes(self, request, context):
+        attrs.set_times(self.fsn, self._caller(context), request.path, request.mtime_ms, request.atime_ms)
+        return pb.SetAttrResponse()
+
+    @translated
+    def GetContentSummary(self, request, context):
+        return pb.GetContentSummaryResponse(**reads.content_summary(self.fsn, self._caller(context),
+                                                                    request.path))
+
+    @translated
+    def RenewLease(self, request, context):
+        self.fsn.renew_lease(request.client_name)
+        return pb.RenewLeaseResponse()
+
+    @translated
+    def ReportBadBlocks(self, request, context):
+        for bad in request.replicas:
+            log.warning("bad replica of block %d on %s reported", bad.block.block_id, bad.datanode_uuid)
+            self.fsn.report_bad_replica(bad.block.block_id, bad.datanode_uuid)
+        return pb.ReportBadBlocksResponse()
+
+    @translated
+    def GetStats(self, request, context):
+        fsn = self.fsn
+        under, missing = replication.under_replicated(fsn)
+        now = fsn.monotonic()
+        nodes = [pb.DatanodeReport(id=datanode_id(n), alive=n.alive, capacity=n.capacity, used=n.used,
+                                   remaining=n.remaining,
+                                   last_heartbeat_ms_ago=int((now - n.last_heartbeat) * 1000),
+                                   num_blocks=len(fsn.blocks.by_datanode.get(n.uuid, ())))
+                 for n in sorted(fsn.datanodes.nodes.values(), key=lambda n: n.host_label)]
+        return pb.GetStatsResponse(
+            nameservice=fsn.nameservice, cluster_id=fsn.cluster_id, pool_id=fsn.pool_id,
+            files=fsn.ns.table.files, directories=fsn.ns.table.directories, blocks=len(fsn.blocks),
+            under_replicated=under, missing=missing, corrupt_replicas=fsn.blocks.corrupt_count(),
+            pending_replications=len(fsn.pending), datanodes=nodes,
+            rss_bytes=psutil.Process().memory_info().rss)
+
+    @translated
+    def GetServerDefaults(self, request, context):
+        fsn = self.fsn
+        return pb.GetServerDefaultsResponse(block_size=fsn.default_block_size, replication=fsn.default_replication,
+                                            nameservice=fsn.nameservice, pool_id=fsn.pool_id,
+                                            cluster_id=fsn.cluster_id, bytes_per_checksum=BYTES_PER_CHECKSUM)
+
+
+class DatanodeProtocolServicer(pb_grpc.DatanodeProtocolServicer):
+    def __init__(self, fsn: Namesystem, heartbeat_interval: float, block_report_interval: float):
+        self.fsn = fsn
+        self.heartbeat_ms = int(heartbeat_interval * 1000)
+        self.report_ms = int(block_report_interval * 1000)
+
+    @translated
+    def Register(self, request, context):
+        fsn = self.fsn
+        if request.cluster_id != fsn.cluster_id:
+            raise errors.InvalidArgument(f"DataNode {request.id.host_label} belongs to cluster "
+                                         f"{request.cluster_id!r}, namespace {fsn.nameservice} to {fsn.cluster_id!r}")
+        fsn.register_datanode(request.id.uuid, request.id.host_label, request.id.transfer_address)
+        log.info("DataNode %s (%s) registered at %s", request.id.host_label, request.id.uuid,
+                 request.id.transfer_address)
+        return pb.RegisterResponse(nameservice=fsn.nameservice, pool_id=fsn.pool_id, cluster_id=fsn.cluster_id,
+                                   heartbeat_interval_ms=self.heartbeat_ms, block_report_interval_ms=self.report_ms)
+
+    @translated
+    def Heartbeat(self, request, context):
+        commands = self.fsn.heartbeat(request.uuid, request.capacity, request.used, request.remaining,
+                                      request.active_transfers)
+        if commands is None:
+            return pb.HeartbeatResponse(reregister=True)
+        return pb.HeartbeatResponse(commands=[self._command(c) for c in commands])
+
+    def _command(self, cmd) -> pb.DatanodeCommand:
+        pool = self.fsn.pool_id
+        if isinstance(cmd, TransferCmd):
+            block = pb.Block(block_id=cmd.block_id, generation_stamp=cmd.generation_stamp,
+                             num_bytes=cmd.num_bytes, pool_id=pool)
+            return pb.DatanodeCommand(transfer=pb.TransferCommand(
+                block=block, targets=[datanode_id(t) for t in cmd.targets]))
+        assert isinstance(cmd, DeleteCmd)
+        return pb.DatanodeCommand(delete=pb.DeleteCommand(blocks=[
+            pb.Block(block_id=b, generation_stamp=g, num_bytes=n, pool_id=pool) for b, g, n in cmd.blocks]))
+
+    def _known(self, uuid: str) -> None:
+        if not self.fsn.datanodes.is_live(uuid):
+            raise errors.InvalidArgument(f"DataNode {uuid} is not registered with namespace "
+                                         f"{self.fsn.nameservice}: register first")
+
+    @translated
+    def BlockReport(self, request, context):
+        self._known(request.uuid)
+        self.fsn.block_report(request.uuid, [(b.block_id, b.generation_stamp, b.num_bytes)
+                                             for b in request.blocks])
+        return pb.BlockReportResponse()
+
+    @translated
+    def IncrementalBlockReport(self, request, context):
+        self._known(request.uuid)
+        self.fsn.incremental_report(request.uuid,
+                                    [(b.block_id, b.generation_stamp, b.num_bytes) for b in request.received],
+                                    [(b.block_id, b.generation_stamp, b.num_bytes) for b in request.deleted])
+        return pb.IncrementalBlockReportResponse()
+
+    @translated
+    def ReportBadBlocks(self, request, context):
+        for bad in request.replicas:
+            log.warning("DataNode %s reports a bad replica of block %d", bad.datanode_uuid, bad.block.block_id)
+            self.fsn.report_bad_replica(bad.block.block_id, bad.datanode_uuid)
+        return pb.ReportBadBlocksResponse()
