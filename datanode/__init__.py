@@ -1,0 +1,7 @@
+"""hfed DataNode: stores the blocks of every namespace's block pool.
+
+storage.py   replicas on disk (no network)
+transfer.py  the DataTransfer service: reads, pipelined writes, short-circuit
+heartbeat.py one actor per nameservice: register, reports, heartbeats, commands
+server.py    `python -m datanode.server --conf CONF --host-label LABEL`
+"""

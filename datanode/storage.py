@@ -1,0 +1,459 @@
+"""Replicas on a DataNode's disk: one block pool per namespace. No network here.
+
+Layout under data_dir:
+
+    VERSION                                  JSON: this DataNode's uuid and host label
+    <pool_id>/finalized/blk_<id>             block data
+    <pool_id>/finalized/blk_<id>_<gs>.meta   protos.checksum header + big-endian CRC32C per chunk
+    <pool_id>/rbw/blk_<id>, blk_<id>_<gs>.meta   replicas being written
+
+At start the finalized replicas are scanned back into memory; replicas left in
+rbw/ by a crash are discarded (their writer failed, the client moved on).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import shutil
+import sys
+import uuid as uuid_lib
+from array import array
+from dataclasses import dataclass
+
+import google_crc32c
+import psutil
+
+from protos import checksum
+from protos import hfed_pb2 as pb
+from protos.errors import AlreadyExists, BlockMissing, ChecksumError, InvalidArgument, NoSpace
+
+log = logging.getLogger("hfed.datanode.storage")
+
+VERSION_FILE = "VERSION"
+FINALIZED = "finalized"
+RBW = "rbw"
+BPC = checksum.BYTES_PER_CHECKSUM
+_META_NAME = re.compile(r"^blk_(\d+)_(\d+)\.meta$")
+_POOL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def compute_checksums(data) -> bytes:
+    """Big-endian CRC32C per 512-byte chunk, as protos.checksum.compute. Slices
+    bytes rather than a memoryview: the C google_crc32c accepts only bytes
+    (protos.checksum.compute raises TypeError with it)."""
+    data = bytes(data)
+    value = google_crc32c.value
+    crcs = array("I", [value(data[i:i + BPC]) for i in range(0, len(data), BPC)])
+    if sys.byteorder == "little":
+        crcs.byteswap()
+    return crcs.tobytes()
+
+
+def verify_checksums(data, checksums: bytes, offset: int, where: str) -> None:
+    """ChecksumError naming ``where`` and the first bad chunk's offset in the block."""
+    actual = compute_checksums(data)
+    if actual == checksums:
+        return
+    for i in range(0, max(len(actual), len(checksums)), checksum.CRC_SIZE):
+        if actual[i:i + checksum.CRC_SIZE] != checksums[i:i + checksum.CRC_SIZE]:
+            raise ChecksumError(f"checksum mismatch in {where} at offset {offset + i // checksum.CRC_SIZE * BPC}")
+
+
+def meta_size(num_bytes: int, bytes_per_checksum: int = BPC) -> int:
+    """Size of the meta file of a block of ``num_bytes``."""
+    chunks = -(-num_bytes // bytes_per_checksum)
+    return checksum.HEADER_SIZE + chunks * checksum.CRC_SIZE
+
+
+def block_name(block_id: int, generation_stamp: int) -> str:
+    return f"blk_{block_id}_{generation_stamp}"
+
+
+@dataclass
+class Replica:
+    """A finalized replica: complete, fsynced, read-only."""
+    pool_id: str
+    block_id: int
+    generation_stamp: int
+    num_bytes: int
+    block_path: str
+    meta_path: str
+
+    def to_block(self) -> pb.Block:
+        return pb.Block(pool_id=self.pool_id, block_id=self.block_id,
+                        generation_stamp=self.generation_stamp, num_bytes=self.num_bytes)
+
+    def __str__(self) -> str:
+        return f"{block_name(self.block_id, self.generation_stamp)} of pool {self.pool_id}"
+
+
+class ReplicaBeingWritten:
+    """A replica under rbw/ receiving packets in order; finalize or abort it."""
+
+    def __init__(self, storage: "BlockStorage", pool_id: str, block_id: int, generation_stamp: int):
+        self.storage = storage
+        self.pool_id = pool_id
+        self.block_id = block_id
+        self.generation_stamp = generation_stamp
+        rbw_dir = storage.pool_dir(pool_id, RBW)
+        self.block_path = os.path.join(rbw_dir, f"blk_{block_id}")
+        self.meta_path = os.path.join(rbw_dir, block_name(block_id, generation_stamp) + ".meta")
+        # A stale file of a crashed earlier attempt at this very block cannot be in
+        # use (the start-up scan cleared rbw/ and live writers are tracked), so replace it.
+        self._data = open(self.block_path, "wb", buffering=0)
+        self._meta = open(self.meta_path, "wb", buffering=0)
+        self._meta.write(checksum.header())
+        self.num_bytes = 0
+        self.reserved = 0  # bytes accounted in storage.used() so far
+        self.closed = False
+
+    def __str__(self) -> str:
+        return f"{block_name(self.block_id, self.generation_stamp)} of pool {self.pool_id}"
+
+    def check_packet(self, offset: int, data, checksums: bytes) -> None:
+        """Reject a packet that does not continue this replica with whole chunks."""
+        if offset != self.num_bytes:
+            raise InvalidArgument(f"packet for {self} at offset {offset}, expected {self.num_bytes}"
+                                  f" on DataNode {self.storage.host_label}")
+        if len(data) and self.num_bytes % BPC:
+            raise InvalidArgument(f"packet for {self} at offset {offset} follows a partial chunk"
+                                  f" on DataNode {self.storage.host_label}")
+        want = -(-len(data) // BPC) * checksum.CRC_SIZE
+        if len(checksums) != want:
+            raise InvalidArgument(f"packet for {self} at offset {offset} carries {len(checksums)} checksum"
+                                  f" bytes for {len(data)} data bytes (expected {want})")
+        self.reserved += self.storage.reserve(len(data), str(self))
+
+    def write(self, data, checksums: bytes) -> None:
+        """Append a checked packet (blocking: call it from a worker thread)."""
+        _write_all(self._data, data)
+        _write_all(self._meta, checksums)
+        self.num_bytes += len(data)
+
+    def sync_and_close(self) -> None:
+        os.fsync(self._data.fileno())
+        os.fsync(self._meta.fileno())
+        self.close()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._data.close()
+            self._meta.close()
+
+
+def _write_all(f, data) -> None:
+    view = memoryview(data)
+    while view:
+        written = f.write(view)
+        view = view[written:]
+
+
+class BlockStorage:
+    """Every block pool of one DataNode. Mutations run on the event loop thread;
+    only blocking file work (fsync, whole-replica verification) goes to threads."""
+
+    def __init__(self, data_dir: str, host_label: str, capacity: int = 0):
+        self.data_dir = os.path.abspath(data_dir)
+        self.host_label = host_label
+        self.configured_capacity = capacity
+        os.makedirs(self.data_dir, exist_ok=True)
+        self.uuid = self._load_or_create_uuid()
+        self._pools: dict[str, dict[int, Replica]] = {}
+        self._writing: set[tuple[str, int]] = set()
+        self._used = 0
+        self._verified: dict[tuple, bool] = {}
+        self._verifying: dict[tuple, asyncio.Future] = {}
+        self._scan()
+
+    # ------------------------------------------------------------ start-up
+
+    def _load_or_create_uuid(self) -> str:
+        path = os.path.join(self.data_dir, VERSION_FILE)
+        try:
+            with open(path) as f:
+                version = json.load(f)
+            return version["uuid"]
+        except FileNotFoundError:
+            pass
+        except (ValueError, KeyError) as e:
+            raise InvalidArgument(f"{path}: not a DataNode VERSION file ({e})")
+        new_uuid = f"DN-{uuid_lib.uuid4()}"
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({"uuid": new_uuid, "host_label": self.host_label}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        return new_uuid
+
+    def _scan(self) -> None:
+        for pool_id in sorted(os.listdir(self.data_dir)):
+            if not os.path.isdir(os.path.join(self.data_dir, pool_id)) or not _POOL_ID.match(pool_id):
+                continue
+            self._discard_rbw(pool_id)
+            replicas = self._pools.setdefault(pool_id, {})
+            finalized = self.pool_dir(pool_id, FINALIZED)
+            for name in os.listdir(finalized):
+                match = _META_NAME.match(name)
+                if match:
+                    replica = self._load_replica(pool_id, finalized, int(match.group(1)), int(match.group(2)))
+                    if replica is not None:
+                        replicas[replica.block_id] = replica
+            log.info("pool %s: %d finalized replicas", pool_id, len(replicas))
+
+    def _discard_rbw(self, pool_id: str) -> None:
+        rbw_dir = self.pool_dir(pool_id, RBW)
+        leftovers = os.listdir(rbw_dir)
+        if leftovers:
+            log.warning("pool %s: discarding %d unfinished file(s) in %s left by an interrupted write: %s",
+                        pool_id, len(leftovers), rbw_dir, ", ".join(sorted(leftovers)[:10]))
+            shutil.rmtree(rbw_dir)
+            os.makedirs(rbw_dir)
+
+    def _load_replica(self, pool_id: str, finalized: str, block_id: int, gs: int) -> Replica | None:
+        block_path = os.path.join(finalized, f"blk_{block_id}")
+        meta_path = os.path.join(finalized, block_name(block_id, gs) + ".meta")
+        try:
+            num_bytes = os.path.getsize(block_path)
+            meta_bytes = os.path.getsize(meta_path)
+        except FileNotFoundError:
+            log.warning("pool %s: %s has no block file; ignoring it", pool_id, meta_path)
+            return None
+        if meta_bytes != meta_size(num_bytes):
+            # A replica whose checksums do not cover its data cannot be served: leave the files for inspection.
+            log.warning("pool %s: %s is %d bytes, expected %d for a %d-byte block; ignoring the replica",
+                        pool_id, meta_path, meta_bytes, meta_size(num_bytes), num_bytes)
+            return None
+        previous = self._pools.get(pool_id, {}).get(block_id)
+        if previous is not None:
+            # Two generations of one block: a crash between finalizing the newer one
+            # and removing the older meta file. The newer generation wins.
+            stale_meta = meta_path if gs < previous.generation_stamp else previous.meta_path
+            log.warning("pool %s: two meta files for blk_%d; dropping %s", pool_id, block_id, stale_meta)
+            _unlink(stale_meta)
+            if stale_meta == meta_path:
+                return None
+            self._used += meta_bytes - meta_size(previous.num_bytes)  # the data file is shared
+            return Replica(pool_id, block_id, gs, num_bytes, block_path, meta_path)
+        self._used += num_bytes + meta_bytes
+        return Replica(pool_id, block_id, gs, num_bytes, block_path, meta_path)
+
+    # ------------------------------------------------------------ pools and lookup
+
+    def pool_dir(self, pool_id: str, kind: str = "") -> str:
+        if not isinstance(pool_id, str) or not _POOL_ID.match(pool_id):
+            raise InvalidArgument(f"invalid block pool id {pool_id!r} on DataNode {self.host_label}")
+        path = os.path.join(self.data_dir, pool_id, kind)
+        if kind and not os.path.isdir(path):
+            os.makedirs(os.path.join(self.data_dir, pool_id, FINALIZED), exist_ok=True)
+            os.makedirs(os.path.join(self.data_dir, pool_id, RBW), exist_ok=True)
+            self._pools.setdefault(pool_id, {})
+        return path
+
+    def add_pool(self, pool_id: str) -> None:
+        self.pool_dir(pool_id, FINALIZED)
+
+    def pool_ids(self) -> list[str]:
+        return sorted(self._pools)
+
+    def report(self, pool_id: str) -> list[pb.Block]:
+        """Every finalized replica of a pool, for a full block report."""
+        return [r.to_block() for r in self._pools.get(pool_id, {}).values()]
+
+    def num_replicas(self) -> int:
+        return sum(len(p) for p in self._pools.values())
+
+    def get(self, pool_id: str, block_id: int, generation_stamp: int) -> Replica:
+        """The finalized replica, or BlockMissing naming block, pool and host."""
+        replica = self._pools.get(pool_id, {}).get(block_id)
+        name = block_name(block_id, generation_stamp)
+        if replica is None:
+            raise BlockMissing(f"block {name} of pool {pool_id} is not on DataNode {self.host_label}")
+        if replica.generation_stamp != generation_stamp:
+            raise BlockMissing(f"block {name} of pool {pool_id} is not on DataNode {self.host_label}"
+                               f" (it holds generation stamp {replica.generation_stamp})")
+        return replica
+
+    # ------------------------------------------------------------ writing
+
+    def create_rbw(self, pool_id: str, block_id: int, generation_stamp: int) -> ReplicaBeingWritten:
+        self.pool_dir(pool_id)
+        name = block_name(block_id, generation_stamp)
+        if (pool_id, block_id) in self._writing:
+            raise AlreadyExists(f"block {name} of pool {pool_id} is already being written"
+                                f" on DataNode {self.host_label}")
+        existing = self._pools.get(pool_id, {}).get(block_id)
+        if existing is not None and existing.generation_stamp >= generation_stamp:
+            raise AlreadyExists(f"block {name} of pool {pool_id} already has a finalized replica {existing}"
+                                f" on DataNode {self.host_label}")
+        if self.remaining() <= 0:
+            raise NoSpace(f"DataNode {self.host_label} has no space left for block {name} of pool {pool_id}")
+        self.pool_dir(pool_id, RBW)
+        self._writing.add((pool_id, block_id))
+        try:
+            return ReplicaBeingWritten(self, pool_id, block_id, generation_stamp)
+        except BaseException:
+            self._writing.discard((pool_id, block_id))
+            raise
+
+    def reserve(self, nbytes: int, what: str) -> int:
+        """Account for incoming data and its checksums; NoSpace past a configured capacity."""
+        amount = nbytes + -(-nbytes // BPC) * checksum.CRC_SIZE
+        if self.configured_capacity and self._used + amount > self.configured_capacity:
+            raise NoSpace(f"DataNode {self.host_label} is full ({self._used} of {self.configured_capacity}"
+                          f" bytes used) while writing {what}")
+        self._used += amount
+        return amount
+
+    async def finalize(self, rbw: ReplicaBeingWritten) -> Replica:
+        """fsync the replica and move it to finalized/ (replacing an older generation)."""
+        finalized = self.pool_dir(rbw.pool_id, FINALIZED)
+        replica = Replica(rbw.pool_id, rbw.block_id, rbw.generation_stamp, rbw.num_bytes,
+                          os.path.join(finalized, f"blk_{rbw.block_id}"),
+                          os.path.join(finalized, block_name(rbw.block_id, rbw.generation_stamp) + ".meta"))
+        older = self._pools.get(rbw.pool_id, {}).get(rbw.block_id)
+
+        def move():
+            rbw.sync_and_close()
+            os.replace(rbw.meta_path, replica.meta_path)
+            os.replace(rbw.block_path, replica.block_path)
+            if older is not None and older.meta_path != replica.meta_path:
+                _unlink(older.meta_path)
+            _fsync_dir(finalized)
+
+        try:
+            await asyncio.to_thread(move)
+        except BaseException:
+            self.abort(rbw)
+            raise
+        self._writing.discard((rbw.pool_id, rbw.block_id))
+        if older is not None:
+            self._used -= older.num_bytes + meta_size(older.num_bytes)
+        self._used += checksum.HEADER_SIZE
+        self._pools[rbw.pool_id][rbw.block_id] = replica
+        return replica
+
+    def abort(self, rbw: ReplicaBeingWritten) -> None:
+        """Drop a replica whose write failed."""
+        if (rbw.pool_id, rbw.block_id) not in self._writing:
+            return
+        self._writing.discard((rbw.pool_id, rbw.block_id))
+        rbw.close()
+        _unlink(rbw.block_path)
+        _unlink(rbw.meta_path)
+        self._used -= rbw.reserved
+
+    # ------------------------------------------------------------ deleting
+
+    def delete(self, pool_id: str, block_id: int, generation_stamp: int = 0) -> Replica | None:
+        """Delete a finalized replica; a newer generation than asked for is kept."""
+        replicas = self._pools.get(pool_id, {})
+        replica = replicas.get(block_id)
+        if replica is None or (generation_stamp and replica.generation_stamp > generation_stamp):
+            return None
+        del replicas[block_id]
+        _unlink(replica.block_path)
+        _unlink(replica.meta_path)
+        self._used -= replica.num_bytes + meta_size(replica.num_bytes)
+        self._forget_verification(replica)
+        return replica
+
+    # ------------------------------------------------------------ reading
+
+    @staticmethod
+    def read_packet(replica: Replica, data_fd: int, meta_fd: int, pos: int, nbytes: int) -> tuple[bytes, bytes]:
+        """Data [pos, pos+nbytes) and its stored checksums; ``pos`` is chunk aligned (blocking)."""
+        data = os.pread(data_fd, nbytes, pos)
+        chunks = -(-len(data) // BPC)
+        crcs = os.pread(meta_fd, chunks * checksum.CRC_SIZE, checksum.HEADER_SIZE + (pos // BPC) * checksum.CRC_SIZE)
+        if len(data) != nbytes or len(crcs) != chunks * checksum.CRC_SIZE:
+            raise ChecksumError(f"replica {replica} is truncated on disk at offset {pos + len(data)}")
+        return data, crcs
+
+    def verify_replica(self, replica: Replica) -> None:
+        """Check every chunk of a replica against its meta file (blocking)."""
+        where = f"replica {replica} on DataNode {self.host_label}"
+        with open(replica.block_path, "rb") as data_file, open(replica.meta_path, "rb") as meta_file:
+            meta = meta_file.read()
+            if checksum.parse_header(meta, where) != BPC:
+                raise ChecksumError(f"{where}: unsupported bytes per checksum")
+            bpc = BPC
+            crcs = memoryview(meta)[checksum.HEADER_SIZE:]
+            pos = 0
+            step = (8 << 20) // bpc * bpc
+            while True:
+                data = data_file.read(step)
+                if not data:
+                    break
+                first = (pos // bpc) * checksum.CRC_SIZE
+                want = crcs[first:first + -(-len(data) // bpc) * checksum.CRC_SIZE]
+                if len(want) * bpc < len(data):
+                    raise ChecksumError(f"{where}: meta file too short at offset {pos}")
+                verify_checksums(data, bytes(want), pos, where)
+                pos += len(data)
+            if pos != replica.num_bytes or len(crcs) != meta_size(pos, bpc) - checksum.HEADER_SIZE:
+                raise ChecksumError(f"{where}: {pos} bytes on disk with {len(crcs)} checksum bytes,"
+                                    f" expected {replica.num_bytes}")
+
+    def _verification_key(self, replica: Replica) -> tuple:
+        st = os.stat(replica.block_path)
+        meta_st = os.stat(replica.meta_path)
+        return (replica.pool_id, replica.block_id, replica.generation_stamp, st.st_size, st.st_mtime_ns,
+                meta_st.st_size, meta_st.st_mtime_ns)
+
+    async def verify_once(self, replica: Replica) -> None:
+        """Verify a replica unless this exact file (size, mtime) was verified before."""
+        try:
+            key = self._verification_key(replica)
+        except FileNotFoundError:
+            raise BlockMissing(f"block {replica} vanished from DataNode {self.host_label}")
+        if self._verified.get(key):
+            return
+        pending = self._verifying.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(asyncio.to_thread(self.verify_replica, replica))
+            self._verifying[key] = pending
+            pending.add_done_callback(lambda _: self._verifying.pop(key, None))
+        await asyncio.shield(pending)
+        self._forget_verification(replica)
+        self._verified[key] = True
+
+    def _forget_verification(self, replica: Replica) -> None:
+        for key in [k for k in self._verified if k[:3] == (replica.pool_id, replica.block_id,
+                                                           replica.generation_stamp)]:
+            del self._verified[key]
+
+    # ------------------------------------------------------------ space
+
+    def used(self) -> int:
+        return max(self._used, 0)
+
+    def capacity(self) -> int:
+        if self.configured_capacity:
+            return self.configured_capacity
+        return psutil.disk_usage(self.data_dir).total
+
+    def remaining(self) -> int:
+        free = psutil.disk_usage(self.data_dir).free
+        if self.configured_capacity:
+            return max(0, min(self.configured_capacity - self.used(), free))
+        return free
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

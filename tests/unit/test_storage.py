@@ -1,0 +1,150 @@
+"""datanode.storage on a real directory, no network."""
+import asyncio
+import os
+
+import pytest
+
+from datanode.storage import BlockStorage, compute_checksums, meta_size
+from protos import checksum, errors
+
+POOL = "BP-test-1"
+
+
+def write_block(storage, block_id, data, gs=1, packet=4096):
+    rbw = storage.create_rbw(POOL, block_id, gs)
+    for pos in range(0, len(data), packet):
+        piece = data[pos:pos + packet]
+        crcs = compute_checksums(piece)
+        rbw.check_packet(pos, piece, crcs)
+        rbw.write(piece, crcs)
+    return asyncio.run(storage.finalize(rbw))
+
+
+def test_write_finalize_and_lookup(tmp_path):
+    storage = BlockStorage(str(tmp_path), "host-1")
+    data = os.urandom(10_000)
+    replica = write_block(storage, 7, data)
+    assert replica.num_bytes == 10_000
+    assert open(replica.block_path, "rb").read() == data
+    assert os.path.getsize(replica.meta_path) == meta_size(10_000)
+    assert replica.block_path == str(tmp_path / POOL / "finalized" / "blk_7")
+    assert replica.meta_path == str(tmp_path / POOL / "finalized" / "blk_7_1.meta")
+    assert storage.get(POOL, 7, 1) is replica
+    assert [b.block_id for b in storage.report(POOL)] == [7]
+    assert storage.used() == 10_000 + meta_size(10_000)
+    storage.verify_replica(replica)
+
+
+def test_missing_and_wrong_generation_name_block_pool_and_host(tmp_path):
+    storage = BlockStorage(str(tmp_path), "host-1")
+    write_block(storage, 7, b"x" * 100, gs=3)
+    with pytest.raises(errors.BlockMissing, match=r"blk_8_3 of pool BP-test-1 is not on DataNode host-1"):
+        storage.get(POOL, 8, 3)
+    with pytest.raises(errors.BlockMissing, match=r"generation stamp 3"):
+        storage.get(POOL, 7, 2)
+
+
+def test_packets_must_continue_the_replica(tmp_path):
+    storage = BlockStorage(str(tmp_path), "host-1")
+    rbw = storage.create_rbw(POOL, 1, 1)
+    with pytest.raises(errors.InvalidArgument, match="expected 0"):
+        rbw.check_packet(512, b"a" * 512, compute_checksums(b"a" * 512))
+    with pytest.raises(errors.InvalidArgument, match="checksum bytes"):
+        rbw.check_packet(0, b"a" * 513, compute_checksums(b"a" * 512))
+    piece = b"a" * 100
+    rbw.check_packet(0, piece, compute_checksums(piece))
+    rbw.write(piece, compute_checksums(piece))
+    with pytest.raises(errors.InvalidArgument, match="partial chunk"):
+        rbw.check_packet(100, piece, compute_checksums(piece))
+    with pytest.raises(errors.AlreadyExists, match="already being written"):
+        storage.create_rbw(POOL, 1, 1)
+    storage.abort(rbw)
+    assert not os.listdir(tmp_path / POOL / "rbw")
+    assert storage.used() == 0
+
+
+def test_restart_keeps_finalized_and_discards_rbw(tmp_path, caplog):
+    storage = BlockStorage(str(tmp_path), "host-1")
+    uuid = storage.uuid
+    write_block(storage, 1, b"a" * 5000)
+    write_block(storage, 2, b"")
+    rbw = storage.create_rbw(POOL, 3, 1)
+    rbw.write(b"b" * 512, compute_checksums(b"b" * 512))
+    rbw.close()  # a crash: the file stays in rbw/
+
+    again = BlockStorage(str(tmp_path), "host-1")
+    assert again.uuid == uuid
+    assert sorted((b.block_id, b.num_bytes) for b in again.report(POOL)) == [(1, 5000), (2, 0)]
+    assert "discarding 2 unfinished file(s)" in caplog.text
+    assert not os.listdir(tmp_path / POOL / "rbw")
+    assert again.used() == 5000 + meta_size(5000) + meta_size(0)
+    with pytest.raises(errors.BlockMissing):
+        again.get(POOL, 3, 1)
+
+
+def test_meta_file_not_matching_data_is_ignored_at_start(tmp_path, caplog):
+    storage = BlockStorage(str(tmp_path), "host-1")
+    replica = write_block(storage, 1, b"a" * 5000)
+    with open(replica.block_path, "ab") as f:
+        f.write(b"extra" * 200)  # more chunks than the meta file covers
+    again = BlockStorage(str(tmp_path), "host-1")
+    assert again.report(POOL) == []
+    assert "ignoring the replica" in caplog.text
+
+
+def test_corruption_detected_once_per_file_version(tmp_path):
+    storage = BlockStorage(str(tmp_path), "host-1")
+    replica = write_block(storage, 1, os.urandom(3000))
+    asyncio.run(storage.verify_once(replica))
+    with open(replica.block_path, "r+b") as f:
+        f.seek(1500)
+        byte = f.read(1)
+        f.seek(1500)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    os.utime(replica.block_path, ns=(1, 1))  # a new mtime: the cached verification no longer applies
+    with pytest.raises(errors.ChecksumError, match=r"blk_1_1 of pool BP-test-1 on DataNode host-1 at offset 1024"):
+        asyncio.run(storage.verify_once(replica))
+
+
+def test_delete_keeps_newer_generation(tmp_path):
+    storage = BlockStorage(str(tmp_path), "host-1")
+    replica = write_block(storage, 1, b"a" * 600, gs=5)
+    assert storage.delete(POOL, 1, 4) is None
+    assert storage.delete(POOL, 1, 5) is replica
+    assert not os.path.exists(replica.block_path) and not os.path.exists(replica.meta_path)
+    assert storage.used() == 0
+    assert storage.delete(POOL, 1, 5) is None
+
+
+def test_newer_generation_replaces_older(tmp_path):
+    storage = BlockStorage(str(tmp_path), "host-1")
+    write_block(storage, 1, b"a" * 600, gs=1)
+    with pytest.raises(errors.AlreadyExists):
+        storage.create_rbw(POOL, 1, 1)
+    newer = write_block(storage, 1, b"b" * 700, gs=2)
+    assert storage.get(POOL, 1, 2) is newer
+    assert sorted(os.listdir(tmp_path / POOL / "finalized")) == ["blk_1", "blk_1_2.meta"]
+    assert storage.used() == 700 + meta_size(700)
+
+
+def test_configured_capacity_limits_writes(tmp_path):
+    storage = BlockStorage(str(tmp_path), "host-1", capacity=4096)
+    assert storage.capacity() == 4096
+    rbw = storage.create_rbw(POOL, 1, 1)
+    with pytest.raises(errors.NoSpace, match="DataNode host-1 is full"):
+        rbw.check_packet(0, b"a" * 8192, compute_checksums(b"a" * 8192))
+    assert storage.remaining() == 4096
+
+
+def test_invalid_pool_id(tmp_path):
+    storage = BlockStorage(str(tmp_path), "host-1")
+    with pytest.raises(errors.InvalidArgument, match="invalid block pool id"):
+        storage.create_rbw("../etc", 1, 1)
+
+
+def test_checksums_match_the_shared_format():
+    import google_crc32c
+    data = os.urandom(1300)
+    expected = b"".join(google_crc32c.value(data[i:i + 512]).to_bytes(4, "big") for i in (0, 512, 1024))
+    assert compute_checksums(data) == expected
+    assert compute_checksums(b"") == b""
