@@ -39,9 +39,10 @@ def parse_header(raw: bytes, where: str) -> int:
 
 def compute(data, bytes_per_checksum: int = BYTES_PER_CHECKSUM) -> bytes:
     """Big-endian CRC32C of each chunk of ``data``."""
-    view = memoryview(data).toreadonly()
+    if not isinstance(data, bytes):
+        data = bytes(data)   # the CRC library takes bytes; one copy beats per-chunk copies
     value = google_crc32c.value
-    crcs = array("I", [value(view[i:i + bytes_per_checksum]) for i in range(0, len(view), bytes_per_checksum)])
+    crcs = array("I", [value(data[i:i + bytes_per_checksum]) for i in range(0, len(data), bytes_per_checksum)])
     if struct.pack("=I", 1) != struct.pack(">I", 1):
         crcs.byteswap()
     return crcs.tobytes()

@@ -1,0 +1,65 @@
+"""The shared contract: generated code is current, path rules, checksums, config."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from protos import checksum, config, paths
+from protos.errors import ChecksumError, InvalidArgument
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_generated_code_is_not_stale(tmp_path):
+    (tmp_path / "protos").mkdir()
+    (tmp_path / "protos" / "hfed.proto").write_text((ROOT / "protos" / "hfed.proto").read_text())
+    subprocess.run([sys.executable, "-m", "grpc_tools.protoc", "-I.", "--python_out=.", "--grpc_python_out=.",
+                    "--pyi_out=.", "protos/hfed.proto"], cwd=tmp_path, check=True)
+    for name in ("hfed_pb2.py", "hfed_pb2_grpc.py", "hfed_pb2.pyi"):
+        assert (tmp_path / "protos" / name).read_text() == (ROOT / "protos" / name).read_text(), \
+            f"protos/{name} is stale: run `make protos`"
+
+
+def test_path_rules():
+    assert paths.validate("/") == "/"
+    assert paths.validate("/a/b/") == "/a/b"
+    for bad in ["", "a", "/a//b", "/./a", "/a/..", "/a\x00", "/" + "n" * 256]:
+        with pytest.raises(ValueError):
+            paths.validate(bad)
+    assert paths.is_within("/a/b", "/a") and not paths.is_within("/ab", "/a")
+
+
+def test_checksums_detect_a_flipped_byte():
+    data = bytearray(b"x" * 1300)
+    sums = checksum.compute(data)
+    assert len(sums) == 3 * 4
+    checksum.verify(data, sums, 0, "blk_1")
+    data[700] ^= 1
+    with pytest.raises(ChecksumError, match="blk_1 at offset 512"):
+        checksum.verify(data, sums, 0, "blk_1")
+
+
+def test_config_rejects_duplicate_and_unknown_mounts():
+    base = {"nameservices": {"ns-a": {"address": "127.0.0.1:1"}}}
+    with pytest.raises(InvalidArgument, match="unknown nameservice 'ns-z'"):
+        config.from_dict({**base, "mounts": [{"path": "/x", "nameservice": "ns-z"}]})
+    with pytest.raises(InvalidArgument, match="same path /x"):
+        config.from_dict({**base, "mounts": [{"path": "/x", "nameservice": "ns-a"},
+                                             {"path": "/x/", "nameservice": "ns-a"}]})
+
+
+def test_config_round_trip(tmp_path):
+    cfg = config.from_dict({"cluster_id": "C", "block_size": "64M", "fallback": "ns-a",
+                            "nameservices": {"ns-a": {"address": "127.0.0.1:1", "meta_dir": "/m"}},
+                            "mounts": [{"path": "/user", "nameservice": "ns-a"}],
+                            "datanodes": {"host-1": {"data_dir": "/d"}}})
+    assert cfg.block_size == 64 << 20
+    (tmp_path / "c.toml").write_text(config.dump(cfg))
+    again = config.load(tmp_path / "c.toml")
+    assert again.mounts == cfg.mounts and again.datanodes == cfg.datanodes and again.fallback == "ns-a"
+
+
+@pytest.mark.parametrize("text,value", [("128", 128), ("64M", 64 << 20), ("1g", 1 << 30), ("512KiB", 512 << 10)])
+def test_parse_size(text, value):
+    assert config.parse_size(text) == value
