@@ -1,0 +1,410 @@
+"""HfedFileSystem: the user-facing client, an fsspec filesystem ("hfed://").
+
+The mount table picks the NameNode for each path; metadata calls go to it and
+block bytes go to DataNodes (client/datanode_client.py). Mount points and the
+directories above them look like ordinary directories, cannot be deleted or
+renamed, and a rename between namespaces is refused with EXDEV, as in HDFS
+ViewFs. Every error is a Python built-in naming the path and the namespace;
+one namespace being down raises ConnectionError for its paths only.
+"""
+from __future__ import annotations
+
+import datetime
+import getpass
+import os
+import threading
+import time
+import uuid
+from typing import Iterable
+
+from fsspec import AbstractFileSystem
+from fsspec.callbacks import DEFAULT_CALLBACK
+
+from client.datanode_client import PACKET_SIZE, DatanodePool
+from client.mount_table import MountTable
+from client.namenode_client import NamenodeClient
+from client.streams import HfedReader, HfedWriter
+from protos import checksum, config, errors, paths, rpc
+from protos import hfed_pb2 as pb
+
+LISTING_PAGE = 1000
+
+
+def status_to_info(status: pb.FileStatus, name: str, nameservice: str) -> dict:
+    return {
+        "name": name,
+        "size": 0 if status.is_dir else status.length,
+        "type": "directory" if status.is_dir else "file",
+        "owner": status.owner,
+        "group": status.group,
+        "permission": status.permission,
+        "replication": status.replication,
+        "block_size": status.block_size,
+        "mtime": status.mtime_ms / 1000.0,
+        "atime": status.atime_ms / 1000.0,
+        "file_id": status.file_id,
+        "children_count": status.children_count,
+        "under_construction": status.under_construction,
+        "nameservice": nameservice,
+    }
+
+
+class HfedFileSystem(AbstractFileSystem):
+    protocol = "hfed"
+    root_marker = "/"
+    cachable = False
+
+    def __init__(self, conf: str | os.PathLike | config.ClusterConfig | None = None, user: str | None = None,
+                 host: str | None = None, groups: list[str] | None = None, **storage_options):
+        super().__init__(**storage_options)
+        if isinstance(conf, config.ClusterConfig):
+            self.cfg = conf
+        else:
+            self.cfg = config.load(config.find_config_path(str(conf) if conf else None))
+        self.mounts = MountTable(self.cfg)
+        self.user = user or rpc.current_user()
+        self.groups = groups or ([self.user] if user else rpc.current_groups())
+        self.host = host or self.cfg.client_host_label()
+        self.client_name = f"hfed-client-{self.host or 'nohost'}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.datanodes = DatanodePool(rpc.identity_metadata(self.user, self.groups))
+        self._namenodes: dict[str, NamenodeClient] = {}
+        self._defaults: dict[str, pb.GetServerDefaultsResponse] = {}
+        self._lock = threading.Lock()
+
+    # --------------------------------------------------------------- plumbing
+
+    @classmethod
+    def _strip_protocol(cls, path):
+        if isinstance(path, (list, tuple)):
+            return [cls._strip_protocol(p) for p in path]
+        path = str(path)
+        if path.startswith("hfed://"):
+            path = path[len("hfed://"):]
+        if not path.startswith("/"):
+            path = "/" + path
+        return path.rstrip("/") or "/"
+
+    def _path(self, path) -> str:
+        return paths.validate(self._strip_protocol(path))
+
+    def namenode(self, nameservice: str) -> NamenodeClient:
+        with self._lock:
+            client = self._namenodes.get(nameservice)
+            if client is None:
+                ns = self.cfg.nameservices.get(nameservice)
+                if ns is None:
+                    raise errors.InvalidArgument(f"unknown nameservice {nameservice!r} "
+                                                 f"(known: {', '.join(sorted(self.cfg.nameservices))})")
+                client = self._namenodes[nameservice] = NamenodeClient(nameservice, ns.address, self.user,
+                                                                        self.groups)
+            return client
+
+    def resolve(self, path) -> tuple[str, str]:
+        return self.mounts.resolve(self._path(path))
+
+    def _nn_for(self, path) -> tuple[NamenodeClient, str, str]:
+        ns, inner = self.resolve(path)
+        return self.namenode(ns), ns, inner
+
+    def server_defaults(self, nameservice: str) -> pb.GetServerDefaultsResponse:
+        if nameservice not in self._defaults:
+            self._defaults[nameservice] = self.namenode(nameservice).get_server_defaults()
+        return self._defaults[nameservice]
+
+    def default_block_size(self, nameservice: str) -> int:
+        return self.server_defaults(nameservice).block_size or self.cfg.block_size
+
+    def close(self) -> None:
+        for client in self._namenodes.values():
+            client.close()
+        self._namenodes.clear()
+        self.datanodes.close()
+
+    def _synthetic_dir(self, path: str, nameservice: str | None) -> dict:
+        """A mount point or internal directory that its namespace does not hold (yet)."""
+        return {"name": path, "size": 0, "type": "directory", "owner": self.user, "group": self.groups[0],
+                "permission": 0o555, "replication": 0, "block_size": 0, "mtime": 0.0, "atime": 0.0,
+                "nameservice": nameservice or "", "mount_point": nameservice is not None}
+
+    # ---------------------------------------------------------------- listing
+
+    def info(self, path, **kwargs) -> dict:
+        path = self._path(path)
+        if self.mounts.mount_of(path) is None and not self.mounts.fallback:
+            if self.mounts.is_internal_dir(path):
+                return self._synthetic_dir(path, None)
+        nn, ns, inner = self._nn_for(path)
+        try:
+            return status_to_info(nn.get_file_info(inner), path, ns)
+        except errors.NotFound:
+            if self.mounts.is_mount_point(path) or self.mounts.is_internal_dir(path):
+                return self._synthetic_dir(path, self.mounts.nameservice_of_mount(path))
+            raise
+        except ConnectionError:
+            if self.mounts.is_internal_dir(path):  # the fallback is down; the mounts below still work
+                return self._synthetic_dir(path, None)
+            raise
+
+    def ls(self, path, detail=True, **kwargs):
+        path = self._path(path)
+        below = self.mounts.mount_points_under(path)
+        entries: dict[str, dict] = {}
+        owned = self.mounts.mount_of(path) is not None or self.mounts.fallback
+        if not owned and not below:
+            self.resolve(path)  # raises NotFound naming the path
+        if owned:
+            try:
+                entries = {e["name"]: e for e in self._list_namespace(path)}
+            except (errors.NotFound, ConnectionError):
+                if not (below or self.mounts.is_mount_point(path)):
+                    raise
+        for child, ns in below.items():   # mount points shadow what the namespace holds there
+            entries[child] = self._synthetic_dir(child, ns)
+        listing = [entries[name] for name in sorted(entries)]
+        return listing if detail else [e["name"] for e in listing]
+
+    def _list_namespace(self, path: str) -> Iterable[dict]:
+        nn, ns, inner = self._nn_for(path)
+        start_after = ""
+        while True:
+            reply = nn.get_listing(inner, start_after, LISTING_PAGE)
+            for status in reply.entries:
+                if status.path.startswith("/"):
+                    name = status.path
+                else:
+                    name = paths.join(path, status.path)
+                yield status_to_info(status, name, ns)
+            if not reply.remaining or not reply.entries:
+                return
+            last = reply.entries[-1].path
+            start_after = last.rsplit("/", 1)[-1]
+
+    def modified(self, path) -> datetime.datetime:
+        return datetime.datetime.fromtimestamp(self.info(path)["mtime"], tz=datetime.timezone.utc)
+
+    def created(self, path) -> datetime.datetime:
+        return self.modified(path)
+
+    # ------------------------------------------------------------ directories
+
+    def mkdir(self, path, create_parents=True, permission=0o755, **kwargs) -> None:
+        path = self._path(path)
+        nn, ns, inner = self._nn_for(path)
+        # A mount point's own directory may not exist in its namespace yet.
+        parent = paths.parent_of(path)
+        if self.mounts.is_mount_point(path) or self.mounts.is_protected(parent):
+            create_parents = True
+        nn.mkdirs(inner, permission, create_parents)
+
+    def makedirs(self, path, exist_ok=False, permission=0o755) -> None:
+        path = self._path(path)
+        if not exist_ok and self.exists(path):
+            raise errors.AlreadyExists(f"{path} already exists", path)
+        nn, ns, inner = self._nn_for(path)
+        nn.mkdirs(inner, permission, True)
+
+    def rmdir(self, path) -> None:
+        path = self._path(path)
+        if not self.isdir(path):
+            raise errors.NotADirectory(f"{path} is not a directory", path)
+        self.rm(path, recursive=False)
+
+    # -------------------------------------------------------------- mutations
+
+    def _refuse_protected(self, path: str, action: str) -> None:
+        if self.mounts.is_protected(path):
+            ns = self.mounts.nameservice_of_mount(path)
+            what = f"a mount point (namespace {ns})" if ns else ("the root" if path == "/"
+                                                                else "a directory holding mount points")
+            raise errors.AccessDenied(f"cannot {action} {path}: it is {what}", path)
+
+    def rm(self, path, recursive=False, maxdepth=None) -> None:
+        if isinstance(path, (list, tuple)):
+            for p in path:
+                self.rm(p, recursive=recursive, maxdepth=maxdepth)
+            return
+        path = self._path(path)
+        self._refuse_protected(path, "delete")
+        nn, ns, inner = self._nn_for(path)
+        if not nn.delete(inner, recursive):
+            raise errors.NotFound(f"cannot delete {path}: no such file or directory [namespace {ns}]", path)
+
+    def rm_file(self, path) -> None:
+        path = self._path(path)
+        if self.isdir(path):
+            raise errors.IsADirectory(f"cannot delete {path} as a file: it is a directory", path)
+        self.rm(path)
+
+    _rm = rm_file
+
+    def mv(self, path1, path2, recursive=False, maxdepth=None, **kwargs) -> None:
+        src, dst = self._path(path1), self._path(path2)
+        self._refuse_protected(src, "rename")
+        if src == dst:
+            return
+        try:
+            if self.info(dst)["type"] == "directory":  # hdfs dfs -mv into an existing directory
+                dst = paths.join(dst, src.rsplit("/", 1)[-1])
+        except FileNotFoundError:
+            pass
+        src_ns, _ = self.resolve(src)
+        dst_ns, _ = self.resolve(dst)
+        if src_ns != dst_ns:
+            raise errors.CrossNamespace(f"cannot rename {src} (namespace {src_ns}) to {dst} (namespace {dst_ns}): "
+                                        f"cross-namespace rename", src)
+        if self.mounts.is_protected(dst):
+            raise errors.AccessDenied(f"cannot rename {src} to {dst}: the target is a mount point", dst)
+        self.namenode(src_ns).rename(src, dst)
+
+    rename = mv
+
+    def chmod(self, path, mode: int) -> None:
+        nn, ns, inner = self._nn_for(path)
+        nn.set_permission(inner, mode)
+
+    def chown(self, path, owner: str | None = None, group: str | None = None) -> None:
+        nn, ns, inner = self._nn_for(path)
+        nn.set_owner(inner, owner or "", group or "")
+
+    def setrep(self, path, replication: int) -> None:
+        nn, ns, inner = self._nn_for(path)
+        nn.set_replication(inner, replication)
+
+    def set_times(self, path, mtime: float | None = None, atime: float | None = None) -> None:
+        """Seconds since the epoch; None leaves a time unchanged."""
+        nn, ns, inner = self._nn_for(path)
+        nn.set_times(inner, -1 if mtime is None else int(mtime * 1000), -1 if atime is None else int(atime * 1000))
+
+    def touch(self, path, truncate=True, **kwargs) -> None:
+        path = self._path(path)
+        if truncate or not self.exists(path):
+            with self.open(path, "wb", **kwargs):
+                pass
+        else:
+            self.set_times(path, mtime=time.time())
+
+    # --------------------------------------------------------------- summaries
+
+    def content_summary(self, path) -> dict:
+        """Totals under ``path``, across every namespace mounted below it."""
+        path = self._path(path)
+        total = {"length": 0, "file_count": 0, "directory_count": 0, "space_consumed": 0}
+        parts = []
+        if self.mounts.mount_of(path) is not None or self.mounts.fallback:
+            parts.append(path)
+        parts += [m for m, _ in self.mounts.mounts_below(path)]
+        found = False
+        for part in parts:
+            nn, ns, inner = self._nn_for(part)
+            try:
+                reply = nn.get_content_summary(inner)
+            except errors.NotFound:
+                if part == path and not self.mounts.is_protected(path):
+                    raise
+                continue
+            found = True
+            for key in total:
+                total[key] += getattr(reply, key)
+        if not found and not self.mounts.is_protected(path):
+            raise errors.NotFound(f"{path}: no such file or directory", path)
+        return total
+
+    def du(self, path, total=True, maxdepth=None, withdirs=False, **kwargs):
+        """Bytes under ``path``; with total=False, per entry directly under it (as `hdfs dfs -du`)."""
+        path = self._path(path)
+        if total:
+            return self.content_summary(path)["length"]
+        return {entry["name"]: (self.content_summary(entry["name"])["length"]
+                                if entry["type"] == "directory" else entry["size"])
+                for entry in self.ls(path, detail=True)}
+
+    # ------------------------------------------------------------------ files
+
+    def _open(self, path, mode="rb", block_size=None, autocommit=True, cache_options=None, replication=None,
+              overwrite=True, permission=0o644, **kwargs):
+        path = self._path(path)
+        nn, ns, inner = self._nn_for(path)
+        if mode == "rb":
+            status = nn.get_file_info(inner)
+            if status.is_dir:
+                raise errors.IsADirectory(f"cannot open {path} for reading: it is a directory "
+                                          f"[namespace {ns}]", path)
+            return HfedReader(self, inner, ns)
+        if mode in ("wb", "xb"):
+            if self.mounts.is_protected(path):
+                raise errors.IsADirectory(f"cannot open {path} for writing: it is a mount point or holds one", path)
+            status = nn.create(inner, self.client_name, permission, overwrite and mode == "wb", True,
+                               replication or 0, block_size or 0)
+            bpc = self.server_defaults(ns).bytes_per_checksum or checksum.BYTES_PER_CHECKSUM
+            return HfedWriter(self, inner, ns, status, bpc)
+        raise errors.InvalidArgument(f"cannot open {path} with mode {mode!r}: hfed supports 'rb', 'wb' and 'xb'",
+                                     path)
+
+    def cat_file(self, path, start=None, end=None, **kwargs) -> bytes:
+        with self.open(path, "rb") as f:
+            size = f.size
+            start = 0 if start is None else (max(size + start, 0) if start < 0 else start)
+            end = size if end is None else (max(size + end, 0) if end < 0 else min(end, size))
+            if end <= start:
+                return b""
+            f.seek(start)
+            return f.read(end - start)
+
+    def pipe_file(self, path, value, **kwargs) -> None:
+        with self.open(path, "wb", **kwargs) as f:
+            f.write(value)
+
+    def cp_file(self, path1, path2, **kwargs) -> None:
+        with self.open(path1, "rb") as src, self.open(path2, "wb", **kwargs) as dst:
+            while chunk := src.read(PACKET_SIZE * 8):
+                dst.write(chunk)
+
+    def put_file(self, lpath, rpath, callback=None, mode="overwrite", **kwargs) -> None:
+        callback = callback or DEFAULT_CALLBACK
+        if os.path.isdir(lpath):
+            self.makedirs(rpath, exist_ok=True)
+            return
+        with open(lpath, "rb") as local:
+            callback.set_size(os.fstat(local.fileno()).st_size)
+            with self.open(rpath, "xb" if mode == "create" else "wb", **kwargs) as remote:
+                while chunk := local.read(PACKET_SIZE * 8):
+                    remote.write(chunk)
+                    callback.relative_update(len(chunk))
+
+    def get_file(self, rpath, lpath, callback=None, outfile=None, **kwargs) -> None:
+        callback = callback or DEFAULT_CALLBACK
+        if self.isdir(rpath):
+            os.makedirs(lpath, exist_ok=True)
+            return
+        with self.open(rpath, "rb") as remote:
+            callback.set_size(remote.size)
+            local = outfile or open(lpath, "wb")
+            try:
+                while chunk := remote.read(PACKET_SIZE * 8):
+                    local.write(chunk)
+                    callback.relative_update(len(chunk))
+            finally:
+                if outfile is None:
+                    local.close()
+
+    # -------------------------------------------------------------- for the CLI
+
+    def block_locations(self, path) -> pb.LocatedBlocks:
+        nn, ns, inner = self._nn_for(path)
+        return nn.get_block_locations(inner, 0, 1 << 62, self.host)
+
+    def stats(self) -> list[tuple[str, pb.GetStatsResponse | Exception]]:
+        """Each namespace's statistics, or the error when it is down (the others still answer)."""
+        result = []
+        for ns in sorted(self.cfg.nameservices):
+            try:
+                result.append((ns, self.namenode(ns).get_stats()))
+            except (errors.HfedError, OSError) as e:
+                result.append((ns, e))
+        return result
+
+    def report_bad_replica(self, nameservice: str, block: pb.Block, datanode_uuid: str) -> None:
+        self.namenode(nameservice).report_bad_blocks([(block, datanode_uuid)])
+
+    def whoami(self) -> str:
+        return self.user or getpass.getuser()

@@ -1,0 +1,166 @@
+"""Thin synchronous client for one NameNode's ClientProtocol.
+
+One method per RPC. Every call carries the caller's identity (gRPC metadata)
+and a deadline, and fails fast when the namespace is down: calls do not wait
+for the channel to become ready, and a connection attempt gives up after ~2 s,
+so one dead NameNode never stalls work on the other mounts. gRPC errors come
+back as the shared hfed errors, with the namespace named in the message.
+"""
+from __future__ import annotations
+
+import time
+
+import grpc
+
+from protos import errors, rpc
+from protos import hfed_pb2 as pb
+from protos import hfed_pb2_grpc as pb_grpc
+
+DEFAULT_TIMEOUT = 30.0
+CONNECT_TIMEOUT_MS = 2000
+# Read-only calls are safe to retry after a transient Unavailable (e.g. the
+# channel still backing off right after a NameNode restart).
+_IDEMPOTENT = {"GetFileInfo", "GetListing", "GetBlockLocations", "GetContentSummary", "GetStats",
+               "GetServerDefaults", "RenewLease"}
+_RETRY_BUDGET = 2.0
+
+CHANNEL_OPTIONS = rpc.OPTIONS + [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+    # grpc core uses this as the minimum connect timeout of one attempt.
+    ("grpc.min_reconnect_backoff_ms", CONNECT_TIMEOUT_MS),
+    ("grpc.enable_retries", 0),
+]
+
+
+def namespace_where(nameservice: str, address: str) -> str:
+    return f"namespace {nameservice} at {address}"
+
+
+def rebuild_error(err: grpc.RpcError, nameservice: str, address: str, path: str | None = None) -> errors.HfedError:
+    """The hfed error for ``err``, its message naming the namespace (and path)."""
+    error = errors.from_rpc_error(err, namespace_where(nameservice, address))
+    message = error.message
+    if path and path not in message:
+        message = f"{path}: {message}"
+    if nameservice not in message:
+        message = f"{message} [namespace {nameservice}]"
+    if isinstance(error, errors.Unavailable) and "unavailable" not in message:
+        message = f"{message} ({namespace_where(nameservice, address)} is unavailable)"
+    rebuilt = type(error)(message, path or error.path)
+    return rebuilt
+
+
+class NamenodeClient:
+    def __init__(self, nameservice: str, address: str, user: str | None = None,
+                 groups: list[str] | None = None, timeout: float = DEFAULT_TIMEOUT):
+        self.nameservice = nameservice
+        self.address = address
+        self.timeout = timeout
+        self.metadata = rpc.identity_metadata(user, groups)
+        self._channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+        self._stub = pb_grpc.ClientProtocolStub(self._channel)
+
+    def __repr__(self) -> str:
+        return f"NamenodeClient({self.nameservice!r}, {self.address!r})"
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def call(self, method: str, request, path: str | None = None, timeout: float | None = None):
+        """Invoke ``method`` with ``request``; raise hfed errors naming namespace and path."""
+        stub_method = getattr(self._stub, method)
+        deadline = time.monotonic() + _RETRY_BUDGET
+        delay = 0.1
+        while True:
+            try:
+                return stub_method(request, timeout=timeout or self.timeout, metadata=self.metadata,
+                                   wait_for_ready=False)
+            except grpc.RpcError as e:
+                retry = (method in _IDEMPOTENT and e.code() == grpc.StatusCode.UNAVAILABLE
+                         and time.monotonic() + delay < deadline)
+                if not retry:
+                    raise rebuild_error(e, self.nameservice, self.address, path) from None
+                time.sleep(delay)
+                delay *= 2
+
+    # ------------------------------------------------------------ namespace
+
+    def mkdirs(self, path: str, permission: int = 0o755, create_parent: bool = True) -> pb.MkdirsResponse:
+        return self.call("Mkdirs", pb.MkdirsRequest(path=path, permission=permission,
+                                                    create_parent=create_parent), path)
+
+    def get_file_info(self, path: str) -> pb.FileStatus:
+        return self.call("GetFileInfo", pb.GetFileInfoRequest(path=path), path).status
+
+    def get_listing(self, path: str, start_after: str = "", limit: int = 1000) -> pb.GetListingResponse:
+        return self.call("GetListing", pb.GetListingRequest(path=path, start_after=start_after, limit=limit), path)
+
+    def rename(self, src: str, dst: str) -> pb.RenameResponse:
+        return self.call("Rename", pb.RenameRequest(src=src, dst=dst), src)
+
+    def delete(self, path: str, recursive: bool = False) -> bool:
+        return self.call("Delete", pb.DeleteRequest(path=path, recursive=recursive), path).deleted
+
+    def set_replication(self, path: str, replication: int) -> pb.SetAttrResponse:
+        return self.call("SetReplication", pb.SetReplicationRequest(path=path, replication=replication), path)
+
+    def set_permission(self, path: str, permission: int) -> pb.SetAttrResponse:
+        return self.call("SetPermission", pb.SetPermissionRequest(path=path, permission=permission), path)
+
+    def set_owner(self, path: str, owner: str = "", group: str = "") -> pb.SetAttrResponse:
+        return self.call("SetOwner", pb.SetOwnerRequest(path=path, owner=owner or "", group=group or ""), path)
+
+    def set_times(self, path: str, mtime_ms: int = -1, atime_ms: int = -1) -> pb.SetAttrResponse:
+        return self.call("SetTimes", pb.SetTimesRequest(path=path, mtime_ms=mtime_ms, atime_ms=atime_ms), path)
+
+    def get_content_summary(self, path: str) -> pb.GetContentSummaryResponse:
+        return self.call("GetContentSummary", pb.GetContentSummaryRequest(path=path), path)
+
+    # ---------------------------------------------------------------- files
+
+    def create(self, path: str, client_name: str, permission: int = 0o644, overwrite: bool = True,
+               create_parent: bool = True, replication: int = 0, block_size: int = 0) -> pb.FileStatus:
+        request = pb.CreateRequest(path=path, permission=permission, overwrite=overwrite,
+                                   create_parent=create_parent, replication=replication or 0,
+                                   block_size=block_size or 0, client_name=client_name)
+        return self.call("Create", request, path).status
+
+    def add_block(self, path: str, client_name: str, previous: pb.Block | None = None,
+                  excluded_uuids=(), client_host: str = "") -> pb.LocatedBlock:
+        request = pb.AddBlockRequest(path=path, client_name=client_name, excluded_uuids=list(excluded_uuids),
+                                     client_host=client_host or "")
+        if previous is not None:
+            request.previous.CopyFrom(previous)
+        return self.call("AddBlock", request, path).block
+
+    def complete(self, path: str, client_name: str, last: pb.Block | None = None) -> bool:
+        request = pb.CompleteRequest(path=path, client_name=client_name)
+        if last is not None:
+            request.last.CopyFrom(last)
+        return self.call("Complete", request, path).completed
+
+    def abandon_block(self, path: str, client_name: str, block: pb.Block) -> pb.AbandonBlockResponse:
+        return self.call("AbandonBlock", pb.AbandonBlockRequest(path=path, client_name=client_name, block=block),
+                         path)
+
+    def get_block_locations(self, path: str, offset: int = 0, length: int = 1 << 62,
+                            client_host: str = "") -> pb.LocatedBlocks:
+        request = pb.GetBlockLocationsRequest(path=path, offset=offset, length=length, client_host=client_host or "")
+        return self.call("GetBlockLocations", request, path).blocks
+
+    def renew_lease(self, client_name: str) -> pb.RenewLeaseResponse:
+        return self.call("RenewLease", pb.RenewLeaseRequest(client_name=client_name))
+
+    def report_bad_blocks(self, replicas: list[tuple[pb.Block, str]]) -> pb.ReportBadBlocksResponse:
+        request = pb.ReportBadBlocksRequest(
+            replicas=[pb.BadReplica(block=block, datanode_uuid=uuid) for block, uuid in replicas])
+        return self.call("ReportBadBlocks", request)
+
+    # --------------------------------------------------------------- admin
+
+    def get_stats(self) -> pb.GetStatsResponse:
+        return self.call("GetStats", pb.GetStatsRequest())
+
+    def get_server_defaults(self) -> pb.GetServerDefaultsResponse:
+        return self.call("GetServerDefaults", pb.GetServerDefaultsRequest())

@@ -1,0 +1,361 @@
+"""File objects returned by HfedFileSystem.open: HfedReader and HfedWriter.
+
+HfedReader fetches only the blocks a read touches, in whole packets, and keeps
+one stream open while reading sequentially. HfedWriter streams each block down
+its pipeline as data arrives, keeping only the current block's bytes (to
+re-send them through a new pipeline if the first one breaks before the final
+ack), renews the file's lease in the background and completes the file on
+close.
+"""
+from __future__ import annotations
+
+import bisect
+import io
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from client.datanode_client import PACKET_SIZE, BlockWriter, PipelineFailed, iter_block_range
+from protos import errors
+from protos import hfed_pb2 as pb
+
+if TYPE_CHECKING:
+    from client.fs import HfedFileSystem
+
+log = logging.getLogger(__name__)
+
+LEASE_RENEW_INTERVAL = 10.0
+PIPELINE_RETRIES = 3
+COMPLETE_TIMEOUT = 60.0
+
+
+def block_spans(blocks: list[pb.LocatedBlock], file_length: int) -> list[tuple[int, int]]:
+    """(start, end) file offsets of each block; the last one ends at the file length."""
+    spans = []
+    for i, lb in enumerate(blocks):
+        end = blocks[i + 1].offset if i + 1 < len(blocks) else file_length
+        spans.append((lb.offset, end))
+    return spans
+
+
+def blocks_for_range(spans: list[tuple[int, int]], start: int, end: int) -> list[int]:
+    """Indices of the blocks that hold any byte of [start, end)."""
+    if start >= end:
+        return []
+    first = max(bisect.bisect_right([s for s, _ in spans], start) - 1, 0)
+    return [i for i in range(first, len(spans)) if spans[i][0] < end and spans[i][1] > start]
+
+
+class HfedReader(io.BufferedIOBase):
+    """Read-only, seekable view of one file."""
+
+    def __init__(self, fs: "HfedFileSystem", path: str, nameservice: str):
+        super().__init__()
+        self.fs = fs
+        self.path = path
+        self.nameservice = nameservice
+        self.mode = "rb"
+        self._pos = 0
+        self._buf = b""          # last chunk read, starting at file offset _buf_start
+        self._buf_start = 0
+        self._stream = None      # iterator of chunks from the current block, next byte at _stream_pos
+        self._stream_pos = -1
+        self._stream_end = -1
+        self._load_locations()
+
+    def _load_locations(self) -> None:
+        located = self.fs.namenode(self.nameservice).get_block_locations(
+            self.path, 0, 1 << 62, self.fs.host)
+        self.size = located.file_length
+        self._blocks = list(located.blocks)
+        self._spans = block_spans(self._blocks, self.size)
+
+    def __repr__(self) -> str:
+        return f"<HfedReader {self.path} ({self.nameservice}) pos={self._pos} size={self.size}>"
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        self._check_open()
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._check_open()
+        if whence == io.SEEK_SET:
+            target = offset
+        elif whence == io.SEEK_CUR:
+            target = self._pos + offset
+        elif whence == io.SEEK_END:
+            target = self.size + offset
+        else:
+            raise ValueError(f"{self.path}: invalid whence {whence}")
+        if target < 0:
+            raise ValueError(f"{self.path}: negative seek position {target}")
+        self._pos = target
+        return target
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ValueError(f"I/O operation on closed file {self.path}")
+
+    def _drop_stream(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+        self._stream = None
+
+    def _open_stream(self, want: int) -> None:
+        """Start reading at _pos: to the block's end when reading on sequentially, else one packet or ``want``."""
+        self._drop_stream()
+        index = blocks_for_range(self._spans, self._pos, self._pos + 1)[0]
+        block_start, block_end = self._spans[index]
+        sequential = self._pos == self._stream_end
+        end = block_end if sequential else min(block_end, self._pos + max(want, PACKET_SIZE))
+        self._stream = iter_block_range(self.fs.datanodes, self._blocks[index], self._pos - block_start,
+                                        end - block_start, path=self.path, client_host=self.fs.host,
+                                        report_bad=self._report_bad)
+        self._stream_pos, self._stream_end = self._pos, end
+
+    def _report_bad(self, block: pb.Block, dn: pb.DatanodeId) -> None:
+        self.fs.report_bad_replica(self.nameservice, block, dn.uuid)
+
+    def _fill(self, want: int) -> None:
+        """Make _buf cover _pos (which is < size)."""
+        if self._buf_start <= self._pos < self._buf_start + len(self._buf):
+            return
+        for attempt in (0, 1):
+            try:
+                if self._stream is None or self._stream_pos != self._pos:
+                    self._open_stream(want)
+                chunk = next(self._stream, None)
+                if chunk is None:       # that range is done: continue with a fresh one
+                    self._open_stream(want)
+                    chunk = next(self._stream)
+                break
+            except errors.BlockMissing:
+                self._drop_stream()
+                if attempt:
+                    raise
+                self._load_locations()  # the NameNode may know newer replicas by now
+        self._buf, self._buf_start = chunk, self._stream_pos
+        self._stream_pos += len(chunk)
+
+    def read(self, size: int | None = -1) -> bytes:
+        self._check_open()
+        remaining = self.size - self._pos
+        if size is None or size < 0 or size > remaining:
+            size = remaining
+        if size <= 0:
+            return b""
+        parts = []
+        got = 0
+        while got < size:
+            self._fill(size - got)
+            offset = self._pos - self._buf_start
+            piece = self._buf[offset:offset + size - got]
+            parts.append(piece)
+            got += len(piece)
+            self._pos += len(piece)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def read1(self, size: int = -1) -> bytes:
+        return self.read(PACKET_SIZE if size is None or size < 0 else size)
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        memoryview(buffer).cast("B")[:len(data)] = data
+        return len(data)
+
+    def peek(self, size: int = 0) -> bytes:
+        """Bytes from the current position without moving it (makes readline fast)."""
+        self._check_open()
+        if self._pos >= self.size:
+            return b""
+        self._fill(max(size, 1))
+        return self._buf[self._pos - self._buf_start:]
+
+    def info(self) -> dict:
+        return self.fs.info(self.path)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._drop_stream()
+            self._buf = b""
+        super().close()
+
+
+class HfedWriter(io.BufferedIOBase):
+    """Write-only stream that becomes the file's content on close()."""
+
+    def __init__(self, fs: "HfedFileSystem", path: str, nameservice: str, status: pb.FileStatus,
+                 bytes_per_checksum: int):
+        super().__init__()
+        self.fs = fs
+        self.path = path
+        self.nameservice = nameservice
+        self.mode = "wb"
+        self.block_size = status.block_size or fs.default_block_size(nameservice)
+        self.bytes_per_checksum = bytes_per_checksum
+        self._nn = fs.namenode(nameservice)
+        self._client_name = fs.client_name
+        self._written = 0
+        self._previous: pb.Block | None = None   # last fully acked block
+        self._located: pb.LocatedBlock | None = None
+        self._pipeline: BlockWriter | None = None
+        self._block_data = bytearray()           # current block's bytes, kept until acked
+        self._excluded: set[str] = set()
+        self._failed = False
+        self._stop_renewal = threading.Event()
+        self._renewer = threading.Thread(target=self._renew_lease, name=f"lease-{path}", daemon=True)
+        self._renewer.start()
+
+    def __repr__(self) -> str:
+        return f"<HfedWriter {self.path} ({self.nameservice}) written={self._written}>"
+
+    def writable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._written
+
+    def _renew_lease(self) -> None:
+        while not self._stop_renewal.wait(LEASE_RENEW_INTERVAL):
+            try:
+                self._nn.renew_lease(self._client_name)
+            except errors.HfedError as e:
+                log.warning("renewing the lease on %s failed: %s", self.path, e)
+
+    def write(self, data) -> int:
+        if self.closed:
+            raise ValueError(f"write to closed file {self.path}")
+        if self._failed:
+            raise errors.Unavailable(f"{self.path}: an earlier write failed; the file cannot be continued",
+                                     self.path)
+        view = memoryview(data).cast("B")
+        total = len(view)
+        try:
+            while view:
+                if self._pipeline is None:
+                    self._start_block()
+                piece = view[:self.block_size - len(self._block_data)]
+                view = view[len(piece):]
+                self._block_data += piece
+                try:
+                    self._pipeline.write(piece)
+                except PipelineFailed as e:
+                    self._recover(e)
+                if len(self._block_data) >= self.block_size:
+                    self._finish_block()
+        except BaseException:
+            self._failed = True
+            raise
+        self._written += total
+        return total
+
+    def _start_block(self, excluded: set[str] | None = None) -> None:
+        self._located = self._nn.add_block(self.path, self._client_name, self._previous,
+                                           sorted(excluded or self._excluded), self.fs.host)
+        self._pipeline = BlockWriter(self.fs.datanodes, self._located, self._client_name, self.path,
+                                     bytes_per_checksum=self.bytes_per_checksum)
+
+    def _recover(self, error: PipelineFailed) -> None:
+        """Abandon the broken block and re-send its bytes through a new pipeline."""
+        for attempt in range(PIPELINE_RETRIES):
+            log.warning("%s: %s; retrying with a new pipeline (%d/%d)", self.path, error, attempt + 1,
+                        PIPELINE_RETRIES)
+            self._abandon_current()
+            if error.failed_uuid:
+                self._excluded.add(error.failed_uuid)
+            self._start_block()
+            try:
+                self._pipeline.write(bytes(self._block_data))
+                return
+            except PipelineFailed as e:
+                error = e
+        raise errors.Unavailable(f"writing {self.path}: the block pipeline failed {PIPELINE_RETRIES + 1} times; "
+                                 f"last error: {error}", self.path)
+
+    def _abandon_current(self) -> None:
+        if self._pipeline is not None:
+            self._pipeline.abort()
+            self._pipeline = None
+        if self._located is not None:
+            try:
+                self._nn.abandon_block(self.path, self._client_name, self._located.block)
+            except errors.HfedError as e:
+                log.warning("abandoning %s of %s failed: %s", self._located.block.block_id, self.path, e)
+            self._located = None
+
+    def _finish_block(self) -> None:
+        """Close the current block's pipeline, retrying through new pipelines if it breaks."""
+        retries = 0
+        while True:
+            try:
+                num_bytes = self._pipeline.close()
+                break
+            except PipelineFailed as e:
+                retries += 1
+                if retries > PIPELINE_RETRIES:
+                    raise errors.Unavailable(f"writing {self.path}: could not finish block "
+                                             f"{self._located.block.block_id}: {e}", self.path) from None
+                self._recover(e)
+        block = self._located.block
+        self._previous = pb.Block(pool_id=block.pool_id, block_id=block.block_id,
+                                  generation_stamp=block.generation_stamp, num_bytes=num_bytes)
+        self._pipeline = None
+        self._located = None
+        self._block_data = bytearray()
+
+    def flush(self) -> None:
+        """Nothing to do: bytes go down the pipeline as whole packets fill; close() makes them durable."""
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            if self._failed:
+                self.abort()
+                return
+            if self._pipeline is not None:
+                self._finish_block()
+            self._complete()
+        except BaseException:
+            self.abort()
+            raise
+        finally:
+            self._stop_renewal.set()
+            super().close()
+
+    def _complete(self) -> None:
+        deadline = time.monotonic() + COMPLETE_TIMEOUT
+        delay = 0.02
+        while not self._nn.complete(self.path, self._client_name, self._previous):
+            if time.monotonic() > deadline:
+                raise errors.Unavailable(f"could not complete {self.path} (namespace {self.nameservice}): its "
+                                         f"last block is still not reported by a DataNode after "
+                                         f"{COMPLETE_TIMEOUT:.0f}s", self.path)
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+    def abort(self) -> None:
+        """Give up: abandon the unfinished block; the NameNode recovers the file when the lease expires."""
+        self._failed = True
+        self._stop_renewal.set()
+        self._abandon_current()
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+            return
+        # Like a local file, what was written is kept; if even that fails, abandon quietly
+        # so the original exception is the one the caller sees.
+        try:
+            self.close()
+        except Exception as close_error:
+            log.warning("closing %s after %s failed: %s", self.path, exc_type.__name__, close_error)
+            self.abort()
+            io.BufferedIOBase.close(self)
