@@ -1,0 +1,758 @@
+"""The `hfed` command, shaped like `hdfs`:
+
+    hfed [--conf PATH] dfs -ls [-R] [-h] [-d] [PATH...]     (and -mkdir, -put, -get, -cat, ...)
+    hfed [--conf PATH] fsck PATH [-files [-blocks [-locations]]]
+    hfed [--conf PATH] dfsadmin -report
+    hfed cluster up|down|status [--dir DIR] [--namespaces N] [--datanodes M] [--block-size SIZE] [--replication R]
+    hfed [--conf PATH] namenode --nameservice NS    /   hfed [--conf PATH] datanode --host-label LABEL
+
+The config is --conf, else $HFED_CONF, else the one the last `hfed cluster up` wrote.
+Exit codes: 0 ok, 1 the operation failed (one line on stderr: `hfed: <message>`), 2 usage error.
+Relative paths are taken from the user's home directory /user/<name>, as in HDFS.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import posixpath
+import shutil
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from fsspec.callbacks import NoOpCallback
+
+from client import cli_format as fmt
+from protos import config as hconfig
+from protos import rpc
+
+CHUNK = 1 << 20
+USAGE = """usage: hfed [--conf PATH] COMMAND ...
+
+commands:
+  dfs -CMD ARGS...       filesystem commands: -ls -mkdir -put -get -cat -head -tail -rm -rmdir -mv -cp
+                         -du -count -stat -setrep -chmod -chown -chgrp -test -touchz (hfed dfs -help)
+  fsck PATH [-files [-blocks [-locations]]]
+                         check the blocks under PATH (computed by the client)
+  dfsadmin -report       per-namespace report with live and dead DataNodes
+  cluster up|down|status start, stop or show a local cluster (hfed cluster -h)
+  namenode --nameservice NS      run a NameNode in the foreground
+  datanode --host-label LABEL    run a DataNode in the foreground
+
+options:
+  --conf PATH            cluster config (default: $HFED_CONF, else the last `hfed cluster up`)
+"""
+
+
+class UsageError(Exception):
+    def __init__(self, message: str, usage: str = ""):
+        super().__init__(message)
+        self.usage = usage
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports mistakes as UsageError (exit 2) instead of exiting itself."""
+
+    def __init__(self, prog, **kwargs):
+        kwargs.setdefault("add_help", False)
+        super().__init__(prog=prog, **kwargs)
+
+    def error(self, message):
+        raise UsageError(f"{self.prog.removeprefix('hfed ')}: {message}", self.format_usage().strip())
+
+
+class CommandError(Exception):
+    """An operation failed: exit code 1 with `hfed: COMMAND: reason` on stderr."""
+
+    def __init__(self, command: str, error: BaseException):
+        super().__init__(f"{command}: {describe(error)}")
+
+
+# ----------------------------------------------------------------- helpers
+
+_PLAIN_REASONS = {FileNotFoundError: "No such file or directory", FileExistsError: "File exists",
+                  IsADirectoryError: "Is a directory", NotADirectoryError: "Not a directory",
+                  PermissionError: "Permission denied"}
+
+
+def describe(error: BaseException) -> str:
+    """One line for any error the library or the OS raised."""
+    if isinstance(error, OSError) and error.filename and error.strerror:
+        return f"{error.filename}: {error.strerror}"
+    text = str(error)
+    if isinstance(error, OSError) and error.strerror and text.startswith("[Errno"):
+        text = error.strerror
+    if hasattr(error, "code") and hasattr(error, "details") and callable(error.details):  # a stray grpc.RpcError
+        text = f"RPC failed: {error.code().name}: {error.details()}"
+    for cls, reason in _PLAIN_REASONS.items():
+        if isinstance(error, cls) and text and " " not in text.strip("'\""):  # fsspec style: just the path
+            return f"{text.strip(chr(39))}: {reason}"
+    return " ".join(text.split()) or type(error).__name__
+
+
+def progress(label: str):
+    return fmt.ProgressCallback(label) if sys.stderr.isatty() else NoOpCallback()
+
+
+def home_dir() -> str:
+    return f"/user/{rpc.current_user()}"
+
+
+def absolute(path: str) -> str:
+    """Relative paths are under the user's home, as in HDFS; hfed:// URLs are accepted."""
+    if path.startswith("hfed://"):
+        path = "/" + path[len("hfed://"):].lstrip("/")
+    return path if path.startswith("/") else posixpath.join(home_dir(), path)
+
+
+def display_name(name: str) -> str:
+    return name if name.startswith("/") else "/" + name
+
+
+def child(parent: str, name: str) -> str:
+    return posixpath.join(parent, posixpath.basename(name.rstrip("/")))
+
+
+class Context:
+    """What a command needs: the config path and a filesystem made on first use."""
+
+    def __init__(self, conf: str | None):
+        self.conf_flag = conf
+        self._fs = None
+
+    @property
+    def conf_path(self) -> Path:
+        return hconfig.find_config_path(self.conf_flag)
+
+    def config(self) -> hconfig.ClusterConfig:
+        return hconfig.load(self.conf_path)
+
+    @property
+    def fs(self):
+        if self._fs is None:
+            from client.fs import HfedFileSystem
+            self.config()  # a missing/invalid config fails here with a clear message
+            self._fs = HfedFileSystem(conf=str(self.conf_path))
+        return self._fs
+
+
+def for_each(command: str, items, action) -> int:
+    """Run ``action`` on every item; report each failure on its own line and go on (as hdfs does)."""
+    status = 0
+    for item in items:
+        try:
+            action(item)
+        except (OSError, ValueError) as e:
+            print(f"hfed: {command}: {describe(e)}", file=sys.stderr)
+            status = 1
+    return status
+
+
+# --------------------------------------------------------------- dfs commands
+
+def dfs_parsers() -> dict[str, Parser]:
+    p = {}
+
+    def new(name, help_text):
+        parser = Parser(f"hfed dfs -{name}", description=help_text)
+        p[name] = parser
+        return parser
+
+    x = new("ls", "list directories and files")
+    x.add_argument("-R", action="store_true", help="recursive")
+    x.add_argument("-h", action="store_true", help="human-readable sizes")
+    x.add_argument("-d", action="store_true", help="list directories as plain files")
+    x.add_argument("paths", nargs="*")
+    x = new("mkdir", "create directories")
+    x.add_argument("-p", action="store_true", help="create parents, no error if it exists")
+    x.add_argument("paths", nargs="+")
+    for name in ("put", "copyFromLocal"):
+        x = new(name, "copy local files (or - for stdin) into hfed")
+        x.add_argument("-f", action="store_true", help="overwrite the destination")
+        x.add_argument("sources", nargs="+")
+        x.add_argument("dst")
+    for name in ("get", "copyToLocal"):
+        x = new(name, "copy hfed files to the local filesystem")
+        x.add_argument("-f", action="store_true", help="overwrite the local destination")
+        x.add_argument("sources", nargs="+")
+        x.add_argument("dst")
+    for name in ("cat", "head", "tail"):
+        x = new(name, {"cat": "print files", "head": "print the first KB", "tail": "print the last KB"}[name])
+        x.add_argument("paths", nargs="+")
+    x = new("rm", "delete files (and directories with -r)")
+    x.add_argument("-r", "-R", action="store_true", dest="r", help="recursive")
+    x.add_argument("-f", action="store_true", help="no error if the path does not exist")
+    x.add_argument("-skipTrash", action="store_true", help="accepted for hdfs compatibility (no trash)")
+    x.add_argument("paths", nargs="+")
+    x = new("rmdir", "delete empty directories")
+    x.add_argument("paths", nargs="+")
+    for name, text in (("mv", "move (rename) within one namespace"), ("cp", "copy files and directories")):
+        x = new(name, text)
+        if name == "cp":
+            x.add_argument("-f", action="store_true", help="overwrite the destination")
+        x.add_argument("sources", nargs="+")
+        x.add_argument("dst")
+    x = new("du", "space used by each entry (or the total with -s)")
+    x.add_argument("-s", action="store_true", help="one summary line per path")
+    x.add_argument("-h", action="store_true", help="human-readable sizes")
+    x.add_argument("paths", nargs="*")
+    x = new("count", "DIR_COUNT FILE_COUNT CONTENT_SIZE PATHNAME")
+    x.add_argument("-h", action="store_true", help="human-readable sizes")
+    x.add_argument("paths", nargs="+")
+    x = new("stat", "print FORMAT (default %%y) for each path")
+    x.add_argument("args", nargs="+", metavar="[FORMAT] PATH")
+    x = new("setrep", "set the replication of files (every file below a directory)")
+    x.add_argument("-w", action="store_true", help="wait until the blocks reach it")
+    x.add_argument("-R", action="store_true", help="accepted for hdfs compatibility (always recursive)")
+    x.add_argument("replication")
+    x.add_argument("paths", nargs="+")
+    x = new("chmod", "set permission bits (octal MODE)")
+    x.add_argument("-R", action="store_true", help="recursive")
+    x.add_argument("mode")
+    x.add_argument("paths", nargs="+")
+    x = new("chown", "set OWNER[:GROUP]")
+    x.add_argument("-R", action="store_true", help="recursive")
+    x.add_argument("owner")
+    x.add_argument("paths", nargs="+")
+    x = new("chgrp", "set the group")
+    x.add_argument("-R", action="store_true", help="recursive")
+    x.add_argument("group")
+    x.add_argument("paths", nargs="+")
+    x = new("test", "exit 0 if: -e exists, -d is a directory, -f is a file, -s is not empty, -z is empty")
+    which = x.add_mutually_exclusive_group(required=True)
+    for flag in "edfsz":
+        which.add_argument(f"-{flag}", dest="check", action="store_const", const=flag)
+    x.add_argument("path")
+    x = new("touchz", "create empty files")
+    x.add_argument("paths", nargs="+")
+    return p
+
+
+def walk(fs, path: str, include_self: bool = True):
+    """Depth first, in name order: the info dicts of ``path`` and everything below it."""
+    info = fs.info(path)
+    if include_self:
+        yield info
+    if info["type"] == "directory":
+        for entry in sorted(fs.ls(path, detail=True), key=lambda e: e["name"]):
+            if entry["type"] == "directory":
+                yield from walk(fs, display_name(entry["name"]), include_self=True)
+            else:
+                yield entry
+
+
+def cmd_ls(ctx, a):
+    def one(path):
+        info = ctx.fs.info(path)
+        if info["type"] != "directory" or a.d:
+            entries = [info]
+        elif a.R:
+            entries = list(walk(ctx.fs, path, include_self=False))
+        else:
+            entries = sorted(ctx.fs.ls(path, detail=True), key=lambda e: e["name"])
+            print(f"Found {len(entries)} items")
+        for entry in entries:
+            entry["name"] = display_name(entry["name"])
+        for line in fmt.ls_lines(entries, human=a.h):
+            print(line)
+    return for_each("ls", [absolute(p) for p in a.paths] or [home_dir()], one)
+
+
+def cmd_mkdir(ctx, a):
+    def one(path):
+        if a.p:
+            ctx.fs.makedirs(path, exist_ok=True)
+        else:
+            if ctx.fs.exists(path):
+                raise FileExistsError(f"{path}: File exists")
+            ctx.fs.mkdir(path, create_parents=False)
+    return for_each("mkdir", [absolute(p) for p in a.paths], one)
+
+
+def cmd_put(ctx, a):
+    fs, dst = ctx.fs, absolute(a.dst)
+    dst_is_dir = fs.isdir(dst)
+    if len(a.sources) > 1 and not dst_is_dir:
+        raise NotADirectoryError(f"{dst}: Is not a directory (needed for several sources)")
+
+    def claim(target):
+        if fs.exists(target):
+            if not a.f:
+                raise FileExistsError(f"{target}: File exists")
+            fs.rm(target, recursive=fs.isdir(target))
+
+    def one(source):
+        if source == "-":
+            if dst_is_dir:
+                raise IsADirectoryError(f"{dst}: Is a directory (stdin needs a file name)")
+            claim(dst)
+            with fs.open(dst, "wb") as out:
+                shutil.copyfileobj(sys.stdin.buffer, out, CHUNK)
+            return
+        if not os.path.exists(source):
+            raise FileNotFoundError(f"{source}: No such file or directory (local)")
+        target = child(dst, source) if dst_is_dir else dst
+        if os.path.isdir(source):
+            claim(target)
+            fs.makedirs(target, exist_ok=True)
+            for root, dirs, files in os.walk(source):
+                base = posixpath.join(target, os.path.relpath(root, source)).removesuffix("/.")
+                for d in sorted(dirs):
+                    fs.makedirs(posixpath.join(base, d), exist_ok=True)
+                for f in sorted(files):
+                    upload(os.path.join(root, f), posixpath.join(base, f))
+            return
+        claim(target)
+        upload(source, target)
+
+    def upload(local, remote):
+        callback = progress(f"put {remote}")
+        fs.put_file(local, remote, callback=callback)
+        if hasattr(callback, "close"):
+            callback.close()
+    return for_each("put", a.sources, one)
+
+
+def cmd_get(ctx, a):
+    fs = ctx.fs
+    dst_is_dir = os.path.isdir(a.dst)
+    if len(a.sources) > 1 and not dst_is_dir:
+        raise NotADirectoryError(f"{a.dst}: Is not a local directory (needed for several sources)")
+
+    def download(remote, local):
+        if os.path.exists(local) and not a.f:
+            raise FileExistsError(f"{local}: File exists (local)")
+        partial = f"{local}._COPYING_"  # as hdfs: a failed get leaves no half file under the real name
+        callback = progress(f"get {remote}")
+        try:
+            fs.get_file(remote, partial, callback=callback)
+            os.replace(partial, local)
+        finally:
+            if os.path.exists(partial):
+                os.unlink(partial)
+            if hasattr(callback, "close"):
+                callback.close()
+
+    def one(source):
+        remote = absolute(source)
+        local = os.path.join(a.dst, posixpath.basename(remote.rstrip("/"))) if dst_is_dir else a.dst
+        if fs.isdir(remote):
+            for entry in walk(fs, remote):
+                rel = posixpath.relpath(display_name(entry["name"]), remote)
+                target = os.path.normpath(os.path.join(local, rel))
+                if entry["type"] == "directory":
+                    os.makedirs(target, exist_ok=True)
+                else:
+                    download(display_name(entry["name"]), target)
+        else:
+            download(remote, local)
+    return for_each("get", a.sources, one)
+
+
+def _require_file(fs, path):
+    info = fs.info(path)
+    if info["type"] == "directory":
+        raise IsADirectoryError(f"{path}: Is a directory")
+    return info
+
+
+def cmd_cat(ctx, a):
+    out = sys.stdout.buffer
+
+    def one(path):
+        _require_file(ctx.fs, path)
+        with ctx.fs.open(path, "rb") as f:
+            while chunk := f.read(CHUNK):
+                out.write(chunk)
+        out.flush()
+    return for_each("cat", [absolute(p) for p in a.paths], one)
+
+
+def cmd_head_tail(ctx, a, tail: bool):
+    def one(path):
+        size = int(_require_file(ctx.fs, path)["size"])
+        start, end = (max(0, size - 1024), size) if tail else (0, min(size, 1024))
+        sys.stdout.buffer.write(ctx.fs.cat_file(path, start=start, end=end) if end > start else b"")
+        sys.stdout.buffer.flush()
+    return for_each("tail" if tail else "head", [absolute(p) for p in a.paths], one)
+
+
+def cmd_rm(ctx, a):
+    def one(path):
+        if not ctx.fs.exists(path):
+            if a.f:
+                return
+            raise FileNotFoundError(f"{path}: No such file or directory")
+        if ctx.fs.isdir(path) and not a.r:
+            raise IsADirectoryError(f"{path}: Is a directory (use -r)")
+        ctx.fs.rm(path, recursive=a.r)
+        print(f"Deleted {path}")
+    return for_each("rm", [absolute(p) for p in a.paths], one)
+
+
+def cmd_rmdir(ctx, a):
+    def one(path):
+        if not ctx.fs.isdir(path):
+            raise NotADirectoryError(f"{path}: Not a directory")
+        ctx.fs.rm(path, recursive=False)
+    return for_each("rmdir", [absolute(p) for p in a.paths], one)
+
+
+def _targets(fs, sources, dst):
+    dst = absolute(dst)
+    dst_is_dir = fs.isdir(dst)
+    if len(sources) > 1 and not dst_is_dir:
+        raise NotADirectoryError(f"{dst}: Is not a directory (needed for several sources)")
+    return [(absolute(s), child(dst, absolute(s)) if dst_is_dir else dst) for s in sources]
+
+
+def cmd_mv(ctx, a):
+    return for_each("mv", _targets(ctx.fs, a.sources, a.dst), lambda pair: ctx.fs.mv(*pair))
+
+
+def cmd_cp(ctx, a):
+    fs = ctx.fs
+
+    def copy_file(src, dst):
+        if fs.exists(dst):
+            if not a.f:
+                raise FileExistsError(f"{dst}: File exists")
+            fs.rm(dst)
+        fs.cp_file(src, dst)
+
+    def one(pair):
+        src, dst = pair
+        if not fs.isdir(src):
+            copy_file(src, dst)
+            return
+        if dst == src or dst.startswith(src + "/"):
+            raise ValueError(f"{dst}: cannot copy {src} into itself")
+        for entry in list(walk(fs, src)):
+            name = display_name(entry["name"])
+            target = dst if name == src else posixpath.join(dst, posixpath.relpath(name, src))
+            if entry["type"] == "directory":
+                fs.makedirs(target, exist_ok=True)
+            else:
+                copy_file(name, target)
+    return for_each("cp", _targets(fs, a.sources, a.dst), one)
+
+
+def _size(n, human):
+    return fmt.human_size(n) if human else str(n)
+
+
+def cmd_du(ctx, a):
+    fs = ctx.fs
+
+    def one(path):
+        if a.s or not fs.isdir(path):
+            rows = [(path, fs.content_summary(path))]
+        else:
+            rows = [(display_name(e["name"]), fs.content_summary(display_name(e["name"])))
+                    for e in sorted(fs.ls(path, detail=True), key=lambda e: e["name"])]
+        cells = [(_size(s["length"], a.h), _size(s["space_consumed"], a.h), p) for p, s in rows]
+        w1 = max((len(c[0]) for c in cells), default=0)
+        w2 = max((len(c[1]) for c in cells), default=0)
+        for size, consumed, p in cells:
+            print(f"{size:<{w1}}  {consumed:<{w2}}  {p}")
+    return for_each("du", [absolute(p) for p in a.paths] or [home_dir()], one)
+
+
+def cmd_count(ctx, a):
+    def one(path):
+        summary = dict(ctx.fs.content_summary(path))
+        if a.h:
+            summary["length"] = fmt.human_size(summary["length"])
+        print(fmt.count_line(summary, path))
+    return for_each("count", [absolute(p) for p in a.paths], one)
+
+
+def cmd_stat(ctx, a):
+    args = list(a.args)
+    form = args.pop(0) if len(args) > 1 and "%" in args[0] else "%y"
+    if not args:
+        raise UsageError("dfs -stat: no path given", "usage: hfed dfs -stat [FORMAT] PATH...")
+
+    def one(path):
+        info = dict(ctx.fs.info(path))
+        info["name"] = path
+        print(fmt.stat_line(form, info))
+    return for_each("stat", [absolute(p) for p in args], one)
+
+
+def _files_below(fs, path):
+    return [display_name(e["name"]) for e in walk(fs, path) if e["type"] != "directory"]
+
+
+def cmd_setrep(ctx, a):
+    if not a.replication.isdigit() or int(a.replication) < 1:
+        raise UsageError(f"dfs -setrep: replication must be a positive integer, got {a.replication!r}",
+                         "usage: hfed dfs -setrep [-w] N PATH...")
+    n, fs = int(a.replication), ctx.fs
+    changed = []
+
+    def one(path):
+        for f in _files_below(fs, path):
+            fs.setrep(f, n)
+            changed.append(f)
+            print(f"Replication {n} set: {f}")
+    status = for_each("setrep", [absolute(p) for p in a.paths], one)
+    if a.w:
+        for f in changed:
+            print(f"Waiting for {f} ...", end="", flush=True)
+            deadline = time.monotonic() + 120
+            while any(len(b.locations) != n for b in fs.block_locations(f).blocks):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{f}: blocks did not reach replication {n} within 120s")
+                time.sleep(0.5)
+            print(" done")
+    return status
+
+
+def _apply(ctx, a, command, action):
+    def one(path):
+        for target in ([display_name(e["name"]) for e in walk(ctx.fs, path)] if a.R else [path]):
+            action(target)
+    return for_each(command, [absolute(p) for p in a.paths], one)
+
+
+def cmd_chmod(ctx, a):
+    mode = a.mode
+    if not (1 <= len(mode) <= 4 and all(c in "01234567" for c in mode)):
+        raise UsageError(f"dfs -chmod: mode must be octal like 755 or 1777, got {mode!r}",
+                         "usage: hfed dfs -chmod [-R] MODE PATH...")
+    return _apply(ctx, a, "chmod", lambda p: ctx.fs.chmod(p, int(mode, 8)))
+
+
+def cmd_chown(ctx, a):
+    owner, _, group = a.owner.partition(":")
+    if not owner and not group:
+        raise UsageError("dfs -chown: OWNER[:GROUP] is empty", "usage: hfed dfs -chown [-R] OWNER[:GROUP] PATH...")
+    return _apply(ctx, a, "chown", lambda p: ctx.fs.chown(p, owner, group))
+
+
+def cmd_chgrp(ctx, a):
+    return _apply(ctx, a, "chgrp", lambda p: ctx.fs.chown(p, "", a.group))
+
+
+def cmd_test(ctx, a):
+    path, fs = absolute(a.path), ctx.fs
+    try:
+        info = fs.info(path)
+    except FileNotFoundError:
+        return 1
+    except (OSError, ValueError) as e:
+        print(f"hfed: test: {describe(e)}", file=sys.stderr)
+        return 1
+    is_dir = info["type"] == "directory"
+    size = int(info.get("size") or 0)
+    result = {"e": True, "d": is_dir, "f": not is_dir, "s": size > 0, "z": size == 0}[a.check]
+    return 0 if result else 1
+
+
+def cmd_touchz(ctx, a):
+    def one(path):
+        if ctx.fs.exists(path):
+            info = ctx.fs.info(path)
+            if info["type"] == "directory" or int(info.get("size") or 0) != 0:
+                raise FileExistsError(f"{path}: Not a zero length file")
+            return
+        ctx.fs.touch(path)
+    return for_each("touchz", [absolute(p) for p in a.paths], one)
+
+
+DFS_COMMANDS = {
+    "ls": cmd_ls, "mkdir": cmd_mkdir, "put": cmd_put, "copyFromLocal": cmd_put, "get": cmd_get,
+    "copyToLocal": cmd_get, "cat": cmd_cat, "head": lambda c, a: cmd_head_tail(c, a, tail=False),
+    "tail": lambda c, a: cmd_head_tail(c, a, tail=True), "rm": cmd_rm, "rmdir": cmd_rmdir, "mv": cmd_mv,
+    "cp": cmd_cp, "du": cmd_du, "count": cmd_count, "stat": cmd_stat, "setrep": cmd_setrep, "chmod": cmd_chmod,
+    "chown": cmd_chown, "chgrp": cmd_chgrp, "test": cmd_test, "touchz": cmd_touchz,
+}
+
+
+def run_dfs(ctx, args: list[str]) -> int:
+    parsers = dfs_parsers()
+    if not args or args[0] in ("-help", "-h", "--help", "help"):
+        print("usage: hfed dfs -CMD ARGS...\n")
+        for name, parser in parsers.items():
+            print(f"  {parser.format_usage().strip().removeprefix('usage: ')}")
+        return 0 if args else 2
+    name = args[0].lstrip("-")
+    if not args[0].startswith("-") or name not in DFS_COMMANDS:
+        raise UsageError(f"dfs: unknown command {args[0]!r} (hfed dfs -help lists them)")
+    try:
+        return DFS_COMMANDS[name](ctx, parsers[name].parse_args(args[1:]))
+    except (OSError, ValueError) as e:
+        raise CommandError(name, e) from e
+
+
+# ------------------------------------------------------------ other commands
+
+def run_fsck(ctx, args) -> int:
+    parser = Parser("hfed fsck", description="check the blocks of every file under PATH")
+    parser.add_argument("path")
+    parser.add_argument("-files", action="store_true", help="print each file checked")
+    parser.add_argument("-blocks", action="store_true", help="print each file's blocks (with -files)")
+    parser.add_argument("-locations", action="store_true", help="print each block's DataNodes (with -blocks)")
+    a = parser.parse_args(args)
+    path = absolute(a.path)
+    try:
+        healthy = fmt.fsck(ctx.fs, path, ctx.config(), files=a.files, blocks=a.blocks,
+                           locations=a.locations, out=sys.stdout)
+    except (OSError, ValueError) as e:
+        raise CommandError("fsck", e) from e
+    return 0 if healthy else 1
+
+
+def run_dfsadmin(ctx, args) -> int:
+    parser = Parser("hfed dfsadmin", description="cluster administration")
+    parser.add_argument("-report", action="store_true", required=True,
+                        help="per-namespace statistics and DataNodes")
+    parser.parse_args(args)
+    try:
+        down = fmt.dfsadmin_report(ctx.config(), ctx.fs.stats(), out=sys.stdout)
+    except (OSError, ValueError) as e:
+        raise CommandError("dfsadmin", e) from e
+    for ns in down:
+        print(f"hfed: dfsadmin: namespace {ns} is DOWN", file=sys.stderr)
+    return 0
+
+
+def run_daemon(ctx, role: str, args: list[str]) -> int:
+    """hfed namenode/datanode: become the daemon (exec, so signals reach it directly)."""
+    flag = "--nameservice" if role == "namenode" else "--host-label"
+    if flag not in args and not any(x.startswith(flag + "=") for x in args):
+        raise UsageError(f"{role}: {flag} is required", f"usage: hfed [--conf PATH] {role} {flag} NAME")
+    conf = str(ctx.conf_path)
+    if not Path(conf).exists():
+        raise FileNotFoundError(f"hfed config {conf} does not exist (start a cluster with `hfed cluster up`)")
+    module = "namenode.server" if role == "namenode" else "datanode.server"
+    sys.stdout.flush()
+    os.execv(sys.executable, [sys.executable, "-m", module, "--conf", conf, *args])
+    return 1  # not reached
+
+
+def cluster_dir(ctx, a) -> Path:
+    """--dir; else, for down/status, the cluster the config points at; else DEFAULT_HOME/cluster."""
+    if a.dir:
+        return Path(a.dir)
+    if a.action != "up":
+        conf = ctx.conf_path
+        if conf.exists() and (conf.parent / "run").is_dir():
+            return conf.parent
+    return hconfig.DEFAULT_HOME / "cluster"
+
+
+def run_cluster(ctx, args) -> int:
+    from client.minicluster import MiniCluster
+
+    parser = Parser("hfed cluster", description="a local cluster: one process per NameNode and DataNode")
+    parser.add_argument("action", choices=["up", "down", "status"])
+    parser.add_argument("--dir", help=f"cluster directory (default {hconfig.DEFAULT_HOME / 'cluster'})")
+    parser.add_argument("--namespaces", type=int, default=2, help="NameNodes, one per namespace (new cluster)")
+    parser.add_argument("--datanodes", type=int, default=3, help="DataNodes host-1..host-M (new cluster)")
+    parser.add_argument("--block-size", default="128M", help="default block size, e.g. 64M (new cluster)")
+    parser.add_argument("--replication", type=int, default=3, help="default replication (new cluster)")
+    parser.add_argument("-h", "--help", action="help", help="show this help")
+    a = parser.parse_args(args)
+    try:
+        block_size = hconfig.parse_size(a.block_size)
+    except ValueError as e:
+        raise UsageError(f"cluster: --block-size: {e}")
+    if not 1 <= a.namespaces <= 26 or a.datanodes < 1 or a.replication < 1:
+        raise UsageError("cluster: --namespaces must be 1..26, --datanodes and --replication at least 1")
+    directory = cluster_dir(ctx, a)
+    cluster = MiniCluster(directory, namespaces=a.namespaces, datanodes=a.datanodes, block_size=block_size,
+                          replication=a.replication, write_pointer=True)
+    if a.action == "up":
+        cluster.up()
+        cfg = cluster.config
+        verb = "restarted (existing data kept)" if cluster.restarted else "started"
+        print(f"hfed cluster {verb} in {cluster.dir}")
+        for ns in cfg.nameservices.values():
+            mounts = ", ".join(p for p, owner in cfg.mounts if owner == ns.name)
+            print(f"  NameNode {ns.name:<6} {ns.address:<21} owns {mounts}")
+        for row in cluster.status():
+            if row["role"] == "datanode":
+                print(f"  DataNode {row['name']:<6} {row['address']:<21} pid {row['pid']}")
+        print(f"Config: {cluster.config_path}")
+        print("The hfed command finds this cluster by itself; from other tools or shells:")
+        print(f"  export HFED_CONF={cluster.config_path}")
+        print(f"Logs in {cluster.log_dir}; stop with: hfed cluster down --dir {cluster.dir}")
+        return 0
+    if cluster.config is None:
+        raise FileNotFoundError(f"no cluster in {directory} ({directory / 'hfed.toml'} does not exist)")
+    if a.action == "down":
+        running = sum(row["alive"] for row in cluster.status())
+        cluster.down()
+        print(f"hfed cluster in {cluster.dir} stopped ({running} daemons were running)")
+        return 0
+    rows = cluster.status()
+    print(f"Cluster {cluster.config.cluster_id} in {cluster.dir}")
+    print(f"{'ROLE':<9} {'NAME':<8} {'ADDRESS':<21} {'PID':>8}  STATE")
+    for row in rows:
+        state = "running" if row["alive"] else "stopped"
+        print(f"{row['role']:<9} {row['name']:<8} {row['address'] or '-':<21} {row['pid'] or '-':>8}  {state}")
+    return 0
+
+
+def main_dispatch(argv: list[str]) -> int:
+    conf = None
+    args = list(argv)
+    while args and args[0].startswith("--"):
+        opt = args.pop(0)
+        if opt in ("--help", "-h"):
+            print(USAGE)
+            return 0
+        if opt == "--conf" and args:
+            conf = args.pop(0)
+        elif opt.startswith("--conf="):
+            conf = opt.split("=", 1)[1]
+        else:
+            raise UsageError(f"unknown option {opt!r}")
+    if args and args[0] in ("-h", "help"):
+        print(USAGE)
+        return 0
+    if not args:
+        raise UsageError("no command given", USAGE.strip())
+    command, rest = args[0], args[1:]
+    ctx = Context(conf)
+    handlers = {"dfs": run_dfs, "fsck": run_fsck, "dfsadmin": run_dfsadmin, "cluster": run_cluster,
+                "namenode": lambda c, r: run_daemon(c, "namenode", r),
+                "datanode": lambda c, r: run_daemon(c, "datanode", r)}
+    if command not in handlers:
+        raise UsageError(f"unknown command {command!r}", USAGE.strip())
+    return handlers[command](ctx, rest)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run one hfed command; returns the exit code (what main() exits with)."""
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        return main_dispatch(argv)
+    except UsageError as e:
+        print(f"hfed: {e}", file=sys.stderr)
+        if e.usage:
+            print(e.usage, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("hfed: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (hfed dfs -cat big | head): stop quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except Exception as e:  # noqa: BLE001 - the CLI's promise is one line, never a traceback
+        print(f"hfed: {e if isinstance(e, CommandError) else describe(e)}", file=sys.stderr)
+        if os.environ.get("HFED_DEBUG"):
+            traceback.print_exc()
+        return 1
+
+
+def main() -> None:
+    sys.exit(run())
+
+
+if __name__ == "__main__":
+    main()

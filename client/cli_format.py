@@ -1,0 +1,340 @@
+"""How the hfed CLI prints things, kept to the shapes HDFS users know."""
+from __future__ import annotations
+
+import stat as statmod
+import sys
+import time
+
+from fsspec.callbacks import Callback
+
+
+def permission_string(mode: int, is_dir: bool) -> str:
+    """0o755, True -> 'drwxr-xr-x' (sticky bit shown as t/T like ls)."""
+    text = statmod.filemode((statmod.S_IFDIR if is_dir else statmod.S_IFREG) | (mode & 0o7777))
+    return text
+
+
+def human_size(n: int) -> str:
+    """HDFS -h style: 0, 512, 1 K, 1.5 M, 128 M, 2.3 G."""
+    n = int(n)
+    if n < 1024:
+        return str(n)
+    value = float(n)
+    for unit in ("K", "M", "G", "T", "P", "E"):
+        value /= 1024
+        if value < 1024 or unit == "E":
+            text = f"{value:.1f}".rstrip("0").rstrip(".")
+            return f"{text} {unit}"
+    raise AssertionError("unreachable")
+
+
+def byte_size(n: int) -> str:
+    """dfsadmin style: '1073741824 (1 GB)'."""
+    text = human_size(n)
+    return f"{n} ({text}B)" if " " in text else f"{n} ({n} B)"
+
+
+def ls_time(mtime: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(mtime))
+
+
+def is_dir(entry: dict) -> bool:
+    return entry.get("type") == "directory"
+
+
+def ls_lines(entries: list[dict], human: bool = False) -> list[str]:
+    """HDFS `ls` rows with columns as wide as the widest value of the listing:
+    drwxr-xr-x   - alice alice          0 2026-11-26 12:00 /user/alice"""
+    rows = []
+    for e in entries:
+        size = int(e.get("size") or 0)
+        rows.append((
+            permission_string(int(e.get("permission") or 0), is_dir(e)),
+            "-" if is_dir(e) else str(e.get("replication") or 0),
+            str(e.get("owner") or ""), str(e.get("group") or ""),
+            human_size(size) if human else str(size),
+            ls_time(float(e.get("mtime") or 0)), e["name"],
+        ))
+    if not rows:
+        return []
+    w_repl = max(len(r[1]) for r in rows)
+    w_owner = max(len(r[2]) for r in rows)
+    w_group = max(len(r[3]) for r in rows)
+    w_size = max(10, max(len(r[4]) for r in rows))
+    return [f"{perm} {repl:>{w_repl + 2}} {owner:<{w_owner}} {group:<{w_group}} {size:>{w_size}} {when} {name}"
+            for perm, repl, owner, group, size, when, name in rows]
+
+
+def stat_line(fmt: str, entry: dict) -> str:
+    """`-stat` format: %a octal perm, %A symbolic, %b size, %F type, %g group, %n name,
+    %o block size, %r replication, %u owner, %y mtime (UTC), %Y mtime in ms."""
+    mode = int(entry.get("permission") or 0)
+    mtime = float(entry.get("mtime") or 0)
+    name = entry["name"].rstrip("/").rsplit("/", 1)[-1] or "/"
+    values = {
+        "a": f"{mode & 0o7777:o}",
+        "A": permission_string(mode, is_dir(entry))[1:],
+        "b": str(int(entry.get("size") or 0)),
+        "F": "directory" if is_dir(entry) else "regular file",
+        "g": str(entry.get("group") or ""),
+        "n": name,
+        "o": str(int(entry.get("block_size") or 0)),
+        "r": "0" if is_dir(entry) else str(int(entry.get("replication") or 0)),
+        "u": str(entry.get("owner") or ""),
+        "y": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(mtime)),
+        "Y": str(int(mtime * 1000)),
+        "%": "%",
+    }
+    out, i = [], 0
+    while i < len(fmt):
+        ch = fmt[i]
+        if ch == "%" and i + 1 < len(fmt) and fmt[i + 1] in values:
+            out.append(values[fmt[i + 1]])
+            i += 2
+        elif ch == "\\" and i + 1 < len(fmt) and fmt[i + 1] in "nt":
+            out.append("\n" if fmt[i + 1] == "n" else "\t")
+            i += 2
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+def count_line(summary: dict, path: str) -> str:
+    """`-count`: DIR_COUNT FILE_COUNT CONTENT_SIZE PATHNAME, HDFS widths."""
+    return (f"{summary['directory_count']:>12}{summary['file_count']:>12}"
+            f"{summary['length']:>18} {path}")
+
+
+def percent(part: float, whole: float) -> str:
+    return f"{(100.0 * part / whole) if whole else 0.0:.2f}%"
+
+
+def contact_time(ms_ago: int) -> str:
+    when = time.time() - ms_ago / 1000.0
+    return f"{time.strftime('%a %b %d %H:%M:%S %Z %Y', time.localtime(when))} ({ms_ago / 1000.0:.1f}s ago)"
+
+
+class ProgressCallback(Callback):
+    """Progress of a put/get on stderr (only used when stderr is a terminal)."""
+
+    def __init__(self, label: str, stream=None, **kwargs):
+        super().__init__(**kwargs)
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.started = time.monotonic()
+        self._last_draw = 0.0
+
+    def call(self, *args, **kwargs):
+        now = time.monotonic()
+        done = self.size is not None and self.value >= self.size
+        if now - self._last_draw < 0.1 and not done:
+            return
+        self._last_draw = now
+        rate = self.value / max(now - self.started, 1e-6)
+        total = f" / {human_size(self.size)}B" if self.size else ""
+        pct = f" {100.0 * self.value / self.size:5.1f}%" if self.size else ""
+        self.stream.write(f"\r{self.label}: {human_size(self.value)}B{total}{pct}  {human_size(int(rate))}B/s   ")
+        self.stream.flush()
+
+    def close(self):
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+# ------------------------------------------------------------------ reports
+
+def block_name(block) -> str:
+    return f"{block.pool_id}:blk_{block.block_id}_{block.generation_stamp}"
+
+
+def _walk_files(fs, path, out, problems):
+    """(info, is_dir) for ``path`` and everything below it; an unreachable subtree
+    (namespace down) is noted in ``problems`` and skipped, so the rest is still checked."""
+    try:
+        info = fs.info(path)
+    except ConnectionError as e:
+        problems.append(f"{path}: {e}")
+        return
+    yield info
+    if info["type"] != "directory":
+        return
+    try:
+        entries = sorted(fs.ls(path, detail=True), key=lambda e: e["name"])
+    except ConnectionError as e:
+        problems.append(f"{path}: {e}")
+        return
+    for entry in entries:
+        name = entry["name"] if entry["name"].startswith("/") else "/" + entry["name"]
+        if entry["type"] == "directory":
+            yield from _walk_files(fs, name, out, problems)
+        else:
+            yield entry
+
+
+def fsck(fs, path: str, cfg, files=False, blocks=False, locations=False, out=sys.stdout) -> bool:
+    """HDFS-style fsck computed by the client from listings and block locations.
+    Prints the report; True when the filesystem under ``path`` is HEALTHY."""
+    started = time.time()
+    print(f"Connecting to the NameNodes of cluster {cfg.cluster_id} ...", file=out)
+    print(f"FSCK started by {fs_user()} for path {path} at {time.ctime(started)}", file=out)
+    t = dict(size=0, files=0, dirs=0, blocks=0, min_repl=0, under=0, over=0, missing=0, missing_size=0,
+             corrupt_files=0, replicas=0, missing_replicas=0, expected_replicas=0)
+    problems: list[str] = []
+    for info in _walk_files(fs, path, out, problems):
+        name = info["name"] if info["name"].startswith("/") else "/" + info["name"]
+        if info["type"] == "directory":
+            t["dirs"] += 1
+            if files:
+                print(f"{name} <dir>", file=out)
+            continue
+        t["files"] += 1
+        t["size"] += int(info.get("size") or 0)
+        target = int(info.get("replication") or cfg.replication)
+        try:
+            located = fs.block_locations(name).blocks
+        except ConnectionError as e:
+            problems.append(f"{name}: {e}")
+            continue
+        lines, missing_here, file_ok = [], 0, True
+        for i, lb in enumerate(located):
+            live = len(lb.locations)
+            t["blocks"] += 1
+            t["replicas"] += live
+            t["expected_replicas"] += target
+            t["missing_replicas"] += max(0, target - live)
+            if live == 0:
+                t["missing"] += 1
+                t["missing_size"] += lb.block.num_bytes
+                missing_here += 1
+                file_ok = False
+                state = " MISSING!"
+            else:
+                t["min_repl"] += 1
+                state = ""
+                if live < target:
+                    t["under"] += 1
+                    state = f" Under replicated: target {target}"
+                elif live > target:
+                    t["over"] += 1
+            where = ""
+            if locations and lb.locations:
+                where = " [" + ", ".join(f"{d.host_label} {d.transfer_address}" for d in lb.locations) + "]"
+            lines.append(f"{i}. {block_name(lb.block)} len={lb.block.num_bytes} Live_repl={live}{state}{where}")
+        if missing_here:
+            t["corrupt_files"] += 1
+            print(f"{name}: MISSING {missing_here} blocks of total size "
+                  f"{sum(lb.block.num_bytes for lb in located if not lb.locations)} B.", file=out)
+        if files:
+            print(f"{name} {info.get('size') or 0} bytes, replicated: replication={target}, "
+                  f"{len(located)} block(s): {' OK' if file_ok else ' CORRUPT'}", file=out)
+            if blocks:
+                for line in lines:
+                    print(line, file=out)
+                print(file=out)
+    for problem in problems:
+        print(f"UNREACHABLE {problem}", file=out)
+    healthy = t["missing"] == 0 and not problems
+    status = "HEALTHY" if healthy else "CORRUPT"
+    n = t["blocks"]
+
+    def pct(x):
+        return f"{x} ({(100.0 * x / n) if n else 0.0:.1f} %)"
+    print(f"\nStatus: {status}", file=out)
+    print(f" Number of data-nodes:\t{len(cfg.datanodes)}", file=out)
+    print(f" Total dirs:\t\t\t{t['dirs']}", file=out)
+    print(f" Total files:\t\t\t{t['files']}", file=out)
+    if problems:
+        print(f" Unreachable subtrees:\t\t{len(problems)} (their namespace is down)", file=out)
+    if t["corrupt_files"]:
+        print(f" ********************************\n  CORRUPT FILES:\t{t['corrupt_files']}\n"
+              f"  MISSING BLOCKS:\t{t['missing']}\n  MISSING SIZE:\t\t{t['missing_size']} B\n"
+              " ********************************", file=out)
+    print("\nReplicated Blocks:", file=out)
+    print(f" Total size:\t{t['size']} B", file=out)
+    avg = f" (avg. block size {t['size'] // n} B)" if n else ""
+    print(f" Total blocks (validated):\t{n}{avg}", file=out)
+    print(f" Minimally replicated blocks:\t{pct(t['min_repl'])}", file=out)
+    print(f" Over-replicated blocks:\t{pct(t['over'])}", file=out)
+    print(f" Under-replicated blocks:\t{pct(t['under'])}", file=out)
+    print(f" Default replication factor:\t{cfg.replication}", file=out)
+    print(f" Average block replication:\t{(t['replicas'] / n) if n else 0.0:.1f}", file=out)
+    print(f" Missing blocks:\t\t{t['missing']}", file=out)
+    missing_pct = (100.0 * t["missing_replicas"] / t["expected_replicas"]) if t["expected_replicas"] else 0.0
+    print(f" Missing replicas:\t\t{t['missing_replicas']} ({missing_pct:.1f} %)", file=out)
+    print(f"\nFSCK ended at {time.ctime()} in {int((time.time() - started) * 1000)} milliseconds", file=out)
+    if problems:
+        print(f"\nThe filesystem under path '{path}' could not be checked completely: it is CORRUPT", file=out)
+    else:
+        print(f"\nThe filesystem under path '{path}' is {status}", file=out)
+    return healthy
+
+
+def fs_user() -> str:
+    from protos.rpc import current_user
+    return current_user()
+
+
+def _datanode_block(d, out):
+    used_pct = percent(d.used, d.capacity)
+    print(f"Name: {d.id.transfer_address} ({d.id.host_label})", file=out)
+    print(f"Hostname: {d.id.host_label}", file=out)
+    print(f"Uuid: {d.id.uuid}", file=out)
+    print(f"Configured Capacity: {byte_size(d.capacity)}", file=out)
+    print(f"DFS Used: {byte_size(d.used)}", file=out)
+    print(f"DFS Remaining: {byte_size(d.remaining)}", file=out)
+    print(f"DFS Used%: {used_pct}", file=out)
+    print(f"DFS Remaining%: {percent(d.remaining, d.capacity)}", file=out)
+    print(f"Blocks of this namespace: {d.num_blocks}", file=out)
+    print(f"Last contact: {contact_time(d.last_heartbeat_ms_ago)}", file=out)
+    print(file=out)
+
+
+def dfsadmin_report(cfg, stats, out=sys.stdout) -> list[str]:
+    """`dfsadmin -report`: cluster totals, then each namespace with its DataNodes.
+    ``stats`` is fs.stats(): (nameservice, GetStatsResponse or the Exception).
+    Returns the namespaces that are down."""
+    up = [(ns, s) for ns, s in stats if not isinstance(s, BaseException)]
+    down = [ns for ns, s in stats if isinstance(s, BaseException)]
+    # Every DataNode serves every namespace: totals from any namespace that answered.
+    nodes = {}
+    for _, s in up:
+        for d in s.datanodes:
+            if d.alive:
+                nodes.setdefault(d.id.uuid, d)
+    capacity = sum(d.capacity for d in nodes.values())
+    used = sum(d.used for d in nodes.values())
+    remaining = sum(d.remaining for d in nodes.values())
+    print(f"Cluster {cfg.cluster_id}: {len(stats)} namespaces ({len(up)} up, {len(down)} down)", file=out)
+    print(f"Configured Capacity: {byte_size(capacity)}", file=out)
+    print(f"DFS Remaining: {byte_size(remaining)}", file=out)
+    print(f"DFS Used: {byte_size(used)}", file=out)
+    print(f"DFS Used%: {percent(used, capacity)}", file=out)
+    print(f"Live datanodes: {len(nodes)}", file=out)
+    for ns, s in stats:
+        mounts = ", ".join(p for p, owner in cfg.mounts if owner == ns) or "(no mounts)"
+        address = cfg.nameservices[ns].address if ns in cfg.nameservices else "?"
+        print("-" * 49, file=out)
+        if isinstance(s, BaseException):
+            reason = " ".join(str(s).split()) or type(s).__name__
+            print(f"Namespace {ns} at {address} ({mounts}): DOWN", file=out)
+            print(f"  {reason}", file=out)
+            continue
+        print(f"Namespace {ns} at {address} ({mounts}): UP", file=out)
+        print(f"Block pool: {s.pool_id}", file=out)
+        print(f"Files: {s.files}   Directories: {s.directories}   Blocks: {s.blocks}", file=out)
+        print(f"Under replicated blocks: {s.under_replicated}", file=out)
+        print(f"Blocks with corrupt replicas: {s.corrupt_replicas}", file=out)
+        print(f"Missing blocks: {s.missing}", file=out)
+        print(f"Pending replications: {s.pending_replications}", file=out)
+        if s.rss_bytes:
+            print(f"NameNode memory (RSS): {byte_size(s.rss_bytes)}", file=out)
+        live = sorted((d for d in s.datanodes if d.alive), key=lambda d: d.id.host_label)
+        dead = sorted((d for d in s.datanodes if not d.alive), key=lambda d: d.id.host_label)
+        print(f"\nLive datanodes ({len(live)}):\n", file=out)
+        for d in live:
+            _datanode_block(d, out)
+        print(f"Dead datanodes ({len(dead)}):\n", file=out)
+        for d in dead:
+            _datanode_block(d, out)
+    return down

@@ -1,0 +1,429 @@
+"""A whole hfed cluster on one machine: one NameNode process per namespace and
+one DataNode process per host label, all on 127.0.0.1 with free ports.
+
+Directory layout (DIR is the cluster directory)::
+
+    DIR/hfed.toml          the cluster config clients use (real NameNode addresses)
+    DIR/meta/<ns>/         each NameNode's edit log and checkpoints
+    DIR/data/<host>/       each DataNode's block pools
+    DIR/logs/<name>.log    each daemon's stdout/stderr (appended across restarts)
+    DIR/run/<name>.pid     pid of each running daemon
+    DIR/run/<name>.addr    bound address, written by the daemon once it is ready
+
+Mount layout: one namespace owns /user, /tmp and /data. With two, ns-a owns /user
+and /tmp and ns-b owns /data. Each further namespace ns-c, ns-d, ... owns a
+directory named after itself (/ns-c, /ns-d, ...). Paths outside the mounts belong
+to no namespace (no fallback), as with a ViewFs mount table without linkFallback.
+
+``up()`` on a DIR that already holds hfed.toml restarts that cluster with its data
+(same cluster id, meta and data dirs; the ports may change). The processes outlive
+the Python object that started them, so ``hfed cluster down`` in another process
+stops them through the pid files.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import grpc
+import psutil
+
+from protos import config as hconfig
+from protos import hfed_pb2 as pb
+from protos import hfed_pb2_grpc as pb_grpc
+from protos import rpc
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NAMENODE_MODULE = "namenode.server"
+DATANODE_MODULE = "datanode.server"
+CONFIG_NAME = "hfed.toml"
+LOG_TAIL_LINES = 30
+
+
+class ClusterStartError(RuntimeError):
+    """A daemon did not become ready; the message carries the tail of its log."""
+
+
+def nameservice_names(count: int) -> list[str]:
+    if not 1 <= count <= 26:
+        raise ValueError(f"namespaces must be between 1 and 26, got {count}")
+    return [f"ns-{chr(ord('a') + i)}" for i in range(count)]
+
+
+def default_mounts(names: list[str]) -> list[tuple[str, str]]:
+    """The layout documented at the top of this module."""
+    if len(names) == 1:
+        return [("/user", names[0]), ("/tmp", names[0]), ("/data", names[0])]
+    mounts = [("/user", names[0]), ("/tmp", names[0]), ("/data", names[1])]
+    mounts += [(f"/{name}", name) for name in names[2:]]
+    return mounts
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
+    """Poll ``predicate`` until it returns something truthy; TimeoutError naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+class MiniCluster:
+    def __init__(self, dir, namespaces: int = 2, datanodes: int = 3, block_size: int = 128 << 20,
+                 replication: int = 3, heartbeat_interval: float = 1.0, dead_interval: float = 10.0,
+                 block_report_interval: float = 300.0, client_host: str = "",
+                 write_pointer: bool = False, start_timeout: float = 30.0):
+        """``write_pointer``: make this the cluster the hfed CLI finds by default
+        (writes DEFAULT_HOME/current); only the CLI asks for it, tests must not."""
+        self.dir = Path(dir).resolve()
+        self.namespaces = namespaces
+        self.datanodes = datanodes
+        self.block_size = hconfig.parse_size(block_size)
+        self.replication = replication
+        self.heartbeat_interval = heartbeat_interval
+        self.dead_interval = dead_interval
+        self.block_report_interval = block_report_interval
+        self.client_host = client_host
+        self.write_pointer = write_pointer
+        self.start_timeout = start_timeout
+        self.config: hconfig.ClusterConfig | None = None
+        self.restarted = False  # True when up() found an existing cluster in dir
+        self._procs: dict[str, subprocess.Popen] = {}
+        if self.config_path.exists():
+            self.config = hconfig.load(self.config_path)
+
+    # ------------------------------------------------------------- paths
+
+    @property
+    def config_path(self) -> Path:
+        return self.dir / CONFIG_NAME
+
+    @property
+    def run_dir(self) -> Path:
+        return self.dir / "run"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.dir / "logs"
+
+    def log_path(self, name: str) -> Path:
+        return self.log_dir / f"{name}.log"
+
+    def _pid_file(self, name: str) -> Path:
+        return self.run_dir / f"{name}.pid"
+
+    def _addr_file(self, name: str) -> Path:
+        return self.run_dir / f"{name}.addr"
+
+    @property
+    def nameservices(self) -> list[str]:
+        return list(self._require_config().nameservices)
+
+    @property
+    def host_labels(self) -> list[str]:
+        return list(self._require_config().datanodes)
+
+    def _require_config(self) -> hconfig.ClusterConfig:
+        if self.config is None:
+            raise RuntimeError(f"no cluster in {self.dir}: {self.config_path} does not exist (call up() first)")
+        return self.config
+
+    # ------------------------------------------------------------ config
+
+    def _new_config(self) -> hconfig.ClusterConfig:
+        names = nameservice_names(self.namespaces)
+        return hconfig.ClusterConfig(
+            cluster_id=f"CID-{uuid.uuid4()}",
+            nameservices={ns: hconfig.NameserviceConfig(ns, "127.0.0.1:0", str(self.dir / "meta" / ns))
+                          for ns in names},
+            mounts=default_mounts(names),
+            datanodes={label: hconfig.DatanodeConfig(label, str(self.dir / "data" / label))
+                       for label in (f"host-{i}" for i in range(1, self.datanodes + 1))},
+            block_size=self.block_size, replication=self.replication,
+            heartbeat_interval=self.heartbeat_interval, dead_interval=self.dead_interval,
+            block_report_interval=self.block_report_interval, client_host=self.client_host,
+            source=str(self.config_path),
+        )
+
+    def _write_config(self, cfg: hconfig.ClusterConfig, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(hconfig.dump(cfg))
+        os.replace(tmp, path)
+
+    # ------------------------------------------------------- start / stop
+
+    def up(self) -> "MiniCluster":
+        """Start every daemon and wait until each DataNode registered with every NameNode."""
+        running = [s["name"] for s in self.status() if s["alive"]] if self.config else []
+        if running:
+            raise ClusterStartError(f"cluster in {self.dir} is already running ({', '.join(running)}); "
+                                    f"stop it first (hfed cluster down --dir {self.dir})")
+        for sub in ("run", "logs", "meta", "data"):
+            (self.dir / sub).mkdir(parents=True, exist_ok=True)
+        self.restarted = self.config is not None
+        cfg = self.config if self.restarted else self._new_config()
+        # NameNodes bind port 0 from a bootstrap config, then clients get the real ports.
+        bootstrap = dataclasses.replace(cfg, nameservices={
+            ns.name: dataclasses.replace(ns, address="127.0.0.1:0") for ns in cfg.nameservices.values()})
+        for ns in bootstrap.nameservices.values():
+            Path(ns.meta_dir).mkdir(parents=True, exist_ok=True)
+        for dn in bootstrap.datanodes.values():
+            Path(dn.data_dir).mkdir(parents=True, exist_ok=True)
+        # Written before anything starts, so a failed first start keeps its cluster id.
+        self.config = bootstrap
+        self._write_config(bootstrap, self.config_path)
+        try:
+            for ns in cfg.nameservices:
+                self._launch_namenode(ns, self.config_path)
+            addresses = {ns: self._await_ready(ns) for ns in cfg.nameservices}
+            self.config = dataclasses.replace(cfg, nameservices={
+                ns.name: dataclasses.replace(ns, address=addresses[ns.name]) for ns in cfg.nameservices.values()},
+                source=str(self.config_path))
+            self._write_config(self.config, self.config_path)
+            for label in self.config.datanodes:
+                self._launch_datanode(label)
+            for label in self.config.datanodes:
+                self._await_ready(label)
+        except BaseException:
+            self.down()
+            raise
+        if self.write_pointer:
+            hconfig.DEFAULT_HOME.mkdir(parents=True, exist_ok=True)
+            (hconfig.DEFAULT_HOME / hconfig.CURRENT_POINTER).write_text(str(self.config_path) + "\n")
+        if self.restarted:
+            self.wait_for_block_reports()
+        return self
+
+    def down(self, timeout: float = 10.0) -> None:
+        """SIGTERM every daemon, wait, SIGKILL the stragglers, clear pid/addr files."""
+        procs = []
+        for name in self._daemon_names():
+            proc = self._live_process(name)
+            if proc is not None:
+                try:
+                    proc.send_signal(signal.SIGTERM)
+                    procs.append(proc)
+                except psutil.NoSuchProcess:
+                    pass
+        _, stragglers = psutil.wait_procs(procs, timeout=timeout)
+        for proc in stragglers:
+            try:
+                proc.kill()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(stragglers, timeout=5)
+        for popen in self._procs.values():
+            try:
+                popen.wait(timeout=1)
+            except (subprocess.TimeoutExpired, ChildProcessError):
+                pass
+        self._procs.clear()
+        for name in self._daemon_names():
+            self._clear_run_files(name)
+
+    def __enter__(self) -> "MiniCluster":
+        return self.up()
+
+    def __exit__(self, *exc) -> None:
+        self.down()
+
+    def status(self) -> list[dict]:
+        """One dict per daemon: role, name, address, pid, alive."""
+        cfg = self._require_config()
+        rows = []
+        for role, names in (("namenode", cfg.nameservices), ("datanode", cfg.datanodes)):
+            for name in names:
+                proc = self._live_process(name)
+                addr_file = self._addr_file(name)
+                address = addr_file.read_text().strip() if addr_file.exists() else ""
+                if not address and role == "namenode":
+                    address = cfg.nameservices[name].address
+                rows.append({"role": role, "name": name, "address": address,
+                             "pid": proc.pid if proc else self._read_pid(name), "alive": proc is not None})
+        return rows
+
+    # ------------------------------------------------------- fault helpers
+
+    def kill_namenode(self, ns: str, sig: int = signal.SIGKILL) -> None:
+        self._signal(self._check_ns(ns), sig)
+
+    def kill_datanode(self, label: str, sig: int = signal.SIGKILL) -> None:
+        self._signal(self._check_label(label), sig)
+
+    def start_namenode(self, ns: str, wait: bool = True) -> str:
+        """Restart one NameNode on the address clients and DataNodes already know."""
+        self._check_ns(ns)
+        self._ensure_stopped(ns)
+        self._launch_namenode(ns, self.config_path)
+        return self._await_ready(ns) if wait else ""
+
+    def start_datanode(self, label: str, wait: bool = True) -> str:
+        """Restart one DataNode; with ``wait``, until it registered with every NameNode."""
+        self._check_label(label)
+        self._ensure_stopped(label)
+        self._launch_datanode(label)
+        return self._await_ready(label) if wait else ""
+
+    def namenode_pid(self, ns: str) -> int | None:
+        proc = self._live_process(self._check_ns(ns))
+        return proc.pid if proc else None
+
+    def datanode_pid(self, label: str) -> int | None:
+        proc = self._live_process(self._check_label(label))
+        return proc.pid if proc else None
+
+    def namenode_address(self, ns: str) -> str:
+        return self._require_config().nameservices[self._check_ns(ns)].address
+
+    def stats(self, ns: str, timeout: float = 5.0) -> pb.GetStatsResponse:
+        """GetStats straight from one NameNode (no client library involved)."""
+        with rpc.insecure_channel(self.namenode_address(ns)) as channel:
+            return pb_grpc.ClientProtocolStub(channel).GetStats(
+                pb.GetStatsRequest(), timeout=timeout, metadata=rpc.identity_metadata())
+
+    def wait_for_block_reports(self, timeout: float = 15.0) -> bool:
+        """After a restart: wait until every NameNode sees all DataNodes alive and
+        no missing blocks (block locations come back only through block reports).
+        Returns False instead of failing, since a block may really be missing."""
+        expected = len(self._require_config().datanodes)
+
+        def settled():
+            try:
+                for ns in self.nameservices:
+                    stats = self.stats(ns)
+                    if stats.missing or sum(d.alive for d in stats.datanodes) < expected:
+                        return False
+                return True
+            except grpc.RpcError:
+                return False
+        try:
+            return wait_for(settled, timeout, "block reports", interval=0.1)
+        except TimeoutError:
+            return False
+
+    # ------------------------------------------------------------ internals
+
+    def _check_ns(self, ns: str) -> str:
+        if ns not in self._require_config().nameservices:
+            raise ValueError(f"unknown nameservice {ns!r} (cluster has {', '.join(self.nameservices)})")
+        return ns
+
+    def _check_label(self, label: str) -> str:
+        if label not in self._require_config().datanodes:
+            raise ValueError(f"unknown DataNode {label!r} (cluster has {', '.join(self.host_labels)})")
+        return label
+
+    def _daemon_names(self) -> list[str]:
+        if self.config is None:
+            return []
+        return [*self.config.nameservices, *self.config.datanodes]
+
+    def _launch_namenode(self, ns: str, conf: Path) -> None:
+        self._launch(ns, [NAMENODE_MODULE, "--conf", str(conf), "--nameservice", ns])
+
+    def _launch_datanode(self, label: str) -> None:
+        self._launch(label, [DATANODE_MODULE, "--conf", str(self.config_path), "--host-label", label])
+
+    def _launch(self, name: str, module_args: list[str]) -> None:
+        self._clear_run_files(name)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+        env["PYTHONUNBUFFERED"] = "1"
+        cmd = [sys.executable, "-m", *module_args, "--address-file", str(self._addr_file(name))]
+        with open(self.log_path(name), "ab") as log:
+            log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(cmd)}\n".encode())
+            log.flush()
+            # Own session: a Ctrl-C in the shell that ran `hfed cluster up` must not stop the cluster.
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    cwd=str(REPO_ROOT), env=env, start_new_session=True)
+        self._procs[name] = proc
+        self._pid_file(name).write_text(f"{proc.pid}\n")
+
+    def _await_ready(self, name: str) -> str:
+        """Wait for ``name``'s address file; fail fast if the process dies."""
+        addr_file = self._addr_file(name)
+        proc = self._procs.get(name)
+        deadline = time.monotonic() + self.start_timeout
+        while True:
+            if addr_file.exists():
+                address = addr_file.read_text().strip()
+                if address:
+                    return address
+            if proc is not None and proc.poll() is not None:
+                raise ClusterStartError(
+                    f"{name} exited with code {proc.returncode} before it was ready\n{self.log_tail(name)}")
+            if time.monotonic() > deadline:
+                raise ClusterStartError(
+                    f"{name} was not ready after {self.start_timeout:.0f}s (no {addr_file})\n{self.log_tail(name)}")
+            time.sleep(0.05)
+
+    def log_tail(self, name: str, lines: int = LOG_TAIL_LINES) -> str:
+        """The last lines of ``name``'s log since its latest start."""
+        try:
+            text = self.log_path(name).read_text(errors="replace")
+        except FileNotFoundError:
+            return f"(no log at {self.log_path(name)})"
+        text = text[text.rfind("\n=== "):] if "\n=== " in text else text
+        tail = text.strip().splitlines()[-lines:]
+        return f"--- last lines of {self.log_path(name)} ---\n" + "\n".join(tail)
+
+    def _read_pid(self, name: str) -> int | None:
+        try:
+            return int(self._pid_file(name).read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def _live_process(self, name: str) -> psutil.Process | None:
+        """The running daemon ``name`` (checked by command line, so a reused pid is not mistaken)."""
+        popen = self._procs.get(name)
+        if popen is not None:
+            popen.poll()  # reap our own child if it exited
+        pid = self._read_pid(name)
+        if pid is None:
+            return None
+        try:
+            proc = psutil.Process(pid)
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return None
+            cmdline = proc.cmdline()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            return None
+        if name in cmdline and any(m in cmdline for m in (NAMENODE_MODULE, DATANODE_MODULE)):
+            return proc
+        return None
+
+    def _signal(self, name: str, sig: int) -> None:
+        proc = self._live_process(name)
+        if proc is None:
+            raise ProcessLookupError(f"{name} is not running in cluster {self.dir}")
+        proc.send_signal(sig)
+        if sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT):
+            try:
+                proc.wait(timeout=10)
+            except psutil.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+            popen = self._procs.pop(name, None)
+            if popen is not None:
+                popen.poll()
+            self._clear_run_files(name)
+
+    def _ensure_stopped(self, name: str) -> None:
+        if self._live_process(name) is not None:
+            raise RuntimeError(f"{name} is already running in cluster {self.dir}")
+
+    def _clear_run_files(self, name: str) -> None:
+        self._pid_file(name).unlink(missing_ok=True)
+        self._addr_file(name).unlink(missing_ok=True)
+        Path(f"{self._addr_file(name)}.tmp").unlink(missing_ok=True)
