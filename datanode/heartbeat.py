@@ -1,0 +1,275 @@
+"""DataNode <-> NameNodes: one actor per nameservice.
+
+Each actor registers (retrying until its NameNode answers), sends a full block
+report, then heartbeats every heartbeat_interval: it runs the commands the
+heartbeat returns, flushes queued incremental block reports and sends a full
+report every block_report_interval. When the NameNode asks to re-register (it
+restarted and forgot this DataNode) or answers again after being unreachable,
+the actor registers anew and sends a full report, which also supersedes any
+incremental reports still queued.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import grpc
+
+from datanode.storage import BlockStorage, block_name
+from datanode.transfer import ChannelCache, send_replica
+from protos import errors, rpc
+from protos import hfed_pb2 as pb
+from protos import hfed_pb2_grpc as pb_grpc
+from protos.config import ClusterConfig, NameserviceConfig
+from protos.errors import HfedError
+
+log = logging.getLogger("hfed.datanode.heartbeat")
+
+# Reconnect quickly to a NameNode that comes back (gRPC's default backoff reaches minutes).
+NAMENODE_CHANNEL_OPTIONS = rpc.OPTIONS + [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+]
+RPC_TIMEOUT = 10.0
+# How long a finished write waits for its incremental report before acking anyway
+# (the report stays queued and the heartbeat loop retries it).
+IBR_WAIT = 2.0
+LOG_EVERY_N_FAILURES = 30
+
+
+class NameserviceActor:
+    """This DataNode's relationship with one NameNode."""
+
+    def __init__(self, ns: NameserviceConfig, cfg: ClusterConfig, storage: BlockStorage,
+                 datanode_id: pb.DatanodeId, links: "NamenodeLinks"):
+        self.ns = ns
+        self.cluster_id = cfg.cluster_id
+        self.heartbeat_interval = cfg.heartbeat_interval
+        self.block_report_interval = cfg.block_report_interval
+        self.retry_delay = min(max(cfg.heartbeat_interval, 0.1), 1.0)
+        self.storage = storage
+        self.datanode_id = datanode_id
+        self.links = links
+        self.where = f"NameNode of nameservice {ns.name} at {ns.address}"
+        self.pool_id: str | None = None
+        self.registered = asyncio.Event()  # set once the first registration and report are done
+        self.connected = False
+        self._received: list[pb.Block] = []
+        self._deleted: list[pb.Block] = []
+        self._ibr_lock = asyncio.Lock()
+        self._commands: set[asyncio.Task] = set()
+        self.channel = grpc.aio.insecure_channel(ns.address, options=NAMENODE_CHANNEL_OPTIONS)
+        self.stub = pb_grpc.DatanodeProtocolStub(self.channel)
+
+    async def _call(self, method, request):
+        return await method(request, timeout=RPC_TIMEOUT, metadata=rpc.identity_metadata())
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def run(self) -> None:
+        while True:
+            await self._register()
+            try:
+                await self._full_report()
+            except grpc.RpcError as e:
+                log.warning("full block report to %s failed: %s", self.where, errors.from_rpc_error(e, self.where))
+                self.connected = False
+                await asyncio.sleep(self.retry_delay)
+                continue
+            self.registered.set()
+            reason = await self._heartbeat_loop()
+            log.warning("%s: %s; registering again", self.where, reason)
+
+    async def close(self) -> None:
+        for task in list(self._commands):
+            task.cancel()
+        await asyncio.gather(*self._commands, return_exceptions=True)
+        await self.channel.close()
+
+    async def _register(self) -> None:
+        request = pb.RegisterRequest(id=self.datanode_id, cluster_id=self.cluster_id)
+        failures = 0
+        while True:
+            try:
+                response = await self._call(self.stub.Register, request)
+                break
+            except grpc.RpcError as e:
+                if failures % LOG_EVERY_N_FAILURES == 0:
+                    log.warning("registration with %s failed (attempt %d), retrying every %.1fs: %s",
+                                self.where, failures + 1, self.retry_delay, errors.from_rpc_error(e, self.where))
+                failures += 1
+                await asyncio.sleep(self.retry_delay)
+        if self.pool_id and response.pool_id != self.pool_id:
+            log.warning("%s now has block pool %s (was %s)", self.where, response.pool_id, self.pool_id)
+        self.pool_id = response.pool_id
+        self.storage.add_pool(self.pool_id)
+        self.links.pools[self.pool_id] = self
+        self.connected = True
+        log.info("registered with %s: block pool %s, %d replicas", self.where, self.pool_id,
+                 len(self.storage.report(self.pool_id)))
+
+    async def _full_report(self) -> None:
+        async with self._ibr_lock:
+            # The full report lists every finalized replica: queued increments are redundant.
+            self._received.clear()
+            self._deleted.clear()
+            blocks = self.storage.report(self.pool_id)
+            await self._call(self.stub.BlockReport, pb.BlockReportRequest(uuid=self.datanode_id.uuid, blocks=blocks))
+        log.info("full block report to %s: %d blocks", self.where, len(blocks))
+
+    async def _heartbeat_loop(self) -> str:
+        """Heartbeat until the NameNode wants a new registration; returns why."""
+        next_full_report = time.monotonic() + self.block_report_interval
+        while True:
+            request = pb.HeartbeatRequest(
+                uuid=self.datanode_id.uuid, capacity=self.storage.capacity(), used=self.storage.used(),
+                remaining=self.storage.remaining(), active_transfers=self.links.active_transfers())
+            try:
+                response = await self._call(self.stub.Heartbeat, request)
+                if response.reregister:
+                    return "the NameNode asked this DataNode to register again"
+                for command in response.commands:
+                    self._execute(command)
+                await self.flush_incremental_reports()
+                if time.monotonic() >= next_full_report:
+                    await self._full_report()
+                    next_full_report = time.monotonic() + self.block_report_interval
+            except grpc.RpcError as e:
+                self.connected = False
+                return f"unreachable ({errors.from_rpc_error(e, self.where)})"
+            await asyncio.sleep(self.heartbeat_interval)
+
+    # ------------------------------------------------------------ commands
+
+    def _execute(self, command: pb.DatanodeCommand) -> None:
+        kind = command.WhichOneof("command")
+        if kind == "delete":
+            self._delete(command.delete.blocks)
+        elif kind == "transfer":
+            task = asyncio.ensure_future(self._transfer(command.transfer))
+            self._commands.add(task)
+            task.add_done_callback(self._commands.discard)
+        else:
+            log.warning("ignoring unknown command %r from %s", kind, self.where)
+
+    def _delete(self, blocks) -> None:
+        for block in blocks:
+            pool_id = block.pool_id or self.pool_id
+            replica = self.storage.delete(pool_id, block.block_id, block.generation_stamp)
+            if replica is None:
+                log.info("delete: %s of pool %s is not here", block_name(block.block_id, block.generation_stamp),
+                         pool_id)
+                deleted = pb.Block(pool_id=pool_id, block_id=block.block_id,
+                                   generation_stamp=block.generation_stamp)
+            else:
+                log.info("deleted %s as asked by %s", replica, self.where)
+                deleted = replica.to_block()
+            self._deleted.append(deleted)
+
+    async def _transfer(self, command: pb.TransferCommand) -> None:
+        block = command.block
+        targets = ", ".join(f"{t.host_label}@{t.transfer_address}" for t in command.targets)
+        try:
+            replica = self.storage.get(block.pool_id or self.pool_id, block.block_id, block.generation_stamp)
+            if not command.targets:
+                return
+            self.links.transfers_in_progress += 1
+            try:
+                await send_replica(self.storage, self.links.channels, replica, list(command.targets),
+                                   client_name=f"DataNode-{self.storage.host_label}")
+            finally:
+                self.links.transfers_in_progress -= 1
+            log.info("replicated %s to %s", replica, targets)
+        except (HfedError, OSError) as e:
+            log.warning("replication of %s to %s failed: %s",
+                        block_name(block.block_id, block.generation_stamp), targets, e)
+
+    # ------------------------------------------------------------ reports
+
+    async def flush_incremental_reports(self) -> None:
+        """Send every queued received/deleted block in one report; requeue on failure."""
+        async with self._ibr_lock:
+            if not (self._received or self._deleted):
+                return
+            received, deleted = self._received, self._deleted
+            self._received, self._deleted = [], []
+            try:
+                await self._call(self.stub.IncrementalBlockReport, pb.IncrementalBlockReportRequest(
+                    uuid=self.datanode_id.uuid, received=received, deleted=deleted))
+            except BaseException:
+                self._received[:0] = received
+                self._deleted[:0] = deleted
+                raise
+
+    async def block_received(self, block: pb.Block) -> None:
+        """Report a finalized replica, waiting at most IBR_WAIT; it stays queued otherwise."""
+        self._received.append(block)
+        name = f"{block_name(block.block_id, block.generation_stamp)} of pool {block.pool_id}"
+        if not self.connected:
+            log.warning("%s unreachable: report of %s queued", self.where, name)
+            return
+        try:
+            await asyncio.wait_for(self.flush_incremental_reports(), IBR_WAIT)
+        except asyncio.TimeoutError:
+            log.warning("report of %s to %s timed out after %.1fs; queued for the next heartbeat",
+                        name, self.where, IBR_WAIT)
+        except grpc.RpcError as e:
+            log.warning("report of %s to %s failed, queued for the next heartbeat: %s",
+                        name, self.where, errors.from_rpc_error(e, self.where))
+
+    async def report_bad_block(self, block: pb.Block) -> None:
+        request = pb.ReportBadBlocksRequest(replicas=[pb.BadReplica(block=block, datanode_uuid=self.datanode_id.uuid)])
+        try:
+            await asyncio.wait_for(self._call(self.stub.ReportBadBlocks, request), IBR_WAIT)
+        except (asyncio.TimeoutError, grpc.RpcError) as e:
+            log.warning("could not report corrupt %s to %s: %s",
+                        block_name(block.block_id, block.generation_stamp), self.where, e)
+
+
+class NamenodeLinks:
+    """Every NameserviceActor of this DataNode, and routing of reports by block pool."""
+
+    def __init__(self, cfg: ClusterConfig, storage: BlockStorage, datanode_id: pb.DatanodeId,
+                 channels: ChannelCache, serving_transfers=lambda: 0):
+        self.storage = storage
+        self.channels = channels
+        self.pools: dict[str, NameserviceActor] = {}
+        self.transfers_in_progress = 0
+        self._serving_transfers = serving_transfers
+        self.actors = [NameserviceActor(ns, cfg, storage, datanode_id, self) for ns in cfg.nameservices.values()]
+        self._tasks: list[asyncio.Task] = []
+
+    def active_transfers(self) -> int:
+        return self._serving_transfers() + self.transfers_in_progress
+
+    def start(self) -> None:
+        self._tasks = [asyncio.ensure_future(actor.run()) for actor in self.actors]
+
+    async def wait_registered(self) -> None:
+        await asyncio.gather(*(actor.registered.wait() for actor in self.actors))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for actor in self.actors:
+            await actor.close()
+
+    async def block_received(self, block: pb.Block) -> None:
+        actor = self.pools.get(block.pool_id)
+        if actor is None:
+            # Not registered yet: the full report after registration will list this replica.
+            log.info("no NameNode registered for pool %s yet; %s will be in its first full report",
+                     block.pool_id, block_name(block.block_id, block.generation_stamp))
+            return
+        await actor.block_received(block)
+
+    async def report_bad_block(self, block: pb.Block) -> None:
+        actor = self.pools.get(block.pool_id)
+        if actor is None:
+            log.warning("no NameNode registered for pool %s: corrupt %s not reported", block.pool_id,
+                        block_name(block.block_id, block.generation_stamp))
+            return
+        await actor.report_bad_block(block)

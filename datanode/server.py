@@ -1,0 +1,113 @@
+"""Run one DataNode.
+
+    python -m datanode.server --conf CONF --host-label LABEL [--address-file F] [--transfer-address-file F2]
+
+The DataTransfer service serves as soon as it is bound (F2 is written then);
+F is written once the DataNode is registered with every nameservice of the
+config. SIGTERM or SIGINT stops it gracefully.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from datanode.heartbeat import NamenodeLinks
+from datanode.storage import BlockStorage
+from datanode.transfer import ChannelCache, DataTransferServicer, add_to_server
+from protos import config, rpc
+from protos import hfed_pb2 as pb
+
+log = logging.getLogger("hfed.datanode.server")
+
+STOP_GRACE = 2.0
+
+
+def advertised_address(bind_address: str, port: int) -> str:
+    """The "host:port" peers should dial for a server bound to ``bind_address``."""
+    host = bind_address.rsplit(":", 1)[0] if ":" in bind_address else bind_address
+    if host in ("", "0.0.0.0", "[::]", "::"):
+        host = "127.0.0.1"
+    return f"{host}:{port}"
+
+
+async def serve(cfg: config.ClusterConfig, host_label: str, address_file: str | None = None,
+                transfer_address_file: str | None = None, stop: asyncio.Event | None = None) -> None:
+    dn = cfg.datanodes[host_label]
+    stop = stop or asyncio.Event()
+    storage = BlockStorage(dn.data_dir, host_label, dn.capacity)
+    log.info("data dir %s, uuid %s, %d replicas", storage.data_dir, storage.uuid, storage.num_replicas())
+    channels = ChannelCache()
+    servicer = DataTransferServicer(storage, None, channels)
+    server = rpc.aio_server()
+    add_to_server(servicer, server)
+    port = server.add_insecure_port(dn.address)
+    if not port:
+        raise OSError(f"DataNode {host_label} cannot bind {dn.address}")
+    await server.start()
+    address = advertised_address(dn.address, port)
+    log.info("DataTransfer serving on %s", address)
+    rpc.write_address_file(transfer_address_file, address)
+
+    datanode_id = pb.DatanodeId(uuid=storage.uuid, host_label=host_label, transfer_address=address)
+    links = NamenodeLinks(cfg, storage, datanode_id, channels, lambda: servicer.active_transfers)
+    servicer.links = links
+    links.start()
+    registered = asyncio.ensure_future(links.wait_registered())
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([registered, stopping], return_when=asyncio.FIRST_COMPLETED)
+        if registered.done():
+            rpc.write_address_file(address_file, address)
+            log.info("registered with all %d nameservices; DataNode ready at %s", len(links.actors), address)
+        await stopping
+    finally:
+        log.info("stopping")
+        registered.cancel()
+        stopping.cancel()
+        await links.stop()
+        await server.stop(STOP_GRACE)
+        await channels.close()
+        log.info("stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m datanode.server", description="Run one hfed DataNode.")
+    parser.add_argument("--conf", help="cluster TOML file (default: $HFED_CONF or the last local cluster)")
+    parser.add_argument("--host-label", required=True, help="which [datanodes.LABEL] of the config to run")
+    parser.add_argument("--address-file", help="write the bound address here once registered everywhere")
+    parser.add_argument("--transfer-address-file", help="write the bound address here as soon as it serves")
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(stream=sys.stderr, level=args.log_level.upper(),
+                        format=f"%(asctime)s %(levelname)s datanode[{args.host_label}] %(name)s: %(message)s")
+    try:
+        cfg = config.load(config.find_config_path(args.conf))
+    except (OSError, ValueError) as e:
+        log.error("%s", e)
+        return 2
+    if args.host_label not in cfg.datanodes:
+        log.error("%s has no [datanodes.%s] (known: %s)", cfg.source, args.host_label,
+                  ", ".join(sorted(cfg.datanodes)) or "none")
+        return 2
+
+    async def run():
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(cfg, args.host_label, args.address_file, args.transfer_address_file, stop)
+
+    try:
+        asyncio.run(run())
+    except (OSError, RuntimeError) as e:
+        log.error("DataNode %s failed: %s", args.host_label, e)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
