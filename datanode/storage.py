@@ -18,12 +18,9 @@ import logging
 import os
 import re
 import shutil
-import sys
 import uuid as uuid_lib
-from array import array
 from dataclasses import dataclass
 
-import google_crc32c
 import psutil
 
 from protos import checksum
@@ -38,28 +35,6 @@ RBW = "rbw"
 BPC = checksum.BYTES_PER_CHECKSUM
 _META_NAME = re.compile(r"^blk_(\d+)_(\d+)\.meta$")
 _POOL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-
-
-def compute_checksums(data) -> bytes:
-    """Big-endian CRC32C per 512-byte chunk, as protos.checksum.compute. Slices
-    bytes rather than a memoryview: the C google_crc32c accepts only bytes
-    (protos.checksum.compute raises TypeError with it)."""
-    data = bytes(data)
-    value = google_crc32c.value
-    crcs = array("I", [value(data[i:i + BPC]) for i in range(0, len(data), BPC)])
-    if sys.byteorder == "little":
-        crcs.byteswap()
-    return crcs.tobytes()
-
-
-def verify_checksums(data, checksums: bytes, offset: int, where: str) -> None:
-    """ChecksumError naming ``where`` and the first bad chunk's offset in the block."""
-    actual = compute_checksums(data)
-    if actual == checksums:
-        return
-    for i in range(0, max(len(actual), len(checksums)), checksum.CRC_SIZE):
-        if actual[i:i + checksum.CRC_SIZE] != checksums[i:i + checksum.CRC_SIZE]:
-            raise ChecksumError(f"checksum mismatch in {where} at offset {offset + i // checksum.CRC_SIZE * BPC}")
 
 
 def meta_size(num_bytes: int, bytes_per_checksum: int = BPC) -> int:
@@ -393,7 +368,7 @@ class BlockStorage:
                 want = crcs[first:first + -(-len(data) // bpc) * checksum.CRC_SIZE]
                 if len(want) * bpc < len(data):
                     raise ChecksumError(f"{where}: meta file too short at offset {pos}")
-                verify_checksums(data, bytes(want), pos, where)
+                checksum.verify(data, bytes(want), pos, where, bpc)
                 pos += len(data)
             if pos != replica.num_bytes or len(crcs) != meta_size(pos, bpc) - checksum.HEADER_SIZE:
                 raise ChecksumError(f"{where}: {pos} bytes on disk with {len(crcs)} checksum bytes,"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import grpc
 from google.protobuf.message import DecodeError
 
-from datanode.storage import BPC, BlockStorage, Replica, ReplicaBeingWritten, block_name, verify_checksums
+from datanode.storage import BPC, BlockStorage, Replica, ReplicaBeingWritten, block_name
 from protos import checksum, errors, rpc
 from protos import hfed_pb2 as pb
 from protos import hfed_pb2_grpc as pb_grpc
@@ -307,7 +307,7 @@ class WritePipeline:
 
     def _store(self, packet: pb.WritePacket, verify: bool, where: str) -> None:
         if verify:
-            verify_checksums(packet.data, packet.checksums, packet.offset, where)
+            checksum.verify(packet.data, packet.checksums, packet.offset, where)
         self.rbw.write(packet.data, packet.checksums)
 
     async def _forward(self, packet: pb.WritePacket, first: bool) -> str:

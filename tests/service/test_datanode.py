@@ -19,9 +19,9 @@ from pathlib import Path
 import grpc
 import pytest
 
-from datanode.storage import BlockStorage, compute_checksums
+from datanode.storage import BlockStorage
 from datanode.transfer import ChannelCache, send_replica
-from protos import config, errors, rpc
+from protos import checksum, config, errors, rpc
 from protos import hfed_pb2 as pb
 from protos import hfed_pb2_grpc as pb_grpc
 
@@ -128,7 +128,7 @@ def packets(blk: pb.Block, data: bytes, targets=(), packet_size=MiB, corrupt_seq
     offsets = list(range(0, len(data), packet_size)) or [0]
     for seqno, offset in enumerate(offsets):
         piece = data[offset:offset + packet_size]
-        crcs = compute_checksums(piece)
+        crcs = checksum.compute(piece)
         if seqno == corrupt_seqno:
             crcs = bytes([crcs[0] ^ 1]) + crcs[1:]
         packet = pb.WritePacket(seqno=seqno, offset=offset, data=piece, checksums=crcs,
@@ -153,7 +153,7 @@ def verified_bytes(chunks, where="test") -> tuple[int, bytes]:
     """(offset of the first chunk, data) after checking every chunk's checksums."""
     for chunk in chunks:
         assert chunk.bytes_per_checksum == 512
-        actual = compute_checksums(chunk.data)
+        actual = checksum.compute(chunk.data)
         if actual != chunk.checksums:
             raise errors.ChecksumError(f"checksum mismatch in {where} near offset {chunk.offset}")
     return (chunks[0].offset if chunks else 0), b"".join(c.data for c in chunks)
@@ -333,7 +333,7 @@ def test_replication_streams_a_replica_down_a_pipeline(cluster, tmp_path):
 
     async def replicate():
         rbw = source.create_rbw(POOL, 12, 3)
-        crcs = compute_checksums(data)
+        crcs = checksum.compute(data)
         rbw.check_packet(0, data, crcs)
         rbw.write(data, crcs)
         replica = await source.finalize(rbw)

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from datanode.storage import BlockStorage, compute_checksums, meta_size
+from datanode.storage import BlockStorage, meta_size
 from protos import checksum, errors
 
 POOL = "BP-test-1"
@@ -14,7 +14,7 @@ def write_block(storage, block_id, data, gs=1, packet=4096):
     rbw = storage.create_rbw(POOL, block_id, gs)
     for pos in range(0, len(data), packet):
         piece = data[pos:pos + packet]
-        crcs = compute_checksums(piece)
+        crcs = checksum.compute(piece)
         rbw.check_packet(pos, piece, crcs)
         rbw.write(piece, crcs)
     return asyncio.run(storage.finalize(rbw))
@@ -48,14 +48,14 @@ def test_packets_must_continue_the_replica(tmp_path):
     storage = BlockStorage(str(tmp_path), "host-1")
     rbw = storage.create_rbw(POOL, 1, 1)
     with pytest.raises(errors.InvalidArgument, match="expected 0"):
-        rbw.check_packet(512, b"a" * 512, compute_checksums(b"a" * 512))
+        rbw.check_packet(512, b"a" * 512, checksum.compute(b"a" * 512))
     with pytest.raises(errors.InvalidArgument, match="checksum bytes"):
-        rbw.check_packet(0, b"a" * 513, compute_checksums(b"a" * 512))
+        rbw.check_packet(0, b"a" * 513, checksum.compute(b"a" * 512))
     piece = b"a" * 100
-    rbw.check_packet(0, piece, compute_checksums(piece))
-    rbw.write(piece, compute_checksums(piece))
+    rbw.check_packet(0, piece, checksum.compute(piece))
+    rbw.write(piece, checksum.compute(piece))
     with pytest.raises(errors.InvalidArgument, match="partial chunk"):
-        rbw.check_packet(100, piece, compute_checksums(piece))
+        rbw.check_packet(100, piece, checksum.compute(piece))
     with pytest.raises(errors.AlreadyExists, match="already being written"):
         storage.create_rbw(POOL, 1, 1)
     storage.abort(rbw)
@@ -69,7 +69,7 @@ def test_restart_keeps_finalized_and_discards_rbw(tmp_path, caplog):
     write_block(storage, 1, b"a" * 5000)
     write_block(storage, 2, b"")
     rbw = storage.create_rbw(POOL, 3, 1)
-    rbw.write(b"b" * 512, compute_checksums(b"b" * 512))
+    rbw.write(b"b" * 512, checksum.compute(b"b" * 512))
     rbw.close()  # a crash: the file stays in rbw/
 
     again = BlockStorage(str(tmp_path), "host-1")
@@ -132,7 +132,7 @@ def test_configured_capacity_limits_writes(tmp_path):
     assert storage.capacity() == 4096
     rbw = storage.create_rbw(POOL, 1, 1)
     with pytest.raises(errors.NoSpace, match="DataNode host-1 is full"):
-        rbw.check_packet(0, b"a" * 8192, compute_checksums(b"a" * 8192))
+        rbw.check_packet(0, b"a" * 8192, checksum.compute(b"a" * 8192))
     assert storage.remaining() == 4096
 
 
@@ -141,10 +141,3 @@ def test_invalid_pool_id(tmp_path):
     with pytest.raises(errors.InvalidArgument, match="invalid block pool id"):
         storage.create_rbw("../etc", 1, 1)
 
-
-def test_checksums_match_the_shared_format():
-    import google_crc32c
-    data = os.urandom(1300)
-    expected = b"".join(google_crc32c.value(data[i:i + 512]).to_bytes(4, "big") for i in (0, 512, 1024))
-    assert compute_checksums(data) == expected
-    assert compute_checksums(b"") == b""
