@@ -70,6 +70,17 @@ class HfedFileSystem(AbstractFileSystem):
         self._namenodes: dict[str, NamenodeClient] = {}
         self._defaults: dict[str, pb.GetServerDefaultsResponse] = {}
         self._lock = threading.Lock()
+        self._failed_datanodes: dict[str, float] = {}  # uuid -> when a write pipeline last failed there
+
+    FAILED_DATANODE_MEMORY = 30.0  # until the NameNode notices a dead DataNode, steer new blocks away
+
+    def note_failed_datanode(self, datanode_uuid: str) -> None:
+        if datanode_uuid:
+            self._failed_datanodes[datanode_uuid] = time.monotonic()
+
+    def recently_failed_datanodes(self) -> set[str]:
+        cutoff = time.monotonic() - self.FAILED_DATANODE_MEMORY
+        return {u for u, when in list(self._failed_datanodes.items()) if when > cutoff}
 
     # --------------------------------------------------------------- plumbing
 
@@ -155,8 +166,11 @@ class HfedFileSystem(AbstractFileSystem):
         if owned:
             try:
                 entries = {e["name"]: e for e in self._list_namespace(path)}
-            except (errors.NotFound, ConnectionError):
+            except errors.NotFound:
                 if not (below or self.mounts.is_mount_point(path)):
+                    raise
+            except ConnectionError:
+                if not self.mounts.is_internal_dir(path):  # a down fallback must not hide the mounts
                     raise
         for child, ns in below.items():   # mount points shadow what the namespace holds there
             entries[child] = self._synthetic_dir(child, ns)
@@ -242,21 +256,27 @@ class HfedFileSystem(AbstractFileSystem):
         self._refuse_protected(src, "rename")
         if src == dst:
             return
+        src_ns, _ = self.resolve(src)
+        if not self.mounts.is_protected(dst):
+            # Refuse before asking anyone: the other namespace may even be down.
+            self._refuse_cross_namespace(src, src_ns, dst, self.resolve(dst)[0])
         try:
             if self.info(dst)["type"] == "directory":  # hdfs dfs -mv into an existing directory
                 dst = paths.join(dst, src.rsplit("/", 1)[-1])
         except FileNotFoundError:
             pass
-        src_ns, _ = self.resolve(src)
-        dst_ns, _ = self.resolve(dst)
-        if src_ns != dst_ns:
-            raise errors.CrossNamespace(f"cannot rename {src} (namespace {src_ns}) to {dst} (namespace {dst_ns}): "
-                                        f"cross-namespace rename", src)
+        self._refuse_cross_namespace(src, src_ns, dst, self.resolve(dst)[0])
         if self.mounts.is_protected(dst):
             raise errors.AccessDenied(f"cannot rename {src} to {dst}: the target is a mount point", dst)
         self.namenode(src_ns).rename(src, dst)
 
     rename = mv
+
+    @staticmethod
+    def _refuse_cross_namespace(src: str, src_ns: str, dst: str, dst_ns: str) -> None:
+        if src_ns != dst_ns:
+            raise errors.CrossNamespace(f"cannot rename {src} (namespace {src_ns}) to {dst} (namespace {dst_ns}): "
+                                        f"cross-namespace rename", src)
 
     def chmod(self, path, mode: int) -> None:
         nn, ns, inner = self._nn_for(path)

@@ -256,9 +256,17 @@ class HfedWriter(io.BufferedIOBase):
         self._written += total
         return total
 
-    def _start_block(self, excluded: set[str] | None = None) -> None:
-        self._located = self._nn.add_block(self.path, self._client_name, self._previous,
-                                           sorted(excluded or self._excluded), self.fs.host)
+    def _start_block(self) -> None:
+        excluded = self._excluded | self.fs.recently_failed_datanodes()
+        try:
+            self._located = self._nn.add_block(self.path, self._client_name, self._previous, sorted(excluded),
+                                               self.fs.host)
+        except errors.NoSpace:
+            if excluded == self._excluded:
+                raise
+            # Too few DataNodes left without the remembered failures: let the NameNode choose.
+            self._located = self._nn.add_block(self.path, self._client_name, self._previous,
+                                               sorted(self._excluded), self.fs.host)
         self._pipeline = BlockWriter(self.fs.datanodes, self._located, self._client_name, self.path,
                                      bytes_per_checksum=self.bytes_per_checksum)
 
@@ -270,6 +278,7 @@ class HfedWriter(io.BufferedIOBase):
             self._abandon_current()
             if error.failed_uuid:
                 self._excluded.add(error.failed_uuid)
+                self.fs.note_failed_datanode(error.failed_uuid)
             self._start_block()
             try:
                 self._pipeline.write(bytes(self._block_data))
