@@ -5,6 +5,13 @@ uint16 version, uint16 bytes_per_checksum, big-endian) followed by one
 big-endian CRC32C per ``bytes_per_checksum`` bytes of the block (the last
 chunk may be short). On the wire the same big-endian CRC array travels next
 to the data it covers.
+
+Verifying 512-byte chunks one library call at a time costs about 1 us of
+Python per chunk (~600 MB/s). ``verify`` instead checks the whole buffer at
+once: CRCs compose (crc(A+B) = shift_len(B)(crc(A)) xor crc(B), a linear map),
+so the stored chunk CRCs are folded pairwise with numpy into the CRC of the
+whole buffer and compared with one fast library call over the data. Only on
+a mismatch does it walk the chunks to name the first bad one.
 """
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ import struct
 from array import array
 
 import google_crc32c
+import numpy as np
 
 from protos.errors import ChecksumError
 
@@ -21,6 +29,7 @@ BYTES_PER_CHECKSUM = 512
 HEADER = struct.Struct(">4sHH")
 HEADER_SIZE = HEADER.size
 CRC_SIZE = 4
+_BIG_ENDIAN_HOST = struct.pack("=I", 1) == struct.pack(">I", 1)
 
 
 def header(bytes_per_checksum: int = BYTES_PER_CHECKSUM) -> bytes:
@@ -43,7 +52,7 @@ def compute(data, bytes_per_checksum: int = BYTES_PER_CHECKSUM) -> bytes:
         data = bytes(data)   # the CRC library takes bytes; one copy beats per-chunk copies
     value = google_crc32c.value
     crcs = array("I", [value(data[i:i + bytes_per_checksum]) for i in range(0, len(data), bytes_per_checksum)])
-    if struct.pack("=I", 1) != struct.pack(">I", 1):
+    if not _BIG_ENDIAN_HOST:
         crcs.byteswap()
     return crcs.tobytes()
 
@@ -51,10 +60,92 @@ def compute(data, bytes_per_checksum: int = BYTES_PER_CHECKSUM) -> bytes:
 def verify(data, checksums: bytes, offset: int, where: str,
            bytes_per_checksum: int = BYTES_PER_CHECKSUM) -> None:
     """Raise ChecksumError naming ``where`` and the first bad chunk's offset."""
-    expected = compute(data, bytes_per_checksum)
-    if expected == checksums[:len(expected)] and len(checksums) >= len(expected):
+    if not isinstance(data, bytes):
+        data = bytes(data)
+    chunks = -(-len(data) // bytes_per_checksum)
+    if len(checksums) < chunks * CRC_SIZE:
+        raise ChecksumError(f"checksum mismatch in {where}: {len(checksums) // CRC_SIZE} checksums for "
+                            f"{chunks} chunks at offset {offset}")
+    crcs = np.frombuffer(checksums, dtype=">u4", count=chunks).astype(np.uint32)
+    full = len(data) // bytes_per_checksum
+    whole = google_crc32c.value(data[:full * bytes_per_checksum])
+    ok = _combine(crcs[:full], bytes_per_checksum) == whole
+    if ok and full < chunks:
+        ok = google_crc32c.value(data[full * bytes_per_checksum:]) == int(crcs[full])
+    if ok:
         return
+    expected = compute(data, bytes_per_checksum)
     for i in range(0, len(expected), CRC_SIZE):
         if expected[i:i + CRC_SIZE] != checksums[i:i + CRC_SIZE]:
             bad = offset + (i // CRC_SIZE) * bytes_per_checksum
             raise ChecksumError(f"checksum mismatch in {where} at offset {bad}")
+
+
+# ------------------------------------------------- CRC composition (numpy)
+_POLY = 0x82F63B78   # CRC32C, reflected
+_BYTE_TABLE = []
+for _i in range(256):
+    _c = _i
+    for _ in range(8):
+        _c = (_c >> 1) ^ _POLY if _c & 1 else _c >> 1
+    _BYTE_TABLE.append(_c)
+_operators: dict[int, list[int]] = {}
+_shift_tables: dict[int, np.ndarray] = {}
+
+
+def _apply(columns: list[int], value: int) -> int:
+    out, bit = 0, 0
+    while value:
+        if value & 1:
+            out ^= columns[bit]
+        value >>= 1
+        bit += 1
+    return out
+
+
+def _operator(nbytes: int) -> list[int]:
+    """Images of the 32 basis vectors under 'append nbytes zero bytes' (nbytes a power of two)."""
+    columns = _operators.get(nbytes)
+    if columns is None:
+        if nbytes == 1:
+            columns = [_BYTE_TABLE[(1 << i) & 0xFF] ^ ((1 << i) >> 8) for i in range(32)]
+        else:
+            half = _operator(nbytes // 2)
+            columns = [_apply(half, _apply(half, 1 << i)) for i in range(32)]
+        _operators[nbytes] = columns
+    return columns
+
+
+def _tables(nbytes: int) -> np.ndarray:
+    """The shift operator as four 256-entry lookup tables, one per CRC byte."""
+    tables = _shift_tables.get(nbytes)
+    if tables is None:
+        columns = np.array(_operator(nbytes), dtype=np.uint32)
+        values = np.arange(256)
+        tables = np.zeros((4, 256), dtype=np.uint32)
+        for byte in range(4):
+            for bit in range(8):
+                tables[byte] ^= np.where((values >> bit) & 1, columns[8 * byte + bit], 0).astype(np.uint32)
+        _shift_tables[nbytes] = tables
+    return tables
+
+
+def _combine(crcs: np.ndarray, chunk: int) -> int:
+    """CRC32C of the concatenation of len(crcs) chunks of ``chunk`` bytes each.
+
+    Pairwise tree: each level shifts the left CRCs by the right ones' length.
+    Padding at the front with empty chunks (CRC 0) keeps every right operand full."""
+    if len(crcs) == 0:
+        return 0
+    size = 1 << (len(crcs) - 1).bit_length()
+    if size != len(crcs):
+        crcs = np.concatenate([np.zeros(size - len(crcs), dtype=np.uint32), crcs])
+    length = chunk
+    while len(crcs) > 1:
+        t = _tables(length) if length & (length - 1) == 0 else None
+        left, right = crcs[0::2], crcs[1::2]
+        if t is None:
+            raise ValueError("bytes_per_checksum must be a power of two")
+        crcs = t[0][left & 0xFF] ^ t[1][(left >> 8) & 0xFF] ^ t[2][(left >> 16) & 0xFF] ^ t[3][left >> 24] ^ right
+        length *= 2
+    return int(crcs[0])

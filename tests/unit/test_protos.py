@@ -63,3 +63,25 @@ def test_config_round_trip(tmp_path):
 @pytest.mark.parametrize("text,value", [("128", 128), ("64M", 64 << 20), ("1g", 1 << 30), ("512KiB", 512 << 10)])
 def test_parse_size(text, value):
     assert config.parse_size(text) == value
+
+
+@pytest.mark.parametrize("length", [0, 1, 511, 512, 513, 4096, 5000, 1 << 20])
+def test_fast_verify_agrees_with_chunk_by_chunk(length):
+    import os
+    data = os.urandom(length)
+    sums = checksum.compute(data)
+    checksum.verify(data, sums, 0, "blk")
+    if length:
+        flipped = bytearray(data)
+        flipped[length // 2] ^= 0x10
+        with pytest.raises(ChecksumError, match=f"at offset {(length // 2) // 512 * 512}"):
+            checksum.verify(flipped, sums, 0, "blk")
+
+
+def test_same_flip_in_two_chunks_is_still_caught():
+    data = bytearray(b"\x00" * 4096)
+    sums = checksum.compute(bytes(data))
+    data[10] ^= 1
+    data[512 + 10] ^= 1        # the same error in two chunks must not cancel out
+    with pytest.raises(ChecksumError, match="offset 0"):
+        checksum.verify(data, sums, 0, "blk")
