@@ -17,7 +17,8 @@ import time
 import grpc
 
 from datanode.storage import BlockStorage, block_name
-from datanode.transfer import ChannelCache, send_replica
+from datanode.peers import ChannelCache
+from datanode.transfer import send_replica
 from protos import errors, rpc
 from protos import hfed_pb2 as pb
 from protos import hfed_pb2_grpc as pb_grpc

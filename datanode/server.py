@@ -16,7 +16,8 @@ import sys
 
 from datanode.heartbeat import NamenodeLinks
 from datanode.storage import BlockStorage
-from datanode.transfer import ChannelCache, DataTransferServicer, add_to_server
+from datanode.peers import ChannelCache
+from datanode.transfer import DataTransferServicer, add_to_server
 from protos import config, rpc
 from protos import hfed_pb2 as pb
 

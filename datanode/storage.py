@@ -81,7 +81,8 @@ class ReplicaBeingWritten:
         self._data = open(self.block_path, "wb", buffering=0)
         self._meta = open(self.meta_path, "wb", buffering=0)
         self._meta.write(checksum.header())
-        self.num_bytes = 0
+        self.num_bytes = 0  # written to disk
+        self.received_bytes = 0  # accepted by check_packet; writes may lag behind
         self.reserved = 0  # bytes accounted in storage.used() so far
         self.closed = False
 
@@ -89,11 +90,12 @@ class ReplicaBeingWritten:
         return f"{block_name(self.block_id, self.generation_stamp)} of pool {self.pool_id}"
 
     def check_packet(self, offset: int, data, checksums: bytes) -> None:
-        """Reject a packet that does not continue this replica with whole chunks."""
-        if offset != self.num_bytes:
-            raise InvalidArgument(f"packet for {self} at offset {offset}, expected {self.num_bytes}"
+        """Accept the next packet, or reject one that does not continue this replica
+        with whole chunks (call in packet order, before write)."""
+        if offset != self.received_bytes:
+            raise InvalidArgument(f"packet for {self} at offset {offset}, expected {self.received_bytes}"
                                   f" on DataNode {self.storage.host_label}")
-        if len(data) and self.num_bytes % BPC:
+        if len(data) and self.received_bytes % BPC:
             raise InvalidArgument(f"packet for {self} at offset {offset} follows a partial chunk"
                                   f" on DataNode {self.storage.host_label}")
         want = -(-len(data) // BPC) * checksum.CRC_SIZE
@@ -101,6 +103,7 @@ class ReplicaBeingWritten:
             raise InvalidArgument(f"packet for {self} at offset {offset} carries {len(checksums)} checksum"
                                   f" bytes for {len(data)} data bytes (expected {want})")
         self.reserved += self.storage.reserve(len(data), str(self))
+        self.received_bytes += len(data)
 
     def write(self, data, checksums: bytes) -> None:
         """Append a checked packet (blocking: call it from a worker thread)."""

@@ -20,7 +20,8 @@ import grpc
 import pytest
 
 from datanode.storage import BlockStorage
-from datanode.transfer import ChannelCache, send_replica
+from datanode.peers import ChannelCache
+from datanode.transfer import send_replica
 from protos import checksum, config, errors, rpc
 from protos import hfed_pb2 as pb
 from protos import hfed_pb2_grpc as pb_grpc
