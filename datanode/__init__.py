@@ -2,6 +2,7 @@
 
 storage.py   replicas on disk (no network)
 transfer.py  the DataTransfer service: reads, pipelined writes, short-circuit
+peers.py     channels to other DataNodes and the outgoing WriteBlock stream
 heartbeat.py one actor per nameservice: register, reports, heartbeats, commands
 server.py    `python -m datanode.server --conf CONF --host-label LABEL`
 """
