@@ -90,10 +90,9 @@ class HfedFileSystem(AbstractFileSystem):
             return [cls._strip_protocol(p) for p in path]
         path = str(path)
         if path.startswith("hfed://"):
-            path = path[len("hfed://"):]
-        if not path.startswith("/"):
-            path = "/" + path
-        return path.rstrip("/") or "/"
+            path = "/" + path[len("hfed://"):].lstrip("/")  # hfed://user/x and hfed:///user/x alike
+        # A bare relative path stays relative, for paths.validate to refuse.
+        return path if path == "/" or not path.endswith("/") else path.rstrip("/") or "/"
 
     def _path(self, path) -> str:
         return paths.validate(self._strip_protocol(path))

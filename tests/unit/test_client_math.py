@@ -39,3 +39,4 @@ def test_strip_protocol():
     assert strip("/data") == "/data"
     assert strip("hfed://") == "/"
     assert strip("/") == "/"
+    assert strip("relative/path") == "relative/path"  # left for validation to refuse
