@@ -304,11 +304,19 @@ class BlockWriter:
 
     def write(self, data) -> None:
         self._check()
-        self._pending += data
-        while len(self._pending) >= PACKET_SIZE:
-            packet = bytes(self._pending[:PACKET_SIZE])
-            del self._pending[:PACKET_SIZE]
-            self._send(packet, last=False)
+        view = memoryview(data).cast("B")
+        if self._pending:  # top up the partial packet first
+            take = PACKET_SIZE - len(self._pending)
+            self._pending += view[:take]
+            view = view[take:]
+            if len(self._pending) < PACKET_SIZE:
+                return
+            self._send(bytes(self._pending), last=False)
+            self._pending.clear()
+        while len(view) >= PACKET_SIZE:
+            self._send(bytes(view[:PACKET_SIZE]), last=False)
+            view = view[PACKET_SIZE:]
+        self._pending += view
 
     def close(self) -> int:
         """Send the tail (last=True), wait for the final ack; return the block's length."""
