@@ -111,9 +111,10 @@ class ReplicaBeingWritten:
         _write_all(self._meta, checksums)
         self.num_bytes += len(data)
 
-    def sync_and_close(self) -> None:
-        os.fsync(self._data.fileno())
-        os.fsync(self._meta.fileno())
+    def sync_and_close(self, sync: bool) -> None:
+        if sync:
+            os.fsync(self._data.fileno())
+            os.fsync(self._meta.fileno())
         self.close()
 
     def close(self) -> None:
@@ -134,8 +135,12 @@ class BlockStorage:
     """Every block pool of one DataNode. Mutations run on the event loop thread;
     only blocking file work (fsync, whole-replica verification) goes to threads."""
 
-    def __init__(self, data_dir: str, host_label: str, capacity: int = 0):
+    def __init__(self, data_dir: str, host_label: str, capacity: int = 0, sync_on_close: bool = False):
         self.data_dir = os.path.abspath(data_dir)
+        # As HDFS's dfs.datanode.synconclose (default off): a finalized replica is
+        # in the page cache, which survives a process crash; fsync only guards
+        # against power loss and costs the disk's write rate per replica.
+        self.sync_on_close = sync_on_close
         self.host_label = host_label
         self.configured_capacity = capacity
         os.makedirs(self.data_dir, exist_ok=True)
@@ -287,8 +292,10 @@ class BlockStorage:
         self._used += amount
         return amount
 
-    async def finalize(self, rbw: ReplicaBeingWritten) -> Replica:
-        """fsync the replica and move it to finalized/ (replacing an older generation)."""
+    async def finalize(self, rbw: ReplicaBeingWritten, verified: bool = False) -> Replica:
+        """Close (and optionally fsync) the replica and move it to finalized/ (replacing
+        an older generation). ``verified``: every packet's checksums were checked on
+        arrival, so short-circuit readers need no second pass over the file."""
         finalized = self.pool_dir(rbw.pool_id, FINALIZED)
         replica = Replica(rbw.pool_id, rbw.block_id, rbw.generation_stamp, rbw.num_bytes,
                           os.path.join(finalized, f"blk_{rbw.block_id}"),
@@ -296,12 +303,13 @@ class BlockStorage:
         older = self._pools.get(rbw.pool_id, {}).get(rbw.block_id)
 
         def move():
-            rbw.sync_and_close()
+            rbw.sync_and_close(self.sync_on_close)
             os.replace(rbw.meta_path, replica.meta_path)
             os.replace(rbw.block_path, replica.block_path)
             if older is not None and older.meta_path != replica.meta_path:
                 _unlink(older.meta_path)
-            _fsync_dir(finalized)
+            if self.sync_on_close:
+                _fsync_dir(finalized)
 
         try:
             await asyncio.to_thread(move)
@@ -313,6 +321,9 @@ class BlockStorage:
             self._used -= older.num_bytes + meta_size(older.num_bytes)
         self._used += checksum.HEADER_SIZE
         self._pools[rbw.pool_id][rbw.block_id] = replica
+        if verified:
+            self._forget_verification(replica)
+            self._verified[self._verification_key(replica)] = True
         return replica
 
     def abort(self, rbw: ReplicaBeingWritten) -> None:

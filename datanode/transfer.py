@@ -4,8 +4,9 @@ Write pipeline, per DataNode: a receiver task reads packets, forwards each one
 downstream at once, writes it to the replica being written and queues its
 seqno; a responder task pops seqnos in order, reads the downstream ack for
 each (so forwarding never waits for an ack) and sends its own ack upstream
-with [own status, downstream statuses...]. Only the last DataNode of a
-pipeline verifies checksums, as in HDFS.
+with [own status, downstream statuses...]. Every DataNode verifies the
+checksums of every packet (HDFS checks only at the last one; verification is
+cheap here), so finalized replicas are known good.
 """
 from __future__ import annotations
 
@@ -287,7 +288,9 @@ class WritePipeline:
         log.debug("receiving %s from %s, %d downstream", self.rbw, header.client_name, len(header.targets))
 
     async def _receive(self, packet: pb.WritePacket) -> None:
-        is_last_datanode = self.downstream is None
+        # Every DataNode checks every packet (cheap since checksum.verify folds
+        # CRCs), so a finalized replica is known good and short-circuit readers
+        # need no second pass over it.
         where = f"block {self.rbw} on DataNode {self.storage.host_label}"
         expected_seqno = 0
         while True:
@@ -308,11 +311,11 @@ class WritePipeline:
                     if packet.last:
                         self.downstream.done_sending()
                 if packet.data:
-                    entry.stored = await self._store_in_order(packet, is_last_datanode, where)
+                    entry.stored = await self._store_in_order(packet, True, where)
                 if packet.last:
                     if self._last_store is not None:
                         await self._last_store  # every earlier write, in order
-                    replica = await self.storage.finalize(self.rbw)
+                    replica = await self.storage.finalize(self.rbw, verified=True)
                     self.finalized = True
                     log.info("finalized %s (%d bytes)", replica, replica.num_bytes)
                     if self.servicer.links is not None:
@@ -338,7 +341,7 @@ class WritePipeline:
         return stored
 
     def _store(self, packet: pb.WritePacket, verify: bool, where: str) -> None:
-        """Writer thread: verify (last DataNode only) and append one packet."""
+        """Writer thread: verify and append one packet."""
         if self._store_error is not None:
             raise self._store_error
         try:

@@ -19,6 +19,7 @@
     [datanodes.host-1]            # one DataNode per host label
     data_dir = "/var/hfed/host-1"
     address = "127.0.0.1:0"       # port 0: any free port
+    sync_on_close = false         # fsync finalized replicas (off by default, as in HDFS)
 
     [client]
     host = "host-1"               # this client's host label (or env HFED_HOST)
@@ -66,6 +67,7 @@ class DatanodeConfig:
     data_dir: str
     address: str = "127.0.0.1:0"
     capacity: int = 0  # 0: the disk's free space
+    sync_on_close: bool = False  # fsync each finalized replica (HDFS dfs.datanode.synconclose)
 
 
 @dataclass
@@ -120,7 +122,7 @@ def from_dict(raw: dict, source: str = "<dict>") -> ClusterConfig:
         if "data_dir" not in dn:
             fail(f"datanode {label!r} has no data_dir")
         datanodes[label] = DatanodeConfig(label, dn["data_dir"], dn.get("address", "127.0.0.1:0"),
-                                          parse_size(dn.get("capacity", 0)))
+                                          parse_size(dn.get("capacity", 0)), bool(dn.get("sync_on_close", False)))
     return ClusterConfig(
         cluster_id=raw.get("cluster_id", "CID-hfed"),
         nameservices=nameservices, mounts=mounts, datanodes=datanodes, fallback=fallback,
@@ -179,7 +181,8 @@ def dump(cfg: ClusterConfig) -> str:
         lines += ["", "[[mounts]]", f"path = {_toml_value(path)}", f"nameservice = {_toml_value(ns)}"]
     for dn in cfg.datanodes.values():
         lines += ["", f'[datanodes."{dn.host_label}"]', f"data_dir = {_toml_value(dn.data_dir)}",
-                  f"address = {_toml_value(dn.address)}", f"capacity = {dn.capacity}"]
+                  f"address = {_toml_value(dn.address)}", f"capacity = {dn.capacity}",
+                  f"sync_on_close = {_toml_value(dn.sync_on_close)}"]
     if cfg.client_host:
         lines += ["", "[client]", f"host = {_toml_value(cfg.client_host)}"]
     return "\n".join(lines) + "\n"
