@@ -151,95 +151,60 @@ def for_each(command: str, items, action) -> int:
 
 # --------------------------------------------------------------- dfs commands
 
-def dfs_parsers() -> dict[str, Parser]:
-    p = {}
+FLAG_HELP = {"R": "recursive", "r": "recursive", "h": "human-readable sizes", "d": "list a directory itself",
+             "p": "create parents; no error if it exists", "f": "overwrite the destination", "s": "one total per path",
+             "w": "wait until the blocks have that many replicas", "skipTrash": "accepted for hdfs compatibility"}
+# command: (description, flags, positionals); a positional's trailing + or * takes several values.
+DFS_SPECS = {
+    "ls": ("list directories and files", "R h d", "PATH*"),
+    "mkdir": ("create directories", "p", "PATH+"),
+    "put": ("copy local files (- for stdin) into hfed", "f", "LOCALSRC+ DST"),
+    "get": ("copy files to the local filesystem", "f", "SRC+ LOCALDST"),
+    "cat": ("print files", "", "PATH+"),
+    "head": ("print the first KB of files", "", "PATH+"),
+    "tail": ("print the last KB of files", "", "PATH+"),
+    "rm": ("delete files (directories with -r); -f: no error if missing", "r f skipTrash", "PATH+"),
+    "rmdir": ("delete empty directories", "", "PATH+"),
+    "mv": ("rename, within one namespace", "", "SRC+ DST"),
+    "cp": ("copy files and directories (across namespaces too)", "f", "SRC+ DST"),
+    "du": ("length and space consumed of each entry (the total with -s)", "s h", "PATH*"),
+    "count": ("DIR_COUNT FILE_COUNT CONTENT_SIZE PATHNAME", "h", "PATH+"),
+    "stat": ("print FORMAT (default %y) for each path: %a octal mode, %A symbolic mode, %b length, %F type, "
+             "%g group, %n name, %o block size, %r replication, %u owner, %y mtime (UTC), %Y mtime in ms", "",
+             "[FORMAT]_PATH+"),
+    "setrep": ("set the replication of every file under the paths", "w R", "N PATH+"),
+    "chmod": ("set permission bits (octal MODE)", "R", "MODE PATH+"),
+    "chown": ("set OWNER[:GROUP]", "R", "OWNER[:GROUP] PATH+"),
+    "chgrp": ("set the group", "R", "GROUP PATH+"),
+    "touchz": ("create empty files", "", "PATH+"),
+}
+ALIASES = {"copyFromLocal": "put", "copyToLocal": "get"}
+DESTS = {"PATH": "paths", "LOCALSRC": "sources", "SRC": "sources", "DST": "dst", "LOCALDST": "dst",
+         "N": "replication", "MODE": "mode", "OWNER[:GROUP]": "owner", "GROUP": "group", "[FORMAT]_PATH": "args"}
 
-    def new(name, help_text):
-        parser = Parser(f"hfed dfs -{name}", description=help_text)
-        p[name] = parser
+
+def dfs_parser(name: str) -> Parser:
+    if name == "test":
+        parser = Parser("hfed dfs -test", description="exit 0 if: -e exists, -d is a directory, -f is a file, "
+                                                      "-s is not empty, -z is empty")
+        which = parser.add_mutually_exclusive_group(required=True)
+        for flag in "edfsz":
+            which.add_argument(f"-{flag}", dest="check", action="store_const", const=flag)
+        parser.add_argument("path", metavar="PATH")
         return parser
-
-    x = new("ls", "list directories and files")
-    x.add_argument("-R", action="store_true", help="recursive")
-    x.add_argument("-h", action="store_true", help="human-readable sizes")
-    x.add_argument("-d", action="store_true", help="list directories as plain files")
-    x.add_argument("paths", nargs="*")
-    x = new("mkdir", "create directories")
-    x.add_argument("-p", action="store_true", help="create parents, no error if it exists")
-    x.add_argument("paths", nargs="+")
-    for name in ("put", "copyFromLocal"):
-        x = new(name, "copy local files (or - for stdin) into hfed")
-        x.add_argument("-f", action="store_true", help="overwrite the destination")
-        x.add_argument("sources", nargs="+")
-        x.add_argument("dst")
-    for name in ("get", "copyToLocal"):
-        x = new(name, "copy hfed files to the local filesystem")
-        x.add_argument("-f", action="store_true", help="overwrite the local destination")
-        x.add_argument("sources", nargs="+")
-        x.add_argument("dst")
-    for name in ("cat", "head", "tail"):
-        x = new(name, {"cat": "print files", "head": "print the first KB", "tail": "print the last KB"}[name])
-        x.add_argument("paths", nargs="+")
-    x = new("rm", "delete files (and directories with -r)")
-    x.add_argument("-r", "-R", action="store_true", dest="r", help="recursive")
-    x.add_argument("-f", action="store_true", help="no error if the path does not exist")
-    x.add_argument("-skipTrash", action="store_true", help="accepted for hdfs compatibility (no trash)")
-    x.add_argument("paths", nargs="+")
-    x = new("rmdir", "delete empty directories")
-    x.add_argument("paths", nargs="+")
-    for name, text in (("mv", "move (rename) within one namespace"), ("cp", "copy files and directories")):
-        x = new(name, text)
-        if name == "cp":
-            x.add_argument("-f", action="store_true", help="overwrite the destination")
-        x.add_argument("sources", nargs="+")
-        x.add_argument("dst")
-    x = new("du", "space used by each entry (or the total with -s)")
-    x.add_argument("-s", action="store_true", help="one summary line per path")
-    x.add_argument("-h", action="store_true", help="human-readable sizes")
-    x.add_argument("paths", nargs="*")
-    x = new("count", "DIR_COUNT FILE_COUNT CONTENT_SIZE PATHNAME")
-    x.add_argument("-h", action="store_true", help="human-readable sizes")
-    x.add_argument("paths", nargs="+")
-    x = new("stat", "print FORMAT (default %%y) for each path")
-    x.add_argument("args", nargs="+", metavar="[FORMAT] PATH")
-    x = new("setrep", "set the replication of files (every file below a directory)")
-    x.add_argument("-w", action="store_true", help="wait until the blocks reach it")
-    x.add_argument("-R", action="store_true", help="accepted for hdfs compatibility (always recursive)")
-    x.add_argument("replication")
-    x.add_argument("paths", nargs="+")
-    x = new("chmod", "set permission bits (octal MODE)")
-    x.add_argument("-R", action="store_true", help="recursive")
-    x.add_argument("mode")
-    x.add_argument("paths", nargs="+")
-    x = new("chown", "set OWNER[:GROUP]")
-    x.add_argument("-R", action="store_true", help="recursive")
-    x.add_argument("owner")
-    x.add_argument("paths", nargs="+")
-    x = new("chgrp", "set the group")
-    x.add_argument("-R", action="store_true", help="recursive")
-    x.add_argument("group")
-    x.add_argument("paths", nargs="+")
-    x = new("test", "exit 0 if: -e exists, -d is a directory, -f is a file, -s is not empty, -z is empty")
-    which = x.add_mutually_exclusive_group(required=True)
-    for flag in "edfsz":
-        which.add_argument(f"-{flag}", dest="check", action="store_const", const=flag)
-    x.add_argument("path")
-    x = new("touchz", "create empty files")
-    x.add_argument("paths", nargs="+")
-    return p
+    description, flags, positionals = DFS_SPECS[ALIASES.get(name, name)]
+    usage = "hfed dfs -stat [FORMAT] PATH..." if name == "stat" else None
+    parser = Parser(f"hfed dfs -{name}", description=description, usage=usage)
+    for flag in flags.split():
+        names = ["-r", "-R"] if flag == "r" else [f"-{flag}"]
+        parser.add_argument(*names, dest=flag, action="store_true", help=FLAG_HELP[flag])
+    for spec in positionals.split():
+        metavar, nargs = spec.rstrip("+*"), spec[-1] if spec[-1] in "+*" else None
+        parser.add_argument(DESTS[metavar], metavar=metavar.replace("_", " "), nargs=nargs)
+    return parser
 
 
-def walk(fs, path: str, include_self: bool = True):
-    """Depth first, in name order: the info dicts of ``path`` and everything below it."""
-    info = fs.info(path)
-    if include_self:
-        yield info
-    if info["type"] == "directory":
-        for entry in sorted(fs.ls(path, detail=True), key=lambda e: e["name"]):
-            if entry["type"] == "directory":
-                yield from walk(fs, display_name(entry["name"]), include_self=True)
-            else:
-                yield entry
+walk = fmt.walk
 
 
 def cmd_ls(ctx, a):
@@ -572,17 +537,21 @@ DFS_COMMANDS = {
 
 
 def run_dfs(ctx, args: list[str]) -> int:
-    parsers = dfs_parsers()
     if not args or args[0] in ("-help", "-h", "--help", "help"):
-        print("usage: hfed dfs -CMD ARGS...\n")
-        for name, parser in parsers.items():
-            print(f"  {parser.format_usage().strip().removeprefix('usage: ')}")
+        stream = sys.stdout if args else sys.stderr
+        print("usage: hfed dfs -CMD ARGS...  (hfed dfs -CMD -help describes one)\n", file=stream)
+        for name in [*DFS_SPECS, "test"]:
+            print(f"  {dfs_parser(name).format_usage().strip().removeprefix('usage: ')}", file=stream)
         return 0 if args else 2
     name = args[0].lstrip("-")
     if not args[0].startswith("-") or name not in DFS_COMMANDS:
         raise UsageError(f"dfs: unknown command {args[0]!r} (hfed dfs -help lists them)")
+    parser = dfs_parser(name)
+    if args[1:2] in (["-help"], ["--help"]):
+        parser.print_help()
+        return 0
     try:
-        return DFS_COMMANDS[name](ctx, parsers[name].parse_args(args[1:]))
+        return DFS_COMMANDS[name](ctx, parser.parse_args(args[1:]))
     except (OSError, ValueError) as e:
         raise CommandError(name, e) from e
 

@@ -28,10 +28,15 @@ def human_size(n: int) -> str:
     raise AssertionError("unreachable")
 
 
+def human_bytes(n: int) -> str:
+    """'0 B', '512 B', '1.5 MB'."""
+    text = human_size(n)
+    return f"{text}B" if " " in text else f"{text} B"
+
+
 def byte_size(n: int) -> str:
     """dfsadmin style: '1073741824 (1 GB)'."""
-    text = human_size(n)
-    return f"{n} ({text}B)" if " " in text else f"{n} ({n} B)"
+    return f"{n} ({human_bytes(n)})"
 
 
 def ls_time(mtime: float) -> str:
@@ -132,9 +137,9 @@ class ProgressCallback(Callback):
             return
         self._last_draw = now
         rate = self.value / max(now - self.started, 1e-6)
-        total = f" / {human_size(self.size)}B" if self.size else ""
+        total = f" / {human_bytes(self.size)}" if self.size else ""
         pct = f" {100.0 * self.value / self.size:5.1f}%" if self.size else ""
-        self.stream.write(f"\r{self.label}: {human_size(self.value)}B{total}{pct}  {human_size(int(rate))}B/s   ")
+        self.stream.write(f"\r{self.label}: {human_bytes(self.value)}{total}{pct}  {human_bytes(int(rate))}/s   ")
         self.stream.flush()
 
     def close(self):
@@ -148,26 +153,33 @@ def block_name(block) -> str:
     return f"{block.pool_id}:blk_{block.block_id}_{block.generation_stamp}"
 
 
-def _walk_files(fs, path, out, problems):
-    """(info, is_dir) for ``path`` and everything below it; an unreachable subtree
-    (namespace down) is noted in ``problems`` and skipped, so the rest is still checked."""
-    try:
-        info = fs.info(path)
-    except ConnectionError as e:
-        problems.append(f"{path}: {e}")
+def full_name(entry: dict) -> str:
+    return entry["name"] if entry["name"].startswith("/") else "/" + entry["name"]
+
+
+def walk(fs, path: str, include_self: bool = True, unreachable: list | None = None):
+    """Depth first, in name order: the info dicts of ``path`` and everything below it.
+    With ``unreachable`` (a list), a subtree whose namespace is down is noted there
+    and skipped, so the rest is still visited; without it the ConnectionError rises."""
+    def guarded(call):
+        try:
+            return call()
+        except ConnectionError as e:
+            if unreachable is None:
+                raise
+            unreachable.append(f"{path}: {' '.join(str(e).split())}")
+            return None
+    info = guarded(lambda: fs.info(path))
+    if info is None:
         return
-    yield info
+    if include_self:
+        yield info
     if info["type"] != "directory":
         return
-    try:
-        entries = sorted(fs.ls(path, detail=True), key=lambda e: e["name"])
-    except ConnectionError as e:
-        problems.append(f"{path}: {e}")
-        return
-    for entry in entries:
-        name = entry["name"] if entry["name"].startswith("/") else "/" + entry["name"]
+    entries = guarded(lambda: fs.ls(path, detail=True)) or []
+    for entry in sorted(entries, key=full_name):
         if entry["type"] == "directory":
-            yield from _walk_files(fs, name, out, problems)
+            yield from walk(fs, full_name(entry), True, unreachable)
         else:
             yield entry
 
@@ -181,8 +193,8 @@ def fsck(fs, path: str, cfg, files=False, blocks=False, locations=False, out=sys
     t = dict(size=0, files=0, dirs=0, blocks=0, min_repl=0, under=0, over=0, missing=0, missing_size=0,
              corrupt_files=0, replicas=0, missing_replicas=0, expected_replicas=0)
     problems: list[str] = []
-    for info in _walk_files(fs, path, out, problems):
-        name = info["name"] if info["name"].startswith("/") else "/" + info["name"]
+    for info in walk(fs, path, unreachable=problems):
+        name = full_name(info)
         if info["type"] == "directory":
             t["dirs"] += 1
             if files:
@@ -331,10 +343,10 @@ def dfsadmin_report(cfg, stats, out=sys.stdout) -> list[str]:
             print(f"NameNode memory (RSS): {byte_size(s.rss_bytes)}", file=out)
         live = sorted((d for d in s.datanodes if d.alive), key=lambda d: d.id.host_label)
         dead = sorted((d for d in s.datanodes if not d.alive), key=lambda d: d.id.host_label)
-        print(f"\nLive datanodes ({len(live)}):\n", file=out)
+        print(f"\nLive datanodes ({len(live)}):" + ("\n" if live else ""), file=out)
         for d in live:
             _datanode_block(d, out)
-        print(f"Dead datanodes ({len(dead)}):\n", file=out)
+        print(f"Dead datanodes ({len(dead)}):" + ("\n" if dead else ""), file=out)
         for d in dead:
             _datanode_block(d, out)
     return down
