@@ -71,24 +71,7 @@ class CommandError(Exception):
 
 # ----------------------------------------------------------------- helpers
 
-_PLAIN_REASONS = {FileNotFoundError: "No such file or directory", FileExistsError: "File exists",
-                  IsADirectoryError: "Is a directory", NotADirectoryError: "Not a directory",
-                  PermissionError: "Permission denied"}
-
-
-def describe(error: BaseException) -> str:
-    """One line for any error the library or the OS raised."""
-    if isinstance(error, OSError) and error.filename and error.strerror:
-        return f"{error.filename}: {error.strerror}"
-    text = str(error)
-    if isinstance(error, OSError) and error.strerror and text.startswith("[Errno"):
-        text = error.strerror
-    if hasattr(error, "code") and hasattr(error, "details") and callable(error.details):  # a stray grpc.RpcError
-        text = f"RPC failed: {error.code().name}: {error.details()}"
-    for cls, reason in _PLAIN_REASONS.items():
-        if isinstance(error, cls) and text and " " not in text.strip("'\""):  # fsspec style: just the path
-            return f"{text.strip(chr(39))}: {reason}"
-    return " ".join(text.split()) or type(error).__name__
+describe = fmt.describe
 
 
 def progress(label: str):
@@ -143,6 +126,8 @@ def for_each(command: str, items, action) -> int:
     for item in items:
         try:
             action(item)
+        except BrokenPipeError:
+            raise
         except (OSError, ValueError) as e:
             print(f"hfed: {command}: {describe(e)}", file=sys.stderr)
             status = 1
@@ -552,6 +537,8 @@ def run_dfs(ctx, args: list[str]) -> int:
         return 0
     try:
         return DFS_COMMANDS[name](ctx, parser.parse_args(args[1:]))
+    except BrokenPipeError:
+        raise
     except (OSError, ValueError) as e:
         raise CommandError(name, e) from e
 
@@ -636,19 +623,7 @@ def run_cluster(ctx, args) -> int:
                           replication=a.replication, write_pointer=True)
     if a.action == "up":
         cluster.up()
-        cfg = cluster.config
-        verb = "restarted (existing data kept)" if cluster.restarted else "started"
-        print(f"hfed cluster {verb} in {cluster.dir}")
-        for ns in cfg.nameservices.values():
-            mounts = ", ".join(p for p, owner in cfg.mounts if owner == ns.name)
-            print(f"  NameNode {ns.name:<6} {ns.address:<21} owns {mounts}")
-        for row in cluster.status():
-            if row["role"] == "datanode":
-                print(f"  DataNode {row['name']:<6} {row['address']:<21} pid {row['pid']}")
-        print(f"Config: {cluster.config_path}")
-        print("The hfed command finds this cluster by itself; from other tools or shells:")
-        print(f"  export HFED_CONF={cluster.config_path}")
-        print(f"Logs in {cluster.log_dir}; stop with: hfed cluster down --dir {cluster.dir}")
+        fmt.cluster_started(cluster, out=sys.stdout)
         return 0
     if cluster.config is None:
         raise FileNotFoundError(f"no cluster in {directory} ({directory / 'hfed.toml'} does not exist)")
@@ -657,12 +632,7 @@ def run_cluster(ctx, args) -> int:
         cluster.down()
         print(f"hfed cluster in {cluster.dir} stopped ({running} daemons were running)")
         return 0
-    rows = cluster.status()
-    print(f"Cluster {cluster.config.cluster_id} in {cluster.dir}")
-    print(f"{'ROLE':<9} {'NAME':<8} {'ADDRESS':<21} {'PID':>8}  STATE")
-    for row in rows:
-        state = "running" if row["alive"] else "stopped"
-        print(f"{row['role']:<9} {row['name']:<8} {row['address'] or '-':<21} {row['pid'] or '-':>8}  {state}")
+    fmt.cluster_status(cluster, out=sys.stdout)
     return 0
 
 

@@ -1,4 +1,5 @@
-"""How the hfed CLI prints things, kept to the shapes HDFS users know."""
+"""How the hfed CLI prints things, kept to the shapes HDFS users know: error lines,
+ls/stat/count rows, sizes, progress, and the fsck, dfsadmin and cluster reports."""
 from __future__ import annotations
 
 import stat as statmod
@@ -8,10 +9,29 @@ import time
 from fsspec.callbacks import Callback
 
 
+_PLAIN_REASONS = {FileNotFoundError: "No such file or directory", FileExistsError: "File exists",
+                  IsADirectoryError: "Is a directory", NotADirectoryError: "Not a directory",
+                  PermissionError: "Permission denied"}
+
+
+def describe(error: BaseException) -> str:
+    """One line for any error the library or the OS raised."""
+    if isinstance(error, OSError) and error.filename and error.strerror:
+        return f"{error.filename}: {error.strerror}"
+    text = str(error)
+    if isinstance(error, OSError) and error.strerror and text.startswith("[Errno"):
+        text = error.strerror
+    if hasattr(error, "code") and hasattr(error, "details") and callable(error.details):  # a stray grpc.RpcError
+        text = f"RPC failed: {error.code().name}: {error.details()}"
+    for cls, reason in _PLAIN_REASONS.items():
+        if isinstance(error, cls) and text and " " not in text.strip("'\""):  # fsspec style: just the path
+            return f"{text.strip(chr(39))}: {reason}"
+    return " ".join(text.split()) or type(error).__name__
+
+
 def permission_string(mode: int, is_dir: bool) -> str:
     """0o755, True -> 'drwxr-xr-x' (sticky bit shown as t/T like ls)."""
-    text = statmod.filemode((statmod.S_IFDIR if is_dir else statmod.S_IFREG) | (mode & 0o7777))
-    return text
+    return statmod.filemode((statmod.S_IFDIR if is_dir else statmod.S_IFREG) | (mode & 0o7777))
 
 
 def human_size(n: int) -> str:
@@ -350,3 +370,29 @@ def dfsadmin_report(cfg, stats, out=sys.stdout) -> list[str]:
         for d in dead:
             _datanode_block(d, out)
     return down
+
+
+def cluster_started(cluster, out=sys.stdout) -> None:
+    """What `hfed cluster up` prints: the daemons, the config and how to use it."""
+    cfg = cluster.config
+    verb = "restarted (existing data kept)" if cluster.restarted else "started"
+    print(f"hfed cluster {verb} in {cluster.dir}", file=out)
+    for ns in cfg.nameservices.values():
+        mounts = ", ".join(p for p, owner in cfg.mounts if owner == ns.name)
+        print(f"  NameNode {ns.name:<6} {ns.address:<21} owns {mounts}", file=out)
+    for row in cluster.status():
+        if row["role"] == "datanode":
+            print(f"  DataNode {row['name']:<6} {row['address']:<21} pid {row['pid']}", file=out)
+    print(f"Config: {cluster.config_path}", file=out)
+    print("The hfed command finds this cluster by itself; from other tools or shells:", file=out)
+    print(f"  export HFED_CONF={cluster.config_path}", file=out)
+    print(f"Logs in {cluster.log_dir}; stop with: hfed cluster down --dir {cluster.dir}", file=out)
+
+
+def cluster_status(cluster, out=sys.stdout) -> None:
+    print(f"Cluster {cluster.config.cluster_id} in {cluster.dir}", file=out)
+    print(f"{'ROLE':<9} {'NAME':<8} {'ADDRESS':<21} {'PID':>8}  STATE", file=out)
+    for row in cluster.status():
+        state = "running" if row["alive"] else "stopped"
+        print(f"{row['role']:<9} {row['name']:<8} {row['address'] or '-':<21} {row['pid'] or '-':>8}  {state}",
+              file=out)

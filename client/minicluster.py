@@ -211,6 +211,7 @@ class MiniCluster:
             if proc is not None:
                 try:
                     proc.send_signal(signal.SIGTERM)
+                    proc.send_signal(signal.SIGCONT)  # a daemon a test froze with SIGSTOP must see it too
                     procs.append(proc)
                 except psutil.NoSuchProcess:
                     pass
