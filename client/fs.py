@@ -136,6 +136,18 @@ class HfedFileSystem(AbstractFileSystem):
                 "permission": 0o555, "replication": 0, "block_size": 0, "mtime": 0.0, "atime": 0.0,
                 "nameservice": nameservice or "", "mount_point": nameservice is not None}
 
+    def _mount_point_info(self, path: str, nameservice: str | None) -> dict:
+        """A mount point as its own namespace describes it (owner, mode, mtime);
+        synthetic when that namespace is down or does not hold it yet."""
+        if nameservice is None:
+            return self._synthetic_dir(path, None)
+        try:
+            info = status_to_info(self.namenode(nameservice).get_file_info(path), path, nameservice)
+        except (errors.NotFound, ConnectionError):
+            return self._synthetic_dir(path, nameservice)
+        info["mount_point"] = True
+        return info
+
     # ---------------------------------------------------------------- listing
 
     def info(self, path, **kwargs) -> dict:
@@ -172,7 +184,7 @@ class HfedFileSystem(AbstractFileSystem):
                 if not self.mounts.is_internal_dir(path):  # a down fallback must not hide the mounts
                     raise
         for child, ns in below.items():   # mount points shadow what the namespace holds there
-            entries[child] = self._synthetic_dir(child, ns)
+            entries[child] = self._mount_point_info(child, ns)
         listing = [entries[name] for name in sorted(entries)]
         return listing if detail else [e["name"] for e in listing]
 
