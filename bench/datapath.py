@@ -58,6 +58,7 @@ def serve_bare(port_file: str, size: int) -> None:
 
 def bare_stream_rate(size: int, tmp: Path) -> float:
     port_file = tmp / "bare.port"
+    port_file.unlink(missing_ok=True)
     proc = subprocess.Popen([sys.executable, "-m", "bench.datapath", "--serve-bare", str(port_file),
                              "--size", str(size)])
     try:
