@@ -121,6 +121,7 @@ def run(size: int, block_size: int, runs: int) -> dict:
         with open(source, "wb") as f:
             for _ in range(0, size, PACKET_SIZE):
                 f.write(os.urandom(PACKET_SIZE))
+        os.sync()
         size = source.stat().st_size
         figures: dict[str, list[float]] = {k: [] for k in
                                            ("bare", "plain", "write", "remote", "local")}
@@ -135,6 +136,9 @@ def run(size: int, block_size: int, runs: int) -> dict:
                 figures["plain"].append(plain_read_rate(source))
                 path = f"/data/bench-{i}.bin"
                 figures["write"].append(hfed_write_rate(remote_fs, path, source, 3))
+                # Let the kernel flush the 3 replicas just written before timing reads:
+                # on 2 cores its writeback competes with the reader for CPU.
+                os.sync()
                 figures["remote"].append(hfed_read_rate(remote_fs, path, size))
                 figures["local"].append(hfed_read_rate(local_fs, path, size))
                 remote_fs.rm(path)

@@ -113,15 +113,17 @@ def _streamed_chunks(pool: DatanodePool, dn: pb.DatanodeId, block: pb.Block, sta
     pos = start
     try:
         for chunk in call:
+            # Each access to a protobuf bytes field copies it: read the field once.
+            payload, offset = chunk.data, chunk.offset
             bpc = chunk.bytes_per_checksum or checksum.BYTES_PER_CHECKSUM
-            checksum.verify(chunk.data, chunk.checksums, chunk.offset,
+            checksum.verify(payload, chunk.checksums, offset,
                             f"{where}, {block_name(block)} from {describe(dn)}", bpc)
-            if chunk.offset > pos or chunk.offset + len(chunk.data) <= pos:
+            if offset > pos or offset + len(payload) <= pos:
                 raise errors.BlockMissing(f"{block_name(block)} from {describe(dn)}: chunk at offset "
-                                          f"{chunk.offset} does not continue at {pos}")
-            data = memoryview(chunk.data)[pos - chunk.offset:end - chunk.offset]
+                                          f"{offset} does not continue at {pos}")
+            data = memoryview(payload)[pos - offset:end - offset]
             pos += len(data)
-            yield bytes(data) if len(data) != len(chunk.data) else chunk.data
+            yield bytes(data) if len(data) != len(payload) else payload
             if pos >= end:
                 return
         raise errors.BlockMissing(f"{block_name(block)} from {describe(dn)}: stream ended at {pos}, "

@@ -305,13 +305,15 @@ class WritePipeline:
                     raise packet_error
                 if packet.seqno != expected_seqno:
                     raise InvalidArgument(f"packet seqno {packet.seqno} for {where}, expected {expected_seqno}")
-                self.rbw.check_packet(packet.offset, packet.data, packet.checksums)
+                # Each access to a protobuf bytes field copies it: read them once.
+                data, crcs = packet.data, packet.checksums
+                self.rbw.check_packet(packet.offset, data, crcs)
                 if self.downstream is not None:
                     entry.downstream_error = await self._forward(packet, expected_seqno == 0)
                     if packet.last:
                         self.downstream.done_sending()
-                if packet.data:
-                    entry.stored = await self._store_in_order(packet, True, where)
+                if data:
+                    entry.stored = await self._store_in_order(packet.offset, data, crcs, where)
                 if packet.last:
                     if self._last_store is not None:
                         await self._last_store  # every earlier write, in order
@@ -333,21 +335,20 @@ class WritePipeline:
                 self.received.put_nowait(None)
                 return
 
-    async def _store_in_order(self, packet: pb.WritePacket, verify: bool, where: str) -> asyncio.Future:
+    async def _store_in_order(self, offset: int, data: bytes, crcs: bytes, where: str) -> asyncio.Future:
         await self._store_slots.acquire()
-        stored = asyncio.get_running_loop().run_in_executor(self._writer, self._store, packet, verify, where)
+        stored = asyncio.get_running_loop().run_in_executor(self._writer, self._store, offset, data, crcs, where)
         stored.add_done_callback(lambda _: self._store_slots.release())
         self._last_store = stored
         return stored
 
-    def _store(self, packet: pb.WritePacket, verify: bool, where: str) -> None:
+    def _store(self, offset: int, data: bytes, crcs: bytes, where: str) -> None:
         """Writer thread: verify and append one packet."""
         if self._store_error is not None:
             raise self._store_error
         try:
-            if verify:
-                checksum.verify(packet.data, packet.checksums, packet.offset, where)
-            self.rbw.write(packet.data, packet.checksums)
+            checksum.verify(data, crcs, offset, where)
+            self.rbw.write(data, crcs)
         except BaseException as e:
             self._store_error = e
             raise
