@@ -14,6 +14,7 @@ from namenode import ops
 from namenode.blocks import BlockInfo, BlockMap
 from namenode.datanodes import DatanodeRegistry
 from namenode.namespace import Inode, Namespace
+from namenode.safemode import SafeMode
 
 
 @dataclass
@@ -54,6 +55,11 @@ class Namesystem:
         self.pending: dict[int, tuple[set[str], float]] = {}  # block -> (targets, deadline)
         self.deleting: set[tuple[int, str]] = set()       # corrupt replicas asked to go
         self.journal = None
+        self.safemode = SafeMode()
+
+    def check_writable(self, path: str) -> None:
+        """Refuse namespace changes in safe mode (SafeMode error naming the path)."""
+        self.safemode.check_writable(self, path)
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)

@@ -49,6 +49,11 @@ def build_namesystem(cfg: config_mod.ClusterConfig, nameservice: str) -> Namesys
     for path in mount_dirs:
         if fsn.ns.resolve(path)[-1] is None:
             dirs.mkdirs(fsn, superuser, path, STICKY_TMP_MODE if path == "/tmp" else 0o755, True)
+    fsn.safemode.threshold = cfg.safemode_threshold
+    if len(fsn.blocks):
+        fsn.safemode.enter(manual=False)   # until block reports bring the locations back
+        log.info("%s: in safe mode until %.1f%% of %d blocks are reported", nameservice,
+                 100 * cfg.safemode_threshold, len(fsn.blocks))
     return fsn
 
 
@@ -59,7 +64,10 @@ async def monitor(fsn: Namesystem, interval: float) -> None:
         try:
             for node in fsn.check_datanodes():
                 log.warning("DataNode %s (%s) is dead: re-replicating its blocks", node.host_label, node.uuid)
-            replication.tick(fsn)
+            if fsn.safemode.check_leave(fsn):
+                log.info("%s: enough blocks reported, leaving safe mode", fsn.nameservice)
+            if not fsn.safemode.on:     # block locations are incomplete until then
+                replication.tick(fsn)
         except Exception:  # noqa: BLE001 - a monitor bug must not stop the NameNode
             log.exception("monitor pass failed")
 

@@ -183,6 +183,19 @@ class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
                                             cluster_id=fsn.cluster_id, bytes_per_checksum=BYTES_PER_CHECKSUM)
 
 
+    @translated
+    def SetSafeMode(self, request, context):
+        fsn, caller = self.fsn, self._caller(context)
+        if request.action != pb.SafeModeRequest.GET and not caller.superuser:
+            raise errors.AccessDenied(f"namespace {fsn.nameservice}: only the superuser may change safe mode "
+                                      f"(user={caller.user})")
+        if request.action == pb.SafeModeRequest.ENTER:
+            fsn.safemode.enter(manual=True)
+        elif request.action == pb.SafeModeRequest.LEAVE:
+            fsn.safemode.leave()
+        return pb.SafeModeResponse(**fsn.safemode.status(fsn))
+
+
 class DatanodeProtocolServicer(pb_grpc.DatanodeProtocolServicer):
     def __init__(self, fsn: Namesystem, heartbeat_interval: float, block_report_interval: float):
         self.fsn = fsn

@@ -6,6 +6,7 @@
     heartbeat_interval = 1.0      # seconds
     dead_interval = 10.0          # a DataNode silent this long is dead
     block_report_interval = 300.0
+    safemode_threshold = 0.999    # restarted NameNodes stay read-only until this fraction of blocks is reported
     fallback = "ns-a"             # optional: namespace for unmounted paths
 
     [nameservices.ns-a]
@@ -82,6 +83,7 @@ class ClusterConfig:
     heartbeat_interval: float = 1.0
     dead_interval: float = 10.0
     block_report_interval: float = 300.0
+    safemode_threshold: float = 0.999   # fraction of blocks reported before a restarted NameNode writes
     client_host: str = ""
     source: str = ""
 
@@ -131,6 +133,7 @@ def from_dict(raw: dict, source: str = "<dict>") -> ClusterConfig:
         heartbeat_interval=float(raw.get("heartbeat_interval", 1.0)),
         dead_interval=float(raw.get("dead_interval", 10.0)),
         block_report_interval=float(raw.get("block_report_interval", 300.0)),
+        safemode_threshold=float(raw.get("safemode_threshold", 0.999)),
         client_host=(raw.get("client") or {}).get("host", ""),
         source=source,
     )
@@ -170,7 +173,8 @@ def _toml_value(value) -> str:
 def dump(cfg: ClusterConfig) -> str:
     """TOML text of ``cfg`` (the standard library reads TOML but does not write it)."""
     lines = [f"cluster_id = {_toml_value(cfg.cluster_id)}"]
-    for key in ("block_size", "replication", "heartbeat_interval", "dead_interval", "block_report_interval"):
+    for key in ("block_size", "replication", "heartbeat_interval", "dead_interval", "block_report_interval",
+                "safemode_threshold"):
         lines.append(f"{key} = {_toml_value(getattr(cfg, key))}")
     if cfg.fallback:
         lines.append(f"fallback = {_toml_value(cfg.fallback)}")

@@ -51,12 +51,13 @@ LeaseConflict = _error("LeaseConflict", (), "lease", errno.EBUSY, grpc.StatusCod
 NoSpace = _error("NoSpace", (), "no-space", errno.ENOSPC, grpc.StatusCode.RESOURCE_EXHAUSTED)
 BlockMissing = _error("BlockMissing", (), "block-missing", errno.EIO, grpc.StatusCode.NOT_FOUND)
 ChecksumError = _error("ChecksumError", (), "checksum", errno.EIO, grpc.StatusCode.DATA_LOSS)
+SafeMode = _error("SafeMode", (), "safe-mode", errno.EROFS, grpc.StatusCode.FAILED_PRECONDITION)
 Unavailable = _error("Unavailable", (ConnectionError,), "unavailable", errno.EHOSTDOWN,
                      grpc.StatusCode.UNAVAILABLE)
 
 _BY_KIND = {cls.kind: cls for cls in (NotFound, AlreadyExists, NotADirectory, IsADirectory, AccessDenied,
                                       NotEmpty, CrossNamespace, InvalidPath, InvalidArgument, LeaseConflict,
-                                      NoSpace, BlockMissing, ChecksumError, Unavailable)}
+                                      NoSpace, BlockMissing, ChecksumError, SafeMode, Unavailable)}
 
 
 async def abort_with(context, error: HfedError):

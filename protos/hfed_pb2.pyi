@@ -1,4 +1,5 @@
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -395,6 +396,48 @@ class GetServerDefaultsResponse(_message.Message):
     cluster_id: str
     bytes_per_checksum: int
     def __init__(self, block_size: _Optional[int] = ..., replication: _Optional[int] = ..., nameservice: _Optional[str] = ..., pool_id: _Optional[str] = ..., cluster_id: _Optional[str] = ..., bytes_per_checksum: _Optional[int] = ...) -> None: ...
+
+class SafeModeRequest(_message.Message):
+    __slots__ = ("action",)
+    class Action(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        GET: _ClassVar[SafeModeRequest.Action]
+        ENTER: _ClassVar[SafeModeRequest.Action]
+        LEAVE: _ClassVar[SafeModeRequest.Action]
+    GET: SafeModeRequest.Action
+    ENTER: SafeModeRequest.Action
+    LEAVE: SafeModeRequest.Action
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    action: SafeModeRequest.Action
+    def __init__(self, action: _Optional[_Union[SafeModeRequest.Action, str]] = ...) -> None: ...
+
+class SafeModeResponse(_message.Message):
+    __slots__ = ("on", "manual", "reported_blocks", "total_blocks", "threshold", "reason")
+    ON_FIELD_NUMBER: _ClassVar[int]
+    MANUAL_FIELD_NUMBER: _ClassVar[int]
+    REPORTED_BLOCKS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_BLOCKS_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    on: bool
+    manual: bool
+    reported_blocks: int
+    total_blocks: int
+    threshold: float
+    reason: str
+    def __init__(self, on: _Optional[bool] = ..., manual: _Optional[bool] = ..., reported_blocks: _Optional[int] = ..., total_blocks: _Optional[int] = ..., threshold: _Optional[float] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class SaveNamespaceRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class SaveNamespaceResponse(_message.Message):
+    __slots__ = ("txid", "image")
+    TXID_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    txid: int
+    image: str
+    def __init__(self, txid: _Optional[int] = ..., image: _Optional[str] = ...) -> None: ...
 
 class RegisterRequest(_message.Message):
     __slots__ = ("id", "cluster_id")

@@ -129,6 +129,16 @@ class ClientProtocolStub:
                 request_serializer=protos_dot_hfed__pb2.GetServerDefaultsRequest.SerializeToString,
                 response_deserializer=protos_dot_hfed__pb2.GetServerDefaultsResponse.FromString,
                 _registered_method=True)
+        self.SetSafeMode = channel.unary_unary(
+                '/hfed.ClientProtocol/SetSafeMode',
+                request_serializer=protos_dot_hfed__pb2.SafeModeRequest.SerializeToString,
+                response_deserializer=protos_dot_hfed__pb2.SafeModeResponse.FromString,
+                _registered_method=True)
+        self.SaveNamespace = channel.unary_unary(
+                '/hfed.ClientProtocol/SaveNamespace',
+                request_serializer=protos_dot_hfed__pb2.SaveNamespaceRequest.SerializeToString,
+                response_deserializer=protos_dot_hfed__pb2.SaveNamespaceResponse.FromString,
+                _registered_method=True)
 
 
 class ClientProtocolServicer:
@@ -248,6 +258,18 @@ class ClientProtocolServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetSafeMode(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SaveNamespace(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClientProtocolServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -345,6 +367,16 @@ def add_ClientProtocolServicer_to_server(servicer, server):
                     servicer.GetServerDefaults,
                     request_deserializer=protos_dot_hfed__pb2.GetServerDefaultsRequest.FromString,
                     response_serializer=protos_dot_hfed__pb2.GetServerDefaultsResponse.SerializeToString,
+            ),
+            'SetSafeMode': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetSafeMode,
+                    request_deserializer=protos_dot_hfed__pb2.SafeModeRequest.FromString,
+                    response_serializer=protos_dot_hfed__pb2.SafeModeResponse.SerializeToString,
+            ),
+            'SaveNamespace': grpc.unary_unary_rpc_method_handler(
+                    servicer.SaveNamespace,
+                    request_deserializer=protos_dot_hfed__pb2.SaveNamespaceRequest.FromString,
+                    response_serializer=protos_dot_hfed__pb2.SaveNamespaceResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -860,6 +892,60 @@ class ClientProtocol:
             '/hfed.ClientProtocol/GetServerDefaults',
             protos_dot_hfed__pb2.GetServerDefaultsRequest.SerializeToString,
             protos_dot_hfed__pb2.GetServerDefaultsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetSafeMode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hfed.ClientProtocol/SetSafeMode',
+            protos_dot_hfed__pb2.SafeModeRequest.SerializeToString,
+            protos_dot_hfed__pb2.SafeModeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SaveNamespace(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hfed.ClientProtocol/SaveNamespace',
+            protos_dot_hfed__pb2.SaveNamespaceRequest.SerializeToString,
+            protos_dot_hfed__pb2.SaveNamespaceResponse.FromString,
             options,
             channel_credentials,
             insecure,

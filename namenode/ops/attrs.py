@@ -9,6 +9,7 @@ from namenode.ops.files import check_replication
 
 def _target(fsn, caller: Caller, path: str):
     path = paths.validate(path)
+    fsn.check_writable(path)
     chain = fsn.ns.resolve(path)
     fsn.ns.check_traverse(caller, chain, path)
     return path, fsn.ns.get(path)

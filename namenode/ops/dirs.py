@@ -18,6 +18,7 @@ def _refuse_special(fsn, path: str, verb: str) -> None:
 # ------------------------------------------------------------------ mkdirs
 def mkdirs(fsn, caller: Caller, path: str, permission: int, create_parent: bool) -> None:
     path = paths.validate(path)
+    fsn.check_writable(path)
     chain = fsn.ns.resolve(path)
     fsn.ns.check_traverse(caller, chain, path)
     deepest = max(i for i, inode in enumerate(chain) if inode is not None)
@@ -66,6 +67,7 @@ def make_missing_dirs(fsn, path, chain, perm, owner, group, mtime, include_last:
 # ------------------------------------------------------------------ delete
 def delete(fsn, caller: Caller, path: str, recursive: bool) -> bool:
     path = paths.validate(path)
+    fsn.check_writable(path)
     _refuse_special(fsn, path, "delete")
     chain = fsn.ns.resolve(path)
     fsn.ns.check_traverse(caller, chain, path)
@@ -111,6 +113,7 @@ def remove_file_blocks(fsn, inode: Inode) -> None:
 # ------------------------------------------------------------------ rename
 def rename(fsn, caller: Caller, src: str, dst: str) -> None:
     src, dst = paths.validate(src), paths.validate(dst)
+    fsn.check_writable(src)
     _refuse_special(fsn, src, "rename")
     if paths.is_within(dst, src):
         raise InvalidArgument(f"cannot rename {src} to {dst} (namespace {fsn.nameservice}): "

@@ -23,6 +23,7 @@ def check_replication(fsn, path: str, replication: int) -> None:
 def create(fsn, caller: Caller, path: str, permission: int, overwrite: bool, create_parent: bool,
            replication: int, block_size: int, client_name: str) -> Inode:
     path = paths.validate(path)
+    fsn.check_writable(path)
     if path == "/":
         raise IsADirectory(f"{fsn.ns.where(path)}: is a directory", path)
     if not client_name:
@@ -95,6 +96,7 @@ def add_block(fsn, caller: Caller, path: str, client_name: str, previous: tuple[
               excluded: set[str], client_host: str):
     """Allocate the next block; returns (BlockInfo, pipeline DataNodes)."""
     path = paths.validate(path)
+    fsn.check_writable(path)
     inode = writing_inode(fsn, path, client_name)
     if previous is not None:
         _check_last(fsn, inode, path, previous[0])
@@ -132,6 +134,7 @@ def apply_add_block(fsn, rec: dict) -> BlockInfo:
 def complete(fsn, caller: Caller, path: str, client_name: str, last: tuple[int, int] | None) -> bool:
     """Close the file; False while a block has no reported replica yet (caller retries)."""
     path = paths.validate(path)
+    fsn.check_writable(path)
     inode = fsn.ns.get(path)
     if not inode.is_dir and not inode.lease_holder and last is not None and inode.blocks \
             and inode.blocks[-1] == last[0]:
@@ -160,6 +163,7 @@ def apply_complete(fsn, rec: dict) -> None:
 # ----------------------------------------------------------- abandon_block
 def abandon_block(fsn, caller: Caller, path: str, client_name: str, block_id: int) -> None:
     path = paths.validate(path)
+    fsn.check_writable(path)
     inode = writing_inode(fsn, path, client_name)
     _check_last(fsn, inode, path, block_id)
     fsn.commit({"op": "abandon_block", "path": path, "client": client_name, "block_id": block_id})
