@@ -42,13 +42,15 @@ class Lease:
 class Namesystem:
     def __init__(self, nameservice: str, cluster_id: str, pool_id: str, superuser: str, *,
                  block_size: int = 128 << 20, replication: int = 3, dead_interval: float = 10.0,
-                 mount_dirs: tuple[str, ...] = (), clock=time.time, monotonic=time.monotonic):
+                 mount_dirs: tuple[str, ...] = (), lease_hard_limit: float = 3600.0,
+                 clock=time.time, monotonic=time.monotonic):
         self.nameservice, self.cluster_id, self.pool_id = nameservice, cluster_id, pool_id
         self.clock, self.monotonic = clock, monotonic
         self.ns = Namespace(nameservice, superuser, now_ms=self.now_ms())
         self.blocks = BlockMap()
         self.datanodes = DatanodeRegistry(dead_interval)
         self.leases: dict[str, Lease] = {}
+        self.lease_hard_limit = lease_hard_limit   # a writer silent this long loses its files
         self.default_block_size, self.default_replication = block_size, replication
         self.mount_dirs = frozenset(mount_dirs)
         self.needs_check: set[int] = set()               # blocks whose replication may be off
@@ -92,6 +94,22 @@ class Namesystem:
         lease = self.leases.get(holder)
         if lease is not None:
             lease.renewed = self.monotonic()
+
+    def expired_leases(self) -> list[Lease]:
+        now = self.monotonic()
+        return [lease for lease in self.leases.values() if now - lease.renewed > self.lease_hard_limit]
+
+    def recover_expired_leases(self) -> list[str]:
+        """Close every file of writers past the hard limit; returns their paths."""
+        recovered = []
+        for lease in self.expired_leases():
+            for inode_id in sorted(lease.files):
+                inode = self.ns.table.find(inode_id)
+                if inode is not None:
+                    path = self.ns.path_of(inode)
+                    ops.files.recover_lease(self, path)
+                    recovered.append(path)
+        return recovered
 
     def invalidate(self, block: BlockInfo) -> None:
         """A block left the namespace: tell every DataNode holding it to delete it."""

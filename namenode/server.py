@@ -39,7 +39,8 @@ def build_namesystem(cfg: config_mod.ClusterConfig, nameservice: str) -> Namesys
         pool_id = version["pool_id"]
         journal = journal_mod.Journal(Path(ns_cfg.meta_dir))
     fsn = Namesystem(nameservice, cfg.cluster_id, pool_id, current_user(), block_size=cfg.block_size,
-                     replication=cfg.replication, dead_interval=cfg.dead_interval, mount_dirs=mount_dirs)
+                     replication=cfg.replication, dead_interval=cfg.dead_interval, mount_dirs=mount_dirs,
+                     lease_hard_limit=cfg.lease_hard_limit)
     if journal is not None:
         replayed = journal.load(fsn)
         log.info("%s: loaded %d files, %d directories (%d edits replayed)", nameservice,
@@ -68,6 +69,8 @@ async def monitor(fsn: Namesystem, interval: float) -> None:
                 log.info("%s: enough blocks reported, leaving safe mode", fsn.nameservice)
             if not fsn.safemode.on:     # block locations are incomplete until then
                 replication.tick(fsn)
+                for path in fsn.recover_expired_leases():
+                    log.warning("lease on %s expired (writer silent past the hard limit): file closed", path)
         except Exception:  # noqa: BLE001 - a monitor bug must not stop the NameNode
             log.exception("monitor pass failed")
 

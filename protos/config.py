@@ -7,6 +7,7 @@
     dead_interval = 10.0          # a DataNode silent this long is dead
     block_report_interval = 300.0
     safemode_threshold = 0.999    # restarted NameNodes stay read-only until this fraction of blocks is reported
+    lease_hard_limit = 3600.0     # a writer silent this long loses its lease; its files are closed
     fallback = "ns-a"             # optional: namespace for unmounted paths
 
     [nameservices.ns-a]
@@ -84,6 +85,7 @@ class ClusterConfig:
     dead_interval: float = 10.0
     block_report_interval: float = 300.0
     safemode_threshold: float = 0.999   # fraction of blocks reported before a restarted NameNode writes
+    lease_hard_limit: float = 3600.0    # seconds without renewal before a writer's files are recovered
     client_host: str = ""
     source: str = ""
 
@@ -134,6 +136,7 @@ def from_dict(raw: dict, source: str = "<dict>") -> ClusterConfig:
         dead_interval=float(raw.get("dead_interval", 10.0)),
         block_report_interval=float(raw.get("block_report_interval", 300.0)),
         safemode_threshold=float(raw.get("safemode_threshold", 0.999)),
+        lease_hard_limit=float(raw.get("lease_hard_limit", 3600.0)),
         client_host=(raw.get("client") or {}).get("host", ""),
         source=source,
     )
@@ -174,7 +177,7 @@ def dump(cfg: ClusterConfig) -> str:
     """TOML text of ``cfg`` (the standard library reads TOML but does not write it)."""
     lines = [f"cluster_id = {_toml_value(cfg.cluster_id)}"]
     for key in ("block_size", "replication", "heartbeat_interval", "dead_interval", "block_report_interval",
-                "safemode_threshold"):
+                "safemode_threshold", "lease_hard_limit"):
         lines.append(f"{key} = {_toml_value(getattr(cfg, key))}")
     if cfg.fallback:
         lines.append(f"fallback = {_toml_value(cfg.fallback)}")

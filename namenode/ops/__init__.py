@@ -15,6 +15,7 @@ APPLY = {
     "add_block": files.apply_add_block,
     "complete": files.apply_complete,
     "abandon_block": files.apply_abandon_block,
+    "recover_lease": files.apply_recover_lease,
     "set_replication": attrs.apply_set_replication,
     "set_permission": attrs.apply_set_permission,
     "set_owner": attrs.apply_set_owner,

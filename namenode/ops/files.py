@@ -175,3 +175,31 @@ def apply_abandon_block(fsn, rec: dict) -> None:
     block = fsn.blocks.remove(rec["block_id"])
     if block is not None:
         fsn.invalidate(block)
+
+
+# ------------------------------------------------------------ lease recovery
+def recover_lease(fsn, path: str) -> None:
+    """Close a file whose writer vanished: keep every block some DataNode holds,
+    at the length a DataNode reported; drop a last block nobody reported."""
+    inode = fsn.ns.get(path)
+    last_len = None
+    if inode.blocks:
+        last = fsn.blocks.get(inode.blocks[-1])
+        if last.committed or last.replicas:
+            last_len = last.num_bytes
+    fsn.commit({"op": "recover_lease", "path": path, "client": inode.lease_holder, "last_len": last_len,
+                "mtime": fsn.now_ms()})
+
+
+def apply_recover_lease(fsn, rec: dict) -> None:
+    inode = writing_inode(fsn, rec["path"], rec["client"])
+    if inode.blocks:
+        if rec["last_len"] is None:
+            block = fsn.blocks.remove(inode.blocks.pop())
+            if block is not None:
+                fsn.invalidate(block)
+        else:
+            _commit_length(fsn, inode.blocks[-1], rec["last_len"])
+    inode.mtime = rec["mtime"]
+    fsn.release_lease(inode)
+    fsn.needs_check.update(inode.blocks)

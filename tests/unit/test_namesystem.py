@@ -273,3 +273,61 @@ def test_journal_replay_rebuilds_the_same_namespace(tmp_path, clock):
         restored = Namesystem("ns-a", "CID", "BP-1", "admin", clock=clock, monotonic=clock)
         Journal(tmp_path).load(restored)
         assert snapshot(restored) == snapshot(fsn)
+
+
+def test_expired_lease_closes_the_file_at_its_reported_length(fsn, clock):
+    add_datanodes(fsn)
+    fsn.lease_hard_limit = 60
+    a = alice(fsn)
+    files.create(fsn, a, "/user/alice/orphan", 0o644, False, False, 0, 0, "dead-client")
+    first, targets = files.add_block(fsn, a, "/user/alice/orphan", "dead-client", None, set(), "")
+    for node in targets:
+        fsn.incremental_report(node.uuid, [(first.block_id, first.generation_stamp, 1024)], [])
+    second, targets = files.add_block(fsn, a, "/user/alice/orphan", "dead-client", (first.block_id, 1024), set(), "")
+    fsn.incremental_report(targets[0].uuid, [(second.block_id, second.generation_stamp, 300)], [])
+    clock.t += 30
+    assert fsn.recover_expired_leases() == []          # still within the hard limit
+    clock.t += 31
+    assert fsn.recover_expired_leases() == ["/user/alice/orphan"]
+    info = reads.get_file_info(fsn, a, "/user/alice/orphan")
+    assert info.length == 1324 and not info.inode.under_construction and not fsn.leases
+    files.create(fsn, a, "/user/alice/orphan", 0o644, True, False, 0, 0, "new-client")   # writable again
+
+
+def test_expired_lease_drops_a_last_block_nobody_holds(fsn, clock):
+    add_datanodes(fsn)
+    fsn.lease_hard_limit = 10
+    a = alice(fsn)
+    files.create(fsn, a, "/user/alice/half", 0o644, False, False, 0, 0, "dead-client")
+    files.add_block(fsn, a, "/user/alice/half", "dead-client", None, set(), "")
+    clock.t += 11
+    fsn.recover_expired_leases()
+    info = reads.get_file_info(fsn, a, "/user/alice/half")
+    assert info.length == 0 and info.inode.blocks == [] and len(fsn.blocks) == 0
+
+
+def test_safe_mode_refuses_changes_until_blocks_are_reported(fsn):
+    nodes = add_datanodes(fsn)
+    a = alice(fsn)
+    write_file(fsn, a, "/user/alice/f", [100])
+    block = next(iter(fsn.blocks.blocks.values()))
+    for node in nodes:                       # as after a restart: no locations known
+        fsn.blocks.drop_datanode(node.uuid)
+    fsn.safemode.enter(manual=False)
+    with pytest.raises(OSError) as err:
+        dirs.mkdirs(fsn, a, "/user/alice/new", 0o755, False)
+    assert err.value.errno == errno.EROFS and "safe mode" in str(err.value) and "/user/alice/new" in str(err.value)
+    assert reads.get_file_info(fsn, a, "/user/alice/f").length == 100    # reads still work
+    assert not fsn.safemode.check_leave(fsn)
+    fsn.block_report(nodes[0].uuid, [(block.block_id, block.generation_stamp, 100)])
+    assert fsn.safemode.check_leave(fsn) and not fsn.safemode.on
+    dirs.mkdirs(fsn, a, "/user/alice/new", 0o755, False)
+
+
+def test_manual_safe_mode_needs_an_explicit_leave(fsn):
+    fsn.safemode.enter(manual=True)
+    assert not fsn.safemode.check_leave(fsn)
+    with pytest.raises(OSError, match="entered by an administrator"):
+        dirs.mkdirs(fsn, alice(fsn), "/user/alice/x", 0o755, False)
+    fsn.safemode.leave()
+    dirs.mkdirs(fsn, alice(fsn), "/user/alice/x", 0o755, False)
