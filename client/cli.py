@@ -2,7 +2,7 @@
 
     hfed [--conf PATH] dfs -ls [-R] [-h] [-d] [PATH...]     (and -mkdir, -put, -get, -cat, ...)
     hfed [--conf PATH] fsck PATH [-files [-blocks [-locations]]]
-    hfed [--conf PATH] dfsadmin -report
+    hfed [--conf PATH] dfsadmin -report | -safemode get|enter|leave|wait | -saveNamespace  [-ns NS]
     hfed cluster up|down|status [--dir DIR] [--namespaces N] [--datanodes M] [--block-size SIZE] [--replication R]
     hfed [--conf PATH] namenode --nameservice NS    /   hfed [--conf PATH] datanode --host-label LABEL
 
@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import traceback
 from pathlib import Path
 
 from client import cli_format as fmt
 from client.cli_dfs import CommandError, Context, Parser, UsageError, absolute, run_dfs
 from protos import config as hconfig
+from protos import hfed_pb2 as pb
 
 USAGE = """usage: hfed [--conf PATH] COMMAND ...
 
@@ -29,6 +31,8 @@ commands:
   fsck PATH [-files [-blocks [-locations]]]
                          check the blocks under PATH (computed by the client)
   dfsadmin -report       per-namespace report with live and dead DataNodes
+  dfsadmin -safemode get|enter|leave|wait    safe mode of every namespace (or -ns NS)
+  dfsadmin -saveNamespace                    write a checkpoint image now
   cluster up|down|status start, stop or show a local cluster (hfed cluster -h)
   namenode --nameservice NS      run a NameNode in the foreground
   datanode --host-label LABEL    run a DataNode in the foreground
@@ -59,16 +63,41 @@ def run_fsck(ctx, args) -> int:
 
 def run_dfsadmin(ctx, args) -> int:
     parser = Parser("hfed dfsadmin", description="cluster administration")
-    parser.add_argument("-report", action="store_true", required=True,
-                        help="per-namespace statistics and DataNodes")
-    parser.parse_args(args)
-    try:
-        down = fmt.dfsadmin_report(ctx.config(), ctx.fs.stats(), out=sys.stdout)
-    except (OSError, ValueError) as e:
-        raise CommandError("dfsadmin", e) from e
-    for ns in down:
-        print(f"hfed: dfsadmin: namespace {ns} is DOWN", file=sys.stderr)
-    return 0
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("-report", action="store_true", help="per-namespace statistics and DataNodes")
+    what.add_argument("-safemode", choices=["get", "enter", "leave", "wait"],
+                      help="show, enter or leave safe mode, or wait until it is off")
+    what.add_argument("-saveNamespace", action="store_true", help="write a checkpoint image now")
+    parser.add_argument("-ns", metavar="NAMESERVICE", help="only this namespace (default: all)")
+    a = parser.parse_args(args)
+    if a.report:
+        try:
+            down = fmt.dfsadmin_report(ctx.config(), ctx.fs.stats(), out=sys.stdout)
+        except (OSError, ValueError) as e:
+            raise CommandError("dfsadmin", e) from e
+        for ns in down:
+            print(f"hfed: dfsadmin: namespace {ns} is DOWN", file=sys.stderr)
+        return 0
+    names = [a.ns] if a.ns else sorted(ctx.config().nameservices)
+    failed = 0
+    for ns in names:
+        try:
+            nn = ctx.fs.namenode(ns)
+            if a.saveNamespace:
+                reply = nn.save_namespace()
+                print(f"Save namespace successful for {ns}: image at txid {reply.txid} ({reply.image})")
+                continue
+            action = {"get": "GET", "wait": "GET", "enter": "ENTER", "leave": "LEAVE"}[a.safemode]
+            state = nn.set_safe_mode(getattr(pb.SafeModeRequest, action))
+            while a.safemode == "wait" and state.on:
+                time.sleep(0.5)
+                state = nn.set_safe_mode(pb.SafeModeRequest.GET)
+            print(f"Safe mode is {'ON' if state.on else 'OFF'} in {ns}"
+                  + (f" ({state.reason})" if state.on else ""))
+        except (OSError, ValueError) as e:
+            print(f"hfed: dfsadmin: {ns}: {fmt.describe(e)}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
 
 
 def run_daemon(ctx, role: str, args: list[str]) -> int:

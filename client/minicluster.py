@@ -81,7 +81,7 @@ class MiniCluster:
     def __init__(self, dir, namespaces: int = 2, datanodes: int = 3, block_size: int = 128 << 20,
                  replication: int = 3, heartbeat_interval: float = 1.0, dead_interval: float = 10.0,
                  block_report_interval: float = 300.0, client_host: str = "",
-                 write_pointer: bool = False, start_timeout: float = 30.0):
+                 write_pointer: bool = False, start_timeout: float = 30.0, settings: dict | None = None):
         """``write_pointer``: make this the cluster the hfed CLI finds by default
         (writes DEFAULT_HOME/current); only the CLI asks for it, tests must not."""
         self.dir = Path(dir).resolve()
@@ -95,6 +95,7 @@ class MiniCluster:
         self.client_host = client_host
         self.write_pointer = write_pointer
         self.start_timeout = start_timeout
+        self.settings = settings or {}   # other ClusterConfig fields, e.g. {"lease_hard_limit": 2.0}
         self.config: hconfig.ClusterConfig | None = None
         self.restarted = False  # True when up() found an existing cluster in dir
         self._procs: dict[str, subprocess.Popen] = {}
@@ -152,6 +153,7 @@ class MiniCluster:
             heartbeat_interval=self.heartbeat_interval, dead_interval=self.dead_interval,
             block_report_interval=self.block_report_interval, client_host=self.client_host,
             source=str(self.config_path),
+            **self.settings,
         )
 
     def _write_config(self, cfg: hconfig.ClusterConfig, path: Path) -> None:

@@ -162,5 +162,11 @@ class NamenodeClient:
     def get_stats(self) -> pb.GetStatsResponse:
         return self.call("GetStats", pb.GetStatsRequest())
 
+    def set_safe_mode(self, action: int = pb.SafeModeRequest.GET) -> pb.SafeModeResponse:
+        return self.call("SetSafeMode", pb.SafeModeRequest(action=action))
+
+    def save_namespace(self) -> pb.SaveNamespaceResponse:
+        return self.call("SaveNamespace", pb.SaveNamespaceRequest())
+
     def get_server_defaults(self) -> pb.GetServerDefaultsResponse:
         return self.call("GetServerDefaults", pb.GetServerDefaultsRequest())
