@@ -10,7 +10,6 @@ import time
 import pytest
 
 from client.fs import HfedFileSystem
-from protos import hfed_pb2 as pb
 
 MiB = 1 << 20
 
