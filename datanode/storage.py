@@ -7,8 +7,11 @@ Layout under data_dir:
     <pool_id>/finalized/blk_<id>_<gs>.meta   protos.checksum header + big-endian CRC32C per chunk
     <pool_id>/rbw/blk_<id>, blk_<id>_<gs>.meta   replicas being written
 
-At start the finalized replicas are scanned back into memory; replicas left in
-rbw/ by a crash are discarded (their writer failed, the client moved on).
+At start the finalized replicas are scanned back into memory. A replica left
+in rbw/ by a crash is cut to its checksum-verified prefix (recovery.py) and
+finalized at that length, so it is reported like any other: the NameNode keeps
+it as a candidate for a block still being written and deletes it when a
+committed block's length differs. One with nothing verifiable is discarded.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 
 import psutil
 
+from datanode.recovery import verified_length
 from protos import checksum
 from protos import hfed_pb2 as pb
 from protos.errors import AlreadyExists, BlockMissing, ChecksumError, InvalidArgument, NoSpace
@@ -77,7 +81,7 @@ class ReplicaBeingWritten:
         self.block_path = os.path.join(rbw_dir, f"blk_{block_id}")
         self.meta_path = os.path.join(rbw_dir, block_name(block_id, generation_stamp) + ".meta")
         # A stale file of a crashed earlier attempt at this very block cannot be in
-        # use (the start-up scan cleared rbw/ and live writers are tracked), so replace it.
+        # use (the start-up scan emptied rbw/ and live writers are tracked), so replace it.
         self._data = open(self.block_path, "wb", buffering=0)
         self._meta = open(self.meta_path, "wb", buffering=0)
         self._meta.write(checksum.header())
@@ -150,6 +154,9 @@ class BlockStorage:
         self._used = 0
         self._verified: dict[tuple, bool] = {}
         self._verifying: dict[tuple, asyncio.Future] = {}
+        # Replicas whose checksums failed (block scanner or short-circuit check): kept
+        # until their NameNode asks for their deletion, never handed out again.
+        self._corrupt: set[tuple[str, int, int]] = set()
         self._scan()
 
     # ------------------------------------------------------------ start-up
@@ -177,25 +184,78 @@ class BlockStorage:
         for pool_id in sorted(os.listdir(self.data_dir)):
             if not os.path.isdir(os.path.join(self.data_dir, pool_id)) or not _POOL_ID.match(pool_id):
                 continue
-            self._discard_rbw(pool_id)
-            replicas = self._pools.setdefault(pool_id, {})
             finalized = self.pool_dir(pool_id, FINALIZED)
+            replicas = self._pools.setdefault(pool_id, {})
             for name in os.listdir(finalized):
                 match = _META_NAME.match(name)
                 if match:
                     replica = self._load_replica(pool_id, finalized, int(match.group(1)), int(match.group(2)))
                     if replica is not None:
                         replicas[replica.block_id] = replica
-            log.info("pool %s: %d finalized replicas", pool_id, len(replicas))
+            recovered = self._recover_rbw(pool_id)
+            log.info("pool %s: %d finalized replicas (%d recovered from an interrupted write)",
+                     pool_id, len(replicas), recovered)
 
-    def _discard_rbw(self, pool_id: str) -> None:
+    def _recover_rbw(self, pool_id: str) -> int:
+        """Finalize each replica a crash left in rbw/ at its verified length; empty rbw/."""
         rbw_dir = self.pool_dir(pool_id, RBW)
+        newest: dict[int, int] = {}  # block id -> generation stamp of its newest meta file
+        for name in os.listdir(rbw_dir):
+            match = _META_NAME.match(name)
+            if match:
+                block_id, gs = int(match.group(1)), int(match.group(2))
+                newest[block_id] = max(gs, newest.get(block_id, gs))
+        recovered = sum(self._recover_one(pool_id, block_id, gs) for block_id, gs in sorted(newest.items()))
         leftovers = os.listdir(rbw_dir)
         if leftovers:
-            log.warning("pool %s: discarding %d unfinished file(s) in %s left by an interrupted write: %s",
+            log.warning("pool %s: discarding %d unrecoverable file(s) in %s left by an interrupted write: %s",
                         pool_id, len(leftovers), rbw_dir, ", ".join(sorted(leftovers)[:10]))
             shutil.rmtree(rbw_dir)
             os.makedirs(rbw_dir)
+        return recovered
+
+    def _recover_one(self, pool_id: str, block_id: int, gs: int) -> bool:
+        rbw_dir = self.pool_dir(pool_id, RBW)
+        name = block_name(block_id, gs)
+        where = f"replica being written {name} of pool {pool_id} on DataNode {self.host_label}"
+        block_path = os.path.join(rbw_dir, f"blk_{block_id}")
+        meta_path = os.path.join(rbw_dir, name + ".meta")
+        try:
+            length = verified_length(block_path, meta_path, where)
+        except FileNotFoundError:
+            log.warning("%s has no block file; discarding it", where)
+            return False
+        except ChecksumError as e:
+            log.warning("%s has an unusable meta file (%s); discarding it", where, e)
+            return False
+        if length == 0:
+            log.warning("%s has no checksum-verified bytes; discarding it", where)
+            return False
+        older = self._pools[pool_id].get(block_id)
+        if older is not None and older.generation_stamp >= gs:
+            log.warning("%s is superseded by finalized replica %s; discarding it", where, older)
+            return False
+        on_disk = os.path.getsize(block_path)
+        finalized = self.pool_dir(pool_id, FINALIZED)
+        replica = Replica(pool_id, block_id, gs, length, os.path.join(finalized, f"blk_{block_id}"),
+                          os.path.join(finalized, name + ".meta"))
+        # Cut both files to the verified prefix and make that durable before the
+        # replica becomes visible: a second crash must not resurrect the torn tail.
+        for path, size in ((block_path, length), (meta_path, meta_size(length))):
+            with open(path, "r+b") as f:
+                f.truncate(size)
+                os.fsync(f.fileno())
+        os.replace(meta_path, replica.meta_path)
+        os.replace(block_path, replica.block_path)
+        if older is not None:
+            _unlink(older.meta_path)  # its data file was just replaced
+            self._used -= older.num_bytes + meta_size(older.num_bytes)
+        _fsync_dir(finalized)
+        self._used += length + meta_size(length)
+        self._pools[pool_id][block_id] = replica
+        self._verified[self._verification_key(replica)] = True
+        log.warning("recovered %s: %d checksum-verified bytes of %d on disk, finalized", where, length, on_disk)
+        return True
 
     def _load_replica(self, pool_id: str, finalized: str, block_id: int, gs: int) -> Replica | None:
         block_path = os.path.join(finalized, f"blk_{block_id}")
@@ -249,6 +309,18 @@ class BlockStorage:
 
     def num_replicas(self) -> int:
         return sum(len(p) for p in self._pools.values())
+
+    def finalized_replicas(self) -> list[Replica]:
+        """A snapshot of every finalized replica, in pool and block order."""
+        return [replica for pool_id in sorted(self._pools)
+                for _, replica in sorted(self._pools[pool_id].items())]
+
+    def holds(self, replica: Replica) -> bool:
+        """Is this exact replica (not a deleted or replaced one) still here?"""
+        return self._pools.get(replica.pool_id, {}).get(replica.block_id) is replica
+
+    def is_being_written(self, pool_id: str, block_id: int) -> bool:
+        return (pool_id, block_id) in self._writing
 
     def get(self, pool_id: str, block_id: int, generation_stamp: int) -> Replica:
         """The finalized replica, or BlockMissing naming block, pool and host."""
@@ -319,6 +391,7 @@ class BlockStorage:
         self._writing.discard((rbw.pool_id, rbw.block_id))
         if older is not None:
             self._used -= older.num_bytes + meta_size(older.num_bytes)
+            self._corrupt.discard(_replica_key(older))
         self._used += checksum.HEADER_SIZE
         self._pools[rbw.pool_id][rbw.block_id] = replica
         if verified:
@@ -349,7 +422,22 @@ class BlockStorage:
         _unlink(replica.meta_path)
         self._used -= replica.num_bytes + meta_size(replica.num_bytes)
         self._forget_verification(replica)
+        self._corrupt.discard(_replica_key(replica))
         return replica
+
+    # ------------------------------------------------------------ corruption
+
+    def mark_corrupt(self, replica: Replica) -> None:
+        """Never hand this replica out again; it stays until its NameNode deletes it."""
+        self._forget_verification(replica)
+        self._corrupt.add(_replica_key(replica))
+
+    def is_corrupt(self, replica: Replica) -> bool:
+        return _replica_key(replica) in self._corrupt
+
+    def corrupt_replicas(self, pool_id: str) -> list[pb.Block]:
+        """Replicas of a pool known to be corrupt, to report again after a full report."""
+        return [r.to_block() for r in self._pools.get(pool_id, {}).values() if self.is_corrupt(r)]
 
     # ------------------------------------------------------------ reading
 
@@ -363,8 +451,9 @@ class BlockStorage:
             raise ChecksumError(f"replica {replica} is truncated on disk at offset {pos + len(data)}")
         return data, crcs
 
-    def verify_replica(self, replica: Replica) -> None:
-        """Check every chunk of a replica against its meta file (blocking)."""
+    def verify_replica(self, replica: Replica, pace=None, piece: int = 8 << 20) -> None:
+        """Check every chunk of a replica against its meta file (blocking).
+        ``pace(nbytes)``, when given, is called after each piece read (rate limiting)."""
         where = f"replica {replica} on DataNode {self.host_label}"
         with open(replica.block_path, "rb") as data_file, open(replica.meta_path, "rb") as meta_file:
             meta = meta_file.read()
@@ -373,11 +462,13 @@ class BlockStorage:
             bpc = BPC
             crcs = memoryview(meta)[checksum.HEADER_SIZE:]
             pos = 0
-            step = (8 << 20) // bpc * bpc
+            step = max(piece // bpc, 1) * bpc
             while True:
                 data = data_file.read(step)
                 if not data:
                     break
+                if pace is not None:
+                    pace(len(data))
                 first = (pos // bpc) * checksum.CRC_SIZE
                 want = crcs[first:first + -(-len(data) // bpc) * checksum.CRC_SIZE]
                 if len(want) * bpc < len(data):
@@ -400,6 +491,9 @@ class BlockStorage:
             key = self._verification_key(replica)
         except FileNotFoundError:
             raise BlockMissing(f"block {replica} vanished from DataNode {self.host_label}")
+        if self.is_corrupt(replica):
+            raise ChecksumError(f"replica {replica} on DataNode {self.host_label} failed its checksum check"
+                                f" and awaits deletion")
         if self._verified.get(key):
             return
         pending = self._verifying.get(key)
@@ -407,9 +501,23 @@ class BlockStorage:
             pending = asyncio.ensure_future(asyncio.to_thread(self.verify_replica, replica))
             self._verifying[key] = pending
             pending.add_done_callback(lambda _: self._verifying.pop(key, None))
-        await asyncio.shield(pending)
-        self._forget_verification(replica)
-        self._verified[key] = True
+        try:
+            await asyncio.shield(pending)
+        except ChecksumError:
+            if self.holds(replica):
+                self.mark_corrupt(replica)
+            raise
+        self.note_verified(replica, key)
+
+    def verification_key(self, replica: Replica) -> tuple:
+        """Identifies the replica's files as they are now (FileNotFoundError if gone)."""
+        return self._verification_key(replica)
+
+    def note_verified(self, replica: Replica, key: tuple) -> None:
+        """Record a passed check of the files ``key`` was taken from (before reading them)."""
+        if self.holds(replica) and not self.is_corrupt(replica):
+            self._forget_verification(replica)
+            self._verified[key] = True
 
     def _forget_verification(self, replica: Replica) -> None:
         for key in [k for k in self._verified if k[:3] == (replica.pool_id, replica.block_id,
@@ -431,6 +539,10 @@ class BlockStorage:
         if self.configured_capacity:
             return max(0, min(self.configured_capacity - self.used(), free))
         return free
+
+
+def _replica_key(replica: Replica) -> tuple[str, int, int]:
+    return replica.pool_id, replica.block_id, replica.generation_stamp
 
 
 def _unlink(path: str) -> None:

@@ -1,0 +1,111 @@
+"""A DataNode process killed with SIGKILL in the middle of a write: after a
+restart the replica is served at its checksum-verified length, never torn."""
+from __future__ import annotations
+
+import os
+import queue
+import threading
+
+import grpc
+
+from protos import checksum, rpc
+from protos import hfed_pb2 as pb
+
+from test_datanode import MiB, POOL, block, cluster, read, verified_bytes  # noqa: F401 - cluster is a fixture
+
+
+class OpenWrite:
+    """A WriteBlock stream fed packet by packet, whose acks are collected on a thread."""
+
+    def __init__(self, node, blk: pb.Block):
+        self.blk = blk
+        self.outgoing: queue.Queue = queue.Queue()
+        self.acks: queue.Queue = queue.Queue()
+        self.call = node.stub().WriteBlock(iter(self.outgoing.get, None), timeout=60,
+                                           metadata=rpc.identity_metadata())
+        self.thread = threading.Thread(target=self._collect, daemon=True)
+        self.thread.start()
+
+    def _collect(self):
+        try:
+            for ack in self.call:
+                self.acks.put(ack)
+        except grpc.RpcError as e:
+            self.acks.put(e)
+
+    def send(self, seqno: int, offset: int, data: bytes, last=False):
+        packet = pb.WritePacket(seqno=seqno, offset=offset, data=data, checksums=checksum.compute(data), last=last)
+        if seqno == 0:
+            packet.header.block.CopyFrom(self.blk)
+            packet.header.client_name = "test-client"
+        self.outgoing.put(packet)
+
+    def wait_ack(self, seqno: int) -> pb.WriteAck:
+        ack = self.acks.get(timeout=30)
+        assert isinstance(ack, pb.WriteAck), ack
+        assert ack.seqno == seqno and all(s.ok for s in ack.statuses), ack
+        return ack
+
+    def close(self):
+        self.outgoing.put(None)
+        self.thread.join(timeout=10)
+
+
+def kill_and_restart(node):
+    node.proc.kill()   # SIGKILL: no chance to clean up rbw/
+    node.proc.wait()
+    node.proc = None
+    node.start()
+
+
+def test_replica_being_written_is_recovered_after_sigkill(cluster):
+    dn1 = cluster.nodes["host-1"]
+    data = os.urandom(3 * MiB)
+    packet_size = MiB // 2 + 300   # packets may end mid-chunk only at the block's end: keep whole chunks
+    packet_size -= packet_size % checksum.BYTES_PER_CHECKSUM
+    acked = 3 * packet_size
+    stream = OpenWrite(dn1, block(21))
+    for seqno in range(3):
+        stream.send(seqno, seqno * packet_size, data[seqno * packet_size:(seqno + 1) * packet_size])
+        stream.wait_ack(seqno)   # acked only once it is written to the replica file
+    rbw = dn1.data_dir / POOL / "rbw"
+    assert os.path.getsize(rbw / "blk_21") == acked
+
+    kill_and_restart(dn1)
+    stream.close()
+    assert not os.listdir(rbw)
+    offset, got = verified_bytes(read(dn1, block(21)))
+    assert offset == 0 and got == data[:acked]
+    log = dn1.log()
+    assert f"recovered replica being written blk_21_1 of pool {POOL} on DataNode host-1: {acked}" in log
+    assert "1 recovered from an interrupted write" in log
+
+
+def test_torn_tail_is_cut_to_the_last_verified_chunk_after_sigkill(cluster):
+    """The files as a crash mid-packet leaves them: data past its CRCs and a torn
+    chunk. The restarted DataNode serves only the verified prefix."""
+    dn1 = cluster.nodes["host-1"]
+    data = os.urandom(MiB)
+    stream = OpenWrite(dn1, block(22))
+    stream.send(0, 0, data[:64 * 1024])
+    stream.wait_ack(0)
+    rbw = dn1.data_dir / POOL / "rbw"
+    with open(rbw / "blk_22", "ab") as f:   # a packet's data reached the file, its CRCs did not
+        f.write(data[64 * 1024:100_000])
+    with open(rbw / "blk_22_1.meta", "ab") as f:   # and one CRC of a chunk that is torn
+        f.write(checksum.compute(data[64 * 1024:64 * 1024 + 512])[:4])
+        f.write(b"\x01\x02")   # half a CRC
+
+    kill_and_restart(dn1)
+    stream.close()
+    assert verified_bytes(read(dn1, block(22))) == (0, data[:64 * 1024 + 512])
+    # A replica with nothing verifiable is gone, not served.
+    stream = OpenWrite(dn1, block(23))
+    stream.send(0, 0, data[:4096])
+    stream.wait_ack(0)
+    with open(rbw / "blk_23", "r+b") as f:
+        f.write(b"\x00" * 16)
+    kill_and_restart(dn1)
+    stream.close()
+    assert not (dn1.data_dir / POOL / "finalized" / "blk_23").exists()
+    assert "blk_23_1 of pool" in dn1.log() and "has no checksum-verified bytes" in dn1.log()
