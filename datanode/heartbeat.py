@@ -118,7 +118,15 @@ class NameserviceActor:
             self._deleted.clear()
             blocks = self.storage.report(self.pool_id)
             await self._call(self.stub.BlockReport, pb.BlockReportRequest(uuid=self.datanode_id.uuid, blocks=blocks))
-        log.info("full block report to %s: %d blocks", self.where, len(blocks))
+            # The full report lists corrupt replicas too (they are on disk until the
+            # NameNode deletes them), and a NameNode that just (re)started knows
+            # nothing of them: say which ones are bad right after.
+            bad = self.storage.corrupt_replicas(self.pool_id)
+            if bad:
+                await self._call(self.stub.ReportBadBlocks, pb.ReportBadBlocksRequest(
+                    replicas=[pb.BadReplica(block=b, datanode_uuid=self.datanode_id.uuid) for b in bad]))
+        log.info("full block report to %s: %d blocks%s", self.where, len(blocks),
+                 f", {len(bad)} of them corrupt" if bad else "")
 
     async def _heartbeat_loop(self) -> str:
         """Heartbeat until the NameNode wants a new registration; returns why."""
@@ -174,6 +182,9 @@ class NameserviceActor:
         targets = ", ".join(f"{t.host_label}@{t.transfer_address}" for t in command.targets)
         try:
             replica = self.storage.get(block.pool_id or self.pool_id, block.block_id, block.generation_stamp)
+            if self.storage.is_corrupt(replica):
+                log.warning("not replicating %s to %s: this replica is corrupt", replica, targets)
+                return
             if not command.targets:
                 return
             self.links.transfers_in_progress += 1

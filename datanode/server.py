@@ -14,6 +14,7 @@ import logging
 import signal
 import sys
 
+from datanode import scanner
 from datanode.heartbeat import NamenodeLinks
 from datanode.storage import BlockStorage
 from datanode.peers import ChannelCache
@@ -56,6 +57,9 @@ async def serve(cfg: config.ClusterConfig, host_label: str, address_file: str | 
     links = NamenodeLinks(cfg, storage, datanode_id, channels, lambda: servicer.active_transfers)
     servicer.links = links
     links.start()
+    period, rate = scanner.settings(cfg)
+    block_scanner = scanner.BlockScanner(storage, links.report_bad_block, period, rate)
+    block_scanner.start()
     registered = asyncio.ensure_future(links.wait_registered())
     stopping = asyncio.ensure_future(stop.wait())
     try:
@@ -68,6 +72,7 @@ async def serve(cfg: config.ClusterConfig, host_label: str, address_file: str | 
         log.info("stopping")
         registered.cancel()
         stopping.cancel()
+        await block_scanner.stop()
         await links.stop()
         await server.stop(STOP_GRACE)
         await channels.close()
