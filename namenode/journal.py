@@ -1,25 +1,36 @@
-"""Namespace persistence: an image of the namespace plus a log of later edits.
+"""Namespace persistence: the newest valid image plus the edits after it.
 
-Startup loads the image and replays the edits through the same ``apply``
-functions the live RPCs use. The image is rewritten (atomically) on clean
-shutdown. This is the simple form: edits are flushed to the OS per record
-but not fsynced, and there are no checksums or segments yet.
+``Journal`` owns a NameNode's meta_dir: the lock file that keeps a second
+NameNode out, the VERSION file (cluster id, pool id), images (namenode/image.py)
+and edit log segments (namenode/editlog.py). Startup loads the newest valid
+image and replays later edits through ``ops.APPLY``, the same functions the
+live RPCs use.
+
+A failed edit log write or sync (disk full, I/O error) means the in-memory
+namespace is ahead of the disk: the edit log refuses every waiting RPC, cuts
+the segment back to its durable length, and the journal rebuilds the namespace
+from image + durable edits, keeping the block locations DataNodes reported.
 """
 from __future__ import annotations
 
+import asyncio
+import errno
+import fcntl
 import json
 import logging
 import os
+import time
 import uuid
+import weakref
 from pathlib import Path
 
-from protos.errors import HfedError, InvalidArgument
-from namenode import ops
-from namenode.blocks import BlockInfo
-from namenode.namespace import ROOT_ID, Inode
+from protos.errors import HfedError, InvalidArgument, NoSpace
+from namenode import editlog as editlog_mod, image as image_mod, ops
+from namenode.editlog import CorruptLog, EditLog, SegmentFile, fsync_dir
+from namenode.image import CorruptImage
 
 log = logging.getLogger(__name__)
-IMAGE, EDITS, VERSION = "image.json", "edits.jsonl", "VERSION"
+VERSION, LOCK = "VERSION", "in_use.lock"
 
 
 def read_or_create_version(meta_dir: Path, nameservice: str, cluster_id: str) -> dict:
@@ -27,100 +38,293 @@ def read_or_create_version(meta_dir: Path, nameservice: str, cluster_id: str) ->
     meta_dir.mkdir(parents=True, exist_ok=True)
     path = meta_dir / VERSION
     if path.exists():
-        version = json.loads(path.read_text())
+        try:
+            version = json.loads(path.read_text())
+            version["cluster_id"], version["pool_id"]
+        except (ValueError, KeyError, TypeError) as e:
+            raise HfedError(f"{path}: unreadable VERSION file ({e!r}); refusing to start "
+                            "(restore it from a backup, or use an empty meta_dir for a new namespace)")
         if version["cluster_id"] != cluster_id:
-            raise InvalidArgument(f"{path}: belongs to cluster {version['cluster_id']}, not {cluster_id}")
+            raise InvalidArgument(f"{path}: meta_dir belongs to cluster {version['cluster_id']}, "
+                                  f"not {cluster_id}; refusing to start")
+        if version.get("nameservice", nameservice) != nameservice:
+            raise InvalidArgument(f"{path}: meta_dir belongs to namespace {version['nameservice']}, "
+                                  f"not {nameservice}; refusing to start")
         return version
+    if image_mod.list_images(meta_dir) or editlog_mod.list_segments(meta_dir):
+        raise HfedError(f"{path}: missing, but {meta_dir} holds images or edits; refusing to start "
+                        "(restore VERSION from a backup)")
     version = {"cluster_id": cluster_id, "nameservice": nameservice,
                "pool_id": f"BP-{uuid.uuid4().hex[:12]}-{nameservice}"}
-    path.write_text(json.dumps(version))
+    tmp = path.with_name(VERSION + ".tmp")
+    with open(tmp, "w") as f:
+        f.write(json.dumps(version))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fsync_dir(meta_dir)
     return version
 
 
 class Journal:
-    def __init__(self, meta_dir: Path):
-        self.meta_dir = meta_dir
-        self._edits = None
+    def __init__(self, meta_dir: Path, *, durable: bool = True, keep_images: int = 2, opener=SegmentFile):
+        self.meta_dir = Path(meta_dir)
+        self.keep_images = max(1, keep_images)
+        self.editlog = EditLog(self.meta_dir, durable=durable, opener=opener)
+        self.image_txid = 0
+        self.last_checkpoint = time.monotonic()
+        self.fsn = None
+        self._lock_file = None
+        self._checkpointing: asyncio.Lock | None = None
 
-    def load(self, fsn) -> int:
-        """Image then edits into ``fsn``; returns the number of edits replayed."""
-        image = self.meta_dir / IMAGE
-        if image.exists():
-            _load_image(fsn, json.loads(image.read_text()))
-        replayed = 0
-        edits = self.meta_dir / EDITS
-        if edits.exists():
-            for line in edits.read_text().splitlines():
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    log.warning("%s: ignoring a torn record at the tail", edits)
-                    break
-                try:
-                    ops.APPLY[record["op"]](fsn, record)
-                except HfedError as e:      # it failed live too, after being logged
-                    log.warning("replay of %s failed as it did live: %s", record["op"], e)
-                replayed += 1
-        self._edits = open(edits, "a", encoding="utf-8")
+    # ------------------------------------------------------- the edit log
+    @property
+    def last_txid(self) -> int:
+        return self.editlog.last_txid
+
+    def append(self, record: dict) -> int:
+        return self.editlog.append(record)
+
+    async def sync_to(self, txid: int) -> None:
+        await self.editlog.sync_to(txid)
+
+    # --------------------------------------------------------------- lock
+    def lock(self) -> None:
+        """Hold meta_dir/in_use.lock for the life of the process (a second NameNode refuses)."""
+        if self._lock_file is not None:
+            return
+        self.meta_dir.mkdir(parents=True, exist_ok=True)
+        path = self.meta_dir / LOCK
+        f = open(path, "a+")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "unknown"
+            f.close()
+            raise HfedError(f"{self.meta_dir} is in use by another NameNode (pid {holder}, lock {path}); "
+                            "refusing to start") from None
+        f.truncate(0)
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        self._lock_file = f
+
+    # ------------------------------------------------------------ startup
+    def load(self, fsn, recover: bool = False) -> int:
+        """Newest valid image, then later edits, into ``fsn``; opens a new segment.
+        Returns the number of edits replayed."""
+        self.lock()
+        self.fsn = fsn
+        self.editlog.label = fsn.nameservice
+        for tmp in self.meta_dir.glob("*.tmp"):
+            log.warning("%s: removing %s left by an interrupted write", fsn.nameservice, tmp)
+            tmp.unlink()
+        self.image_txid = self._load_image(fsn)
+        replayed, last, lasts, skipped = self._replay(fsn, self.image_txid, recover, repair=True)
+        self._finish_segments(lasts)
+        self.editlog.open_segment(last + 1)
+        me = weakref.ref(self)        # no cycle: a dropped Journal closes its files and lock at once
+        self.editlog.on_failure = lambda *args: me() and me()._rolled_back(*args)
+        if skipped:
+            log.critical("%s: RECOVERED by skipping damaged edits (%s); writing a new image now",
+                         fsn.nameservice, "; ".join(skipped))
+            self.checkpoint_now(fsn)
         return replayed
 
-    def append(self, record: dict) -> None:
-        self._edits.write(json.dumps(record, separators=(",", ":")) + "\n")
-        self._edits.flush()
+    def _load_image(self, fsn) -> int:
+        self._image_errors = []
+        for txid, path in image_mod.list_images(self.meta_dir):
+            try:
+                image = image_mod.read(path)
+            except (CorruptImage, OSError) as e:
+                log.error("%s; trying an older image", e)
+                self._image_errors.append(str(e))
+                continue
+            if image.get("cluster_id") != fsn.cluster_id or image.get("nameservice") != fsn.nameservice:
+                raise InvalidArgument(f"{path}: image of cluster {image.get('cluster_id')} namespace "
+                                      f"{image.get('nameservice')}, but this NameNode is cluster {fsn.cluster_id} "
+                                      f"namespace {fsn.nameservice}; refusing to start")
+            if image.get("txid") != txid:
+                raise CorruptImage(f"{path}: holds txid {image.get('txid')}, its name says {txid}")
+            image_mod.load_into(fsn, image)
+            return txid
+        return 0
 
-    def save_image(self, fsn) -> None:
-        """Write the whole namespace (temp file + rename), then start a fresh edit log."""
-        tmp = self.meta_dir / (IMAGE + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(_image_of(fsn), f, separators=(",", ":"))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.meta_dir / IMAGE)
-        if self._edits is not None:
-            self._edits.close()
-        self._edits = open(self.meta_dir / EDITS, "w", encoding="utf-8")
+    def _replay(self, fsn, after: int, recover: bool, repair: bool):
+        """Apply every edit after txid ``after``. Returns (replayed, last txid,
+        {in-progress segment: its last txid}, [what --recover skipped]).
+        ``repair`` truncates a torn tail on disk (not while rolling back live)."""
+        expected, replayed, lasts, skipped = after + 1, 0, {}, []
+        segments = [s for s in editlog_mod.list_segments(self.meta_dir) if s.last is None or s.last > after]
+        for n, seg in enumerate(segments):
+            if seg.first > expected:
+                why = self._gap_message(seg, expected, after)
+                if not recover:
+                    raise CorruptLog(why + " (start with --recover to skip the missing edits)")
+                skipped.append(why)
+                log.critical("RECOVER: %s", why)
+                expected = seg.first
+            data = seg.path.read_bytes()
+            tail_ok = seg.inprogress and n == len(segments) - 1
+            result = editlog_mod.scan(seg.path, data, seg.first, tail_ok, recover)
+            skipped += [f"{seg.path} byte {off}: {why}" for off, why in result.skipped]
+            end = result.records[-1][0] if result.records else seg.first - 1
+            if seg.last is not None and end != seg.last:
+                why = f"{seg.path}: segment ends at txid {end}, its name says {seg.last}"
+                if not recover:
+                    raise CorruptLog(why + " (start with --recover to go on without the missing edits)")
+                skipped.append(why)
+            for txid, payload in result.records:
+                if txid < expected:
+                    continue                      # already in the image
+                self._apply(fsn, seg.path, txid, payload, recover, skipped)
+                replayed, expected = replayed + 1, txid + 1
+            if result.torn:
+                log.warning("%s: %s; truncating it to %d bytes (that edit was never acknowledged)",
+                            seg.path, result.torn, result.valid_end)
+                if repair:
+                    os.truncate(seg.path, result.valid_end)
+            if seg.inprogress:
+                lasts[seg.path] = end if result.records else None
+        return replayed, expected - 1, lasts, skipped
+
+    def _gap_message(self, seg, expected: int, after: int) -> str:
+        base = f"{seg.path}: edits txid {expected}..{seg.first - 1} are missing"
+        if after == 0 and self._image_errors:
+            base += " and no image is usable (" + "; ".join(self._image_errors) + ")"
+        return base
+
+    @staticmethod
+    def _apply(fsn, path, txid: int, payload: bytes, recover: bool, skipped: list) -> None:
+        try:
+            record = json.loads(payload)
+            apply = ops.APPLY[record["op"]]
+        except (ValueError, KeyError, TypeError) as e:
+            why = f"{path}: txid {txid} is not a known edit ({e!r})"
+            if not recover:
+                raise CorruptLog(why + " (start with --recover to skip it)")
+            skipped.append(why)
+            return
+        try:
+            apply(fsn, record)
+        except HfedError as e:        # edits are logged only after they applied, so this is divergence
+            log.error("%s: replay of txid %d (%s) failed: %s", path, txid, record["op"], e)
+
+    def _finish_segments(self, lasts: dict) -> None:
+        """Finalize the in-progress segments found at startup (or drop empty ones)."""
+        for path, last in lasts.items():
+            if last is None:
+                path.unlink()
+            else:
+                first = int(editlog_mod.INPROGRESS.match(path.name).group(1))
+                os.replace(path, path.with_name(editlog_mod.finalized_name(first, last)))
+        if lasts:
+            fsync_dir(self.meta_dir)
+
+    # -------------------------------------------------- failed edit writes
+    def _rolled_back(self, err: HfedError, first: int, last: int) -> None:
+        """The log lost edits ``first..last`` (never acknowledged): make memory match the disk."""
+        fsn = self.fsn
+        if fsn is None:
+            return
+        from namenode.namesystem import Namesystem   # here: namesystem must not depend on journal
+        fresh = Namesystem(fsn.nameservice, fsn.cluster_id, fsn.pool_id, fsn.ns.superuser,
+                           block_size=fsn.default_block_size, replication=fsn.default_replication,
+                           mount_dirs=tuple(fsn.mount_dirs), clock=fsn.clock, monotonic=fsn.monotonic)
+        try:
+            image_txid = self._load_image(fresh)
+            _n, end, _lasts, _skipped = self._replay(fresh, image_txid, recover=False, repair=False)
+            if end != self.editlog.durable_txid:
+                raise CorruptLog(f"rebuilt to txid {end}, but the log is durable to {self.editlog.durable_txid}")
+        except Exception as e:  # noqa: BLE001 - cannot trust memory any more: stop writes
+            self.editlog.broken = f"could not rebuild the namespace after losing edits {first}..{last}: {e}"
+            log.critical("%s: %s; entering safe mode", fsn.nameservice, self.editlog.broken)
+            fsn.safemode.enter(manual=True)
+            return
+        transplant(fsn, fresh)
+        log.warning("%s: namespace rolled back to txid %d (edits %d..%d were refused: %s)",
+                    fsn.nameservice, end, first, last, err)
+
+    # -------------------------------------------------------- checkpoints
+    def due(self, every_txns: int, period: float) -> bool:
+        pending = self.editlog.last_txid - self.image_txid
+        return pending >= every_txns or (pending > 0 and time.monotonic() - self.last_checkpoint >= period)
+
+    def checkpoint_now(self, fsn) -> tuple[int, Path]:
+        """Roll the log and write an image, all on this thread (shutdown, offline tools)."""
+        txid = self.editlog.roll()
+        if txid == self.image_txid and (self.meta_dir / image_mod.image_name(txid)).exists():
+            return txid, self.meta_dir / image_mod.image_name(txid)
+        return txid, self._write_image(txid, lambda: image_mod.write(self.meta_dir,
+                                                                     image_mod.snapshot(fsn, txid)))
+
+    async def checkpoint(self, fsn) -> tuple[int, Path]:
+        """Roll the log and write an image; the snapshot is taken on the event loop
+        (consistent, but it blocks the loop ~1 s per million inodes), encoding and
+        writing happen in a thread."""
+        if self._checkpointing is None:
+            self._checkpointing = asyncio.Lock()
+        async with self._checkpointing:
+            await self.editlog.drain()
+            txid = self.editlog.roll()           # no await between drain and the snapshot
+            path = self.meta_dir / image_mod.image_name(txid)
+            if txid == self.image_txid and path.exists():
+                return txid, path
+            snap = image_mod.snapshot(fsn, txid)
+            written = await asyncio.to_thread(self._write_image, txid,
+                                              lambda: image_mod.write(self.meta_dir, snap))
+            return txid, written
+
+    def _write_image(self, txid: int, write) -> Path:
+        started = time.monotonic()
+        try:
+            path = write()
+        except OSError as e:
+            cls = NoSpace if e.errno in (errno.ENOSPC, errno.EDQUOT) else HfedError
+            raise cls(f"{self.meta_dir}: cannot write the image at txid {txid}: {e.strerror or e}") from None
+        self.image_txid, self.last_checkpoint = txid, time.monotonic()
+        log.info("%s: image at txid %d written (%d bytes, %.2f s)", self.editlog.label, txid,
+                 path.stat().st_size, time.monotonic() - started)
+        self.prune()
+        return path
+
+    def prune(self) -> None:
+        """Keep ``keep_images`` images and the segments needed to replay after the oldest."""
+        images = image_mod.list_images(self.meta_dir)
+        kept = images[:self.keep_images]
+        for _txid, path in images[self.keep_images:]:
+            path.unlink(missing_ok=True)
+        if not kept:
+            return
+        oldest = kept[-1][0]
+        for seg in editlog_mod.list_segments(self.meta_dir):
+            if seg.last is not None and seg.last <= oldest:
+                seg.path.unlink(missing_ok=True)
+        fsync_dir(self.meta_dir)
+
+    save_image = checkpoint_now          # the first journal's name for it
 
     def close(self) -> None:
-        if self._edits is not None:
-            self._edits.close()
-            self._edits = None
+        try:
+            if self.editlog.segment is not None and not self.editlog.broken:
+                self.editlog.flush()
+        finally:
+            self.editlog.close()
+            if self._lock_file is not None:
+                self._lock_file.close()
+                self._lock_file = None
 
 
-def _image_of(fsn) -> dict:
-    table = fsn.ns.table
-    inodes = [[i.id, i.parent, i.name, i.is_dir, i.permission, i.owner, i.group, i.mtime, i.atime,
-               i.replication, i.block_size, i.blocks, i.lease_holder] for i in table.all_inodes()]
-    blocks = [[b.block_id, b.inode_id, b.generation_stamp, b.num_bytes, b.committed]
-              for b in fsn.blocks.blocks.values()]
-    return {"next_inode_id": table.next_id, "next_block_id": fsn.blocks.next_block_id,
-            "next_generation_stamp": fsn.blocks.next_generation_stamp, "inodes": inodes, "blocks": blocks}
-
-
-def _load_image(fsn, image: dict) -> None:
-    table = fsn.ns.table
-    # Parents first: sort by id works because a parent always predates its children
-    # except after renames, so add directories in breadth order instead.
-    by_parent: dict[int, list] = {}
-    for row in image["inodes"]:
-        if row[0] == ROOT_ID:
-            root = table.get(ROOT_ID)
-            root.permission, root.owner, root.group, root.mtime = row[4], row[5], row[6], row[7]
-        else:
-            by_parent.setdefault(row[1], []).append(row)
-    queue = [ROOT_ID]
-    while queue:
-        parent = queue.pop()
-        for row in by_parent.get(parent, ()):
-            inode = Inode(*row[:11], blocks=list(row[11]), lease_holder=row[12])
-            table.add(inode)
-            if inode.lease_holder:
-                fsn.add_lease(inode.lease_holder, inode)
-            if inode.is_dir:
-                queue.append(inode.id)
-    for block_id, inode_id, gs, num_bytes, committed in image["blocks"]:
-        fsn.blocks.add(BlockInfo(block_id, inode_id, gs, num_bytes, committed))
-    table.next_id = max(table.next_id, image["next_inode_id"])
-    fsn.blocks.next_block_id = max(fsn.blocks.next_block_id, image["next_block_id"])
-    fsn.blocks.next_generation_stamp = max(fsn.blocks.next_generation_stamp, image["next_generation_stamp"])
+def transplant(fsn, fresh) -> None:
+    """Give ``fsn`` the namespace of ``fresh``, keeping reported block locations
+    (they are not in the log; DataNodes would only report them again)."""
+    for block_id, block in fresh.blocks.blocks.items():
+        old = fsn.blocks.get(block_id)
+        if old is not None and old.generation_stamp == block.generation_stamp:
+            for uuid_ in old.replicas:
+                fresh.blocks.add_replica(block, uuid_)
+            if block_id in fsn.blocks.corrupt:
+                fresh.blocks.corrupt[block_id] = set(fsn.blocks.corrupt[block_id])
+    fsn.ns, fsn.blocks, fsn.leases = fresh.ns, fresh.blocks, fresh.leases
+    fsn.pending = {b: p for b, p in fsn.pending.items() if b in fresh.blocks.blocks}
+    fsn.needs_check = set(fresh.blocks.blocks)

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import signal
 import sys
+import time
 from pathlib import Path
 
 from protos import config as config_mod, hfed_pb2_grpc as pb_grpc
@@ -25,8 +26,9 @@ log = logging.getLogger("namenode")
 STICKY_TMP_MODE = 0o1777
 
 
-def build_namesystem(cfg: config_mod.ClusterConfig, nameservice: str) -> Namesystem:
-    """Load (or create) the namespace from its meta_dir and make its mount points exist."""
+def build_namesystem(cfg: config_mod.ClusterConfig, nameservice: str, recover: bool = False) -> Namesystem:
+    """Load (or create) the namespace from its meta_dir and make its mount points exist.
+    ``recover`` skips damaged edits instead of refusing to start (they are lost)."""
     if nameservice not in cfg.nameservices:
         raise HfedError(f"{cfg.source}: unknown nameservice {nameservice!r} "
                         f"(known: {', '.join(sorted(cfg.nameservices))})")
@@ -35,16 +37,20 @@ def build_namesystem(cfg: config_mod.ClusterConfig, nameservice: str) -> Namesys
     pool_id = f"BP-{nameservice}"
     journal = None
     if ns_cfg.meta_dir:
+        journal = journal_mod.Journal(Path(ns_cfg.meta_dir), durable=cfg.durable_edits, keep_images=cfg.keep_images)
+        journal.lock()                     # before anything in meta_dir is read or written
         version = journal_mod.read_or_create_version(Path(ns_cfg.meta_dir), nameservice, cfg.cluster_id)
         pool_id = version["pool_id"]
-        journal = journal_mod.Journal(Path(ns_cfg.meta_dir))
     fsn = Namesystem(nameservice, cfg.cluster_id, pool_id, current_user(), block_size=cfg.block_size,
                      replication=cfg.replication, dead_interval=cfg.dead_interval, mount_dirs=mount_dirs,
                      lease_hard_limit=cfg.lease_hard_limit)
     if journal is not None:
-        replayed = journal.load(fsn)
-        log.info("%s: loaded %d files, %d directories (%d edits replayed)", nameservice,
-                 fsn.ns.table.files, fsn.ns.table.directories, replayed)
+        started = time.monotonic()
+        replayed = journal.load(fsn, recover=recover)
+        log.info("%s: loaded %d files, %d directories from image txid %d + %d edits in %.2f s%s", nameservice,
+                 fsn.ns.table.files, fsn.ns.table.directories, journal.image_txid, replayed,
+                 time.monotonic() - started, "" if cfg.durable_edits else " (durable_edits = false: "
+                 "changes are acknowledged before they are on disk)")
         fsn.journal = journal
     superuser = fsn.ns.caller(fsn.ns.superuser)
     for path in mount_dirs:
@@ -75,8 +81,22 @@ async def monitor(fsn: Namesystem, interval: float) -> None:
             log.exception("monitor pass failed")
 
 
-async def serve(cfg: config_mod.ClusterConfig, nameservice: str, address_file: str | None = None) -> None:
-    fsn = build_namesystem(cfg, nameservice)
+async def checkpointer(fsn: Namesystem, every_txns: int, period: float) -> None:
+    """Write an image every ``every_txns`` edits or ``period`` seconds, so restarts replay little."""
+    while True:
+        await asyncio.sleep(0.5)
+        if fsn.journal.due(every_txns, period):
+            try:
+                await fsn.journal.checkpoint(fsn)
+            except HfedError as e:       # the edit log still holds everything: retry later
+                log.error("checkpoint failed: %s", e)
+            except Exception:  # noqa: BLE001 - a checkpoint bug must not stop the NameNode
+                log.exception("checkpoint failed")
+
+
+async def serve(cfg: config_mod.ClusterConfig, nameservice: str, address_file: str | None = None,
+                recover: bool = False) -> None:
+    fsn = build_namesystem(cfg, nameservice, recover)
     server = aio_server()
     pb_grpc.add_ClientProtocolServicer_to_server(ClientProtocolServicer(fsn), server)
     pb_grpc.add_DatanodeProtocolServicer_to_server(
@@ -94,14 +114,21 @@ async def serve(cfg: config_mod.ClusterConfig, nameservice: str, address_file: s
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    task = asyncio.create_task(monitor(fsn, min(cfg.heartbeat_interval, 1.0)))
+    tasks = [asyncio.create_task(monitor(fsn, min(cfg.heartbeat_interval, 1.0)))]
+    if fsn.journal is not None:
+        tasks.append(asyncio.create_task(checkpointer(fsn, cfg.checkpoint_txns, cfg.checkpoint_period)))
     await stop.wait()
     log.info("namespace %s stopping", nameservice)
-    task.cancel()
+    for task in tasks:
+        task.cancel()
     await server.stop(grace=1.0)
     if fsn.journal is not None:
-        fsn.journal.save_image(fsn)
-        fsn.journal.close()
+        try:
+            await fsn.journal.editlog.drain()
+            if not fsn.journal.editlog.broken:
+                fsn.journal.checkpoint_now(fsn)     # the next start replays nothing
+        finally:
+            fsn.journal.close()
 
 
 def main(argv=None) -> int:
@@ -109,12 +136,14 @@ def main(argv=None) -> int:
     parser.add_argument("--conf", help="cluster config (default: $HFED_CONF or the last `hfed cluster up`)")
     parser.add_argument("--nameservice", required=True)
     parser.add_argument("--address-file", help="write the bound address here once serving")
+    parser.add_argument("--recover", action="store_true",
+                        help="skip damaged edit log records instead of refusing to start (they are LOST)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"%(asctime)s {args.nameservice} %(levelname)s %(name)s: %(message)s")
     try:
         cfg = config_mod.load(config_mod.find_config_path(args.conf))
-        asyncio.run(serve(cfg, args.nameservice, args.address_file))
+        asyncio.run(serve(cfg, args.nameservice, args.address_file, args.recover))
     except (HfedError, OSError) as e:
         print(f"hfed namenode: {e}", file=sys.stderr)
         return 1

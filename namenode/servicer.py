@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 
 import psutil
@@ -17,11 +18,22 @@ log = logging.getLogger(__name__)
 
 
 def translated(handler):
-    """Send hfed errors as their status code; anything else is a bug, logged in full."""
+    """Send hfed errors as their status code; anything else is a bug, logged in full.
+
+    Durable acknowledgement: a handler that changed the namespace appended edits
+    to the journal; the reply waits until the last of them is on disk (one
+    fdatasync shared by every RPC that appended before it started)."""
     @functools.wraps(handler)
     async def wrapper(self, request, context):
+        journal = self.fsn.journal
+        before = journal.last_txid if journal is not None else 0
         try:
-            return handler(self, request, context)
+            reply = handler(self, request, context)
+            if inspect.isawaitable(reply):
+                reply = await reply
+            if journal is not None and journal.last_txid > before:
+                await journal.sync_to(journal.last_txid)
+            return reply
         except errors.HfedError as e:
             await errors.abort_with(context, e)
         except Exception as e:  # noqa: BLE001 - report, don't crash the server
@@ -194,6 +206,18 @@ class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
         elif request.action == pb.SafeModeRequest.LEAVE:
             fsn.safemode.leave()
         return pb.SafeModeResponse(**fsn.safemode.status(fsn))
+
+    @translated
+    async def SaveNamespace(self, request, context):
+        """Write an image now (and roll the edit log): superuser only."""
+        fsn, caller = self.fsn, self._caller(context)
+        if not caller.superuser:
+            raise errors.AccessDenied(f"namespace {fsn.nameservice}: only the superuser may save the namespace "
+                                      f"(user={caller.user})")
+        if fsn.journal is None:
+            raise errors.InvalidArgument(f"namespace {fsn.nameservice} has no meta_dir: nothing to save to")
+        txid, path = await fsn.journal.checkpoint(fsn)
+        return pb.SaveNamespaceResponse(txid=txid, image=str(path))
 
 
 class DatanodeProtocolServicer(pb_grpc.DatanodeProtocolServicer):

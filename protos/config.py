@@ -8,6 +8,10 @@
     block_report_interval = 300.0
     safemode_threshold = 0.999    # restarted NameNodes stay read-only until this fraction of blocks is reported
     lease_hard_limit = 3600.0     # a writer silent this long loses its lease; its files are closed
+    durable_edits = true          # acknowledge a namespace change only once its edit is fdatasynced
+    checkpoint_txns = 100000      # write a namespace image after this many edits ...
+    checkpoint_period = 3600.0    # ... or this many seconds, whichever comes first
+    keep_images = 2               # images kept (with the edits after the oldest)
     fallback = "ns-a"             # optional: namespace for unmounted paths
 
     [nameservices.ns-a]
@@ -86,6 +90,10 @@ class ClusterConfig:
     block_report_interval: float = 300.0
     safemode_threshold: float = 0.999   # fraction of blocks reported before a restarted NameNode writes
     lease_hard_limit: float = 3600.0    # seconds without renewal before a writer's files are recovered
+    durable_edits: bool = True          # ack namespace changes after their edit is on disk (off: benchmarks only)
+    checkpoint_txns: int = 100_000      # image after this many edits ...
+    checkpoint_period: float = 3600.0   # ... or this many seconds
+    keep_images: int = 2                # images kept, with the edit segments the oldest needs
     client_host: str = ""
     source: str = ""
 
@@ -137,6 +145,10 @@ def from_dict(raw: dict, source: str = "<dict>") -> ClusterConfig:
         block_report_interval=float(raw.get("block_report_interval", 300.0)),
         safemode_threshold=float(raw.get("safemode_threshold", 0.999)),
         lease_hard_limit=float(raw.get("lease_hard_limit", 3600.0)),
+        durable_edits=bool(raw.get("durable_edits", True)),
+        checkpoint_txns=int(raw.get("checkpoint_txns", 100_000)),
+        checkpoint_period=float(raw.get("checkpoint_period", 3600.0)),
+        keep_images=int(raw.get("keep_images", 2)),
         client_host=(raw.get("client") or {}).get("host", ""),
         source=source,
     )
@@ -177,7 +189,8 @@ def dump(cfg: ClusterConfig) -> str:
     """TOML text of ``cfg`` (the standard library reads TOML but does not write it)."""
     lines = [f"cluster_id = {_toml_value(cfg.cluster_id)}"]
     for key in ("block_size", "replication", "heartbeat_interval", "dead_interval", "block_report_interval",
-                "safemode_threshold", "lease_hard_limit"):
+                "safemode_threshold", "lease_hard_limit", "durable_edits", "checkpoint_txns", "checkpoint_period",
+                "keep_images"):
         lines.append(f"{key} = {_toml_value(getattr(cfg, key))}")
     if cfg.fallback:
         lines.append(f"fallback = {_toml_value(cfg.fallback)}")
