@@ -109,3 +109,43 @@ def test_torn_tail_is_cut_to_the_last_verified_chunk_after_sigkill(cluster):
     stream.close()
     assert not (dn1.data_dir / POOL / "finalized" / "blk_23").exists()
     assert "blk_23_1 of pool" in dn1.log() and "has no checksum-verified bytes" in dn1.log()
+
+
+def test_recovered_replica_is_in_the_full_report_to_a_real_namenode(tmp_path):
+    """Killed mid-block with a NameNode up: after the restart the recovered replica is
+    reported with its verified length, and the NameNode lists it for the open file."""
+    from test_datanode_with_namenode import Setup, wait_for
+
+    setup = Setup(tmp_path)
+    setup.namenode.start()
+    setup.datanode.start()
+    try:
+        setup.wait_registered()
+        md = rpc.identity_metadata()
+        nn = setup.client()
+        nn.Create(pb.CreateRequest(path="/data/open", permission=0o644, client_name="writer", create_parent=True),
+                  metadata=md)
+        located = nn.AddBlock(pb.AddBlockRequest(path="/data/open", client_name="writer", client_host="host-1"),
+                              metadata=md).block
+        blk = pb.Block(pool_id=located.block.pool_id, block_id=located.block.block_id,
+                       generation_stamp=located.block.generation_stamp)
+        data = os.urandom(MiB)
+        stream = OpenWrite(setup.datanode, blk)
+        stream.send(0, 0, data[:256 * 1024])
+        stream.wait_ack(0)
+        stream.send(1, 256 * 1024, data[256 * 1024:512 * 1024])
+        stream.wait_ack(1)
+        (setup.root / "host-1.addr").unlink()
+        kill_and_restart(setup.datanode)
+        stream.close()
+        setup.wait_registered()
+
+        def reported():
+            got = nn.GetBlockLocations(pb.GetBlockLocationsRequest(path="/data/open", length=1 << 40),
+                                       metadata=md).blocks.blocks
+            return [(b.block.block_id, b.block.num_bytes, [d.host_label for d in b.locations]) for b in got]
+        wait_for(lambda: reported() == [(blk.block_id, 512 * 1024, ["host-1"])], 20,
+                 "the recovered replica in the full report")
+        assert verified_bytes(read(setup.datanode, blk)) == (0, data[:512 * 1024])
+    finally:
+        setup.close()
