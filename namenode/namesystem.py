@@ -146,8 +146,11 @@ class Namesystem:
 
     def block_report(self, uuid: str, reported: list[tuple[int, int, int]]) -> None:
         """Full report: the DataNode holds exactly these (block_id, gs, num_bytes)."""
+        still_bad = {b for b, uuids in self.blocks.corrupt.items() if uuid in uuids} & {r[0] for r in reported}
         for block_id in self.blocks.drop_datanode(uuid):
             self.needs_check.add(block_id)
+        for block_id in still_bad:     # a bad copy stays bad until the DataNode deletes it
+            self.blocks.corrupt.setdefault(block_id, set()).add(uuid)
         for block_id, gs, num_bytes in reported:
             self._add_reported_replica(uuid, block_id, gs, num_bytes)
         self.datanodes.nodes[uuid].reported = True

@@ -331,3 +331,17 @@ def test_manual_safe_mode_needs_an_explicit_leave(fsn):
         dirs.mkdirs(fsn, alice(fsn), "/user/alice/x", 0o755, False)
     fsn.safemode.leave()
     dirs.mkdirs(fsn, alice(fsn), "/user/alice/x", 0o755, False)
+
+
+def test_full_report_does_not_clear_a_known_bad_replica(fsn):
+    nodes = add_datanodes(fsn, 4)
+    a = alice(fsn)
+    write_file(fsn, a, "/user/alice/f", [100])
+    block = next(iter(fsn.blocks.blocks.values()))
+    bad = sorted(block.replicas)[0]
+    fsn.report_bad_replica(block.block_id, bad)
+    fsn.block_report(bad, [(block.block_id, block.generation_stamp, 100)])   # still on its disk
+    assert bad not in block.replicas and bad in fsn.blocks.corrupt[block.block_id]
+    fsn.block_report(bad, [])                                                # now deleted
+    assert bad not in fsn.blocks.corrupt.get(block.block_id, set())
+    assert nodes
