@@ -2,14 +2,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: install demo test protos bench clean
+.PHONY: install demo test protos bench train clean
 
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[test]'
+	$(PIP) install -q -e '.[test,tf]'
 	touch $@
 
 protos: install
@@ -23,6 +23,9 @@ test: install
 
 bench: install
 	$(PY) -m bench.datapath
+
+train: install
+	$(PY) -m bench.train
 
 clean:
 	rm -rf $(VENV) *.egg-info

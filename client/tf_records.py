@@ -1,0 +1,121 @@
+"""TFRecord files in hfed without TensorFlow: the framing, and a shard writer.
+
+TFRecord framing (as TensorFlow writes it), per record:
+    uint64 length (little endian) | uint32 masked CRC32C of those 8 bytes |
+    data | uint32 masked CRC32C of data
+The mask is ((crc >> 15 | crc << 17) + 0xa282ead8) mod 2**32.
+
+`write_tfrecord_shards` packs records into shards that each fit one block of
+the target namespace, so a trainer on a host holding a shard's replica reads
+it from the block file with TensorFlow's native reader (client/tf_adapter.py).
+"""
+from __future__ import annotations
+
+import dataclasses
+import struct
+from typing import Callable, Iterable, Iterator
+
+import google_crc32c
+
+from client.fs import HfedFileSystem
+from protos import paths
+
+FRAME_OVERHEAD = 16   # length, its CRC, the data's CRC
+
+
+def masked_crc(data) -> int:
+    crc = google_crc32c.value(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def frame(record: bytes) -> bytes:
+    header = struct.pack("<Q", len(record))
+    return b"".join((header, struct.pack("<I", masked_crc(header)), record, struct.pack("<I", masked_crc(record))))
+
+
+def iter_records(raw: bytes, where: str = "<bytes>") -> Iterator[bytes]:
+    """Records of a TFRecord file's bytes, checking both CRCs; ValueError naming ``where`` and the offset."""
+    view = memoryview(raw)
+    pos = 0
+    while pos < len(view):
+        if pos + 12 > len(view):
+            raise ValueError(f"{where}: truncated TFRecord header at offset {pos}")
+        header = view[pos:pos + 8]
+        (length,) = struct.unpack_from("<Q", view, pos)
+        (header_crc,) = struct.unpack_from("<I", view, pos + 8)
+        if masked_crc(header) != header_crc:
+            raise ValueError(f"{where}: corrupt TFRecord length at offset {pos}")
+        end = pos + 12 + length
+        if end + 4 > len(view):
+            raise ValueError(f"{where}: truncated TFRecord at offset {pos}")
+        data = view[pos + 12:end]
+        if masked_crc(data) != struct.unpack_from("<I", view, end)[0]:
+            raise ValueError(f"{where}: corrupt TFRecord data at offset {pos}")
+        yield bytes(data)
+        pos = end + 4
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardInfo:
+    path: str
+    records: int
+    size: int
+    first_replica_host: str   # "" when the NameNode chose freely
+
+
+def write_tfrecord_shards(fs: HfedFileSystem, records: Iterable[bytes], directory: str, *,
+                          replication: int | None = None, hosts: list[str] | None = None,
+                          prefix: str = "part", block_size: int | None = None, overwrite: bool = False,
+                          on_shard: Callable[[ShardInfo], None] | None = None) -> list[ShardInfo]:
+    """Write ``records`` (serialized tf.train.Example bytes, or any bytes) as TFRecord
+    shards ``directory/prefix-NNNNN.tfrecord``, each no larger than one block.
+
+    ``block_size`` defaults to the target namespace's default (GetServerDefaults).
+    ``hosts``: shard i is written by a client declaring host ``hosts[i % len(hosts)]``,
+    so the NameNode puts its first replica there (the remaining ``replication - 1``
+    replicas go wherever placement chooses).
+    """
+    directory = fs._path(directory)
+    nameservice, _ = fs.resolve(directory)
+    limit = block_size or fs.default_block_size(nameservice)
+    fs.makedirs(directory, exist_ok=True)
+    writers = [_client_on(fs, host) for host in hosts] if hosts else [fs]
+    shards: list[ShardInfo] = []
+    pending: list[bytes] = []
+    pending_size = 0
+
+    def flush() -> None:
+        nonlocal pending, pending_size
+        index = len(shards)
+        client = writers[index % len(writers)]
+        path = paths.join(directory, f"{prefix}-{index:05d}.tfrecord")
+        with client.open(path, "wb" if overwrite else "xb", replication=replication, block_size=limit) as f:
+            f.write(b"".join(pending))
+        shard = ShardInfo(path, len(pending), pending_size, client.host if hosts else "")
+        shards.append(shard)
+        if on_shard:
+            on_shard(shard)
+        pending, pending_size = [], 0
+
+    try:
+        for record in records:
+            framed = frame(record)
+            if len(framed) > limit:
+                raise ValueError(f"a record of {len(record)} bytes does not fit one {limit}-byte block of "
+                                 f"{directory} (namespace {nameservice})")
+            if pending_size + len(framed) > limit:
+                flush()
+            pending.append(framed)
+            pending_size += len(framed)
+        if pending or not shards:
+            flush()
+    finally:
+        for client in writers:
+            if client is not fs:
+                client.close()
+    return shards
+
+
+def _client_on(fs: HfedFileSystem, host: str) -> HfedFileSystem:
+    """A client like ``fs`` (same cluster and user) that declares ``host`` as its own."""
+    return HfedFileSystem(conf=fs.cfg, user=fs.user, groups=fs.groups, host=host, skip_instance_cache=True)
