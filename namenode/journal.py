@@ -237,13 +237,17 @@ class Journal:
             if end != self.editlog.durable_txid:
                 raise CorruptLog(f"rebuilt to txid {end}, but the log is durable to {self.editlog.durable_txid}")
         except Exception as e:  # noqa: BLE001 - cannot trust memory any more: stop writes
-            self.editlog.broken = f"could not rebuild the namespace after losing edits {first}..{last}: {e}"
+            self.editlog.broken = "; ".join(filter(None, [
+                self.editlog.broken, f"could not rebuild the namespace after losing edits {first}..{last}: {e}"]))
             log.critical("%s: %s; entering safe mode", fsn.nameservice, self.editlog.broken)
             fsn.safemode.enter(manual=True)
             return
         transplant(fsn, fresh)
         log.warning("%s: namespace rolled back to txid %d (edits %d..%d were refused: %s)",
                     fsn.nameservice, end, first, last, err)
+        if self.editlog.broken:           # memory is right, but the log takes no more edits
+            log.critical("%s: edit log unusable (%s); entering safe mode", fsn.nameservice, self.editlog.broken)
+            fsn.safemode.enter(manual=True)
 
     # -------------------------------------------------------- checkpoints
     def due(self, every_txns: int, period: float) -> bool:

@@ -362,3 +362,28 @@ def test_non_durable_mode_acknowledges_without_waiting(tmp_path):
     assert journal.editlog.syncs == 0
     journal.close()
     assert len(state(restored(tmp_path, clock))[0]) == 51
+
+
+class UnrepairableSegment(FailingSegment):
+    def truncate(self, size):
+        raise OSError(errno.EIO, "Input/output error")
+
+
+def test_a_log_that_cannot_be_cut_back_puts_the_namespace_in_safe_mode(tmp_path):
+    clock = Clock()
+    fsn, journal = opened(tmp_path, clock, opener=UnrepairableSegment)
+
+    async def main():
+        await mkdirs_acked(fsn, "/before")
+        FailingSegment.fail_with = errno.EIO
+        try:
+            with pytest.raises(HfedError, match="could not make edits txid"):
+                await mkdirs_acked(fsn, "/lost")
+        finally:
+            FailingSegment.fail_with = None
+        with pytest.raises(OSError, match="safe mode"):      # refused before anything is applied
+            await mkdirs_acked(fsn, "/after")
+    asyncio.run(main())
+    # /lost may or may not be there (its RPC failed: outcome unknown); nothing later got in
+    assert {p for p, *_ in state(fsn)[0]} - {"/lost"} == {"/", "/before"}
+    assert fsn.safemode.on and "could not be cut back" in journal.editlog.broken
