@@ -15,6 +15,8 @@ the buffer and fdatasyncs it in a thread; every RPC whose record was in that
 buffer is released by that one sync, and records appended meanwhile wait for
 the next round. A failed write or sync fails every waiting RPC and calls
 ``on_failure`` so the owner can roll the namespace back to what is durable.
+With ``durable=False`` (benchmark baseline) RPCs are acknowledged at once and
+the buffer is written to the OS once per event-loop turn, never synced.
 """
 from __future__ import annotations
 
@@ -223,6 +225,7 @@ class EditLog:
         self._buf = bytearray()
         self._waiters: list[tuple[int, asyncio.Future]] = []
         self._task: asyncio.Task | None = None
+        self._write_soon = False
 
     # ------------------------------------------------------------ segments
     def open_segment(self, first: int) -> None:
@@ -271,12 +274,29 @@ class EditLog:
         return self.last_txid
 
     def _kick(self) -> None:
-        if self._task is None:
+        if self._task is None and not self._write_soon:
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:
                 return           # offline use (tools, unit tests): flush() writes it
-            self._task = loop.create_task(self._syncer())
+            if self.durable:
+                self._task = loop.create_task(self._syncer())
+            else:                # one plain write per loop turn, on the loop: no thread hop per edit
+                self._write_soon = True
+                loop.call_soon(self._write_buffered)
+
+    def _write_buffered(self) -> None:
+        self._write_soon = False
+        if not self._buf or self.segment is None:
+            return
+        data, end = bytes(self._buf), self.last_txid
+        self._buf.clear()
+        try:
+            self.segment.write(data)
+        except OSError as e:
+            self._fail(e)
+            return
+        self._done_through(end)
 
     async def sync_to(self, txid: int) -> None:
         """Return once record ``txid`` is durable; NoSpace/HfedError if it never will be."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import fcntl
+import gc
 import json
 import logging
 import os
@@ -113,6 +114,18 @@ class Journal:
     def load(self, fsn, recover: bool = False) -> int:
         """Newest valid image, then later edits, into ``fsn``; opens a new segment.
         Returns the number of edits replayed."""
+        # No cyclic GC passes over the growing heap while millions of objects are
+        # made; afterwards they move to the permanent generation (later passes skip them).
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._load(fsn, recover)
+        finally:
+            gc.freeze()
+            if enabled:
+                gc.enable()
+
+    def _load(self, fsn, recover: bool) -> int:
         self.lock()
         self.fsn = fsn
         self.editlog.label = fsn.nameservice
@@ -140,12 +153,13 @@ class Journal:
                 log.error("%s; trying an older image", e)
                 self._image_errors.append(str(e))
                 continue
-            if image.get("cluster_id") != fsn.cluster_id or image.get("nameservice") != fsn.nameservice:
-                raise InvalidArgument(f"{path}: image of cluster {image.get('cluster_id')} namespace "
-                                      f"{image.get('nameservice')}, but this NameNode is cluster {fsn.cluster_id} "
+            head = image["header"]
+            if head.get("cluster_id") != fsn.cluster_id or head.get("nameservice") != fsn.nameservice:
+                raise InvalidArgument(f"{path}: image of cluster {head.get('cluster_id')} namespace "
+                                      f"{head.get('nameservice')}, but this NameNode is cluster {fsn.cluster_id} "
                                       f"namespace {fsn.nameservice}; refusing to start")
-            if image.get("txid") != txid:
-                raise CorruptImage(f"{path}: holds txid {image.get('txid')}, its name says {txid}")
+            if head.get("txid") != txid:
+                raise CorruptImage(f"{path}: holds txid {head.get('txid')}, its name says {txid}")
             image_mod.load_into(fsn, image)
             return txid
         return 0

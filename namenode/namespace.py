@@ -93,6 +93,31 @@ class InodeTable:
         if inode.id != ROOT_ID:
             self._children[inode.parent][inode.name] = inode.id
 
+    def add_many(self, inodes) -> list[Inode]:
+        """Bulk insert for image loading: each directory's index is sorted once
+        instead of taking one insert per child. Returns inodes whose parent is
+        not a directory of the table (left out)."""
+        pending: dict[int, dict] = {}
+        for inode in inodes:
+            self._inodes[inode.id] = inode
+            if inode.is_dir and inode.id not in self._children:
+                pending.setdefault(inode.id, {})
+            if inode.id != ROOT_ID:
+                pending.setdefault(inode.parent, {})[inode.name] = inode.id
+        orphans = []
+        for dir_id, entries in pending.items():
+            parent = self._inodes.get(dir_id)
+            if parent is None or not parent.is_dir:
+                orphans += [self._inodes.pop(i) for i in entries.values()]
+            elif dir_id in self._children:
+                self._children[dir_id].update(entries)
+            else:
+                self._children[dir_id] = SortedDict(entries)
+        self.files = sum(1 for i in self._inodes.values() if not i.is_dir)
+        self.directories = len(self._inodes) - self.files
+        self.next_id = max(self.next_id, max(self._inodes) + 1)
+        return orphans
+
     def remove(self, inode: Inode) -> None:
         """Remove one inode (a directory must already be empty)."""
         del self._children[inode.parent][inode.name]
