@@ -22,6 +22,7 @@ import os
 import re
 import struct
 import sys
+import threading
 from array import array
 from pathlib import Path
 
@@ -99,7 +100,8 @@ def write(meta_dir: Path, snap: dict) -> Path:
     """Encode and write ``snap`` atomically; returns the image path. May run in a thread."""
     payload = _encode(snap)
     final = meta_dir / image_name(snap["header"]["txid"])
-    tmp = final.with_name(final.name + ".tmp")
+    # A name of its own: a shutdown checkpoint may race one still being written.
+    tmp = final.with_name(f"{final.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         with open(tmp, "wb") as f:
             f.write(HEADER.pack(MAGIC, google_crc32c.value(payload), len(payload)))

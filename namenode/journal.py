@@ -127,6 +127,10 @@ class Journal:
 
     def _load(self, fsn, recover: bool) -> int:
         self.lock()
+        first_format = [n for n in ("image.json", "edits.jsonl") if (self.meta_dir / n).exists()]
+        if first_format:
+            raise HfedError(f"{self.meta_dir}: holds {' and '.join(first_format)} of the first journal format, "
+                            "which this version does not read; refusing to start rather than lose them")
         self.fsn = fsn
         self.editlog.label = fsn.nameservice
         for tmp in self.meta_dir.glob("*.tmp"):

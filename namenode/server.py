@@ -119,15 +119,15 @@ async def serve(cfg: config_mod.ClusterConfig, nameservice: str, address_file: s
         tasks.append(asyncio.create_task(checkpointer(fsn, cfg.checkpoint_txns, cfg.checkpoint_period)))
     await stop.wait()
     log.info("namespace %s stopping", nameservice)
-    for task in tasks:
-        task.cancel()
+    tasks[0].cancel()
     await server.stop(grace=1.0)
     if fsn.journal is not None:
         try:
-            await fsn.journal.editlog.drain()
             if not fsn.journal.editlog.broken:
-                fsn.journal.checkpoint_now(fsn)     # the next start replays nothing
+                await fsn.journal.checkpoint(fsn)   # waits for a running one; the next start replays nothing
         finally:
+            for task in tasks[1:]:
+                task.cancel()
             fsn.journal.close()
 
 

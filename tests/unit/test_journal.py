@@ -387,3 +387,9 @@ def test_a_log_that_cannot_be_cut_back_puts_the_namespace_in_safe_mode(tmp_path)
     # /lost may or may not be there (its RPC failed: outcome unknown); nothing later got in
     assert {p for p, *_ in state(fsn)[0]} - {"/lost"} == {"/", "/before"}
     assert fsn.safemode.on and "could not be cut back" in journal.editlog.broken
+
+
+def test_first_journal_format_is_refused_not_ignored(tmp_path):
+    (tmp_path / "image.json").write_text("{}")
+    with pytest.raises(HfedError, match="image.json of the first journal format"):
+        restored(tmp_path, Clock())
