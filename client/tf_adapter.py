@@ -20,12 +20,15 @@ How one worker's share is read (files are planned by client/tf_assign.py):
 Counters (per worker, `HfedInput.counters`): bytes handed to the reader from
 local block files, bytes that came over the network, bytes served again from
 the cache, files opened and records produced. Bytes are counted per whole
-file when it is handed to the reader, so an epoch stopped early over-counts;
-records are counted by a tf op on each record as the pipeline produces it.
+file when it is handed to the reader, and so are records: a background thread
+walks each handed-out file's TFRecord length fields (or counts its lines) off
+the input path. An epoch stopped early over-counts both. (A tf op counting
+each record, or even each batch, cost 10-50% of the throughput here.)
 """
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import contextlib
 import dataclasses
 import hashlib
@@ -50,6 +53,7 @@ from client.fs import HfedFileSystem
 from client.datanode_client import describe, iter_block_range
 from client.streams import block_spans
 from client.tf_assign import FileLayout, InputPlan, assign_files, check_worker_index
+from client import tf_records
 from protos import errors
 from protos import hfed_pb2 as pb
 
@@ -224,7 +228,9 @@ class HfedInput:
         self.counters = InputCounters()
         self._lock = threading.Lock()
         self._current: tuple[str, str, str] | None = None   # hfed path, namespace, local path being read
-        self._record_counter = None
+        # Records are counted per file off the input path, by a thread walking the file's framing.
+        self._counter_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="hfed-count")
+        self._record_counts: set[concurrent.futures.Future] = set()
 
     def _worker_hosts(self, worker_hosts, num_workers: int) -> list[str]:
         if worker_hosts is None and os.environ.get(WORKER_HOSTS_ENV):
@@ -261,8 +267,6 @@ class HfedInput:
             else:
                 ds = local_paths.interleave(reader, cycle_length=self.cycle_length,
                                             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        if self.count_records:
-            ds = ds.map(self._count_op)
         options = tf.data.Options()
         # hfed already gave this worker its own files; TF must not shard them again.
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
@@ -273,18 +277,11 @@ class HfedInput:
         path.set_shape([])
         return path
 
-    def _count_op(self, record):
-        if self._record_counter is None:
-            with tf.init_scope(), tf.device("/cpu:0"):
-                self._record_counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="hfed_records")
-        with tf.control_dependencies([self._record_counter.assign_add(1)]):
-            return tf.identity(record)
-
     def counters_now(self) -> InputCounters:
-        """The counters, with the record count read from its tf variable."""
-        if self._record_counter is not None:
-            self.counters.records = int(self._record_counter.numpy())
-        return dataclasses.replace(self.counters)
+        """A snapshot of the counters, once the record counts of the files handed out so far are in."""
+        concurrent.futures.wait(list(self._record_counts))
+        with self._lock:
+            return dataclasses.replace(self.counters)
 
     # ------------------------------------------------------------ per file
 
@@ -306,7 +303,27 @@ class HfedInput:
         with self._lock:
             self.counters.files += 1
             self._current = (layout.path, layout.nameservice, local)
+        if self.count_records:
+            self._count_records_later(local)
         return local
+
+    def _count_records_later(self, local: str) -> None:
+        fd = os.open(local, os.O_RDONLY)   # opened now: the cache may unlink the file before the count runs
+        future = self._counter_thread.submit(self._count_records_in, fd)
+        with self._lock:
+            self._record_counts = {f for f in self._record_counts if not f.done()} | {future}
+
+    def _count_records_in(self, fd: int) -> None:
+        try:
+            if self.kind == "bytes":
+                records = 1
+            elif self.kind == "tfrecord":
+                records = tf_records.count_records(fd)
+            else:
+                records = tf_records.count_lines(fd)
+        finally:
+            os.close(fd)
+        self._count(records=records)
 
     def _local_block_path(self, located: pb.LocatedBlock, layout: FileLayout) -> str | None:
         """The verified block file of a replica on this host, or None (then the caller fetches)."""

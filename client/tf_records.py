@@ -12,6 +12,8 @@ it from the block file with TensorFlow's native reader (client/tf_adapter.py).
 from __future__ import annotations
 
 import dataclasses
+import mmap
+import os
 import struct
 from typing import Callable, Iterable, Iterator
 
@@ -40,7 +42,7 @@ def iter_records(raw: bytes, where: str = "<bytes>") -> Iterator[bytes]:
     while pos < len(view):
         if pos + 12 > len(view):
             raise ValueError(f"{where}: truncated TFRecord header at offset {pos}")
-        header = view[pos:pos + 8]
+        header = bytes(view[pos:pos + 8])
         (length,) = struct.unpack_from("<Q", view, pos)
         (header_crc,) = struct.unpack_from("<I", view, pos + 8)
         if masked_crc(header) != header_crc:
@@ -48,11 +50,37 @@ def iter_records(raw: bytes, where: str = "<bytes>") -> Iterator[bytes]:
         end = pos + 12 + length
         if end + 4 > len(view):
             raise ValueError(f"{where}: truncated TFRecord at offset {pos}")
-        data = view[pos + 12:end]
+        data = bytes(view[pos + 12:end])
         if masked_crc(data) != struct.unpack_from("<I", view, end)[0]:
             raise ValueError(f"{where}: corrupt TFRecord data at offset {pos}")
-        yield bytes(data)
+        yield data
         pos = end + 4
+
+
+def count_records(fd: int) -> int:
+    """Records in an open TFRecord file, walking only the length fields (no CRC
+    checks: the reader checks them). A truncated last record is not counted."""
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return 0
+    with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as view:
+        unpack = struct.Struct("<Q").unpack_from
+        count = pos = 0
+        while pos + 12 <= size:
+            pos += FRAME_OVERHEAD + unpack(view, pos)[0]
+            if pos > size:
+                break
+            count += 1
+        return count
+
+
+def count_lines(fd: int) -> int:
+    """Lines as TextLineDataset yields them: one per newline, plus an unterminated last line."""
+    count, last = 0, b"\n"
+    while chunk := os.read(fd, 1 << 20):
+        count += chunk.count(b"\n")
+        last = chunk[-1:]
+    return count + (last != b"\n")
 
 
 @dataclasses.dataclass(frozen=True)

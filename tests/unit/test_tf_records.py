@@ -1,0 +1,43 @@
+"""TFRecord framing and record counting, without TensorFlow."""
+import os
+
+import pytest
+
+from client.tf_records import count_lines, count_records, frame, iter_records
+
+
+def counted(tmp_path, data, counter):
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return counter(fd)
+    finally:
+        os.close(fd)
+
+
+def test_frames_round_trip_and_are_counted(tmp_path):
+    records = [b"", b"a", os.urandom(5000), b"z" * 70000]
+    raw = b"".join(frame(r) for r in records)
+    assert list(iter_records(raw)) == records
+    assert counted(tmp_path, raw, count_records) == 4
+    assert counted(tmp_path, raw[:-3], count_records) == 3      # a truncated last record is not counted
+    assert counted(tmp_path, b"", count_records) == 0
+
+
+def test_known_tensorflow_framing():
+    # b"hello" as tf.io.TFRecordWriter writes it
+    assert frame(b"hello").hex() == "0500000000000000eab2043e68656c6c6fbb1f1c19"
+
+
+def test_corruption_is_named_with_its_offset():
+    raw = bytearray(frame(b"x" * 10) + frame(b"y" * 10))
+    raw[26 + 14] ^= 1
+    with pytest.raises(ValueError, match=r"shard-7: corrupt TFRecord data at offset 26"):
+        list(iter_records(bytes(raw), "shard-7"))
+
+
+def test_lines_count_like_text_line_dataset(tmp_path):
+    assert counted(tmp_path, b"a\nb\nc\n", count_lines) == 3
+    assert counted(tmp_path, b"a\nb\nc", count_lines) == 3
+    assert counted(tmp_path, b"", count_lines) == 0
