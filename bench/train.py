@@ -20,6 +20,7 @@ import argparse
 import datetime
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -124,6 +125,11 @@ def run_worker(args) -> None:
     if source.worker_index == 0:
         result.update(evaluate(model, fs, args))
     Path(args.result).write_text(json.dumps(result))
+    # Leave without TensorFlow's shutdown: a worker that outlives the coordination leader (the
+    # chief) can hang there for minutes; everything this process owes is in its result file.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def evaluate(model, fs, args) -> dict:
@@ -186,20 +192,26 @@ def start_workers(args, hosts: list[str], plan_path: Path, steps: int, out: Path
 
 
 def wait_workers(procs: list[subprocess.Popen], out: Path, timeout: float) -> list[dict]:
+    """Wait for every trainer; a trainer that failed ends the run with the tail of its log."""
     deadline = time.monotonic() + timeout
     try:
-        for index, proc in enumerate(procs):
-            code = proc.wait(timeout=max(deadline - time.monotonic(), 1))
-            if code != 0:
-                tail = (out / f"worker-{index}.log").read_text(errors="replace").splitlines()[-25:]
-                raise SystemExit(f"trainer {index} failed (exit {code}); last lines of its log:\n" + "\n".join(tail))
-    except subprocess.TimeoutExpired:
-        raise SystemExit(f"trainers did not finish within {timeout:.0f}s (logs in {out})") from None
+        while any(proc.poll() is None for proc in procs):
+            for index, proc in enumerate(procs):
+                if proc.poll() not in (None, 0):
+                    tail = (out / f"worker-{index}.log").read_text(errors="replace").splitlines()[-25:]
+                    raise SystemExit(f"trainer {index} failed (exit {proc.returncode}); last lines of its log:\n"
+                                     + "\n".join(tail))
+            if time.monotonic() > deadline:
+                raise SystemExit(f"trainers did not finish within {timeout:.0f}s (logs in {out})")
+            time.sleep(0.2)
     finally:
-        for proc in procs:
+        for proc in procs:   # the others would wait forever for a failed peer's collectives
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+    missing = [i for i, proc in enumerate(procs) if proc.returncode != 0 or not (out / f"worker-{i}.json").exists()]
+    if missing:
+        raise SystemExit(f"trainers {missing} ended without a result (logs in {out})")
     return [json.loads((out / f"worker-{i}.json").read_text()) for i in range(len(procs))]
 
 
@@ -257,6 +269,7 @@ def run(args) -> int:
     finally:
         if cluster is not None:
             cluster.down()
+    shutil.rmtree(work, ignore_errors=True)   # kept (with the trainers' logs) only when a run fails
     return report(args, hosts, results, time.perf_counter() - started)
 
 

@@ -190,7 +190,21 @@ class BlockCache:
 # ------------------------------------------------------------------ one worker
 
 class HfedInput:
-    """One worker's share of hfed input files, as a tf.data.Dataset (``dataset()``)."""
+    """One worker's share of hfed input files, as a tf.data.Dataset (``dataset()``).
+
+    paths_or_globs   files, directories (all files below) or globs, in any namespace
+    worker_index, num_workers   this worker of N; or ``input_context`` (tf.distribute)
+    worker_hosts     host label of every worker, the same list on every worker (or env
+                     HFED_WORKER_HOSTS=h1,h2,...); without it files are balanced by size only
+    plan             a precomputed InputPlan (plan_input), e.g. made once by a launcher so
+                     every worker reads the same plan even if replicas move meanwhile
+    fs               the client; its host (HFED_HOST) should be this worker's host label
+    kind             "tfrecord" (records), "lines" (text lines) or "bytes" (one element per file)
+    cache_dir, cache_bytes   where fetched files go, and the (soft) bound on their total size
+    cycle_length     files read at once (1: in order, one after another)
+    shuffle_files, seed      reshuffle this worker's file order every epoch
+    count_records    count records per file in a background thread (see the module doc)
+    """
 
     def __init__(self, paths_or_globs=None, worker_index: int | None = None, num_workers: int | None = None, *,
                  fs: HfedFileSystem | None = None, kind: str = "tfrecord", worker_hosts: list[str] | None = None,
@@ -286,9 +300,7 @@ class HfedInput:
     # ------------------------------------------------------------ per file
 
     def _local_path_for(self, index) -> str:
-        layout = self.files[int(index)]
-        local = self.local_path(layout)
-        return local
+        return self.local_path(self.files[int(index)])
 
     def local_path(self, layout: FileLayout) -> str:
         """A local file holding ``layout``'s current bytes: its block file, or a cache copy."""
