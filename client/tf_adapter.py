@@ -64,6 +64,7 @@ DEFAULT_CACHE_BYTES = 2 << 30
 READER_BUFFER = 1 << 20      # TFRecordDataset read buffer
 GLOB_CHARS = re.compile(r"[*?\[]")
 WORKER_HOSTS_ENV = "HFED_WORKER_HOSTS"
+CACHE_NAME = re.compile(r"^[0-9a-f]{16}-")   # BlockCache.key(): digest, then the file's base name
 
 
 # ------------------------------------------------------------------ planning
@@ -154,8 +155,13 @@ class BlockCache:
         self.max_bytes = max_bytes
         self.keep_recent = keep_recent
         self._entries: collections.OrderedDict[str, int] = collections.OrderedDict()
-        for name in sorted(os.listdir(directory), key=lambda n: os.path.getmtime(os.path.join(directory, n))):
-            if not name.endswith(".part"):
+        # Entries left by earlier runs are reused; only names this cache made are ever touched.
+        ours = [n for n in os.listdir(directory) if CACHE_NAME.match(n)]
+        for name in sorted(ours, key=lambda n: os.path.getmtime(os.path.join(directory, n))):
+            if name.endswith(".part"):   # a fetch that never finished
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(directory, name))
+            else:
                 self._entries[name] = os.path.getsize(os.path.join(directory, name))
 
     @staticmethod

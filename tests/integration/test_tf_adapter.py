@@ -12,7 +12,7 @@ import pytest
 tf = pytest.importorskip("tensorflow", reason="the tf extra is not installed (pip install -e '.[tf]')")
 
 from client.fs import HfedFileSystem  # noqa: E402
-from client.tf_adapter import HfedInput, hfed_dataset, plan_input  # noqa: E402
+from client.tf_adapter import BlockCache, HfedInput, hfed_dataset, plan_input  # noqa: E402
 from client.tf_records import frame, write_tfrecord_shards  # noqa: E402
 
 HOSTS = ["host-1", "host-2", "host-3"]
@@ -108,6 +108,20 @@ def test_multi_block_file_is_assembled_in_the_cache_from_local_blocks(cluster, t
         assert lines.counters_now().remote_bytes == len(payload)
     finally:
         writer.rm("/data/tf-multi.tfrecord")
+
+
+def test_cache_stays_bounded_and_touches_only_its_own_files(tmp_path):
+    (tmp_path / "notes.txt").write_text("not the cache's")
+    cache = BlockCache(str(tmp_path), max_bytes=250, keep_recent=2)
+    keys = [f"{i:016x}-f{i}" for i in range(3)]
+    for key in keys:
+        Path(cache.partial_path(key)).write_bytes(b"x" * 100)
+        cache.commit(key)
+    assert cache.lookup(keys[0]) is None and cache.lookup(keys[2]) is not None
+    assert sorted(os.listdir(tmp_path)) == keys[1:] + ["notes.txt"]
+    Path(cache.partial_path("0" * 16 + "-dead")).write_bytes(b"half")      # a fetch that died
+    again = BlockCache(str(tmp_path), max_bytes=250)
+    assert again.lookup(keys[1]) and sorted(os.listdir(tmp_path)) == keys[1:] + ["notes.txt"]
 
 
 def test_text_lines(cluster, fs):

@@ -41,3 +41,12 @@ def test_lines_count_like_text_line_dataset(tmp_path):
     assert counted(tmp_path, b"a\nb\nc\n", count_lines) == 3
     assert counted(tmp_path, b"a\nb\nc", count_lines) == 3
     assert counted(tmp_path, b"", count_lines) == 0
+
+
+def test_adapter_without_tensorflow_says_how_to_install_it():
+    import subprocess
+    import sys
+    code = "import sys; sys.modules['tensorflow'] = None; import client.tf_adapter"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode != 0
+    assert "client.tf_adapter needs TensorFlow" in run.stderr and ".[tf]" in run.stderr
