@@ -306,7 +306,9 @@ async def mkdirs_acked(fsn, path):
         await fsn.journal.sync_to(fsn.journal.last_txid)
 
 
-def test_concurrent_mutations_share_fdatasyncs(tmp_path):
+@pytest.mark.parametrize("inline_below", [0.0, 10.0])      # syncs always in a thread / always on the loop
+def test_concurrent_mutations_share_fdatasyncs(tmp_path, monkeypatch, inline_below):
+    monkeypatch.setattr(editlog, "INLINE_SYNC_S", inline_below)
     clock = Clock()
     fsn, journal = opened(tmp_path, clock)
 
