@@ -373,10 +373,16 @@ class HfedInput:
                 local = self._local_block_path(lb, layout) if any(
                     dn.host_label == self.host for dn in lb.locations) else None
                 if local is not None:
-                    with open(local, "rb") as block_file:
-                        shutil.copyfileobj(block_file, out, 1 << 20)   # whole blocks: the file's block length
-                    self._count(local_bytes=end - start)
-                    continue
+                    try:
+                        with open(local, "rb") as block_file:
+                            shutil.copyfileobj(block_file, out, 1 << 20)   # a block file is the block's bytes
+                        self._count(local_bytes=end - start)
+                        continue
+                    except OSError as e:   # the replica vanished meanwhile: stream this block instead
+                        log.warning("%s [namespace %s]: local block file %s unreadable (%s); streaming it",
+                                    layout.path, layout.nameservice, local, e)
+                        out.seek(start)
+                        out.truncate()
                 for chunk in iter_block_range(self.fs.datanodes, lb, 0, end - start, path=layout.path,
                                               report_bad=self._reporter(layout.nameservice)):
                     out.write(chunk)
