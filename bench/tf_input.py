@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -98,7 +99,8 @@ def measure_worker(w: int, plan, hosts, conf: str, plain_dir: Path, args) -> dic
     epochs = args.repeats + 1
     if local_counters.records != epochs * total_records or local_counters.remote_bytes:
         raise SystemExit(f"worker {w}: counters disagree with the plan: {local_counters}")
-    remote = HfedInput(plan=remote_plan, worker_index=w, num_workers=n, fs=remote_fs)
+    remote = HfedInput(plan=remote_plan, worker_index=w, num_workers=n, fs=remote_fs,
+                       cache_dir=str(plain_dir.parent / f"cache-{w}"))
     remote_ds = remote.dataset().batch(args.batch)
     remote_cold, _ = timed(lambda: consume_batched(remote_ds))
     remote_cached, _ = timed(lambda: consume_batched(remote_ds))
@@ -150,7 +152,8 @@ def report(results: list[dict], args, setup: str) -> str:
         for name, rps, bps, ratio in r["rows"]:
             lines.append(f"| {name} | {rps:,.0f} | {bps / 1e6:,.0f} | {'' if ratio is None else f'{ratio:.2f}x'} |")
         lc, rc = r["local_counters"], r["remote_counters"]
-        lines += ["", f"Counters, {args.repeats + 1} local epochs (batched): local bytes {lc['local_bytes']}, remote bytes {lc['remote_bytes']}, "
+        lines += ["", f"Counters, {args.repeats + 1} local epochs (batched): local bytes {lc['local_bytes']}, "
+                      f"remote bytes {lc['remote_bytes']}, "
                       f"files {lc['files']}, records {lc['records']}. Remote-only worker, two epochs: local bytes "
                       f"{rc['local_bytes']}, remote bytes {rc['remote_bytes']}, cached bytes {rc['cached_bytes']}, "
                       f"records {rc['records']}.", ""]
@@ -205,6 +208,7 @@ def main(argv=None) -> int:
              f"{args.size_mb} MiB of {args.record_bytes}-byte records in {len(shards)} one-block shards, batch "
              f"{args.batch}, unbatched rows over the first {args.unbatched_records} records, median of "
              f"{args.repeats} alternating runs; {os.cpu_count()} CPUs, page cache warm.")
+    shutil.rmtree(work, ignore_errors=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(report(results, args, setup))
     print(f"report: {args.out}")

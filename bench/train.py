@@ -83,7 +83,9 @@ def run_worker(args) -> None:
     inputs: list[HfedInput] = []
 
     def dataset_fn(ctx: tf.distribute.InputContext):
-        source = HfedInput(plan=plan, input_context=ctx, fs=fs, shuffle_files=True, seed=args.seed + ctx.input_pipeline_id)
+        worker = ctx.input_pipeline_id
+        source = HfedInput(plan=plan, input_context=ctx, fs=fs, shuffle_files=True, seed=args.seed + worker,
+                           cache_dir=str(Path(args.result).parent / f"cache-{worker}"))
         inputs.append(source)
         batch = ctx.get_per_replica_batch_size(args.batch_size)
         return (source.dataset().map(parse_example).shuffle(1024, seed=args.seed).batch(batch, drop_remainder=True)
@@ -137,7 +139,8 @@ def evaluate(model, fs, args) -> dict:
     import numpy as np
     from client.tf_adapter import HfedInput
 
-    source = HfedInput(f"{DATA_DIR}/test-*.tfrecord", 0, 1, fs=fs)
+    source = HfedInput(f"{DATA_DIR}/test-*.tfrecord", 0, 1, fs=fs,
+                       cache_dir=str(Path(args.result).parent / "cache-eval"))
     correct = total = 0
     for pixels, labels in source.dataset().map(parse_example).batch(256):
         predicted = np.argmax(model(pixels, training=False).numpy(), axis=1)

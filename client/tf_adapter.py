@@ -147,14 +147,23 @@ class BlockCache:
     POSIX, the reader keeps its bytes)."""
 
     def __init__(self, directory: str | None, max_bytes: int, keep_recent: int = 2):
-        if directory is None:
-            directory = tempfile.mkdtemp(prefix="hfed-tf-cache-")
-            weakref.finalize(self, shutil.rmtree, directory, True)
-        os.makedirs(directory, exist_ok=True)
-        self.directory = directory
         self.max_bytes = max_bytes
         self.keep_recent = keep_recent
         self._entries: collections.OrderedDict[str, int] = collections.OrderedDict()
+        self._directory = directory
+        if directory is not None:
+            self._scan(directory)
+
+    @property
+    def directory(self) -> str:
+        """Made on first use: a worker whose files are all local never needs one."""
+        if self._directory is None:
+            self._directory = tempfile.mkdtemp(prefix="hfed-tf-cache-")
+            weakref.finalize(self, shutil.rmtree, self._directory, True)
+        return self._directory
+
+    def _scan(self, directory: str) -> None:
+        os.makedirs(directory, exist_ok=True)
         # Entries left by earlier runs are reused; only names this cache made are ever touched.
         ours = [n for n in os.listdir(directory) if CACHE_NAME.match(n)]
         for name in sorted(ours, key=lambda n: os.path.getmtime(os.path.join(directory, n))):
