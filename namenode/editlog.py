@@ -135,7 +135,7 @@ def scan(path: Path, data: bytes, expected: int, tail_ok: bool, recover: bool) -
     being written at the crash); damage elsewhere raises CorruptLog unless
     ``recover``, which skips to the next good record."""
     if len(data) < len(FILE_HEADER) or data[:len(MAGIC)] != MAGIC:
-        if tail_ok and not data.strip(b"\0"):
+        if tail_ok and (not data.strip(b"\0") or FILE_HEADER.startswith(data)):
             return ScanResult(valid_end=0, torn="empty segment (crash right after it was created)")
         raise CorruptLog(f"{path}: not an hfed edit log segment (bad header)")
     if data[:len(FILE_HEADER)] != FILE_HEADER:

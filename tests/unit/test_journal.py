@@ -395,3 +395,14 @@ def test_first_journal_format_is_refused_not_ignored(tmp_path):
     (tmp_path / "image.json").write_text("{}")
     with pytest.raises(HfedError, match="image.json of the first journal format"):
         restored(tmp_path, Clock())
+
+
+@pytest.mark.parametrize("content", [b"", editlog.FILE_HEADER, editlog.FILE_HEADER[:5]])
+def test_an_empty_or_header_only_segment_at_the_end_is_dropped(tmp_path, content):
+    clock = Clock()
+    journal_with_dirs(tmp_path, clock, 2)
+    seg = inprogress(tmp_path)
+    (tmp_path / editlog.inprogress_name(3)).write_bytes(content)     # a roll created it, then the crash
+    assert {p for p, *_ in state(restored(tmp_path, clock))[0]} == {"/", "/d0", "/d1"}
+    assert (tmp_path / editlog.finalized_name(1, 2)).exists() and not seg.exists()
+    assert (tmp_path / editlog.inprogress_name(3)).read_bytes() == editlog.FILE_HEADER   # started afresh
