@@ -103,7 +103,8 @@ def test_multi_block_file_is_assembled_in_the_cache_from_local_blocks(cluster, t
         assert read_all(source.dataset()) == records
         counters = source.counters_now()
         assert counters.local_bytes == len(payload) and counters.remote_bytes == 0
-        lines = HfedInput("/data/tf-multi.tfrecord", fs=client(cluster, "elsewhere"), kind="bytes")
+        lines = HfedInput("/data/tf-multi.tfrecord", fs=client(cluster, "elsewhere"), kind="bytes",
+                          cache_dir=str(tmp_path / "c2"))
         assert read_all(lines.dataset()) == [payload]
         assert lines.counters_now().remote_bytes == len(payload)
     finally:
@@ -158,12 +159,12 @@ def test_corrupt_tfrecord_error_names_the_hfed_file(cluster, fs):
         fs.rm("/data/tf-corrupt.tfrecord")
 
 
-def test_datanode_killed_mid_epoch_the_worker_finishes_from_other_replicas(fresh_cluster):
+def test_datanode_killed_mid_epoch_the_worker_finishes_from_other_replicas(fresh_cluster, tmp_path):
     cluster = fresh_cluster(namespaces=1, replication=2)
     writer = client(cluster, "host-1")
     records = make_records(4000, size=700)
     write_tfrecord_shards(writer, records, "/data/epoch", replication=2, hosts=["host-1"])
-    source = HfedInput("/data/epoch", fs=writer)
+    source = HfedInput("/data/epoch", fs=writer, cache_dir=str(tmp_path / "cache"))
     assert len(source.files) >= 3
     iterator = iter(source.dataset())
     got = [next(iterator).numpy()]                     # the first shard is open from host-1's block file
