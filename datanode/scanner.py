@@ -19,7 +19,6 @@ import logging
 import os
 import threading
 import time
-import tomllib
 from dataclasses import dataclass
 
 from datanode.storage import BlockStorage, Replica
@@ -185,25 +184,6 @@ class BlockScanner:
 
 
 def settings(cfg: config.ClusterConfig) -> tuple[float, int]:
-    """(scan_period seconds, scan_bytes_per_second): cluster-wide top-level keys of
-    the config; a period or rate <= 0 turns the scanner off."""
-    raw = _raw_config(cfg)
-
-    def pick(name, default):
-        value = getattr(cfg, name, None)
-        return value if value is not None else raw.get(name, default)
-
-    period = float(pick("scan_period", DEFAULT_SCAN_PERIOD))
-    rate = config.parse_size(pick("scan_bytes_per_second", DEFAULT_SCAN_BYTES_PER_SECOND))
-    return period, rate
-
-
-def _raw_config(cfg: config.ClusterConfig) -> dict:
-    """The TOML file itself, while protos/config.py does not parse the scanner keys."""
-    if hasattr(cfg, "scan_period") or not cfg.source or not os.path.isfile(cfg.source):
-        return {}
-    try:
-        with open(cfg.source, "rb") as f:
-            return tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError):
-        return {}
+    """(scan_period seconds, scan_bytes_per_second), cluster-wide keys of the config;
+    a period or rate <= 0 turns the scanner off."""
+    return float(cfg.scan_period), int(cfg.scan_bytes_per_second)

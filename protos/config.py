@@ -11,6 +11,8 @@
     durable_edits = true          # acknowledge a namespace change only once its edit is fdatasynced
     checkpoint_txns = 100000      # write a namespace image after this many edits ...
     checkpoint_period = 3600.0    # ... or this many seconds, whichever comes first
+    scan_period = 1814400.0       # DataNode block scanner: a full verification pass every 3 weeks
+    scan_bytes_per_second = "64M" # ... reading at most this fast (0 for either: scanner off)
     keep_images = 2               # images kept (with the edits after the oldest)
     fallback = "ns-a"             # optional: namespace for unmounted paths
 
@@ -93,6 +95,8 @@ class ClusterConfig:
     durable_edits: bool = True          # ack namespace changes after their edit is on disk (off: benchmarks only)
     checkpoint_txns: int = 100_000      # image after this many edits ...
     checkpoint_period: float = 3600.0   # ... or this many seconds
+    scan_period: float = 1814400.0      # block scanner: seconds between full passes (<= 0: off)
+    scan_bytes_per_second: int = 64 << 20   # block scanner read rate (<= 0: off)
     keep_images: int = 2                # images kept, with the edit segments the oldest needs
     client_host: str = ""
     source: str = ""
@@ -148,6 +152,8 @@ def from_dict(raw: dict, source: str = "<dict>") -> ClusterConfig:
         durable_edits=bool(raw.get("durable_edits", True)),
         checkpoint_txns=int(raw.get("checkpoint_txns", 100_000)),
         checkpoint_period=float(raw.get("checkpoint_period", 3600.0)),
+        scan_period=float(raw.get("scan_period", 1814400.0)),
+        scan_bytes_per_second=parse_size(raw.get("scan_bytes_per_second", 64 << 20)),
         keep_images=int(raw.get("keep_images", 2)),
         client_host=(raw.get("client") or {}).get("host", ""),
         source=source,
@@ -190,7 +196,7 @@ def dump(cfg: ClusterConfig) -> str:
     lines = [f"cluster_id = {_toml_value(cfg.cluster_id)}"]
     for key in ("block_size", "replication", "heartbeat_interval", "dead_interval", "block_report_interval",
                 "safemode_threshold", "lease_hard_limit", "durable_edits", "checkpoint_txns", "checkpoint_period",
-                "keep_images"):
+                "keep_images", "scan_period", "scan_bytes_per_second"):
         lines.append(f"{key} = {_toml_value(getattr(cfg, key))}")
     if cfg.fallback:
         lines.append(f"fallback = {_toml_value(cfg.fallback)}")

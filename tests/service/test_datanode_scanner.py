@@ -4,7 +4,6 @@ NameNode learns of it, has it deleted and copies the good replica back."""
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import grpc
@@ -25,15 +24,8 @@ def write_config(root: Path, namenode_address: str, labels) -> Path:
            "nameservices": {"ns-a": {"address": namenode_address, "meta_dir": str(root / "ns-a")}},
            "mounts": [{"path": "/data", "nameservice": "ns-a"}],
            "datanodes": {label: {"data_dir": str(root / label)} for label in labels}}
-    cfg = config.from_dict(raw)
-    for key, value in SCANNER.items():
-        setattr(cfg, key, value)   # written by config.dump once protos/config.py knows the keys
-    text = config.dump(cfg)
-    for key, value in SCANNER.items():
-        if not re.search(rf"^{key} =", text, re.MULTILINE):
-            text = f"{key} = {value!r}\n" + text
     path = root / "hfed.toml"
-    path.write_text(text)
+    path.write_text(config.dump(config.from_dict({**raw, **SCANNER})))
     return path
 
 
