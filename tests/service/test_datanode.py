@@ -221,7 +221,12 @@ def test_every_datanode_verifies_checksums(cluster):
     assert bad.seqno == 1
     assert not bad.statuses[0].ok and bad.statuses[0].uuid == dn1.uuid   # the first DataNode caught it
     assert "checksum mismatch" in bad.statuses[0].message and "host-1" in bad.statuses[0].message
-    for node in (dn1, dn2):  # no half-written replica stays behind
+    # No half-written replica stays behind. The downstream node learns of the
+    # failure when its stream is cancelled, so its clean-up may lag the ack.
+    deadline = time.time() + 5
+    while any(os.listdir(n.data_dir / POOL / "rbw") for n in (dn1, dn2)) and time.time() < deadline:
+        time.sleep(0.05)
+    for node in (dn1, dn2):
         assert not os.listdir(node.data_dir / POOL / "rbw")
     with pytest.raises(grpc.RpcError):
         read(dn2, block(5))
