@@ -6,7 +6,7 @@ Starts a local cluster (3 DataNodes, replication 3) in a temp dir and, in the
 same run, measures:
   * bare gRPC stream   - one process streams the same bytes to another over
                          loopback gRPC in 1 MiB messages (no disk, no checksums)
-  * plain file read    - Python reading a local file of the same size
+  * plain file read    - Python reading a local file of the same size (readinto)
   * pipeline write     - hfed put at replication 3 (client -> DN1 -> DN2 -> DN3)
   * remote read        - hfed read from a client on no DataNode's host
   * local-host read    - hfed read from a client on host-1 (short-circuit)
@@ -80,10 +80,16 @@ def bare_stream_rate(size: int, tmp: Path) -> float:
 
 # ------------------------------------------------------------------ plain file
 def plain_read_rate(path: Path) -> float:
-    start, got = time.perf_counter(), 0
-    with open(path, "rb", buffering=0) as f:
-        while chunk := f.read(PACKET_SIZE):
-            got += len(chunk)
+    """The fastest plain read Python does: readinto one reused buffer (no allocation
+    per read), so the ratio against it is conservative."""
+    buffer = bytearray(PACKET_SIZE)
+    # Two passes, the second timed: the first brings the file into the page
+    # cache, where the hfed reads find their replicas too.
+    for _pass in range(2):
+        start, got = time.perf_counter(), 0
+        with open(path, "rb", buffering=0) as f:
+            while n := f.readinto(buffer):
+                got += n
     return got / (time.perf_counter() - start)
 
 
