@@ -113,10 +113,6 @@ def hfed_read_rate(fs, path: str, size: int) -> float:
     return size / elapsed
 
 
-def mb(rate: float) -> str:
-    return f"{rate / 1e6:8.1f} MB/s"
-
-
 def run(size: int, block_size: int, runs: int) -> dict:
     from client.fs import HfedFileSystem
     from client.minicluster import MiniCluster

@@ -186,10 +186,6 @@ def _report(report_bad: ReportBad, block: pb.Block, dn: pb.DatanodeId) -> None:
         log.warning("could not report corrupt %s on %s: %s", block_name(block), describe(dn), e)
 
 
-def read_block_range(pool: DatanodePool, located: pb.LocatedBlock, start: int, end: int, **kwargs) -> bytes:
-    return b"".join(iter_block_range(pool, located, start, end, **kwargs))
-
-
 # ------------------------------------------------------------------ writing
 
 class PipelineFailed(errors.Unavailable):

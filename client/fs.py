@@ -10,7 +10,6 @@ one namespace being down raises ConnectionError for its paths only.
 from __future__ import annotations
 
 import datetime
-import getpass
 import os
 import threading
 import time
@@ -436,6 +435,3 @@ class HfedFileSystem(AbstractFileSystem):
 
     def report_bad_replica(self, nameservice: str, block: pb.Block, datanode_uuid: str) -> None:
         self.namenode(nameservice).report_bad_blocks([(block, datanode_uuid)])
-
-    def whoami(self) -> str:
-        return self.user or getpass.getuser()

@@ -38,6 +38,7 @@ from protos import config as hconfig
 from protos import hfed_pb2 as pb
 from protos import hfed_pb2_grpc as pb_grpc
 from protos import rpc
+from protos.files import replace_atomically
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NAMENODE_MODULE = "namenode.server"
@@ -157,9 +158,7 @@ class MiniCluster:
         )
 
     def _write_config(self, cfg: hconfig.ClusterConfig, path: Path) -> None:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(hconfig.dump(cfg))
-        os.replace(tmp, path)
+        replace_atomically(path, hconfig.dump(cfg))
 
     # ------------------------------------------------------- start / stop
 

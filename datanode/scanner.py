@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datanode.storage import BlockStorage, Replica
 from protos import config
 from protos.errors import ChecksumError
+from protos.files import replace_atomically
 
 log = logging.getLogger("hfed.datanode.scanner")
 
@@ -174,11 +175,8 @@ class BlockScanner:
             return 0.0
 
     def _save_pass_end(self, when: float) -> None:
-        tmp = self.state_path + ".tmp"
         try:
-            with open(tmp, "w") as f:
-                json.dump({"last_pass_end": when}, f)
-            os.replace(tmp, self.state_path)
+            replace_atomically(self.state_path, json.dumps({"last_pass_end": when}))
         except OSError as e:  # only costs an early rescan after a restart
             log.warning("could not record the scanner pass in %s: %s", self.state_path, e)
 

@@ -30,6 +30,7 @@ from datanode.recovery import verified_length
 from protos import checksum
 from protos import hfed_pb2 as pb
 from protos.errors import AlreadyExists, BlockMissing, ChecksumError, InvalidArgument, NoSpace
+from protos.files import fsync_dir, replace_atomically
 
 log = logging.getLogger("hfed.datanode.storage")
 
@@ -172,12 +173,7 @@ class BlockStorage:
         except (ValueError, KeyError) as e:
             raise InvalidArgument(f"{path}: not a DataNode VERSION file ({e})")
         new_uuid = f"DN-{uuid_lib.uuid4()}"
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump({"uuid": new_uuid, "host_label": self.host_label}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        replace_atomically(path, json.dumps({"uuid": new_uuid, "host_label": self.host_label}), durable=True)
         return new_uuid
 
     def _scan(self) -> None:
@@ -250,7 +246,7 @@ class BlockStorage:
         if older is not None:
             _unlink(older.meta_path)  # its data file was just replaced
             self._used -= older.num_bytes + meta_size(older.num_bytes)
-        _fsync_dir(finalized)
+        fsync_dir(finalized)
         self._used += length + meta_size(length)
         self._pools[pool_id][block_id] = replica
         self._verified[self._verification_key(replica)] = True
@@ -299,9 +295,6 @@ class BlockStorage:
 
     def add_pool(self, pool_id: str) -> None:
         self.pool_dir(pool_id, FINALIZED)
-
-    def pool_ids(self) -> list[str]:
-        return sorted(self._pools)
 
     def report(self, pool_id: str) -> list[pb.Block]:
         """Every finalized replica of a pool, for a full block report."""
@@ -381,7 +374,7 @@ class BlockStorage:
             if older is not None and older.meta_path != replica.meta_path:
                 _unlink(older.meta_path)
             if self.sync_on_close:
-                _fsync_dir(finalized)
+                fsync_dir(finalized)
 
         try:
             await asyncio.to_thread(move)
@@ -550,11 +543,3 @@ def _unlink(path: str) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -37,6 +37,7 @@ from pathlib import Path
 import google_crc32c
 
 from protos.errors import HfedError, NoSpace
+from protos.files import fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -73,13 +74,6 @@ def encode(record: dict) -> bytes:
     return json.dumps(record, separators=(",", ":")).encode()
 
 
-def fsync_dir(path: Path) -> None:
-    """Make a create/rename/unlink in ``path`` durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # ------------------------------------------------------------------ reading

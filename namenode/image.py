@@ -30,7 +30,7 @@ import google_crc32c
 
 from protos.errors import HfedError
 from namenode.blocks import BlockInfo
-from namenode.editlog import fsync_dir
+from protos.files import fsync_dir
 from namenode.namespace import Inode
 
 MAGIC = b"HFEDIMG2"

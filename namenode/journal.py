@@ -27,7 +27,8 @@ from pathlib import Path
 
 from protos.errors import HfedError, InvalidArgument, NoSpace
 from namenode import editlog as editlog_mod, image as image_mod, ops
-from namenode.editlog import CorruptLog, EditLog, SegmentFile, fsync_dir
+from namenode.editlog import CorruptLog, EditLog, SegmentFile
+from protos.files import fsync_dir, replace_atomically
 from namenode.image import CorruptImage
 
 log = logging.getLogger(__name__)
@@ -57,13 +58,7 @@ def read_or_create_version(meta_dir: Path, nameservice: str, cluster_id: str) ->
                         "(restore VERSION from a backup)")
     version = {"cluster_id": cluster_id, "nameservice": nameservice,
                "pool_id": f"BP-{uuid.uuid4().hex[:12]}-{nameservice}"}
-    tmp = path.with_name(VERSION + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(json.dumps(version))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_dir(meta_dir)
+    replace_atomically(path, json.dumps(version), durable=True)
     return version
 
 

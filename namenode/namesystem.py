@@ -129,10 +129,6 @@ class Namesystem:
         if node is not None and node.alive:
             node.commands.append(DeleteCmd([(block_id, generation_stamp, num_bytes)]))
 
-    def expected_replication(self, block: BlockInfo) -> int:
-        inode = self.ns.table.find(block.inode_id)
-        return inode.replication if inode is not None else 0
-
     def live_locations(self, block: BlockInfo, client_host: str = "") -> list:
         """Live DataNodes with a good replica, the client's own host first."""
         nodes = [self.datanodes.nodes[u] for u in block.replicas if self.datanodes.is_live(u)]

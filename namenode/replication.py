@@ -34,13 +34,18 @@ def tick(fsn: Namesystem) -> int:
     return scheduled
 
 
+def _being_written(inode, block_id: int) -> bool:
+    """The writer's pipeline owns a file's last block until the file is complete."""
+    return inode.under_construction and bool(inode.blocks) and inode.blocks[-1] == block_id
+
+
 def _check_block(fsn: Namesystem, block_id: int, now: float) -> str:
     block = fsn.blocks.get(block_id)
     if block is None:
         return "gone"
     inode = fsn.ns.table.find(block.inode_id)
-    if inode is None or (inode.under_construction and inode.blocks and inode.blocks[-1] == block_id):
-        return "skip"      # the writer's pipeline owns the last block until complete
+    if inode is None or _being_written(inode, block_id):
+        return "skip"
     expected = inode.replication
     live = fsn.live_locations(block)
     in_flight = fsn.pending.get(block_id, (set(), 0))[0]
@@ -76,7 +81,7 @@ def under_replicated(fsn: Namesystem) -> tuple[int, int]:
     under = missing = 0
     for block in fsn.blocks.blocks.values():
         inode = fsn.ns.table.find(block.inode_id)
-        if inode is None or (inode.under_construction and inode.blocks and inode.blocks[-1] == block.block_id):
+        if inode is None or _being_written(inode, block.block_id):
             continue
         live = sum(1 for u in block.replicas if fsn.datanodes.is_live(u))
         if live == 0:

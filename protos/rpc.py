@@ -6,6 +6,8 @@ import os
 
 import grpc
 
+from protos.files import replace_atomically
+
 MAX_MESSAGE = 64 << 20
 OPTIONS = [
     ("grpc.max_send_message_length", MAX_MESSAGE),
@@ -59,9 +61,5 @@ def aio_server() -> grpc.aio.Server:
 
 def write_address_file(path: str | None, address: str) -> None:
     """Announce a ready daemon's bound address (atomically: launchers poll for it)."""
-    if not path:
-        return
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        f.write(address)
-    os.replace(tmp, path)
+    if path:
+        replace_atomically(path, address)

@@ -7,16 +7,8 @@ from pathlib import Path
 import pytest
 
 from client.fs import HfedFileSystem
+from client.minicluster import wait_for
 from protos import config
-
-
-def wait_until(predicate, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def replica_hosts(fs, path):
@@ -54,7 +46,7 @@ def test_dead_datanode_blocks_return_to_full_replication(fresh_cluster):
     def fully_replicated_without_victim():
         hosts = replica_hosts(fs, "/data/rereplicate.bin")
         return all(len(h) == 3 and victim not in h for h in hosts)
-    wait_until(fully_replicated_without_victim, 30, f"re-replication after killing {victim}")
+    wait_for(fully_replicated_without_victim, 30, f"re-replication after killing {victim}")
     stats = cluster.stats("ns-a")
     assert stats.under_replicated == 0 and stats.missing == 0
     fs2 = HfedFileSystem(conf=str(cluster.config_path), host="elsewhere", skip_instance_cache=True)
@@ -77,7 +69,7 @@ def test_corrupt_replica_detected_served_elsewhere_and_replaced(cluster):
         hosts = replica_hosts(fs, "/user/corrupt-me.bin")[0]
         return (len(hosts) == 3 and bad_host in hosts and path.exists()
                 and path.read_bytes() == data[:1 << 20])
-    wait_until(repaired, 30, f"the corrupt replica on {bad_host} to be replaced")
+    wait_for(repaired, 30, f"the corrupt replica on {bad_host} to be replaced")
     stats = cluster.stats("ns-a")
     assert stats.corrupt_replicas == 0 and stats.under_replicated == 0
     fs.rm("/user/corrupt-me.bin")
@@ -98,6 +90,6 @@ def test_dead_namenode_fails_fast_and_other_namespace_keeps_working(fresh_cluste
     names = {e["name"] for e in fs.ls("/")}
     assert {"/user", "/tmp", "/data"} <= names
     cluster.start_namenode("ns-b")
-    wait_until(lambda: cluster.wait_for_block_reports(5), 30, "ns-b block reports after restart")
+    wait_for(lambda: cluster.wait_for_block_reports(5), 30, "ns-b block reports after restart")
     fresh = HfedFileSystem(conf=str(cluster.config_path), skip_instance_cache=True)
     assert fresh.cat_file("/data/before") == b"b"

@@ -5,22 +5,13 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 
 from client.fs import HfedFileSystem
+from client.minicluster import wait_for
 
 MiB = 1 << 20
-
-
-def wait_until(predicate, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def hfed(conf, *args):
@@ -77,7 +68,7 @@ def test_write_survives_a_pipeline_datanode_killed_mid_block(fresh_cluster):
         blocks = reader.block_locations("/data/pipeline.bin").blocks
         return all(len(b.locations) == 3 and "host-1" not in {l.host_label for l in b.locations}
                    for b in blocks)
-    wait_until(fully_replicated, 30, "re-replication after the pipeline lost host-1")
+    wait_for(fully_replicated, 30, "re-replication after the pipeline lost host-1")
 
 
 def test_lease_of_a_dead_writer_is_recovered(fresh_cluster):
@@ -104,7 +95,7 @@ def test_lease_of_a_dead_writer_is_recovered(fresh_cluster):
 
     def closed():
         return not fs.info("/data/abandoned.bin").get("under_construction", True)
-    wait_until(closed, 20, "lease recovery of /data/abandoned.bin")
+    wait_for(closed, 20, "lease recovery of /data/abandoned.bin")
     assert fs.cat_file("/data/abandoned.bin") == b"a" * MiB      # the acknowledged block, nothing torn
     fs.pipe_file("/data/abandoned.bin", b"mine")                 # writable by others again
     assert fs.cat_file("/data/abandoned.bin") == b"mine"

@@ -114,7 +114,8 @@ def test_torn_tail_is_cut_to_the_last_verified_chunk_after_sigkill(cluster):
 def test_recovered_replica_is_in_the_full_report_to_a_real_namenode(tmp_path):
     """Killed mid-block with a NameNode up: after the restart the recovered replica is
     reported with its verified length, and the NameNode lists it for the open file."""
-    from test_datanode_with_namenode import Setup, wait_for
+    from client.minicluster import wait_for
+    from test_datanode_with_namenode import Setup
 
     setup = Setup(tmp_path)
     setup.namenode.start()

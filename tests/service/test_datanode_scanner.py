@@ -14,7 +14,8 @@ from protos import hfed_pb2 as pb
 from protos import hfed_pb2_grpc as pb_grpc
 
 from test_datanode import MiB, DatanodeProcess, free_port, packets, read, verified_bytes
-from test_datanode_with_namenode import NamenodeProcess, wait_for
+from client.minicluster import wait_for
+from test_datanode_with_namenode import NamenodeProcess
 
 SCANNER = {"scan_period": 1.0, "scan_bytes_per_second": 64 << 20}
 
@@ -98,7 +99,7 @@ def test_scanner_reports_rot_and_the_namenode_replaces_the_replica(cluster):
     cluster.wait_registered()
     data = os.urandom(2 * MiB + 123)
     blk = write_two_replicas(cluster, "/data/rot", data)
-    wait_for(lambda: locations(cluster, "/data/rot") == ["host-1", "host-2"], what="both replicas reported")
+    wait_for(lambda: locations(cluster, "/data/rot") == ["host-1", "host-2"], 15.0, "both replicas reported")
     dn1 = cluster.nodes["host-1"]
     replica = dn1.data_dir / blk.pool_id / "finalized" / f"blk_{blk.block_id}"
     with open(replica, "r+b") as f:   # one flipped byte, same size and length: only checksums tell

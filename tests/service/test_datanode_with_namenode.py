@@ -13,11 +13,13 @@ from pathlib import Path
 import grpc
 import pytest
 
+from client.minicluster import wait_for
 from protos import config, errors, rpc
 from protos import hfed_pb2 as pb
 from protos import hfed_pb2_grpc as pb_grpc
 
 from test_datanode import MiB, free_port, packets, read, verified_bytes, DatanodeProcess  # noqa: E402
+
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -97,16 +99,6 @@ def setup(tmp_path):
     s.close()
 
 
-def wait_for(predicate, timeout=15.0, what=""):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
 def write_file(setup: Setup, path: str, data: bytes) -> pb.Block:
     md = rpc.identity_metadata()
     nn = setup.client()
@@ -143,7 +135,7 @@ def test_registers_reports_and_reregisters_after_namenode_restart(setup):
 
     setup.namenode.stop()
     setup.namenode.start()  # block locations are not persisted: the DataNode must report again
-    wait_for(lambda: locations(setup, "/data/f") == ["host-1"], what="the re-registration's full report")
+    wait_for(lambda: locations(setup, "/data/f") == ["host-1"], 15.0, "the re-registration's full report")
     assert "registering again" in setup.datanode.log()
     assert verified_bytes(read(setup.datanode, blk)) == (0, data)
 
@@ -154,7 +146,7 @@ def test_deleting_a_file_deletes_its_replica(setup):
     replica = setup.root / "host-1" / blk.pool_id / "finalized" / f"blk_{blk.block_id}"
     assert replica.exists()
     assert setup.client().Delete(pb.DeleteRequest(path="/data/g"), metadata=rpc.identity_metadata()).deleted
-    wait_for(lambda: not replica.exists(), what="the DeleteCommand")
+    wait_for(lambda: not replica.exists(), 15.0, "the DeleteCommand")
     with pytest.raises(grpc.RpcError) as info:
         read(setup.datanode, blk)
     assert isinstance(errors.from_rpc_error(info.value, "host-1"), errors.BlockMissing)
