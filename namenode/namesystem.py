@@ -58,6 +58,13 @@ class Namesystem:
         self.deleting: set[tuple[int, str]] = set()       # corrupt replicas asked to go
         self.journal = None
         self.safemode = SafeMode()
+        self.budget = None          # namenode.budget.MemoryBudget when the config sets one
+
+    def check_room(self, path: str) -> None:
+        """Refuse an operation that adds objects once the memory budget is spent
+        (NoSpace naming the path, namespace, object count, memory and budget)."""
+        if self.budget is not None:
+            self.budget.check(self, path)
 
     def check_writable(self, path: str) -> None:
         """Refuse namespace changes in safe mode (SafeMode error naming the path)."""

@@ -24,6 +24,7 @@ def mkdirs(fsn, caller: Caller, path: str, permission: int, create_parent: bool)
     deepest = max(i for i, inode in enumerate(chain) if inode is not None)
     if deepest < len(chain) - 1:
         fsn.ns.check(caller, chain[deepest], WRITE | EXECUTE, path)
+        fsn.check_room(path)
     fsn.commit({"op": "mkdirs", "path": path, "perm": (permission or DEFAULT_DIR_MODE) & 0o7777,
                 "owner": caller.user, "group": _group_of(fsn, chain, deepest), "mtime": fsn.now_ms(),
                 "parents": create_parent})

@@ -41,6 +41,7 @@ def create(fsn, caller: Caller, path: str, permission: int, overwrite: bool, cre
     if chain[-1] is not None and not chain[-1].is_dir:
         fsn.ns.check_sticky(caller, chain[-2], chain[-1], path)
     group = chain[deepest].group
+    fsn.check_room(path)
     return fsn.commit({"op": "create", "path": path, "perm": (permission or DEFAULT_FILE_MODE) & 0o7777,
                        "owner": caller.user, "group": group, "mtime": fsn.now_ms(), "overwrite": overwrite,
                        "parents": create_parent, "replication": replication, "block_size": block_size,
@@ -102,6 +103,7 @@ def add_block(fsn, caller: Caller, path: str, client_name: str, previous: tuple[
         _check_last(fsn, inode, path, previous[0])
     elif inode.blocks:
         raise InvalidArgument(f"{fsn.ns.where(path)}: add_block needs the previous block", path)
+    fsn.check_room(path)
     candidates = [dn for dn in fsn.datanodes.live() if dn.uuid not in excluded]
     targets = choose_targets(inode.replication, candidates, client_host)
     if not targets:
