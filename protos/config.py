@@ -19,6 +19,9 @@
     [nameservices.ns-a]
     address = "127.0.0.1:9000"
     meta_dir = "/var/hfed/ns-a"
+    max_memory = "256M"           # optional: refuse new files/dirs/blocks once the NameNode's RSS
+                                  # reaches this (0: unlimited); it refuses to start below an empty namespace's
+    max_objects = 1000000         # optional: ... or once files + directories + blocks reach this (0: unlimited)
 
     [[mounts]]
     path = "/user"
@@ -67,6 +70,8 @@ class NameserviceConfig:
     name: str
     address: str
     meta_dir: str = ""
+    max_memory: int = 0   # bytes of NameNode RSS past which objects are no longer added (0: unlimited)
+    max_objects: int = 0  # files + directories + blocks allowed (0: unlimited)
 
 
 @dataclass
@@ -114,7 +119,19 @@ def from_dict(raw: dict, source: str = "<dict>") -> ClusterConfig:
     for name, ns in (raw.get("nameservices") or {}).items():
         if "address" not in ns:
             fail(f"nameservice {name!r} has no address")
-        nameservices[name] = NameserviceConfig(name, ns["address"], ns.get("meta_dir", ""))
+        limits = {}
+        for key, parse, kind in (("max_memory", parse_size, "size such as 256M"),
+                                 ("max_objects", int, "whole number")):
+            value = ns.get(key, 0)
+            if str(value).strip().startswith("-"):
+                fail(f"nameservice {name!r}: {key} = {value!r} is negative (0 means unlimited)")
+            try:
+                if isinstance(value, (bool, float)):
+                    raise TypeError(value)
+                limits[key] = parse(value)
+            except (ValueError, TypeError):
+                fail(f"nameservice {name!r}: {key} = {value!r} is not a {kind} (0 means unlimited)")
+        nameservices[name] = NameserviceConfig(name, ns["address"], ns.get("meta_dir", ""), **limits)
     if not nameservices:
         fail("no [nameservices] defined")
     mounts, seen = [], {}
@@ -203,6 +220,7 @@ def dump(cfg: ClusterConfig) -> str:
     for ns in cfg.nameservices.values():
         lines += ["", f'[nameservices."{ns.name}"]', f"address = {_toml_value(ns.address)}",
                   f"meta_dir = {_toml_value(ns.meta_dir)}"]
+        lines += [f"{key} = {getattr(ns, key)}" for key in ("max_memory", "max_objects") if getattr(ns, key)]
     for path, ns in cfg.mounts:
         lines += ["", "[[mounts]]", f"path = {_toml_value(path)}", f"nameservice = {_toml_value(ns)}"]
     for dn in cfg.datanodes.values():
