@@ -1,0 +1,104 @@
+"""A namespace's memory budget: refuse new files, directories and blocks once the
+NameNode's resident memory (``max_memory``) or its object count (``max_objects``)
+reaches the configured limit. Reads, renames and deletes never ask.
+
+The object count (files + directories + blocks) is exact and cheap. RSS is not:
+reading it costs ~10 us, more than a create itself, so it is sampled at most
+every RSS_SAMPLE_INTERVAL seconds; a burst of creates can overshoot the budget
+by what it adds in that time (well under a megabyte).
+
+Deleting files rarely makes RSS shrink: Python keeps freed memory in its own
+pools and reuses it for the next objects. So once RSS reaches ``max_memory``
+the object count at that moment becomes the wall: while RSS stays over the
+budget, creates are allowed again whenever deletes took the count below the
+wall, up to the wall. What users see is "after deleting N objects I can create
+N again" instead of a namespace that stays read-only until a restart. The wall
+is forgotten as soon as RSS drops below the budget again.
+"""
+from __future__ import annotations
+
+import time
+
+import psutil
+
+from protos.errors import NoSpace
+
+RSS_SAMPLE_INTERVAL = 0.05     # seconds between RSS samples in check()
+HDFS_BYTES_PER_OBJECT = 150    # the usual HDFS NameNode heap sizing rule: ~150 B per file, directory or block
+
+_PROCESS = psutil.Process()
+
+
+def process_rss() -> int:
+    return _PROCESS.memory_info().rss
+
+
+def mib(n: int) -> str:
+    return f"{n / (1 << 20):,.1f} MiB"
+
+
+def object_counts(fsn) -> tuple[int, int, int]:
+    """(files, directories, blocks) of the namespace, exactly."""
+    return fsn.ns.table.files, fsn.ns.table.directories, len(fsn.blocks)
+
+
+class MemoryBudget:
+    """``max_memory`` bytes of RSS and ``max_objects`` files+directories+blocks; 0 is unlimited.
+    ``baseline_rss`` is the RSS of the empty namespace (bytes per object are counted above it);
+    ``rss`` and ``clock`` are seams for tests."""
+
+    def __init__(self, max_memory: int = 0, max_objects: int = 0, *, baseline_rss: int = 0,
+                 rss=process_rss, clock=time.monotonic, sample_interval: float = RSS_SAMPLE_INTERVAL):
+        self.max_memory, self.max_objects = max_memory, max_objects
+        self.baseline_rss = baseline_rss
+        self._rss, self._clock, self._interval = rss, clock, sample_interval
+        self._sampled_at = float("-inf")
+        self._last_rss = 0
+        self.wall_objects: int | None = None   # object count when RSS reached max_memory
+
+    @property
+    def limited(self) -> bool:
+        return bool(self.max_memory or self.max_objects)
+
+    def rss(self, fresh: bool = False) -> int:
+        now = self._clock()
+        if fresh or now - self._sampled_at >= self._interval:
+            self._last_rss, self._sampled_at = self._rss(), now
+        return self._last_rss
+
+    def refusal(self, objects: int, rss: int) -> str | None:
+        """Why an operation adding objects is refused now, or None when there is room."""
+        if self.max_objects and objects >= self.max_objects:
+            return (f"namespace object budget reached: {objects:,} objects (files, directories, blocks) of "
+                    f"{self.max_objects:,} allowed, RSS {mib(rss)} (delete files or raise max_objects)")
+        if not self.max_memory:
+            return None
+        if rss < self.max_memory:
+            self.wall_objects = None
+            return None
+        if self.wall_objects is None:
+            self.wall_objects = objects
+        if objects < self.wall_objects:
+            return None
+        return (f"namespace memory budget reached: {objects:,} objects, RSS {mib(rss)} of "
+                f"{mib(self.max_memory)} budget (delete files or raise max_memory)")
+
+    def check(self, fsn, path: str) -> None:
+        """NoSpace naming ``path`` and the namespace when no object may be added."""
+        if not self.limited:
+            return
+        reason = self.refusal(sum(object_counts(fsn)), self.rss())
+        if reason:
+            raise NoSpace(f"{fsn.ns.where(path)}: {reason}", path)
+
+    def usage(self, fsn) -> dict:
+        """What the status RPC reports: objects, memory, budget and the HDFS heap estimate."""
+        files, directories, blocks = object_counts(fsn)
+        objects = files + directories + blocks
+        rss = self.rss(fresh=True)
+        return {"files": files, "directories": directories, "blocks": blocks, "objects": objects,
+                "rss_bytes": rss, "baseline_rss_bytes": self.baseline_rss,
+                "bytes_per_object": max(rss - self.baseline_rss, 0) // max(objects, 1),
+                "max_memory": self.max_memory, "max_objects": self.max_objects,
+                "hdfs_heap_estimate": HDFS_BYTES_PER_OBJECT * objects,
+                "budget_refusal": (self.refusal(objects, rss) or "") if self.limited else ""}
