@@ -34,12 +34,17 @@ def translated(handler):
             if journal is not None and journal.last_txid > before:
                 await journal.sync_to(journal.last_txid)
             return reply
-        except errors.HfedError as e:
-            await errors.abort_with(context, e)
         except Exception as e:  # noqa: BLE001 - report, don't crash the server
-            log.exception("%s failed", handler.__name__)
-            await errors.abort_with(context, errors.HfedError(f"internal error in {handler.__name__}: {e}"))
+            await errors.abort_with(context, as_hfed_error(handler.__name__, e))
     return wrapper
+
+
+def as_hfed_error(where: str, e: Exception) -> errors.HfedError:
+    """hfed errors go back as they are; anything else is a bug: logged in full, sent as internal."""
+    if isinstance(e, errors.HfedError):
+        return e
+    log.exception("%s failed", where)
+    return errors.HfedError(f"internal error in {where}: {e}")
 
 
 def file_status(st: reads.Status) -> pb.FileStatus:
@@ -70,17 +75,74 @@ class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
         return pb.Block(block_id=block.block_id, generation_stamp=block.generation_stamp,
                         num_bytes=block.num_bytes, pool_id=self.fsn.pool_id)
 
+    # One function per operation, (caller, request) -> reply, shared by its own
+    # RPC handler and by Batch, so a batched entry behaves exactly like the call.
+
+    def _mkdirs(self, caller, request) -> pb.MkdirsResponse:
+        dirs.mkdirs(self.fsn, caller, request.path, request.permission, request.create_parent)
+        return pb.MkdirsResponse()
+
+    def _create(self, caller, request) -> pb.CreateResponse:
+        inode = files.create(self.fsn, caller, request.path, request.permission, request.overwrite,
+                             request.create_parent, request.replication, request.block_size, request.client_name)
+        return pb.CreateResponse(status=file_status(reads.status(self.fsn, request.path.rstrip("/"), inode)))
+
+    def _complete(self, caller, request) -> pb.CompleteResponse:
+        last = _block_tuple(request.last) if request.HasField("last") else None
+        return pb.CompleteResponse(completed=files.complete(self.fsn, caller, request.path, request.client_name,
+                                                            last))
+
+    def _get_block_locations(self, caller, request) -> pb.GetBlockLocationsResponse:
+        length, uc, located = reads.get_block_locations(self.fsn, caller, request.path, request.offset,
+                                                        request.length, request.client_host)
+        blocks = [pb.LocatedBlock(block=self._block(b), offset=off, locations=[datanode_id(n) for n in nodes])
+                  for b, off, nodes in located]
+        return pb.GetBlockLocationsResponse(
+            blocks=pb.LocatedBlocks(file_length=length, blocks=blocks, under_construction=uc))
+
+    def _get_file_info(self, caller, request) -> pb.GetFileInfoResponse:
+        return pb.GetFileInfoResponse(status=file_status(reads.get_file_info(self.fsn, caller, request.path)))
+
+    def _delete(self, caller, request) -> pb.DeleteResponse:
+        return pb.DeleteResponse(deleted=dirs.delete(self.fsn, caller, request.path, request.recursive))
+
+    # BatchEntry.op / BatchResult.result field -> the operation
+    BATCHABLE = {"get_file_info": _get_file_info, "mkdirs": _mkdirs, "create": _create, "complete": _complete,
+                 "delete": _delete, "get_block_locations": _get_block_locations}
+
+    @translated
+    def Batch(self, request, context):
+        """Each entry on its own, in order; `translated` then waits for one sync
+        covering every entry's edits (group commit) before the reply goes out."""
+        entries = request.entries
+        if len(entries) > pb.MAX_BATCH:
+            raise errors.InvalidArgument(f"namespace {self.fsn.nameservice}: a batch holds at most {pb.MAX_BATCH} "
+                                         f"entries, this one has {len(entries)}: nothing was applied; split it")
+        caller = self._caller(context)
+        reply = pb.BatchResponse()
+        for index, entry in enumerate(entries):
+            result = reply.results.add()
+            op = entry.WhichOneof("op")
+            op_request = getattr(entry, op) if op else None
+            try:
+                if op is None:
+                    raise errors.InvalidArgument(f"batch entry {index} names no operation")
+                getattr(result, op).CopyFrom(self.BATCHABLE[op](self, caller, op_request))
+            except Exception as e:  # noqa: BLE001 - one entry's failure is that entry's result
+                error = as_hfed_error(f"Batch entry {index} ({op})", e)
+                result.error.kind = error.kind
+                result.error.code = error.status.value[0]
+                result.error.message = error.message
+                result.error.path = error.path or getattr(op_request, "path", "")
+        return reply
+
     @translated
     def Mkdirs(self, request, context):
-        dirs.mkdirs(self.fsn, self._caller(context), request.path, request.permission, request.create_parent)
-        return pb.MkdirsResponse()
+        return self._mkdirs(self._caller(context), request)
 
     @translated
     def Create(self, request, context):
-        inode = files.create(self.fsn, self._caller(context), request.path, request.permission,
-                             request.overwrite, request.create_parent, request.replication,
-                             request.block_size, request.client_name)
-        return pb.CreateResponse(status=file_status(reads.status(self.fsn, request.path.rstrip("/"), inode)))
+        return self._create(self._caller(context), request)
 
     @translated
     def AddBlock(self, request, context):
@@ -93,9 +155,7 @@ class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
 
     @translated
     def Complete(self, request, context):
-        last = _block_tuple(request.last) if request.HasField("last") else None
-        done = files.complete(self.fsn, self._caller(context), request.path, request.client_name, last)
-        return pb.CompleteResponse(completed=done)
+        return self._complete(self._caller(context), request)
 
     @translated
     def AbandonBlock(self, request, context):
@@ -105,17 +165,11 @@ class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
 
     @translated
     def GetBlockLocations(self, request, context):
-        length, uc, located = reads.get_block_locations(self.fsn, self._caller(context), request.path,
-                                                        request.offset, request.length, request.client_host)
-        blocks = [pb.LocatedBlock(block=self._block(b), offset=off, locations=[datanode_id(n) for n in nodes])
-                  for b, off, nodes in located]
-        return pb.GetBlockLocationsResponse(
-            blocks=pb.LocatedBlocks(file_length=length, blocks=blocks, under_construction=uc))
+        return self._get_block_locations(self._caller(context), request)
 
     @translated
     def GetFileInfo(self, request, context):
-        return pb.GetFileInfoResponse(status=file_status(reads.get_file_info(self.fsn, self._caller(context),
-                                                                             request.path)))
+        return self._get_file_info(self._caller(context), request)
 
     @translated
     def GetListing(self, request, context):
@@ -130,8 +184,7 @@ class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
 
     @translated
     def Delete(self, request, context):
-        return pb.DeleteResponse(deleted=dirs.delete(self.fsn, self._caller(context), request.path,
-                                                     request.recursive))
+        return self._delete(self._caller(context), request)
 
     @translated
     def SetReplication(self, request, context):

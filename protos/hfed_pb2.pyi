@@ -7,6 +7,13 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class BatchLimit(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    BATCH_LIMIT_UNSPECIFIED: _ClassVar[BatchLimit]
+    MAX_BATCH: _ClassVar[BatchLimit]
+BATCH_LIMIT_UNSPECIFIED: BatchLimit
+MAX_BATCH: BatchLimit
+
 class FileStatus(_message.Message):
     __slots__ = ("path", "is_dir", "length", "replication", "block_size", "mtime_ms", "atime_ms", "permission", "owner", "group", "file_id", "children_count", "under_construction")
     PATH_FIELD_NUMBER: _ClassVar[int]
@@ -438,6 +445,64 @@ class SaveNamespaceResponse(_message.Message):
     txid: int
     image: str
     def __init__(self, txid: _Optional[int] = ..., image: _Optional[str] = ...) -> None: ...
+
+class BatchEntry(_message.Message):
+    __slots__ = ("get_file_info", "mkdirs", "create", "complete", "delete", "get_block_locations")
+    GET_FILE_INFO_FIELD_NUMBER: _ClassVar[int]
+    MKDIRS_FIELD_NUMBER: _ClassVar[int]
+    CREATE_FIELD_NUMBER: _ClassVar[int]
+    COMPLETE_FIELD_NUMBER: _ClassVar[int]
+    DELETE_FIELD_NUMBER: _ClassVar[int]
+    GET_BLOCK_LOCATIONS_FIELD_NUMBER: _ClassVar[int]
+    get_file_info: GetFileInfoRequest
+    mkdirs: MkdirsRequest
+    create: CreateRequest
+    complete: CompleteRequest
+    delete: DeleteRequest
+    get_block_locations: GetBlockLocationsRequest
+    def __init__(self, get_file_info: _Optional[_Union[GetFileInfoRequest, _Mapping]] = ..., mkdirs: _Optional[_Union[MkdirsRequest, _Mapping]] = ..., create: _Optional[_Union[CreateRequest, _Mapping]] = ..., complete: _Optional[_Union[CompleteRequest, _Mapping]] = ..., delete: _Optional[_Union[DeleteRequest, _Mapping]] = ..., get_block_locations: _Optional[_Union[GetBlockLocationsRequest, _Mapping]] = ...) -> None: ...
+
+class BatchRequest(_message.Message):
+    __slots__ = ("entries",)
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[BatchEntry]
+    def __init__(self, entries: _Optional[_Iterable[_Union[BatchEntry, _Mapping]]] = ...) -> None: ...
+
+class BatchError(_message.Message):
+    __slots__ = ("kind", "code", "message", "path")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    code: int
+    message: str
+    path: str
+    def __init__(self, kind: _Optional[str] = ..., code: _Optional[int] = ..., message: _Optional[str] = ..., path: _Optional[str] = ...) -> None: ...
+
+class BatchResult(_message.Message):
+    __slots__ = ("error", "get_file_info", "mkdirs", "create", "complete", "delete", "get_block_locations")
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    GET_FILE_INFO_FIELD_NUMBER: _ClassVar[int]
+    MKDIRS_FIELD_NUMBER: _ClassVar[int]
+    CREATE_FIELD_NUMBER: _ClassVar[int]
+    COMPLETE_FIELD_NUMBER: _ClassVar[int]
+    DELETE_FIELD_NUMBER: _ClassVar[int]
+    GET_BLOCK_LOCATIONS_FIELD_NUMBER: _ClassVar[int]
+    error: BatchError
+    get_file_info: GetFileInfoResponse
+    mkdirs: MkdirsResponse
+    create: CreateResponse
+    complete: CompleteResponse
+    delete: DeleteResponse
+    get_block_locations: GetBlockLocationsResponse
+    def __init__(self, error: _Optional[_Union[BatchError, _Mapping]] = ..., get_file_info: _Optional[_Union[GetFileInfoResponse, _Mapping]] = ..., mkdirs: _Optional[_Union[MkdirsResponse, _Mapping]] = ..., create: _Optional[_Union[CreateResponse, _Mapping]] = ..., complete: _Optional[_Union[CompleteResponse, _Mapping]] = ..., delete: _Optional[_Union[DeleteResponse, _Mapping]] = ..., get_block_locations: _Optional[_Union[GetBlockLocationsResponse, _Mapping]] = ...) -> None: ...
+
+class BatchResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[BatchResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[BatchResult, _Mapping]]] = ...) -> None: ...
 
 class RegisterRequest(_message.Message):
     __slots__ = ("id", "cluster_id")

@@ -139,6 +139,11 @@ class ClientProtocolStub:
                 request_serializer=protos_dot_hfed__pb2.SaveNamespaceRequest.SerializeToString,
                 response_deserializer=protos_dot_hfed__pb2.SaveNamespaceResponse.FromString,
                 _registered_method=True)
+        self.Batch = channel.unary_unary(
+                '/hfed.ClientProtocol/Batch',
+                request_serializer=protos_dot_hfed__pb2.BatchRequest.SerializeToString,
+                response_deserializer=protos_dot_hfed__pb2.BatchResponse.FromString,
+                _registered_method=True)
 
 
 class ClientProtocolServicer:
@@ -270,6 +275,12 @@ class ClientProtocolServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Batch(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClientProtocolServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -377,6 +388,11 @@ def add_ClientProtocolServicer_to_server(servicer, server):
                     servicer.SaveNamespace,
                     request_deserializer=protos_dot_hfed__pb2.SaveNamespaceRequest.FromString,
                     response_serializer=protos_dot_hfed__pb2.SaveNamespaceResponse.SerializeToString,
+            ),
+            'Batch': grpc.unary_unary_rpc_method_handler(
+                    servicer.Batch,
+                    request_deserializer=protos_dot_hfed__pb2.BatchRequest.FromString,
+                    response_serializer=protos_dot_hfed__pb2.BatchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -946,6 +962,33 @@ class ClientProtocol:
             '/hfed.ClientProtocol/SaveNamespace',
             protos_dot_hfed__pb2.SaveNamespaceRequest.SerializeToString,
             protos_dot_hfed__pb2.SaveNamespaceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Batch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hfed.ClientProtocol/Batch',
+            protos_dot_hfed__pb2.BatchRequest.SerializeToString,
+            protos_dot_hfed__pb2.BatchResponse.FromString,
             options,
             channel_credentials,
             insecure,
