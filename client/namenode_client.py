@@ -39,7 +39,18 @@ def namespace_where(nameservice: str, address: str) -> str:
 
 def rebuild_error(err: grpc.RpcError, nameservice: str, address: str, path: str | None = None) -> errors.HfedError:
     """The hfed error for ``err``, its message naming the namespace (and path)."""
-    error = errors.from_rpc_error(err, namespace_where(nameservice, address))
+    return name_error(errors.from_rpc_error(err, namespace_where(nameservice, address)), nameservice, address,
+                      path)
+
+
+def batch_error(error: pb.BatchError, nameservice: str, address: str) -> errors.HfedError:
+    """A failed batch entry as the exception its single call would have raised."""
+    cls = errors._BY_KIND.get(error.kind, errors.HfedError)  # the kind -> class map from_rpc_error uses
+    return name_error(cls(error.message), nameservice, address, error.path or None)
+
+
+def name_error(error: errors.HfedError, nameservice: str, address: str, path: str | None) -> errors.HfedError:
+    """``error`` again, its message naming the namespace (and path)."""
     message = error.message
     if path and path not in message:
         message = f"{path}: {message}"
@@ -170,3 +181,13 @@ class NamenodeClient:
 
     def get_server_defaults(self) -> pb.GetServerDefaultsResponse:
         return self.call("GetServerDefaults", pb.GetServerDefaultsRequest())
+
+    # ---------------------------------------------------------------- batch
+
+    def batch(self, entries: list[pb.BatchEntry]) -> list:
+        """Many operations in one call (at most pb.MAX_BATCH): one result per
+        entry, in order, each its reply message or, for an entry that failed,
+        the exception its single call would have raised (returned, not raised)."""
+        reply = self.call("Batch", pb.BatchRequest(entries=entries))
+        return [batch_error(r.error, self.nameservice, self.address) if r.HasField("error")
+                else getattr(r, r.WhichOneof("result")) for r in reply.results]
