@@ -157,8 +157,28 @@ def run_cluster(ctx, args) -> int:
         cluster.down()
         print(f"hfed cluster in {cluster.dir} stopped ({running} daemons were running)")
         return 0
-    fmt.cluster_status(cluster, out=sys.stdout)
+    fmt.cluster_status(cluster, out=sys.stdout, stats=namenode_stats(cluster))
     return 0
+
+
+def namenode_stats(cluster) -> list:
+    """(nameservice, GetStatsResponse or the error) of each running NameNode."""
+    from client.fs import HfedFileSystem
+
+    running = [row["name"] for row in cluster.status() if row["role"] == "namenode" and row["alive"]]
+    if not running:
+        return []
+    fs = HfedFileSystem(conf=str(cluster.config_path), skip_instance_cache=True)
+    result = []
+    try:
+        for ns in running:
+            try:
+                result.append((ns, fs.namenode(ns).get_stats()))
+            except OSError as e:      # hfed errors are OSErrors too
+                result.append((ns, e))
+    finally:
+        fs.close()
+    return result
 
 
 def main_dispatch(argv: list[str]) -> int:

@@ -322,6 +322,45 @@ def _datanode_block(d, out):
     print(file=out)
 
 
+HDFS_HEAP_MODEL = "150 B/object"   # namenode.budget.HDFS_BYTES_PER_OBJECT, the usual HDFS sizing rule
+MEASURABLE_OBJECTS = 10_000        # below this, RSS per object is mostly the server's own noise
+
+
+def budget_summary(s) -> str:
+    """'256 MB (29.85% used)', '1000 objects (2.60% used)', both, or 'unlimited'."""
+    parts = []
+    if s.max_memory:
+        parts.append(f"{human_bytes(s.max_memory)} RSS ({percent(s.rss_bytes, s.max_memory)} used)")
+    if s.max_objects:
+        parts.append(f"{s.max_objects} objects ({percent(s.objects, s.max_objects)} used)")
+    return ", ".join(parts) or "unlimited"
+
+
+def _namespace_memory(s, out) -> None:
+    """The NameNode's objects and memory against its budget, and what a real HDFS NameNode would need."""
+    print(f"Objects (files + directories + blocks): {s.objects}", file=out)
+    print(f"NameNode memory (RSS): {byte_size(s.rss_bytes)}", file=out)
+    if s.baseline_rss_bytes:
+        print(f"  of which the NameNode with an empty namespace: {byte_size(s.baseline_rss_bytes)}", file=out)
+    if s.objects >= MEASURABLE_OBJECTS:
+        print(f"Bytes per object: {s.bytes_per_object} (RSS above the empty namespace / objects)", file=out)
+    else:   # a few objects are lost in the noise of the server's own buffers
+        print(f"Bytes per object: not measurable below {MEASURABLE_OBJECTS} objects", file=out)
+    print(f"Memory budget: {budget_summary(s)}", file=out)
+    if s.budget_refusal:
+        print(f"  BUDGET REACHED, new files, directories and blocks are refused: {s.budget_refusal}", file=out)
+    print(f"HDFS NameNode heap estimate ({HDFS_HEAP_MODEL}): {byte_size(s.hdfs_heap_estimate)}", file=out)
+
+
+def namenode_memory_line(ns: str, s) -> str:
+    """One line per NameNode for `hfed cluster status`."""
+    if isinstance(s, BaseException):
+        return f"{ns}: not answering ({describe(s)})"
+    line = (f"{ns}: {s.objects} objects, RSS {human_bytes(s.rss_bytes)}, budget {budget_summary(s)}, "
+            f"HDFS heap estimate {human_bytes(s.hdfs_heap_estimate)}")
+    return line + (" -- BUDGET REACHED, creates refused" if s.budget_refusal else "")
+
+
 def dfsadmin_report(cfg, stats, out=sys.stdout) -> list[str]:
     """`dfsadmin -report`: cluster totals, then each namespace with its DataNodes.
     ``stats`` is fs.stats(): (nameservice, GetStatsResponse or the Exception).
@@ -355,12 +394,11 @@ def dfsadmin_report(cfg, stats, out=sys.stdout) -> list[str]:
         print(f"Namespace {ns} at {address} ({mounts}): UP", file=out)
         print(f"Block pool: {s.pool_id}", file=out)
         print(f"Files: {s.files}   Directories: {s.directories}   Blocks: {s.blocks}", file=out)
+        _namespace_memory(s, out)
         print(f"Under replicated blocks: {s.under_replicated}", file=out)
         print(f"Blocks with corrupt replicas: {s.corrupt_replicas}", file=out)
         print(f"Missing blocks: {s.missing}", file=out)
         print(f"Pending replications: {s.pending_replications}", file=out)
-        if s.rss_bytes:
-            print(f"NameNode memory (RSS): {byte_size(s.rss_bytes)}", file=out)
         live = sorted((d for d in s.datanodes if d.alive), key=lambda d: d.id.host_label)
         dead = sorted((d for d in s.datanodes if not d.alive), key=lambda d: d.id.host_label)
         print(f"\nLive datanodes ({len(live)}):" + ("\n" if live else ""), file=out)
@@ -389,10 +427,16 @@ def cluster_started(cluster, out=sys.stdout) -> None:
     print(f"Logs in {cluster.log_dir}; stop with: hfed cluster down --dir {cluster.dir}", file=out)
 
 
-def cluster_status(cluster, out=sys.stdout) -> None:
+def cluster_status(cluster, out=sys.stdout, stats=()) -> None:
+    """The daemons, then (``stats``: (nameservice, GetStatsResponse or error) of the running
+    NameNodes) one memory line per NameNode."""
     print(f"Cluster {cluster.config.cluster_id} in {cluster.dir}", file=out)
     print(f"{'ROLE':<9} {'NAME':<8} {'ADDRESS':<21} {'PID':>8}  STATE", file=out)
     for row in cluster.status():
         state = "running" if row["alive"] else "stopped"
         print(f"{row['role']:<9} {row['name']:<8} {row['address'] or '-':<21} {row['pid'] or '-':>8}  {state}",
               file=out)
+    if stats:
+        print("NameNode memory:", file=out)
+        for ns, s in stats:
+            print("  " + namenode_memory_line(ns, s), file=out)

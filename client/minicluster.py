@@ -82,7 +82,8 @@ class MiniCluster:
     def __init__(self, dir, namespaces: int = 2, datanodes: int = 3, block_size: int = 128 << 20,
                  replication: int = 3, heartbeat_interval: float = 1.0, dead_interval: float = 10.0,
                  block_report_interval: float = 300.0, client_host: str = "",
-                 write_pointer: bool = False, start_timeout: float = 30.0, settings: dict | None = None):
+                 write_pointer: bool = False, start_timeout: float = 30.0, settings: dict | None = None,
+                 nameservice_settings: dict[str, dict] | None = None):
         """``write_pointer``: make this the cluster the hfed CLI finds by default
         (writes DEFAULT_HOME/current); only the CLI asks for it, tests must not."""
         self.dir = Path(dir).resolve()
@@ -97,6 +98,7 @@ class MiniCluster:
         self.write_pointer = write_pointer
         self.start_timeout = start_timeout
         self.settings = settings or {}   # other ClusterConfig fields, e.g. {"lease_hard_limit": 2.0}
+        self.nameservice_settings = nameservice_settings or {}   # e.g. {"ns-a": {"max_objects": 50}}
         self.config: hconfig.ClusterConfig | None = None
         self.restarted = False  # True when up() found an existing cluster in dir
         self._procs: dict[str, subprocess.Popen] = {}
@@ -145,7 +147,8 @@ class MiniCluster:
         names = nameservice_names(self.namespaces)
         return hconfig.ClusterConfig(
             cluster_id=f"CID-{uuid.uuid4()}",
-            nameservices={ns: hconfig.NameserviceConfig(ns, "127.0.0.1:0", str(self.dir / "meta" / ns))
+            nameservices={ns: hconfig.NameserviceConfig(ns, "127.0.0.1:0", str(self.dir / "meta" / ns),
+                                                        **self.nameservice_settings.get(ns, {}))
                           for ns in names},
             mounts=default_mounts(names),
             datanodes={label: hconfig.DatanodeConfig(label, str(self.dir / "data" / label))

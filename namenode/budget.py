@@ -21,7 +21,7 @@ import time
 
 import psutil
 
-from protos.errors import NoSpace
+from protos.errors import InvalidArgument, NoSpace
 
 RSS_SAMPLE_INTERVAL = 0.05     # seconds between RSS samples in check()
 HDFS_BYTES_PER_OBJECT = 150    # the usual HDFS NameNode heap sizing rule: ~150 B per file, directory or block
@@ -102,3 +102,19 @@ class MemoryBudget:
                 "max_memory": self.max_memory, "max_objects": self.max_objects,
                 "hdfs_heap_estimate": HDFS_BYTES_PER_OBJECT * objects,
                 "budget_refusal": (self.refusal(objects, rss) or "") if self.limited else ""}
+
+
+def refuse_impossible(nameservice: str, source: str, max_memory: int, max_objects: int,
+                      empty_rss: int, empty_objects: int) -> None:
+    """InvalidArgument when a budget leaves no room even in an empty namespace
+    (the NameNode refuses to start rather than refuse every create)."""
+    if max_memory and max_memory <= empty_rss:
+        raise InvalidArgument(
+            f"{source}: nameservice {nameservice}: max_memory = {max_memory} ({mib(max_memory)}) is below what an "
+            f"empty namespace needs: the NameNode's RSS is already {mib(empty_rss)} before loading any files; "
+            f"raise max_memory well above that (0 means unlimited)")
+    if max_objects and max_objects <= empty_objects:
+        raise InvalidArgument(
+            f"{source}: nameservice {nameservice}: max_objects = {max_objects} leaves no room: an empty namespace "
+            f"already has {empty_objects} objects (the root and the mount point directories); "
+            f"raise max_objects (0 means unlimited)")

@@ -14,10 +14,10 @@ import sys
 import time
 from pathlib import Path
 
-from protos import config as config_mod, hfed_pb2_grpc as pb_grpc
+from protos import config as config_mod, hfed_pb2_grpc as pb_grpc, paths
 from protos.errors import HfedError
 from protos.rpc import aio_server, current_user, write_address_file
-from namenode import journal as journal_mod, replication
+from namenode import budget as budget_mod, journal as journal_mod, replication
 from namenode.namesystem import Namesystem
 from namenode.ops import dirs
 from namenode.servicer import ClientProtocolServicer, DatanodeProtocolServicer
@@ -35,6 +35,9 @@ def build_namesystem(cfg: config_mod.ClusterConfig, nameservice: str, recover: b
     ns_cfg = cfg.nameservices[nameservice]
     mount_dirs = tuple(path for path, ns in cfg.mounts if ns == nameservice)
     pool_id = f"BP-{nameservice}"
+    empty_rss = budget_mod.process_rss()   # before loading: what the NameNode costs with an empty namespace
+    budget_mod.refuse_impossible(nameservice, cfg.source, ns_cfg.max_memory, ns_cfg.max_objects, empty_rss,
+                                 _empty_namespace_objects(mount_dirs))   # before meta_dir is touched
     journal = None
     if ns_cfg.meta_dir:
         journal = journal_mod.Journal(Path(ns_cfg.meta_dir), durable=cfg.durable_edits, keep_images=cfg.keep_images)
@@ -56,12 +59,39 @@ def build_namesystem(cfg: config_mod.ClusterConfig, nameservice: str, recover: b
     for path in mount_dirs:
         if fsn.ns.resolve(path)[-1] is None:
             dirs.mkdirs(fsn, superuser, path, STICKY_TMP_MODE if path == "/tmp" else 0o755, True)
+    # Set after the mount points exist, so they are never refused.
+    fsn.budget = budget_mod.MemoryBudget(ns_cfg.max_memory, ns_cfg.max_objects, baseline_rss=empty_rss)
+    _warn_if_over_budget(fsn)
     fsn.safemode.threshold = cfg.safemode_threshold
     if len(fsn.blocks):
         fsn.safemode.enter(manual=False)   # until block reports bring the locations back
         log.info("%s: in safe mode until %.1f%% of %d blocks are reported", nameservice,
                  100 * cfg.safemode_threshold, len(fsn.blocks))
     return fsn
+
+
+def _empty_namespace_objects(mount_dirs) -> int:
+    """The root plus every mount point directory and its parents."""
+    needed = set()
+    for path in mount_dirs:
+        while path != "/":
+            needed.add(path)
+            path = paths.parent_of(path)
+    return 1 + len(needed)
+
+
+def _warn_if_over_budget(fsn: Namesystem) -> None:
+    """A namespace loaded past its budget still starts (deletes are the way back under it),
+    but it says so: creates are refused until then."""
+    usage = fsn.budget.usage(fsn)
+    if usage["budget_refusal"]:
+        log.warning("%s: loaded past its budget, new files and directories are refused: %s", fsn.nameservice,
+                    usage["budget_refusal"])
+    elif fsn.budget.limited:
+        log.info("%s: memory budget %s, %s objects; %d objects, RSS %s", fsn.nameservice,
+                 budget_mod.mib(fsn.budget.max_memory) if fsn.budget.max_memory else "unlimited",
+                 f"{fsn.budget.max_objects:,}" if fsn.budget.max_objects else "unlimited",
+                 usage["objects"], budget_mod.mib(usage["rss_bytes"]))
 
 
 async def monitor(fsn: Namesystem, interval: float) -> None:

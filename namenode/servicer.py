@@ -5,12 +5,10 @@ import functools
 import inspect
 import logging
 
-import psutil
-
 from protos import errors, hfed_pb2 as pb, hfed_pb2_grpc as pb_grpc
 from protos.checksum import BYTES_PER_CHECKSUM
 from protos.rpc import caller_identity
-from namenode import replication
+from namenode import budget as budget_mod, replication
 from namenode.namesystem import DeleteCmd, Namesystem, TransferCmd
 from namenode.ops import attrs, dirs, files, reads
 
@@ -233,12 +231,11 @@ class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
                                    last_heartbeat_ms_ago=int((now - n.last_heartbeat) * 1000),
                                    num_blocks=len(fsn.blocks.by_datanode.get(n.uuid, ())))
                  for n in sorted(fsn.datanodes.nodes.values(), key=lambda n: n.host_label)]
+        usage = (fsn.budget or budget_mod.MemoryBudget()).usage(fsn)   # objects, memory, budget
         return pb.GetStatsResponse(
             nameservice=fsn.nameservice, cluster_id=fsn.cluster_id, pool_id=fsn.pool_id,
-            files=fsn.ns.table.files, directories=fsn.ns.table.directories, blocks=len(fsn.blocks),
             under_replicated=under, missing=missing, corrupt_replicas=fsn.blocks.corrupt_count(),
-            pending_replications=len(fsn.pending), datanodes=nodes,
-            rss_bytes=psutil.Process().memory_info().rss)
+            pending_replications=len(fsn.pending), datanodes=nodes, **usage)
 
     @translated
     def GetServerDefaults(self, request, context):

@@ -357,7 +357,7 @@ class DatanodeReport(_message.Message):
     def __init__(self, id: _Optional[_Union[DatanodeId, _Mapping]] = ..., alive: _Optional[bool] = ..., capacity: _Optional[int] = ..., used: _Optional[int] = ..., remaining: _Optional[int] = ..., last_heartbeat_ms_ago: _Optional[int] = ..., num_blocks: _Optional[int] = ...) -> None: ...
 
 class GetStatsResponse(_message.Message):
-    __slots__ = ("nameservice", "cluster_id", "pool_id", "files", "directories", "blocks", "under_replicated", "missing", "corrupt_replicas", "pending_replications", "datanodes", "rss_bytes")
+    __slots__ = ("nameservice", "cluster_id", "pool_id", "files", "directories", "blocks", "under_replicated", "missing", "corrupt_replicas", "pending_replications", "datanodes", "rss_bytes", "objects", "max_memory", "max_objects", "bytes_per_object", "baseline_rss_bytes", "hdfs_heap_estimate", "budget_refusal")
     NAMESERVICE_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     POOL_ID_FIELD_NUMBER: _ClassVar[int]
@@ -370,6 +370,13 @@ class GetStatsResponse(_message.Message):
     PENDING_REPLICATIONS_FIELD_NUMBER: _ClassVar[int]
     DATANODES_FIELD_NUMBER: _ClassVar[int]
     RSS_BYTES_FIELD_NUMBER: _ClassVar[int]
+    OBJECTS_FIELD_NUMBER: _ClassVar[int]
+    MAX_MEMORY_FIELD_NUMBER: _ClassVar[int]
+    MAX_OBJECTS_FIELD_NUMBER: _ClassVar[int]
+    BYTES_PER_OBJECT_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_RSS_BYTES_FIELD_NUMBER: _ClassVar[int]
+    HDFS_HEAP_ESTIMATE_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_REFUSAL_FIELD_NUMBER: _ClassVar[int]
     nameservice: str
     cluster_id: str
     pool_id: str
@@ -382,7 +389,14 @@ class GetStatsResponse(_message.Message):
     pending_replications: int
     datanodes: _containers.RepeatedCompositeFieldContainer[DatanodeReport]
     rss_bytes: int
-    def __init__(self, nameservice: _Optional[str] = ..., cluster_id: _Optional[str] = ..., pool_id: _Optional[str] = ..., files: _Optional[int] = ..., directories: _Optional[int] = ..., blocks: _Optional[int] = ..., under_replicated: _Optional[int] = ..., missing: _Optional[int] = ..., corrupt_replicas: _Optional[int] = ..., pending_replications: _Optional[int] = ..., datanodes: _Optional[_Iterable[_Union[DatanodeReport, _Mapping]]] = ..., rss_bytes: _Optional[int] = ...) -> None: ...
+    objects: int
+    max_memory: int
+    max_objects: int
+    bytes_per_object: int
+    baseline_rss_bytes: int
+    hdfs_heap_estimate: int
+    budget_refusal: str
+    def __init__(self, nameservice: _Optional[str] = ..., cluster_id: _Optional[str] = ..., pool_id: _Optional[str] = ..., files: _Optional[int] = ..., directories: _Optional[int] = ..., blocks: _Optional[int] = ..., under_replicated: _Optional[int] = ..., missing: _Optional[int] = ..., corrupt_replicas: _Optional[int] = ..., pending_replications: _Optional[int] = ..., datanodes: _Optional[_Iterable[_Union[DatanodeReport, _Mapping]]] = ..., rss_bytes: _Optional[int] = ..., objects: _Optional[int] = ..., max_memory: _Optional[int] = ..., max_objects: _Optional[int] = ..., bytes_per_object: _Optional[int] = ..., baseline_rss_bytes: _Optional[int] = ..., hdfs_heap_estimate: _Optional[int] = ..., budget_refusal: _Optional[str] = ...) -> None: ...
 
 class GetServerDefaultsRequest(_message.Message):
     __slots__ = ()
