@@ -1,0 +1,358 @@
+"""The memory wall: how many files a NameNode holds before its memory budget
+refuses more, and how adding namespaces moves the wall.
+
+    python -m bench.memory_wall [--files 1M] [--namespaces 1,2,4] [--budget 64M]
+                                [--users 8] [--batch 100] [--max-seconds 900]
+                                [--skip-inproc] [--skip-wall]
+
+Part 1, bytes per file (in a fresh subprocess, no RPC): a Namesystem filled through
+the NameNode's own op functions with one-block files at replication 3 (three
+registered DataNodes report every replica), 16-byte names, 1,000 files per
+directory; RSS growth / files at checkpoints up to --files (10M takes minutes and
+~2 GB with the compact layout). Compared with the 150 B goal, ~340 B for a dict of
+Python objects and HDFS's ~300 B per one-block file.
+
+Part 2, the wall: for each N in --namespaces, a MiniCluster with N NameNodes, each
+with max_memory = empty-NameNode RSS + --budget, mounts spreading the load (one per
+namespace), no DataNodes (empty files need none); the locust `wall` scenario
+(bench/locustfile.py) creates files until every namespace refuses. Files per
+namespace at the wall, RSS and files/s over time come from its GetStats samples.
+
+Results are kept in bench/results/memory_wall.json (a run updates the parts it ran)
+and rendered to memory_wall.md plus PNG plots in bench/results/.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import gc
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from protos.config import parse_size
+
+RESULTS = Path(__file__).parent / "results"
+STATE = RESULTS / "memory_wall.json"
+LOCUSTFILE = Path(__file__).parent / "locustfile.py"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+GOAL_BYTES_PER_FILE = 150
+DICT_OF_OBJECTS_BYTES = 340
+HDFS_BYTES_PER_ONE_BLOCK_FILE = 300
+FILES_PER_DIR = 1000
+REPLICATION = 3
+BLOCK_BYTES = 64 << 20
+CHECKPOINTS = (10_000, 100_000, 250_000, 500_000, 1_000_000, 2_000_000, 5_000_000, 10_000_000)
+
+
+def progress(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def count(text: str) -> int:
+    """'1M', '250k', '10000' -> files."""
+    text = text.strip().lower()
+    scale = {"k": 1_000, "m": 1_000_000}.get(text[-1:], 1)
+    return int(float(text[:-1] if scale > 1 else text) * scale)
+
+
+# --------------------------------------------------- part 1: bytes per file
+def fill_namesystem(total: int) -> None:
+    """Child process: fill a Namesystem, print one JSON line per checkpoint."""
+    import psutil
+    from namenode import replication
+    from namenode.namesystem import Namesystem
+    from namenode.ops import dirs, files
+
+    process = psutil.Process()
+    fsn = Namesystem("ns-bench", "CID-bench", "BP-bench", "bench", replication=REPLICATION)
+    caller = fsn.ns.caller("bench")
+    client = "memory-wall"
+    for i in range(REPLICATION):
+        fsn.register_datanode(f"dn-{i}", f"host-{i}", f"127.0.0.1:{9866 + i}")
+        fsn.heartbeat(f"dn-{i}", 1 << 50, 0, 1 << 50, 0)
+    dirs.mkdirs(fsn, caller, "/bench", 0o755, True)
+    gc.collect()
+    rss0 = process.memory_info().rss
+    checkpoints = sorted({c for c in CHECKPOINTS if c < total} | {total})
+    start = time.perf_counter()
+    for i in range(total):
+        d, j = divmod(i, FILES_PER_DIR)
+        if j == 0:
+            dirs.mkdirs(fsn, caller, f"/bench/d{d:07d}", 0o755, False)
+            replication.tick(fsn)     # what the monitor does every second: drains the blocks to check
+        path = f"/bench/d{d:07d}/{i:016x}"      # 16-byte file names
+        files.create(fsn, caller, path, 0o644, False, False, REPLICATION, 0, client)
+        block, targets = files.add_block(fsn, caller, path, client, None, set(), "")
+        for target in targets:
+            fsn.incremental_report(target.uuid, [(block.block_id, block.generation_stamp, BLOCK_BYTES)], [])
+        files.complete(fsn, caller, path, client, (block.block_id, BLOCK_BYTES))
+        if i + 1 == checkpoints[0]:
+            checkpoints.pop(0)
+            replication.tick(fsn)
+            gc.collect()
+            growth = process.memory_info().rss - rss0
+            print(json.dumps({"files": i + 1, "directories": fsn.ns.table.directories, "blocks": len(fsn.blocks),
+                              "rss_growth": growth, "bytes_per_file": growth / (i + 1),
+                              "seconds": time.perf_counter() - start}), flush=True)
+
+
+def bytes_per_file(total: int) -> list[dict]:
+    progress(f"part 1: filling an in-process Namesystem with {total:,} one-block files (replication "
+             f"{REPLICATION}, {FILES_PER_DIR} per directory)")
+    cmd = [sys.executable, "-m", "bench.memory_wall", "--fill-child", str(total)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
+    points = []
+    for line in proc.stdout:
+        point = json.loads(line)
+        point["when"] = time.strftime("%Y-%m-%d %H:%M")
+        points.append(point)
+        progress(f"  {point['files']:>12,} files  RSS +{point['rss_growth'] / 2**20:9.1f} MiB  "
+                 f"{point['bytes_per_file']:7.1f} B/file  ({point['seconds']:.0f} s)")
+    if proc.wait() != 0:
+        raise RuntimeError(f"the fill subprocess failed with exit code {proc.returncode}")
+    return points
+
+
+# ------------------------------------------------------------ part 2: wall
+def empty_namenode_rss(work: Path) -> int:
+    """RSS of a NameNode holding nothing, so every run gets the same headroom."""
+    from client.minicluster import MiniCluster
+    with MiniCluster(work / "probe", namespaces=1, datanodes=0) as cluster:
+        time.sleep(1.0)
+        return cluster.stats(cluster.nameservices[0]).rss_bytes
+
+
+def read_samples(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def show_progress(samples: list[dict], namespaces: int, elapsed: float) -> None:
+    latest: dict[str, dict] = {}
+    for row in samples:
+        latest[row["nameservice"]] = row
+    parts = [f"{ns} {int(r['files']):,} files {int(r['rss_bytes']) / 2**20:.0f} MiB"
+             f"{' FULL' if r['refusing'] == '1' else ''}" for ns, r in sorted(latest.items())]
+    progress(f"  N={namespaces} {elapsed:5.0f} s: " + ("; ".join(parts) or "starting"))
+
+
+def run_wall(namespaces: int, max_memory: int, args, work: Path) -> dict:
+    from client.minicluster import MiniCluster, nameservice_names
+    prefix = RESULTS / f"memory_wall_n{namespaces}"
+    ns_csv = Path(f"{prefix}_namespaces.csv")
+    budgets = {ns: {"max_memory": max_memory} for ns in nameservice_names(namespaces)}
+    # Edits are not fsynced here: the wall is about memory, and syncs would only slow the fill.
+    cluster = MiniCluster(work / f"n{namespaces}", namespaces=namespaces, datanodes=0,
+                          settings={"durable_edits": False}, nameservice_settings=budgets)
+    with cluster:
+        cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
+               "-u", str(args.users), "-r", str(args.users), "-t", f"{args.max_seconds}s",
+               "--scenario", "wall", "--batch", str(args.batch), "--hfed-conf", str(cluster.config_path),
+               "--csv", str(prefix), "--ns-csv", str(ns_csv)]
+        log_path = work / f"locust_n{namespaces}.log"
+        start = time.monotonic()
+        with open(log_path, "w") as log:
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+            while proc.poll() is None:
+                time.sleep(min(10.0, args.max_seconds / 20 + 1))
+                show_progress(read_samples(ns_csv), namespaces, time.monotonic() - start)
+        seconds = time.monotonic() - start
+        log_text = log_path.read_text()
+    samples = read_samples(ns_csv)
+    final: dict[str, dict] = {}
+    for row in samples:
+        final[row["nameservice"]] = row
+    reached = proc.returncode == 0
+    for line in log_text.splitlines():
+        if line.startswith("memory wall"):
+            progress(f"  {line}")
+    if not reached:
+        progress(f"  locust exited with {proc.returncode}; last lines:\n" + "\n".join(log_text.splitlines()[-15:]))
+    return {"namespaces": namespaces, "reached": reached, "seconds": round(seconds, 1),
+            "files": {ns: int(r["files"]) for ns, r in sorted(final.items())},
+            "rss": {ns: int(r["rss_bytes"]) for ns, r in sorted(final.items())},
+            "bytes_per_file": {ns: float(r["bytes_per_file"] or 0) for ns, r in sorted(final.items())},
+            "samples_csv": ns_csv.name}
+
+
+def walls(args) -> dict:
+    with tempfile.TemporaryDirectory(prefix="hfed-memwall-") as tmp:
+        work = Path(tmp)
+        empty = empty_namenode_rss(work)
+        max_memory = empty + args.budget
+        progress(f"part 2: empty NameNode RSS {empty / 2**20:.1f} MiB; budget per namespace "
+                 f"max_memory = {max_memory / 2**20:.1f} MiB (+{args.budget / 2**20:.0f} MiB)")
+        runs = []
+        for n in args.namespaces:
+            progress(f"N={n}: filling {n} namespace(s) until each refuses")
+            runs.append(run_wall(n, max_memory, args, work))
+    return {"empty_rss": empty, "budget": args.budget, "max_memory": max_memory, "users": args.users,
+            "batch": args.batch, "runs": runs}
+
+
+# ------------------------------------------------------------------ report
+def capacity_factors(wall: dict) -> dict[int, float]:
+    totals = {run["namespaces"]: sum(run["files"].values()) for run in wall["runs"]}
+    base = totals.get(1)
+    return {n: total / base for n, total in totals.items()} if base else {}
+
+
+def plot(wall: dict) -> list[str]:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = []
+    series = {run["namespaces"]: read_samples(RESULTS / run["samples_csv"]) for run in wall["runs"]}
+    for key, ylabel, scale, title in (("rss_bytes", "NameNode RSS (MiB)", 2**-20, "RSS vs files per namespace"),
+                                      ("files_per_s", "files created per second", 1, "create rate vs files")):
+        fig, ax = plt.subplots(figsize=(8, 5))
+        for n, rows in sorted(series.items()):
+            for ns in sorted({r["nameservice"] for r in rows}):
+                points = [(int(r["files"]), float(r[key]) * scale) for r in rows
+                          if r["nameservice"] == ns and r[key] not in ("", None)]
+                ax.plot([p[0] for p in points], [p[1] for p in points], label=f"N={n} {ns}", linewidth=1)
+        if key == "rss_bytes":
+            ax.axhline(wall["max_memory"] * scale, color="red", linestyle="--", label="max_memory")
+        ax.set_xlabel("files in the namespace")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+        name = f"memory_wall_{'rss' if key == 'rss_bytes' else 'ops'}.png"
+        fig.savefig(RESULTS / name, dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        names.append(name)
+    totals = {run["namespaces"]: sum(run["files"].values()) for run in wall["runs"]}
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    ns_counts = sorted(totals)
+    ax.plot(ns_counts, [totals[n] for n in ns_counts], "o-", label="measured")
+    if 1 in totals:
+        ax.plot(ns_counts, [totals[1] * n for n in ns_counts], "--", color="grey", label="linear (N x one namespace)")
+    ax.set_xlabel("namespaces")
+    ax.set_ylabel("files at the wall (all namespaces)")
+    ax.set_xticks(ns_counts)
+    ax.set_title("total capacity vs number of namespaces")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.savefig(RESULTS / "memory_wall_capacity.png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return names + ["memory_wall_capacity.png"]
+
+
+def part1_table(points: list[dict]) -> list[str]:
+    lines = ["| files | directories | blocks | RSS growth | bytes/file | vs 150 B goal | vs dict of objects (~340 B) "
+             "| vs HDFS (~300 B) | fill time | measured |", "|---:|---:|---:|---:|---:|---|---|---|---:|---|"]
+    for p in points:
+        b = p["bytes_per_file"]
+        lines.append(f"| {p['files']:,} | {p['directories']:,} | {p['blocks']:,} | {p['rss_growth'] / 2**20:,.1f} MiB "
+                     f"| **{b:,.0f}** | {b / GOAL_BYTES_PER_FILE:.2f}x ({'met' if b <= GOAL_BYTES_PER_FILE else 'not met'})"
+                     f" | {b / DICT_OF_OBJECTS_BYTES:.2f}x | {b / HDFS_BYTES_PER_ONE_BLOCK_FILE:.2f}x "
+                     f"| {p['seconds']:.0f} s | {p.get('when', '')} |")
+    return lines
+
+
+def render(state: dict) -> str:
+    lines = ["# The memory wall: bytes per file and capacity vs namespaces", "",
+             f"Measured {state.get('when', '?')} on {state.get('machine', '?')}. "
+             "Re-run with `make memwall` (or `python -m bench.memory_wall --help`).", ""]
+    points = state.get("bytes_per_file") or []
+    lines += ["## Resident memory per one-block file", "",
+              "A Namesystem filled in a fresh process through the NameNode's own op functions (create, "
+              "add_block, three replica reports, complete): one-block files at replication 3, 16-byte names, "
+              f"{FILES_PER_DIR:,} files per directory. RSS growth over the empty namespace divided by files "
+              "(the directories and blocks are included in the growth).", ""]
+    lines += part1_table(points) if points else ["(not measured yet: `python -m bench.memory_wall --skip-wall`)"]
+    at = {p["files"]: p["bytes_per_file"] for p in points}
+    lines += ["", "| at | bytes/file | goal <= 150 B |", "|---|---:|---|"]
+    for n, label in ((1_000_000, "1M files"), (10_000_000, "10M files")):
+        value = at.get(n)
+        lines.append(f"| {label} | {value:,.0f} | {'met' if value <= GOAL_BYTES_PER_FILE else 'not met'} |"
+                     if value is not None else f"| {label} | not measured (`--files {label.split()[0]}`) | |")
+    wall = state.get("wall")
+    lines += ["", "## The wall: capacity vs number of namespaces", ""]
+    if not wall:
+        lines.append("(not measured yet: `python -m bench.memory_wall --skip-inproc`)")
+        return "\n".join(lines) + "\n"
+    lines += [f"Each NameNode gets max_memory = empty RSS {wall['empty_rss'] / 2**20:.1f} MiB + "
+              f"{wall['budget'] / 2**20:.0f} MiB = {wall['max_memory'] / 2**20:.1f} MiB. The locust `wall` scenario "
+              f"({wall['users']} users, {wall['batch']} files per create request, one mount per namespace) creates "
+              "empty files (1,000 per directory) until every namespace refuses with ENOSPC. "
+              "Edits are not fsynced in these runs (the wall is about memory).", "",
+              "| namespaces | files at the wall, per namespace | total files | capacity vs 1 namespace | "
+              "bytes/file (RSS growth / files) | fill time | wall reached |",
+              "|---:|---|---:|---:|---|---:|---|"]
+    factors = capacity_factors(wall)
+    for run in wall["runs"]:
+        per_ns = ", ".join(f"{ns} {n:,}" for ns, n in run["files"].items())
+        per_file = ", ".join(f"{b:,.0f}" for b in run["bytes_per_file"].values())
+        factor = factors.get(run["namespaces"])
+        lines.append(f"| {run['namespaces']} | {per_ns} | {sum(run['files'].values()):,} | "
+                     f"{f'{factor:.2f}x' if factor else ''} | {per_file} | {run['seconds']:.0f} s | "
+                     f"{'yes' if run['reached'] else 'NO'} |")
+    if factors:
+        measured = ", ".join(f"{factor:.2f}x with {n}" for n, factor in sorted(factors.items()) if n != 1)
+        lines += ["", f"Measured capacity factor vs one namespace: {measured} "
+                      "(linear scaling would be 2x and 4x: each namespace brings its own memory budget)."]
+    lines += ["", "![RSS vs files](memory_wall_rss.png)", "", "![create rate vs files](memory_wall_ops.png)", "",
+              "![capacity vs namespaces](memory_wall_capacity.png)", "",
+              "Raw samples: `memory_wall_n<N>_namespaces.csv` (GetStats every second per namespace) and the "
+              "locust CSVs `memory_wall_n<N>_stats*.csv` beside this page."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="memory_wall", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--files", default="1M", help="part 1: files to fill in-process (10M: ~2 GB, minutes)")
+    parser.add_argument("--namespaces", default="1,2,4", help="part 2: namespace counts to run")
+    parser.add_argument("--budget", default="64M", help="part 2: memory per namespace above an empty NameNode")
+    parser.add_argument("--users", type=int, default=8, help="part 2: locust users")
+    parser.add_argument("--batch", type=int, default=100, help="part 2: files per create request")
+    parser.add_argument("--max-seconds", type=int, default=900, help="part 2: give up on one run after this")
+    parser.add_argument("--skip-inproc", action="store_true", help="keep part 1's previous figures")
+    parser.add_argument("--skip-wall", action="store_true", help="keep part 2's previous figures")
+    parser.add_argument("--fill-child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.fill_child:
+        fill_namesystem(args.fill_child)
+        return 0
+    args.budget = parse_size(args.budget)
+    args.namespaces = [int(n) for n in args.namespaces.split(",") if n.strip()]
+    RESULTS.mkdir(exist_ok=True)
+    state = json.loads(STATE.read_text()) if STATE.exists() else {}
+    if not args.skip_inproc:
+        state["bytes_per_file"] = merge_points(state.get("bytes_per_file", []), bytes_per_file(count(args.files)))
+    if not args.skip_wall:
+        state["wall"] = walls(args)
+        for name in plot(state["wall"]):
+            progress(f"wrote {RESULTS / name}")
+    state["when"] = time.strftime("%Y-%m-%d")
+    state["machine"] = f"{os.cpu_count()} cores, Python {platform.python_version()}"
+    STATE.write_text(json.dumps(state, indent=1) + "\n")
+    (RESULTS / "memory_wall.md").write_text(render(state))
+    progress(f"wrote {RESULTS / 'memory_wall.md'}")
+    factors = capacity_factors(state.get("wall") or {"runs": []})
+    if factors:
+        progress("capacity vs one namespace: " + ", ".join(f"N={n}: {f:.2f}x" for n, f in sorted(factors.items())))
+    return 0
+
+
+def merge_points(old: list[dict], new: list[dict]) -> list[dict]:
+    """A 1M run keeps an earlier 10M run's larger checkpoints (and vice versa the new figures win)."""
+    by_files = {p["files"]: p for p in old}
+    by_files.update({p["files"]: p for p in new})
+    return [by_files[n] for n in sorted(by_files)]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
