@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: install demo test protos bench train clean
+.PHONY: install demo test protos bench train loadtest memwall clean
 
 install: $(VENV)/.installed
 
@@ -26,6 +26,26 @@ bench: install
 
 train: install
 	$(PY) -m bench.train
+
+# Locust against a throwaway 2-namespace cluster: write, read and mixed storms,
+# headless, CSVs in bench/results/loadtest_<scenario>_*.csv. Override e.g.
+# LOADTEST_ARGS="-u 32 -r 32 -t 60s".
+LOADTEST_DIR ?= /tmp/hfed-loadtest
+LOADTEST_ARGS ?= -u 16 -r 16 -t 30s
+loadtest: install
+	rm -rf $(LOADTEST_DIR)
+	HFED_HOME=$(LOADTEST_DIR)/home $(VENV)/bin/hfed cluster up --dir $(LOADTEST_DIR)/cluster --namespaces 2 --datanodes 1 --replication 1
+	rc=0; for s in write read mixed; do \
+	  $(VENV)/bin/locust -f bench/locustfile.py --headless --only-summary $(LOADTEST_ARGS) --scenario $$s \
+	    --hfed-conf $(LOADTEST_DIR)/cluster/hfed.toml --csv bench/results/loadtest_$$s || rc=1; \
+	done; \
+	HFED_HOME=$(LOADTEST_DIR)/home $(VENV)/bin/hfed cluster down --dir $(LOADTEST_DIR)/cluster; exit $$rc
+
+# Bytes per file (1M files in-process) and the wall for 1, 2 and 4 namespaces:
+# bench/results/memory_wall.md + PNGs. MEMWALL_ARGS="--files 10M" for the 10M figure.
+MEMWALL_ARGS ?=
+memwall: install
+	$(PY) -m bench.memory_wall $(MEMWALL_ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info
