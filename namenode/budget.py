@@ -3,9 +3,10 @@ NameNode's resident memory (``max_memory``) or its object count (``max_objects``
 reaches the configured limit. Reads, renames and deletes never ask.
 
 The object count (files + directories + blocks) is exact and cheap. RSS is not:
-reading it costs ~10 us, more than a create itself, so it is sampled at most
-every RSS_SAMPLE_INTERVAL seconds; a burst of creates can overshoot the budget
-by what it adds in that time (well under a megabyte).
+reading it costs ~10-20 us, more than a create itself, so it is sampled every
+RSS_SAMPLE_INTERVAL seconds or every RSS_SAMPLE_CHECKS checks, whichever comes
+first; a burst of creates can overshoot the budget by what it adds in between
+(about a megabyte at most).
 
 Deleting files rarely makes RSS shrink: Python keeps freed memory in its own
 pools and reuses it for the next objects. So once RSS reaches ``max_memory``
@@ -23,7 +24,8 @@ import psutil
 
 from protos.errors import InvalidArgument, NoSpace
 
-RSS_SAMPLE_INTERVAL = 0.05     # seconds between RSS samples in check()
+RSS_SAMPLE_INTERVAL = 0.05     # seconds between RSS samples in check() ...
+RSS_SAMPLE_CHECKS = 1000       # ... or this many checks (a batch of creates runs in one event-loop turn)
 HDFS_BYTES_PER_OBJECT = 150    # the usual HDFS NameNode heap sizing rule: ~150 B per file, directory or block
 
 _PROCESS = psutil.Process()
@@ -48,11 +50,13 @@ class MemoryBudget:
     ``rss`` and ``clock`` are seams for tests."""
 
     def __init__(self, max_memory: int = 0, max_objects: int = 0, *, baseline_rss: int = 0,
-                 rss=process_rss, clock=time.monotonic, sample_interval: float = RSS_SAMPLE_INTERVAL):
+                 rss=process_rss, clock=time.monotonic, sample_interval: float = RSS_SAMPLE_INTERVAL,
+                 sample_checks: int = RSS_SAMPLE_CHECKS):
         self.max_memory, self.max_objects = max_memory, max_objects
         self.baseline_rss = baseline_rss
-        self._rss, self._clock, self._interval = rss, clock, sample_interval
+        self._rss, self._clock, self._interval, self._every = rss, clock, sample_interval, sample_checks
         self._sampled_at = float("-inf")
+        self._unsampled = 0     # checks since the last sample
         self._last_rss = 0
         self.wall_objects: int | None = None   # object count when RSS reached max_memory
 
@@ -62,8 +66,9 @@ class MemoryBudget:
 
     def rss(self, fresh: bool = False) -> int:
         now = self._clock()
-        if fresh or now - self._sampled_at >= self._interval:
-            self._last_rss, self._sampled_at = self._rss(), now
+        self._unsampled += 1
+        if fresh or self._unsampled >= self._every or now - self._sampled_at >= self._interval:
+            self._last_rss, self._sampled_at, self._unsampled = self._rss(), now, 0
         return self._last_rss
 
     def refusal(self, objects: int, rss: int) -> str | None:

@@ -115,15 +115,26 @@ def test_after_the_memory_wall_deletes_allow_creates_up_to_the_wall_even_if_rss_
     assert fsn.budget.wall_objects is None
 
 
-def test_rss_is_sampled_not_read_per_operation(fsn, proc):
-    fsn.budget = MemoryBudget(max_memory=256 * MiB, rss=proc.rss, clock=proc.clock, sample_interval=0.05)
+def test_rss_is_sampled_by_time_or_check_count_not_read_per_operation(fsn, proc):
+    fsn.budget = MemoryBudget(max_memory=256 * MiB, rss=proc.rss, clock=proc.clock, sample_interval=0.05,
+                              sample_checks=30)
     for i in range(20):
         create(fsn, f"/user/f{i}")
     assert proc.reads == 1
-    proc.value, proc.t = 300 * MiB, 0.06          # next sample sees the growth
+    proc.value, proc.t = 300 * MiB, 0.06          # time's up: the next check sees the growth
     with pytest.raises(NoSpace):
         create(fsn, "/user/late")
     assert proc.reads == 2
+    proc.value = 100 * MiB                        # the clock stands still (one event-loop turn) ...
+    with pytest.raises(NoSpace):
+        create(fsn, "/user/late")
+    refused = []
+    for i in range(30):                           # ... but the 30th check since the sample reads it again
+        try:
+            create(fsn, f"/user/g{i}")
+        except NoSpace:
+            refused.append(i)
+    assert refused == list(range(28)) and proc.reads == 3
 
 
 def test_no_limits_never_refuse(fsn, proc):
