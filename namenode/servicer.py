@@ -73,36 +73,40 @@ class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
         return pb.Block(block_id=block.block_id, generation_stamp=block.generation_stamp,
                         num_bytes=block.num_bytes, pool_id=self.fsn.pool_id)
 
-    # One function per operation, (caller, request) -> reply, shared by its own
+    # One function per operation, op(caller, request, reply), shared by its own
     # RPC handler and by Batch, so a batched entry behaves exactly like the call.
+    # It fills ``reply`` in place: in a batch that is the result's own field
+    # (building a reply and copying it in cost ~10% of a batched getFileInfo).
 
-    def _mkdirs(self, caller, request) -> pb.MkdirsResponse:
+    def _answer(self, op, request, context, reply):
+        op(self._caller(context), request, reply)
+        return reply
+
+    def _mkdirs(self, caller, request, reply: pb.MkdirsResponse) -> None:
         dirs.mkdirs(self.fsn, caller, request.path, request.permission, request.create_parent)
-        return pb.MkdirsResponse()
 
-    def _create(self, caller, request) -> pb.CreateResponse:
+    def _create(self, caller, request, reply: pb.CreateResponse) -> None:
         inode = files.create(self.fsn, caller, request.path, request.permission, request.overwrite,
                              request.create_parent, request.replication, request.block_size, request.client_name)
-        return pb.CreateResponse(status=file_status(reads.status(self.fsn, request.path.rstrip("/"), inode)))
+        reply.status.CopyFrom(file_status(reads.status(self.fsn, request.path.rstrip("/"), inode)))
 
-    def _complete(self, caller, request) -> pb.CompleteResponse:
+    def _complete(self, caller, request, reply: pb.CompleteResponse) -> None:
         last = _block_tuple(request.last) if request.HasField("last") else None
-        return pb.CompleteResponse(completed=files.complete(self.fsn, caller, request.path, request.client_name,
-                                                            last))
+        reply.completed = files.complete(self.fsn, caller, request.path, request.client_name, last)
 
-    def _get_block_locations(self, caller, request) -> pb.GetBlockLocationsResponse:
+    def _get_block_locations(self, caller, request, reply: pb.GetBlockLocationsResponse) -> None:
         length, uc, located = reads.get_block_locations(self.fsn, caller, request.path, request.offset,
                                                         request.length, request.client_host)
-        blocks = [pb.LocatedBlock(block=self._block(b), offset=off, locations=[datanode_id(n) for n in nodes])
-                  for b, off, nodes in located]
-        return pb.GetBlockLocationsResponse(
-            blocks=pb.LocatedBlocks(file_length=length, blocks=blocks, under_construction=uc))
+        reply.blocks.file_length, reply.blocks.under_construction = length, uc
+        reply.blocks.blocks.extend(
+            pb.LocatedBlock(block=self._block(b), offset=off, locations=[datanode_id(n) for n in nodes])
+            for b, off, nodes in located)
 
-    def _get_file_info(self, caller, request) -> pb.GetFileInfoResponse:
-        return pb.GetFileInfoResponse(status=file_status(reads.get_file_info(self.fsn, caller, request.path)))
+    def _get_file_info(self, caller, request, reply: pb.GetFileInfoResponse) -> None:
+        reply.status.CopyFrom(file_status(reads.get_file_info(self.fsn, caller, request.path)))
 
-    def _delete(self, caller, request) -> pb.DeleteResponse:
-        return pb.DeleteResponse(deleted=dirs.delete(self.fsn, caller, request.path, request.recursive))
+    def _delete(self, caller, request, reply: pb.DeleteResponse) -> None:
+        reply.deleted = dirs.delete(self.fsn, caller, request.path, request.recursive)
 
     # BatchEntry.op / BatchResult.result field -> the operation
     BATCHABLE = {"get_file_info": _get_file_info, "mkdirs": _mkdirs, "create": _create, "complete": _complete,
@@ -125,7 +129,9 @@ class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
             try:
                 if op is None:
                     raise errors.InvalidArgument(f"batch entry {index} names no operation")
-                getattr(result, op).CopyFrom(self.BATCHABLE[op](self, caller, op_request))
+                answer = getattr(result, op)
+                answer.SetInParent()          # an empty reply (Mkdirs) still says which op answered
+                self.BATCHABLE[op](self, caller, op_request, answer)
             except Exception as e:  # noqa: BLE001 - one entry's failure is that entry's result
                 error = as_hfed_error(f"Batch entry {index} ({op})", e)
                 result.error.kind = error.kind
@@ -136,11 +142,11 @@ class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
 
     @translated
     def Mkdirs(self, request, context):
-        return self._mkdirs(self._caller(context), request)
+        return self._answer(self._mkdirs, request, context, pb.MkdirsResponse())
 
     @translated
     def Create(self, request, context):
-        return self._create(self._caller(context), request)
+        return self._answer(self._create, request, context, pb.CreateResponse())
 
     @translated
     def AddBlock(self, request, context):
@@ -153,7 +159,7 @@ class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
 
     @translated
     def Complete(self, request, context):
-        return self._complete(self._caller(context), request)
+        return self._answer(self._complete, request, context, pb.CompleteResponse())
 
     @translated
     def AbandonBlock(self, request, context):
@@ -163,11 +169,11 @@ class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
 
     @translated
     def GetBlockLocations(self, request, context):
-        return self._get_block_locations(self._caller(context), request)
+        return self._answer(self._get_block_locations, request, context, pb.GetBlockLocationsResponse())
 
     @translated
     def GetFileInfo(self, request, context):
-        return self._get_file_info(self._caller(context), request)
+        return self._answer(self._get_file_info, request, context, pb.GetFileInfoResponse())
 
     @translated
     def GetListing(self, request, context):
@@ -182,7 +188,7 @@ class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
 
     @translated
     def Delete(self, request, context):
-        return self._delete(self._caller(context), request)
+        return self._answer(self._delete, request, context, pb.DeleteResponse())
 
     @translated
     def SetReplication(self, request, context):
