@@ -335,13 +335,13 @@ class Journal:
 def transplant(fsn, fresh) -> None:
     """Give ``fsn`` the namespace of ``fresh``, keeping reported block locations
     (they are not in the log; DataNodes would only report them again)."""
-    for block_id, block in fresh.blocks.blocks.items():
-        old = fsn.blocks.get(block_id)
+    for block in fresh.blocks.all_blocks():
+        old = fsn.blocks.get(block.block_id)
         if old is not None and old.generation_stamp == block.generation_stamp:
             for uuid_ in old.replicas:
                 fresh.blocks.add_replica(block, uuid_)
-            if block_id in fsn.blocks.corrupt:
-                fresh.blocks.corrupt[block_id] = set(fsn.blocks.corrupt[block_id])
+            if block.block_id in fsn.blocks.corrupt:
+                fresh.blocks.corrupt[block.block_id] = set(fsn.blocks.corrupt[block.block_id])
     fsn.ns, fsn.blocks, fsn.leases = fresh.ns, fresh.blocks, fresh.leases
-    fsn.pending = {b: p for b, p in fsn.pending.items() if b in fresh.blocks.blocks}
-    fsn.needs_check = set(fresh.blocks.blocks)
+    fsn.pending = {b: p for b, p in fsn.pending.items() if b in fresh.blocks}
+    fsn.needs_check = {block.block_id for block in fresh.blocks.all_blocks()}

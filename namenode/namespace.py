@@ -1,140 +1,18 @@
 """The in-memory namespace: inode table, child index, path resolution, permissions.
 
 No grpc and no I/O: everything here is driven by plain calls (and unit-tested
-that way). ``InodeTable`` is the storage interface — a later layout that cuts
-bytes per file replaces only that class.
+that way). The inodes themselves live in columns (namenode/inode_table.py).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from sortedcontainers import SortedDict
+from dataclasses import dataclass
 
 from protos import paths
 from protos.errors import AccessDenied, NotADirectory, NotFound
+from namenode.inode_table import DIR_BIT, ROOT_ID, Inode, InodeTable  # noqa: F401 - re-exported
 
-ROOT_ID = 1
 STICKY = 0o1000
 READ, WRITE, EXECUTE = 4, 2, 1
-
-
-@dataclass(slots=True)
-class Inode:
-    id: int
-    parent: int
-    name: str
-    is_dir: bool
-    permission: int
-    owner: str
-    group: str
-    mtime: int                 # milliseconds since the epoch
-    atime: int = 0
-    replication: int = 0       # files only
-    block_size: int = 0        # files only
-    blocks: list[int] = field(default_factory=list)  # block ids, in file order
-    lease_holder: str = ""     # client writing it ("" = closed)
-
-    @property
-    def under_construction(self) -> bool:
-        return bool(self.lease_holder)
-
-
-class InodeTable:
-    """Inodes by id, plus a per-directory child index kept in name order."""
-
-    def __init__(self):
-        self._inodes: dict[int, Inode] = {}
-        self._children: dict[int, SortedDict] = {}
-        self.next_id = ROOT_ID + 1
-        self.files = 0
-        self.directories = 0
-
-    def __len__(self) -> int:
-        return len(self._inodes)
-
-    def get(self, inode_id: int) -> Inode:
-        return self._inodes[inode_id]
-
-    def find(self, inode_id: int) -> Inode | None:
-        return self._inodes.get(inode_id)
-
-    def lookup(self, parent_id: int, name: str) -> Inode | None:
-        child = self._children[parent_id].get(name)
-        return None if child is None else self._inodes[child]
-
-    def children(self, dir_id: int, start_after: str = "", limit: int | None = None):
-        """(name, inode) pairs of a directory in name order, after ``start_after``."""
-        index = self._children[dir_id]
-        names = index.irange(minimum=start_after, inclusive=(False, True)) if start_after else index.keys()
-        for count, name in enumerate(names):
-            if limit is not None and count >= limit:
-                return
-            yield name, self._inodes[index[name]]
-
-    def child_count(self, dir_id: int) -> int:
-        return len(self._children[dir_id])
-
-    def count_after(self, dir_id: int, name: str) -> int:
-        index = self._children[dir_id]
-        return len(index) - index.bisect_right(name)
-
-    def allocate_id(self) -> int:
-        self.next_id += 1
-        return self.next_id - 1
-
-    def add(self, inode: Inode) -> None:
-        self._inodes[inode.id] = inode
-        self.next_id = max(self.next_id, inode.id + 1)
-        if inode.is_dir:
-            self._children[inode.id] = SortedDict()
-            self.directories += 1
-        else:
-            self.files += 1
-        if inode.id != ROOT_ID:
-            self._children[inode.parent][inode.name] = inode.id
-
-    def add_many(self, inodes) -> list[Inode]:
-        """Bulk insert for image loading: each directory's index is sorted once
-        instead of taking one insert per child. Returns inodes whose parent is
-        not a directory of the table (left out)."""
-        pending: dict[int, dict] = {}
-        for inode in inodes:
-            self._inodes[inode.id] = inode
-            if inode.is_dir and inode.id not in self._children:
-                pending.setdefault(inode.id, {})
-            if inode.id != ROOT_ID:
-                pending.setdefault(inode.parent, {})[inode.name] = inode.id
-        orphans = []
-        for dir_id, entries in pending.items():
-            parent = self._inodes.get(dir_id)
-            if parent is None or not parent.is_dir:
-                orphans += [self._inodes.pop(i) for i in entries.values()]
-            elif dir_id in self._children:
-                self._children[dir_id].update(entries)
-            else:
-                self._children[dir_id] = SortedDict(entries)
-        self.files = sum(1 for i in self._inodes.values() if not i.is_dir)
-        self.directories = len(self._inodes) - self.files
-        self.next_id = max(self.next_id, max(self._inodes) + 1)
-        return orphans
-
-    def remove(self, inode: Inode) -> None:
-        """Remove one inode (a directory must already be empty)."""
-        del self._children[inode.parent][inode.name]
-        del self._inodes[inode.id]
-        if inode.is_dir:
-            del self._children[inode.id]
-            self.directories -= 1
-        else:
-            self.files -= 1
-
-    def move(self, inode: Inode, new_parent: int, new_name: str) -> None:
-        del self._children[inode.parent][inode.name]
-        inode.parent, inode.name = new_parent, new_name
-        self._children[new_parent][new_name] = inode.id
-
-    def all_inodes(self):
-        return self._inodes.values()
 
 
 @dataclass(frozen=True)
@@ -153,7 +31,7 @@ class Namespace:
         self.superuser = superuser
         self.supergroup = supergroup
         self.table = InodeTable()
-        self.table.add(Inode(ROOT_ID, 0, "", True, 0o755, superuser, supergroup, now_ms))
+        self.table.add(0, "", True, 0o755, superuser, supergroup, now_ms)
 
     # ------------------------------------------------------------ resolution
     def caller(self, user: str, groups=()) -> Caller:
@@ -167,17 +45,20 @@ class Namespace:
         """Inodes from the root down to ``path``; a missing tail is None-padded.
 
         Raises NotADirectory when a file sits where a directory is needed."""
-        chain: list[Inode | None] = [self.table.get(ROOT_ID)]
+        table = self.table
+        mode, lookup = table.mode, table.lookup_slot
+        chain: list[Inode | None] = [Inode(table, ROOT_ID)]
         names = paths.components(path)
+        slot = ROOT_ID
         for i, name in enumerate(names):
-            current = chain[-1]
-            if current is None:
+            if slot is None:
                 chain.append(None)
                 continue
-            if not current.is_dir:
+            if not mode[slot] & DIR_BIT:
                 prefix = "/" + "/".join(names[:i])
                 raise NotADirectory(f"{self.where(path)}: {prefix} is not a directory", path)
-            chain.append(self.table.lookup(current.id, name))
+            slot = lookup(slot, name.encode())
+            chain.append(None if slot is None else Inode(table, slot))
         return chain
 
     def get(self, path: str) -> Inode:

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 from namenode import ops
-from namenode.blocks import BlockInfo, BlockMap
+from namenode.blocks import BlockInfo, BlockMap, RemovedBlock
 from namenode.datanodes import DatanodeRegistry
 from namenode.namespace import Inode, Namespace
 from namenode.safemode import SafeMode
@@ -82,7 +82,12 @@ class Namesystem:
 
     # ----------------------------------------------------------- file helpers
     def file_length(self, inode: Inode) -> int:
-        return sum(self.blocks.blocks[b].num_bytes for b in inode.blocks if b in self.blocks.blocks)
+        blocks, total = self.blocks, 0
+        for block_id in inode.blocks:
+            slot = blocks.slot_of(block_id)
+            if slot is not None:
+                total += blocks.num_bytes[slot]
+        return total
 
     def add_lease(self, holder: str, inode: Inode) -> None:
         inode.lease_holder = holder
@@ -118,7 +123,7 @@ class Namesystem:
                     recovered.append(path)
         return recovered
 
-    def invalidate(self, block: BlockInfo) -> None:
+    def invalidate(self, block: BlockInfo | RemovedBlock) -> None:
         """A block left the namespace: tell every DataNode holding it to delete it."""
         for uuid in block.replicas | self.blocks.corrupt.get(block.block_id, set()):
             self.queue_delete(uuid, block.block_id, block.generation_stamp, block.num_bytes)
@@ -188,7 +193,7 @@ class Namesystem:
         self.needs_check.add(block_id)
 
     def report_bad_replica(self, block_id: int, uuid: str) -> None:
-        if block_id in self.blocks.blocks:
+        if block_id in self.blocks:
             self.blocks.mark_corrupt(block_id, uuid)
             self.needs_check.add(block_id)
 

@@ -7,6 +7,8 @@ the target reports the replica or the deadline passes.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from namenode.blocks import choose_targets
 from namenode.namesystem import Namesystem, TransferCmd
 
@@ -78,14 +80,23 @@ def _check_block(fsn: Namesystem, block_id: int, now: float) -> str:
 
 def under_replicated(fsn: Namesystem) -> tuple[int, int]:
     """(under-replicated, missing) block counts — a full scan, for reports only."""
-    under = missing = 0
-    for block in fsn.blocks.blocks.values():
-        inode = fsn.ns.table.find(block.inode_id)
-        if inode is None or _being_written(inode, block.block_id):
-            continue
-        live = sum(1 for u in block.replicas if fsn.datanodes.is_live(u))
-        if live == 0:
-            missing += 1
-        elif live < inode.replication:
-            under += 1
+    blocks = fsn.blocks
+    live = blocks.live_replica_counts(node.uuid for node in fsn.datanodes.live())
+    expected = np.frombuffer(fsn.ns.table.replication, dtype=np.uint16)[blocks.column("inode")]
+    counted = blocks.column("ids") != 0
+    for slot in _last_blocks_being_written(fsn):
+        counted[slot] = False
+    missing = int(np.count_nonzero(counted & (live == 0)))
+    under = int(np.count_nonzero(counted & (live > 0) & (live < expected)))
     return under, missing
+
+
+def _last_blocks_being_written(fsn: Namesystem) -> list[int]:
+    """Block slots a writer's pipeline still owns (see _being_written)."""
+    table, slots = fsn.ns.table, []
+    for inode_slot in table.leases:
+        blocks = table.blocks_of(inode_slot)
+        slot = fsn.blocks.slot_of(blocks[-1]) if blocks else None
+        if slot is not None:
+            slots.append(slot)
+    return slots

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from protos.errors import SafeMode as SafeModeError
 
 DEFAULT_THRESHOLD = 0.999
@@ -57,11 +59,7 @@ class SafeMode:
 
 def block_counts(fsn) -> tuple[int, int]:
     """(complete blocks, of those with at least one live reported replica)."""
-    total = reported = 0
-    for block in fsn.blocks.blocks.values():
-        if not block.committed:
-            continue
-        total += 1
-        if any(fsn.datanodes.is_live(u) for u in block.replicas):
-            reported += 1
-    return total, reported
+    blocks = fsn.blocks
+    complete = (blocks.column("committed") != 0) & (blocks.column("ids") != 0)
+    live = blocks.live_replica_counts(node.uuid for node in fsn.datanodes.live())
+    return int(np.count_nonzero(complete)), int(np.count_nonzero(complete & (live > 0)))

@@ -235,7 +235,7 @@ class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
         nodes = [pb.DatanodeReport(id=datanode_id(n), alive=n.alive, capacity=n.capacity, used=n.used,
                                    remaining=n.remaining,
                                    last_heartbeat_ms_ago=int((now - n.last_heartbeat) * 1000),
-                                   num_blocks=len(fsn.blocks.by_datanode.get(n.uuid, ())))
+                                   num_blocks=fsn.blocks.replica_count(n.uuid))
                  for n in sorted(fsn.datanodes.nodes.values(), key=lambda n: n.host_label)]
         usage = (fsn.budget or budget_mod.MemoryBudget()).usage(fsn)   # objects, memory, budget
         return pb.GetStatsResponse(

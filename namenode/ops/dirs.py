@@ -59,8 +59,7 @@ def make_missing_dirs(fsn, path, chain, perm, owner, group, mtime, include_last:
             parent = chain[i - 1]
             # Intermediate directories stay writable by their creator (u+wx), as in HDFS.
             mode = perm if i == len(chain) - 1 else perm | 0o300
-            chain[i] = Inode(table.allocate_id(), parent.id, names[i - 1], True, mode, owner, group, mtime)
-            table.add(chain[i])
+            chain[i] = table.add(parent.id, names[i - 1], True, mode, owner, group, mtime)
             parent.mtime = mtime
     return chain[last - 1]
 
@@ -86,6 +85,7 @@ def apply_delete(fsn, rec: dict) -> None:
     table = fsn.ns.table
     if inode.is_dir and table.child_count(inode.id) and not rec["recursive"]:
         raise NotEmpty(f"{fsn.ns.where(path)}: directory is not empty (use recursive delete)", path)
+    parent = table.get(inode.parent)
     # Post-order walk so every directory is empty when it is removed.
     stack, order = [inode], []
     while stack:
@@ -97,7 +97,7 @@ def apply_delete(fsn, rec: dict) -> None:
         if not node.is_dir:
             remove_file_blocks(fsn, node)
         table.remove(node)
-    table.get(inode.parent).mtime = rec["mtime"]
+    parent.mtime = rec["mtime"]
 
 
 def remove_file_blocks(fsn, inode: Inode) -> None:
@@ -108,7 +108,7 @@ def remove_file_blocks(fsn, inode: Inode) -> None:
         if block is not None:
             fsn.invalidate(block)
             fsn.pending.pop(block_id, None)
-    inode.blocks = []
+    fsn.ns.table.clear_blocks(inode)
 
 
 # ------------------------------------------------------------------ rename

@@ -66,9 +66,8 @@ def apply_create(fsn, rec: dict) -> Inode:
         ns.table.remove(existing)
     parent = make_missing_dirs(fsn, path, chain, 0o755, rec["owner"], rec["group"], rec["mtime"],
                                include_last=False)
-    inode = Inode(ns.table.allocate_id(), parent.id, paths.components(path)[-1], False, rec["perm"],
-                  rec["owner"], rec["group"], rec["mtime"], rec["mtime"], rec["replication"], rec["block_size"])
-    ns.table.add(inode)
+    inode = ns.table.add(parent.id, paths.components(path)[-1], False, rec["perm"], rec["owner"], rec["group"],
+                         rec["mtime"], rec["mtime"], rec["replication"], rec["block_size"])
     parent.mtime = rec["mtime"]
     fsn.add_lease(rec["client"], inode)
     return inode
@@ -126,9 +125,8 @@ def apply_add_block(fsn, rec: dict) -> BlockInfo:
     inode = writing_inode(fsn, rec["path"], rec["client"])
     if rec["previous"]:
         _commit_length(fsn, *rec["previous"])
-    block = BlockInfo(rec["block_id"], inode.id, rec["gs"])
-    fsn.blocks.add(block)
-    inode.blocks.append(block.block_id)
+    block = fsn.blocks.add(rec["block_id"], inode.id, rec["gs"])
+    fsn.ns.table.append_block(inode, block.block_id)
     return block
 
 
@@ -173,7 +171,7 @@ def abandon_block(fsn, caller: Caller, path: str, client_name: str, block_id: in
 
 def apply_abandon_block(fsn, rec: dict) -> None:
     inode = writing_inode(fsn, rec["path"], rec["client"])
-    inode.blocks.pop()
+    fsn.ns.table.pop_block(inode)
     block = fsn.blocks.remove(rec["block_id"])
     if block is not None:
         fsn.invalidate(block)
@@ -197,7 +195,7 @@ def apply_recover_lease(fsn, rec: dict) -> None:
     inode = writing_inode(fsn, rec["path"], rec["client"])
     if inode.blocks:
         if rec["last_len"] is None:
-            block = fsn.blocks.remove(inode.blocks.pop())
+            block = fsn.blocks.remove(fsn.ns.table.pop_block(inode))
             if block is not None:
                 fsn.invalidate(block)
         else:

@@ -50,7 +50,7 @@ def state(fsn):
                     for i in fsn.ns.table.all_inodes())
     # An uncommitted block's length comes from replica reports, not from the log.
     blocks = sorted((b.block_id, b.inode_id, b.generation_stamp, b.num_bytes if b.committed else None, b.committed)
-                    for b in fsn.blocks.blocks.values())
+                    for b in fsn.blocks.all_blocks())
     leases = sorted((h, tuple(sorted(lease.files))) for h, lease in fsn.leases.items())
     return inodes, blocks, leases, fsn.ns.table.next_id, fsn.blocks.next_block_id
 

@@ -195,7 +195,7 @@ def test_dead_datanode_blocks_are_rereplicated(fsn, clock):
     add_datanodes(fsn, 4)
     a = alice(fsn)
     write_file(fsn, a, "/user/alice/f", [100])
-    block = next(iter(fsn.blocks.blocks.values()))
+    block = next(iter(fsn.blocks.all_blocks()))
     victim = next(iter(block.replicas))
     clock.t += 5
     for node in fsn.datanodes.live():
@@ -217,7 +217,7 @@ def test_excess_replicas_are_deleted_after_setrep(fsn):
     write_file(fsn, a, "/user/alice/f", [100])
     attrs.set_replication(fsn, a, "/user/alice/f", 1)
     replication.tick(fsn)
-    block = next(iter(fsn.blocks.blocks.values()))
+    block = next(iter(fsn.blocks.all_blocks()))
     assert len(block.replicas) == 1
     assert sum(isinstance(c, DeleteCmd) for n in fsn.datanodes.live() for c in n.commands) == 2
 
@@ -226,7 +226,7 @@ def test_bad_replica_replaced_then_deleted(fsn):
     add_datanodes(fsn, 4)
     a = alice(fsn)
     write_file(fsn, a, "/user/alice/f", [100])
-    block = next(iter(fsn.blocks.blocks.values()))
+    block = next(iter(fsn.blocks.all_blocks()))
     bad = sorted(block.replicas)[0]
     fsn.report_bad_replica(block.block_id, bad)
     assert bad not in block.replicas
@@ -310,7 +310,7 @@ def test_safe_mode_refuses_changes_until_blocks_are_reported(fsn):
     nodes = add_datanodes(fsn)
     a = alice(fsn)
     write_file(fsn, a, "/user/alice/f", [100])
-    block = next(iter(fsn.blocks.blocks.values()))
+    block = next(iter(fsn.blocks.all_blocks()))
     for node in nodes:                       # as after a restart: no locations known
         fsn.blocks.drop_datanode(node.uuid)
     fsn.safemode.enter(manual=False)
@@ -337,7 +337,7 @@ def test_full_report_does_not_clear_a_known_bad_replica(fsn):
     nodes = add_datanodes(fsn, 4)
     a = alice(fsn)
     write_file(fsn, a, "/user/alice/f", [100])
-    block = next(iter(fsn.blocks.blocks.values()))
+    block = next(iter(fsn.blocks.all_blocks()))
     bad = sorted(block.replicas)[0]
     fsn.report_bad_replica(block.block_id, bad)
     fsn.block_report(bad, [(block.block_id, block.generation_stamp, 100)])   # still on its disk

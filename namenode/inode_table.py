@@ -1,0 +1,423 @@
+"""The inode table in columns: tens of bytes per inode instead of a Python object.
+
+Every inode is a slot number; its attributes live in typed arrays indexed by
+slot (``array`` module, so one int32 costs 4 bytes, not a 28-byte int object),
+names are UTF-8 bytes in one arena, a hash index maps (parent, name) to a slot,
+and each directory keeps its children as a sorted int32 array (as HDFS keeps a
+sorted child list), so listings come out in name order. ``Inode`` is a small
+view (table, slot) made on demand and never stored, so the rest of the
+NameNode reads and writes attributes as before. Layout and byte costs:
+namenode/README.md.
+
+The inode id is the slot; freed slots are reused (last freed first), so an id
+names one inode only while it exists, like a POSIX inode number.
+"""
+from __future__ import annotations
+
+import bisect
+from array import array
+
+import numpy as np
+
+from namenode.slot_index import DTYPES, EMPTY, NeedsRebuild, SlotIndex
+from protos.checksum import BYTES_PER_CHECKSUM
+
+ROOT_ID = 1
+DIR_BIT, USED_BIT, PERM_BITS = 0x8000, 0x4000, 0o7777
+
+# name, array typecode: one array per attribute, indexed by slot.
+COLUMNS = (("parent", "i"), ("name_off", "I"), ("name_len", "B"), ("mode", "H"), ("owner", "H"),
+           ("group", "H"), ("mtime", "q"), ("atime", "q"), ("replication", "H"), ("block_units", "I"),
+           ("first_block", "q"))
+
+
+class Inode:
+    """A view of one slot of an InodeTable. Setting an attribute writes the column."""
+    __slots__ = ("table", "slot")
+
+    def __init__(self, table: "InodeTable", slot: int):
+        self.table, self.slot = table, slot
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Inode) and other.slot == self.slot and other.table is self.table
+
+    def __hash__(self) -> int:
+        return self.slot
+
+    def __repr__(self) -> str:
+        return f"Inode({self.slot}, {self.name!r}, {'dir' if self.is_dir else 'file'})"
+
+    @property
+    def id(self) -> int:
+        return self.slot
+
+    @property
+    def parent(self) -> int:
+        return self.table.parent[self.slot]
+
+    @property
+    def name(self) -> str:
+        return self.table.name_bytes(self.slot).decode()
+
+    @property
+    def is_dir(self) -> bool:
+        return bool(self.table.mode[self.slot] & DIR_BIT)
+
+    @property
+    def permission(self) -> int:
+        return self.table.mode[self.slot] & PERM_BITS
+
+    @permission.setter
+    def permission(self, value: int) -> None:
+        mode = self.table.mode
+        mode[self.slot] = (mode[self.slot] & ~PERM_BITS) | (value & PERM_BITS)
+
+    @property
+    def owner(self) -> str:
+        return self.table.strings[self.table.owner[self.slot]]
+
+    @owner.setter
+    def owner(self, value: str) -> None:
+        self.table.owner[self.slot] = self.table.string_id(value)
+
+    @property
+    def group(self) -> str:
+        return self.table.strings[self.table.group[self.slot]]
+
+    @group.setter
+    def group(self, value: str) -> None:
+        self.table.group[self.slot] = self.table.string_id(value)
+
+    @property
+    def mtime(self) -> int:
+        return self.table.mtime[self.slot]
+
+    @mtime.setter
+    def mtime(self, value: int) -> None:
+        self.table.mtime[self.slot] = value
+
+    @property
+    def atime(self) -> int:
+        return self.table.atime[self.slot]
+
+    @atime.setter
+    def atime(self, value: int) -> None:
+        self.table.atime[self.slot] = value
+
+    @property
+    def replication(self) -> int:
+        return self.table.replication[self.slot]
+
+    @replication.setter
+    def replication(self, value: int) -> None:
+        self.table.replication[self.slot] = value
+
+    @property
+    def block_size(self) -> int:
+        return self.table.block_units[self.slot] * BYTES_PER_CHECKSUM
+
+    @property
+    def blocks(self) -> list[int]:
+        """Block ids in file order (a copy: change them through the table)."""
+        return self.table.blocks_of(self.slot)
+
+    @property
+    def lease_holder(self) -> str:
+        return self.table.leases.get(self.slot, "")
+
+    @lease_holder.setter
+    def lease_holder(self, holder: str) -> None:
+        if holder:
+            self.table.leases[self.slot] = holder
+        else:
+            self.table.leases.pop(self.slot, None)
+
+    @property
+    def under_construction(self) -> bool:
+        return self.slot in self.table.leases
+
+
+class InodeTable:
+    """Inodes by slot, a (parent, name) hash index and sorted child arrays."""
+
+    def __init__(self):
+        for name, code in COLUMNS:
+            setattr(self, name, array(code, [0]))       # slot 0 unused; ROOT_ID (1) is added by Namespace
+        self.arena = bytearray()          # every live name, UTF-8, back to back
+        self.garbage = 0                  # arena bytes of removed or renamed names
+        self.index = SlotIndex()
+        self.children_of: dict[int, array] = {}     # directory slot -> child slots in name order
+        self.more_blocks: dict[int, list[int]] = {}  # file slot -> block ids, for files of 2+ blocks
+        self.leases: dict[int, str] = {}  # file slot -> client writing it
+        self.strings: list[str] = []      # owner and group names, by id
+        self._string_ids: dict[str, int] = {}
+        self._free = array("i")
+        self.files = 0
+        self.directories = 0
+
+    # ------------------------------------------------------------ reading
+    def __len__(self) -> int:
+        return self.files + self.directories
+
+    @property
+    def next_id(self) -> int:
+        return len(self.parent)
+
+    def exists(self, slot: int) -> bool:
+        return 0 < slot < len(self.mode) and bool(self.mode[slot] & USED_BIT)
+
+    def get(self, inode_id: int) -> Inode:
+        if not self.exists(inode_id):
+            raise KeyError(inode_id)
+        return Inode(self, inode_id)
+
+    def find(self, inode_id: int) -> Inode | None:
+        return Inode(self, inode_id) if self.exists(inode_id) else None
+
+    def name_bytes(self, slot: int) -> bytearray:
+        start = self.name_off[slot]
+        return self.arena[start:start + self.name_len[slot]]
+
+    def lookup_slot(self, parent: int, name: bytes) -> int | None:
+        buckets, mask, parents = self.index.buckets, self.index.mask, self.parent
+        offsets, lengths, arena = self.name_off, self.name_len, self.arena
+        i = hash((parent, name)) & mask
+        while True:
+            slot = buckets[i]
+            if slot == EMPTY:
+                return None
+            if slot >= 0 and parents[slot] == parent:
+                start = offsets[slot]
+                if arena[start:start + lengths[slot]] == name:
+                    return slot
+            i = (i + 1) & mask
+
+    def lookup(self, parent_id: int, name: str) -> Inode | None:
+        slot = self.lookup_slot(parent_id, name.encode())
+        return None if slot is None else Inode(self, slot)
+
+    def children(self, dir_id: int, start_after: str = "", limit: int | None = None):
+        """(name, inode) pairs of a directory in name order, after ``start_after``."""
+        slots = self.children_of.get(dir_id, ())
+        first = self._position(slots, start_after.encode(), after=True) if start_after else 0
+        last = len(slots) if limit is None else min(len(slots), first + limit)
+        for slot in slots[first:last]:
+            yield self.name_bytes(slot).decode(), Inode(self, slot)
+
+    def child_count(self, dir_id: int) -> int:
+        return len(self.children_of.get(dir_id, ()))
+
+    def count_after(self, dir_id: int, name: str) -> int:
+        slots = self.children_of.get(dir_id, ())
+        return len(slots) - self._position(slots, name.encode(), after=True)
+
+    def _position(self, slots, name: bytes, after: bool = False) -> int:
+        find = bisect.bisect_right if after else bisect.bisect_left
+        return find(slots, name, key=self.name_bytes)
+
+    def blocks_of(self, slot: int) -> list[int]:
+        more = self.more_blocks.get(slot)
+        if more is not None:
+            return list(more)
+        first = self.first_block[slot]
+        return [first] if first else []
+
+    def all_inodes(self):
+        mode = self.mode
+        return (Inode(self, slot) for slot in range(1, len(mode)) if mode[slot] & USED_BIT)
+
+    def string_id(self, value: str) -> int:
+        sid = self._string_ids.get(value)
+        if sid is None:
+            if len(self.strings) >= 0xFFFF:
+                raise OverflowError(f"more than {0xFFFF} distinct owner and group names")
+            sid = self._string_ids[value] = len(self.strings)
+            self.strings.append(value)
+        return sid
+
+    def nbytes(self) -> int:
+        """Bytes held by the table's arrays (what the layout costs, without interpreter overhead)."""
+        columns = sum(getattr(self, name).buffer_info()[1] * getattr(self, name).itemsize for name, _ in COLUMNS)
+        children = sum(a.buffer_info()[1] * 4 + 64 for a in self.children_of.values())
+        return columns + len(self.arena) + self.index.nbytes() + children
+
+    # ----------------------------------------------------------- changing
+    def add(self, parent: int, name: str, is_dir: bool, permission: int, owner: str, group: str, mtime: int,
+            atime: int = 0, replication: int = 0, block_size: int = 0) -> Inode:
+        """A new inode under directory ``parent`` (the caller checked ``name`` is free)."""
+        encoded = name.encode()
+        slot = self._free.pop() if self._free else self._grow()
+        self.parent[slot] = parent
+        self.name_off[slot], self.name_len[slot] = len(self.arena), len(encoded)
+        self.arena += encoded
+        self.mode[slot] = USED_BIT | (DIR_BIT if is_dir else 0) | (permission & PERM_BITS)
+        self.owner[slot], self.group[slot] = self.string_id(owner), self.string_id(group)
+        self.mtime[slot], self.atime[slot] = mtime, atime
+        self.replication[slot], self.block_units[slot] = replication, block_size // BYTES_PER_CHECKSUM
+        self.first_block[slot] = 0
+        if is_dir:
+            self.directories += 1
+        else:
+            self.files += 1
+        if slot != ROOT_ID:
+            self._link(slot, parent, encoded)
+        return Inode(self, slot)
+
+    def _grow(self) -> int:
+        for name, _code in COLUMNS:
+            getattr(self, name).append(0)
+        return len(self.parent) - 1
+
+    def _link(self, slot: int, parent: int, name: bytes) -> None:
+        try:
+            self.index.insert(hash((parent, name)), slot)
+        except NeedsRebuild:
+            self._rebuild_index()          # includes ``slot``: its columns are already set
+        siblings = self.children_of.get(parent)
+        if siblings is None:
+            siblings = self.children_of[parent] = array("i")
+        siblings.insert(self._position(siblings, name), slot)
+
+    def _unlink(self, slot: int) -> None:
+        parent, name = self.parent[slot], bytes(self.name_bytes(slot))
+        self.index.remove(hash((parent, name)), slot)
+        siblings = self.children_of[parent]
+        del siblings[self._position(siblings, name)]
+        if not siblings:
+            del self.children_of[parent]
+        self.garbage += len(name)
+
+    def _rebuild_index(self) -> None:
+        mode, parents = self.mode, self.parent
+        self.index.rebuild(len(self) - 1, ((hash((parents[s], bytes(self.name_bytes(s)))), s)
+                                           for s in range(ROOT_ID + 1, len(mode)) if mode[s] & USED_BIT))
+
+    def remove(self, inode: Inode) -> None:
+        """Remove one inode (a directory must already be empty)."""
+        slot = inode.slot
+        if self.mode[slot] & DIR_BIT:
+            self.directories -= 1
+        else:
+            self.files -= 1
+        self._unlink(slot)
+        self.mode[slot] = 0
+        self.first_block[slot] = 0
+        self.more_blocks.pop(slot, None)
+        self.leases.pop(slot, None)
+        self._free.append(slot)
+        self._maybe_compact_arena()
+
+    def move(self, inode: Inode, new_parent: int, new_name: str) -> None:
+        slot = inode.slot
+        self._unlink(slot)
+        encoded = new_name.encode()
+        self.parent[slot] = new_parent
+        self.name_off[slot], self.name_len[slot] = len(self.arena), len(encoded)
+        self.arena += encoded
+        self._link(slot, new_parent, encoded)
+        self._maybe_compact_arena()
+
+    def _maybe_compact_arena(self) -> None:
+        """Renames and deletes leave dead names behind; copy the live ones once they are the minority."""
+        if self.garbage < 1 << 20 or self.garbage * 2 < len(self.arena):
+            return
+        fresh, offsets, lengths, mode = bytearray(), self.name_off, self.name_len, self.mode
+        for slot in range(ROOT_ID + 1, len(mode)):
+            if mode[slot] & USED_BIT:
+                start = offsets[slot]
+                offsets[slot] = len(fresh)
+                fresh += self.arena[start:start + lengths[slot]]
+        self.arena, self.garbage = fresh, 0
+
+    def append_block(self, inode: Inode, block_id: int) -> None:
+        slot = inode.slot
+        more = self.more_blocks.get(slot)
+        if more is not None:
+            more.append(block_id)
+        elif self.first_block[slot]:
+            self.more_blocks[slot] = [self.first_block[slot], block_id]
+        else:
+            self.first_block[slot] = block_id
+
+    def pop_block(self, inode: Inode) -> int:
+        """Drop the file's last block; returns its id."""
+        slot = inode.slot
+        more = self.more_blocks.get(slot)
+        if more is None:
+            block_id, self.first_block[slot] = self.first_block[slot], 0
+            return block_id
+        block_id = more.pop()
+        if len(more) == 1:
+            del self.more_blocks[slot]
+        return block_id
+
+    def clear_blocks(self, inode: Inode) -> None:
+        self.first_block[inode.slot] = 0
+        self.more_blocks.pop(inode.slot, None)
+
+    # ------------------------------------------------ images (bulk copies)
+    def export(self) -> dict:
+        """Copies of every column (numpy), the arena and the multi-block lists: a consistent
+        snapshot taken in one step, encoded later (namenode/image.py)."""
+        out = {name: np.frombuffer(getattr(self, name), dtype=DTYPES[code]).copy() for name, code in COLUMNS}
+        out["arena"] = bytes(self.arena)
+        out["more_blocks"] = {slot: list(ids) for slot, ids in self.more_blocks.items()}
+        out["leases"] = dict(self.leases)
+        out["free"] = np.frombuffer(self._free, dtype=np.int32).copy()
+        return out
+
+    def load(self, c: dict, names: bytes, strings: list[str], next_id: int = 0, free=None) -> list[int]:
+        """Fill an empty table from image columns (numpy arrays: id, parent, is_dir,
+        permission, owner, group, mtime, atime, replication, block_size, nblocks,
+        block_ids) and the NUL-separated ``names``; ``free`` is the saved free-slot
+        stack, so ids are given out after a restart exactly as before it. Returns
+        the ids of inodes whose parent is not a directory (the table is then unusable)."""
+        ids = c["id"].astype(np.int64)
+        size = max(int(ids.max()) + 1 if len(ids) else ROOT_ID + 1, next_id)
+        string_ids = np.array([self.string_id(s) for s in strings] or [0], dtype=np.int64)
+        raw = np.frombuffer(names, dtype=np.uint8)
+        ends = np.append(np.flatnonzero(raw == 0), len(raw))
+        starts = np.concatenate(([0], ends[:-1] + 1))
+        if len(starts) != len(ids):
+            raise ValueError(f"{len(starts)} names for {len(ids)} inodes")
+        counts = c["nblocks"].astype(np.int64)
+        offsets = np.cumsum(counts) - counts
+        first = np.zeros(len(ids), dtype=np.int64)
+        has = counts > 0
+        first[has] = c["block_ids"][offsets[has]]
+        is_dir = c["is_dir"] != 0
+        values = {"parent": c["parent"], "name_off": starts, "name_len": ends - starts,
+                  "mode": USED_BIT | np.where(is_dir, DIR_BIT, 0) | (c["permission"] & PERM_BITS),
+                  "owner": string_ids[c["owner"]], "group": string_ids[c["group"]], "mtime": c["mtime"],
+                  "atime": c["atime"], "replication": c["replication"],
+                  "block_units": c["block_size"] // BYTES_PER_CHECKSUM, "first_block": first}
+        for name, code in COLUMNS:
+            column = np.zeros(size, dtype=DTYPES[code])
+            column[ids] = values[name]
+            setattr(self, name, array(code, column.tobytes()))
+        self.arena = bytearray(names)
+        for row in np.flatnonzero(counts > 1).tolist():
+            self.more_blocks[int(ids[row])] = c["block_ids"][offsets[row]:offsets[row] + counts[row]].tolist()
+        self.directories = int(np.count_nonzero(is_dir))
+        self.files = len(ids) - self.directories
+        mode = np.frombuffer(self.mode, dtype=np.uint16)
+        nonroot = ids != ROOT_ID
+        parents = c["parent"][nonroot].astype(np.int64)
+        orphans = ids[nonroot][(parents >= size) | (mode[np.minimum(parents, size - 1)] & DIR_BIT == 0)]
+        unused = np.flatnonzero(mode & USED_BIT == 0)
+        del mode
+        if len(orphans):
+            return orphans.tolist()
+        if free is None:       # an image from before the free stack was saved
+            free = unused[unused > ROOT_ID][::-1]
+        self._free = array("i", np.asarray(free, dtype=np.int32).tobytes())
+        self._rebuild_index()
+        if not len(parents):
+            return []
+        order = np.argsort(parents, kind="stable")
+        children, parents = ids[nonroot][order], parents[order]
+        cuts = np.flatnonzero(np.diff(parents)) + 1
+        for group, parent in zip(np.split(children, cuts), parents[np.concatenate(([0], cuts))].tolist()):
+            if len(group):
+                self.children_of[parent] = array("i", sorted(group.tolist(), key=self.name_bytes))
+        return []

@@ -1,0 +1,67 @@
+"""An open-addressing hash index from a key to a slot number, in one int32 array.
+
+A Python dict costs ~100 bytes per entry once its key and value objects are
+counted; this index costs 4 bytes per bucket (5.7-8 bytes per entry at its
+load factor). It stores only slot numbers: the caller's columns hold the keys,
+so lookups are written by the caller as a probe loop over ``buckets`` that
+compares the candidate slot's key columns (see InodeTable.lookup_slot and
+BlockMap.slot_of). Deleted entries leave a tombstone until the next rebuild.
+"""
+from __future__ import annotations
+
+from array import array
+
+import numpy as np
+
+EMPTY, DELETED = -1, -2
+# array typecode -> numpy dtype, for vectorised passes over the column arrays
+DTYPES = {"q": np.int64, "i": np.int32, "I": np.uint32, "H": np.uint16, "B": np.uint8}
+_MIN_BUCKETS = 8
+
+
+class SlotIndex:
+    def __init__(self, capacity: int = _MIN_BUCKETS):
+        self.buckets = array("i", [EMPTY]) * capacity
+        self.mask = capacity - 1
+        self.count = 0          # live entries
+        self._used = 0          # live entries + tombstones
+
+    def insert(self, key_hash: int, slot: int) -> None:
+        """Add ``slot`` (the caller has checked its key is not present)."""
+        if (self._used + 1) * 10 > len(self.buckets) * 7:
+            raise NeedsRebuild
+        buckets, mask = self.buckets, self.mask
+        i = key_hash & mask
+        while buckets[i] >= 0:
+            i = (i + 1) & mask
+        if buckets[i] == EMPTY:
+            self._used += 1
+        buckets[i] = slot
+        self.count += 1
+
+    def remove(self, key_hash: int, slot: int) -> None:
+        buckets, mask = self.buckets, self.mask
+        i = key_hash & mask
+        while buckets[i] != slot:
+            if buckets[i] == EMPTY:
+                raise KeyError(slot)
+            i = (i + 1) & mask
+        buckets[i] = DELETED
+        self.count -= 1
+
+    def rebuild(self, count: int, entries) -> None:
+        """Refill from ``count`` (key_hash, slot) pairs at half load, dropping tombstones."""
+        capacity = _MIN_BUCKETS
+        while capacity < 2 * count:
+            capacity *= 2
+        self.buckets = array("i", [EMPTY]) * capacity
+        self.mask, self.count, self._used = capacity - 1, 0, 0
+        for key_hash, slot in entries:
+            self.insert(key_hash, slot)
+
+    def nbytes(self) -> int:
+        return self.buckets.itemsize * len(self.buckets)
+
+
+class NeedsRebuild(Exception):
+    """Raised by insert when the index is too full: the owner rebuilds it from its columns."""
