@@ -133,7 +133,11 @@ def check_cluster(environment, **_kwargs):
                                  f"(config {RUN.conf.source}): is the cluster up? ({e})\n")
                 sys.exit(EXIT_UNREACHABLE)
         if options.roots:
-            RUN.roots = [(root, fs.resolve(root)[0]) for root in options.roots.split(",") if root]
+            try:
+                RUN.roots = [(root, fs.resolve(root)[0]) for root in options.roots.split(",") if root]
+            except (OSError, ValueError) as e:
+                sys.stderr.write(f"hfed load test: --roots {options.roots}: {e}\n")
+                sys.exit(EXIT_UNREACHABLE)
         else:
             RUN.roots = one_root_per_namespace(RUN.conf)
     finally:
