@@ -161,21 +161,21 @@ def run_cluster(ctx, args) -> int:
     return 0
 
 
-def namenode_stats(cluster) -> list:
-    """(nameservice, GetStatsResponse or the error) of each running NameNode."""
+def namenode_stats(cluster) -> dict:
+    """{nameservice: GetStatsResponse or the error} of each running NameNode."""
     from client.fs import HfedFileSystem
 
     running = [row["name"] for row in cluster.status() if row["role"] == "namenode" and row["alive"]]
     if not running:
-        return []
+        return {}
     fs = HfedFileSystem(conf=str(cluster.config_path), skip_instance_cache=True)
-    result = []
+    result = {}
     try:
         for ns in running:
             try:
-                result.append((ns, fs.namenode(ns).get_stats()))
+                result[ns] = fs.namenode(ns).get_stats()
             except OSError as e:      # hfed errors are OSErrors too
-                result.append((ns, e))
+                result[ns] = e
     finally:
         fs.close()
     return result

@@ -352,13 +352,15 @@ def _namespace_memory(s, out) -> None:
     print(f"HDFS NameNode heap estimate ({HDFS_HEAP_MODEL}): {byte_size(s.hdfs_heap_estimate)}", file=out)
 
 
-def namenode_memory_line(ns: str, s) -> str:
-    """One line per NameNode for `hfed cluster status`."""
-    if isinstance(s, BaseException):
-        return f"{ns}: not answering ({describe(s)})"
-    line = (f"{ns}: {s.objects} objects, RSS {human_bytes(s.rss_bytes)}, budget {budget_summary(s)}, "
-            f"HDFS heap estimate {human_bytes(s.hdfs_heap_estimate)}")
-    return line + (" -- BUDGET REACHED, creates refused" if s.budget_refusal else "")
+def namenode_memory_columns(s) -> tuple[str, str, str]:
+    """OBJECTS, RSS and BUDGET columns of `hfed cluster status` for one NameNode's stats
+    (BUDGET: 'none', the larger of the memory and object percentages used, or FULL)."""
+    if s is None or isinstance(s, BaseException):
+        return "-", "-", "-"
+    used = [100 * s.rss_bytes / s.max_memory] if s.max_memory else []
+    used += [100 * s.objects / s.max_objects] if s.max_objects else []
+    budget = "FULL" if s.budget_refusal else f"{max(used):.0f}%" if used else "none"
+    return str(s.objects), human_size(s.rss_bytes).replace(" ", ""), budget
 
 
 def dfsadmin_report(cfg, stats, out=sys.stdout) -> list[str]:
@@ -427,16 +429,15 @@ def cluster_started(cluster, out=sys.stdout) -> None:
     print(f"Logs in {cluster.log_dir}; stop with: hfed cluster down --dir {cluster.dir}", file=out)
 
 
-def cluster_status(cluster, out=sys.stdout, stats=()) -> None:
-    """The daemons, then (``stats``: (nameservice, GetStatsResponse or error) of the running
-    NameNodes) one memory line per NameNode."""
+def cluster_status(cluster, out=sys.stdout, stats=None) -> None:
+    """The daemons, one row each; NameNode rows show objects, RSS and budget use from
+    ``stats`` ({nameservice: GetStatsResponse or the error}, running NameNodes only)."""
+    stats = stats or {}
     print(f"Cluster {cluster.config.cluster_id} in {cluster.dir}", file=out)
-    print(f"{'ROLE':<9} {'NAME':<8} {'ADDRESS':<21} {'PID':>8}  STATE", file=out)
+    print(f"{'ROLE':<9} {'NAME':<8} {'ADDRESS':<21} {'PID':>8} {'OBJECTS':>10} {'RSS':>7} {'BUDGET':>6}  STATE",
+          file=out)
     for row in cluster.status():
         state = "running" if row["alive"] else "stopped"
-        print(f"{row['role']:<9} {row['name']:<8} {row['address'] or '-':<21} {row['pid'] or '-':>8}  {state}",
-              file=out)
-    if stats:
-        print("NameNode memory:", file=out)
-        for ns, s in stats:
-            print("  " + namenode_memory_line(ns, s), file=out)
+        objects, rss, budget = namenode_memory_columns(stats.get(row["name"]) if row["role"] == "namenode" else None)
+        print(f"{row['role']:<9} {row['name']:<8} {row['address'] or '-':<21} {row['pid'] or '-':>8} "
+              f"{objects:>10} {rss:>7} {budget:>6}  {state}", file=out)

@@ -74,7 +74,9 @@ def test_object_budget_refuses_creates_keeps_reads_and_frees_room_on_delete(fres
 
     status = hfed(hfed_env, mc.config_path, "cluster", "status", "--dir", str(mc.dir))
     assert status.returncode == 0, status.stderr
-    assert f"ns-a: {limit} objects" in status.stdout and "BUDGET REACHED" in status.stdout
+    rows = {line.split()[1]: line.split() for line in status.stdout.splitlines()[2:]}
+    assert rows["ns-a"][4] == str(limit) and rows["ns-a"][6] == "FULL" and rows["ns-a"][-1] == "running"
+    assert rows["ns-b"][6] == "none" and rows["host-1"][4:7] == ["-", "-", "-"]
 
     fs.rm("/user/t/g0")                  # one file and its block: room for one more file
     fs.pipe_file("/user/t/f4", b"fits again")
