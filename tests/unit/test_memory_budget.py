@@ -1,11 +1,13 @@
 """The namespace memory budget driven by plain calls: a real Namesystem, a fake RSS and clock."""
 import errno
+import tomllib
 
 import pytest
 
-from namenode.budget import HDFS_BYTES_PER_OBJECT, MemoryBudget
+from namenode.budget import HDFS_BYTES_PER_OBJECT, MemoryBudget, refuse_impossible
 from namenode.namesystem import Namesystem
 from namenode.ops import dirs, files, reads
+from protos import config as hconfig
 from protos.errors import NoSpace
 
 MiB = 1 << 20
@@ -160,3 +162,26 @@ def test_usage_reports_objects_memory_budget_and_hdfs_heap_estimate(fsn, proc):
     assert usage["budget_refusal"] == ""
     proc.value = 512 * MiB
     assert "memory budget reached" in fsn.budget.usage(fsn)["budget_refusal"]
+
+
+def test_config_reads_validates_and_dumps_the_budget():
+    raw = {"nameservices": {"ns-a": {"address": "127.0.0.1:0", "max_memory": "256M", "max_objects": 5000},
+                            "ns-b": {"address": "127.0.0.1:0"}}}
+    cfg = hconfig.from_dict(raw, "test.toml")
+    assert (cfg.nameservices["ns-a"].max_memory, cfg.nameservices["ns-a"].max_objects) == (256 * MiB, 5000)
+    assert (cfg.nameservices["ns-b"].max_memory, cfg.nameservices["ns-b"].max_objects) == (0, 0)
+    assert hconfig.from_dict(tomllib.loads(hconfig.dump(cfg))).nameservices == cfg.nameservices
+    for key, value, complaint in (("max_memory", "-1G", "is negative"), ("max_objects", -3, "is negative"),
+                                  ("max_memory", "lots", "is not a size"), ("max_objects", "1k", "is not a whole")):
+        bad = {"nameservices": {"ns-a": {"address": "127.0.0.1:0", key: value}}}
+        with pytest.raises(ValueError, match=f"test.toml: nameservice 'ns-a': {key} = .* {complaint}"):
+            hconfig.from_dict(bad, "test.toml")
+
+
+def test_a_budget_with_no_room_for_an_empty_namespace_is_refused():
+    with pytest.raises(ValueError, match="nameservice ns-a: max_memory = 1048576 .1.0 MiB. is below what an "
+                                         "empty namespace needs: the NameNode's RSS is already 48.0 MiB"):
+        refuse_impossible("ns-a", "c.toml", 1 * MiB, 0, empty_rss=48 * MiB, empty_objects=3)
+    with pytest.raises(ValueError, match="max_objects = 3 leaves no room: an empty namespace already has 3"):
+        refuse_impossible("ns-a", "c.toml", 0, 3, empty_rss=48 * MiB, empty_objects=3)
+    refuse_impossible("ns-a", "c.toml", 64 * MiB, 4, empty_rss=48 * MiB, empty_objects=3)   # room: no error
