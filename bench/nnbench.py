@@ -2,24 +2,34 @@
 
     python -m bench.nnbench [-op all|create|mkdirs|open|fileStatus|listStatus|rename|delete]
                             [-threads 16] [-ops 20000] [-files-per-dir 1000] [-mode both|inproc|grpc]
+                            [-rounds 5] [-batch 1000] [-batch-ops 100000] [-batch-threads 2]
 
 in-process: calls the Namesystem directly (no RPC), one thread: the
             namespace core's own speed.
-grpc:       a real NameNode process on loopback, `-threads` client threads
-            each with its own stub; in the same run, a bare gRPC echo server
-            answered by the same threads is this machine's limit for one
-            operation per RPC, and each op's rate is printed as a ratio to it.
-Prints ops/s and latency percentiles per operation.
+grpc:       a real NameNode process on loopback and, in the same run, a bare
+            gRPC echo server in a process of its own (same grpc.aio server
+            stack, nothing behind it): this machine's limit for one operation
+            per RPC. Both are driven by the same grpc.aio client in this
+            process with `-threads` calls in flight, so the ratio is fair.
+            Each op runs in `-rounds` slices, each right after an echo round
+            of as many calls (the load of a shared machine drifts); its rate
+            is printed as a ratio to echo per RPC, the median of the rounds'.
+batched:    Batch RPCs of `-batch` entries, `-batch-threads` in flight:
+            getFileInfo, create (Create + Complete entries) and mkdirs.
+Prints ops/s, latency percentiles and the goal next to each figure; writes
+bench/results/nnbench.md. `--echo-server --address-file F` runs the echo
+server alone (the benchmark starts and stops it).
 """
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
+import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from concurrent import futures
 from pathlib import Path
 
 import grpc
@@ -27,11 +37,36 @@ import grpc
 from protos import config as config_mod, hfed_pb2 as pb, hfed_pb2_grpc as pb_grpc, rpc
 
 OPS = ["create", "mkdirs", "open", "fileStatus", "listStatus", "rename", "delete"]
+RPCS_PER_OP = {"create": 2}       # Create + Complete, as NNThroughputBenchmark's create
 CLIENT = "nnbench"
+ECHO_METHOD = "/bench.Echo/Echo"
+GOAL_BATCHED_INFO = 50_000        # batched getFileInfo entries/s
+GOAL_VS_ECHO = 0.85               # unbatched RPCs/s over echo calls/s
 
 
-def names(ops: int, files_per_dir: int) -> list[str]:
-    return [f"/bench/d{i // files_per_dir:05d}/f{i % files_per_dir:05d}" for i in range(ops)]
+def progress(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def names(ops: int, files_per_dir: int, top: str = "/bench") -> list[str]:
+    return [f"{top}/d{i // files_per_dir:05d}/f{i % files_per_dir:05d}" for i in range(ops)]
+
+
+def parents(paths: list[str]) -> list[str]:
+    return sorted({p.rsplit("/", 1)[0] for p in paths})
+
+
+def summary(ops: int, elapsed: float, latencies: list[float]) -> dict:
+    latencies.sort()
+    return {"ops_per_s": ops / elapsed,
+            "p50_ms": 1000 * latencies[len(latencies) // 2],
+            "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]}
+
+
+def ordered(op_names: list[str]) -> list[str]:
+    """Every op needs the files `create` makes; rename must precede delete."""
+    wanted = set(op_names)
+    return [op for op in OPS if op in wanted or op == "create" or (op == "rename" and "delete" in wanted)]
 
 
 # ------------------------------------------------------------- in-process
@@ -42,7 +77,7 @@ def inprocess(op_names: list[str], ops: int, files_per_dir: int) -> dict:
     fsn = Namesystem("bench", "CID", "BP", "bench", replication=1)
     me = fsn.ns.caller("bench")
     paths = names(ops, files_per_dir)
-    for d in sorted({p.rsplit("/", 1)[0] for p in paths}):
+    for d in parents(paths):
         dirs.mkdirs(fsn, me, d, 0o755, True)
 
     def create(p):
@@ -71,20 +106,20 @@ def inprocess(op_names: list[str], ops: int, files_per_dir: int) -> dict:
     return results
 
 
-def ordered(op_names: list[str]) -> list[str]:
-    """Every op needs the files `create` makes; rename must precede delete."""
-    wanted = set(op_names)
-    return [op for op in OPS if op in wanted or op == "create" or (op == "rename" and "delete" in wanted)]
+# ------------------------------------------------------------ processes
+def start_process(argv: list[str], tmp: Path, name: str) -> tuple[subprocess.Popen, str]:
+    """Start a server process that announces its address in a file; wait for it."""
+    addr, log = tmp / f"{name}.addr", tmp / f"{name}.log"
+    proc = subprocess.Popen([sys.executable, "-m", *argv, "--address-file", str(addr)], stderr=open(log, "w"))
+    deadline = time.time() + 60
+    while not addr.exists():
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            raise RuntimeError(f"{name} did not start: {log.read_text()[-2000:]}")
+        time.sleep(0.05)
+    return proc, addr.read_text()
 
 
-def summary(ops: int, elapsed: float, latencies: list[float]) -> dict:
-    latencies.sort()
-    return {"ops_per_s": ops / elapsed,
-            "p50_ms": 1000 * latencies[len(latencies) // 2],
-            "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]}
-
-
-# ------------------------------------------------------------------ grpc
 def start_namenode(tmp: Path) -> tuple[subprocess.Popen, str]:
     cfg = config_mod.from_dict({"cluster_id": "CID-bench", "replication": 1,
                                 "nameservices": {"ns-a": {"address": "127.0.0.1:0",
@@ -92,95 +127,186 @@ def start_namenode(tmp: Path) -> tuple[subprocess.Popen, str]:
                                 "mounts": [{"path": "/bench", "nameservice": "ns-a"}]})
     conf = tmp / "hfed.toml"
     conf.write_text(config_mod.dump(cfg))
-    addr = tmp / "nn.addr"
-    proc = subprocess.Popen([sys.executable, "-m", "namenode.server", "--conf", str(conf), "--nameservice", "ns-a",
-                             "--address-file", str(addr)], stderr=open(tmp / "nn.log", "w"))
-    while not addr.exists():
-        if proc.poll() is not None:
-            raise RuntimeError(f"NameNode failed to start: {(tmp / 'nn.log').read_text()[-2000:]}")
-        time.sleep(0.05)
-    return proc, addr.read_text()
+    return start_process(["namenode.server", "--conf", str(conf), "--nameservice", "ns-a"], tmp, "namenode")
 
 
-def echo_server() -> tuple[grpc.Server, str]:
-    handler = grpc.method_handlers_generic_handler("bench.Echo", {
-        "Echo": grpc.unary_unary_rpc_method_handler(lambda request, _context: request)})
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), options=rpc.OPTIONS)
-    server.add_generic_rpc_handlers((handler,))
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+async def serve_echo(address_file: str) -> None:
+    """The bare server: the NameNode's own server stack (grpc.aio, one event loop), nothing behind it."""
+    async def echo(request, _context):
+        return request
+    server = rpc.aio_server()
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+        "bench.Echo", {"Echo": grpc.unary_unary_rpc_method_handler(echo)}),))
     port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    return server, f"127.0.0.1:{port}"
+    await server.start()
+    rpc.write_address_file(address_file, f"127.0.0.1:{port}")
+    await server.wait_for_termination()
 
 
-def run_threads(threads: int, work: list, call) -> dict:
-    """Split ``work`` over ``threads``; each thread calls call(item) and times it."""
+# ---------------------------------------------------------------- driver
+async def timed(concurrency: int, work: list, call) -> tuple[float, list[float]]:
+    """``concurrency`` tasks take items from ``work`` and await call(item): (elapsed, each call's latency)."""
     latencies: list[float] = []
-    lock = threading.Lock()
+    items = iter(work)
 
-    def worker(items):
-        mine = []
+    async def worker():
         for item in items:
             t = time.perf_counter()
-            call(item)
-            mine.append(time.perf_counter() - t)
-        with lock:
-            latencies.extend(mine)
+            await call(item)
+            latencies.append(time.perf_counter() - t)
 
-    crew = [threading.Thread(target=worker, args=(work[i::threads],)) for i in range(threads)]
     start = time.perf_counter()
-    for t in crew:
-        t.start()
-    for t in crew:
-        t.join()
-    return summary(len(work), time.perf_counter() - start, latencies)
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - start, latencies
 
 
-def over_grpc(op_names: list[str], ops: int, files_per_dir: int, threads: int) -> dict:
+async def drive(concurrency: int, work: list, call, ops: int | None = None) -> dict:
+    """ops/s and latency of ``work``; ``ops``: operations in all of it (default one per item)."""
+    elapsed, latencies = await timed(concurrency, work, call)
+    return summary(ops or len(work), elapsed, latencies)
+
+
+async def paired(threads: int, rounds: int, paths: list[str], action, echo) -> dict:
+    """The op over ``paths`` in ``rounds`` slices, each right after an echo round
+    of as many calls: the shared machine's load drifts, so each slice is compared
+    with the echo just before it; the ratio is the median of the slices'."""
+    op_time = echo_time = 0.0
+    op_latencies: list[float] = []
+    ratios = []
+    for part in (paths[i::rounds] for i in range(rounds)):
+        echo_elapsed, _ = await timed(threads, part, echo)
+        elapsed, latencies = await timed(threads, part, action)
+        op_time, echo_time = op_time + elapsed, echo_time + echo_elapsed
+        op_latencies += latencies
+        ratios.append(echo_elapsed / elapsed)
+    result = summary(len(paths), op_time, op_latencies)
+    result.update(echo_per_s=len(paths) / echo_time, vs_echo=statistics.median(ratios))
+    return result
+
+
+def batch_call(stub, md):
+    async def call(entries: list[pb.BatchEntry]):
+        reply = await stub.Batch(pb.BatchRequest(entries=entries), metadata=md)
+        failed = [r.error for r in reply.results if r.HasField("error")]
+        if failed:   # a benchmark must not count failures as operations
+            raise RuntimeError(f"{len(failed)} of {len(entries)} batch entries failed, first: {failed[0]}")
+    return call
+
+
+def chunks(items: list, size: int) -> list[list]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+async def over_grpc(op_names: list[str], ops: int, files_per_dir: int, threads: int, rounds: int, batch: int,
+                    batch_ops: int, batch_threads: int) -> tuple[dict, dict]:
     with tempfile.TemporaryDirectory(prefix="hfed-nnbench-") as tmp_name:
         tmp = Path(tmp_name)
-        echo, echo_address = echo_server()
-        proc, address = start_namenode(tmp)
+        echo_proc, echo_address = start_process(["bench.nnbench", "--echo-server"], tmp, "echo")
+        nn_proc, address = start_namenode(tmp)
+        md = rpc.identity_metadata()
         try:
-            results = {}
-            echo_channel = rpc.insecure_channel(echo_address)
-            echo_call = echo_channel.unary_unary("/bench.Echo/Echo")
-            payload = pb.GetFileInfoRequest(path="/bench/d00000/f00000").SerializeToString()
-            results["echo (limit)"] = run_threads(threads, [payload] * ops, echo_call)
-            channel = rpc.insecure_channel(address)
-            stub = pb_grpc.ClientProtocolStub(channel)
-            md = rpc.identity_metadata()
-            paths = names(ops, files_per_dir)
-            for d in sorted({p.rsplit("/", 1)[0] for p in paths}):
-                stub.Mkdirs(pb.MkdirsRequest(path=d, create_parent=True), metadata=md)
+            unbatched: dict = {}
+            async with rpc.aio_channel(echo_address) as echo_channel, rpc.aio_channel(address) as channel:
+                echo_stub = echo_channel.unary_unary(ECHO_METHOD)
+                payload = pb.GetFileInfoRequest(path="/bench/d00000/f00000").SerializeToString()
 
-            def create(p):
-                stub.Create(pb.CreateRequest(path=p, client_name=CLIENT, replication=1), metadata=md)
-                stub.Complete(pb.CompleteRequest(path=p, client_name=CLIENT), metadata=md)
-
-            actions = {
-                "create": create,
-                "mkdirs": lambda p: stub.Mkdirs(pb.MkdirsRequest(path=p + ".d"), metadata=md),
-                "open": lambda p: stub.GetBlockLocations(pb.GetBlockLocationsRequest(path=p), metadata=md),
-                "fileStatus": lambda p: stub.GetFileInfo(pb.GetFileInfoRequest(path=p), metadata=md),
-                "listStatus": lambda p: stub.GetListing(
-                    pb.GetListingRequest(path=p.rsplit("/", 1)[0], limit=100), metadata=md),
-                "rename": lambda p: stub.Rename(pb.RenameRequest(src=p, dst=p + ".r"), metadata=md),
-                "delete": lambda p: stub.Delete(pb.DeleteRequest(path=p + ".r"), metadata=md),
-            }
-            for name in ordered(op_names):
-                results[name] = run_threads(threads, paths, actions[name])
-            return results
+                def echo(_item):
+                    return echo_stub(payload, metadata=md)
+                stub = pb_grpc.ClientProtocolStub(channel)
+                paths = names(ops, files_per_dir)
+                for d in parents(paths):       # also connects both channels before any clock starts
+                    await stub.Mkdirs(pb.MkdirsRequest(path=d, create_parent=True), metadata=md)
+                await echo(None)
+                for name in ordered(op_names):
+                    progress(f"{name}: {ops} ops, {threads} in flight, {rounds} rounds alternating with echo")
+                    unbatched[name] = await paired(threads, rounds, paths, unbatched_action(stub, md, name), echo)
+                batched = await batched_ops(stub, md, batch, batch_ops, batch_threads, files_per_dir)
+            return unbatched, batched
         finally:
-            proc.terminate()
-            proc.wait(30)
-            echo.stop(0)
+            stop(nn_proc)
+            stop(echo_proc)
 
 
-def report(title: str, results: dict, baseline: float | None) -> str:
-    lines = [f"## {title}", "", "| op | ops/s | p50 ms | p99 ms | vs echo |", "|---|---:|---:|---:|---:|"]
+def unbatched_action(stub, md, name: str):
+    async def create(p):
+        await stub.Create(pb.CreateRequest(path=p, client_name=CLIENT, replication=1), metadata=md)
+        await stub.Complete(pb.CompleteRequest(path=p, client_name=CLIENT), metadata=md)
+
+    return {
+        "create": create,
+        "mkdirs": lambda p: stub.Mkdirs(pb.MkdirsRequest(path=p + ".d"), metadata=md),
+        "open": lambda p: stub.GetBlockLocations(pb.GetBlockLocationsRequest(path=p), metadata=md),
+        "fileStatus": lambda p: stub.GetFileInfo(pb.GetFileInfoRequest(path=p), metadata=md),
+        "listStatus": lambda p: stub.GetListing(pb.GetListingRequest(path=p.rsplit("/", 1)[0], limit=100),
+                                                metadata=md),
+        "rename": lambda p: stub.Rename(pb.RenameRequest(src=p, dst=p + ".r"), metadata=md),
+        "delete": lambda p: stub.Delete(pb.DeleteRequest(path=p + ".r"), metadata=md),
+    }[name]
+
+
+async def batched_ops(stub, md, batch: int, batch_ops: int, threads: int, files_per_dir: int) -> dict:
+    """create fresh files (batch_ops / 5), getFileInfo over them (batch_ops
+    entries, each file five times) and mkdirs beside them, `batch` entries per call."""
+    call = batch_call(stub, md)
+    results = {}
+    fresh = names(max(1, batch_ops // 5), files_per_dir, "/bench/batched")
+    for d in parents(fresh):
+        await stub.Mkdirs(pb.MkdirsRequest(path=d, create_parent=True), metadata=md)
+    create = [e for p in fresh for e in (
+        pb.BatchEntry(create=pb.CreateRequest(path=p, client_name=CLIENT, replication=1)),
+        pb.BatchEntry(complete=pb.CompleteRequest(path=p, client_name=CLIENT)))]
+    progress(f"batched create: {len(fresh)} files (Create + Complete entries), {batch} entries per call, "
+             f"{threads} calls in flight")
+    results["create"] = await drive(threads, chunks(create, batch), call, len(fresh))
+    info = [pb.BatchEntry(get_file_info=pb.GetFileInfoRequest(path=fresh[i % len(fresh)]))
+            for i in range(batch_ops)]
+    progress(f"batched getFileInfo: {batch_ops} entries")
+    results["getFileInfo"] = await drive(threads, chunks(info, batch), call, batch_ops)
+    mkdirs = [pb.BatchEntry(mkdirs=pb.MkdirsRequest(path=p + ".d")) for p in fresh]
+    progress(f"batched mkdirs: {len(fresh)} directories")
+    results["mkdirs"] = await drive(threads, chunks(mkdirs, batch), call, len(fresh))
+    return results
+
+
+# ---------------------------------------------------------------- report
+def report(title: str, results: dict) -> str:
+    lines = [f"## {title}", "", "| op | ops/s | p50 ms | p99 ms |", "|---|---:|---:|---:|"]
     for name, r in results.items():
-        ratio = f"{r['ops_per_s'] / baseline:.2f}x" if baseline and not name.startswith("echo") else ""
-        lines.append(f"| {name} | {r['ops_per_s']:,.0f} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} | {ratio} |")
+        lines.append(f"| {name} | {r['ops_per_s']:,.0f} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def report_grpc(threads: int, rounds: int, unbatched: dict, batched: dict, batch: int, batch_threads: int) -> str:
+    lines = [f"## over gRPC, one op per RPC ({threads} calls in flight; one grpc.aio client drives both the "
+             f"NameNode and the echo server; {rounds} rounds, each after an echo round of as many calls)", "",
+             "| op | RPCs/op | ops/s | p50 ms | p99 ms | echo calls/s | RPCs/s vs echo | goal |",
+             "|---|---:|---:|---:|---:|---:|---:|---|"]
+    for name, r in unbatched.items():
+        rpcs = RPCS_PER_OP.get(name, 1)
+        ratio = r["vs_echo"] * rpcs
+        verdict = "met" if ratio >= GOAL_VS_ECHO else "NOT met"
+        lines.append(f"| {name} | {rpcs} | {r['ops_per_s']:,.0f} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} | "
+                     f"{r['echo_per_s']:,.0f} | {ratio:.2f}x | >= {GOAL_VS_ECHO}x: {verdict} |")
+    echo = statistics.median(r["echo_per_s"] for r in unbatched.values())   # for the batched rows
+    lines += ["", f"## over gRPC, batched ({batch} entries per Batch call, {batch_threads} calls in flight; "
+              f"latency is per call)", "",
+              "| op | ops/s | p50 ms (call) | p99 ms (call) | vs echo | goal |", "|---|---:|---:|---:|---:|---|"]
+    for name, r in batched.items():
+        goal = ""
+        if name == "getFileInfo":
+            goal = f">= {GOAL_BATCHED_INFO:,} ops/s: {'met' if r['ops_per_s'] >= GOAL_BATCHED_INFO else 'NOT met'}"
+        lines.append(f"| {name} | {r['ops_per_s']:,.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
+                     f"{r['ops_per_s'] / echo:.1f}x | {goal} |")
+    lines.append("\nbatched create counts files (each a Create and a Complete entry in the same call).")
     return "\n".join(lines) + "\n"
 
 
@@ -188,19 +314,33 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="nnbench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-op", default="all", choices=["all", *OPS])
-    parser.add_argument("-threads", type=int, default=16)
+    parser.add_argument("-threads", type=int, default=16, help="calls in flight, one op per RPC")
     parser.add_argument("-ops", type=int, default=20000)
     parser.add_argument("-files-per-dir", type=int, default=1000)
+    parser.add_argument("-rounds", type=int, default=5, help="op rounds, each after an echo round")
     parser.add_argument("-mode", default="both", choices=["both", "inproc", "grpc"])
+    parser.add_argument("-batch", type=int, default=pb.MAX_BATCH, help="entries per Batch call")
+    parser.add_argument("-batch-ops", type=int, default=100000, help="batched getFileInfo entries")
+    parser.add_argument("-batch-threads", type=int, default=2, help="Batch calls in flight")
+    parser.add_argument("--echo-server", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--address-file", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.echo_server:
+        asyncio.run(serve_echo(args.address_file))
+        return 0
+    if not 2 <= args.batch <= pb.MAX_BATCH or args.batch % 2:
+        parser.error(f"-batch must be an even number from 2 to {pb.MAX_BATCH}")
     op_names = OPS if args.op == "all" else [args.op]
-    text = f"# nnbench: {args.ops} ops, {args.files_per_dir} files per directory\n\n"
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    text = (f"# nnbench: {args.ops} ops, {args.files_per_dir} files per directory\n\n"
+            f"{os.cpu_count()} cores, load average before the run {load} (shared machine).\n\n")
     if args.mode in ("both", "inproc"):
-        text += report("in-process (no RPC, 1 thread)", inprocess(op_names, args.ops, args.files_per_dir), None)
+        progress("in-process")
+        text += report("in-process (no RPC, 1 thread)", inprocess(op_names, args.ops, args.files_per_dir))
     if args.mode in ("both", "grpc"):
-        results = over_grpc(op_names, args.ops, args.files_per_dir, args.threads)
-        text += "\n" + report(f"over gRPC ({args.threads} client threads; create = Create + Complete)",
-                              results, results["echo (limit)"]["ops_per_s"])
+        unbatched, batched = asyncio.run(over_grpc(op_names, args.ops, args.files_per_dir, args.threads,
+                                                   args.rounds, args.batch, args.batch_ops, args.batch_threads))
+        text += "\n" + report_grpc(args.threads, args.rounds, unbatched, batched, args.batch, args.batch_threads)
     print(text)
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
