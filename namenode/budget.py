@@ -6,7 +6,8 @@ The object count (files + directories + blocks) is exact and cheap. RSS is not:
 reading it costs ~10-20 us, more than a create itself, so it is sampled every
 RSS_SAMPLE_INTERVAL seconds or every RSS_SAMPLE_CHECKS checks, whichever comes
 first; a burst of creates can overshoot the budget by what it adds in between
-(about a megabyte at most).
+(about a megabyte), plus what one operation allocates at once (the inode and
+block tables grow their arrays in steps of several megabytes).
 
 Deleting files rarely makes RSS shrink: Python keeps freed memory in its own
 pools and reuses it for the next objects. So once RSS reaches ``max_memory``
