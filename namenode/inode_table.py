@@ -154,6 +154,7 @@ class InodeTable:
         self._free = array("i")
         self.files = 0
         self.directories = 0
+        self.version = 0                  # changes whenever a name is added, removed or moved
 
     # ------------------------------------------------------------ reading
     def __len__(self) -> int:
@@ -261,12 +262,14 @@ class InodeTable:
             self.files += 1
         if slot != ROOT_ID:
             self._link(slot, parent, encoded)
+        self.version += 1
         return Inode(self, slot)
 
     def _grow(self) -> int:
+        slot = len(self.parent)
         for name, _code in COLUMNS:
             getattr(self, name).append(0)
-        return len(self.parent) - 1
+        return slot
 
     def _link(self, slot: int, parent: int, name: bytes) -> None:
         try:
@@ -300,6 +303,7 @@ class InodeTable:
         else:
             self.files -= 1
         self._unlink(slot)
+        self.version += 1
         self.mode[slot] = 0
         self.first_block[slot] = 0
         self.more_blocks.pop(slot, None)
@@ -310,6 +314,7 @@ class InodeTable:
     def move(self, inode: Inode, new_parent: int, new_name: str) -> None:
         slot = inode.slot
         self._unlink(slot)
+        self.version += 1
         encoded = new_name.encode()
         self.parent[slot] = new_parent
         self.name_off[slot], self.name_len[slot] = len(self.arena), len(encoded)
@@ -372,6 +377,7 @@ class InodeTable:
         block_ids) and the NUL-separated ``names``; ``free`` is the saved free-slot
         stack, so ids are given out after a restart exactly as before it. Returns
         the ids of inodes whose parent is not a directory (the table is then unusable)."""
+        self.version += 1
         ids = c["id"].astype(np.int64)
         size = max(int(ids.max()) + 1 if len(ids) else ROOT_ID + 1, next_id)
         string_ids = np.array([self.string_id(s) for s in strings] or [0], dtype=np.int64)

@@ -32,6 +32,7 @@ class Namespace:
         self.supergroup = supergroup
         self.table = InodeTable()
         self.table.add(0, "", True, 0o755, superuser, supergroup, now_ms)
+        self._last_resolved: tuple = (None, -1, [])    # (path, table.version, chain)
 
     # ------------------------------------------------------------ resolution
     def caller(self, user: str, groups=()) -> Caller:
@@ -44,22 +45,47 @@ class Namespace:
     def resolve(self, path: str) -> list[Inode | None]:
         """Inodes from the root down to ``path``; a missing tail is None-padded.
 
-        Raises NotADirectory when a file sits where a directory is needed."""
+        Raises NotADirectory when a file sits where a directory is needed.
+        An operation resolves its path in its check and again in its apply step
+        (which replay runs alone): the last answer is kept until the tree changes."""
         table = self.table
+        last_path, version, chain = self._last_resolved
+        if last_path == path and version == table.version:
+            return list(chain)
         mode, lookup = table.mode, table.lookup_slot
-        chain: list[Inode | None] = [Inode(table, ROOT_ID)]
-        names = paths.components(path)
+        chain = [Inode(table, ROOT_ID)]
+        names = path.encode()[1:].split(b"/") if path != "/" else ()
         slot = ROOT_ID
         for i, name in enumerate(names):
             if slot is None:
                 chain.append(None)
                 continue
             if not mode[slot] & DIR_BIT:
-                prefix = "/" + "/".join(names[:i])
+                prefix = "/" + "/".join(paths.components(path)[:i])
                 raise NotADirectory(f"{self.where(path)}: {prefix} is not a directory", path)
-            slot = lookup(slot, name.encode())
+            slot = lookup(slot, name)
             chain.append(None if slot is None else Inode(table, slot))
-        return chain
+        self._last_resolved = (path, table.version, chain)
+        return list(chain)
+
+    def find(self, caller: Caller, path: str) -> Inode:
+        """The inode at ``path`` once the caller may traverse every directory above it
+        (NotFound otherwise): the start of every read, so it walks slots without
+        building the whole chain."""
+        table = self.table
+        mode, lookup = table.mode, table.lookup_slot
+        slot, check = ROOT_ID, not caller.superuser
+        for name in (path.encode()[1:].split(b"/") if path != "/" else ()):
+            bits = mode[slot]
+            if not bits & DIR_BIT:
+                self.resolve(path)                       # raises NotADirectory naming the culprit
+            # a directory everyone may enter (0o111) needs no owner/group lookup
+            if check and bits & 0o111 != 0o111:
+                self.check(caller, Inode(table, slot), EXECUTE, path)
+            slot = lookup(slot, name)
+            if slot is None:
+                raise NotFound(f"{self.where(path)}: no such file or directory", path)
+        return Inode(table, slot)
 
     def get(self, path: str) -> Inode:
         inode = self.resolve(path)[-1]
@@ -78,12 +104,14 @@ class Namespace:
     def allowed(self, caller: Caller, inode: Inode, access: int) -> bool:
         if caller.superuser:
             return True
-        if caller.user == inode.owner:
-            bits = inode.permission >> 6
-        elif inode.group in caller.groups:
-            bits = inode.permission >> 3
+        table, slot = self.table, inode.slot
+        mode = table.mode[slot]
+        if table.strings[table.owner[slot]] == caller.user:
+            bits = mode >> 6
+        elif table.strings[table.group[slot]] in caller.groups:
+            bits = mode >> 3
         else:
-            bits = inode.permission
+            bits = mode
         return (bits & access) == access
 
     def check(self, caller: Caller, inode: Inode, access: int, path: str) -> None:
@@ -95,6 +123,8 @@ class Namespace:
 
     def check_traverse(self, caller: Caller, chain: list[Inode | None], path: str) -> None:
         """Execute permission on every existing ancestor directory."""
+        if caller.superuser:
+            return
         for inode in chain[:-1]:
             if inode is None:
                 return

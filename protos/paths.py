@@ -20,11 +20,14 @@ def validate(path: str) -> str:
         raise InvalidPath(f"invalid path {path!r}: not absolute", path)
     if "\x00" in path:
         raise InvalidPath(f"invalid path {path!r}: contains NUL", path)
-    if len(path.encode()) > MAX_PATH_BYTES:
+    size = len(path.encode())
+    if size > MAX_PATH_BYTES:
         raise InvalidPath(f"invalid path {path[:64]!r}...: longer than {MAX_PATH_BYTES} bytes", path)
     if path == "/":
         return path
     trimmed = path[:-1] if path.endswith("/") else path
+    if size <= MAX_NAME_BYTES and "//" not in trimmed and "/." not in trimmed:
+        return trimmed        # the common case: no name can be empty, '.', '..' or too long
     for name in trimmed[1:].split("/"):
         if name in ("", ".", ".."):
             raise InvalidPath(f"invalid path {path!r}: empty, '.' or '..' component", path)

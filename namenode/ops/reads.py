@@ -27,15 +27,13 @@ def status(fsn, path: str, inode: Inode) -> Status:
 
 def get_file_info(fsn, caller: Caller, path: str) -> Status:
     path = paths.validate(path)
-    fsn.ns.check_traverse(caller, fsn.ns.resolve(path), path)
-    return status(fsn, path, fsn.ns.get(path))
+    return status(fsn, path, fsn.ns.find(caller, path))
 
 
 def get_listing(fsn, caller: Caller, path: str, start_after: str, limit: int) -> tuple[list[Status], int]:
     """Up to ``limit`` entries after ``start_after`` in name order, and how many remain."""
     path = paths.validate(path)
-    fsn.ns.check_traverse(caller, fsn.ns.resolve(path), path)
-    inode = fsn.ns.get(path)
+    inode = fsn.ns.find(caller, path)
     if not inode.is_dir:
         return [status(fsn, path, inode)], 0
     fsn.ns.check(caller, inode, READ | EXECUTE, path)
@@ -49,8 +47,7 @@ def get_listing(fsn, caller: Caller, path: str, start_after: str, limit: int) ->
 def get_block_locations(fsn, caller: Caller, path: str, offset: int, length: int, client_host: str):
     """(file length, under construction, [(BlockInfo, offset in file, [DatanodeInfo])])."""
     path = paths.validate(path)
-    fsn.ns.check_traverse(caller, fsn.ns.resolve(path), path)
-    inode = fsn.ns.get(path)
+    inode = fsn.ns.find(caller, path)
     if inode.is_dir:
         raise IsADirectory(f"{fsn.ns.where(path)}: is a directory", path)
     fsn.ns.check(caller, inode, READ, path)
@@ -70,8 +67,7 @@ def get_block_locations(fsn, caller: Caller, path: str, offset: int, length: int
 
 def content_summary(fsn, caller: Caller, path: str) -> dict:
     path = paths.validate(path)
-    fsn.ns.check_traverse(caller, fsn.ns.resolve(path), path)
-    root = fsn.ns.get(path)
+    root = fsn.ns.find(caller, path)
     summary = {"length": 0, "file_count": 0, "directory_count": 0, "space_consumed": 0}
     stack = [root]
     while stack:
