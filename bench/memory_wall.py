@@ -169,9 +169,14 @@ def run_wall(namespaces: int, max_memory: int, args, work: Path) -> dict:
         start = time.monotonic()
         with open(log_path, "w") as log:
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
-            while proc.poll() is None:
-                time.sleep(min(10.0, args.max_seconds / 20 + 1))
-                show_progress(read_samples(ns_csv), namespaces, time.monotonic() - start)
+            try:
+                while proc.poll() is None:
+                    time.sleep(min(10.0, args.max_seconds / 20 + 1))
+                    show_progress(read_samples(ns_csv), namespaces, time.monotonic() - start)
+            finally:
+                if proc.poll() is None:     # interrupted: do not leave locust running
+                    proc.terminate()
+                    proc.wait(30)
         seconds = time.monotonic() - start
         log_text = log_path.read_text()
     samples = read_samples(ns_csv)
@@ -343,22 +348,33 @@ def main(argv=None) -> int:
     args.budget = parse_size(args.budget)
     args.namespaces = [int(n) for n in args.namespaces.split(",") if n.strip()]
     RESULTS.mkdir(exist_ok=True)
-    state = json.loads(STATE.read_text()) if STATE.exists() else {}
     if not args.skip_inproc:
-        state["bytes_per_file"] = merge_points(state.get("bytes_per_file", []), bytes_per_file(count(args.files)))
+        points = bytes_per_file(count(args.files))
+        state = save(lambda st: st.update(bytes_per_file=merge_points(st.get("bytes_per_file", []), points)))
     if not args.skip_wall:
-        state["wall"] = walls(args)
-        for name in plot(state["wall"]):
+        wall = walls(args)
+        for name in plot(wall):
             progress(f"wrote {RESULTS / name}")
+        state = save(lambda st: st.update(wall=wall))
+    if args.skip_inproc and args.skip_wall:
+        state = save(lambda st: None)      # re-render the page from the kept figures
+    factors = capacity_factors(state.get("wall") or {"runs": []})
+    if factors:
+        progress("capacity vs one namespace: " + ", ".join(f"N={n}: {f:.2f}x" for n, f in sorted(factors.items())))
+    return 0
+
+
+def save(change) -> dict:
+    """Apply ``change`` to the kept figures (re-read now: another run may have saved
+    the other part meanwhile), write them and the page."""
+    state = json.loads(STATE.read_text()) if STATE.exists() else {}
+    change(state)
     state["when"] = time.strftime("%Y-%m-%d")
     state["machine"] = f"{os.cpu_count()} cores, Python {platform.python_version()}"
     STATE.write_text(json.dumps(state, indent=1) + "\n")
     (RESULTS / "memory_wall.md").write_text(render(state))
     progress(f"wrote {RESULTS / 'memory_wall.md'}")
-    factors = capacity_factors(state.get("wall") or {"runs": []})
-    if factors:
-        progress("capacity vs one namespace: " + ", ".join(f"N={n}: {f:.2f}x" for n, f in sorted(factors.items())))
-    return 0
+    return state
 
 
 def merge_points(old: list[dict], new: list[dict]) -> list[dict]:
