@@ -23,9 +23,17 @@ COLUMNS = (("ids", "q"), ("inode", "i"), ("gs", "q"), ("num_bytes", "q"), ("comm
 REPLICA_COLUMNS = ("r0", "r1", "r2")
 
 
+_MIX = 2654435761
+
+
 def _hash(block_id: int) -> int:
     # Block ids are sequential: a multiplicative hash spreads them over the buckets.
-    return block_id * 2654435761
+    return block_id * _MIX
+
+
+def _hashes(block_ids: np.ndarray) -> np.ndarray:
+    """_hash of many ids (the low 64 bits, all an index uses)."""
+    return block_ids.astype(np.uint64) * np.uint64(_MIX)
 
 
 class BlockInfo:
@@ -139,8 +147,9 @@ class BlockMap:
         try:
             self.index.insert(_hash(block_id), slot)
         except NeedsRebuild:
-            ids = self.ids
-            self.index.rebuild(self.index.count + 1, ((_hash(ids[s]), s) for s in range(len(ids)) if ids[s]))
+            ids = self.column("ids")
+            used = np.flatnonzero(ids)
+            self.index.build(_hashes(ids[used]), used.astype(np.int32))
         self.next_block_id = max(self.next_block_id, block_id + 1)
         self.next_generation_stamp = max(self.next_generation_stamp, generation_stamp + 1)
         return BlockInfo(self, slot)
@@ -250,7 +259,7 @@ class BlockMap:
         for name, code in COLUMNS:
             column = values.get(name, np.zeros(len(block_id)))
             setattr(self, name, array(code, np.asarray(column, dtype=DTYPES[code]).tobytes()))
-        self.index.rebuild(len(block_id), ((_hash(b), slot) for slot, b in enumerate(block_id.tolist())))
+        self.index.build(_hashes(np.asarray(block_id)), np.arange(len(block_id), dtype=np.int32))
         if len(block_id):
             self.next_block_id = max(self.next_block_id, int(block_id.max()) + 1)
             self.next_generation_stamp = max(self.next_generation_stamp, int(generation_stamp.max()) + 1)

@@ -19,6 +19,8 @@ is forgotten as soon as RSS drops below the budget again.
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import time
 
 import psutil
@@ -29,7 +31,19 @@ RSS_SAMPLE_INTERVAL = 0.05     # seconds between RSS samples in check() ...
 RSS_SAMPLE_CHECKS = 1000       # ... or this many checks (a batch of creates runs in one event-loop turn)
 HDFS_BYTES_PER_OBJECT = 150    # the usual HDFS NameNode heap sizing rule: ~150 B per file, directory or block
 
+TRIM_INTERVAL = 1.0            # seconds between two returns of free memory to the OS
 _PROCESS = psutil.Process()
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if ctypes.util.find_library("c") else None
+
+
+def release_free_memory() -> None:
+    """Give memory the allocator holds but nobody uses back to the OS (glibc's
+    malloc_trim). Big temporaries (an image being loaded or written, a batch's
+    buffers) are freed but stay resident otherwise: after loading 1M files RSS
+    was ~200 MiB above the empty NameNode for ~115 MiB of tables; trimmed, ~117 MiB."""
+    trim = getattr(_LIBC, "malloc_trim", None)
+    if trim is not None:
+        trim(0)
 
 
 def process_rss() -> int:
@@ -59,6 +73,7 @@ class MemoryBudget:
         self._sampled_at = float("-inf")
         self._unsampled = 0     # checks since the last sample
         self._last_rss = 0
+        self._trimmed_at = float("-inf")
         self.wall_objects: int | None = None   # object count when RSS reached max_memory
 
     @property
@@ -89,11 +104,24 @@ class MemoryBudget:
         return (f"namespace memory budget reached: {objects:,} objects, RSS {mib(rss)} of "
                 f"{mib(self.max_memory)} budget (delete files or raise max_memory)")
 
+    def _trim_due(self) -> bool:
+        return self._clock() - self._trimmed_at >= TRIM_INTERVAL
+
+    def trimmed_rss(self) -> int:
+        """RSS once memory the allocator holds unused went back to the OS."""
+        self._trimmed_at = self._clock()
+        release_free_memory()
+        return self.rss(fresh=True)
+
     def check(self, fsn, path: str) -> None:
         """NoSpace naming ``path`` and the namespace when no object may be added."""
         if not self.limited:
             return
-        reason = self.refusal(sum(object_counts(fsn)), self.rss())
+        objects = sum(object_counts(fsn))
+        rss = self.rss()
+        if self.max_memory and rss >= self.max_memory and self._trim_due():
+            rss = self.trimmed_rss()     # memory the allocator merely holds is not the namespace's
+        reason = self.refusal(objects, rss)
         if reason:
             raise NoSpace(f"{fsn.ns.where(path)}: {reason}", path)
 
@@ -101,7 +129,7 @@ class MemoryBudget:
         """What the status RPC reports: objects, memory, budget and the HDFS heap estimate."""
         files, directories, blocks = object_counts(fsn)
         objects = files + directories + blocks
-        rss = self.rss(fresh=True)
+        rss = self.trimmed_rss() if self._trim_due() else self.rss(fresh=True)
         return {"files": files, "directories": directories, "blocks": blocks, "objects": objects,
                 "rss_bytes": rss, "baseline_rss_bytes": self.baseline_rss,
                 "bytes_per_object": max(rss - self.baseline_rss, 0) // max(objects, 1),

@@ -25,6 +25,15 @@ from protos.checksum import BYTES_PER_CHECKSUM
 ROOT_ID = 1
 DIR_BIT, USED_BIT, PERM_BITS = 0x8000, 0x4000, 0o7777
 
+_NAME_MOD = (1 << 55) - 55             # names hash as their bytes read as one integer, mod this
+_PARENT_MIX = 0x9E3779B97F4A7C15
+
+
+def name_hash(parent: int, name: bytes) -> int:
+    """Hash of a (parent, name) key; _name_hashes computes the same for many keys with numpy."""
+    return int.from_bytes(name, "little") % _NAME_MOD + parent * _PARENT_MIX
+
+
 # name, array typecode: one array per attribute, indexed by slot.
 COLUMNS = (("parent", "i"), ("name_off", "I"), ("name_len", "B"), ("mode", "H"), ("owner", "H"),
            ("group", "H"), ("mtime", "q"), ("atime", "q"), ("replication", "H"), ("block_units", "I"),
@@ -182,7 +191,7 @@ class InodeTable:
     def lookup_slot(self, parent: int, name: bytes) -> int | None:
         buckets, mask, parents = self.index.buckets, self.index.mask, self.parent
         offsets, lengths, arena = self.name_off, self.name_len, self.arena
-        i = hash((parent, name)) & mask
+        i = (int.from_bytes(name, "little") % _NAME_MOD + parent * _PARENT_MIX) & mask
         while True:
             slot = buckets[i]
             if slot == EMPTY:
@@ -273,7 +282,7 @@ class InodeTable:
 
     def _link(self, slot: int, parent: int, name: bytes) -> None:
         try:
-            self.index.insert(hash((parent, name)), slot)
+            self.index.insert(name_hash(parent, name), slot)
         except NeedsRebuild:
             self._rebuild_index()          # includes ``slot``: its columns are already set
         siblings = self.children_of.get(parent)
@@ -283,17 +292,65 @@ class InodeTable:
 
     def _unlink(self, slot: int) -> None:
         parent, name = self.parent[slot], bytes(self.name_bytes(slot))
-        self.index.remove(hash((parent, name)), slot)
+        self.index.remove(name_hash(parent, name), slot)
         siblings = self.children_of[parent]
         del siblings[self._position(siblings, name)]
         if not siblings:
             del self.children_of[parent]
         self.garbage += len(name)
 
+    def _column(self, name: str) -> np.ndarray:
+        return np.frombuffer(getattr(self, name), dtype=DTYPES[dict(COLUMNS)[name]]).copy()
+
+    def _linked_slots(self) -> np.ndarray:
+        """Every inode but the root, as a numpy array of slots."""
+        slots = np.flatnonzero(self._column("mode") & USED_BIT)
+        return slots[slots != ROOT_ID]
+
+    def _name_hashes(self, slots: np.ndarray) -> np.ndarray:
+        """name_hash of every slot's (parent, name), vectorised: Horner's rule from the last byte."""
+        offsets, lengths = self._column("name_off")[slots].astype(np.int64), self._column("name_len")[slots]
+        arena = np.frombuffer(bytes(self.arena), dtype=np.uint8)
+        value = np.zeros(len(slots), dtype=np.int64)
+        for back in range(int(lengths.max()) if len(slots) else 0):
+            has = np.flatnonzero(lengths > back)
+            byte = arena[offsets[has] + lengths[has].astype(np.int64) - 1 - back]
+            value[has] = (value[has] * 256 + byte) % _NAME_MOD
+        parents = self._column("parent")[slots].astype(np.uint64)
+        return value.astype(np.uint64) + parents * np.uint64(_PARENT_MIX)
+
     def _rebuild_index(self) -> None:
-        mode, parents = self.mode, self.parent
-        self.index.rebuild(len(self) - 1, ((hash((parents[s], bytes(self.name_bytes(s)))), s)
-                                           for s in range(ROOT_ID + 1, len(mode)) if mode[s] & USED_BIT))
+        slots = self._linked_slots()
+        self.index.build(self._name_hashes(slots), slots.astype(np.int32))
+
+    def _sorted_children(self, slots: np.ndarray) -> None:
+        """children_of for ``slots`` (all linked inodes): grouped by parent, in name order.
+        Names compare as big-endian 8-byte chunks (zero padded: names hold no NUL)."""
+        self.children_of = {}
+        if not len(slots):
+            return
+        parents = self._column("parent")[slots]
+        offsets, lengths = self._column("name_off")[slots].astype(np.int64), self._column("name_len")[slots]
+        longest = int(lengths.max())
+        if longest > 64:          # rare: sort each directory in Python rather than build 32 key columns
+            order = np.argsort(parents, kind="stable")
+        else:
+            arena = np.frombuffer(bytes(self.arena), dtype=np.uint8)
+            chunks = []
+            for start in range(0, longest, 8):
+                chunk = np.zeros(len(slots), dtype=np.uint64)
+                for j in range(8):
+                    has = np.flatnonzero(lengths > start + j)
+                    chunk[has] |= arena[offsets[has] + start + j].astype(np.uint64) << np.uint64(8 * (7 - j))
+                chunks.append(chunk)
+            order = np.lexsort(tuple(reversed(chunks)) + (parents,))
+        slots, parents = slots[order], parents[order]
+        cuts = np.flatnonzero(np.diff(parents)) + 1
+        for group, parent in zip(np.split(slots, cuts), parents[np.concatenate(([0], cuts))].tolist()):
+            members = group.tolist()
+            if longest > 64:
+                members.sort(key=self.name_bytes)
+            self.children_of[parent] = array("i", members)
 
     def remove(self, inode: Inode) -> None:
         """Remove one inode (a directory must already be empty)."""
@@ -418,12 +475,5 @@ class InodeTable:
             free = unused[unused > ROOT_ID][::-1]
         self._free = array("i", np.asarray(free, dtype=np.int32).tobytes())
         self._rebuild_index()
-        if not len(parents):
-            return []
-        order = np.argsort(parents, kind="stable")
-        children, parents = ids[nonroot][order], parents[order]
-        cuts = np.flatnonzero(np.diff(parents)) + 1
-        for group, parent in zip(np.split(children, cuts), parents[np.concatenate(([0], cuts))].tolist()):
-            if len(group):
-                self.children_of[parent] = array("i", sorted(group.tolist(), key=self.name_bytes))
+        self._sorted_children(self._linked_slots())
         return []

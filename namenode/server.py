@@ -50,6 +50,7 @@ def build_namesystem(cfg: config_mod.ClusterConfig, nameservice: str, recover: b
     if journal is not None:
         started = time.monotonic()
         replayed = journal.load(fsn, recover=recover)
+        budget_mod.release_free_memory()     # the image's buffers are gone: hand their memory back
         log.info("%s: loaded %d files, %d directories from image txid %d + %d edits in %.2f s%s", nameservice,
                  fsn.ns.table.files, fsn.ns.table.directories, journal.image_txid, replayed,
                  time.monotonic() - started, "" if cfg.durable_edits else " (durable_edits = false: "

@@ -6,6 +6,8 @@ load factor). It stores only slot numbers: the caller's columns hold the keys,
 so lookups are written by the caller as a probe loop over ``buckets`` that
 compares the candidate slot's key columns (see InodeTable.lookup_slot and
 BlockMap.slot_of). Deleted entries leave a tombstone until the next rebuild.
+Rebuilds (growth, image loading) are vectorised: the owners compute every key
+hash with numpy with the same function their lookups use one key at a time.
 """
 from __future__ import annotations
 
@@ -49,15 +51,30 @@ class SlotIndex:
         buckets[i] = DELETED
         self.count -= 1
 
-    def rebuild(self, count: int, entries) -> None:
-        """Refill from ``count`` (key_hash, slot) pairs at half load, dropping tombstones."""
+    def build(self, key_hashes: np.ndarray, slots: np.ndarray) -> None:
+        """Refill from arrays of key hashes (uint64) and slots at half load, vectorised:
+        each round places, per free bucket, the first entry probing it; the rest
+        step on, so every entry ends where one-at-a-time inserts could have put it."""
+        count = len(slots)
         capacity = _MIN_BUCKETS
         while capacity < 2 * count:
             capacity *= 2
-        self.buckets = array("i", [EMPTY]) * capacity
-        self.mask, self.count, self._used = capacity - 1, 0, 0
-        for key_hash, slot in entries:
-            self.insert(key_hash, slot)
+        mask = capacity - 1
+        buckets = np.full(capacity, EMPTY, dtype=np.int32)
+        position = (np.asarray(key_hashes, dtype=np.uint64) & np.uint64(mask)).astype(np.int64)
+        waiting = np.arange(count)
+        while len(waiting):
+            probe = position[waiting]
+            free = buckets[probe] == EMPTY
+            claimed, first = np.unique(probe[free], return_index=True)
+            winners = waiting[free][first]
+            buckets[claimed] = slots[winners]
+            placed = np.zeros(count, dtype=bool)
+            placed[winners] = True
+            waiting = waiting[~placed[waiting]]
+            position[waiting] = (position[waiting] + 1) & mask
+        self.buckets = array("i", buckets.tobytes())
+        self.mask, self.count, self._used = mask, count, count
 
     def nbytes(self) -> int:
         return self.buckets.itemsize * len(self.buckets)
