@@ -11,7 +11,8 @@ Scenarios (--scenario):
          (--read-files per namespace, 100 per directory)
   mixed  95% reads and 5% writes, the ratio production NameNode traces show
   wall   memory wall: create empty files in batches (1,000 per directory) until every namespace refuses
-         with ENOSPC, then stop the run; prints files created, RSS and bytes/file per namespace
+         with ENOSPC (every create for 2 s: a passing RSS peak is not the wall), then stop the run;
+         prints files created, RSS and bytes/file per namespace
 
 Users spread round-robin over one mount per namespace (--roots overrides). Every run
 samples GetStats of every namespace each --sample-interval seconds into
@@ -41,6 +42,10 @@ from client.fs import HfedFileSystem  # noqa: E402
 from protos import config as hconfig  # noqa: E402
 
 SCENARIOS = ("write", "read", "mixed", "wall")
+# A namespace is at its wall once it has refused every create for this long: a
+# transient RSS peak (a table growing) can refuse a few creates and then pass.
+WALL_REFUSAL_SECONDS = 2.0
+REFUSAL_RETRY_PAUSE = 0.2
 READ_SHARE_MIXED = 0.95
 FILES_PER_DIR_WALL = 1000
 FILES_PER_DIR_TREE = 100
@@ -80,6 +85,7 @@ class RunState:
         self.run_id = f"{time.strftime('%H%M%S')}-{os.getpid()}"
         self.user_numbers = itertools.count()
         self.refusing: dict[str, int] = {}        # namespace -> files this process had created when it refused
+        self.refused_since: dict[str, float] = {}  # namespace -> start of its current run of refusals
         self.created: dict[str, int] = {}
         self.other_errors = 0
         self.sampler: "StatsSampler | None" = None
@@ -362,10 +368,12 @@ class HfedUser(User):
         self.own_files += count
         RUN.created[self.ns] = RUN.created.get(self.ns, 0) + done
         failures = [r for r in results if r is not None] + ([error] if error else [])
+        if done:
+            RUN.refused_since.pop(self.ns, None)
         if failures:
             self.note_error(failures[0])
         elif self.wall_cap and RUN.created[self.ns] >= self.wall_cap:
-            self.note_refusal()
+            self.note_refusal(at_once=True)
 
     def wall_dir(self) -> str:
         return f"{self.root}/wall/{RUN.run_id}-u{self.number}/d{self.own_files // FILES_PER_DIR_WALL:05d}"
@@ -376,7 +384,11 @@ class HfedUser(User):
         else:
             RUN.other_errors += 1
 
-    def note_refusal(self) -> None:
+    def note_refusal(self, at_once: bool = False) -> None:
+        since = RUN.refused_since.setdefault(self.ns, time.monotonic())
+        if not at_once and time.monotonic() - since < WALL_REFUSAL_SECONDS:
+            gevent.sleep(REFUSAL_RETRY_PAUSE)    # maybe a passing peak: try this namespace again
+            return
         if self.ns not in RUN.refusing:
             RUN.refusing[self.ns] = RUN.created.get(self.ns, 0)
             print(f"memory wall: {self.ns} refuses new files after {RUN.created.get(self.ns, 0):,} "
@@ -388,7 +400,7 @@ class HfedUser(User):
     def move_to_open_namespace(self) -> bool:
         open_roots = [(root, ns) for root, ns in RUN.roots if ns not in RUN.refusing]
         if not open_roots:
-            self.note_refusal()
+            self.note_refusal(at_once=True)
             gevent.sleep(0.1)
             return False
         self.root, self.ns = open_roots[self.number % len(open_roots)]
