@@ -298,7 +298,7 @@ def render(state: dict) -> str:
     lines += [f"Each NameNode gets max_memory = empty RSS {wall['empty_rss'] / 2**20:.1f} MiB + "
               f"{wall['budget'] / 2**20:.0f} MiB = {wall['max_memory'] / 2**20:.1f} MiB. The locust `wall` scenario "
               f"({wall['users']} users, {wall['batch']} files per create request, one mount per namespace) creates "
-              "empty files (1,000 per directory) until every namespace refuses with ENOSPC. "
+              "empty files (1,000 per directory) until every namespace has refused every create with ENOSPC for 2 s. "
               "Edits are not fsynced in these runs (the wall is about memory). "
               + ("No checkpoint runs during the fill: a checkpoint snapshots the namespace and briefly needs "
                  "memory on top of it, which would move the wall to wherever the first snapshot lands."
