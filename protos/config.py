@@ -14,6 +14,11 @@
     scan_period = 1814400.0       # DataNode block scanner: a full verification pass every 3 weeks
     scan_bytes_per_second = "64M" # ... reading at most this fast (0 for either: scanner off)
     keep_images = 2               # images kept (with the edits after the oldest)
+    small_file_threshold = "1M"   # smaller files get no block: staged, then packed into containers (0: off)
+    pack_count = 1000             # pack once this many small files wait, or pack_bytes of them,
+    pack_bytes = "64M"            #   (also the container size) or the oldest waited pack_age seconds
+    pack_age = 30.0
+    compact_live_fraction = 0.5   # rewrite containers whose live bytes fall below this fraction
     fallback = "ns-a"             # optional: namespace for unmounted paths
 
     [nameservices.ns-a]
@@ -103,6 +108,11 @@ class ClusterConfig:
     scan_period: float = 1814400.0      # block scanner: seconds between full passes (<= 0: off)
     scan_bytes_per_second: int = 64 << 20   # block scanner read rate (<= 0: off)
     keep_images: int = 2                # images kept, with the edit segments the oldest needs
+    small_file_threshold: int = 1 << 20  # files below this are packed into containers (0: never)
+    pack_count: int = 1000              # the packer runs once this many small files wait ...
+    pack_bytes: int = 64 << 20          # ... or this many bytes (also a container's size limit) ...
+    pack_age: float = 30.0              # ... or the oldest has waited this many seconds
+    compact_live_fraction: float = 0.5  # containers with less live data than this are rewritten
     client_host: str = ""
     source: str = ""
 
@@ -172,6 +182,11 @@ def from_dict(raw: dict, source: str = "<dict>") -> ClusterConfig:
         scan_period=float(raw.get("scan_period", 1814400.0)),
         scan_bytes_per_second=parse_size(raw.get("scan_bytes_per_second", 64 << 20)),
         keep_images=int(raw.get("keep_images", 2)),
+        small_file_threshold=parse_size(raw.get("small_file_threshold", 1 << 20)),
+        pack_count=int(raw.get("pack_count", 1000)),
+        pack_bytes=parse_size(raw.get("pack_bytes", 64 << 20)),
+        pack_age=float(raw.get("pack_age", 30.0)),
+        compact_live_fraction=float(raw.get("compact_live_fraction", 0.5)),
         client_host=(raw.get("client") or {}).get("host", ""),
         source=source,
     )
@@ -213,7 +228,8 @@ def dump(cfg: ClusterConfig) -> str:
     lines = [f"cluster_id = {_toml_value(cfg.cluster_id)}"]
     for key in ("block_size", "replication", "heartbeat_interval", "dead_interval", "block_report_interval",
                 "safemode_threshold", "lease_hard_limit", "durable_edits", "checkpoint_txns", "checkpoint_period",
-                "keep_images", "scan_period", "scan_bytes_per_second"):
+                "keep_images", "scan_period", "scan_bytes_per_second", "small_file_threshold", "pack_count",
+                "pack_bytes", "pack_age", "compact_live_fraction"):
         lines.append(f"{key} = {_toml_value(getattr(cfg, key))}")
     if cfg.fallback:
         lines.append(f"fallback = {_toml_value(cfg.fallback)}")

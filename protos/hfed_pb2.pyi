@@ -7,15 +7,24 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class FileLayout(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    BLOCKS: _ClassVar[FileLayout]
+    STAGED: _ClassVar[FileLayout]
+    PACKED: _ClassVar[FileLayout]
+
 class BatchLimit(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     BATCH_LIMIT_UNSPECIFIED: _ClassVar[BatchLimit]
     MAX_BATCH: _ClassVar[BatchLimit]
+BLOCKS: FileLayout
+STAGED: FileLayout
+PACKED: FileLayout
 BATCH_LIMIT_UNSPECIFIED: BatchLimit
 MAX_BATCH: BatchLimit
 
 class FileStatus(_message.Message):
-    __slots__ = ("path", "is_dir", "length", "replication", "block_size", "mtime_ms", "atime_ms", "permission", "owner", "group", "file_id", "children_count", "under_construction")
+    __slots__ = ("path", "is_dir", "length", "replication", "block_size", "mtime_ms", "atime_ms", "permission", "owner", "group", "file_id", "children_count", "under_construction", "layout")
     PATH_FIELD_NUMBER: _ClassVar[int]
     IS_DIR_FIELD_NUMBER: _ClassVar[int]
     LENGTH_FIELD_NUMBER: _ClassVar[int]
@@ -29,6 +38,7 @@ class FileStatus(_message.Message):
     FILE_ID_FIELD_NUMBER: _ClassVar[int]
     CHILDREN_COUNT_FIELD_NUMBER: _ClassVar[int]
     UNDER_CONSTRUCTION_FIELD_NUMBER: _ClassVar[int]
+    LAYOUT_FIELD_NUMBER: _ClassVar[int]
     path: str
     is_dir: bool
     length: int
@@ -42,7 +52,8 @@ class FileStatus(_message.Message):
     file_id: int
     children_count: int
     under_construction: bool
-    def __init__(self, path: _Optional[str] = ..., is_dir: _Optional[bool] = ..., length: _Optional[int] = ..., replication: _Optional[int] = ..., block_size: _Optional[int] = ..., mtime_ms: _Optional[int] = ..., atime_ms: _Optional[int] = ..., permission: _Optional[int] = ..., owner: _Optional[str] = ..., group: _Optional[str] = ..., file_id: _Optional[int] = ..., children_count: _Optional[int] = ..., under_construction: _Optional[bool] = ...) -> None: ...
+    layout: FileLayout
+    def __init__(self, path: _Optional[str] = ..., is_dir: _Optional[bool] = ..., length: _Optional[int] = ..., replication: _Optional[int] = ..., block_size: _Optional[int] = ..., mtime_ms: _Optional[int] = ..., atime_ms: _Optional[int] = ..., permission: _Optional[int] = ..., owner: _Optional[str] = ..., group: _Optional[str] = ..., file_id: _Optional[int] = ..., children_count: _Optional[int] = ..., under_construction: _Optional[bool] = ..., layout: _Optional[_Union[FileLayout, str]] = ...) -> None: ...
 
 class DatanodeId(_message.Message):
     __slots__ = ("uuid", "host_label", "transfer_address")
@@ -77,14 +88,20 @@ class LocatedBlock(_message.Message):
     def __init__(self, block: _Optional[_Union[Block, _Mapping]] = ..., offset: _Optional[int] = ..., locations: _Optional[_Iterable[_Union[DatanodeId, _Mapping]]] = ...) -> None: ...
 
 class LocatedBlocks(_message.Message):
-    __slots__ = ("file_length", "blocks", "under_construction")
+    __slots__ = ("file_length", "blocks", "under_construction", "layout", "inline_data", "packed_offset")
     FILE_LENGTH_FIELD_NUMBER: _ClassVar[int]
     BLOCKS_FIELD_NUMBER: _ClassVar[int]
     UNDER_CONSTRUCTION_FIELD_NUMBER: _ClassVar[int]
+    LAYOUT_FIELD_NUMBER: _ClassVar[int]
+    INLINE_DATA_FIELD_NUMBER: _ClassVar[int]
+    PACKED_OFFSET_FIELD_NUMBER: _ClassVar[int]
     file_length: int
     blocks: _containers.RepeatedCompositeFieldContainer[LocatedBlock]
     under_construction: bool
-    def __init__(self, file_length: _Optional[int] = ..., blocks: _Optional[_Iterable[_Union[LocatedBlock, _Mapping]]] = ..., under_construction: _Optional[bool] = ...) -> None: ...
+    layout: FileLayout
+    inline_data: bytes
+    packed_offset: int
+    def __init__(self, file_length: _Optional[int] = ..., blocks: _Optional[_Iterable[_Union[LocatedBlock, _Mapping]]] = ..., under_construction: _Optional[bool] = ..., layout: _Optional[_Union[FileLayout, str]] = ..., inline_data: _Optional[bytes] = ..., packed_offset: _Optional[int] = ...) -> None: ...
 
 class MkdirsRequest(_message.Message):
     __slots__ = ("path", "permission", "create_parent")
@@ -159,6 +176,52 @@ class CompleteResponse(_message.Message):
     COMPLETED_FIELD_NUMBER: _ClassVar[int]
     completed: bool
     def __init__(self, completed: _Optional[bool] = ...) -> None: ...
+
+class CompleteSmallRequest(_message.Message):
+    __slots__ = ("path", "client_name", "data")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    client_name: str
+    data: bytes
+    def __init__(self, path: _Optional[str] = ..., client_name: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class CompleteSmallResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class StageFileRequest(_message.Message):
+    __slots__ = ("path", "data", "file_id", "length", "mtime_ms")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    FILE_ID_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_FIELD_NUMBER: _ClassVar[int]
+    MTIME_MS_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    data: bytes
+    file_id: int
+    length: int
+    mtime_ms: int
+    def __init__(self, path: _Optional[str] = ..., data: _Optional[bytes] = ..., file_id: _Optional[int] = ..., length: _Optional[int] = ..., mtime_ms: _Optional[int] = ...) -> None: ...
+
+class StageFileResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PackNowRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PackNowResponse(_message.Message):
+    __slots__ = ("files_packed", "containers_written", "containers_compacted")
+    FILES_PACKED_FIELD_NUMBER: _ClassVar[int]
+    CONTAINERS_WRITTEN_FIELD_NUMBER: _ClassVar[int]
+    CONTAINERS_COMPACTED_FIELD_NUMBER: _ClassVar[int]
+    files_packed: int
+    containers_written: int
+    containers_compacted: int
+    def __init__(self, files_packed: _Optional[int] = ..., containers_written: _Optional[int] = ..., containers_compacted: _Optional[int] = ...) -> None: ...
 
 class AbandonBlockRequest(_message.Message):
     __slots__ = ("path", "client_name", "block")
@@ -357,7 +420,7 @@ class DatanodeReport(_message.Message):
     def __init__(self, id: _Optional[_Union[DatanodeId, _Mapping]] = ..., alive: _Optional[bool] = ..., capacity: _Optional[int] = ..., used: _Optional[int] = ..., remaining: _Optional[int] = ..., last_heartbeat_ms_ago: _Optional[int] = ..., num_blocks: _Optional[int] = ...) -> None: ...
 
 class GetStatsResponse(_message.Message):
-    __slots__ = ("nameservice", "cluster_id", "pool_id", "files", "directories", "blocks", "under_replicated", "missing", "corrupt_replicas", "pending_replications", "datanodes", "rss_bytes", "objects", "max_memory", "max_objects", "bytes_per_object", "baseline_rss_bytes", "hdfs_heap_estimate", "budget_refusal")
+    __slots__ = ("nameservice", "cluster_id", "pool_id", "files", "directories", "blocks", "under_replicated", "missing", "corrupt_replicas", "pending_replications", "datanodes", "rss_bytes", "objects", "max_memory", "max_objects", "bytes_per_object", "baseline_rss_bytes", "hdfs_heap_estimate", "budget_refusal", "small_staged", "small_staged_bytes", "small_packed", "containers", "container_live_bytes", "container_bytes")
     NAMESERVICE_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     POOL_ID_FIELD_NUMBER: _ClassVar[int]
@@ -377,6 +440,12 @@ class GetStatsResponse(_message.Message):
     BASELINE_RSS_BYTES_FIELD_NUMBER: _ClassVar[int]
     HDFS_HEAP_ESTIMATE_FIELD_NUMBER: _ClassVar[int]
     BUDGET_REFUSAL_FIELD_NUMBER: _ClassVar[int]
+    SMALL_STAGED_FIELD_NUMBER: _ClassVar[int]
+    SMALL_STAGED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SMALL_PACKED_FIELD_NUMBER: _ClassVar[int]
+    CONTAINERS_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_LIVE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_BYTES_FIELD_NUMBER: _ClassVar[int]
     nameservice: str
     cluster_id: str
     pool_id: str
@@ -396,27 +465,35 @@ class GetStatsResponse(_message.Message):
     baseline_rss_bytes: int
     hdfs_heap_estimate: int
     budget_refusal: str
-    def __init__(self, nameservice: _Optional[str] = ..., cluster_id: _Optional[str] = ..., pool_id: _Optional[str] = ..., files: _Optional[int] = ..., directories: _Optional[int] = ..., blocks: _Optional[int] = ..., under_replicated: _Optional[int] = ..., missing: _Optional[int] = ..., corrupt_replicas: _Optional[int] = ..., pending_replications: _Optional[int] = ..., datanodes: _Optional[_Iterable[_Union[DatanodeReport, _Mapping]]] = ..., rss_bytes: _Optional[int] = ..., objects: _Optional[int] = ..., max_memory: _Optional[int] = ..., max_objects: _Optional[int] = ..., bytes_per_object: _Optional[int] = ..., baseline_rss_bytes: _Optional[int] = ..., hdfs_heap_estimate: _Optional[int] = ..., budget_refusal: _Optional[str] = ...) -> None: ...
+    small_staged: int
+    small_staged_bytes: int
+    small_packed: int
+    containers: int
+    container_live_bytes: int
+    container_bytes: int
+    def __init__(self, nameservice: _Optional[str] = ..., cluster_id: _Optional[str] = ..., pool_id: _Optional[str] = ..., files: _Optional[int] = ..., directories: _Optional[int] = ..., blocks: _Optional[int] = ..., under_replicated: _Optional[int] = ..., missing: _Optional[int] = ..., corrupt_replicas: _Optional[int] = ..., pending_replications: _Optional[int] = ..., datanodes: _Optional[_Iterable[_Union[DatanodeReport, _Mapping]]] = ..., rss_bytes: _Optional[int] = ..., objects: _Optional[int] = ..., max_memory: _Optional[int] = ..., max_objects: _Optional[int] = ..., bytes_per_object: _Optional[int] = ..., baseline_rss_bytes: _Optional[int] = ..., hdfs_heap_estimate: _Optional[int] = ..., budget_refusal: _Optional[str] = ..., small_staged: _Optional[int] = ..., small_staged_bytes: _Optional[int] = ..., small_packed: _Optional[int] = ..., containers: _Optional[int] = ..., container_live_bytes: _Optional[int] = ..., container_bytes: _Optional[int] = ...) -> None: ...
 
 class GetServerDefaultsRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class GetServerDefaultsResponse(_message.Message):
-    __slots__ = ("block_size", "replication", "nameservice", "pool_id", "cluster_id", "bytes_per_checksum")
+    __slots__ = ("block_size", "replication", "nameservice", "pool_id", "cluster_id", "bytes_per_checksum", "small_file_threshold")
     BLOCK_SIZE_FIELD_NUMBER: _ClassVar[int]
     REPLICATION_FIELD_NUMBER: _ClassVar[int]
     NAMESERVICE_FIELD_NUMBER: _ClassVar[int]
     POOL_ID_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     BYTES_PER_CHECKSUM_FIELD_NUMBER: _ClassVar[int]
+    SMALL_FILE_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     block_size: int
     replication: int
     nameservice: str
     pool_id: str
     cluster_id: str
     bytes_per_checksum: int
-    def __init__(self, block_size: _Optional[int] = ..., replication: _Optional[int] = ..., nameservice: _Optional[str] = ..., pool_id: _Optional[str] = ..., cluster_id: _Optional[str] = ..., bytes_per_checksum: _Optional[int] = ...) -> None: ...
+    small_file_threshold: int
+    def __init__(self, block_size: _Optional[int] = ..., replication: _Optional[int] = ..., nameservice: _Optional[str] = ..., pool_id: _Optional[str] = ..., cluster_id: _Optional[str] = ..., bytes_per_checksum: _Optional[int] = ..., small_file_threshold: _Optional[int] = ...) -> None: ...
 
 class SafeModeRequest(_message.Message):
     __slots__ = ("action",)

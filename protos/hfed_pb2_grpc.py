@@ -144,6 +144,21 @@ class ClientProtocolStub:
                 request_serializer=protos_dot_hfed__pb2.BatchRequest.SerializeToString,
                 response_deserializer=protos_dot_hfed__pb2.BatchResponse.FromString,
                 _registered_method=True)
+        self.CompleteSmall = channel.unary_unary(
+                '/hfed.ClientProtocol/CompleteSmall',
+                request_serializer=protos_dot_hfed__pb2.CompleteSmallRequest.SerializeToString,
+                response_deserializer=protos_dot_hfed__pb2.CompleteSmallResponse.FromString,
+                _registered_method=True)
+        self.StageFile = channel.unary_unary(
+                '/hfed.ClientProtocol/StageFile',
+                request_serializer=protos_dot_hfed__pb2.StageFileRequest.SerializeToString,
+                response_deserializer=protos_dot_hfed__pb2.StageFileResponse.FromString,
+                _registered_method=True)
+        self.PackNow = channel.unary_unary(
+                '/hfed.ClientProtocol/PackNow',
+                request_serializer=protos_dot_hfed__pb2.PackNowRequest.SerializeToString,
+                response_deserializer=protos_dot_hfed__pb2.PackNowResponse.FromString,
+                _registered_method=True)
 
 
 class ClientProtocolServicer:
@@ -281,6 +296,24 @@ class ClientProtocolServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CompleteSmall(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StageFile(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PackNow(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClientProtocolServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -393,6 +426,21 @@ def add_ClientProtocolServicer_to_server(servicer, server):
                     servicer.Batch,
                     request_deserializer=protos_dot_hfed__pb2.BatchRequest.FromString,
                     response_serializer=protos_dot_hfed__pb2.BatchResponse.SerializeToString,
+            ),
+            'CompleteSmall': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteSmall,
+                    request_deserializer=protos_dot_hfed__pb2.CompleteSmallRequest.FromString,
+                    response_serializer=protos_dot_hfed__pb2.CompleteSmallResponse.SerializeToString,
+            ),
+            'StageFile': grpc.unary_unary_rpc_method_handler(
+                    servicer.StageFile,
+                    request_deserializer=protos_dot_hfed__pb2.StageFileRequest.FromString,
+                    response_serializer=protos_dot_hfed__pb2.StageFileResponse.SerializeToString,
+            ),
+            'PackNow': grpc.unary_unary_rpc_method_handler(
+                    servicer.PackNow,
+                    request_deserializer=protos_dot_hfed__pb2.PackNowRequest.FromString,
+                    response_serializer=protos_dot_hfed__pb2.PackNowResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -989,6 +1037,87 @@ class ClientProtocol:
             '/hfed.ClientProtocol/Batch',
             protos_dot_hfed__pb2.BatchRequest.SerializeToString,
             protos_dot_hfed__pb2.BatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteSmall(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hfed.ClientProtocol/CompleteSmall',
+            protos_dot_hfed__pb2.CompleteSmallRequest.SerializeToString,
+            protos_dot_hfed__pb2.CompleteSmallResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StageFile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hfed.ClientProtocol/StageFile',
+            protos_dot_hfed__pb2.StageFileRequest.SerializeToString,
+            protos_dot_hfed__pb2.StageFileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PackNow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hfed.ClientProtocol/PackNow',
+            protos_dot_hfed__pb2.PackNowRequest.SerializeToString,
+            protos_dot_hfed__pb2.PackNowResponse.FromString,
             options,
             channel_credentials,
             insecure,
