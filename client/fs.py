@@ -27,6 +27,7 @@ from protos import checksum, config, errors, paths, rpc
 from protos import hfed_pb2 as pb
 
 LISTING_PAGE = 1000
+LAYOUT_NAMES = {pb.BLOCKS: "blocks", pb.STAGED: "staged", pb.PACKED: "packed"}
 
 
 def status_to_info(status: pb.FileStatus, name: str, nameservice: str) -> dict:
@@ -44,6 +45,7 @@ def status_to_info(status: pb.FileStatus, name: str, nameservice: str) -> dict:
         "file_id": status.file_id,
         "children_count": status.children_count,
         "under_construction": status.under_construction,
+        "layout": "" if status.is_dir else LAYOUT_NAMES.get(status.layout, "blocks"),
         "nameservice": nameservice,
     }
 
@@ -122,6 +124,10 @@ class HfedFileSystem(AbstractFileSystem):
 
     def default_block_size(self, nameservice: str) -> int:
         return self.server_defaults(nameservice).block_size or self.cfg.block_size
+
+    def small_file_threshold(self, nameservice: str) -> int:
+        """Files of 0 < size < this many bytes get no block in that namespace (0: packing is off)."""
+        return self.server_defaults(nameservice).small_file_threshold
 
     def close(self) -> None:
         for client in self._namenodes.values():
@@ -355,7 +361,8 @@ class HfedFileSystem(AbstractFileSystem):
     # ------------------------------------------------------------------ files
 
     def _open(self, path, mode="rb", block_size=None, autocommit=True, cache_options=None, replication=None,
-              overwrite=True, permission=0o644, **kwargs):
+              overwrite=True, permission=0o644, pack=True, **kwargs):
+        """``pack=False``: give the file blocks even if it is small (e.g. for read locality)."""
         path = self._path(path)
         nn, ns, inner = self._nn_for(path)
         if mode == "rb":
@@ -370,7 +377,7 @@ class HfedFileSystem(AbstractFileSystem):
             status = nn.create(inner, self.client_name, permission, overwrite and mode == "wb", True,
                                replication or 0, block_size or 0)
             bpc = self.server_defaults(ns).bytes_per_checksum or checksum.BYTES_PER_CHECKSUM
-            return HfedWriter(self, inner, ns, status, bpc)
+            return HfedWriter(self, inner, ns, status, bpc, self.small_file_threshold(ns) if pack else 0)
         raise errors.InvalidArgument(f"cannot open {path} with mode {mode!r}: hfed supports 'rb', 'wb' and 'xb'",
                                      path)
 
@@ -504,6 +511,13 @@ class HfedFileSystem(AbstractFileSystem):
             except (errors.HfedError, OSError) as e:
                 result.append((ns, e))
         return result
+
+    def archive(self, path, callback=None):
+        """Pack the small files under ``path`` (a path or a list of them) into containers in
+        place; returns a client.archive.ArchiveResult (counts, skips and why, errors by path)."""
+        from client.archive import archive
+        raw = path if isinstance(path, (list, tuple)) else [path]
+        return archive(self, [self._path(p) for p in raw], callback)
 
     def report_bad_replica(self, nameservice: str, block: pb.Block, datanode_uuid: str) -> None:
         self.namenode(nameservice).report_bad_blocks([(block, datanode_uuid)])

@@ -20,9 +20,11 @@ DEFAULT_TIMEOUT = 30.0
 CONNECT_TIMEOUT_MS = 2000
 # Read-only calls are safe to retry after a transient Unavailable (e.g. the
 # channel still backing off right after a NameNode restart).
+# PackNow too: a second run packs what the first left (nothing, if it finished).
 _IDEMPOTENT = {"GetFileInfo", "GetListing", "GetBlockLocations", "GetContentSummary", "GetStats",
-               "GetServerDefaults", "RenewLease"}
+               "GetServerDefaults", "RenewLease", "PackNow"}
 _RETRY_BUDGET = 2.0
+PACK_TIMEOUT = 600.0   # PackNow returns once the packer wrote every staged file into containers
 
 CHANNEL_OPTIONS = rpc.OPTIONS + [
     ("grpc.initial_reconnect_backoff_ms", 100),
@@ -95,6 +97,29 @@ class NamenodeClient:
                 time.sleep(delay)
                 delay *= 2
 
+    def call_checked(self, method: str, request, path: str, took_effect) -> bool:
+        """A call that is not idempotent, retried after a transient Unavailable. A
+        retry can fail only because an earlier attempt already took effect (the
+        lease is gone, the file changed); ``took_effect()`` then says whether it did.
+        Returns True once the call (or an earlier attempt of it) took effect."""
+        deadline = time.monotonic() + _RETRY_BUDGET
+        delay = 0.1
+        retried = False
+        while True:
+            try:
+                self.call(method, request, path)
+                return True
+            except errors.Unavailable:
+                if time.monotonic() + delay >= deadline:
+                    raise
+                time.sleep(delay)
+                delay *= 2
+                retried = True
+            except errors.HfedError:
+                if retried and took_effect():
+                    return True
+                raise
+
     # ------------------------------------------------------------ namespace
 
     def mkdirs(self, path: str, permission: int = 0o755, create_parent: bool = True) -> pb.MkdirsResponse:
@@ -150,6 +175,28 @@ class NamenodeClient:
         if last is not None:
             request.last.CopyFrom(last)
         return self.call("Complete", request, path).completed
+
+    def complete_small(self, path: str, client_name: str, data: bytes, file_id: int = 0) -> None:
+        """Close a small file with its bytes (it has no block); back once they are durable."""
+        def closed_small() -> bool:
+            status = self.get_file_info(path)
+            return (not status.under_construction and status.layout != pb.BLOCKS and status.length == len(data)
+                    and (not file_id or status.file_id == file_id))
+        self.call_checked("CompleteSmall", pb.CompleteSmallRequest(path=path, client_name=client_name, data=data),
+                          path, closed_small)
+
+    def stage_file(self, path: str, data: bytes, file_id: int, length: int, mtime_ms: int) -> None:
+        """Turn the closed file with blocks that was read as (file_id, length, mtime_ms) into a staged
+        small file holding ``data``; refused if it changed since (or the caller may not write it)."""
+        def staged() -> bool:
+            status = self.get_file_info(path)
+            return status.layout != pb.BLOCKS and status.file_id == file_id and status.length == length
+        self.call_checked("StageFile", pb.StageFileRequest(path=path, data=data, file_id=file_id, length=length,
+                                                           mtime_ms=mtime_ms), path, staged)
+
+    def pack_now(self) -> pb.PackNowResponse:
+        """Run the namespace's packer (and compactor) now; returns when done."""
+        return self.call("PackNow", pb.PackNowRequest(), timeout=PACK_TIMEOUT)
 
     def abandon_block(self, path: str, client_name: str, block: pb.Block) -> pb.AbandonBlockResponse:
         return self.call("AbandonBlock", pb.AbandonBlockRequest(path=path, client_name=client_name, block=block),

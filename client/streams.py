@@ -6,6 +6,12 @@ its pipeline as data arrives, keeping only the current block's bytes (to
 re-send them through a new pipeline if the first one breaks before the final
 ack), renews the file's lease in the background and completes the file on
 close.
+
+Small files (below the namespace's small_file_threshold): the writer holds the
+bytes until they reach the threshold and, if the file ends below it, closes it
+with them (CompleteSmall) and no block. The reader serves a STAGED file from
+the bytes the NameNode returned and a PACKED one as a byte range of its
+container block, through the same block-reading path as any block.
 """
 from __future__ import annotations
 
@@ -68,8 +74,12 @@ class HfedReader(io.BufferedIOBase):
         located = self.fs.namenode(self.nameservice).get_block_locations(
             self.path, 0, 1 << 62, self.fs.host)
         self.size = located.file_length
-        self._blocks = list(located.blocks)
-        self._spans = block_spans(self._blocks, self.size)
+        self.layout = located.layout
+        self._inline = located.inline_data if located.layout == pb.STAGED else None
+        # A packed file is the range [packed_offset, packed_offset + size) of its container block.
+        self._shift = located.packed_offset if located.layout == pb.PACKED else 0
+        self._blocks = list(located.blocks[:1] if located.layout == pb.PACKED else located.blocks)
+        self._spans = [(0, self.size)] if located.layout == pb.PACKED else block_spans(self._blocks, self.size)
 
     def __repr__(self) -> str:
         return f"<HfedReader {self.path} ({self.nameservice}) pos={self._pos} size={self.size}>"
@@ -115,9 +125,9 @@ class HfedReader(io.BufferedIOBase):
         block_start, block_end = self._spans[index]
         sequential = self._pos == self._stream_end
         end = block_end if sequential else min(block_end, self._pos + max(want, PACKET_SIZE))
-        self._stream = iter_block_range(self.fs.datanodes, self._blocks[index], self._pos - block_start,
-                                        end - block_start, path=self.path, client_host=self.fs.host,
-                                        report_bad=self._report_bad)
+        shift = self._shift - block_start   # file offset -> offset within the block
+        self._stream = iter_block_range(self.fs.datanodes, self._blocks[index], self._pos + shift, end + shift,
+                                        path=self.path, client_host=self.fs.host, report_bad=self._report_bad)
         self._stream_pos, self._stream_end = self._pos, end
 
     def _report_bad(self, block: pb.Block, dn: pb.DatanodeId) -> None:
@@ -126,6 +136,9 @@ class HfedReader(io.BufferedIOBase):
     def _fill(self, want: int) -> None:
         """Make _buf cover _pos (which is < size)."""
         if self._buf_start <= self._pos < self._buf_start + len(self._buf):
+            return
+        if self._inline is not None:    # a staged small file: the NameNode sent its bytes
+            self._buf, self._buf_start = self._inline, 0
             return
         for attempt in (0, 1):
             try:
@@ -192,7 +205,9 @@ class HfedWriter(io.BufferedIOBase):
     """Write-only stream that becomes the file's content on close()."""
 
     def __init__(self, fs: "HfedFileSystem", path: str, nameservice: str, status: pb.FileStatus,
-                 bytes_per_checksum: int):
+                 bytes_per_checksum: int, small_file_threshold: int = 0):
+        """``small_file_threshold``: a file that ends below it (and is not empty) is closed
+        as a small file with no block of its own (0: always blocks)."""
         super().__init__()
         self.fs = fs
         self.path = path
@@ -202,6 +217,9 @@ class HfedWriter(io.BufferedIOBase):
         self.bytes_per_checksum = bytes_per_checksum
         self._nn = fs.namenode(nameservice)
         self._client_name = fs.client_name
+        self._file_id = status.file_id
+        self._small_limit = small_file_threshold
+        self._held: bytearray | None = bytearray() if small_file_threshold > 0 else None  # bytes of a maybe-small file
         self._written = 0
         self._previous: pb.Block | None = None   # last fully acked block
         self._located: pb.LocatedBlock | None = None
@@ -238,23 +256,33 @@ class HfedWriter(io.BufferedIOBase):
         view = memoryview(data).cast("B")
         total = len(view)
         try:
-            while view:
-                if self._pipeline is None:
-                    self._start_block()
-                piece = view[:self.block_size - len(self._block_data)]
-                view = view[len(piece):]
-                self._block_data += piece
-                try:
-                    self._pipeline.write(piece)
-                except PipelineFailed as e:
-                    self._recover(e)
-                if len(self._block_data) >= self.block_size:
-                    self._finish_block()
+            if self._held is not None:
+                if len(self._held) + total < self._small_limit:
+                    self._held += view          # still small: no block, no pipeline yet
+                    self._written += total
+                    return total
+                held, self._held = self._held, None    # reached the threshold: blocks after all
+                self._write_blocks(memoryview(held))
+            self._write_blocks(view)
         except BaseException:
             self._failed = True
             raise
         self._written += total
         return total
+
+    def _write_blocks(self, view: memoryview) -> None:
+        while view:
+            if self._pipeline is None:
+                self._start_block()
+            piece = view[:self.block_size - len(self._block_data)]
+            view = view[len(piece):]
+            self._block_data += piece
+            try:
+                self._pipeline.write(piece)
+            except PipelineFailed as e:
+                self._recover(e)
+            if len(self._block_data) >= self.block_size:
+                self._finish_block()
 
     def _start_block(self) -> None:
         excluded = self._excluded | self.fs.recently_failed_datanodes()
@@ -328,6 +356,9 @@ class HfedWriter(io.BufferedIOBase):
         try:
             if self._failed:
                 self.abort()
+                return
+            if self._held:                      # 0 < size < threshold: a small file
+                self._nn.complete_small(self.path, self._client_name, bytes(self._held), self._file_id)
                 return
             if self._pipeline is not None:
                 self._finish_block()

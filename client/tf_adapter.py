@@ -104,6 +104,9 @@ def _namespace_of(fs: HfedFileSystem, path: str) -> str:
 def file_layout(fs: HfedFileSystem, path: str) -> FileLayout:
     ns, _ = fs.resolve(path)
     located = fs.block_locations(path)
+    if located.layout != pb.BLOCKS:   # a small file: no block of its own (packed: a range of a container)
+        hosts = tuple(sorted(dn.host_label for lb in located.blocks[:1] for dn in lb.locations))
+        return FileLayout(path, ns, located.file_length, ((located.file_length, hosts),) if hosts else ())
     spans = block_spans(list(located.blocks), located.file_length)
     blocks = tuple((end - start, tuple(sorted(dn.host_label for dn in lb.locations)))
                    for lb, (start, end) in zip(located.blocks, spans))
@@ -176,6 +179,9 @@ class BlockCache:
     @staticmethod
     def key(nameservice: str, path: str, located: pb.LocatedBlocks) -> str:
         ids = ",".join(f"{lb.block.block_id}.{lb.block.generation_stamp}" for lb in located.blocks)
+        # A small file has no block of its own: its place in the container, or its staged bytes, name it.
+        ids += f"@{located.packed_offset}:{hashlib.sha256(located.inline_data).hexdigest()}" \
+            if located.layout != pb.BLOCKS else ""
         digest = hashlib.sha256(f"{nameservice}:{path}:{located.file_length}:{ids}".encode()).hexdigest()[:16]
         return f"{digest}-{os.path.basename(path) or 'root'}"
 
@@ -321,7 +327,8 @@ class HfedInput:
         """A local file holding ``layout``'s current bytes: its block file, or a cache copy."""
         located = self.fs.block_locations(layout.path)   # fresh: replicas may have moved since planning
         local = None
-        if len(located.blocks) == 1 and located.blocks[0].block.num_bytes == located.file_length:
+        if (located.layout == pb.BLOCKS and len(located.blocks) == 1
+                and located.blocks[0].block.num_bytes == located.file_length):
             local = self._local_block_path(located.blocks[0], layout)
             if local is not None:
                 self._count(local_bytes=located.file_length)
@@ -376,6 +383,13 @@ class HfedInput:
         if hit is not None:
             self._count(cached_bytes=located.file_length)
             return hit
+        if located.layout != pb.BLOCKS:   # a small file: the reader serves its range of the container
+            with open(self.cache.partial_path(key), "wb") as out, self.fs.open(layout.path, "rb") as f:
+                shutil.copyfileobj(f, out, 1 << 20)
+            local_container = any(dn.host_label == self.host for lb in located.blocks[:1] for dn in lb.locations)
+            self._count(**{"local_bytes" if local_container else "remote_bytes": located.file_length})
+            with self._lock:
+                return self.cache.commit(key)
         spans = block_spans(list(located.blocks), located.file_length)
         with open(self.cache.partial_path(key), "wb") as out:
             for lb, (start, end) in zip(located.blocks, spans):

@@ -117,7 +117,9 @@ def write_tfrecord_shards(fs: HfedFileSystem, records: Iterable[bytes], director
         index = len(shards)
         client = writers[index % len(writers)]
         path = paths.join(directory, f"{prefix}-{index:05d}.tfrecord")
-        with client.open(path, "wb" if overwrite else "xb", replication=replication, block_size=limit) as f:
+        # pack=False: a shard is read from its own block file on its host, never from a container.
+        with client.open(path, "wb" if overwrite else "xb", replication=replication, block_size=limit,
+                         pack=False) as f:
             f.write(b"".join(pending))
         shard = ShardInfo(path, len(pending), pending_size, client.host if hosts else "")
         shards.append(shard)
