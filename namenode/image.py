@@ -10,7 +10,9 @@ holders, column list) followed by columns, one little-endian array per field:
             NUL-separated UTF-8 string (names never hold NUL); block ids q
     blocks: block_id q, inode_id q, generation_stamp q, num_bytes q, committed b
     then the free inode slots, int32 in reuse order (ids after a restart are
-    given out exactly as before it)
+    given out exactly as before it); then the packed small files' rows
+    (container q, offset I, length I, inode i) and the staged small files
+    (inode slots i, lengths q, their bytes back to back)
 
 Columns, not JSON rows: the in-memory table is itself columns
 (namenode/inode_table.py), so saving and loading are mostly numpy copies.
@@ -33,6 +35,7 @@ from protos.checksum import BYTES_PER_CHECKSUM
 from protos.errors import HfedError
 from protos.files import fsync_dir
 from namenode.inode_table import DIR_BIT, PERM_BITS, USED_BIT
+from namenode.small_files import PACKED_BIT, ROW_COLUMNS, STAGED_BIT
 
 MAGIC = b"HFEDIMG2"
 HEADER = struct.Struct(">8sIQ")
@@ -76,6 +79,7 @@ def _image_columns(snap: dict) -> tuple[dict, dict, bytes]:
     t = snap["inodes"]
     slots = np.flatnonzero(t["mode"] & USED_BIT)
     first, more = t["first_block"][slots], t["more_blocks"]
+    first[t["mode"][slots] & (STAGED_BIT | PACKED_BIT) != 0] = 0     # there it is a packed row, not a block
     counts = (first != 0).astype(np.int64)
     multi_rows = np.searchsorted(slots, sorted(more)) if more else np.zeros(0, dtype=np.int64)
     counts[multi_rows] = [len(more[slot]) for slot in sorted(more)]
@@ -109,6 +113,10 @@ def _encode(snap: dict) -> bytes:
              for name, code in INODE_COLUMNS + BLOCK_COLUMNS]
     parts.append(names)
     parts.append(np.ascontiguousarray(snap["inodes"]["free"], dtype=_little("i")).tobytes())
+    small = snap["inodes"]["small"]
+    parts += [np.ascontiguousarray(small["rows"][name], dtype=_little(code)).tobytes() for name, code in ROW_COLUMNS]
+    parts += [np.ascontiguousarray(small["staged_slots"], dtype=_little("i")).tobytes(),
+              np.ascontiguousarray(small["staged_lengths"], dtype=_little("q")).tobytes(), small["staged_data"]]
     header["sizes"] = [len(p) for p in parts]
     head = json.dumps(header, separators=(",", ":")).encode()
     return struct.pack(">I", len(head)) + head + b"".join(parts)
@@ -161,12 +169,23 @@ def read(path: Path) -> dict:
             off += size
         sizes = header["sizes"][len(INODE_COLUMNS + BLOCK_COLUMNS):]
         names = bytes(payload[off:off + sizes[0]])
-        free = None
-        if len(sizes) > 1:      # images since the compact table also save its free-slot stack
-            free = np.frombuffer(payload[off + sizes[0]:off + sizes[0] + sizes[1]], dtype=_little("i"))
+        free = small = None
+        extra, at = [], off + sizes[0]
+        for size in sizes[1:]:
+            extra.append(payload[at:at + size])
+            at += size
+        if extra:               # images since the compact table also save its free-slot stack
+            free = np.frombuffer(extra[0], dtype=_little("i"))
+        if len(extra) >= 2 + len(ROW_COLUMNS) + 2:      # ... and since small files, their index and staged bytes
+            rows = {name: np.frombuffer(part, dtype=_little(code)).astype(_IMAGE_DTYPES[code])
+                    for (name, code), part in zip(ROW_COLUMNS, extra[1:])}
+            k = 1 + len(ROW_COLUMNS)
+            small = {"rows": rows, "staged_slots": np.frombuffer(extra[k], dtype=_little("i")),
+                     "staged_lengths": np.frombuffer(extra[k + 1], dtype=_little("q")),
+                     "staged_data": bytes(extra[k + 2])}
     except (ValueError, KeyError, TypeError, struct.error) as e:
         raise CorruptImage(f"{path}: image payload is not valid: {e!r}")
-    return {"header": header, "names": names, "columns": columns, "free": free}
+    return {"header": header, "names": names, "columns": columns, "free": free, "small": small}
 
 
 def load_into(fsn, image: dict) -> None:
@@ -188,7 +207,8 @@ def _load(fsn, image: dict) -> None:
     if not len(c["id"]) == head["inodes"]:
         raise CorruptImage(f"image txid {head['txid']}: {len(c['id'])} inodes of {head['inodes']}")
     try:
-        orphans = table.load(c, image["names"], head["names"], head["next_inode_id"], image.get("free"))
+        orphans = table.load(c, image["names"], head["names"], head["next_inode_id"], image.get("free"),
+                             image.get("small"))
     except (ValueError, IndexError) as e:
         raise CorruptImage(f"image txid {head['txid']}: inode columns are not valid: {e}")
     if orphans:

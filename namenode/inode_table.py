@@ -20,6 +20,7 @@ from array import array
 import numpy as np
 
 from namenode.slot_index import DTYPES, EMPTY, NeedsRebuild, SlotIndex
+from namenode.small_files import PACKED_BIT, STAGED_BIT, SmallFiles
 from protos.checksum import BYTES_PER_CHECKSUM
 
 ROOT_ID = 1
@@ -158,6 +159,7 @@ class InodeTable:
         self.children_of: dict[int, array] = {}     # directory slot -> child slots in name order
         self.more_blocks: dict[int, list[int]] = {}  # file slot -> block ids, for files of 2+ blocks
         self.leases: dict[int, str] = {}  # file slot -> client writing it
+        self.small = SmallFiles()         # staged bytes and packed rows of small files
         self.strings: list[str] = []      # owner and group names, by id
         self._string_ids: dict[str, int] = {}
         self._free = array("i")
@@ -226,6 +228,8 @@ class InodeTable:
         return find(slots, name, key=self.name_bytes)
 
     def blocks_of(self, slot: int) -> list[int]:
+        if self.mode[slot] & (STAGED_BIT | PACKED_BIT):
+            return []                     # first_block holds a packed file's row, not a block
         more = self.more_blocks.get(slot)
         if more is not None:
             return list(more)
@@ -361,6 +365,7 @@ class InodeTable:
             self.files -= 1
         self._unlink(slot)
         self.version += 1
+        self.drop_small(slot)
         self.mode[slot] = 0
         self.first_block[slot] = 0
         self.more_blocks.pop(slot, None)
@@ -391,6 +396,40 @@ class InodeTable:
                 fresh += self.arena[start:start + lengths[slot]]
         self.arena, self.garbage = fresh, 0
 
+    # ------------------------------------------------------- small files
+    def layout(self, slot: int) -> int:
+        """0 blocks, 1 staged, 2 packed (the FileLayout numbers)."""
+        mode = self.mode[slot]
+        return 1 if mode & STAGED_BIT else 2 if mode & PACKED_BIT else 0
+
+    def small_length(self, slot: int) -> int:
+        mode = self.mode[slot]
+        if mode & STAGED_BIT:
+            return len(self.small.staged[slot])
+        return self.small.length[self.first_block[slot]]
+
+    def stage(self, inode: Inode, data: bytes) -> None:
+        """The file's bytes are ``data``, held until packed (it must have no blocks)."""
+        self.drop_small(inode.slot)
+        self.small.stage(inode.slot, data)
+        self.mode[inode.slot] |= STAGED_BIT
+
+    def mark_packed(self, inode: Inode, container: int, offset: int) -> None:
+        slot = inode.slot
+        data = self.small.unstage(slot)
+        self.first_block[slot] = self.small.add_row(container, offset, len(data), slot)
+        self.mode[slot] = (self.mode[slot] & ~STAGED_BIT) | PACKED_BIT
+
+    def drop_small(self, slot: int) -> None:
+        """Forget a file's staged bytes or packed row (it is removed or rewritten)."""
+        mode = self.mode[slot]
+        if mode & STAGED_BIT:
+            self.small.unstage(slot)
+        elif mode & PACKED_BIT:
+            self.small.remove_row(self.first_block[slot])
+            self.first_block[slot] = 0
+        self.mode[slot] = mode & ~(STAGED_BIT | PACKED_BIT)
+
     def append_block(self, inode: Inode, block_id: int) -> None:
         slot = inode.slot
         more = self.more_blocks.get(slot)
@@ -414,6 +453,8 @@ class InodeTable:
         return block_id
 
     def clear_blocks(self, inode: Inode) -> None:
+        if self.mode[inode.slot] & (STAGED_BIT | PACKED_BIT):
+            return                        # first_block is a packed row: drop_small owns it
         self.first_block[inode.slot] = 0
         self.more_blocks.pop(inode.slot, None)
 
@@ -426,9 +467,11 @@ class InodeTable:
         out["more_blocks"] = {slot: list(ids) for slot, ids in self.more_blocks.items()}
         out["leases"] = dict(self.leases)
         out["free"] = np.frombuffer(self._free, dtype=np.int32).copy()
+        out["small"] = self.small.export()
         return out
 
-    def load(self, c: dict, names: bytes, strings: list[str], next_id: int = 0, free=None) -> list[int]:
+    def load(self, c: dict, names: bytes, strings: list[str], next_id: int = 0, free=None,
+             small: dict | None = None) -> list[int]:
         """Fill an empty table from image columns (numpy arrays: id, parent, is_dir,
         permission, owner, group, mtime, atime, replication, block_size, nblocks,
         block_ids) and the NUL-separated ``names``; ``free`` is the saved free-slot
@@ -476,4 +519,11 @@ class InodeTable:
         self._free = array("i", np.asarray(free, dtype=np.int32).tobytes())
         self._rebuild_index()
         self._sorted_children(self._linked_slots())
+        if small is not None:
+            self.small.load(**small)
+            for row, slot in enumerate(self.small.inode.tolist()):
+                self.first_block[slot] = row
+                self.mode[slot] |= PACKED_BIT
+            for slot in self.small.staged:
+                self.mode[slot] |= STAGED_BIT
         return []

@@ -59,6 +59,8 @@ class Namesystem:
         self.journal = None
         self.safemode = SafeMode()
         self.budget = None          # namenode.budget.MemoryBudget when the config sets one
+        self.small_file_threshold = 0   # files below this many bytes may be closed without blocks (0: off)
+        self.packer = None              # namenode.packer.Packer, set by the server
 
     def check_room(self, path: str) -> None:
         """Refuse an operation that adds objects once the memory budget is spent
@@ -82,6 +84,8 @@ class Namesystem:
 
     # ----------------------------------------------------------- file helpers
     def file_length(self, inode: Inode) -> int:
+        if self.ns.table.layout(inode.id):
+            return self.ns.table.small_length(inode.id)
         blocks, total = self.blocks, 0
         for block_id in inode.blocks:
             slot = blocks.slot_of(block_id)

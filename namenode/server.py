@@ -19,6 +19,7 @@ from protos.errors import HfedError
 from protos.rpc import aio_server, current_user, write_address_file
 from namenode import budget as budget_mod, journal as journal_mod, replication
 from namenode.namesystem import Namesystem
+from namenode.packer import Packer
 from namenode.ops import dirs
 from namenode.servicer import ClientProtocolServicer, DatanodeProtocolServicer
 
@@ -64,6 +65,9 @@ def build_namesystem(cfg: config_mod.ClusterConfig, nameservice: str, recover: b
     fsn.budget = budget_mod.MemoryBudget(ns_cfg.max_memory, ns_cfg.max_objects, baseline_rss=empty_rss)
     _warn_if_over_budget(fsn)
     fsn.safemode.threshold = cfg.safemode_threshold
+    fsn.small_file_threshold = cfg.small_file_threshold
+    fsn.packer = Packer(fsn, pack_count=cfg.pack_count, pack_bytes=cfg.pack_bytes, pack_age=cfg.pack_age,
+                        compact_live_fraction=cfg.compact_live_fraction)
     if len(fsn.blocks):
         fsn.safemode.enter(manual=False)   # until block reports bring the locations back
         log.info("%s: in safe mode until %.1f%% of %d blocks are reported", nameservice,
@@ -145,12 +149,14 @@ async def serve(cfg: config_mod.ClusterConfig, nameservice: str, address_file: s
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    packer = asyncio.create_task(fsn.packer.run())
     tasks = [asyncio.create_task(monitor(fsn, min(cfg.heartbeat_interval, 1.0)))]
     if fsn.journal is not None:
         tasks.append(asyncio.create_task(checkpointer(fsn, cfg.checkpoint_txns, cfg.checkpoint_period)))
     await stop.wait()
     log.info("namespace %s stopping", nameservice)
     tasks[0].cancel()
+    packer.cancel()
     await server.stop(grace=1.0)
     if fsn.journal is not None:
         try:

@@ -10,7 +10,7 @@ from protos.checksum import BYTES_PER_CHECKSUM
 from protos.rpc import caller_identity
 from namenode import budget as budget_mod, replication
 from namenode.namesystem import DeleteCmd, Namesystem, TransferCmd
-from namenode.ops import attrs, dirs, files, reads
+from namenode.ops import attrs, dirs, files, reads, small
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def file_status(st: reads.Status) -> pb.FileStatus:
     return pb.FileStatus(path=st.path, is_dir=i.is_dir, length=st.length, replication=i.replication,
                          block_size=i.block_size, mtime_ms=i.mtime, atime_ms=i.atime, permission=i.permission,
                          owner=i.owner, group=i.group, file_id=i.id, children_count=st.children,
-                         under_construction=i.under_construction)
+                         under_construction=i.under_construction, layout=i.table.layout(i.slot))
 
 
 def datanode_id(node) -> pb.DatanodeId:
@@ -95,12 +95,14 @@ class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
         reply.completed = files.complete(self.fsn, caller, request.path, request.client_name, last)
 
     def _get_block_locations(self, caller, request, reply: pb.GetBlockLocationsResponse) -> None:
-        length, uc, located = reads.get_block_locations(self.fsn, caller, request.path, request.offset,
-                                                        request.length, request.client_host)
-        reply.blocks.file_length, reply.blocks.under_construction = length, uc
-        reply.blocks.blocks.extend(
+        found = reads.get_block_locations(self.fsn, caller, request.path, request.offset, request.length,
+                                          request.client_host)
+        out = reply.blocks
+        out.file_length, out.under_construction = found.file_length, found.under_construction
+        out.layout, out.inline_data, out.packed_offset = found.layout, found.inline, found.packed_offset
+        out.blocks.extend(
             pb.LocatedBlock(block=self._block(b), offset=off, locations=[datanode_id(n) for n in nodes])
-            for b, off, nodes in located)
+            for b, off, nodes in found.located)
 
     def _get_file_info(self, caller, request, reply: pb.GetFileInfoResponse) -> None:
         reply.status.CopyFrom(file_status(reads.get_file_info(self.fsn, caller, request.path)))
@@ -238,6 +240,12 @@ class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
                                    num_blocks=fsn.blocks.replica_count(n.uuid))
                  for n in sorted(fsn.datanodes.nodes.values(), key=lambda n: n.host_label)]
         usage = (fsn.budget or budget_mod.MemoryBudget()).usage(fsn)   # objects, memory, budget
+        packing = fsn.ns.table.small
+        containers = [fsn.blocks.get(c) for c in packing.containers]
+        usage.update(small_staged=len(packing.staged), small_staged_bytes=packing.staged_bytes,
+                     small_packed=packing.packed, containers=len(packing.containers),
+                     container_live_bytes=sum(stats[1] for stats in packing.containers.values()),
+                     container_bytes=sum(b.num_bytes for b in containers if b is not None))
         return pb.GetStatsResponse(
             nameservice=fsn.nameservice, cluster_id=fsn.cluster_id, pool_id=fsn.pool_id,
             under_replicated=under, missing=missing, corrupt_replicas=fsn.blocks.corrupt_count(),
@@ -248,7 +256,26 @@ class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
         fsn = self.fsn
         return pb.GetServerDefaultsResponse(block_size=fsn.default_block_size, replication=fsn.default_replication,
                                             nameservice=fsn.nameservice, pool_id=fsn.pool_id,
-                                            cluster_id=fsn.cluster_id, bytes_per_checksum=BYTES_PER_CHECKSUM)
+                                            cluster_id=fsn.cluster_id, bytes_per_checksum=BYTES_PER_CHECKSUM,
+                                            small_file_threshold=fsn.small_file_threshold)
+
+    @translated
+    def CompleteSmall(self, request, context):
+        small.complete_small(self.fsn, self._caller(context), request.path, request.client_name, request.data)
+        return pb.CompleteSmallResponse()
+
+    @translated
+    def StageFile(self, request, context):
+        small.stage_file(self.fsn, self._caller(context), request.path, request.data, request.file_id,
+                         request.length, request.mtime_ms)
+        return pb.StageFileResponse()
+
+    @translated
+    async def PackNow(self, request, context):
+        """Pack every staged small file and compact containers now (any user may ask)."""
+        if self.fsn.packer is None:
+            raise errors.InvalidArgument(f"namespace {self.fsn.nameservice}: no packer runs here")
+        return pb.PackNowResponse(**await self.fsn.packer.pack_now())
 
 
     @translated

@@ -5,7 +5,7 @@ builds a journal record) and an ``apply_*`` function that changes the tables
 from the record. ``Namesystem.commit`` runs the apply function for live calls
 and journal replay runs the very same one.
 """
-from namenode.ops import attrs, dirs, files
+from namenode.ops import attrs, dirs, files, small
 
 APPLY = {
     "mkdirs": dirs.apply_mkdirs,
@@ -20,4 +20,8 @@ APPLY = {
     "set_permission": attrs.apply_set_permission,
     "set_owner": attrs.apply_set_owner,
     "set_times": attrs.apply_set_times,
+    "complete_small": small.apply_complete_small,
+    "stage_file": small.apply_stage_file,
+    "pack": small.apply_pack,
+    "restage": small.apply_restage,
 }

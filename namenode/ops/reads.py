@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from protos import paths
 from protos.errors import InvalidArgument, IsADirectory
@@ -44,14 +45,31 @@ def get_listing(fsn, caller: Caller, path: str, start_after: str, limit: int) ->
     return entries, remaining
 
 
-def get_block_locations(fsn, caller: Caller, path: str, offset: int, length: int, client_host: str):
-    """(file length, under construction, [(BlockInfo, offset in file, [DatanodeInfo])])."""
+class Locations(NamedTuple):
+    file_length: int
+    under_construction: bool
+    located: list            # [(BlockInfo, offset in file, [DatanodeInfo])]
+    layout: int = 0          # FileLayout: 0 blocks, 1 staged, 2 packed
+    inline: bytes = b""      # staged: the whole file
+    packed_offset: int = 0   # packed: where the file starts in its container (located[0])
+
+
+def get_block_locations(fsn, caller: Caller, path: str, offset: int, length: int, client_host: str) -> Locations:
     path = paths.validate(path)
     inode = fsn.ns.find(caller, path)
     if inode.is_dir:
         raise IsADirectory(f"{fsn.ns.where(path)}: is a directory", path)
     fsn.ns.check(caller, inode, READ, path)
     file_length = fsn.file_length(inode)
+    table = fsn.ns.table
+    layout = table.layout(inode.id)
+    if layout == 1:
+        return Locations(file_length, False, [], layout, table.small.staged[inode.id])
+    if layout == 2:
+        container, packed_offset, _length = table.small.location(table.first_block[inode.id])
+        block = fsn.blocks.get(container)
+        return Locations(file_length, False, [(block, 0, fsn.live_locations(block, client_host))], layout,
+                         b"", packed_offset)
     if offset > file_length:
         raise InvalidArgument(f"{fsn.ns.where(path)}: offset {offset} is past the end ({file_length})", path)
     end = file_length if length == 0 else min(file_length, offset + length)
@@ -62,7 +80,7 @@ def get_block_locations(fsn, caller: Caller, path: str, offset: int, length: int
         if block_end > offset and position < end or (block.num_bytes == 0 and position >= offset):
             located.append((block, position, fsn.live_locations(block, client_host)))
         position = block_end
-    return file_length, inode.under_construction, located
+    return Locations(file_length, inode.under_construction, located)
 
 
 def content_summary(fsn, caller: Caller, path: str) -> dict:

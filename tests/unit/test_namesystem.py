@@ -111,7 +111,7 @@ def test_write_complete_and_block_locations(fsn):
     write_file(fsn, a, "/user/alice/f", [1024, 1024, 100], host="host-2")
     info = reads.get_file_info(fsn, a, "/user/alice/f")
     assert info.length == 2148 and not info.inode.under_construction
-    length, uc, located = reads.get_block_locations(fsn, a, "/user/alice/f", 1500, 10, "host-2")
+    length, uc, located, *_small = reads.get_block_locations(fsn, a, "/user/alice/f", 1500, 10, "host-2")
     assert length == 2148 and not uc and len(located) == 1
     block, offset, where = located[0]
     assert offset == 1024 and where[0].host_label == "host-2" and len(where) == 3
