@@ -2,6 +2,7 @@
 
     hfed [--conf PATH] dfs -ls [-R] [-h] [-d] [PATH...]     (and -mkdir, -put, -get, -cat, ...)
     hfed [--conf PATH] fsck PATH [-files [-blocks [-locations]]]
+    hfed [--conf PATH] archive PATH...                       (pack the small files under PATH in place)
     hfed [--conf PATH] dfsadmin -report | -safemode get|enter|leave|wait | -saveNamespace  [-ns NS]
     hfed cluster up|down|status [--dir DIR] [--namespaces N] [--datanodes M] [--block-size SIZE] [--replication R]
     hfed [--conf PATH] namenode --nameservice NS    /   hfed [--conf PATH] datanode --host-label LABEL
@@ -19,7 +20,7 @@ import traceback
 from pathlib import Path
 
 from client import cli_format as fmt
-from client.cli_dfs import CommandError, Context, Parser, UsageError, absolute, run_dfs
+from client.cli_dfs import CommandError, Context, Parser, UsageError, absolute, progress, run_dfs
 from protos import config as hconfig
 from protos import hfed_pb2 as pb
 
@@ -30,6 +31,7 @@ commands:
                          -du -count -stat -setrep -chmod -chown -chgrp -test -touchz (hfed dfs -help)
   fsck PATH [-files [-blocks [-locations]]]
                          check the blocks under PATH (computed by the client)
+  archive PATH...        pack the small files under PATH into container blocks, in place
   dfsadmin -report       per-namespace report with live and dead DataNodes
   dfsadmin -safemode get|enter|leave|wait    safe mode of every namespace (or -ns NS)
   dfsadmin -saveNamespace                    write a checkpoint image now
@@ -59,6 +61,32 @@ def run_fsck(ctx, args) -> int:
     except (OSError, ValueError) as e:
         raise CommandError("fsck", e) from e
     return 0 if healthy else 1
+
+
+def run_archive(ctx, args) -> int:
+    parser = Parser("hfed archive", description="pack the small files under each PATH into container blocks "
+                                                "(they keep their paths); files written with -D pack=false, "
+                                                "or before packing was on, get packed")
+    parser.add_argument("paths", metavar="PATH", nargs="+")
+    a = parser.parse_args(args)
+    failed = 0
+    for path in (absolute(p) for p in a.paths):
+        callback = progress(f"archive {path}")
+        try:
+            result = ctx.fs.archive(path, callback=callback)
+        except (OSError, ValueError) as e:
+            print(f"hfed: archive: {fmt.describe(e)}", file=sys.stderr)
+            failed += 1
+            continue
+        finally:
+            if hasattr(callback, "close"):
+                callback.close()
+        print(fmt.archive_summary(path, result))
+        for where, error in result.errors:
+            message = fmt.describe(error)
+            print(f"hfed: archive: {message if where in message else f'{where}: {message}'}", file=sys.stderr)
+        failed += bool(result.errors)
+    return 1 if failed else 0
 
 
 def run_dfsadmin(ctx, args) -> int:
@@ -202,7 +230,7 @@ def main_dispatch(argv: list[str]) -> int:
         raise UsageError("no command given", USAGE.strip())
     command, rest = args[0], args[1:]
     ctx = Context(conf)
-    handlers = {"dfs": run_dfs, "fsck": run_fsck, "dfsadmin": run_dfsadmin, "cluster": run_cluster,
+    handlers = {"dfs": run_dfs, "fsck": run_fsck, "archive": run_archive, "dfsadmin": run_dfsadmin, "cluster": run_cluster,
                 "namenode": lambda c, r: run_daemon(c, "namenode", r),
                 "datanode": lambda c, r: run_daemon(c, "datanode", r)}
     if command not in handlers:

@@ -79,6 +79,7 @@ class Context:
     def __init__(self, conf: str | None):
         self.conf_flag = conf
         self._fs = None
+        self.write_options: dict = {}   # from `hfed dfs -D key=value`: how new files are written
 
     @property
     def conf_path(self) -> Path:
@@ -142,6 +143,57 @@ DFS_SPECS = {
 ALIASES = {"copyFromLocal": "put", "copyToLocal": "get"}
 DESTS = {"PATH": "paths", "LOCALSRC": "sources", "SRC": "sources", "DST": "dst", "LOCALDST": "dst",
          "N": "replication", "MODE": "mode", "OWNER[:GROUP]": "owner", "GROUP": "group", "[FORMAT]_PATH": "args"}
+
+
+def _parse_bool(text: str) -> bool:
+    if text.lower() in ("true", "yes", "1", "on"):
+        return True
+    if text.lower() in ("false", "no", "0", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
+def _positive(parse):
+    def check(text):
+        value = parse(text)
+        if value < 1:
+            raise ValueError(f"must be positive, got {text!r}")
+        return value
+    return check
+
+
+# `hfed dfs -D key=value`: options for the files a command writes (-put, -cp, -touchz),
+# as `hdfs dfs -D`: key -> (open() keyword, parser, help). hdfs spellings are accepted too.
+WRITE_KEYS = {
+    "pack": ("pack", _parse_bool, "false: give small files blocks of their own (default true)"),
+    "replication": ("replication", _positive(int), "replicas of each new file"),
+    "block_size": ("block_size", _positive(hconfig.parse_size), "block size of each new file, e.g. 64M"),
+}
+WRITE_KEY_ALIASES = {"dfs.replication": "replication", "dfs.blocksize": "block_size"}
+D_USAGE = ("usage: hfed dfs [-D KEY=VALUE]... -CMD ARGS...   keys: "
+           + "; ".join(f"{k} ({h})" for k, (_, _, h) in WRITE_KEYS.items()))
+
+
+def parse_generic_options(args: list[str]) -> tuple[dict, list[str]]:
+    """Leading `-D key=value` / `-Dkey=value` options -> (open() keywords, the remaining args)."""
+    options, rest = {}, list(args)
+    while rest and rest[0].startswith("-D"):
+        item = rest.pop(0)[2:]
+        if not item:
+            if not rest:
+                raise UsageError("dfs: -D needs KEY=VALUE", D_USAGE)
+            item = rest.pop(0)
+        key, sep, value = item.partition("=")
+        name = WRITE_KEY_ALIASES.get(key.strip(), key.strip())
+        if not sep or name not in WRITE_KEYS:
+            reason = "needs KEY=VALUE" if not sep else f"unknown key {key.strip()!r}"
+            raise UsageError(f"dfs: -D {item}: {reason} (known: {', '.join(WRITE_KEYS)})", D_USAGE)
+        keyword, parse, _ = WRITE_KEYS[name]
+        try:
+            options[keyword] = parse(value.strip())
+        except ValueError as e:
+            raise UsageError(f"dfs: -D {item}: {e}", D_USAGE) from None
+    return options, rest
 
 
 def dfs_parser(name: str) -> Parser:
@@ -213,7 +265,7 @@ def cmd_put(ctx, a):
             if dst_is_dir:
                 raise IsADirectoryError(f"{dst}: Is a directory (stdin needs a file name)")
             claim(dst)
-            with fs.open(dst, "wb") as out:
+            with fs.open(dst, "wb", **ctx.write_options) as out:
                 shutil.copyfileobj(sys.stdin.buffer, out, CHUNK)
             return
         if not os.path.exists(source):
@@ -234,7 +286,7 @@ def cmd_put(ctx, a):
 
     def upload(local, remote):
         callback = progress(f"put {remote}")
-        fs.put_file(local, remote, callback=callback)
+        fs.put_file(local, remote, callback=callback, **ctx.write_options)
         if hasattr(callback, "close"):
             callback.close()
     return for_each("put", a.sources, one)
@@ -345,7 +397,7 @@ def cmd_cp(ctx, a):
             if not a.f:
                 raise FileExistsError(f"{dst}: File exists")
             fs.rm(dst)
-        fs.cp_file(src, dst)
+        fs.cp_file(src, dst, **ctx.write_options)
 
     def one(pair):
         src, dst = pair
@@ -484,7 +536,7 @@ def cmd_touchz(ctx, a):
             if info["type"] == "directory" or int(info.get("size") or 0) != 0:
                 raise FileExistsError(f"{path}: Not a zero length file")
             return
-        ctx.fs.touch(path)
+        ctx.fs.touch(path, **ctx.write_options)
     return for_each("touchz", [absolute(p) for p in a.paths], one)
 
 
@@ -498,9 +550,13 @@ DFS_COMMANDS = {
 
 
 def run_dfs(ctx, args: list[str]) -> int:
+    options, args = parse_generic_options(args)
+    ctx.write_options.update(options)
     if not args or args[0] in ("-help", "-h", "--help", "help"):
         stream = sys.stdout if args else sys.stderr
-        print("usage: hfed dfs -CMD ARGS...  (hfed dfs -CMD -help describes one)\n", file=stream)
+        print("usage: hfed dfs [-D KEY=VALUE]... -CMD ARGS...  (hfed dfs -CMD -help describes one)", file=stream)
+        print(f"  -D KEY=VALUE  how new files are written: "
+              f"{'; '.join(f'{k}: {h}' for k, (_, _, h) in WRITE_KEYS.items())}\n", file=stream)
         for name in [*DFS_SPECS, "test"]:
             print(f"  {dfs_parser(name).format_usage().strip().removeprefix('usage: ')}", file=stream)
         return 0 if args else 2

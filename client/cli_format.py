@@ -211,8 +211,9 @@ def fsck(fs, path: str, cfg, files=False, blocks=False, locations=False, out=sys
     print(f"Connecting to the NameNodes of cluster {cfg.cluster_id} ...", file=out)
     print(f"FSCK started by {fs_user()} for path {path} at {time.ctime(started)}", file=out)
     t = dict(size=0, files=0, dirs=0, blocks=0, min_repl=0, under=0, over=0, missing=0, missing_size=0,
-             corrupt_files=0, replicas=0, missing_replicas=0, expected_replicas=0)
+             corrupt_files=0, replicas=0, missing_replicas=0, expected_replicas=0, staged=0, packed=0)
     problems: list[str] = []
+    containers: dict[tuple[str, int], list] = {}   # (namespace, block id) -> [LocatedBlock, files, bytes]
     for info in walk(fs, path, unreachable=problems):
         name = full_name(info)
         if info["type"] == "directory":
@@ -224,10 +225,15 @@ def fsck(fs, path: str, cfg, files=False, blocks=False, locations=False, out=sys
         t["size"] += int(info.get("size") or 0)
         target = int(info.get("replication") or cfg.replication)
         try:
-            located = fs.block_locations(name).blocks
+            whole = fs.block_locations(name)
         except ConnectionError as e:
             problems.append(f"{name}: {e}")
             continue
+        if info.get("layout") in ("staged", "packed"):
+            if not _fsck_small_file(t, containers, info, whole, files, blocks, locations, out):
+                t["corrupt_files"] += 1
+            continue
+        located = whole.blocks
         lines, missing_here, file_ok = [], 0, True
         for i, lb in enumerate(located):
             live = len(lb.locations)
@@ -266,7 +272,8 @@ def fsck(fs, path: str, cfg, files=False, blocks=False, locations=False, out=sys
                 print(file=out)
     for problem in problems:
         print(f"UNREACHABLE {problem}", file=out)
-    healthy = t["missing"] == 0 and not problems
+    lost_containers = sum(1 for lb, _, _ in containers.values() if not lb.locations)
+    healthy = t["missing"] == 0 and lost_containers == 0 and not problems
     status = "HEALTHY" if healthy else "CORRUPT"
     n = t["blocks"]
 
@@ -294,12 +301,78 @@ def fsck(fs, path: str, cfg, files=False, blocks=False, locations=False, out=sys
     print(f" Missing blocks:\t\t{t['missing']}", file=out)
     missing_pct = (100.0 * t["missing_replicas"] / t["expected_replicas"]) if t["expected_replicas"] else 0.0
     print(f" Missing replicas:\t\t{t['missing_replicas']} ({missing_pct:.1f} %)", file=out)
+    _fsck_small_summary(t, containers, cfg, out)
     print(f"\nFSCK ended at {time.ctime()} in {int((time.time() - started) * 1000)} milliseconds", file=out)
     if problems:
         print(f"\nThe filesystem under path '{path}' could not be checked completely: it is CORRUPT", file=out)
     else:
         print(f"\nThe filesystem under path '{path}' is {status}", file=out)
     return healthy
+
+
+def _fsck_small_file(t, containers, info, whole, files, blocks, locations, out) -> bool:
+    """Tally one small file (staged or packed); False when its container has no live replica."""
+    name, size = full_name(info), int(info.get("size") or 0)
+    if info["layout"] == "staged" or not whole.blocks:
+        t["staged"] += 1
+        if files:
+            print(f"{name} {size} bytes, staged (its NameNode holds the bytes until they are packed):  OK",
+                  file=out)
+        return True
+    t["packed"] += 1
+    lb = whole.blocks[0]
+    entry = containers.setdefault((info.get("nameservice", ""), lb.block.block_id), [lb, 0, 0])
+    entry[1] += 1
+    entry[2] += size
+    ok = bool(lb.locations)
+    if files:
+        print(f"{name} {size} bytes, packed in container {block_name(lb.block)} at offset {whole.packed_offset}: "
+              f" {'OK' if ok else 'CORRUPT'}", file=out)
+        if blocks:
+            print(_container_line(lb, locations) + "\n", file=out)
+    elif not ok:
+        print(f"{name}: its container {block_name(lb.block)} has no live replica (MISSING)", file=out)
+    return ok
+
+
+def _container_line(lb, locations: bool = False) -> str:
+    where = (" [" + ", ".join(f"{d.host_label} {d.transfer_address}" for d in lb.locations) + "]"
+             if locations and lb.locations else "")
+    state = "" if lb.locations else " MISSING!"
+    return f"container {block_name(lb.block)} len={lb.block.num_bytes} Live_repl={len(lb.locations)}{state}{where}"
+
+
+CONTAINERS_LISTED = 20
+
+
+def _fsck_small_summary(t, containers, cfg, out) -> None:
+    """Layouts of the files checked, and the containers the packed ones are in."""
+    print("\nSmall files (no block of their own):", file=out)
+    print(f" Files with blocks:\t\t{t['files'] - t['staged'] - t['packed']}", file=out)
+    print(f" Staged files:\t\t\t{t['staged']} (held by their NameNode until the packer runs)", file=out)
+    print(f" Packed files:\t\t\t{t['packed']} in {len(containers)} container(s)", file=out)
+    lost = sum(1 for lb, _, _ in containers.values() if not lb.locations)
+    under = sum(1 for lb, _, _ in containers.values() if 0 < len(lb.locations) < cfg.replication)
+    print(f" Missing containers:\t\t{lost}", file=out)
+    print(f" Under-replicated containers:\t{under}", file=out)
+    ordered = sorted(containers.items(), key=lambda item: item[0])
+    for (ns, _), (lb, count, size) in ordered[:CONTAINERS_LISTED]:
+        print(f"  {ns} {_container_line(lb)}: {count} file(s) here, {size} B", file=out)
+    if len(ordered) > CONTAINERS_LISTED:
+        print(f"  ... and {len(ordered) - CONTAINERS_LISTED} more containers", file=out)
+
+
+def archive_summary(path: str, result) -> str:
+    """What `hfed archive PATH` did, in two or three lines."""
+    lines = [f"{path}: {result.staged} small file(s) staged ({human_bytes(result.staged_bytes)}); "
+             f"packers wrote {result.packed} file(s) into {result.containers_written} new container(s)"
+             + (f" in {', '.join(result.namespaces)}" if result.namespaces else "")
+             + (f", compacted {result.containers_compacted}" if result.containers_compacted else "")]
+    if result.skipped:
+        lines.append("  skipped: " + ", ".join(f"{n} {why}" for why, n in sorted(result.skipped.items())))
+    if result.errors:
+        lines.append(f"  {len(result.errors)} error(s), listed on stderr")
+    return "\n".join(lines)
 
 
 def fs_user() -> str:
@@ -352,6 +425,29 @@ def _namespace_memory(s, out) -> None:
     print(f"HDFS NameNode heap estimate ({HDFS_HEAP_MODEL}): {byte_size(s.hdfs_heap_estimate)}", file=out)
 
 
+# namenode/README.md: a block entry is 35 B of columns + ~8 B of its id-index bucket; a packed
+# file instead has one 20 B index row (container, offset, length, inode).
+BLOCK_ENTRY_BYTES = 43
+PACKED_ROW_BYTES = 20
+
+
+def _small_files_report(s, replication: int, out) -> None:
+    """Small files of one namespace and what packing them saves (estimates, from the layout's sizes)."""
+    print(f"Small files: {s.small_staged} staged ({human_bytes(s.small_staged_bytes)}), {s.small_packed} packed "
+          f"in {s.containers} containers", file=out)
+    print(f"Container bytes: {byte_size(s.container_live_bytes)} live of {byte_size(s.container_bytes)} "
+          f"({percent(s.container_live_bytes, s.container_bytes)} live; the rest is deleted files "
+          f"until compaction)", file=out)
+    small = s.small_staged + s.small_packed
+    gross = small * BLOCK_ENTRY_BYTES
+    net = gross - s.small_packed * PACKED_ROW_BYTES - s.containers * BLOCK_ENTRY_BYTES
+    print(f"Memory saved by packing (estimate): {byte_size(max(net, 0))} = {small} block entries avoided x "
+          f"{BLOCK_ENTRY_BYTES} B, less {s.small_packed} index rows x {PACKED_ROW_BYTES} B and {s.containers} "
+          f"container blocks", file=out)
+    print(f"DataNode block files avoided (estimate): {max(small - s.containers, 0) * replication} "
+          f"({max(small - s.containers, 0)} blocks x {replication} replicas)", file=out)
+
+
 def namenode_memory_columns(s) -> tuple[str, str, str]:
     """OBJECTS, RSS and BUDGET columns of `hfed cluster status` for one NameNode's stats
     (BUDGET: 'none', the larger of the memory and object percentages used, or FULL)."""
@@ -397,6 +493,7 @@ def dfsadmin_report(cfg, stats, out=sys.stdout) -> list[str]:
         print(f"Block pool: {s.pool_id}", file=out)
         print(f"Files: {s.files}   Directories: {s.directories}   Blocks: {s.blocks}", file=out)
         _namespace_memory(s, out)
+        _small_files_report(s, cfg.replication, out)
         print(f"Under replicated blocks: {s.under_replicated}", file=out)
         print(f"Blocks with corrupt replicas: {s.corrupt_replicas}", file=out)
         print(f"Missing blocks: {s.missing}", file=out)

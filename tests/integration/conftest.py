@@ -16,11 +16,15 @@ from client.minicluster import MiniCluster
 
 SMALL_BLOCK = 1 << 20  # 1 MiB: a few MB of data already spans several blocks
 FAST_TIMING = dict(heartbeat_interval=0.2, dead_interval=2.0)
+# Tests of blocks, replicas and locality write files of a few KB: keep those files
+# on blocks (packing off) unless a test's settings ask for small files.
+NO_PACKING = {"small_file_threshold": 0}
 
 
 def start_cluster(directory, **overrides) -> MiniCluster:
     options = dict(namespaces=2, datanodes=3, block_size=SMALL_BLOCK, replication=3, **FAST_TIMING)
     options.update(overrides)
+    options["settings"] = {**NO_PACKING, **(overrides.get("settings") or {})}
     return MiniCluster(directory, **options).up()
 
 
