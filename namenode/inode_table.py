@@ -27,12 +27,15 @@ ROOT_ID = 1
 DIR_BIT, USED_BIT, PERM_BITS = 0x8000, 0x4000, 0o7777
 
 _NAME_MOD = (1 << 55) - 55             # names hash as their bytes read as one integer, mod this
-_PARENT_MIX = 0x9E3779B97F4A7C15
+_PARENT_MIX, _MIX, _BITS64 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, (1 << 64) - 1
 
 
 def name_hash(parent: int, name: bytes) -> int:
-    """Hash of a (parent, name) key; _name_hashes computes the same for many keys with numpy."""
-    return int.from_bytes(name, "little") % _NAME_MOD + parent * _PARENT_MIX
+    """Hash of a (parent, name) key; _name_hashes computes the same for many keys with numpy.
+    Names that differ only in their last bytes (file-0001, file-0002) differ only in high
+    bits of the integer: multiplying and folding the high half down spreads them."""
+    x = (int.from_bytes(name, "little") % _NAME_MOD + parent * _PARENT_MIX) * _MIX & _BITS64
+    return x ^ (x >> 31)
 
 
 # name, array typecode: one array per attribute, indexed by slot.
@@ -193,7 +196,8 @@ class InodeTable:
     def lookup_slot(self, parent: int, name: bytes) -> int | None:
         buckets, mask, parents = self.index.buckets, self.index.mask, self.parent
         offsets, lengths, arena = self.name_off, self.name_len, self.arena
-        i = (int.from_bytes(name, "little") % _NAME_MOD + parent * _PARENT_MIX) & mask
+        x = (int.from_bytes(name, "little") % _NAME_MOD + parent * _PARENT_MIX) * _MIX & _BITS64
+        i = (x ^ (x >> 31)) & mask
         while True:
             slot = buckets[i]
             if slot == EMPTY:
@@ -321,7 +325,8 @@ class InodeTable:
             byte = arena[offsets[has] + lengths[has].astype(np.int64) - 1 - back]
             value[has] = (value[has] * 256 + byte) % _NAME_MOD
         parents = self._column("parent")[slots].astype(np.uint64)
-        return value.astype(np.uint64) + parents * np.uint64(_PARENT_MIX)
+        x = (value.astype(np.uint64) + parents * np.uint64(_PARENT_MIX)) * np.uint64(_MIX)
+        return x ^ (x >> np.uint64(31))
 
     def _rebuild_index(self) -> None:
         slots = self._linked_slots()

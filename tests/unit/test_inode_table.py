@@ -150,3 +150,14 @@ def test_block_map_replicas_on_three_columns_and_beyond():
     assert gone.replicas == {"dn-b", "dn-c", "dn-d"} and first.block_id not in blocks
     reused = blocks.add(1 << 40, 8, 5)             # the freed slot, with no replicas left over
     assert reused.slot == first.slot and reused.replicas == set() and blocks.get(1 << 40) == reused
+
+
+def test_sequential_names_spread_over_the_index():
+    """Names that differ only in their last characters must not share home buckets
+    (a hash of their low bytes alone put 20k such names into a few long probe runs)."""
+    table = new_table()
+    for i in range(20000):
+        table.add(ROOT_ID, f"file-{i:011d}", False, 0o644, "a", "b", 0)
+    mask = table.index.mask
+    homes = {inode_table.name_hash(ROOT_ID, f"file-{i:011d}".encode()) & mask for i in range(20000)}
+    assert len(homes) > 0.6 * 20000       # random placement at this load: ~0.79 distinct
