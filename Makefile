@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: install demo test protos bench train loadtest memwall clean
+.PHONY: install demo test protos bench train loadtest memwall smallfiles clean
 
 install: $(VENV)/.installed
 
@@ -46,6 +46,12 @@ loadtest: install
 MEMWALL_ARGS ?=
 memwall: install
 	$(PY) -m bench.memory_wall $(MEMWALL_ARGS)
+
+# Small files packed vs unpacked in one run (100k packed files, unpacked for 3 min):
+# bench/results/small_files.md + .json. SMALLFILES_ARGS="--files 20k" for a quicker run.
+SMALLFILES_ARGS ?=
+smallfiles: install
+	$(PY) -m bench.small_files $(SMALLFILES_ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info
