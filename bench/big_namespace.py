@@ -36,6 +36,7 @@ def write_image(meta_dir: Path, files: int) -> None:
     """An image of /bench/dNNNNNNN/file-NNNNNNNNNNN (16-byte names), one 1 MiB block each."""
     from namenode import image
     from namenode.inode_table import DIR_BIT, USED_BIT
+    from namenode.small_files import SmallFiles
 
     dirs = -(-files // FILES_PER_DIR)
     size = 3 + dirs + files                     # slot 0 unused, 1 root, 2 /bench
@@ -62,7 +63,8 @@ def write_image(meta_dir: Path, files: int) -> None:
               "mode": mode, "owner": np.zeros(size, np.uint16), "group": np.ones(size, np.uint16),
               "mtime": np.full(size, now, np.int64), "atime": np.full(size, now, np.int64),
               "replication": replication, "block_units": units, "first_block": first_block,
-              "arena": b"".join(names), "more_blocks": {}, "leases": {}, "free": np.zeros(0, np.int32)}
+              "arena": b"".join(names), "more_blocks": {}, "leases": {}, "free": np.zeros(0, np.int32),
+              "small": SmallFiles().export()}
     blocks = {"ids": block_ids, "inode": np.arange(first_file, size, dtype=np.int32),
               "gs": np.full(files, 1000, np.int64), "num_bytes": np.full(files, 1 << 20, np.int64),
               "committed": np.ones(files, np.uint8)}
