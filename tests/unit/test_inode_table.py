@@ -161,3 +161,21 @@ def test_sequential_names_spread_over_the_index():
     mask = table.index.mask
     homes = {inode_table.name_hash(ROOT_ID, f"file-{i:011d}".encode()) & mask for i in range(20000)}
     assert len(homes) > 0.6 * 20000       # random placement at this load: ~0.79 distinct
+
+
+def test_the_benchmarks_synthetic_image_loads_as_a_namespace(tmp_path):
+    """bench/big_namespace.py writes images with numpy directly: they must stay loadable."""
+    from bench.big_namespace import write_image
+    from namenode.journal import Journal
+    from namenode.namesystem import Namesystem
+    from namenode.ops import reads
+
+    write_image(tmp_path, 2500)
+    fsn = Namesystem("ns-bench", "CID-bench", "BP-bench", "bench")
+    Journal(tmp_path, durable=False).load(fsn)
+    assert (fsn.ns.table.files, fsn.ns.table.directories, len(fsn.blocks)) == (2500, 5, 2500)
+    me = fsn.ns.caller("bench")
+    found = reads.get_block_locations(fsn, me, "/bench/d0000002/file-00000002345", 0, 0, "")
+    assert found.file_length == 1 << 20 and len(found.located) == 1
+    names = [name for name, _ in fsn.ns.table.children(fsn.ns.get("/bench/d0000001").id)]
+    assert names == sorted(names) and len(names) == 1000
