@@ -89,6 +89,7 @@ def archive(fs: "HfedFileSystem", paths: list[str], callback: Callback | None = 
     callback = callback or DEFAULT_CALLBACK
     result = ArchiveResult()
     candidates = []
+    touched: set[str] = set()   # namespaces whose packer runs at the end
     for path in paths:
         for info in _files_under(fs, path, result):
             try:
@@ -96,12 +97,13 @@ def archive(fs: "HfedFileSystem", paths: list[str], callback: Callback | None = 
             except (OSError, ValueError) as e:    # its namespace is down
                 result.errors.append((info["name"], e))
                 continue
+            if reason == "already staged":
+                touched.add(info["nameservice"])   # waiting for its packer: run it below
             if reason:
                 result.skip(reason)
             else:
                 candidates.append(info)
     callback.set_size(sum(info["size"] for info in candidates))
-    touched: set[str] = set()
     with ThreadPoolExecutor(READERS, thread_name_prefix="archive") as pool:
         futures = [(info, pool.submit(_stage_one, fs, info)) for info in candidates]
         for info, future in futures:
