@@ -27,7 +27,8 @@ from protos import hfed_pb2 as pb
 USAGE = """usage: hfed [--conf PATH] COMMAND ...
 
 commands:
-  dfs -CMD ARGS...       filesystem commands: -ls -mkdir -put -get -cat -head -tail -rm -rmdir -mv -cp
+  dfs [-D KEY=VALUE]... -CMD ARGS...
+                         filesystem commands: -ls -mkdir -put -get -cat -head -tail -rm -rmdir -mv -cp
                          -du -count -stat -setrep -chmod -chown -chgrp -test -touchz (hfed dfs -help)
   fsck PATH [-files [-blocks [-locations]]]
                          check the blocks under PATH (computed by the client)
