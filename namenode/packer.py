@@ -49,7 +49,7 @@ class Packer:
     def due(self) -> bool:
         small = self.fsn.ns.table.small
         return bool(small.staged) and (len(small.staged) >= self.pack_count or small.staged_bytes >= self.pack_bytes
-                                       or time.monotonic() - small.oldest_staged >= self.pack_age)
+                                       or small.oldest_age() >= self.pack_age)
 
     async def run(self, interval: float = 1.0) -> None:
         """Background loop: pack when due; compact and drop orphans now and then."""
@@ -60,41 +60,48 @@ class Packer:
                 continue
             try:
                 if self.due():
-                    await self.pack_now(tidy=False)
+                    await self.pack_now(tidy=False, only_while_due=True)
                 if time.monotonic() - last_tidy >= 10 * interval:
                     last_tidy = time.monotonic()
                     await self.pack_now(pack=False)
             except Exception as e:  # noqa: BLE001 - staged files stay staged; try again next time
                 log.warning("%s: packing failed (staged files stay staged): %s", self.fsn.nameservice, e)
 
-    async def pack_now(self, pack: bool = True, tidy: bool = True) -> dict:
-        """Pack every staged file, then compact sparse containers and delete orphans."""
+    async def pack_now(self, pack: bool = True, tidy: bool = True, only_while_due: bool = False) -> dict:
+        """Compact sparse containers, delete orphans, then pack the files staged now
+        (or, for the background loop, only while a threshold is reached: files that
+        arrive while a container is written wait for the next full one)."""
         counts = {"files_packed": 0, "containers_written": 0, "containers_compacted": 0}
         async with self._lock:
             if tidy:
                 counts["containers_compacted"] = await self._compact()
                 self._delete_orphans()
-            if pack:
-                for _ in range(len(self.fsn.ns.table.small.staged)):     # bounded: new arrivals wait their turn
-                    packed = await self._pack_once()
-                    if not packed:
-                        break
-                    counts["files_packed"] += packed
-                    counts["containers_written"] += 1
+            waiting = set(self.fsn.ns.table.small.staged) if pack else set()
+            while waiting and (self.due() if only_while_due else True):
+                packed, taken = await self._pack_once(waiting)
+                if not taken:
+                    break
+                waiting -= taken
+                counts["files_packed"] += packed
+                counts["containers_written"] += 1
         return counts
 
     # ------------------------------------------------------------ packing
-    async def _pack_once(self) -> int:
+    async def _pack_once(self, candidates: set[int]) -> tuple[int, set[int]]:
+        """One container of the oldest staged ``candidates`` (up to pack_bytes);
+        returns (files switched to it, slots taken)."""
         fsn = self.fsn
         table = fsn.ns.table
         chosen, total = [], 0
         for slot, data in table.small.staged.items():
+            if slot not in candidates:
+                continue
             if chosen and total + len(data) > self.pack_bytes:
                 break
             chosen.append([fsn.ns.path_of(Inode(table, slot)), slot, total, len(data)])
             total += len(data)
         if not chosen:
-            return 0
+            return 0, set()
         payload = b"".join(table.small.staged[slot] for _path, slot, _off, _len in chosen)
         self._seq += 1
         path = f"{CONTAINER_DIR}/c{fsn.now_ms()}-{self._seq}"
@@ -103,7 +110,7 @@ class Packer:
         if fsn.journal is not None:
             await fsn.journal.sync_to(fsn.journal.last_txid)
         log.info("%s: packed %d small files (%d bytes) into %s", fsn.nameservice, switched, total, path)
-        return switched
+        return switched, {slot for _path, slot, _off, _len in chosen}
 
     async def _write_container(self, path: str, payload: bytes) -> int:
         """Create ``path`` with one block holding ``payload``, complete on the DataNodes."""

@@ -27,21 +27,26 @@ class SmallFiles:
             setattr(self, name, array(code))
         self._free = array("i")
         self.staged: dict[int, bytes] = {}        # inode slot -> bytes, in staging order
+        self.staged_at: dict[int, float] = {}     # inode slot -> monotonic time it was staged, same order
         self.staged_bytes = 0
-        self.oldest_staged = 0.0                  # monotonic time the oldest staged file arrived
         self.containers: dict[int, list[int]] = {}   # container block id -> [live files, live bytes]
 
     # ------------------------------------------------------------ staging
     def stage(self, slot: int, data: bytes) -> None:
-        if not self.staged:
-            self.oldest_staged = time.monotonic()
         self.staged[slot] = data
+        self.staged_at[slot] = time.monotonic()
         self.staged_bytes += len(data)
 
     def unstage(self, slot: int) -> bytes:
         data = self.staged.pop(slot)
+        del self.staged_at[slot]
         self.staged_bytes -= len(data)
         return data
+
+    def oldest_age(self) -> float:
+        """Seconds the longest-waiting staged file has waited (0 when none waits)."""
+        first = next(iter(self.staged_at.values()), None)
+        return 0.0 if first is None else time.monotonic() - first
 
     # ------------------------------------------------------------- packed
     @property

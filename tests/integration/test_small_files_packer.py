@@ -1,6 +1,7 @@
-"""Small files and crashes: an acknowledged small file survives kill -9 of its
-NameNode before packing and in the middle of packing, and no file ever points
-at a container that was not finished."""
+"""The small-file packer on a real cluster: it packs a stream of writes into
+full containers in the background, and an acknowledged small file survives
+kill -9 of its NameNode before packing and in the middle of packing (no file
+ever points at a container that was not finished)."""
 from __future__ import annotations
 
 import os
@@ -95,3 +96,16 @@ def _pack_ignoring_errors(fs: HfedFileSystem) -> None:
         fs.namenode("ns-a").pack_now()
     except Exception:   # noqa: BLE001 - the NameNode is killed under it
         pass
+
+
+def test_the_background_packer_fills_containers_while_files_keep_arriving(fresh_cluster):
+    mc = fresh_cluster(settings={"small_file_threshold": 1 << 20, "pack_age": 3600.0, "pack_count": 100})
+    fs = HfedFileSystem(conf=str(mc.config_path), skip_instance_cache=True)
+    files = write_small_files(fs, 450)
+    wait_for(lambda: mc.stats("ns-a").small_staged < 100, 30, "the packer to catch up")
+    stats = mc.stats("ns-a")
+    # Files that arrive while a container is written wait for the next full one.
+    assert 1 <= stats.containers <= 4 and stats.small_packed >= 100 * stats.containers
+    assert stats.small_packed + stats.small_staged == len(files)
+    assert_all_read_back(fs, files)
+    fs.close()
