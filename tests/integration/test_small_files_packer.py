@@ -8,9 +8,11 @@ import os
 import signal
 import threading
 
+import grpc
+
 from client.fs import HfedFileSystem
 from client.minicluster import wait_for
-from protos import hfed_pb2 as pb
+from protos import hfed_pb2 as pb, hfed_pb2_grpc as pb_grpc, rpc
 
 # Pack only when asked, so the tests decide when a container is written.
 PACK_ON_REQUEST = {"small_file_threshold": 1 << 20, "pack_age": 3600.0, "pack_count": 1_000_000}
@@ -63,7 +65,8 @@ def test_kill_9_while_a_container_is_being_written_loses_nothing(fresh_cluster):
     labels = mc.host_labels
     for label in labels:                       # the container's pipeline will hang mid-write
         mc.kill_datanode(label, signal.SIGSTOP)
-    packing = threading.Thread(target=lambda: _pack_ignoring_errors(fs), daemon=True)
+    address = mc.namenode_address("ns-a")
+    packing = threading.Thread(target=_pack_once_without_retries, args=(address,), daemon=True)
     packing.start()
     try:
         # The container file exists (created, block allocated) but its bytes are not on any DataNode.
@@ -77,6 +80,7 @@ def test_kill_9_while_a_container_is_being_written_loses_nothing(fresh_cluster):
     assert layouts(fs, files) == {"staged"}        # nothing points at the unfinished container
     assert_all_read_back(fs, files)
     wait_for(lambda: not _safe_mode(fs), 30, "ns-a to leave safe mode")
+    packing.join(10)
     counts = fs.namenode("ns-a").pack_now()        # packs again; the orphan container goes away
     assert counts.files_packed == len(files)
     assert layouts(fs, files) == {"packed"}
@@ -91,11 +95,14 @@ def _safe_mode(fs: HfedFileSystem) -> bool:
     return fs.namenode("ns-a").set_safe_mode(pb.SafeModeRequest.GET).on
 
 
-def _pack_ignoring_errors(fs: HfedFileSystem) -> None:
-    try:
-        fs.namenode("ns-a").pack_now()
-    except Exception:   # noqa: BLE001 - the NameNode is killed under it
-        pass
+def _pack_once_without_retries(address: str) -> None:
+    """PackNow as one bare call: the client library would retry it on the restarted NameNode."""
+    with grpc.insecure_channel(address) as channel:
+        try:
+            pb_grpc.ClientProtocolStub(channel).PackNow(pb.PackNowRequest(), metadata=rpc.identity_metadata(),
+                                                        timeout=60)
+        except grpc.RpcError:
+            pass          # the NameNode is killed under it
 
 
 def test_the_background_packer_fills_containers_while_files_keep_arriving(fresh_cluster):
