@@ -84,6 +84,17 @@ def tour(directory: Path) -> None:
         heading("dfsadmin -report")
         hfed(conf, "dfsadmin", "-report")
 
+        heading("Small files: no block each, packed into containers")
+        small = directory / "small"
+        small.mkdir()
+        for i in range(200):
+            (small / f"note-{i:03d}.txt").write_bytes(os.urandom(100 + 37 * i))
+        print(f"200 files of 100 B-7 KiB, below small_file_threshold (1 MiB): each is staged in its "
+              "NameNode, then packed")
+        hfed(conf, "dfs", "-put", str(small), "/user/demo/small")
+        hfed(conf, "archive", "/user/demo/small")      # pack now instead of waiting for pack_age
+        hfed(conf, "fsck", "/user/demo/small")
+
         heading("A rename across namespaces is refused")
         print("/user belongs to ns-a and /data to ns-b: a rename cannot move metadata between NameNodes.")
         hfed(conf, "dfs", "-mv", "/user/demo/notes.txt", "/data/demo/notes.txt")
