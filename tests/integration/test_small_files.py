@@ -198,9 +198,10 @@ def test_corrupt_container_replica_is_served_elsewhere_and_reported(cluster, fs)
     fs.pipe_file(f"{ROOT}/before-it", os.urandom(5000))
     fs.pipe_file(path, data)
     pack_now(fs)
-    located = fs.block_locations(path)
+    remote = make_fs(cluster, host="elsewhere")
+    located = remote.block_locations(path)
     container = located.blocks[0]
-    bad_host = container.locations[0].host_label                # the replica a remote reader tries first
+    bad_host = container.locations[0].host_label                # the replica this remote reader tries first
     cfg = config.load(cluster.config_path)
     replica = (Path(cfg.datanodes[bad_host].data_dir) / container.block.pool_id / "finalized"
                / f"blk_{container.block.block_id}")
@@ -209,7 +210,6 @@ def test_corrupt_container_replica_is_served_elsewhere_and_reported(cluster, fs)
     raw[located.packed_offset + 1234] ^= 0xFF
     replica.write_bytes(bytes(raw))
 
-    remote = make_fs(cluster, host="elsewhere")
     try:
         assert remote.cat_file(path) == data                  # served from another replica
     finally:
