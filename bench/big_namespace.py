@@ -27,6 +27,7 @@ FILES_PER_DIR = 1000
 
 
 def parse_count(text: str) -> int:
+    """'1M', '250k', '10000' -> a count (benchmarks' --files flags)."""
     text = text.strip().upper()
     scale = {"K": 1_000, "M": 1_000_000}.get(text[-1:], 1)
     return int(float(text.rstrip("KM")) * scale)

@@ -56,29 +56,31 @@ def progress(msg: str) -> None:
     print(msg, flush=True)
 
 
-def count(text: str) -> int:
-    """'1M', '250k', '10000' -> files."""
-    text = text.strip().lower()
-    scale = {"k": 1_000, "m": 1_000_000}.get(text[-1:], 1)
-    return int(float(text[:-1] if scale > 1 else text) * scale)
-
-
 # --------------------------------------------------- part 1: bytes per file
+def bench_namesystem():
+    """An in-process Namesystem with REPLICATION registered DataNodes and /bench, for
+    filling through the NameNode's op functions (no RPC)."""
+    from namenode.namesystem import Namesystem
+    from namenode.ops import dirs
+
+    fsn = Namesystem("ns-bench", "CID-bench", "BP-bench", "bench", replication=REPLICATION)
+    for i in range(REPLICATION):
+        fsn.register_datanode(f"dn-{i}", f"host-{i}", f"127.0.0.1:{9866 + i}")
+        fsn.heartbeat(f"dn-{i}", 1 << 50, 0, 1 << 50, 0)
+    dirs.mkdirs(fsn, fsn.ns.caller("bench"), "/bench", 0o755, True)
+    return fsn
+
+
 def fill_namesystem(total: int) -> None:
     """Child process: fill a Namesystem, print one JSON line per checkpoint."""
     import psutil
     from namenode import replication
-    from namenode.namesystem import Namesystem
     from namenode.ops import dirs, files
 
     process = psutil.Process()
-    fsn = Namesystem("ns-bench", "CID-bench", "BP-bench", "bench", replication=REPLICATION)
+    fsn = bench_namesystem()
     caller = fsn.ns.caller("bench")
     client = "memory-wall"
-    for i in range(REPLICATION):
-        fsn.register_datanode(f"dn-{i}", f"host-{i}", f"127.0.0.1:{9866 + i}")
-        fsn.heartbeat(f"dn-{i}", 1 << 50, 0, 1 << 50, 0)
-    dirs.mkdirs(fsn, caller, "/bench", 0o755, True)
     gc.collect()
     rss0 = process.memory_info().rss
     checkpoints = sorted({c for c in CHECKPOINTS if c < total} | {total})
@@ -362,11 +364,11 @@ def main(argv=None) -> int:
     args.namespaces = [int(n) for n in args.namespaces.split(",") if n.strip()]
     RESULTS.mkdir(exist_ok=True)
     if not args.skip_inproc:
-        points = bytes_per_file(count(args.files))
+        points = bytes_per_file(big_namespace.parse_count(args.files))
         state = save(lambda st: st.update(bytes_per_file=merge_points(st.get("bytes_per_file", []), points)))
     if not args.skip_image:
         loaded = []
-        for n in (count(text) for text in args.image_files.split(",") if text.strip()):
+        for n in (big_namespace.parse_count(text) for text in args.image_files.split(",") if text.strip()):
             progress(f"part 1b: a NameNode loading {n:,} one-block files from an image")
             loaded.append(dict(big_namespace.run(n), when=time.strftime("%Y-%m-%d %H:%M")))
         state = save(lambda st: st.update(loaded=merge_points(st.get("loaded", []), loaded)))

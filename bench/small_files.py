@@ -47,6 +47,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bench.big_namespace import parse_count
+from bench.memory_wall import bench_namesystem
+
 RESULTS = Path(__file__).parent / "results"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,13 +70,6 @@ GOAL_P50_RATIO = 1.5          # packed read p50 <= 1.5x unpacked
 
 def progress(msg: str) -> None:
     print(msg, flush=True)
-
-
-def count(text: str) -> int:
-    """'100k', '1M', '5000' -> files."""
-    text = text.strip().lower()
-    scale = {"k": 1_000, "m": 1_000_000}.get(text[-1:], 1)
-    return int(float(text[:-1] if scale > 1 else text) * scale)
 
 
 # ---------------------------------------------------------------- the file set
@@ -102,18 +98,13 @@ def fill_child(layout: str, total: int, seed: int) -> None:
     import psutil
     from namenode import replication
     from namenode.budget import release_free_memory
-    from namenode.namesystem import Namesystem
     from namenode.ops import dirs, files, small
 
     process = psutil.Process()
-    fsn = Namesystem("ns-bench", "CID-bench", "BP-bench", "bench", replication=REPLICATION)
+    fsn = bench_namesystem()
     fsn.small_file_threshold = 1 << 20
     caller = fsn.ns.caller("bench")
     client = "small-files-bench"
-    for n in range(REPLICATION):
-        fsn.register_datanode(f"dn-{n}", f"host-{n}", f"127.0.0.1:{9866 + n}")
-        fsn.heartbeat(f"dn-{n}", 1 << 50, 0, 1 << 50, 0)
-    dirs.mkdirs(fsn, caller, "/bench", 0o755, True)
 
     def one_block_file(path: str, length: int, writer: str) -> int:
         files.create(fsn, caller, path, 0o644, False, True, REPLICATION, 0, writer)
@@ -541,7 +532,7 @@ def main(argv=None) -> int:
                         help="only re-render small_files.md from small_files.json")
     parser.add_argument("--fill-child", choices=("packed", "blocks"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    args.files = count(str(args.files))
+    args.files = parse_count(str(args.files))
     if args.fill_child:
         fill_child(args.fill_child, args.files, args.seed)
         return 0

@@ -13,7 +13,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from namenode.slot_index import DTYPES, EMPTY, NeedsRebuild, SlotIndex
+from namenode import columns
+from namenode.slot_index import EMPTY, NeedsRebuild, SlotIndex
 
 # name, array typecode: one array per attribute, indexed by block slot. A
 # replica is a DataNode number (1-based, 0 = none) in one of three columns;
@@ -97,8 +98,7 @@ class RemovedBlock(NamedTuple):
 
 class BlockMap:
     def __init__(self):
-        for name, code in COLUMNS:
-            setattr(self, name, array(code))
+        columns.create(self, COLUMNS)
         self.index = SlotIndex()
         self.extra_replicas: dict[int, set[int]] = {}   # slot -> DataNode numbers past the third replica
         self.corrupt: dict[int, set[str]] = {}          # block id -> uuids with a bad replica
@@ -135,12 +135,7 @@ class BlockMap:
 
     def add(self, block_id: int, inode_id: int, generation_stamp: int, num_bytes: int = 0,
             committed: bool = False) -> BlockInfo:
-        if self._free:
-            slot = self._free.pop()
-        else:
-            slot = len(self.ids)
-            for name, _code in COLUMNS:
-                getattr(self, name).append(0)
+        slot = self._free.pop() if self._free else columns.append_row(self, COLUMNS)
         self.ids[slot], self.inode[slot], self.gs[slot] = block_id, inode_id, generation_stamp
         self.num_bytes[slot], self.committed[slot] = num_bytes, committed
         self.r0[slot] = self.r1[slot] = self.r2[slot] = 0
@@ -250,15 +245,12 @@ class BlockMap:
 
     def column(self, name: str) -> np.ndarray:
         """A numpy copy of one column (for reports and images)."""
-        return np.frombuffer(getattr(self, name), dtype=DTYPES[dict(COLUMNS)[name]]).copy()
+        return columns.copy(self, COLUMNS, name)
 
     def load(self, block_id, inode_id, generation_stamp, num_bytes, committed) -> None:
         """Fill an empty map from image columns (numpy arrays of equal length)."""
-        values = {"ids": block_id, "inode": inode_id, "gs": generation_stamp, "num_bytes": num_bytes,
-                  "committed": committed}
-        for name, code in COLUMNS:
-            column = values.get(name, np.zeros(len(block_id)))
-            setattr(self, name, array(code, np.asarray(column, dtype=DTYPES[code]).tobytes()))
+        columns.fill(self, COLUMNS, {"ids": block_id, "inode": inode_id, "gs": generation_stamp,
+                                     "num_bytes": num_bytes, "committed": committed}, len(block_id))
         self.index.build(_hashes(np.asarray(block_id)), np.arange(len(block_id), dtype=np.int32))
         if len(block_id):
             self.next_block_id = max(self.next_block_id, int(block_id.max()) + 1)
@@ -277,8 +269,7 @@ class BlockMap:
         return counts
 
     def nbytes(self) -> int:
-        columns = sum(getattr(self, name).buffer_info()[1] * getattr(self, name).itemsize for name, _ in COLUMNS)
-        return columns + self.index.nbytes()
+        return columns.nbytes(self, COLUMNS) + self.index.nbytes()
 
 
 def choose_targets(count: int, candidates: list, writer_host: str = "", exclude_hosts=()) -> list:

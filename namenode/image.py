@@ -34,6 +34,7 @@ import numpy as np
 from protos.checksum import BYTES_PER_CHECKSUM
 from protos.errors import HfedError
 from protos.files import fsync_dir
+from namenode.columns import DTYPES
 from namenode.inode_table import DIR_BIT, PERM_BITS, USED_BIT
 from namenode.small_files import PACKED_BIT, ROW_COLUMNS, STAGED_BIT
 
@@ -60,7 +61,7 @@ INODE_COLUMNS = (("id", "q"), ("parent", "q"), ("is_dir", "b"), ("permission", "
                  ("group", "I"), ("mtime", "q"), ("atime", "q"), ("replication", "H"), ("block_size", "q"),
                  ("nblocks", "I"), ("block_ids", "q"))
 BLOCK_COLUMNS = (("block_id", "q"), ("inode_id", "q"), ("gs", "q"), ("num_bytes", "q"), ("committed", "b"))
-_IMAGE_DTYPES = {"q": np.int64, "b": np.int8, "H": np.uint16, "I": np.uint32, "i": np.int32}
+_IMAGE_DTYPES = {**DTYPES, "b": np.int8}
 
 
 def snapshot(fsn, txid: int) -> dict:
@@ -79,16 +80,17 @@ def _image_columns(snap: dict) -> tuple[dict, dict, bytes]:
     t = snap["inodes"]
     slots = np.flatnonzero(t["mode"] & USED_BIT)
     first, more = t["first_block"][slots], t["more_blocks"]
+    multi = sorted(more)                    # files of 2+ blocks, by slot
     first[t["mode"][slots] & (STAGED_BIT | PACKED_BIT) != 0] = 0     # there it is a packed row, not a block
     counts = (first != 0).astype(np.int64)
-    multi_rows = np.searchsorted(slots, sorted(more)) if more else np.zeros(0, dtype=np.int64)
-    counts[multi_rows] = [len(more[slot]) for slot in sorted(more)]
+    multi_rows = np.searchsorted(slots, multi) if multi else np.zeros(0, dtype=np.int64)
+    counts[multi_rows] = [len(more[slot]) for slot in multi]
     offsets = np.cumsum(counts) - counts
     block_ids = np.zeros(int(counts.sum()), dtype=np.int64)
     single = counts == 1
     single[multi_rows] = False
     block_ids[offsets[single]] = first[single]
-    for row, slot in zip(multi_rows.tolist(), sorted(more)):
+    for row, slot in zip(multi_rows.tolist(), multi):
         block_ids[offsets[row]:offsets[row] + counts[row]] = more[slot]
     arena, name_off, name_len = t["arena"], t["name_off"][slots].tolist(), t["name_len"][slots].tolist()
     names = b"\0".join([arena[o:o + n] for o, n in zip(name_off, name_len)])

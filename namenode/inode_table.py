@@ -19,7 +19,9 @@ from array import array
 
 import numpy as np
 
-from namenode.slot_index import DTYPES, EMPTY, NeedsRebuild, SlotIndex
+from namenode import columns
+from namenode.columns import DTYPES
+from namenode.slot_index import EMPTY, NeedsRebuild, SlotIndex
 from namenode.small_files import PACKED_BIT, STAGED_BIT, SmallFiles
 from protos.checksum import BYTES_PER_CHECKSUM
 
@@ -154,8 +156,8 @@ class InodeTable:
     """Inodes by slot, a (parent, name) hash index and sorted child arrays."""
 
     def __init__(self):
-        for name, code in COLUMNS:
-            setattr(self, name, array(code, [0]))       # slot 0 unused; ROOT_ID (1) is added by Namespace
+        columns.create(self, COLUMNS)
+        columns.append_row(self, COLUMNS)     # slot 0 unused; ROOT_ID (1) is added by Namespace
         self.arena = bytearray()          # every live name, UTF-8, back to back
         self.garbage = 0                  # arena bytes of removed or renamed names
         self.index = SlotIndex()
@@ -255,16 +257,15 @@ class InodeTable:
 
     def nbytes(self) -> int:
         """Bytes held by the table's arrays (what the layout costs, without interpreter overhead)."""
-        columns = sum(getattr(self, name).buffer_info()[1] * getattr(self, name).itemsize for name, _ in COLUMNS)
         children = sum(a.buffer_info()[1] * 4 + 64 for a in self.children_of.values())
-        return columns + len(self.arena) + self.index.nbytes() + children
+        return columns.nbytes(self, COLUMNS) + len(self.arena) + self.index.nbytes() + children
 
     # ----------------------------------------------------------- changing
     def add(self, parent: int, name: str, is_dir: bool, permission: int, owner: str, group: str, mtime: int,
             atime: int = 0, replication: int = 0, block_size: int = 0) -> Inode:
         """A new inode under directory ``parent`` (the caller checked ``name`` is free)."""
         encoded = name.encode()
-        slot = self._free.pop() if self._free else self._grow()
+        slot = self._free.pop() if self._free else columns.append_row(self, COLUMNS)
         self.parent[slot] = parent
         self.name_off[slot], self.name_len[slot] = len(self.arena), len(encoded)
         self.arena += encoded
@@ -281,12 +282,6 @@ class InodeTable:
             self._link(slot, parent, encoded)
         self.version += 1
         return Inode(self, slot)
-
-    def _grow(self) -> int:
-        slot = len(self.parent)
-        for name, _code in COLUMNS:
-            getattr(self, name).append(0)
-        return slot
 
     def _link(self, slot: int, parent: int, name: bytes) -> None:
         try:
@@ -308,7 +303,7 @@ class InodeTable:
         self.garbage += len(name)
 
     def _column(self, name: str) -> np.ndarray:
-        return np.frombuffer(getattr(self, name), dtype=DTYPES[dict(COLUMNS)[name]]).copy()
+        return columns.copy(self, COLUMNS, name)
 
     def _linked_slots(self) -> np.ndarray:
         """Every inode but the root, as a numpy array of slots."""
@@ -467,7 +462,7 @@ class InodeTable:
     def export(self) -> dict:
         """Copies of every column (numpy), the arena and the multi-block lists: a consistent
         snapshot taken in one step, encoded later (namenode/image.py)."""
-        out = {name: np.frombuffer(getattr(self, name), dtype=DTYPES[code]).copy() for name, code in COLUMNS}
+        out = {name: columns.copy(self, COLUMNS, name) for name, _code in COLUMNS}
         out["arena"] = bytes(self.arena)
         out["more_blocks"] = {slot: list(ids) for slot, ids in self.more_blocks.items()}
         out["leases"] = dict(self.leases)

@@ -198,8 +198,12 @@ class Packer:
         for name, child in list(fsn.ns.table.children(inode.id)):
             path = f"{CONTAINER_DIR}/{name}"
             blocks = child.blocks
-            if path not in self._writing and (not blocks or small.containers.get(blocks[0], [0])[0] == 0):
-                small.containers.pop(blocks[0], None) if blocks else None
+            if path in self._writing:
+                continue
+            if not blocks:
+                self._delete(path)
+            elif small.containers.get(blocks[0], [0])[0] == 0:
+                small.containers.pop(blocks[0], None)
                 self._delete(path)
 
     def _delete(self, path: str) -> None:

@@ -16,8 +16,6 @@ from array import array
 import numpy as np
 
 EMPTY, DELETED = -1, -2
-# array typecode -> numpy dtype, for vectorised passes over the column arrays
-DTYPES = {"q": np.int64, "i": np.int32, "I": np.uint32, "H": np.uint16, "B": np.uint8}
 _MIN_BUCKETS = 8
 
 

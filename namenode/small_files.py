@@ -15,7 +15,8 @@ from array import array
 
 import numpy as np
 
-from namenode.slot_index import DTYPES
+from namenode import columns
+from namenode.columns import DTYPES
 
 STAGED_BIT, PACKED_BIT = 0x1000, 0x2000      # inode mode bits (above the 12 permission bits)
 ROW_COLUMNS = (("container", "q"), ("offset", "I"), ("length", "I"), ("inode", "i"))
@@ -23,8 +24,7 @@ ROW_COLUMNS = (("container", "q"), ("offset", "I"), ("length", "I"), ("inode", "
 
 class SmallFiles:
     def __init__(self):
-        for name, code in ROW_COLUMNS:
-            setattr(self, name, array(code))
+        columns.create(self, ROW_COLUMNS)
         self._free = array("i")
         self.staged: dict[int, bytes] = {}        # inode slot -> bytes, in staging order
         self.staged_at: dict[int, float] = {}     # inode slot -> monotonic time it was staged, same order
@@ -58,9 +58,8 @@ class SmallFiles:
             row = self._free.pop()
             self.container[row], self.offset[row], self.length[row], self.inode[row] = container, offset, length, slot
         else:
-            row = len(self.container)
-            for name, value in zip(("container", "offset", "length", "inode"), (container, offset, length, slot)):
-                getattr(self, name).append(value)
+            row = columns.append_row(self, ROW_COLUMNS)
+            self.container[row], self.offset[row], self.length[row], self.inode[row] = container, offset, length, slot
         stats = self.containers.setdefault(container, [0, 0])
         stats[0] += 1
         stats[1] += length
@@ -82,7 +81,7 @@ class SmallFiles:
         return np.flatnonzero(np.frombuffer(self.container, dtype=np.int64) == container).tolist()
 
     def nbytes(self) -> int:
-        return sum(getattr(self, name).buffer_info()[1] * getattr(self, name).itemsize for name, _ in ROW_COLUMNS)
+        return columns.nbytes(self, ROW_COLUMNS)
 
     # -------------------------------------------------------------- images
     def export(self) -> dict:
@@ -95,8 +94,7 @@ class SmallFiles:
 
     def load(self, rows: dict, staged_slots, staged_lengths, staged_data: bytes) -> None:
         """Fill from an image's columns (rows are renumbered in order)."""
-        for name, code in ROW_COLUMNS:
-            setattr(self, name, array(code, np.asarray(rows[name], dtype=DTYPES[code]).tobytes()))
+        columns.fill(self, ROW_COLUMNS, rows, len(rows["container"]))
         self.containers = {}
         for container, length in zip(rows["container"].tolist(), rows["length"].tolist()):
             stats = self.containers.setdefault(container, [0, 0])
