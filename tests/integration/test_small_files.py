@@ -210,9 +210,15 @@ def test_corrupt_container_replica_is_served_elsewhere_and_reported(cluster, fs)
     raw[located.packed_offset + 1234] ^= 0xFF
     replica.write_bytes(bytes(raw))
 
+    def read_then_check_replaced() -> bool:
+        # Every read returns the right bytes whichever replica it tries first; the one that
+        # meets the corrupt replica reports it (the order can change while DataNodes report
+        # transfers in flight, so keep reading until the replica has been replaced).
+        assert remote.cat_file(path) == data
+        return replica.exists() and replica.read_bytes() == good
+
     try:
-        assert remote.cat_file(path) == data                  # served from another replica
+        wait_for(read_then_check_replaced, 30,
+                 f"the corrupt container replica on {bad_host} to be reported and replaced", interval=0.5)
     finally:
         remote.close()
-    wait_for(lambda: replica.exists() and replica.read_bytes() == good, 30,
-             f"the corrupt container replica on {bad_host} to be reported and replaced")
