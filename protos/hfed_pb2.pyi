@@ -88,20 +88,22 @@ class LocatedBlock(_message.Message):
     def __init__(self, block: _Optional[_Union[Block, _Mapping]] = ..., offset: _Optional[int] = ..., locations: _Optional[_Iterable[_Union[DatanodeId, _Mapping]]] = ...) -> None: ...
 
 class LocatedBlocks(_message.Message):
-    __slots__ = ("file_length", "blocks", "under_construction", "layout", "inline_data", "packed_offset")
+    __slots__ = ("file_length", "blocks", "under_construction", "layout", "inline_data", "packed_offset", "packed_raw")
     FILE_LENGTH_FIELD_NUMBER: _ClassVar[int]
     BLOCKS_FIELD_NUMBER: _ClassVar[int]
     UNDER_CONSTRUCTION_FIELD_NUMBER: _ClassVar[int]
     LAYOUT_FIELD_NUMBER: _ClassVar[int]
     INLINE_DATA_FIELD_NUMBER: _ClassVar[int]
     PACKED_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    PACKED_RAW_FIELD_NUMBER: _ClassVar[int]
     file_length: int
     blocks: _containers.RepeatedCompositeFieldContainer[LocatedBlock]
     under_construction: bool
     layout: FileLayout
     inline_data: bytes
     packed_offset: int
-    def __init__(self, file_length: _Optional[int] = ..., blocks: _Optional[_Iterable[_Union[LocatedBlock, _Mapping]]] = ..., under_construction: _Optional[bool] = ..., layout: _Optional[_Union[FileLayout, str]] = ..., inline_data: _Optional[bytes] = ..., packed_offset: _Optional[int] = ...) -> None: ...
+    packed_raw: bool
+    def __init__(self, file_length: _Optional[int] = ..., blocks: _Optional[_Iterable[_Union[LocatedBlock, _Mapping]]] = ..., under_construction: _Optional[bool] = ..., layout: _Optional[_Union[FileLayout, str]] = ..., inline_data: _Optional[bytes] = ..., packed_offset: _Optional[int] = ..., packed_raw: _Optional[bool] = ...) -> None: ...
 
 class MkdirsRequest(_message.Message):
     __slots__ = ("path", "permission", "create_parent")
@@ -177,35 +179,55 @@ class CompleteResponse(_message.Message):
     completed: bool
     def __init__(self, completed: _Optional[bool] = ...) -> None: ...
 
-class CompleteSmallRequest(_message.Message):
-    __slots__ = ("path", "client_name", "data")
+class OpenContainerRequest(_message.Message):
+    __slots__ = ("client_name", "client_host", "excluded_uuids")
+    CLIENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_HOST_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDED_UUIDS_FIELD_NUMBER: _ClassVar[int]
+    client_name: str
+    client_host: str
+    excluded_uuids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, client_name: _Optional[str] = ..., client_host: _Optional[str] = ..., excluded_uuids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class OpenContainerResponse(_message.Message):
+    __slots__ = ("path", "block", "max_bytes")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_FIELD_NUMBER: _ClassVar[int]
+    MAX_BYTES_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    block: LocatedBlock
+    max_bytes: int
+    def __init__(self, path: _Optional[str] = ..., block: _Optional[_Union[LocatedBlock, _Mapping]] = ..., max_bytes: _Optional[int] = ...) -> None: ...
+
+class CommitSmallRequest(_message.Message):
+    __slots__ = ("path", "client_name", "container_block_id", "offset", "length", "crc32c", "create", "permission", "overwrite", "create_parent", "expect_file_id", "expect_mtime_ms")
     PATH_FIELD_NUMBER: _ClassVar[int]
     CLIENT_NAME_FIELD_NUMBER: _ClassVar[int]
-    DATA_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_BLOCK_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_FIELD_NUMBER: _ClassVar[int]
+    CRC32C_FIELD_NUMBER: _ClassVar[int]
+    CREATE_FIELD_NUMBER: _ClassVar[int]
+    PERMISSION_FIELD_NUMBER: _ClassVar[int]
+    OVERWRITE_FIELD_NUMBER: _ClassVar[int]
+    CREATE_PARENT_FIELD_NUMBER: _ClassVar[int]
+    EXPECT_FILE_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPECT_MTIME_MS_FIELD_NUMBER: _ClassVar[int]
     path: str
     client_name: str
-    data: bytes
-    def __init__(self, path: _Optional[str] = ..., client_name: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
-
-class CompleteSmallResponse(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
-
-class StageFileRequest(_message.Message):
-    __slots__ = ("path", "data", "file_id", "length", "mtime_ms")
-    PATH_FIELD_NUMBER: _ClassVar[int]
-    DATA_FIELD_NUMBER: _ClassVar[int]
-    FILE_ID_FIELD_NUMBER: _ClassVar[int]
-    LENGTH_FIELD_NUMBER: _ClassVar[int]
-    MTIME_MS_FIELD_NUMBER: _ClassVar[int]
-    path: str
-    data: bytes
-    file_id: int
+    container_block_id: int
+    offset: int
     length: int
-    mtime_ms: int
-    def __init__(self, path: _Optional[str] = ..., data: _Optional[bytes] = ..., file_id: _Optional[int] = ..., length: _Optional[int] = ..., mtime_ms: _Optional[int] = ...) -> None: ...
+    crc32c: int
+    create: bool
+    permission: int
+    overwrite: bool
+    create_parent: bool
+    expect_file_id: int
+    expect_mtime_ms: int
+    def __init__(self, path: _Optional[str] = ..., client_name: _Optional[str] = ..., container_block_id: _Optional[int] = ..., offset: _Optional[int] = ..., length: _Optional[int] = ..., crc32c: _Optional[int] = ..., create: _Optional[bool] = ..., permission: _Optional[int] = ..., overwrite: _Optional[bool] = ..., create_parent: _Optional[bool] = ..., expect_file_id: _Optional[int] = ..., expect_mtime_ms: _Optional[int] = ...) -> None: ...
 
-class StageFileResponse(_message.Message):
+class CommitSmallResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
@@ -538,20 +560,22 @@ class SaveNamespaceResponse(_message.Message):
     def __init__(self, txid: _Optional[int] = ..., image: _Optional[str] = ...) -> None: ...
 
 class BatchEntry(_message.Message):
-    __slots__ = ("get_file_info", "mkdirs", "create", "complete", "delete", "get_block_locations")
+    __slots__ = ("get_file_info", "mkdirs", "create", "complete", "delete", "get_block_locations", "commit_small")
     GET_FILE_INFO_FIELD_NUMBER: _ClassVar[int]
     MKDIRS_FIELD_NUMBER: _ClassVar[int]
     CREATE_FIELD_NUMBER: _ClassVar[int]
     COMPLETE_FIELD_NUMBER: _ClassVar[int]
     DELETE_FIELD_NUMBER: _ClassVar[int]
     GET_BLOCK_LOCATIONS_FIELD_NUMBER: _ClassVar[int]
+    COMMIT_SMALL_FIELD_NUMBER: _ClassVar[int]
     get_file_info: GetFileInfoRequest
     mkdirs: MkdirsRequest
     create: CreateRequest
     complete: CompleteRequest
     delete: DeleteRequest
     get_block_locations: GetBlockLocationsRequest
-    def __init__(self, get_file_info: _Optional[_Union[GetFileInfoRequest, _Mapping]] = ..., mkdirs: _Optional[_Union[MkdirsRequest, _Mapping]] = ..., create: _Optional[_Union[CreateRequest, _Mapping]] = ..., complete: _Optional[_Union[CompleteRequest, _Mapping]] = ..., delete: _Optional[_Union[DeleteRequest, _Mapping]] = ..., get_block_locations: _Optional[_Union[GetBlockLocationsRequest, _Mapping]] = ...) -> None: ...
+    commit_small: CommitSmallRequest
+    def __init__(self, get_file_info: _Optional[_Union[GetFileInfoRequest, _Mapping]] = ..., mkdirs: _Optional[_Union[MkdirsRequest, _Mapping]] = ..., create: _Optional[_Union[CreateRequest, _Mapping]] = ..., complete: _Optional[_Union[CompleteRequest, _Mapping]] = ..., delete: _Optional[_Union[DeleteRequest, _Mapping]] = ..., get_block_locations: _Optional[_Union[GetBlockLocationsRequest, _Mapping]] = ..., commit_small: _Optional[_Union[CommitSmallRequest, _Mapping]] = ...) -> None: ...
 
 class BatchRequest(_message.Message):
     __slots__ = ("entries",)
@@ -572,7 +596,7 @@ class BatchError(_message.Message):
     def __init__(self, kind: _Optional[str] = ..., code: _Optional[int] = ..., message: _Optional[str] = ..., path: _Optional[str] = ...) -> None: ...
 
 class BatchResult(_message.Message):
-    __slots__ = ("error", "get_file_info", "mkdirs", "create", "complete", "delete", "get_block_locations")
+    __slots__ = ("error", "get_file_info", "mkdirs", "create", "complete", "delete", "get_block_locations", "commit_small")
     ERROR_FIELD_NUMBER: _ClassVar[int]
     GET_FILE_INFO_FIELD_NUMBER: _ClassVar[int]
     MKDIRS_FIELD_NUMBER: _ClassVar[int]
@@ -580,6 +604,7 @@ class BatchResult(_message.Message):
     COMPLETE_FIELD_NUMBER: _ClassVar[int]
     DELETE_FIELD_NUMBER: _ClassVar[int]
     GET_BLOCK_LOCATIONS_FIELD_NUMBER: _ClassVar[int]
+    COMMIT_SMALL_FIELD_NUMBER: _ClassVar[int]
     error: BatchError
     get_file_info: GetFileInfoResponse
     mkdirs: MkdirsResponse
@@ -587,7 +612,8 @@ class BatchResult(_message.Message):
     complete: CompleteResponse
     delete: DeleteResponse
     get_block_locations: GetBlockLocationsResponse
-    def __init__(self, error: _Optional[_Union[BatchError, _Mapping]] = ..., get_file_info: _Optional[_Union[GetFileInfoResponse, _Mapping]] = ..., mkdirs: _Optional[_Union[MkdirsResponse, _Mapping]] = ..., create: _Optional[_Union[CreateResponse, _Mapping]] = ..., complete: _Optional[_Union[CompleteResponse, _Mapping]] = ..., delete: _Optional[_Union[DeleteResponse, _Mapping]] = ..., get_block_locations: _Optional[_Union[GetBlockLocationsResponse, _Mapping]] = ...) -> None: ...
+    commit_small: CommitSmallResponse
+    def __init__(self, error: _Optional[_Union[BatchError, _Mapping]] = ..., get_file_info: _Optional[_Union[GetFileInfoResponse, _Mapping]] = ..., mkdirs: _Optional[_Union[MkdirsResponse, _Mapping]] = ..., create: _Optional[_Union[CreateResponse, _Mapping]] = ..., complete: _Optional[_Union[CompleteResponse, _Mapping]] = ..., delete: _Optional[_Union[DeleteResponse, _Mapping]] = ..., get_block_locations: _Optional[_Union[GetBlockLocationsResponse, _Mapping]] = ..., commit_small: _Optional[_Union[CommitSmallResponse, _Mapping]] = ...) -> None: ...
 
 class BatchResponse(_message.Message):
     __slots__ = ("results",)
@@ -645,13 +671,41 @@ class DeleteCommand(_message.Message):
     blocks: _containers.RepeatedCompositeFieldContainer[Block]
     def __init__(self, blocks: _Optional[_Iterable[_Union[Block, _Mapping]]] = ...) -> None: ...
 
+class PackSource(_message.Message):
+    __slots__ = ("container", "offset", "length", "raw", "inline_data")
+    CONTAINER_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_FIELD_NUMBER: _ClassVar[int]
+    RAW_FIELD_NUMBER: _ClassVar[int]
+    INLINE_DATA_FIELD_NUMBER: _ClassVar[int]
+    container: LocatedBlock
+    offset: int
+    length: int
+    raw: bool
+    inline_data: bytes
+    def __init__(self, container: _Optional[_Union[LocatedBlock, _Mapping]] = ..., offset: _Optional[int] = ..., length: _Optional[int] = ..., raw: _Optional[bool] = ..., inline_data: _Optional[bytes] = ...) -> None: ...
+
+class PackCommand(_message.Message):
+    __slots__ = ("block", "targets", "sources", "compress")
+    BLOCK_FIELD_NUMBER: _ClassVar[int]
+    TARGETS_FIELD_NUMBER: _ClassVar[int]
+    SOURCES_FIELD_NUMBER: _ClassVar[int]
+    COMPRESS_FIELD_NUMBER: _ClassVar[int]
+    block: Block
+    targets: _containers.RepeatedCompositeFieldContainer[DatanodeId]
+    sources: _containers.RepeatedCompositeFieldContainer[PackSource]
+    compress: bool
+    def __init__(self, block: _Optional[_Union[Block, _Mapping]] = ..., targets: _Optional[_Iterable[_Union[DatanodeId, _Mapping]]] = ..., sources: _Optional[_Iterable[_Union[PackSource, _Mapping]]] = ..., compress: _Optional[bool] = ...) -> None: ...
+
 class DatanodeCommand(_message.Message):
-    __slots__ = ("transfer", "delete")
+    __slots__ = ("transfer", "delete", "pack")
     TRANSFER_FIELD_NUMBER: _ClassVar[int]
     DELETE_FIELD_NUMBER: _ClassVar[int]
+    PACK_FIELD_NUMBER: _ClassVar[int]
     transfer: TransferCommand
     delete: DeleteCommand
-    def __init__(self, transfer: _Optional[_Union[TransferCommand, _Mapping]] = ..., delete: _Optional[_Union[DeleteCommand, _Mapping]] = ...) -> None: ...
+    pack: PackCommand
+    def __init__(self, transfer: _Optional[_Union[TransferCommand, _Mapping]] = ..., delete: _Optional[_Union[DeleteCommand, _Mapping]] = ..., pack: _Optional[_Union[PackCommand, _Mapping]] = ...) -> None: ...
 
 class HeartbeatResponse(_message.Message):
     __slots__ = ("commands", "reregister")
@@ -687,6 +741,22 @@ class IncrementalBlockReportResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class ContainerPackedRequest(_message.Message):
+    __slots__ = ("uuid", "block", "offsets", "failed")
+    UUID_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_FIELD_NUMBER: _ClassVar[int]
+    OFFSETS_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    uuid: str
+    block: Block
+    offsets: _containers.RepeatedScalarFieldContainer[int]
+    failed: str
+    def __init__(self, uuid: _Optional[str] = ..., block: _Optional[_Union[Block, _Mapping]] = ..., offsets: _Optional[_Iterable[int]] = ..., failed: _Optional[str] = ...) -> None: ...
+
+class ContainerPackedResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
 class ReadBlockRequest(_message.Message):
     __slots__ = ("block", "offset", "length")
     BLOCK_FIELD_NUMBER: _ClassVar[int]
@@ -710,14 +780,16 @@ class ReadBlockChunk(_message.Message):
     def __init__(self, offset: _Optional[int] = ..., data: _Optional[bytes] = ..., checksums: _Optional[bytes] = ..., bytes_per_checksum: _Optional[int] = ...) -> None: ...
 
 class WriteHeader(_message.Message):
-    __slots__ = ("block", "targets", "client_name")
+    __slots__ = ("block", "targets", "client_name", "keep_partial")
     BLOCK_FIELD_NUMBER: _ClassVar[int]
     TARGETS_FIELD_NUMBER: _ClassVar[int]
     CLIENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    KEEP_PARTIAL_FIELD_NUMBER: _ClassVar[int]
     block: Block
     targets: _containers.RepeatedCompositeFieldContainer[DatanodeId]
     client_name: str
-    def __init__(self, block: _Optional[_Union[Block, _Mapping]] = ..., targets: _Optional[_Iterable[_Union[DatanodeId, _Mapping]]] = ..., client_name: _Optional[str] = ...) -> None: ...
+    keep_partial: bool
+    def __init__(self, block: _Optional[_Union[Block, _Mapping]] = ..., targets: _Optional[_Iterable[_Union[DatanodeId, _Mapping]]] = ..., client_name: _Optional[str] = ..., keep_partial: _Optional[bool] = ...) -> None: ...
 
 class WritePacket(_message.Message):
     __slots__ = ("header", "seqno", "offset", "data", "checksums", "last")

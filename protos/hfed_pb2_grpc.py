@@ -144,15 +144,15 @@ class ClientProtocolStub:
                 request_serializer=protos_dot_hfed__pb2.BatchRequest.SerializeToString,
                 response_deserializer=protos_dot_hfed__pb2.BatchResponse.FromString,
                 _registered_method=True)
-        self.CompleteSmall = channel.unary_unary(
-                '/hfed.ClientProtocol/CompleteSmall',
-                request_serializer=protos_dot_hfed__pb2.CompleteSmallRequest.SerializeToString,
-                response_deserializer=protos_dot_hfed__pb2.CompleteSmallResponse.FromString,
+        self.OpenContainer = channel.unary_unary(
+                '/hfed.ClientProtocol/OpenContainer',
+                request_serializer=protos_dot_hfed__pb2.OpenContainerRequest.SerializeToString,
+                response_deserializer=protos_dot_hfed__pb2.OpenContainerResponse.FromString,
                 _registered_method=True)
-        self.StageFile = channel.unary_unary(
-                '/hfed.ClientProtocol/StageFile',
-                request_serializer=protos_dot_hfed__pb2.StageFileRequest.SerializeToString,
-                response_deserializer=protos_dot_hfed__pb2.StageFileResponse.FromString,
+        self.CommitSmall = channel.unary_unary(
+                '/hfed.ClientProtocol/CommitSmall',
+                request_serializer=protos_dot_hfed__pb2.CommitSmallRequest.SerializeToString,
+                response_deserializer=protos_dot_hfed__pb2.CommitSmallResponse.FromString,
                 _registered_method=True)
         self.PackNow = channel.unary_unary(
                 '/hfed.ClientProtocol/PackNow',
@@ -296,13 +296,13 @@ class ClientProtocolServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def CompleteSmall(self, request, context):
+    def OpenContainer(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def StageFile(self, request, context):
+    def CommitSmall(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -427,15 +427,15 @@ def add_ClientProtocolServicer_to_server(servicer, server):
                     request_deserializer=protos_dot_hfed__pb2.BatchRequest.FromString,
                     response_serializer=protos_dot_hfed__pb2.BatchResponse.SerializeToString,
             ),
-            'CompleteSmall': grpc.unary_unary_rpc_method_handler(
-                    servicer.CompleteSmall,
-                    request_deserializer=protos_dot_hfed__pb2.CompleteSmallRequest.FromString,
-                    response_serializer=protos_dot_hfed__pb2.CompleteSmallResponse.SerializeToString,
+            'OpenContainer': grpc.unary_unary_rpc_method_handler(
+                    servicer.OpenContainer,
+                    request_deserializer=protos_dot_hfed__pb2.OpenContainerRequest.FromString,
+                    response_serializer=protos_dot_hfed__pb2.OpenContainerResponse.SerializeToString,
             ),
-            'StageFile': grpc.unary_unary_rpc_method_handler(
-                    servicer.StageFile,
-                    request_deserializer=protos_dot_hfed__pb2.StageFileRequest.FromString,
-                    response_serializer=protos_dot_hfed__pb2.StageFileResponse.SerializeToString,
+            'CommitSmall': grpc.unary_unary_rpc_method_handler(
+                    servicer.CommitSmall,
+                    request_deserializer=protos_dot_hfed__pb2.CommitSmallRequest.FromString,
+                    response_serializer=protos_dot_hfed__pb2.CommitSmallResponse.SerializeToString,
             ),
             'PackNow': grpc.unary_unary_rpc_method_handler(
                     servicer.PackNow,
@@ -1048,7 +1048,7 @@ class ClientProtocol:
             _registered_method=True)
 
     @staticmethod
-    def CompleteSmall(request,
+    def OpenContainer(request,
             target,
             options=(),
             channel_credentials=None,
@@ -1061,9 +1061,9 @@ class ClientProtocol:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/hfed.ClientProtocol/CompleteSmall',
-            protos_dot_hfed__pb2.CompleteSmallRequest.SerializeToString,
-            protos_dot_hfed__pb2.CompleteSmallResponse.FromString,
+            '/hfed.ClientProtocol/OpenContainer',
+            protos_dot_hfed__pb2.OpenContainerRequest.SerializeToString,
+            protos_dot_hfed__pb2.OpenContainerResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1075,7 +1075,7 @@ class ClientProtocol:
             _registered_method=True)
 
     @staticmethod
-    def StageFile(request,
+    def CommitSmall(request,
             target,
             options=(),
             channel_credentials=None,
@@ -1088,9 +1088,9 @@ class ClientProtocol:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/hfed.ClientProtocol/StageFile',
-            protos_dot_hfed__pb2.StageFileRequest.SerializeToString,
-            protos_dot_hfed__pb2.StageFileResponse.FromString,
+            '/hfed.ClientProtocol/CommitSmall',
+            protos_dot_hfed__pb2.CommitSmallRequest.SerializeToString,
+            protos_dot_hfed__pb2.CommitSmallResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1163,6 +1163,11 @@ class DatanodeProtocolStub:
                 request_serializer=protos_dot_hfed__pb2.ReportBadBlocksRequest.SerializeToString,
                 response_deserializer=protos_dot_hfed__pb2.ReportBadBlocksResponse.FromString,
                 _registered_method=True)
+        self.ContainerPacked = channel.unary_unary(
+                '/hfed.DatanodeProtocol/ContainerPacked',
+                request_serializer=protos_dot_hfed__pb2.ContainerPackedRequest.SerializeToString,
+                response_deserializer=protos_dot_hfed__pb2.ContainerPackedResponse.FromString,
+                _registered_method=True)
 
 
 class DatanodeProtocolServicer:
@@ -1198,6 +1203,12 @@ class DatanodeProtocolServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ContainerPacked(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DatanodeProtocolServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1225,6 +1236,11 @@ def add_DatanodeProtocolServicer_to_server(servicer, server):
                     servicer.ReportBadBlocks,
                     request_deserializer=protos_dot_hfed__pb2.ReportBadBlocksRequest.FromString,
                     response_serializer=protos_dot_hfed__pb2.ReportBadBlocksResponse.SerializeToString,
+            ),
+            'ContainerPacked': grpc.unary_unary_rpc_method_handler(
+                    servicer.ContainerPacked,
+                    request_deserializer=protos_dot_hfed__pb2.ContainerPackedRequest.FromString,
+                    response_serializer=protos_dot_hfed__pb2.ContainerPackedResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1362,6 +1378,33 @@ class DatanodeProtocol:
             '/hfed.DatanodeProtocol/ReportBadBlocks',
             protos_dot_hfed__pb2.ReportBadBlocksRequest.SerializeToString,
             protos_dot_hfed__pb2.ReportBadBlocksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ContainerPacked(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hfed.DatanodeProtocol/ContainerPacked',
+            protos_dot_hfed__pb2.ContainerPackedRequest.SerializeToString,
+            protos_dot_hfed__pb2.ContainerPackedResponse.FromString,
             options,
             channel_credentials,
             insecure,
