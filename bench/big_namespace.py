@@ -65,7 +65,7 @@ def write_image(meta_dir: Path, files: int) -> None:
               "mtime": np.full(size, now, np.int64), "atime": np.full(size, now, np.int64),
               "replication": replication, "block_units": units, "first_block": first_block,
               "arena": b"".join(names), "more_blocks": {}, "leases": {}, "free": np.zeros(0, np.int32),
-              "small": SmallFiles().export()}
+              "small": SmallFiles().export(first_block, mode)}
     blocks = {"ids": block_ids, "inode": np.arange(first_file, size, dtype=np.int32),
               "gs": np.full(files, 1000, np.int64), "num_bytes": np.full(files, 1 << 20, np.int64),
               "committed": np.ones(files, np.uint8)}

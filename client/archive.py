@@ -1,12 +1,13 @@
 """`hfed archive`: pack an existing tree of small files in place.
 
 Every closed regular file under the given paths that still has blocks and is
-small in its namespace (0 < length < small_file_threshold) is read, then handed
-back to its NameNode with StageFile, which swaps its blocks for the staged bytes
-only if the file is still exactly the one read (same id, length and mtime), so
-a file rewritten meanwhile is skipped, never clobbered. Then each namespace
-touched runs its packer (PackNow), which moves the staged bytes into container
-blocks. The files keep their paths, owners, modes and times.
+small in its namespace (0 < length < small_file_threshold) is read and written
+as an entry into this client's staging container (client/small_writer.py);
+its commit swaps the file's blocks for that entry only if the file is still
+exactly the one read (same id, length and mtime), so a file rewritten
+meanwhile is skipped, never clobbered. Then the staging containers are closed
+and each namespace touched runs its packer (PackNow), which has DataNodes
+rewrite them compressed. The files keep their paths, owners, modes and times.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Iterable
 from fsspec.callbacks import DEFAULT_CALLBACK, Callback
 
 from protos import errors
+from protos import hfed_pb2 as pb
 
 if TYPE_CHECKING:
     from client.fs import HfedFileSystem
@@ -74,12 +76,17 @@ def _why_not(fs: "HfedFileSystem", info: dict) -> str | None:
 
 
 def _stage_one(fs: "HfedFileSystem", info: dict) -> int:
-    """Read one file and ask its NameNode to hold it as a staged small file; returns its length."""
+    """Read one file and write it as an entry of a staging container in place of its
+    blocks; returns its length."""
     data = fs.cat_file(info["name"])
     if len(data) != info["size"]:
         raise errors.InvalidArgument(f"{info['name']} changed while it was read; not archived", info["name"])
-    nn, _, inner = fs._nn_for(info["name"])
-    nn.stage_file(inner, data, info["file_id"], info["size"], round(info["mtime"] * 1000))
+    _, ns, inner = fs._nn_for(info["name"])
+    request = pb.CommitSmallRequest(path=inner, expect_file_id=info["file_id"],
+                                    expect_mtime_ms=round(info["mtime"] * 1000))
+    error = fs.small_writer(ns).write([request], [data])[0]
+    if error is not None:
+        raise error
     return len(data)
 
 
@@ -115,6 +122,7 @@ def archive(fs: "HfedFileSystem", paths: list[str], callback: Callback | None = 
             result.staged += 1
             touched.add(info["nameservice"])
             callback.relative_update(info["size"])
+    fs.flush_small_files()        # closed staging containers are what the packers pack
     for ns in sorted(touched):
         try:
             reply = fs.namenode(ns).pack_now()

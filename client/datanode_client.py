@@ -210,7 +210,10 @@ class BlockWriter:
     """
 
     def __init__(self, pool: DatanodePool, located: pb.LocatedBlock, client_name: str, path: str,
-                 window: int = DEFAULT_WINDOW, bytes_per_checksum: int = checksum.BYTES_PER_CHECKSUM):
+                 window: int = DEFAULT_WINDOW, bytes_per_checksum: int = checksum.BYTES_PER_CHECKSUM,
+                 keep_partial: bool = False):
+        """``keep_partial``: DataNodes keep what was written if the stream breaks (flushed
+        writes, see flush())."""
         if not located.locations:
             raise errors.NoSpace(f"{path}: the NameNode gave no DataNode for {block_name(located.block)}", path)
         self.located = located
@@ -226,10 +229,12 @@ class BlockWriter:
         self._last_acked = -1
         self._final_seqno: int | None = None
         self._done = threading.Event()
+        self._acked = threading.Condition()
         self._closed = False
         block = pb.Block(pool_id=located.block.pool_id, block_id=located.block.block_id,
                          generation_stamp=located.block.generation_stamp)
-        self._header = pb.WriteHeader(block=block, targets=list(located.locations[1:]), client_name=client_name)
+        self._header = pb.WriteHeader(block=block, targets=list(located.locations[1:]), client_name=client_name,
+                                      keep_partial=keep_partial)
         first = located.locations[0]
         self._call = pool.stub(first.transfer_address).WriteBlock(
             self._request_stream(), metadata=pool.metadata, wait_for_ready=False)
@@ -255,7 +260,9 @@ class BlockWriter:
                                               f"{block_name(self.located.block)}: {bad.message}",
                                               bad.uuid, self.path))
                     return
-                self._last_acked = ack.seqno
+                with self._acked:
+                    self._last_acked = ack.seqno
+                    self._acked.notify_all()
                 self._window.release()
                 if self._final_seqno is not None and ack.seqno >= self._final_seqno:
                     return
@@ -271,8 +278,10 @@ class BlockWriter:
             self._done.set()
 
     def _fail(self, error: PipelineFailed) -> None:
-        if self._error is None:
-            self._error = error
+        with self._acked:
+            if self._error is None:
+                self._error = error
+            self._acked.notify_all()
         self._requests.put(None)
         self._window.release()  # wake a writer blocked on the window
 
@@ -315,6 +324,31 @@ class BlockWriter:
             self._send(bytes(view[:PACKET_SIZE]), last=False)
             view = view[PACKET_SIZE:]
         self._pending += view
+
+    def flush(self) -> int:
+        """Send what is buffered and wait until every DataNode of the pipeline has
+        acknowledged all of it (HDFS's hflush); returns the bytes acknowledged."""
+        self.wait_acked(self.push())
+        return self.offset
+
+    def push(self) -> int:
+        """Send what is buffered now, even a partial packet (it must end on a checksum
+        chunk unless nothing follows); returns the seqno to wait for with wait_acked."""
+        self._check()
+        if self._pending:
+            self._send(bytes(self._pending), last=False)
+            self._pending.clear()
+        return self._seqno - 1
+
+    def wait_acked(self, seqno: int) -> None:
+        """Block until packet ``seqno`` and all before it are acknowledged by every DataNode."""
+        with self._acked:
+            if not self._acked.wait_for(lambda: self._last_acked >= seqno or self._error is not None,
+                                        ACK_TIMEOUT):
+                self._error = self._error or PipelineFailed(
+                    f"writing {self.path}: no ack from {describe(self.located.locations[0])} for "
+                    f"{ACK_TIMEOUT:.0f}s", self.located.locations[0].uuid, self.path)
+        self._check()
 
     def close(self) -> int:
         """Send the tail (last=True), wait for the final ack; return the block's length."""

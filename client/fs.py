@@ -22,6 +22,7 @@ from fsspec.callbacks import DEFAULT_CALLBACK
 from client.datanode_client import PACKET_SIZE, DatanodePool
 from client.mount_table import MountTable
 from client.namenode_client import NamenodeClient
+from client.small_writer import SmallFileWriter
 from client.streams import HfedReader, HfedWriter
 from protos import checksum, config, errors, paths, rpc
 from protos import hfed_pb2 as pb
@@ -72,6 +73,7 @@ class HfedFileSystem(AbstractFileSystem):
         self._defaults: dict[str, pb.GetServerDefaultsResponse] = {}
         self._lock = threading.Lock()
         self._failed_datanodes: dict[str, float] = {}  # uuid -> when a write pipeline last failed there
+        self._small_writers: dict[str, SmallFileWriter] = {}   # nameservice -> its open staging container
 
     FAILED_DATANODE_MEMORY = 30.0  # until the NameNode notices a dead DataNode, steer new blocks away
 
@@ -129,7 +131,27 @@ class HfedFileSystem(AbstractFileSystem):
         """Files of 0 < size < this many bytes get no block in that namespace (0: packing is off)."""
         return self.server_defaults(nameservice).small_file_threshold
 
+    def small_writer(self, nameservice: str) -> SmallFileWriter:
+        """This client's writer of small files into ``nameservice`` (client/small_writer.py)."""
+        with self._lock:
+            writer = self._small_writers.get(nameservice)
+        if writer is None:
+            created = SmallFileWriter(self, nameservice)
+            with self._lock:
+                writer = self._small_writers.setdefault(nameservice, created)
+            if writer is not created:
+                created.close()
+        return writer
+
+    def flush_small_files(self) -> None:
+        """Close the open staging containers, so the NameNodes' packers may pack them."""
+        with self._lock:
+            writers, self._small_writers = list(self._small_writers.values()), {}
+        for writer in writers:
+            writer.close()
+
     def close(self) -> None:
+        self.flush_small_files()
         for client in self._namenodes.values():
             client.close()
         self._namenodes.clear()
@@ -392,8 +414,59 @@ class HfedFileSystem(AbstractFileSystem):
             return f.read(end - start)
 
     def pipe_file(self, path, value, **kwargs) -> None:
+        """Write ``value`` as the file's content. A small file (0 < size < the namespace's
+        small_file_threshold, unless pack=False) is one entry in a staging container and
+        one NameNode call that creates and closes it."""
+        if kwargs.get("pack", True) and not set(kwargs) - {"pack", "permission", "overwrite"} \
+                and 0 < len(value) < self.small_file_threshold(self.resolve(path)[0]):
+            error = self.pipe_many([(path, value)], overwrite=kwargs.get("overwrite", True),
+                                   permission=kwargs.get("permission", 0o644))[0]
+            if error is not None:
+                raise error
+            return
         with self.open(path, "wb", **kwargs) as f:
             f.write(value)
+
+    def pipe_many(self, items, overwrite=True, permission=0o644) -> list[None | Exception]:
+        """Write many files ({path: bytes} or (path, bytes) pairs): small ones appended to
+        staging containers and committed in batches (up to MAX_BATCH per call), larger
+        ones one by one. None where it worked, else the exception, in order."""
+        pairs = list(items.items() if isinstance(items, dict) else items)
+        results: list = [None] * len(pairs)
+        by_ns: dict[str, list[tuple[int, pb.CommitSmallRequest, bytes]]] = {}
+        for i, (raw, value) in enumerate(pairs):
+            data = bytes(value)
+            try:
+                path = self._path(raw)
+                ns, inner = self.resolve(path)
+                if self.mounts.is_protected(path):
+                    raise errors.IsADirectory(f"cannot write {path}: it is a mount point or holds one", path)
+                small = 0 < len(data) < self.small_file_threshold(ns)
+            except errors.HfedError as e:
+                results[i] = e
+                continue
+            if not small:
+                results[i] = self._pipe_large(path, data, overwrite, permission)
+                continue
+            request = pb.CommitSmallRequest(path=inner, create=True, overwrite=overwrite, permission=permission,
+                                            create_parent=True)
+            by_ns.setdefault(ns, []).append((i, request, data))
+        for ns, todo in by_ns.items():
+            try:
+                outcome = self.small_writer(ns).write([r for _, r, _ in todo], [d for _, _, d in todo])
+            except errors.HfedError as e:
+                outcome = [e] * len(todo)
+            for (i, _, _), error in zip(todo, outcome):
+                results[i] = error
+        return results
+
+    def _pipe_large(self, path, data: bytes, overwrite: bool, permission: int) -> Exception | None:
+        try:
+            with self.open(path, "wb" if overwrite else "xb", permission=permission, pack=False) as f:
+                f.write(data)
+        except (errors.HfedError, OSError) as e:
+            return e
+        return None
 
     def cp_file(self, path1, path2, **kwargs) -> None:
         with self.open(path1, "rb") as src, self.open(path2, "wb", **kwargs) as dst:

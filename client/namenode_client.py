@@ -24,7 +24,7 @@ CONNECT_TIMEOUT_MS = 2000
 _IDEMPOTENT = {"GetFileInfo", "GetListing", "GetBlockLocations", "GetContentSummary", "GetStats",
                "GetServerDefaults", "RenewLease", "PackNow"}
 _RETRY_BUDGET = 2.0
-PACK_TIMEOUT = 600.0   # PackNow returns once the packer wrote every staged file into containers
+PACK_TIMEOUT = 600.0   # PackNow returns once DataNodes packed every closed container
 
 CHANNEL_OPTIONS = rpc.OPTIONS + [
     ("grpc.initial_reconnect_backoff_ms", 100),
@@ -176,23 +176,19 @@ class NamenodeClient:
             request.last.CopyFrom(last)
         return self.call("Complete", request, path).completed
 
-    def complete_small(self, path: str, client_name: str, data: bytes, file_id: int = 0) -> None:
-        """Close a small file with its bytes (it has no block); back once they are durable."""
-        def closed_small() -> bool:
-            status = self.get_file_info(path)
-            return (not status.under_construction and status.layout != pb.BLOCKS and status.length == len(data)
-                    and (not file_id or status.file_id == file_id))
-        self.call_checked("CompleteSmall", pb.CompleteSmallRequest(path=path, client_name=client_name, data=data),
-                          path, closed_small)
+    def open_container(self, client_name: str, client_host: str = "",
+                       excluded_uuids=()) -> pb.OpenContainerResponse:
+        """A new staging container for small files, leased to ``client_name``."""
+        return self.call("OpenContainer", pb.OpenContainerRequest(
+            client_name=client_name, client_host=client_host or "", excluded_uuids=list(excluded_uuids)))
 
-    def stage_file(self, path: str, data: bytes, file_id: int, length: int, mtime_ms: int) -> None:
-        """Turn the closed file with blocks that was read as (file_id, length, mtime_ms) into a staged
-        small file holding ``data``; refused if it changed since (or the caller may not write it)."""
-        def staged() -> bool:
-            status = self.get_file_info(path)
-            return status.layout != pb.BLOCKS and status.file_id == file_id and status.length == length
-        self.call_checked("StageFile", pb.StageFileRequest(path=path, data=data, file_id=file_id, length=length,
-                                                           mtime_ms=mtime_ms), path, staged)
+    def commit_small(self, request: pb.CommitSmallRequest) -> None:
+        """Make request.path the committed entry; back once the edit is durable."""
+        def committed() -> bool:
+            status = self.get_file_info(request.path)
+            return (not status.under_construction and status.layout == pb.PACKED
+                    and status.length == request.length)
+        self.call_checked("CommitSmall", request, request.path, committed)
 
     def pack_now(self) -> pb.PackNowResponse:
         """Run the namespace's packer (and compactor) now; returns when done."""

@@ -8,10 +8,12 @@ ack), renews the file's lease in the background and completes the file on
 close.
 
 Small files (below the namespace's small_file_threshold): the writer holds the
-bytes until they reach the threshold and, if the file ends below it, closes it
-with them (CompleteSmall) and no block. The reader serves a STAGED file from
-the bytes the NameNode returned and a PACKED one as a byte range of its
-container block, through the same block-reading path as any block.
+bytes until they reach the threshold and, if the file ends below it, hands
+them to the client's staging container (client/small_writer.py), which writes
+them to DataNodes and commits the file: no block of its own. The reader
+fetches a PACKED file's entry (protos/small_entry.py) with one ranged read of
+its container, through the same block-reading path as any block, and checks
+it; a STAGED file (an older hfed's, until converted) comes from the NameNode.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ import time
 from typing import TYPE_CHECKING
 
 from client.datanode_client import PACKET_SIZE, BlockWriter, PipelineFailed, iter_block_range
-from protos import errors
+from protos import errors, small_entry
 from protos import hfed_pb2 as pb
 
 if TYPE_CHECKING:
@@ -76,10 +78,24 @@ class HfedReader(io.BufferedIOBase):
         self.size = located.file_length
         self.layout = located.layout
         self._inline = located.inline_data if located.layout == pb.STAGED else None
-        # A packed file is the range [packed_offset, packed_offset + size) of its container block.
-        self._shift = located.packed_offset if located.layout == pb.PACKED else 0
-        self._blocks = list(located.blocks[:1] if located.layout == pb.PACKED else located.blocks)
-        self._spans = [(0, self.size)] if located.layout == pb.PACKED else block_spans(self._blocks, self.size)
+        self._packed = located if located.layout == pb.PACKED else None
+        self._blocks = list(located.blocks)
+        self._spans = block_spans(self._blocks, self.size)
+
+    def _read_packed(self) -> bytes:
+        """The file's entry in its container, read in one range and checked (CRC, length)."""
+        located = self._packed
+        container = located.blocks[0]
+        start = located.packed_offset
+        end = start + (self.size if located.packed_raw else small_entry.read_span(self.size))
+        if container.block.num_bytes > start:        # a compressed last entry ends before read_span does
+            end = min(end, container.block.num_bytes)
+        data = b"".join(iter_block_range(self.fs.datanodes, container, start, end, path=self.path,
+                                         client_host=self.fs.host, report_bad=self._report_bad))
+        if located.packed_raw:
+            return data
+        return small_entry.decode(data, f"{self.path} (namespace {self.nameservice}, container block "
+                                        f"{container.block.block_id} at {start})", self.size)
 
     def __repr__(self) -> str:
         return f"<HfedReader {self.path} ({self.nameservice}) pos={self._pos} size={self.size}>"
@@ -125,7 +141,7 @@ class HfedReader(io.BufferedIOBase):
         block_start, block_end = self._spans[index]
         sequential = self._pos == self._stream_end
         end = block_end if sequential else min(block_end, self._pos + max(want, PACKET_SIZE))
-        shift = self._shift - block_start   # file offset -> offset within the block
+        shift = -block_start   # file offset -> offset within the block
         self._stream = iter_block_range(self.fs.datanodes, self._blocks[index], self._pos + shift, end + shift,
                                         path=self.path, client_host=self.fs.host, report_bad=self._report_bad)
         self._stream_pos, self._stream_end = self._pos, end
@@ -137,7 +153,16 @@ class HfedReader(io.BufferedIOBase):
         """Make _buf cover _pos (which is < size)."""
         if self._buf_start <= self._pos < self._buf_start + len(self._buf):
             return
-        if self._inline is not None:    # a staged small file: the NameNode sent its bytes
+        if self._inline is None and self._packed is not None:
+            for attempt in (0, 1):
+                try:
+                    self._inline = self._read_packed()
+                    break
+                except errors.BlockMissing:
+                    if attempt:
+                        raise
+                    self._load_locations()   # packed again meanwhile, or replicas moved
+        if self._inline is not None:    # a small file: all of it is in memory
             self._buf, self._buf_start = self._inline, 0
             return
         for attempt in (0, 1):
@@ -358,7 +383,10 @@ class HfedWriter(io.BufferedIOBase):
                 self.abort()
                 return
             if self._held:                      # 0 < size < threshold: a small file
-                self._nn.complete_small(self.path, self._client_name, bytes(self._held), self._file_id)
+                error = self.fs.small_writer(self.nameservice).write(
+                    [pb.CommitSmallRequest(path=self.path)], [bytes(self._held)])[0]
+                if error is not None:
+                    raise error
                 return
             if self._pipeline is not None:
                 self._finish_block()

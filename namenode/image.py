@@ -36,7 +36,7 @@ from protos.errors import HfedError
 from protos.files import fsync_dir
 from namenode.columns import DTYPES
 from namenode.inode_table import DIR_BIT, PERM_BITS, USED_BIT
-from namenode.small_files import PACKED_BIT, ROW_COLUMNS, STAGED_BIT
+from namenode.small_files import IMAGE_ROWS as ROW_COLUMNS, PACKED_BIT, STAGED_BIT
 
 MAGIC = b"HFEDIMG2"
 HEADER = struct.Struct(">8sIQ")
@@ -120,6 +120,7 @@ def _encode(snap: dict) -> bytes:
     parts += [np.ascontiguousarray(small["staged_slots"], dtype=_little("i")).tobytes(),
               np.ascontiguousarray(small["staged_lengths"], dtype=_little("q")).tobytes(), small["staged_data"]]
     header["sizes"] = [len(p) for p in parts]
+    header["raw_containers"] = [int(b) for b in small["raw_containers"]]   # absent: an older hfed's image
     head = json.dumps(header, separators=(",", ":")).encode()
     return struct.pack(">I", len(head)) + head + b"".join(parts)
 
@@ -184,7 +185,7 @@ def read(path: Path) -> dict:
             k = 1 + len(ROW_COLUMNS)
             small = {"rows": rows, "staged_slots": np.frombuffer(extra[k], dtype=_little("i")),
                      "staged_lengths": np.frombuffer(extra[k + 1], dtype=_little("q")),
-                     "staged_data": bytes(extra[k + 2])}
+                     "staged_data": bytes(extra[k + 2]), "raw_containers": header.get("raw_containers")}
     except (ValueError, KeyError, TypeError, struct.error) as e:
         raise CorruptImage(f"{path}: image payload is not valid: {e!r}")
     return {"header": header, "names": names, "columns": columns, "free": free, "small": small}

@@ -409,16 +409,17 @@ class InodeTable:
         return self.small.length[self.first_block[slot]]
 
     def stage(self, inode: Inode, data: bytes) -> None:
-        """The file's bytes are ``data``, held until packed (it must have no blocks)."""
+        """Older hfed: the file's bytes are ``data``, held until packed (it must have no blocks)."""
         self.drop_small(inode.slot)
         self.small.stage(inode.slot, data)
         self.mode[inode.slot] |= STAGED_BIT
 
-    def mark_packed(self, inode: Inode, container: int, offset: int) -> None:
+    def set_packed(self, inode: Inode, container: int, offset: int, length: int) -> None:
+        """The file is the entry at ``offset`` of container block ``container`` (it has no blocks)."""
         slot = inode.slot
-        data = self.small.unstage(slot)
-        self.first_block[slot] = self.small.add_row(container, offset, len(data), slot)
-        self.mode[slot] = (self.mode[slot] & ~STAGED_BIT) | PACKED_BIT
+        self.drop_small(slot)
+        self.first_block[slot] = self.small.add_row(container, offset, length)
+        self.mode[slot] |= PACKED_BIT
 
     def drop_small(self, slot: int) -> None:
         """Forget a file's staged bytes or packed row (it is removed or rewritten)."""
@@ -429,6 +430,10 @@ class InodeTable:
             self.small.remove_row(self.first_block[slot])
             self.first_block[slot] = 0
         self.mode[slot] = mode & ~(STAGED_BIT | PACKED_BIT)
+
+    def packed_slots(self) -> np.ndarray:
+        """Slots of every packed file (a vectorised scan; for the packer, not per request)."""
+        return np.flatnonzero(np.frombuffer(self.mode, dtype=np.uint16) & PACKED_BIT)
 
     def append_block(self, inode: Inode, block_id: int) -> None:
         slot = inode.slot
@@ -467,7 +472,7 @@ class InodeTable:
         out["more_blocks"] = {slot: list(ids) for slot, ids in self.more_blocks.items()}
         out["leases"] = dict(self.leases)
         out["free"] = np.frombuffer(self._free, dtype=np.int32).copy()
-        out["small"] = self.small.export()
+        out["small"] = self.small.export(out["first_block"], out["mode"])
         return out
 
     def load(self, c: dict, names: bytes, strings: list[str], next_id: int = 0, free=None,
@@ -520,8 +525,7 @@ class InodeTable:
         self._rebuild_index()
         self._sorted_children(self._linked_slots())
         if small is not None:
-            self.small.load(**small)
-            for row, slot in enumerate(self.small.inode.tolist()):
+            for slot, row in self.small.load(**small):
                 self.first_block[slot] = row
                 self.mode[slot] |= PACKED_BIT
             for slot in self.small.staged:

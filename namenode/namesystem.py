@@ -60,6 +60,8 @@ class Namesystem:
         self.safemode = SafeMode()
         self.budget = None          # namenode.budget.MemoryBudget when the config sets one
         self.small_file_threshold = 0   # files below this many bytes may be closed without blocks (0: off)
+        self.container_bytes = 64 << 20  # size limit of a staging container (pack_bytes)
+        self.container_seq = 0           # names staging containers apart within one millisecond
         self.packer = None              # namenode.packer.Packer, set by the server
 
     def check_room(self, path: str) -> None:
@@ -183,8 +185,11 @@ class Namesystem:
             return
         if uuid in self.blocks.corrupt.get(block_id, ()):
             return                                                # known bad, deletion pending
-        if block.committed and num_bytes != block.num_bytes:
-            self.blocks.mark_corrupt(block_id, uuid)               # wrong length: not this block
+        if block.committed and num_bytes != block.num_bytes and not (
+                num_bytes > block.num_bytes and self.ns.table.small.is_container(block_id)):
+            # Wrong length: not this block. A container's replica may be longer: a
+            # writer that broke off after its last commit left entries nobody uses.
+            self.blocks.mark_corrupt(block_id, uuid)
         else:
             if not block.committed:
                 block.num_bytes = max(block.num_bytes, num_bytes)

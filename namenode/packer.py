@@ -1,58 +1,141 @@
-"""The small-file packer: staged small files -> container blocks; compaction.
+"""The small-file packer: staging containers -> compressed packed containers, on DataNodes.
 
-One per NameNode, on its event loop. When enough small files wait (count,
-bytes or age), it writes them back to back into one container file under
-/.hfed-containers (one block, normal replication and checksums), waits until
-the block is complete on the DataNodes, and only then commits a ``pack``
-record pointing each file at (container, offset, length); a crash before that
-leaves the files staged and the container an orphan, deleted later.
-Containers whose live bytes fall below compact_live_fraction have their live
-files staged again (``restage``) and are deleted once empty.
-
-The packer is a client of the DataNodes: it writes and reads blocks with the
-client library's pipeline writer and reader, in a thread.
+One per NameNode, on its event loop; it never touches a file's bytes. When
+enough small files sit in closed staging containers (pack_count files,
+pack_bytes bytes, or the oldest closed pack_age seconds ago), or a packed
+container has fallen below compact_live_fraction live bytes, or files of an
+older hfed still wait (staged bytes, containers without entry headers), it:
+1. creates a packed container (a one-block file under /.hfed-containers) and
+   hands a PackCommand to the DataNode that holds most of the sources: read
+   each file's entry, compress it on its own, write them back to back down a
+   pipeline (no padding, holes of deleted files dropped);
+2. waits for that DataNode's ContainerPacked (where each entry landed) and
+   for a replica to be reported, completes the container;
+3. commits one ``packed`` record moving every file that is still the entry it
+   read; a file deleted or rewritten meanwhile stays as it is;
+4. deletes containers no file points at any more.
+A crash anywhere before 3 leaves every file where it was; the unfinished
+container is deleted by the next tidy-up.
 """
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import time
+from dataclasses import dataclass, field
 
-from client.datanode_client import BlockWriter, DatanodePool, iter_block_range
-from protos import hfed_pb2 as pb
+import numpy as np
+
 from protos.errors import HfedError
-from namenode.inode_table import Inode
+from namenode.blocks import choose_targets
 from namenode.ops import dirs, files
 from namenode.ops.small import CONTAINER_DIR
-from namenode.servicer import datanode_id
 
 log = logging.getLogger(__name__)
 PACKER_CLIENT = "hfed-packer"
-COMPLETE_TIMEOUT = 30.0       # seconds for a DataNode to report the container's replica
+PACK_TIMEOUT = 120.0          # seconds for a DataNode to write a packed container
+MAX_SOURCES = 20_000          # files per packed container (bounds one command's size)
+STAGING, PACKED, RAW = "s", "p", "c"   # first letter of a container's name: who wrote it
+
+
+@dataclass
+class PackCmd:
+    """Ask a DataNode to write a packed container (a proto PackCommand once sent)."""
+    block_id: int
+    generation_stamp: int
+    targets: list                  # DatanodeInfo, the executing DataNode first
+    sources: list                  # (container BlockInfo | None, [DatanodeInfo], offset, length, raw, inline bytes)
+    compress: bool = True
+
+
+@dataclass
+class PackJob:
+    path: str
+    block_id: int
+    entries: list                  # [slot, old container block (0: staged), old offset, length], source order
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    offsets: list = field(default_factory=list)
+    num_bytes: int = 0
+    failed: str = ""
 
 
 class Packer:
-    def __init__(self, fsn, *, pack_count: int, pack_bytes: int, pack_age: float, compact_live_fraction: float):
+    def __init__(self, fsn, *, pack_count: int, pack_bytes: int, pack_age: float, compact_live_fraction: float,
+                 compress: bool = True):
         self.fsn = fsn
         self.pack_count, self.pack_bytes, self.pack_age = pack_count, pack_bytes, pack_age
         self.compact_live_fraction = compact_live_fraction
-        self.pool = DatanodePool()
+        self.compress = compress
+        self.jobs: dict[int, PackJob] = {}          # packed container block id -> job in flight
+        self.closed_at: dict[int, float] = {}       # staging container block id -> when first seen closed
         self._lock = asyncio.Lock()
-        self._writing: set[str] = set()      # container paths in flight (not orphans)
         self._seq = 0
 
     @property
     def _superuser(self):
         return self.fsn.ns.caller(self.fsn.ns.superuser)
 
-    def due(self) -> bool:
-        small = self.fsn.ns.table.small
-        return bool(small.staged) and (len(small.staged) >= self.pack_count or small.staged_bytes >= self.pack_bytes
-                                       or small.oldest_age() >= self.pack_age)
+    # --------------------------------------------------------- what to pack
+    def _containers(self) -> list[tuple[str, str, object]]:
+        """(kind, path, inode) of every closed container."""
+        fsn = self.fsn
+        folder = fsn.ns.resolve(CONTAINER_DIR)[-1]
+        if folder is None:
+            return []
+        return [(name[:1], f"{CONTAINER_DIR}/{name}", child) for name, child in fsn.ns.table.children(folder.id)
+                if not child.lease_holder and child.blocks]
 
+    def _eligible(self, everything: bool) -> list[int]:
+        """Container block ids whose files should move now (oldest first)."""
+        small, now = self.fsn.ns.table.small, time.monotonic()
+        staging, sparse, legacy = [], [], []
+        files_waiting = bytes_waiting = 0
+        oldest = now
+        for kind, _path, inode in self._containers():
+            block_id = inode.blocks[0]
+            live_files, live_bytes = small.live_of(block_id)
+            if not live_files:
+                continue
+            if kind == STAGING:
+                staging.append(block_id)
+                files_waiting += live_files
+                bytes_waiting += live_bytes
+                oldest = min(oldest, self.closed_at.setdefault(block_id, now))
+            elif block_id in small.raw:
+                legacy.append(block_id)
+            else:
+                block = self.fsn.blocks.get(block_id)
+                if block is not None and live_bytes < self.compact_live_fraction * block.num_bytes:
+                    sparse.append(block_id)
+        if everything or small.staged or legacy or sparse:
+            return legacy + sparse + staging
+        if files_waiting >= self.pack_count or bytes_waiting >= self.pack_bytes or now - oldest >= self.pack_age:
+            return staging
+        return []
+
+    def due(self) -> bool:
+        return bool(self.fsn.ns.table.small.staged) or bool(self._eligible(False))
+
+    def _sources(self, containers: list[int]) -> list[list]:
+        """[slot, container block (0: staged), offset, length] of the files to move, in container order."""
+        table = self.fsn.ns.table
+        small = table.small
+        out = [[slot, 0, 0, len(data)] for slot, data in small.staged.items()]
+        if containers:
+            slots = table.packed_slots()
+            rows = np.frombuffer(table.first_block, dtype=np.int64)[slots]
+            numbers = np.frombuffer(small.container, dtype=np.uint32)[rows]
+            wanted = np.array([small.number[b] for b in containers], dtype=np.uint32)
+            keep = np.isin(numbers, wanted)
+            order = np.lexsort((np.frombuffer(small.offset, dtype=np.uint32)[rows[keep]], numbers[keep]))
+            for slot in slots[keep][order].tolist():
+                block_id, offset, length = small.location(table.first_block[slot])
+                out.append([slot, block_id, offset, length])
+        return out
+
+    # ---------------------------------------------------------------- loop
     async def run(self, interval: float = 1.0) -> None:
-        """Background loop: pack when due; compact and drop orphans now and then."""
+        """Background loop: pack when due; tidy up now and then."""
         last_tidy = 0.0
         while True:
             await asyncio.sleep(interval)
@@ -60,151 +143,126 @@ class Packer:
                 continue
             try:
                 if self.due():
-                    await self.pack_now(tidy=False, only_while_due=True)
+                    await self.pack_now(tidy=False)
                 if time.monotonic() - last_tidy >= 10 * interval:
                     last_tidy = time.monotonic()
                     await self.pack_now(pack=False)
-            except Exception as e:  # noqa: BLE001 - staged files stay staged; try again next time
-                log.warning("%s: packing failed (staged files stay staged): %s", self.fsn.nameservice, e)
+            except Exception as e:  # noqa: BLE001 - every file stays where it is; try again next time
+                log.warning("%s: packing failed (small files stay where they are): %s", self.fsn.nameservice, e)
 
-    async def pack_now(self, pack: bool = True, tidy: bool = True, only_while_due: bool = False) -> dict:
-        """Compact sparse containers, delete orphans, then pack the files staged now
-        (or, for the background loop, only while a threshold is reached: files that
-        arrive while a container is written wait for the next full one)."""
+    async def pack_now(self, pack: bool = True, tidy: bool = True, everything: bool = False) -> dict:
+        """Pack what is due (``everything``: every closed container with live files), then
+        delete containers no file uses. Returns counts of files, containers written and deleted."""
         counts = {"files_packed": 0, "containers_written": 0, "containers_compacted": 0}
         async with self._lock:
+            if pack:
+                sources = self._sources(self._eligible(everything))
+                for start in range(0, len(sources), MAX_SOURCES):
+                    moved = await self._pack_once(self._take(sources[start:start + MAX_SOURCES]))
+                    counts["files_packed"] += moved
+                    counts["containers_written"] += 1
             if tidy:
-                counts["containers_compacted"] = await self._compact()
-                self._delete_orphans()
-            waiting = set(self.fsn.ns.table.small.staged) if pack else set()
-            while waiting and (self.due() if only_while_due else True):
-                packed, taken = await self._pack_once(waiting)
-                if not taken:
-                    break
-                waiting -= taken
-                counts["files_packed"] += packed
-                counts["containers_written"] += 1
+                counts["containers_compacted"] = self._delete_unused()
         return counts
 
-    # ------------------------------------------------------------ packing
-    async def _pack_once(self, candidates: set[int]) -> tuple[int, set[int]]:
-        """One container of the oldest staged ``candidates`` (up to pack_bytes);
-        returns (files switched to it, slots taken)."""
-        fsn = self.fsn
-        table = fsn.ns.table
-        chosen, total = [], 0
-        for slot, data in table.small.staged.items():
-            if slot not in candidates:
-                continue
-            if chosen and total + len(data) > self.pack_bytes:
+    def _take(self, sources: list[list]) -> list[list]:
+        """Sources up to pack_bytes of file bytes (at least one)."""
+        taken, total = [], 0
+        for source in sources:
+            if taken and total + source[3] > self.pack_bytes:
                 break
-            chosen.append([fsn.ns.path_of(Inode(table, slot)), slot, total, len(data)])
-            total += len(data)
-        if not chosen:
-            return 0, set()
-        payload = b"".join(table.small.staged[slot] for _path, slot, _off, _len in chosen)
+            taken.append(source)
+            total += source[3]
+        return taken
+
+    # ------------------------------------------------------------ packing
+    async def _pack_once(self, entries: list[list]) -> int:
+        fsn, su = self.fsn, self._superuser
+        fsn.renew_lease(PACKER_CLIENT)
+        runner = self._runner(entries)
         self._seq += 1
-        path = f"{CONTAINER_DIR}/c{fsn.now_ms()}-{self._seq}"
-        block_id = await self._write_container(path, payload)
-        switched = fsn.commit({"op": "pack", "container": path, "block_id": block_id, "entries": chosen})
+        path = f"{CONTAINER_DIR}/{PACKED}{fsn.now_ms()}-{self._seq}"
+        files.create(fsn, su, path, 0o600, False, True, 0, fsn.container_bytes, PACKER_CLIENT)
+        job = None
+        try:
+            block, targets = files.add_block(fsn, su, path, PACKER_CLIENT, None, set(),
+                                             runner.host_label if runner else "")
+            job = self.jobs[block.block_id] = PackJob(path, block.block_id, entries)
+            targets.sort(key=lambda n: n is not runner)       # the DataNode that reads most locally runs it
+            targets[0].commands.append(PackCmd(block.block_id, block.generation_stamp, targets,
+                                               [self._source(e) for e in entries], self.compress))
+            await asyncio.wait_for(job.done.wait(), PACK_TIMEOUT)
+            if job.failed:
+                raise HfedError(f"{fsn.ns.where(path)}: DataNode could not write the packed container: {job.failed}")
+            deadline = time.monotonic() + PACK_TIMEOUT
+            while not files.complete(fsn, su, path, PACKER_CLIENT, (block.block_id, job.num_bytes)):
+                if time.monotonic() > deadline:
+                    raise HfedError(f"{fsn.ns.where(path)}: no DataNode reported the packed container")
+                await asyncio.sleep(0.05)
+        except BaseException:
+            self._delete(path)
+            raise
+        finally:
+            if job is not None:
+                self.jobs.pop(job.block_id, None)
+        moved = [e + [o] for e, o in zip(entries, job.offsets) if o >= 0]
+        switched = fsn.commit({"op": "packed", "container": path, "block_id": block.block_id,
+                               "entries": [[s, b, off, new, n] for s, b, off, n, new in moved]})
         if fsn.journal is not None:
             await fsn.journal.sync_to(fsn.journal.last_txid)
-        log.info("%s: packed %d small files (%d bytes) into %s", fsn.nameservice, switched, total, path)
-        return switched, {slot for _path, slot, _off, _len in chosen}
+        log.info("%s: packed %d small files into %s (%d bytes)", fsn.nameservice, switched, path, job.num_bytes)
+        return switched
 
-    async def _write_container(self, path: str, payload: bytes) -> int:
-        """Create ``path`` with one block holding ``payload``, complete on the DataNodes."""
-        fsn, su = self.fsn, self._superuser
-        block_size = max(512, -(-len(payload) // 512) * 512)
-        self._writing.add(path)
-        try:
-            files.create(fsn, su, path, 0o600, False, True, 0, block_size, PACKER_CLIENT)
-            try:
-                block, targets = files.add_block(fsn, su, path, PACKER_CLIENT, None, set(), "")
-                block_id = block.block_id
-                located = pb.LocatedBlock(
-                    block=pb.Block(block_id=block_id, generation_stamp=block.generation_stamp, pool_id=fsn.pool_id),
-                    offset=0, locations=[datanode_id(n) for n in targets])
-                await asyncio.to_thread(self._write, located, path, payload)
-                deadline = time.monotonic() + COMPLETE_TIMEOUT
-                while not files.complete(fsn, su, path, PACKER_CLIENT, (block_id, len(payload))):
-                    if time.monotonic() > deadline:
-                        raise HfedError(f"{fsn.ns.where(path)}: no DataNode reported the container block")
-                    await asyncio.sleep(0.05)
-                return block_id
-            except BaseException:
-                self._delete(path)
-                raise
-        finally:
-            self._writing.discard(path)
+    def _runner(self, entries: list[list]):
+        """The live DataNode holding replicas of the most sources."""
+        votes: dict[str, int] = {}
+        for _slot, block_id, _offset, _length in entries:
+            block = self.fsn.blocks.get(block_id) if block_id else None
+            for uuid in (block.replicas if block is not None else ()):
+                votes[uuid] = votes.get(uuid, 0) + 1
+        live = [n for n in self.fsn.datanodes.live()]
+        if not live:
+            raise HfedError(f"namespace {self.fsn.nameservice}: no live DataNode to pack small files")
+        return max(live, key=lambda n: votes.get(n.uuid, 0))
 
-    def _write(self, located: pb.LocatedBlock, path: str, payload: bytes) -> None:
-        writer = BlockWriter(self.pool, located, PACKER_CLIENT, path)
-        try:
-            writer.write(payload)
-            writer.close()
-        except BaseException:
-            writer.abort()
-            raise
-
-    # --------------------------------------------------------- compaction
-    def _container_path(self, block_id: int) -> str | None:
+    def _source(self, entry: list):
+        slot, block_id, offset, length = entry
+        small = self.fsn.ns.table.small
+        if not block_id:
+            return None, [], 0, length, False, small.staged[slot]
         block = self.fsn.blocks.get(block_id)
-        inode = self.fsn.ns.table.find(block.inode_id) if block is not None else None
-        return self.fsn.ns.path_of(inode) if inode is not None else None
+        return block, self.fsn.live_locations(block), offset, length, block_id in small.raw, b""
 
-    async def _compact(self) -> int:
-        """Restage the live files of containers below the live fraction; delete emptied ones."""
-        fsn, small = self.fsn, self.fsn.ns.table.small
-        compacted = 0
-        for container, (live_files, live_bytes) in list(small.containers.items()):
-            block = fsn.blocks.get(container)
-            size = block.num_bytes if block is not None else 0
-            if live_files and live_bytes >= self.compact_live_fraction * size:
-                continue
-            path = self._container_path(container)
-            if live_files:
-                rows = small.rows_in(container)
-                located = pb.LocatedBlock(
-                    block=pb.Block(block_id=container, generation_stamp=block.generation_stamp,
-                                   num_bytes=size, pool_id=fsn.pool_id),
-                    offset=0, locations=[datanode_id(n) for n in fsn.live_locations(block)])
-                data = await asyncio.to_thread(
-                    lambda: b"".join(iter_block_range(self.pool, located, 0, size, path=path or CONTAINER_DIR)))
-                table = fsn.ns.table
-                entries = []
-                for row in rows:
-                    slot = small.inode[row]
-                    if slot < 0 or small.container[row] != container:
-                        continue        # deleted while the container was read
-                    offset, length = small.offset[row], small.length[row]
-                    entries.append([fsn.ns.path_of(Inode(table, slot)), slot,
-                                    base64.b64encode(data[offset:offset + length]).decode()])
-                fsn.commit({"op": "restage", "container_block": container, "entries": entries})
-            if small.containers.get(container, [0])[0] == 0:
-                small.containers.pop(container, None)
-                if path is not None:
-                    self._delete(path)
-                compacted += 1
-        return compacted
+    def on_packed(self, block_id: int, num_bytes: int, offsets: list[int], failed: str) -> None:
+        """A DataNode finished (or failed) a PackCommand."""
+        job = self.jobs.get(block_id)
+        if job is None:
+            return           # a job this NameNode gave up on (or from before a restart): tidy-up deletes it
+        if not failed and len(offsets) != len(job.entries):
+            failed = f"{len(offsets)} offsets for {len(job.entries)} files"
+        job.offsets, job.num_bytes, job.failed = list(offsets), num_bytes, failed
+        job.done.set()
 
-    def _delete_orphans(self) -> None:
-        """Containers no packed file points at (a crash between writing and packing)."""
-        fsn = self.fsn
-        inode = fsn.ns.resolve(CONTAINER_DIR)[-1]
-        if inode is None:
-            return
-        small = fsn.ns.table.small
-        for name, child in list(fsn.ns.table.children(inode.id)):
-            path = f"{CONTAINER_DIR}/{name}"
+    # ------------------------------------------------------------- tidy-up
+    def _delete_unused(self) -> int:
+        """Delete closed containers no file points at, and packed containers of jobs
+        that no longer run (a crash or restart in the middle)."""
+        fsn, small, deleted = self.fsn, self.fsn.ns.table.small, 0
+        folder = fsn.ns.resolve(CONTAINER_DIR)[-1]
+        if folder is None:
+            return 0
+        for name, child in list(fsn.ns.table.children(folder.id)):
             blocks = child.blocks
-            if path in self._writing:
+            if child.lease_holder:
+                if child.lease_holder != PACKER_CLIENT or (blocks and blocks[0] in self.jobs):
+                    continue      # being written (a writer's staging container, or a packing job)
+            elif blocks and small.live_of(blocks[0])[0]:
                 continue
-            if not blocks:
-                self._delete(path)
-            elif small.containers.get(blocks[0], [0])[0] == 0:
-                small.containers.pop(blocks[0], None)
-                self._delete(path)
+            self._delete(f"{CONTAINER_DIR}/{name}")
+            if blocks:
+                self.closed_at.pop(blocks[0], None)
+            deleted += 1
+        return deleted
 
     def _delete(self, path: str) -> None:
         try:

@@ -66,6 +66,7 @@ def build_namesystem(cfg: config_mod.ClusterConfig, nameservice: str, recover: b
     _warn_if_over_budget(fsn)
     fsn.safemode.threshold = cfg.safemode_threshold
     fsn.small_file_threshold = cfg.small_file_threshold
+    fsn.container_bytes = cfg.pack_bytes
     fsn.packer = Packer(fsn, pack_count=cfg.pack_count, pack_bytes=cfg.pack_bytes, pack_age=cfg.pack_age,
                         compact_live_fraction=cfg.compact_live_fraction)
     if len(fsn.blocks):

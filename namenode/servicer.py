@@ -10,6 +10,7 @@ from protos.checksum import BYTES_PER_CHECKSUM
 from protos.rpc import caller_identity
 from namenode import budget as budget_mod, replication
 from namenode.namesystem import DeleteCmd, Namesystem, TransferCmd
+from namenode.packer import PackCmd
 from namenode.ops import attrs, dirs, files, reads, small
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,7 @@ class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
         out = reply.blocks
         out.file_length, out.under_construction = found.file_length, found.under_construction
         out.layout, out.inline_data, out.packed_offset = found.layout, found.inline, found.packed_offset
+        out.packed_raw = found.packed_raw
         out.blocks.extend(
             pb.LocatedBlock(block=self._block(b), offset=off, locations=[datanode_id(n) for n in nodes])
             for b, off, nodes in found.located)
@@ -110,9 +112,16 @@ class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
     def _delete(self, caller, request, reply: pb.DeleteResponse) -> None:
         reply.deleted = dirs.delete(self.fsn, caller, request.path, request.recursive)
 
+    def _commit_small(self, caller, request, reply: pb.CommitSmallResponse) -> None:
+        create = dict(permission=request.permission, overwrite=request.overwrite,
+                      create_parent=request.create_parent, replication=0) if request.create else None
+        archive = (request.expect_file_id, request.expect_mtime_ms) if request.expect_file_id else None
+        small.commit_small(self.fsn, caller, request.path, request.client_name, request.container_block_id,
+                           request.offset, request.length, request.crc32c, create=create, archive=archive)
+
     # BatchEntry.op / BatchResult.result field -> the operation
     BATCHABLE = {"get_file_info": _get_file_info, "mkdirs": _mkdirs, "create": _create, "complete": _complete,
-                 "delete": _delete, "get_block_locations": _get_block_locations}
+                 "delete": _delete, "get_block_locations": _get_block_locations, "commit_small": _commit_small}
 
     @translated
     def Batch(self, request, context):
@@ -241,10 +250,10 @@ class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
                  for n in sorted(fsn.datanodes.nodes.values(), key=lambda n: n.host_label)]
         usage = (fsn.budget or budget_mod.MemoryBudget()).usage(fsn)   # objects, memory, budget
         packing = fsn.ns.table.small
-        containers = [fsn.blocks.get(c) for c in packing.containers]
+        containers = [fsn.blocks.get(c) for c in packing.number]
         usage.update(small_staged=len(packing.staged), small_staged_bytes=packing.staged_bytes,
-                     small_packed=packing.packed, containers=len(packing.containers),
-                     container_live_bytes=sum(stats[1] for stats in packing.containers.values()),
+                     small_packed=packing.packed, containers=len(packing.number),
+                     container_live_bytes=sum(stats[1] for stats in packing.live.values()),
                      container_bytes=sum(b.num_bytes for b in containers if b is not None))
         return pb.GetStatsResponse(
             nameservice=fsn.nameservice, cluster_id=fsn.cluster_id, pool_id=fsn.pool_id,
@@ -260,22 +269,22 @@ class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
                                             small_file_threshold=fsn.small_file_threshold)
 
     @translated
-    def CompleteSmall(self, request, context):
-        small.complete_small(self.fsn, self._caller(context), request.path, request.client_name, request.data)
-        return pb.CompleteSmallResponse()
+    def OpenContainer(self, request, context):
+        path, block, targets, max_bytes = small.open_container(
+            self.fsn, self._caller(context), request.client_name, request.client_host, set(request.excluded_uuids))
+        return pb.OpenContainerResponse(path=path, max_bytes=max_bytes, block=pb.LocatedBlock(
+            block=self._block(block), offset=0, locations=[datanode_id(t) for t in targets]))
 
     @translated
-    def StageFile(self, request, context):
-        small.stage_file(self.fsn, self._caller(context), request.path, request.data, request.file_id,
-                         request.length, request.mtime_ms)
-        return pb.StageFileResponse()
+    def CommitSmall(self, request, context):
+        return self._answer(self._commit_small, request, context, pb.CommitSmallResponse())
 
     @translated
     async def PackNow(self, request, context):
         """Pack every staged small file and compact containers now (any user may ask)."""
         if self.fsn.packer is None:
             raise errors.InvalidArgument(f"namespace {self.fsn.nameservice}: no packer runs here")
-        return pb.PackNowResponse(**await self.fsn.packer.pack_now())
+        return pb.PackNowResponse(**await self.fsn.packer.pack_now(everything=True))
 
 
     @translated
@@ -336,9 +345,30 @@ class DatanodeProtocolServicer(pb_grpc.DatanodeProtocolServicer):
                              num_bytes=cmd.num_bytes, pool_id=pool)
             return pb.DatanodeCommand(transfer=pb.TransferCommand(
                 block=block, targets=[datanode_id(t) for t in cmd.targets]))
+        if isinstance(cmd, PackCmd):
+            return pb.DatanodeCommand(pack=pb.PackCommand(
+                block=pb.Block(block_id=cmd.block_id, generation_stamp=cmd.generation_stamp, pool_id=pool),
+                targets=[datanode_id(t) for t in cmd.targets], compress=cmd.compress,
+                sources=[self._pack_source(*source) for source in cmd.sources]))
         assert isinstance(cmd, DeleteCmd)
         return pb.DatanodeCommand(delete=pb.DeleteCommand(blocks=[
             pb.Block(block_id=b, generation_stamp=g, num_bytes=n, pool_id=pool) for b, g, n in cmd.blocks]))
+
+    def _pack_source(self, block, nodes, offset: int, length: int, raw: bool, inline: bytes) -> pb.PackSource:
+        if block is None:
+            return pb.PackSource(length=length, inline_data=inline)
+        located = pb.LocatedBlock(block=pb.Block(block_id=block.block_id, generation_stamp=block.generation_stamp,
+                                                 num_bytes=block.num_bytes, pool_id=self.fsn.pool_id),
+                                  locations=[datanode_id(n) for n in nodes])
+        return pb.PackSource(container=located, offset=offset, length=length, raw=raw)
+
+    @translated
+    def ContainerPacked(self, request, context):
+        self._known(request.uuid)
+        if self.fsn.packer is not None:
+            self.fsn.packer.on_packed(request.block.block_id, request.block.num_bytes, list(request.offsets),
+                                      request.failed)
+        return pb.ContainerPackedResponse()
 
     def _known(self, uuid: str) -> None:
         if not self.fsn.datanodes.is_live(uuid):

@@ -1,12 +1,22 @@
-"""Small files: staged bytes and the packed-file index (layout: namenode/README.md).
+"""Small files: where each one's entry sits, and the containers (layout: namenode/README.md).
 
-A file below the namespace's small_file_threshold is closed with its bytes
-(CompleteSmall) and gets no block: it is STAGED, its bytes held here (and in
-the edit log, which makes them durable). The packer (namenode/packer.py)
-writes staged files into a container block and switches each one to PACKED:
-a row of three fixed-width columns (container block id, offset, length) whose
-number is kept in the inode's first_block column, so a packed file costs its
-inode plus 20 bytes, with no block object and no block file of its own.
+A file below the namespace's small_file_threshold has no block. Its writer
+appends it as an entry (protos/small_entry.py) to a container block on the
+DataNodes and then commits (container, offset, length) here; the NameNode
+never sees the bytes. Per file that is one row of three uint32 columns
+(container number, entry offset, file length), 12 bytes, whose number is kept
+in the inode's first_block column.
+
+Containers are numbered (a uint32 in each row instead of an int64 block id);
+per container the table keeps its block id, live files and live bytes, and
+while it is open the end of its last committed entry (a commit must start past
+it) and the DataNodes of its pipeline (readers of a file in a container still
+being written are sent there).
+
+STAGED is what an older hfed did: the bytes were held here and in the edit log
+until packed. Such files (from old images and edit logs) are kept in
+``staged`` until the packer hands them to a DataNode; containers that older
+hfed wrote hold files without entry headers and are listed in ``raw``.
 """
 from __future__ import annotations
 
@@ -15,23 +25,120 @@ from array import array
 
 import numpy as np
 
+from protos import small_entry
 from namenode import columns
 from namenode.columns import DTYPES
 
 STAGED_BIT, PACKED_BIT = 0x1000, 0x2000      # inode mode bits (above the 12 permission bits)
-ROW_COLUMNS = (("container", "q"), ("offset", "I"), ("length", "I"), ("inode", "i"))
+ROW_COLUMNS = (("container", "I"), ("offset", "I"), ("length", "I"))
+FREE_ROW = 0xFFFFFFFF                         # container number of a free row
+# In images a row names its container by block id and carries its file's slot (the format older hfed wrote).
+IMAGE_ROWS = (("container", "q"), ("offset", "I"), ("length", "I"), ("inode", "i"))
 
 
 class SmallFiles:
     def __init__(self):
         columns.create(self, ROW_COLUMNS)
         self._free = array("i")
-        self.staged: dict[int, bytes] = {}        # inode slot -> bytes, in staging order
-        self.staged_at: dict[int, float] = {}     # inode slot -> monotonic time it was staged, same order
+        self.blocks = array("q")                      # container number -> block id (0: free number)
+        self.number: dict[int, int] = {}              # block id -> container number
+        self._free_numbers: list[int] = []
+        self.live: dict[int, list[int]] = {}          # container number -> [live files, live bytes]
+        self.open_end: dict[int, int] = {}            # open container block id -> end of its last entry
+        self.open_targets: dict[int, list[str]] = {}  # open container block id -> pipeline DataNode uuids
+        self.raw: set[int] = set()                    # block ids of containers without entry headers (older hfed)
+        self.staged: dict[int, bytes] = {}            # older hfed: inode slot -> bytes, in staging order
+        self.staged_at: dict[int, float] = {}
         self.staged_bytes = 0
-        self.containers: dict[int, list[int]] = {}   # container block id -> [live files, live bytes]
 
-    # ------------------------------------------------------------ staging
+    # --------------------------------------------------------- containers
+    def container_number(self, block_id: int) -> int:
+        """The container's number, given one the first time a file lands in it."""
+        number = self.number.get(block_id)
+        if number is None:
+            if self._free_numbers:
+                number = self._free_numbers.pop()
+                self.blocks[number] = block_id
+            else:
+                number = len(self.blocks)
+                self.blocks.append(block_id)
+            self.number[block_id] = number
+            self.live[number] = [0, 0]
+        return number
+
+    def forget_container(self, block_id: int) -> None:
+        """The container block left the namespace (no live file may point at it)."""
+        number = self.number.pop(block_id, None)
+        self.open_end.pop(block_id, None)
+        self.open_targets.pop(block_id, None)
+        self.raw.discard(block_id)
+        if number is not None:
+            self.blocks[number] = 0
+            self.live.pop(number, None)
+            self._free_numbers.append(number)
+
+    def container_closed(self, block_id: int) -> None:
+        """A staging container was completed: no more commits into it."""
+        self.open_end.pop(block_id, None)
+        self.open_targets.pop(block_id, None)
+
+    def committed_end(self, block_id: int) -> int:
+        """End of the last entry committed into an open container (rebuilt from its rows
+        after a restart from an image, which does not save it)."""
+        end = self.open_end.get(block_id)
+        if end is None:
+            number = self.number.get(block_id)
+            end = 0
+            if number is not None:
+                rows = np.frombuffer(self.container, dtype=np.uint32) == number
+                if rows.any():
+                    ends = (np.frombuffer(self.offset, dtype=np.uint32)[rows].astype(np.int64)
+                            + np.frombuffer(self.length, dtype=np.uint32)[rows] + small_entry.HEADER_SIZE)
+                    end = small_entry.padded(int(ends.max()))
+            self.open_end[block_id] = end
+        return end
+
+    def is_container(self, block_id: int) -> bool:
+        return block_id in self.number or block_id in self.open_end
+
+    def live_of(self, block_id: int) -> tuple[int, int]:
+        number = self.number.get(block_id)
+        files, nbytes = self.live.get(number, (0, 0)) if number is not None else (0, 0)
+        return files, nbytes
+
+    # -------------------------------------------------------------- rows
+    @property
+    def packed(self) -> int:
+        return len(self.container) - len(self._free)
+
+    def add_row(self, block_id: int, offset: int, length: int) -> int:
+        number = self.container_number(block_id)
+        if self._free:
+            row = self._free.pop()
+        else:
+            row = columns.append_row(self, ROW_COLUMNS)
+        self.container[row], self.offset[row], self.length[row] = number, offset, length
+        stats = self.live[number]
+        stats[0] += 1
+        stats[1] += length
+        return row
+
+    def remove_row(self, row: int) -> None:
+        stats = self.live.get(self.container[row])
+        if stats is not None:
+            stats[0] -= 1
+            stats[1] -= self.length[row]
+        self.container[row] = FREE_ROW
+        self._free.append(row)
+
+    def location(self, row: int) -> tuple[int, int, int]:
+        """(container block id, entry offset, file length) of a packed file."""
+        return self.blocks[self.container[row]], self.offset[row], self.length[row]
+
+    def nbytes(self) -> int:
+        return columns.nbytes(self, ROW_COLUMNS) + self.blocks.buffer_info()[1] * 8
+
+    # ------------------------------------------------------------ staging (older hfed)
     def stage(self, slot: int, data: bytes) -> None:
         self.staged[slot] = data
         self.staged_at[slot] = time.monotonic()
@@ -43,64 +150,39 @@ class SmallFiles:
         self.staged_bytes -= len(data)
         return data
 
-    def oldest_age(self) -> float:
-        """Seconds the longest-waiting staged file has waited (0 when none waits)."""
-        first = next(iter(self.staged_at.values()), None)
-        return 0.0 if first is None else time.monotonic() - first
-
-    # ------------------------------------------------------------- packed
-    @property
-    def packed(self) -> int:
-        return len(self.container) - len(self._free)
-
-    def add_row(self, container: int, offset: int, length: int, slot: int) -> int:
-        if self._free:
-            row = self._free.pop()
-            self.container[row], self.offset[row], self.length[row], self.inode[row] = container, offset, length, slot
-        else:
-            row = columns.append_row(self, ROW_COLUMNS)
-            self.container[row], self.offset[row], self.length[row], self.inode[row] = container, offset, length, slot
-        stats = self.containers.setdefault(container, [0, 0])
-        stats[0] += 1
-        stats[1] += length
-        return row
-
-    def remove_row(self, row: int) -> None:
-        stats = self.containers.get(self.container[row])
-        if stats is not None:
-            stats[0] -= 1
-            stats[1] -= self.length[row]
-        self.container[row], self.inode[row] = 0, -1
-        self._free.append(row)
-
-    def location(self, row: int) -> tuple[int, int, int]:
-        """(container block id, offset, length) of a packed file."""
-        return self.container[row], self.offset[row], self.length[row]
-
-    def rows_in(self, container: int) -> list[int]:
-        return np.flatnonzero(np.frombuffer(self.container, dtype=np.int64) == container).tolist()
-
-    def nbytes(self) -> int:
-        return columns.nbytes(self, ROW_COLUMNS)
-
     # -------------------------------------------------------------- images
-    def export(self) -> dict:
-        used = np.frombuffer(self.inode, dtype=np.int32) >= 0
-        rows = {name: np.frombuffer(getattr(self, name), dtype=DTYPES[code])[used].copy() for name, code in ROW_COLUMNS}
+    def export(self, first_block: np.ndarray, mode: np.ndarray) -> dict:
+        """Rows as (container block id, offset, length, inode slot) for the image, plus
+        which containers are raw and the staged bytes."""
+        slots = np.flatnonzero(mode & PACKED_BIT)
+        rows = first_block[slots]
+        blocks = np.frombuffer(self.blocks, dtype=np.int64)
+        out_rows = {"container": blocks[np.frombuffer(self.container, dtype=DTYPES["I"])[rows]],
+                    "offset": np.frombuffer(self.offset, dtype=DTYPES["I"])[rows].copy(),
+                    "length": np.frombuffer(self.length, dtype=DTYPES["I"])[rows].copy(),
+                    "inode": slots.astype(np.int32)}
         staged = list(self.staged.items())
-        return {"rows": rows, "staged_slots": np.array([s for s, _ in staged], dtype=np.int32),
+        return {"rows": out_rows, "raw_containers": sorted(self.raw),
+                "staged_slots": np.array([s for s, _ in staged], dtype=np.int32),
                 "staged_lengths": np.array([len(d) for _, d in staged], dtype=np.int64),
                 "staged_data": b"".join(d for _, d in staged)}
 
-    def load(self, rows: dict, staged_slots, staged_lengths, staged_data: bytes) -> None:
-        """Fill from an image's columns (rows are renumbered in order)."""
-        columns.fill(self, ROW_COLUMNS, rows, len(rows["container"]))
-        self.containers = {}
-        for container, length in zip(rows["container"].tolist(), rows["length"].tolist()):
-            stats = self.containers.setdefault(container, [0, 0])
-            stats[0] += 1
-            stats[1] += length
+    def load(self, rows: dict, staged_slots, staged_lengths, staged_data: bytes,
+             raw_containers=None) -> list[tuple[int, int]]:
+        """Fill from an image's rows; returns (inode slot, row) pairs. ``raw_containers``
+        None: an image of an older hfed, whose containers all lack entry headers."""
+        containers = np.asarray(rows["container"], dtype=np.int64)
+        unique, numbers = np.unique(containers, return_inverse=True)
+        self.blocks = array("q", unique.astype(np.int64).tobytes())
+        self.number = {int(b): i for i, b in enumerate(unique.tolist())}
+        columns.fill(self, ROW_COLUMNS, {"container": numbers, "offset": rows["offset"],
+                                         "length": rows["length"]}, len(containers))
+        counts = np.bincount(numbers, minlength=len(unique))
+        sizes = np.bincount(numbers, weights=np.asarray(rows["length"], dtype=np.float64), minlength=len(unique))
+        self.live = {i: [int(c), int(s)] for i, (c, s) in enumerate(zip(counts.tolist(), sizes.tolist()))}
+        self.raw = set(self.number) if raw_containers is None else {int(b) for b in raw_containers}
         at = 0
         for slot, length in zip(np.asarray(staged_slots).tolist(), np.asarray(staged_lengths).tolist()):
             self.stage(slot, staged_data[at:at + length])
             at += length
+        return list(zip(np.asarray(rows["inode"]).tolist(), range(len(containers))))

@@ -20,6 +20,9 @@ APPLY = {
     "set_permission": attrs.apply_set_permission,
     "set_owner": attrs.apply_set_owner,
     "set_times": attrs.apply_set_times,
+    "commit_small": small.apply_commit_small,
+    "packed": small.apply_packed,
+    # records of an older hfed that held small files' bytes (replayed, never written now)
     "complete_small": small.apply_complete_small,
     "stage_file": small.apply_stage_file,
     "pack": small.apply_pack,

@@ -108,6 +108,7 @@ def remove_file_blocks(fsn, inode: Inode) -> None:
         if block is not None:
             fsn.invalidate(block)
             fsn.pending.pop(block_id, None)
+        fsn.ns.table.small.forget_container(block_id)   # a container being deleted: its number is free
     fsn.ns.table.clear_blocks(inode)
 
 

@@ -22,6 +22,13 @@ def check_replication(fsn, path: str, replication: int) -> None:
 # ------------------------------------------------------------------ create
 def create(fsn, caller: Caller, path: str, permission: int, overwrite: bool, create_parent: bool,
            replication: int, block_size: int, client_name: str) -> Inode:
+    return fsn.commit(create_record(fsn, caller, path, permission, overwrite, create_parent, replication,
+                                    block_size, client_name))
+
+
+def create_record(fsn, caller: Caller, path: str, permission: int, overwrite: bool, create_parent: bool,
+                  replication: int, block_size: int, client_name: str) -> dict:
+    """Every check of a create; the journal record that makes it (create and commit_small)."""
     path = paths.validate(path)
     fsn.check_writable(path)
     if path == "/":
@@ -42,10 +49,10 @@ def create(fsn, caller: Caller, path: str, permission: int, overwrite: bool, cre
         fsn.ns.check_sticky(caller, chain[-2], chain[-1], path)
     group = chain[deepest].group
     fsn.check_room(path)
-    return fsn.commit({"op": "create", "path": path, "perm": (permission or DEFAULT_FILE_MODE) & 0o7777,
-                       "owner": caller.user, "group": group, "mtime": fsn.now_ms(), "overwrite": overwrite,
-                       "parents": create_parent, "replication": replication, "block_size": block_size,
-                       "client": client_name})
+    return {"op": "create", "path": path, "perm": (permission or DEFAULT_FILE_MODE) & 0o7777,
+            "owner": caller.user, "group": group, "mtime": fsn.now_ms(), "overwrite": overwrite,
+            "parents": create_parent, "replication": replication, "block_size": block_size,
+            "client": client_name}
 
 
 def apply_create(fsn, rec: dict) -> Inode:
@@ -155,6 +162,7 @@ def apply_complete(fsn, rec: dict) -> None:
     inode = writing_inode(fsn, rec["path"], rec["client"])
     if rec["last"]:
         _commit_length(fsn, *rec["last"])
+        fsn.ns.table.small.container_closed(rec["last"][0])
     inode.mtime = rec["mtime"]
     fsn.release_lease(inode)
     fsn.needs_check.update(inode.blocks)
@@ -187,6 +195,11 @@ def recover_lease(fsn, path: str) -> None:
         last = fsn.blocks.get(inode.blocks[-1])
         if last.committed or last.replicas:
             last_len = last.num_bytes
+        # A staging container keeps every committed entry even if no replica was
+        # reported yet (DataNodes down): its replicas hold at least that much.
+        committed_end = fsn.ns.table.small.open_end.get(last.block_id)
+        if committed_end:
+            last_len = max(last_len or 0, committed_end)
     fsn.commit({"op": "recover_lease", "path": path, "client": inode.lease_holder, "last_len": last_len,
                 "mtime": fsn.now_ms()})
 
@@ -200,6 +213,7 @@ def apply_recover_lease(fsn, rec: dict) -> None:
                 fsn.invalidate(block)
         else:
             _commit_length(fsn, inode.blocks[-1], rec["last_len"])
+            fsn.ns.table.small.container_closed(inode.blocks[-1])
     inode.mtime = rec["mtime"]
     fsn.release_lease(inode)
     fsn.needs_check.update(inode.blocks)

@@ -50,8 +50,9 @@ class Locations(NamedTuple):
     under_construction: bool
     located: list            # [(BlockInfo, offset in file, [DatanodeInfo])]
     layout: int = 0          # FileLayout: 0 blocks, 1 staged, 2 packed
-    inline: bytes = b""      # staged: the whole file
-    packed_offset: int = 0   # packed: where the file starts in its container (located[0])
+    inline: bytes = b""      # staged (older hfed): the whole file
+    packed_offset: int = 0   # packed: where the file's entry starts in its container (located[0])
+    packed_raw: bool = False  # packed by an older hfed: no entry header
 
 
 def get_block_locations(fsn, caller: Caller, path: str, offset: int, length: int, client_host: str) -> Locations:
@@ -68,8 +69,8 @@ def get_block_locations(fsn, caller: Caller, path: str, offset: int, length: int
     if layout == 2:
         container, packed_offset, _length = table.small.location(table.first_block[inode.id])
         block = fsn.blocks.get(container)
-        return Locations(file_length, False, [(block, 0, fsn.live_locations(block, client_host))], layout,
-                         b"", packed_offset)
+        return Locations(file_length, False, [(block, 0, container_locations(fsn, block, client_host))], layout,
+                         b"", packed_offset, container in table.small.raw)
     if offset > file_length:
         raise InvalidArgument(f"{fsn.ns.where(path)}: offset {offset} is past the end ({file_length})", path)
     end = file_length if length == 0 else min(file_length, offset + length)
@@ -81,6 +82,19 @@ def get_block_locations(fsn, caller: Caller, path: str, offset: int, length: int
             located.append((block, position, fsn.live_locations(block, client_host)))
         position = block_end
     return Locations(file_length, inode.under_construction, located)
+
+
+def container_locations(fsn, block, client_host: str) -> list:
+    """Where to read a container: its reported replicas; while it is still being
+    written (replicas are reported once finalized), the DataNodes of its pipeline,
+    or after a NameNode restart every live DataNode."""
+    nodes = fsn.live_locations(block, client_host)
+    if nodes or block.committed:
+        return nodes
+    targets = fsn.ns.table.small.open_targets.get(block.block_id)
+    live = [n for n in fsn.datanodes.live() if targets is None or n.uuid in targets]
+    live.sort(key=lambda n: (n.host_label != client_host, n.host_label))
+    return live
 
 
 def content_summary(fsn, caller: Caller, path: str) -> dict:

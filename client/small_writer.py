@@ -1,0 +1,298 @@
+"""Small files straight to DataNodes: one open staging container per namespace per client.
+
+A small file becomes an entry (protos/small_entry.py) appended to the
+client's staging container, a block held open on a normal DataNode pipeline.
+Once every replica has acknowledged the entry (flush, as HDFS's hflush), the
+file is committed to its NameNode as (container, offset, length, crc): the
+NameNode never sees the bytes.
+
+Writers of one client share the container and commit in *rounds*: whoever
+finds no round running leads the next one, flushing the pipeline once and
+committing every entry appended so far in one Batch call (up to MAX_BATCH per
+call); the others wait for it. Rounds run one after another, so commits reach
+the NameNode in offset order, which is what it checks.
+
+A container is closed when the next entry does not fit (max_bytes), after
+CONTAINER_IDLE seconds without writes, or when the filesystem is closed;
+the NameNode's packer then has a DataNode rewrite it compressed. If the
+pipeline breaks, the container is closed at the end of its last committed
+entry (the DataNodes keep what they acknowledged) and the entries not yet
+committed are written again into a new one.
+"""
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+import weakref
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from client.datanode_client import BlockWriter, PipelineFailed
+from protos import errors, small_entry
+from protos import hfed_pb2 as pb
+from protos.checksum import BYTES_PER_CHECKSUM
+
+if TYPE_CHECKING:
+    from client.fs import HfedFileSystem
+
+log = logging.getLogger(__name__)
+
+CONTAINER_IDLE = 5.0        # seconds without writes before the container is closed (so it can be packed)
+RENEW_INTERVAL = 5.0        # lease renewal and closing of retired containers
+PIPELINE_RETRIES = 3
+CLOSE_TIMEOUT = 60.0        # fs.close() waits this long for DataNodes to report a closed container
+
+
+@dataclass
+class _Entry:
+    request: pb.CommitSmallRequest   # container_block_id and offset filled in when appended
+    entry: bytes
+    done: threading.Event = field(default_factory=threading.Event)
+    error: Exception | None = None
+    attempts: int = 0                # pipelines that broke under it
+
+
+class _Container:
+    """One open staging container: its pipeline and how far it is written and committed."""
+
+    def __init__(self, reply: pb.OpenContainerResponse, writer: BlockWriter):
+        self.path, self.located, self.max_bytes = reply.path, reply.block, reply.max_bytes
+        self.writer = writer
+        self.end = 0                 # bytes appended
+        self.committed_end = 0       # end of the last committed entry
+        self.broken = False
+        self.used_at = time.monotonic()
+
+    @property
+    def block_id(self) -> int:
+        return self.located.block.block_id
+
+
+class SmallFileWriter:
+    """Appends small files of one namespace to this client's staging container and commits them."""
+
+    def __init__(self, fs: "HfedFileSystem", nameservice: str):
+        self.fs, self.nameservice = fs, nameservice
+        self.nn = fs.namenode(nameservice)
+        self._lock = threading.Lock()          # container, pending entries, the round flag
+        self._round_done = threading.Condition(self._lock)
+        self._leading = False
+        self._container: _Container | None = None
+        self._pending: list[tuple[_Container, _Entry]] = []
+        self._retired: list[_Container] = []  # full, idle or broken containers waiting to be closed
+        self._stop = threading.Event()
+        self._closed = False
+        self._ticker = threading.Thread(target=self._tick, name=f"small-{nameservice}", daemon=True)
+        self._ticker.start()
+        atexit.register(_close_at_exit, weakref.ref(self))
+
+    # --------------------------------------------------------------- writing
+    def write(self, requests: list[pb.CommitSmallRequest], payloads: list[bytes]) -> list[Exception | None]:
+        """Append each payload as an entry and commit it with its request (path, create or
+        archive options already set). One result per file: None, or why it failed."""
+        entries = []
+        for request, data in zip(requests, payloads):
+            request.client_name = self.fs.client_name
+            request.length = len(data)
+            request.crc32c = small_entry.crc32c(data)
+            entries.append(_Entry(request, small_entry.encode(data, align=BYTES_PER_CHECKSUM, crc=request.crc32c)))
+        with self._lock:
+            if self._closed:
+                raise errors.InvalidArgument(f"the small-file writer of namespace {self.nameservice} is closed")
+            for entry in entries:
+                self._append(entry)
+            while not all(e.done.is_set() for e in entries):
+                if self._leading:
+                    self._round_done.wait()
+                else:
+                    self._lead_round()
+        return [entry.error for entry in entries]
+
+    def _append(self, entry: _Entry) -> None:
+        """Send one entry down the open container (opening one if needed); lock held.
+        A failure to open one fails the entry."""
+        container = self._container
+        if container is not None and container.end + len(entry.entry) > container.max_bytes:
+            self._retire(container)
+            container = None
+        try:
+            if container is None:
+                container = self._container = self._open()
+        except errors.HfedError as e:
+            entry.error = e
+            entry.done.set()
+            return
+        entry.request.container_block_id, entry.request.offset = container.block_id, container.end
+        container.end += len(entry.entry)
+        container.used_at = time.monotonic()
+        self._pending.append((container, entry))
+        try:
+            container.writer.write(entry.entry)
+        except PipelineFailed as e:
+            self._broken(container, e)      # the entry stays pending: its round writes it again
+
+    def _open(self) -> _Container:
+        excluded = self.fs.recently_failed_datanodes()
+        reply = self.nn.open_container(self.fs.client_name, self.fs.host, sorted(excluded))
+        writer = BlockWriter(self.fs.datanodes, reply.block, self.fs.client_name, reply.path, keep_partial=True)
+        return _Container(reply, writer)
+
+    def _lead_round(self) -> None:
+        """One round: flush the containers of every pending entry, commit those entries
+        in order (one Batch call per MAX_BATCH), rewrite the ones a broken pipeline lost.
+        Called with the lock held; it is released while waiting for acks and the NameNode,
+        so other writers append for the next round meanwhile."""
+        self._leading = True
+        try:
+            todo, self._pending = self._pending, []
+            pushed, lost = {}, []
+            for container in dict.fromkeys(c for c, _ in todo):
+                try:
+                    pushed[container] = container.writer.push()
+                except PipelineFailed as e:
+                    self._broken(container, e)
+            self._lock.release()
+            try:
+                for container, seqno in pushed.items():
+                    try:
+                        container.writer.wait_acked(seqno)
+                    except PipelineFailed as e:
+                        lost.append((container, e))
+                ready = [(c, e) for c, e in todo if c in pushed and c not in dict(lost)]
+                self._commit(ready)
+            finally:
+                self._lock.acquire()
+            for container, error in lost:
+                self._broken(container, error)
+            for container, entry in todo:
+                if not entry.done.is_set():
+                    self._retry(entry)
+        finally:
+            self._leading = False
+            self._round_done.notify_all()
+
+    def _retry(self, entry: _Entry) -> None:
+        """An entry whose pipeline broke before every replica acknowledged it: write it again."""
+        entry.attempts += 1
+        if entry.attempts > PIPELINE_RETRIES:
+            entry.error = errors.Unavailable(f"writing {entry.request.path}: the staging container pipeline "
+                                             f"failed {entry.attempts} times", entry.request.path)
+            entry.done.set()
+        else:
+            self._append(entry)
+
+    def _commit(self, todo: list[tuple[_Container, _Entry]]) -> None:
+        if len(todo) == 1:
+            container, entry = todo[0]
+            try:
+                self.nn.commit_small(entry.request)
+            except errors.HfedError as e:
+                entry.error = e
+            self._committed(container, entry)
+            return
+        for start in range(0, len(todo), pb.MAX_BATCH):
+            chunk = todo[start:start + pb.MAX_BATCH]
+            try:
+                replies = self.nn.batch([pb.BatchEntry(commit_small=e.request) for _, e in chunk])
+            except errors.HfedError as error:
+                replies = [error] * len(chunk)
+            for (container, entry), reply in zip(chunk, replies):
+                if isinstance(reply, Exception):
+                    entry.error = reply
+                self._committed(container, entry)
+
+    @staticmethod
+    def _committed(container: _Container, entry: _Entry) -> None:
+        if entry.error is None:
+            container.committed_end = entry.request.offset + len(entry.entry)
+        entry.done.set()
+
+    # ----------------------------------------------------------- containers
+    def _broken(self, container: _Container, error: PipelineFailed) -> None:
+        if container.broken:
+            return
+        log.warning("staging container %s (namespace %s): %s; closing it at %d committed bytes",
+                    container.path, self.nameservice, error, container.committed_end)
+        self.fs.note_failed_datanode(error.failed_uuid)
+        container.broken = True
+        container.writer.abort()
+        self._retire(container)
+
+    def _retire(self, container: _Container) -> None:
+        if self._container is container:
+            self._container = None
+        if container not in self._retired:
+            self._retired.append(container)
+
+    def _close_retired(self, wait: bool) -> None:
+        """Complete retired containers with no pending entries (lock held, no round running)."""
+        busy = {id(c) for c, _ in self._pending}
+        for container in [c for c in self._retired if id(c) not in busy]:
+            try:
+                if self._close_container(container, wait):
+                    self._retired.remove(container)
+            except errors.HfedError as e:
+                log.warning("closing staging container %s (namespace %s) failed: %s", container.path,
+                            self.nameservice, e)
+                self._retired.remove(container)   # the NameNode recovers it when the lease expires
+
+    def _close_container(self, container: _Container, wait: bool) -> bool:
+        """Finish the pipeline (if still whole) and Complete the container; False while no
+        DataNode has reported it yet (try again later). A broken one ends at its last
+        committed entry: the DataNodes kept at least that much."""
+        if not container.broken and not container.writer._closed:
+            try:
+                container.writer.close()
+            except PipelineFailed as e:
+                self._broken(container, e)
+        length = container.committed_end if container.broken else container.writer.offset
+        last = pb.Block(pool_id=container.located.block.pool_id, block_id=container.block_id,
+                        generation_stamp=container.located.block.generation_stamp, num_bytes=length)
+        deadline = time.monotonic() + (CLOSE_TIMEOUT if wait else 0)
+        while True:
+            if self.nn.complete(container.path, self.fs.client_name, last):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+
+    def _tick(self) -> None:
+        """Renew the lease; close idle and retired containers."""
+        while not self._stop.wait(min(RENEW_INTERVAL, CONTAINER_IDLE) / 2):
+            with self._lock:
+                if self._leading or self._closed:
+                    continue
+                container = self._container
+                if container is not None and not self._pending \
+                        and time.monotonic() - container.used_at > CONTAINER_IDLE:
+                    self._retire(container)
+                if self._container is not None or self._retired:
+                    try:
+                        self.nn.renew_lease(self.fs.client_name)
+                        self._close_retired(wait=False)
+                    except errors.HfedError as e:
+                        log.warning("namespace %s: staging container upkeep failed: %s", self.nameservice, e)
+
+    def close(self) -> None:
+        """Close every container (waiting for the DataNodes' reports); entries were committed already."""
+        self._stop.set()
+        with self._lock:
+            while self._leading:
+                self._round_done.wait()
+            if self._closed:
+                return
+            self._closed = True
+            if self._container is not None:
+                self._retire(self._container)
+            self._close_retired(wait=True)
+
+
+def _close_at_exit(ref) -> None:
+    writer = ref()
+    if writer is not None:
+        try:
+            writer.close()
+        except Exception as e:  # noqa: BLE001 - at exit, a NameNode may already be gone
+            log.debug("closing small-file writer at exit: %s", e)
