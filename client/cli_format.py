@@ -316,7 +316,8 @@ def _fsck_small_file(t, containers, info, whole, files, blocks, locations, out) 
     if info["layout"] == "staged" or not whole.blocks:
         t["staged"] += 1
         if files:
-            print(f"{name} {size} bytes, staged (its NameNode holds the bytes until they are packed):  OK",
+            print(f"{name} {size} bytes, staged by an older hfed (its NameNode holds the bytes until the "
+                  f"packer moves them to a container):  OK",
                   file=out)
         return True
     t["packed"] += 1
@@ -349,7 +350,7 @@ def _fsck_small_summary(t, containers, cfg, out) -> None:
     """Layouts of the files checked, and the containers the packed ones are in."""
     print("\nSmall files (no block of their own):", file=out)
     print(f" Files with blocks:\t\t{t['files'] - t['staged'] - t['packed']}", file=out)
-    print(f" Staged files:\t\t\t{t['staged']} (held by their NameNode until the packer runs)", file=out)
+    print(f" Staged files:\t\t\t{t['staged']} (an older hfed's, held by their NameNode until packed)", file=out)
     print(f" Packed files:\t\t\t{t['packed']} in {len(containers)} container(s)", file=out)
     lost = sum(1 for lb, _, _ in containers.values() if not lb.locations)
     under = sum(1 for lb, _, _ in containers.values() if 0 < len(lb.locations) < cfg.replication)
@@ -364,7 +365,7 @@ def _fsck_small_summary(t, containers, cfg, out) -> None:
 
 def archive_summary(path: str, result) -> str:
     """What `hfed archive PATH` did, in two or three lines."""
-    lines = [f"{path}: {result.staged} small file(s) staged ({human_bytes(result.staged_bytes)}); "
+    lines = [f"{path}: {result.staged} small file(s) moved into containers ({human_bytes(result.staged_bytes)}); "
              f"packers wrote {result.packed} file(s) into {result.containers_written} new container(s)"
              + (f" in {', '.join(result.namespaces)}" if result.namespaces else "")
              + (f", compacted {result.containers_compacted}" if result.containers_compacted else "")]
@@ -426,9 +427,9 @@ def _namespace_memory(s, out) -> None:
 
 
 # namenode/README.md: a block entry is 35 B of columns + ~8 B of its id-index bucket; a packed
-# file instead has one 20 B index row (container, offset, length, inode).
+# file instead has one 12 B index row (container number, offset, length).
 BLOCK_ENTRY_BYTES = 43
-PACKED_ROW_BYTES = 20
+PACKED_ROW_BYTES = 12
 
 
 def _small_files_report(s, replication: int, out) -> None:

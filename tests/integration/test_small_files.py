@@ -1,10 +1,11 @@
-"""Small files on a real cluster: staged on write, packed into containers, read
-back through the normal API and CLI, archived in place, and served from another
-replica when a container replica is corrupt.
+"""Small files on a real cluster: written straight to DataNodes into staging
+containers, readable at once, packed (compressed) by DataNodes when the packer
+runs, read back through the normal API and CLI, archived in place, and served
+from another replica when a container replica is corrupt.
 
 The cluster here packs (threshold 1 MiB, the default) but only when asked:
-pack_age and pack_count are out of reach, so a test sees files STAGED until it
-calls PackNow (or `hfed archive`)."""
+pack_age and pack_count are out of reach, so a test sees files in staging
+containers until it calls PackNow (or `hfed archive`)."""
 from __future__ import annotations
 
 import os
@@ -54,6 +55,7 @@ def hfed(cluster, *args, user=None):
 
 
 def pack_now(fs, ns="ns-a"):
+    fs.flush_small_files()         # close this client's staging containers: the packer packs closed ones
     return fs.namenode(ns).pack_now()
 
 
@@ -62,22 +64,32 @@ def sample_files(n=12) -> dict[str, bytes]:
     return {f"{ROOT}/f{i:03d}": os.urandom(sizes[i % len(sizes)]) for i in range(n)}
 
 
-def test_small_files_are_staged_then_packed_and_read_back(cluster, fs):
+def container_of(fs, path):
+    return fs.block_locations(path).blocks[0].block.block_id
+
+
+def test_small_files_go_to_datanodes_are_readable_at_once_then_packed(cluster, fs):
     files = sample_files()
     for path, data in files.items():
         fs.pipe_file(path, data)
-    assert {fs.info(p)["layout"] for p in files} == {"staged"}
-    assert all(fs.cat_file(p) == data for p, data in files.items())
-    with fs.open(f"{ROOT}/f008", "rb") as f:                 # seek and partial reads of a staged file
+    assert {fs.info(p)["layout"] for p in files} == {"packed"}
+    assert len({container_of(fs, p) for p in files}) == 1        # one staging container, still open
+    remote = make_fs(cluster, host="elsewhere")                  # another client reads the open container
+    try:
+        assert all(remote.cat_file(p) == data for p, data in files.items())
+    finally:
+        remote.close()
+    with fs.open(f"{ROOT}/f008", "rb") as f:                     # seek and partial reads
         f.seek(1000)
         assert f.read(5000) == files[f"{ROOT}/f008"][1000:6000]
     stats = fs.namenode("ns-a").get_stats()
-    assert stats.small_staged >= len(files)
+    assert stats.small_staged == 0 and stats.small_staged_bytes == 0      # no bytes in the NameNode
+    staging = container_of(fs, f"{ROOT}/f000")
 
     reply = pack_now(fs)
     assert reply.files_packed >= len(files) and reply.containers_written >= 1
-    assert {fs.info(p)["layout"] for p in files} == {"packed"}
-    remote = make_fs(cluster, host="elsewhere")               # no local replica: streamed ranges
+    assert {container_of(fs, p) for p in files} != {staging}
+    remote = make_fs(cluster, host="elsewhere")                  # no local replica: streamed ranges
     try:
         for reader in (fs, remote):
             assert all(reader.cat_file(p) == data for p, data in files.items())
@@ -89,6 +101,7 @@ def test_small_files_are_staged_then_packed_and_read_back(cluster, fs):
     assert len(located.blocks) == 1 and located.blocks[0].block.num_bytes > located.file_length == 4096
     stats = fs.namenode("ns-a").get_stats()
     assert stats.small_packed >= len(files) and stats.containers >= 1 and stats.small_staged == 0
+    wait_for(lambda: not fs.namenode("ns-a").get_stats().containers > 1, 15, "the staging container to go")
 
     fsck = hfed(cluster, "fsck", ROOT, "-files")
     assert fsck.returncode == 0, fsck.stderr
@@ -98,16 +111,41 @@ def test_small_files_are_staged_then_packed_and_read_back(cluster, fs):
     assert report.returncode == 0 and "Memory saved by packing (estimate):" in report.stdout, report.stdout
 
 
+def test_packing_compresses_text_like_files_each_on_its_own(cluster, fs):
+    lines = [f'{{"user": {i}, "event": "click", "page": "/item/{i % 97}", "ok": true}}\n' for i in range(400)]
+    files = {f"{ROOT}/logs/part-{i:03d}.json": "".join(lines[i:i + 150]).encode() for i in range(60)}
+    assert fs.pipe_many(files) == [None] * len(files)
+    pack_now(fs)
+    assert all(fs.cat_file(p) == data for p, data in files.items())
+    assert len({container_of(fs, p) for p in files}) == 1
+    container_bytes = fs.block_locations(next(iter(files))).blocks[0].block.num_bytes
+    assert container_bytes <= 0.5 * sum(len(d) for d in files.values())
+
+
+def test_pipe_many_writes_thousands_in_few_calls_and_bad_entries_fail_alone(cluster, fs):
+    files = {f"{ROOT}/many/d{i % 7}/f{i:05d}": os.urandom(1 + i % 3000) for i in range(2500)}
+    bad = {f"{ROOT}/many/d0/f00000/under-a-file": b"x",       # the parent is a file
+           "relative/path": b"y"}
+    results = fs.pipe_many(list(files.items()) + list(bad.items()))
+    assert results[:len(files)] == [None] * len(files)
+    assert isinstance(results[-2], NotADirectoryError) and "under-a-file" in str(results[-2])
+    assert isinstance(results[-1], ValueError)
+    assert not fs.exists(f"{ROOT}/many/d0/f00000/under-a-file")
+    sample = list(files)[::97]
+    assert all(fs.cat_file(p) == files[p] for p in sample)
+    assert fs.pipe_many({f"{ROOT}/many/d1/f00001": b"new"}, overwrite=False)[0].errno == 17
+
+
 def test_small_files_list_stat_rename_delete_and_permissions_as_normal_files(cluster, fs):
     data = b"tiny but real"
     fs.pipe_file(f"{ROOT}/a/one", data)
     fs.pipe_file(f"{ROOT}/a/two", data * 2)
     pack_now(fs)
-    fs.pipe_file(f"{ROOT}/a/three", data * 3)                # staged beside two packed ones
+    fs.pipe_file(f"{ROOT}/a/three", data * 3)                # in a staging container beside two packed ones
     listing = {e["name"]: e for e in fs.ls(f"{ROOT}/a")}
     assert {n: (e["size"], e["type"], e["layout"]) for n, e in listing.items()} == {
         f"{ROOT}/a/one": (13, "file", "packed"), f"{ROOT}/a/two": (26, "file", "packed"),
-        f"{ROOT}/a/three": (39, "file", "staged")}
+        f"{ROOT}/a/three": (39, "file", "packed")}
     assert fs.du(f"{ROOT}/a") == 78 and fs.content_summary(f"{ROOT}/a")["file_count"] == 3
 
     fs.mv(f"{ROOT}/a/one", f"{ROOT}/b-one")
@@ -134,7 +172,7 @@ def test_small_files_list_stat_rename_delete_and_permissions_as_normal_files(clu
 def test_overwrite_across_the_threshold_changes_layout(fs):
     path = f"{ROOT}/grows"
     fs.pipe_file(path, b"small")
-    assert fs.info(path)["layout"] == "staged"
+    assert fs.info(path)["layout"] == "packed"
     pack_now(fs)
     big = os.urandom(THRESHOLD + 1)
     fs.pipe_file(path, big)                                   # past the threshold: normal blocks
@@ -142,8 +180,10 @@ def test_overwrite_across_the_threshold_changes_layout(fs):
     exact = os.urandom(THRESHOLD)                             # the threshold itself is not small
     fs.pipe_file(path, exact)
     assert fs.info(path)["layout"] == "blocks" and fs.cat_file(path) == exact
-    fs.pipe_file(path, b"small again")
-    assert fs.info(path)["layout"] == "staged" and fs.cat_file(path) == b"small again"
+    with fs.open(path, "wb") as f:                           # through open(): held, then one entry
+        f.write(b"small ")
+        f.write(b"again")
+    assert fs.info(path)["layout"] == "packed" and fs.cat_file(path) == b"small again"
     fs.touch(f"{ROOT}/empty")                                  # empty files stay as they always were
     assert fs.info(f"{ROOT}/empty")["layout"] == "blocks" and fs.cat_file(f"{ROOT}/empty") == b""
 
@@ -158,7 +198,7 @@ def test_pack_false_and_dfs_D_pack_false_give_blocks(cluster, fs, tmp_path):
     assert put.returncode == 0, put.stderr
     assert hfed(cluster, "dfs", "-put", str(local), f"{ROOT}/cli-small").returncode == 0
     assert fs.info(f"{ROOT}/cli-blocks")["layout"] == "blocks"
-    assert fs.info(f"{ROOT}/cli-small")["layout"] == "staged"
+    assert fs.info(f"{ROOT}/cli-small")["layout"] == "packed"
     assert fs.cat_file(f"{ROOT}/cli-blocks") == fs.cat_file(f"{ROOT}/cli-small") == local.read_bytes()
     bad = hfed(cluster, "dfs", "-D", "packing=no", "-put", str(local), f"{ROOT}/never")
     assert bad.returncode == 2 and "unknown key 'packing'" in bad.stderr
@@ -181,7 +221,8 @@ def test_archive_packs_files_in_place_and_refuses_users_who_may_not_write(cluste
 
     done = hfed(cluster, "archive", f"{ROOT}/arch")
     assert done.returncode == 0, done.stderr
-    assert f"{len(files)} small file(s) staged" in done.stdout and "1 not small" in done.stdout, done.stdout
+    assert f"{len(files)} small file(s) moved into containers" in done.stdout, done.stdout
+    assert "1 not small" in done.stdout, done.stdout
     for path, data in files.items():
         info = fs.info(path)
         assert info["layout"] == "packed" and fs.cat_file(path) == data
