@@ -104,8 +104,8 @@ def archive(fs: "HfedFileSystem", paths: list[str], callback: Callback | None = 
             except (OSError, ValueError) as e:    # its namespace is down
                 result.errors.append((info["name"], e))
                 continue
-            if reason == "already staged":
-                touched.add(info["nameservice"])   # waiting for its packer: run it below
+            if reason in ("already staged", "already packed"):
+                touched.add(info["nameservice"])   # maybe in a staging container: its packer runs below
             if reason:
                 result.skip(reason)
             else:

@@ -89,8 +89,9 @@ def tour(directory: Path) -> None:
         small.mkdir()
         for i in range(200):
             (small / f"note-{i:03d}.txt").write_bytes(os.urandom(100 + 37 * i))
-        print(f"200 files of 100 B-7 KiB, below small_file_threshold (1 MiB): each is staged in its "
-              "NameNode, then packed")
+        print("200 files of 100 B-7 KiB, below small_file_threshold (1 MiB): each goes straight to the "
+              "DataNodes as an entry of a staging container (its NameNode records only where), then the "
+              "packer has a DataNode rewrite them compressed into one container")
         hfed(conf, "dfs", "-put", str(small), "/user/demo/small")
         hfed(conf, "archive", "/user/demo/small")      # pack now instead of waiting for pack_age
         hfed(conf, "fsck", "/user/demo/small")
