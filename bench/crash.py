@@ -3,8 +3,10 @@
     python -m bench.crash [--cycles 20] [--workers 8] [--seed 1]
 
 Starts a local cluster (1 namespace, 4 DataNodes, 1 MiB blocks). Worker
-threads run creates (with data), mkdirs, renames and deletes, each in its own
-directory, and keep a model of what the NameNode acknowledged. Each cycle lets
+threads run creates (with data: empty, small files that go to staging
+containers, files of blocks), batches of small files (pipe_many), mkdirs,
+renames and deletes, each in its own directory, and keep a model of what the
+NameNode acknowledged. Each cycle lets
 them run for a random moment, SIGKILLs the NameNode (every third cycle also a
 DataNode), restarts it, waits for safe mode to end and checks every worker's
 directory against its model:
@@ -35,9 +37,10 @@ ROOT = "/data/crash"
 
 
 def content(name: str) -> bytes:
-    """Deterministic bytes per file name (sizes up to 1.5 blocks)."""
+    """Deterministic bytes per file name (sizes up to 1.5 blocks; files named s<n> are small)."""
     rng = random.Random(name)
-    return rng.randbytes(rng.choice([0, 100, 4096, 300_000, 1_500_000]))
+    return rng.randbytes(rng.randint(1, 16384) if name.startswith("s")
+                         else rng.choice([0, 100, 4096, 300_000, 1_500_000]))
 
 
 class Worker(threading.Thread):
@@ -74,6 +77,9 @@ class Worker(threading.Thread):
         files = [p for p, kind in self.model.items() if kind.startswith("file")]
         empty_dirs = [p for p, kind in self.model.items() if kind == "dir"]
         choice = self.rng.random()
+        if choice < 0.1:
+            self.small_batch()
+            return
         if choice < 0.45 or not files:
             path = self.fresh("f")
             op = ("create", path)
@@ -98,6 +104,20 @@ class Worker(threading.Thread):
             return
         self.acked += 1
         self.apply(op, self.model)
+
+    def small_batch(self) -> None:
+        """Small files in one pipe_many call: each acknowledged (or not) on its own."""
+        paths = [self.fresh("s") for _ in range(self.rng.randint(2, 20))]
+        try:
+            results = self.fs.pipe_many({p: content(p.rsplit("/", 1)[1]) for p in paths})
+        except Exception:  # noqa: BLE001 - the whole call failed: none is known to be applied
+            results = [OSError("call failed")] * len(paths)
+        for path, error in zip(paths, results):
+            if error is None:
+                self.acked += 1
+                self.apply(("create", path), self.model)
+            else:
+                self.uncertain.append(("create", path))
 
     @staticmethod
     def apply(op: tuple, model: dict) -> None:
