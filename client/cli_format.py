@@ -410,17 +410,35 @@ def budget_summary(s) -> str:
     return ", ".join(parts) or "unlimited"
 
 
+def budget_method(s) -> str:
+    """What decides the budget's refusals (namenode/budget.py), '' without a budget. The
+    refusal text says which rule refused; with room left, a memory budget runs its model."""
+    if s.max_objects and (s.budget_refusal.startswith("namespace object budget") or not s.max_memory):
+        return f"object count (refused at {s.max_objects} objects)"
+    if not s.max_memory:
+        return ""
+    if "measured RSS" in s.budget_refusal:
+        return "measured RSS (the model predicted room; trimmed RSS reached the budget)"
+    return (f"model (predicted RSS = empty NameNode + overhead + objects x {s.bytes_per_object} B/object, "
+            f"calibrated against the tables' byte counts and trimmed RSS; the first refusal latches the wall)")
+
+
 def _namespace_memory(s, out) -> None:
     """The NameNode's objects and memory against its budget, and what a real HDFS NameNode would need."""
     print(f"Objects (files + directories + blocks): {s.objects}", file=out)
     print(f"NameNode memory (RSS): {byte_size(s.rss_bytes)}", file=out)
     if s.baseline_rss_bytes:
         print(f"  of which the NameNode with an empty namespace: {byte_size(s.baseline_rss_bytes)}", file=out)
-    if s.objects >= MEASURABLE_OBJECTS:
+    if s.max_memory:      # the budget's model: its figure is calibrated, not RSS / objects
+        print(f"Bytes per object: {s.bytes_per_object} (the budget model's table bytes per object)", file=out)
+    elif s.objects >= MEASURABLE_OBJECTS:
         print(f"Bytes per object: {s.bytes_per_object} (RSS above the empty namespace / objects)", file=out)
     else:   # a few objects are lost in the noise of the server's own buffers
         print(f"Bytes per object: not measurable below {MEASURABLE_OBJECTS} objects", file=out)
     print(f"Memory budget: {budget_summary(s)}", file=out)
+    method = budget_method(s)
+    if method:
+        print(f"Budget method: {method}", file=out)
     if s.budget_refusal:
         print(f"  BUDGET REACHED, new files, directories and blocks are refused: {s.budget_refusal}", file=out)
     print(f"HDFS NameNode heap estimate ({HDFS_HEAP_MODEL}): {byte_size(s.hdfs_heap_estimate)}", file=out)

@@ -1,21 +1,41 @@
 """A namespace's memory budget: refuse new files, directories and blocks once the
-NameNode's resident memory (``max_memory``) or its object count (``max_objects``)
-reaches the configured limit. Reads, renames and deletes never ask.
+namespace would need more than ``max_memory`` bytes of resident memory, or holds
+``max_objects`` objects (files + directories + blocks). Reads, renames and
+deletes never ask.
 
-The object count (files + directories + blocks) is exact and cheap. RSS is not:
-reading it costs ~10-20 us, more than a create itself, so it is sampled every
-RSS_SAMPLE_INTERVAL seconds or every RSS_SAMPLE_CHECKS checks, whichever comes
-first; a burst of creates can overshoot the budget by what it adds in between
-(about a megabyte), plus what one operation allocates at once (the inode and
-block tables grow their arrays in steps of several megabytes).
+Why a model and not RSS samples. RSS says what the process holds now, not what
+the namespace needs: a table growing holds its old and new arrays for a moment,
+freed memory stays resident until trimmed, and a NameNode restarted from an
+image holds the same files more tightly than one that grew them. A budget that
+compares raw RSS to ``max_memory`` therefore refuses at a peak, accepts again
+once the peak passes, and moves its wall with every restart. Instead the budget
+predicts what the namespace needs after the create::
 
-Deleting files rarely makes RSS shrink: Python keeps freed memory in its own
-pools and reuses it for the next objects. So once RSS reaches ``max_memory``
-the object count at that moment becomes the wall: while RSS stays over the
-budget, creates are allowed again whenever deletes took the count below the
-wall, up to the wall. What users see is "after deleting N objects I can create
-N again" instead of a namespace that stays read-only until a restart. The wall
-is forgotten as soon as RSS drops below the budget again.
+    predicted = baseline + overhead + objects x bytes_per_object
+
+- ``baseline``: RSS of the NameNode before it loaded the namespace.
+- ``bytes_per_object``: the tables' own byte counts (``nbytes()``, allocated
+  arrays including their growth room) per object, taken at its highest since
+  the namespace started growing. Growth room is a fraction of a table, so the
+  highest ratio carries the room the next growth will take, for any growth
+  pattern that grows in proportion or in pages, and it is a property of the
+  content (what the tables hold), not of how the allocator got there.
+- ``overhead``: what RSS shows beyond baseline and tables (interpreter objects,
+  buffers), calibrated from RSS samples taken after glibc's malloc_trim gave
+  freed memory back, so it counts memory in use, not memory merely held.
+
+The first create the model refuses latches the wall at the current object
+count: creates stay refused until deletes take the count below it, and then
+are accepted up to it again (freed slots are reused, so memory does not grow).
+The wall is not forgotten while the NameNode runs. A restart recomputes it from
+the loaded namespace with the same model, so it lands where it was.
+
+Measured RSS remains a backstop: if trimmed RSS reaches ``max_memory`` although
+the model predicted room, the create is refused and the wall latched there, and
+the refusal says the RSS decided. Reading RSS costs ~10-20 us (more than a
+create) and summing table sizes more, so both are sampled every
+RSS_SAMPLE_INTERVAL seconds or RSS_SAMPLE_CHECKS checks; between samples the
+prediction uses the exact object count.
 """
 from __future__ import annotations
 
@@ -25,13 +45,20 @@ import time
 
 import psutil
 
+from namenode.namesystem import Namesystem
 from protos.errors import InvalidArgument, NoSpace
 
-RSS_SAMPLE_INTERVAL = 0.05     # seconds between RSS samples in check() ...
+RSS_SAMPLE_INTERVAL = 0.05     # seconds between samples of RSS and table sizes in check() ...
 RSS_SAMPLE_CHECKS = 1000       # ... or this many checks (a batch of creates runs in one event-loop turn)
 HDFS_BYTES_PER_OBJECT = 150    # the usual HDFS NameNode heap sizing rule: ~150 B per file, directory or block
+TRIM_INTERVAL = 1.0            # seconds between two returns of free memory to the OS (each calibrates overhead)
+# The tables' bytes per object is taken at its highest only once the tables hold this
+# fraction of the room (max_memory - baseline): below it, fixed costs (empty tables, the
+# first directories) dominate and would make a handful of objects look expensive.
+CALIBRATION_MIN_FRACTION = 1 / 16
 
-TRIM_INTERVAL = 1.0            # seconds between two returns of free memory to the OS
+MODEL, MEASURED_RSS, OBJECT_COUNT = "model", "measured RSS", "object count"
+
 _PROCESS = psutil.Process()
 _LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if ctypes.util.find_library("c") else None
 
@@ -50,8 +77,14 @@ def process_rss() -> int:
     return _PROCESS.memory_info().rss
 
 
-def mib(n: int) -> str:
+def mib(n: float) -> str:
     return f"{n / (1 << 20):,.1f} MiB"
+
+
+def overshoot(max_memory: int) -> int:
+    """How far RSS may pass ``max_memory`` (a create is decided before its memory is
+    measured): what the budget promises, max(4 MiB, 2%)."""
+    return max(4 << 20, max_memory // 50)
 
 
 def object_counts(fsn) -> tuple[int, int, int]:
@@ -59,69 +92,161 @@ def object_counts(fsn) -> tuple[int, int, int]:
     return fsn.ns.table.files, fsn.ns.table.directories, len(fsn.blocks)
 
 
+def table_bytes(fsn) -> int:
+    """Bytes the namespace's tables hold (inodes, blocks, packed small files, and the
+    bytes of staged small files an older hfed kept in memory), as the tables count them."""
+    table = fsn.ns.table
+    total = table.nbytes() + fsn.blocks.nbytes()
+    small = getattr(table, "small", None)
+    if small is not None:
+        total += small.nbytes() + getattr(small, "staged_bytes", 0)
+    return total
+
+
+_empty_tables: int | None = None
+
+
+def empty_table_bytes() -> int:
+    """What the tables of an empty namespace hold (their first pages, empty indexes): a
+    fixed cost, not a per-object one (counted per object it would make the first
+    thousands of objects look several times dearer). Measured once per process."""
+    global _empty_tables
+    if _empty_tables is None:
+        _empty_tables = table_bytes(Namesystem("empty", "", "", ""))
+    return _empty_tables
+
+
 class MemoryBudget:
-    """``max_memory`` bytes of RSS and ``max_objects`` files+directories+blocks; 0 is unlimited.
-    ``baseline_rss`` is the RSS of the empty namespace (bytes per object are counted above it);
-    ``rss`` and ``clock`` are seams for tests."""
+    """``max_memory`` bytes and ``max_objects`` files+directories+blocks; 0 is unlimited.
+    ``baseline_rss`` is the RSS before the namespace was loaded; ``rss``, ``clock`` and
+    ``tables`` (table_bytes of a Namesystem) are seams for tests."""
 
     def __init__(self, max_memory: int = 0, max_objects: int = 0, *, baseline_rss: int = 0,
-                 rss=process_rss, clock=time.monotonic, sample_interval: float = RSS_SAMPLE_INTERVAL,
-                 sample_checks: int = RSS_SAMPLE_CHECKS):
+                 rss=process_rss, clock=time.monotonic, tables=table_bytes, trim=release_free_memory,
+                 sample_interval: float = RSS_SAMPLE_INTERVAL, sample_checks: int = RSS_SAMPLE_CHECKS):
         self.max_memory, self.max_objects = max_memory, max_objects
         self.baseline_rss = baseline_rss
-        self._rss, self._clock, self._interval, self._every = rss, clock, sample_interval, sample_checks
+        self._rss, self._clock, self._tables, self._trim = rss, clock, tables, trim
+        self._interval, self._every = sample_interval, sample_checks
         self._sampled_at = float("-inf")
-        self._unsampled = 0     # checks since the last sample
-        self._last_rss = 0
+        self._unsampled = 0            # checks since the last sample
         self._trimmed_at = float("-inf")
-        self.wall_objects: int | None = None   # object count when RSS reached max_memory
+        self.last_rss = 0
+        self.last_tables = 0           # table bytes at the last sample
+        self.last_objects = 0          # objects at the last sample
+        self.overhead = 0              # RSS - baseline - tables at the last trimmed sample (>= 0)
+        self.calibrated_at = 0         # objects when overhead was last measured (0: never)
+        self.fixed = empty_table_bytes() if max_memory else 0   # table bytes with no objects at all
+        self.peak_ratio = 0.0          # highest table bytes (above the fixed part) per object while growing
+        self._grown_to = 0             # most objects seen at a sample
+        self.wall_objects: int | None = None   # latched: creates refused while objects >= this
+        self.wall_method = ""          # what latched the wall: MODEL or MEASURED_RSS
+        self.wall_reason = ""
 
     @property
     def limited(self) -> bool:
         return bool(self.max_memory or self.max_objects)
 
-    def rss(self, fresh: bool = False) -> int:
-        now = self._clock()
+    # ------------------------------------------------------------ calibration
+    def _sample_due(self) -> bool:
         self._unsampled += 1
-        if fresh or self._unsampled >= self._every or now - self._sampled_at >= self._interval:
-            self._last_rss, self._sampled_at, self._unsampled = self._rss(), now, 0
-        return self._last_rss
+        return self._unsampled >= self._every or self._clock() - self._sampled_at >= self._interval
 
-    def refusal(self, objects: int, rss: int) -> str | None:
-        """Why an operation adding objects is refused now, or None when there is room."""
+    def sample(self, fsn, objects: int, trim: bool | None = None) -> None:
+        """Read RSS and the tables' sizes; recalibrate. A trimmed sample (at most one per
+        TRIM_INTERVAL unless asked) also measures the overhead beyond the tables."""
+        now = self._clock()
+        if trim is None:
+            trim = now - self._trimmed_at >= TRIM_INTERVAL
+        if trim:
+            self._trim()
+            self._trimmed_at = now
+        self.last_rss, self._sampled_at, self._unsampled = self._rss(), now, 0
+        self.last_tables, self.last_objects = self._tables(fsn), objects
+        if trim:
+            self.overhead = max(self.last_rss - self.baseline_rss - self.last_tables, 0)
+            self.calibrated_at = objects
+        room = self.max_memory - self.baseline_rss
+        if objects >= self._grown_to and objects and self.last_tables >= room * CALIBRATION_MIN_FRACTION:
+            self._grown_to = objects
+            self.peak_ratio = max(self.peak_ratio, self._ratio())
+
+    @property
+    def bytes_per_object(self) -> float:
+        """The model's table bytes per object: the highest seen while growing, or, before the
+        tables were big enough to tell, what they hold now per object."""
+        return max(self.peak_ratio, self._ratio())
+
+    def _ratio(self) -> float:
+        return max(self.last_tables - self.fixed, 0) / self.last_objects if self.last_objects else 0.0
+
+    def predicted(self, objects: int) -> float:
+        """Memory the namespace is predicted to need with ``objects`` objects."""
+        return self.baseline_rss + self.overhead + self.fixed + objects * self.bytes_per_object
+
+    def method(self) -> str:
+        """How the budget decides, in words (for the report)."""
+        if self.max_objects and not self.max_memory:
+            return f"{OBJECT_COUNT} ({self.max_objects:,} allowed)"
+        basis = ("table bytes per object at their highest while growing" if self.peak_ratio
+                 else "table bytes per object now (tables too small to calibrate)")
+        return (f"{MODEL}: empty NameNode {mib(self.baseline_rss)} + overhead {mib(self.overhead)} "
+                f"(trimmed RSS at {self.calibrated_at:,} objects) + empty tables {mib(self.fixed)} "
+                f"+ objects x {self.bytes_per_object:,.1f} B ({basis})")
+
+    # -------------------------------------------------------------- decisions
+    def refusal(self, fsn, objects: int) -> str | None:
+        """Why an operation adding an object is refused now, or None when there is room."""
         if self.max_objects and objects >= self.max_objects:
+            if not self.max_memory:
+                self.last_rss = self._rss()      # not sampled for a count-only budget: read for the message
             return (f"namespace object budget reached: {objects:,} objects (files, directories, blocks) of "
-                    f"{self.max_objects:,} allowed, RSS {mib(rss)} (delete files or raise max_objects)")
+                    f"{self.max_objects:,} allowed, RSS {mib(self.last_rss)} (delete files or raise max_objects)")
         if not self.max_memory:
             return None
-        if rss < self.max_memory:
-            self.wall_objects = None
-            return None
-        if self.wall_objects is None:
-            self.wall_objects = objects
-        if objects < self.wall_objects:
-            return None
-        return (f"namespace memory budget reached: {objects:,} objects, RSS {mib(rss)} of "
-                f"{mib(self.max_memory)} budget (delete files or raise max_memory)")
+        if self.wall_objects is not None:
+            if objects >= self.wall_objects:
+                return self.wall_reason
+            # Below the latched wall deletes made room: freed slots and names are reused, so
+            # the model is not asked again. Only RSS far past the budget (beyond what the
+            # budget promises, OVERSHOOT) lowers the wall.
+            if self.last_rss < self.max_memory + overshoot(self.max_memory):
+                return None
+            self.sample(fsn, objects, trim=True)
+            if self.last_rss < self.max_memory + overshoot(self.max_memory):
+                return None
+            return self._latch(objects, MEASURED_RSS, self._measured_reason(objects))
+        after = self.predicted(objects + 1)
+        if after > self.max_memory:
+            return self._latch(objects, MODEL, (
+                f"namespace memory budget reached: {objects:,} objects; one more would need "
+                f"{mib(after)} of {mib(self.max_memory)} budget, predicted by the {self.method()}; "
+                f"RSS {mib(self.last_rss)} (delete files or raise max_memory)"))
+        if self.last_rss >= self.max_memory:
+            self.sample(fsn, objects, trim=True)     # memory the allocator merely holds is not the namespace's
+            if self.last_rss >= self.max_memory:
+                return self._latch(objects, MEASURED_RSS, self._measured_reason(objects))
+        return None
 
-    def _trim_due(self) -> bool:
-        return self._clock() - self._trimmed_at >= TRIM_INTERVAL
+    def _measured_reason(self, objects: int) -> str:
+        return (f"namespace memory budget reached: {objects:,} objects, {MEASURED_RSS} {mib(self.last_rss)} "
+                f"(trimmed) of {mib(self.max_memory)} budget although the model predicted "
+                f"{mib(self.predicted(objects))} (delete files or raise max_memory)")
 
-    def trimmed_rss(self) -> int:
-        """RSS once memory the allocator holds unused went back to the OS."""
-        self._trimmed_at = self._clock()
-        release_free_memory()
-        return self.rss(fresh=True)
+    def _latch(self, objects: int, method: str, reason: str) -> str:
+        """The wall: the object count at the first refusal (the lowest, if deletes came first)."""
+        if self.wall_objects is None or objects < self.wall_objects:
+            self.wall_objects, self.wall_method, self.wall_reason = objects, method, reason
+        return reason
 
     def check(self, fsn, path: str) -> None:
         """NoSpace naming ``path`` and the namespace when no object may be added."""
         if not self.limited:
             return
         objects = sum(object_counts(fsn))
-        rss = self.rss()
-        if self.max_memory and rss >= self.max_memory and self._trim_due():
-            rss = self.trimmed_rss()     # memory the allocator merely holds is not the namespace's
-        reason = self.refusal(objects, rss)
+        if self.max_memory and self._sample_due():
+            self.sample(fsn, objects)
+        reason = self.refusal(fsn, objects)
         if reason:
             raise NoSpace(f"{fsn.ns.where(path)}: {reason}", path)
 
@@ -129,13 +254,19 @@ class MemoryBudget:
         """What the status RPC reports: objects, memory, budget and the HDFS heap estimate."""
         files, directories, blocks = object_counts(fsn)
         objects = files + directories + blocks
-        rss = self.trimmed_rss() if self._trim_due() else self.rss(fresh=True)
+        self.sample(fsn, objects)
+        # The model's "no room for one more" latches the wall here as a create would:
+        # the report shows the wall the next create meets.
+        refusal = (self.refusal(fsn, objects) or "") if self.limited else ""
+        if self.max_memory:
+            per_object = self.bytes_per_object
+        else:        # no model runs: RSS above the empty NameNode per object, as measured
+            per_object = max(self.last_rss - self.baseline_rss, 0) / max(objects, 1)
         return {"files": files, "directories": directories, "blocks": blocks, "objects": objects,
-                "rss_bytes": rss, "baseline_rss_bytes": self.baseline_rss,
-                "bytes_per_object": max(rss - self.baseline_rss, 0) // max(objects, 1),
+                "rss_bytes": self.last_rss, "baseline_rss_bytes": self.baseline_rss,
+                "bytes_per_object": round(per_object),
                 "max_memory": self.max_memory, "max_objects": self.max_objects,
-                "hdfs_heap_estimate": HDFS_BYTES_PER_OBJECT * objects,
-                "budget_refusal": (self.refusal(objects, rss) or "") if self.limited else ""}
+                "hdfs_heap_estimate": HDFS_BYTES_PER_OBJECT * objects, "budget_refusal": refusal}
 
 
 def refuse_impossible(nameservice: str, source: str, max_memory: int, max_objects: int,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -86,7 +87,7 @@ def test_object_budget_refuses_creates_keeps_reads_and_frees_room_on_delete(fres
     assert full_again.value.errno == errno.ENOSPC
 
 
-def test_memory_budget_refuses_creates_past_the_rss_budget_and_deletes_make_room(fresh_cluster, connect):
+def test_memory_budget_refuses_creates_past_the_rss_budget_and_deletes_make_room(fresh_cluster, connect, hfed_env):
     # Start once without a budget to learn what this NameNode's RSS is, then give it 2 MiB more.
     mc = fresh_cluster(namespaces=1, datanodes=1, replication=1, settings={"durable_edits": False})
     stats = connect(mc).namenode("ns-a").get_stats()
@@ -111,6 +112,17 @@ def test_memory_budget_refuses_creates_past_the_rss_budget_and_deletes_make_room
     assert fs.exists(f"/user/m/{name}0") and fs.info(f"/user/m/{name}{created - 1}")["size"] == 0
     assert not fs.exists(f"/user/m/{name}{created}")
     assert fs.namenode("ns-a").get_stats().max_memory == budget
+
+    # The first refusal is the wall: nothing is accepted again without deletes, not even
+    # once a second has passed and freed memory went back to the OS (the budget used to
+    # accept again as soon as RSS dipped under max_memory).
+    time.sleep(1.2)
+    later = fs.touch_many([f"/user/m/later{i}" for i in range(50)])
+    assert all(isinstance(r, OSError) and r.errno == errno.ENOSPC for r in later), later
+    report = hfed(hfed_env, mc.config_path, "dfsadmin", "-report")
+    assert report.returncode == 0, report.stderr
+    method = "model" if "predicted by the model" in message else "measured RSS"
+    assert f"Budget method: {method}" in report.stdout and "BUDGET REACHED" in report.stdout
 
     for i in range(10):                  # RSS barely shrinks, but ten freed objects make room for ten
         fs.rm(f"/user/m/{name}{i}")

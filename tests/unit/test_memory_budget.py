@@ -1,10 +1,11 @@
 """The namespace memory budget driven by plain calls: a real Namesystem, a fake RSS and clock."""
 import errno
+import io
 import tomllib
 
 import pytest
 
-from namenode.budget import HDFS_BYTES_PER_OBJECT, MemoryBudget, refuse_impossible
+from namenode.budget import HDFS_BYTES_PER_OBJECT, MemoryBudget, refuse_impossible, table_bytes
 from namenode.namesystem import Namesystem
 from namenode.ops import dirs, files, reads
 from protos import config as hconfig
@@ -84,59 +85,180 @@ def test_reads_renames_and_deletes_keep_working_and_deletes_make_room(fsn, proc)
         create(fsn, "/user/c")
 
 
-def test_memory_budget_message_names_rss_and_budget(fsn, proc):
-    fsn.budget = budget(proc, max_memory=256 * MiB)
-    create(fsn, "/user/a")
-    proc.value = 300 * MiB
-    with pytest.raises(NoSpace) as refused:
-        create(fsn, "/user/b")
-    assert str(refused.value) == (f"/user/b (namespace ns-a): namespace memory budget reached: {objects(fsn):,} "
-                                  "objects, RSS 300.0 MiB of 256.0 MiB budget (delete files or raise max_memory)")
+class TablesProcess(FakeProcess):
+    """A NameNode process whose RSS is its baseline, a fixed overhead and the namespace's
+    tables, as their own byte counts say (plus ``extra``, memory outside the model)."""
+    def __init__(self, fsn, baseline=60 * MiB, overhead=2 * MiB):
+        super().__init__()
+        self.fsn, self.baseline, self.overhead, self.extra, self.trims = fsn, baseline, overhead, 0, 0
+
+    def rss(self):
+        self.reads += 1
+        return self.baseline + self.overhead + self.extra + table_bytes(self.fsn)
+
+    def trim(self):
+        self.trims += 1
 
 
-def test_after_the_memory_wall_deletes_allow_creates_up_to_the_wall_even_if_rss_stays_high(fsn, proc):
-    """RSS rarely shrinks after deletes (Python reuses the freed memory): the object count at
-    which RSS reached the budget is the limit while RSS stays over it."""
+def modelled(fsn, proc, room, **kwargs):
+    """A memory budget of ``room`` bytes above the process's empty RSS, sampling at every check."""
+    return MemoryBudget(max_memory=proc.baseline + room, baseline_rss=proc.baseline, rss=proc.rss,
+                        clock=proc.clock, trim=proc.trim, sample_interval=0, **kwargs)
+
+
+def fill_until_refused(fsn, start=0, limit=100_000, prefix="/user/d"):
+    """Create files (1,000 per directory) until the budget refuses; (files created, the refusal)."""
     admin = fsn.ns.caller("admin")
-    fsn.budget = budget(proc, max_memory=256 * MiB)
-    for name in "abc":
-        create(fsn, f"/user/{name}")
-    proc.value = 256 * MiB                       # the wall: reached at this object count
+    for i in range(start, start + limit):
+        try:
+            if i % 1000 == 0:
+                dirs.mkdirs(fsn, admin, f"{prefix}{i // 1000:04d}", 0o755, False)
+            create(fsn, f"{prefix}{i // 1000:04d}/{i:016x}")
+        except NoSpace as refused:
+            return i - start, refused
+    raise AssertionError(f"{limit} files and no refusal")
+
+
+def test_the_first_refusal_is_the_wall_and_nothing_is_accepted_until_deletes(fsn):
+    proc = TablesProcess(fsn)
+    fsn.budget = modelled(fsn, proc, room=3 * MiB)
+    made, refused = fill_until_refused(fsn)
     wall = objects(fsn)
-    with pytest.raises(NoSpace):
-        create(fsn, "/user/d")
-    dirs.delete(fsn, admin, "/user/a", False)
-    dirs.delete(fsn, admin, "/user/b", False)
-    create(fsn, "/user/d")                       # RSS unchanged, but two objects were freed
-    create(fsn, "/user/e")
-    assert objects(fsn) == wall
-    with pytest.raises(NoSpace, match="RSS 256.0 MiB of 256.0 MiB"):
-        create(fsn, "/user/f")
-    proc.value = 200 * MiB                       # memory really went back: the wall is forgotten
-    create(fsn, "/user/f")
-    assert fsn.budget.wall_objects is None
+    assert fsn.budget.wall_objects == wall and fsn.budget.wall_method == "model"
+    # Whatever RSS and the clock do now, the wall stands until objects are deleted.
+    for rss_change, seconds in ((-2 * MiB, 0.5), (-2 * MiB, 5.0), (0, 60.0)):
+        proc.extra, proc.t = rss_change, proc.t + seconds
+        for name in ("late", "later"):
+            with pytest.raises(NoSpace):
+                create(fsn, f"/user/{name}")
+        with pytest.raises(NoSpace):
+            dirs.mkdirs(fsn, fsn.ns.caller("admin"), "/user/newdir", 0o755, False)
+        assert objects(fsn) == wall
+    # Deletes make room for as many objects as they freed, and not one more.
+    for i in range(5):
+        assert dirs.delete(fsn, fsn.ns.caller("admin"), f"/user/d0000/{i:016x}", False)
+    for i in range(5):
+        create(fsn, f"/user/again{i}")
+    with pytest.raises(NoSpace) as again:
+        create(fsn, "/user/again5")
+    assert objects(fsn) == wall and str(again.value).endswith(str(refused).split(": ", 1)[1])
 
 
-def test_rss_is_sampled_by_time_or_check_count_not_read_per_operation(fsn, proc):
-    fsn.budget = MemoryBudget(max_memory=256 * MiB, rss=proc.rss, clock=proc.clock, sample_interval=0.05,
-                              sample_checks=30)
+def test_the_model_refuses_before_rss_reaches_the_budget_and_says_so(fsn):
+    proc = TablesProcess(fsn)
+    fsn.budget = budget = modelled(fsn, proc, room=3 * MiB)
+    made, refused = fill_until_refused(fsn)
+    assert proc.rss() <= budget.max_memory          # refused on the prediction, not on the measurement
+    message = str(refused)
+    assert message.startswith(f"/user/d{made // 1000:04d}/{made:016x} (namespace ns-a): namespace memory budget "
+                              f"reached: {objects(fsn):,} objects; one more would need")
+    assert "of 63.0 MiB budget, predicted by the model: empty NameNode 60.0 MiB + overhead 2.0 MiB" in message
+    assert "+ empty tables " in message and "B (table bytes per object at their highest while growing)" in message
+    assert "(delete files or raise max_memory)" in message
+    assert budget.predicted(objects(fsn) + 1) > budget.max_memory >= budget.predicted(objects(fsn))
+
+
+def test_calibration_tables_per_object_at_their_highest_and_overhead_from_trimmed_rss(fsn):
+    proc = TablesProcess(fsn, overhead=5 * MiB)
+    fsn.budget = budget = modelled(fsn, proc, room=16 * MiB)
+    admin = fsn.ns.caller("admin")
+    ratios = []
+    for i in range(30_000):
+        if i % 1000 == 0:
+            dirs.mkdirs(fsn, admin, f"/user/d{i // 1000:04d}", 0o755, False)
+        create(fsn, f"/user/d{i // 1000:04d}/{i:016x}")
+        if i % 500 == 0 and table_bytes(fsn) >= 1 * MiB:    # the calibration threshold: 1/16 of the room
+            ratios.append((table_bytes(fsn) - budget.fixed) / objects(fsn))
+    budget.sample(fsn, objects(fsn), trim=True)
+    assert proc.trims >= 1
+    assert budget.overhead == 5 * MiB                 # RSS - baseline - tables, from a trimmed sample
+    assert budget.calibrated_at == objects(fsn)
+    # The tables grow in steps: their bytes per object is highest just after one, and
+    # the model keeps that highest figure (the room the next step takes), not today's.
+    assert budget.peak_ratio >= max(ratios) > (table_bytes(fsn) - budget.fixed) / objects(fsn)
+    assert budget.bytes_per_object == budget.peak_ratio
+    assert budget.fixed > 0                             # the empty tables: not charged per object
+    assert budget.predicted(objects(fsn)) == 60 * MiB + 5 * MiB + budget.fixed + objects(fsn) * budget.peak_ratio
+    assert fsn.budget.usage(fsn)["bytes_per_object"] == round(budget.peak_ratio)
+
+
+def test_trimmed_rss_past_the_budget_refuses_even_where_the_model_saw_room(fsn):
+    proc = TablesProcess(fsn)
+    fsn.budget = budget = modelled(fsn, proc, room=8 * MiB)
+    for i in range(10):
+        create(fsn, f"/user/f{i}")
+    proc.extra = 9 * MiB                               # memory the model does not know about
+    with pytest.raises(NoSpace) as refused:
+        create(fsn, "/user/f10")
+    assert "measured RSS 71.0 MiB (trimmed) of 68.0 MiB budget although the model predicted" in str(refused.value)
+    assert budget.wall_method == "measured RSS" and budget.wall_objects == objects(fsn)
+    proc.extra = 0
+    with pytest.raises(NoSpace):                        # latched like any other wall
+        create(fsn, "/user/f10")
+
+
+def test_a_restart_lands_on_the_same_wall(fsn, tmp_path):
+    """The wall follows from what the namespace holds: the same files loaded from an
+    image (tables sized differently than when they grew) meet it within 2%."""
+    from namenode import image
+    from namenode.journal import Journal
+
+    proc = TablesProcess(fsn)
+    fsn.budget = modelled(fsn, proc, room=6 * MiB)
+    fill_until_refused(fsn, limit=200_000)
+    wall = objects(fsn)
+    image.write(tmp_path, image.snapshot(fsn, 1))
+    restarted = Namesystem("ns-a", "CID", "BP-1", "admin", block_size=1024, replication=1, mount_dirs=("/user",))
+    Journal(tmp_path, durable=False).load(restarted)
+    assert objects(restarted) == wall
+    again = TablesProcess(restarted)
+    restarted.budget = modelled(restarted, again, room=6 * MiB)
+    fill_until_refused(restarted, start=200_000, prefix="/user/r")
+    new_wall = objects(restarted)
+    assert abs(new_wall - wall) <= 0.02 * wall, (wall, new_wall)
+
+
+def test_the_report_names_the_method_that_decided():
+    from client import cli_format
+    from protos import hfed_pb2 as pb
+
+    def report(**fields):
+        out = io.StringIO()
+        cli_format._namespace_memory(pb.GetStatsResponse(**fields), out)
+        return out.getvalue()
+
+    room = report(objects=50_000, rss_bytes=80 * MiB, baseline_rss_bytes=60 * MiB, bytes_per_object=76,
+                  max_memory=100 * MiB)
+    assert "Budget method: model (predicted RSS = empty NameNode + overhead + objects x 76 B/object" in room
+    full = report(objects=50_000, rss_bytes=80 * MiB, baseline_rss_bytes=60 * MiB, bytes_per_object=76,
+                  max_memory=100 * MiB, budget_refusal="namespace memory budget reached: 50,000 objects; one "
+                  "more would need 100.1 MiB of 100.0 MiB budget, predicted by the model: ...")
+    assert "Budget method: model" in full and "BUDGET REACHED" in full
+    measured = report(objects=50_000, rss_bytes=101 * MiB, max_memory=100 * MiB,
+                      budget_refusal="namespace memory budget reached: 50,000 objects, measured RSS 101.0 MiB "
+                                     "(trimmed) of 100.0 MiB budget although the model predicted 90.0 MiB")
+    assert "Budget method: measured RSS (the model predicted room" in measured
+    counted = report(objects=10, max_objects=10, budget_refusal="namespace object budget reached: ...")
+    assert "Budget method: object count (refused at 10 objects)" in counted
+    assert "Budget method" not in report(objects=10)
+
+
+def test_rss_and_table_sizes_are_sampled_by_time_or_check_count_not_per_operation(fsn):
+    proc = TablesProcess(fsn)
+    fsn.budget = MemoryBudget(max_memory=256 * MiB, baseline_rss=proc.baseline, rss=proc.rss, clock=proc.clock,
+                              trim=proc.trim, sample_interval=0.05, sample_checks=30)
     for i in range(20):
         create(fsn, f"/user/f{i}")
-    assert proc.reads == 1
-    proc.value, proc.t = 300 * MiB, 0.06          # time's up: the next check sees the growth
-    with pytest.raises(NoSpace):
-        create(fsn, "/user/late")
-    assert proc.reads == 3                        # the sample, and one more after freeing unused memory
-    proc.value = 100 * MiB                        # the clock stands still (one event-loop turn) ...
-    with pytest.raises(NoSpace):
-        create(fsn, "/user/late")
-    refused = []
-    for i in range(30):                           # ... but the 30th check since the sample reads it again
-        try:
-            create(fsn, f"/user/g{i}")
-        except NoSpace:
-            refused.append(i)
-    assert refused == list(range(28)) and proc.reads == 4
+    assert proc.reads == 1 and proc.trims == 1           # the first check samples (and calibrates)
+    proc.t = 0.06                                          # time's up: the next check samples again
+    create(fsn, "/user/late")
+    assert proc.reads == 2 and proc.trims == 1            # trimming only once a second
+    for i in range(30):                                    # the clock stands still (one event-loop turn) ...
+        create(fsn, f"/user/g{i}")
+    assert proc.reads == 3                                 # ... but the 30th check since the sample reads it
+    proc.t = 1.5
+    create(fsn, "/user/trimmed")
+    assert proc.reads == 4 and proc.trims == 2
 
 
 def test_no_limits_never_refuse(fsn, proc):
@@ -148,7 +270,7 @@ def test_no_limits_never_refuse(fsn, proc):
 
 
 def test_usage_reports_objects_memory_budget_and_hdfs_heap_estimate(fsn, proc):
-    fsn.budget = budget(proc, max_memory=256 * MiB, max_objects=1000, baseline_rss=60 * MiB)
+    fsn.budget = budget(proc, max_objects=1000, baseline_rss=60 * MiB)
     fsn.register_datanode("uuid-1", "host-1", "127.0.0.1:9001")
     create(fsn, "/user/a")
     files.add_block(fsn, fsn.ns.caller("admin"), "/user/a", "c1", None, set(), "")
@@ -156,12 +278,17 @@ def test_usage_reports_objects_memory_budget_and_hdfs_heap_estimate(fsn, proc):
     total = objects(fsn)
     assert (usage["files"], usage["directories"], usage["blocks"]) == (1, 2, 1) and usage["objects"] == total == 4
     assert usage["rss_bytes"] == 100 * MiB and usage["baseline_rss_bytes"] == 60 * MiB
-    assert usage["bytes_per_object"] == 40 * MiB // total
-    assert usage["max_memory"] == 256 * MiB and usage["max_objects"] == 1000
+    assert usage["bytes_per_object"] == 40 * MiB // total        # no memory model: measured RSS per object
+    assert usage["max_memory"] == 0 and usage["max_objects"] == 1000
     assert usage["hdfs_heap_estimate"] == HDFS_BYTES_PER_OBJECT * total
     assert usage["budget_refusal"] == ""
-    proc.value = 512 * MiB
-    assert "memory budget reached" in fsn.budget.usage(fsn)["budget_refusal"]
+    modelled_proc = TablesProcess(fsn)
+    fsn.budget = modelled(fsn, modelled_proc, room=64 * MiB)
+    usage = fsn.budget.usage(fsn)
+    assert usage["bytes_per_object"] == round((table_bytes(fsn) - fsn.budget.fixed) / total)   # the model's figure
+    assert usage["max_memory"] == 124 * MiB and usage["budget_refusal"] == ""
+    modelled_proc.extra = 100 * MiB
+    assert "measured RSS" in fsn.budget.usage(fsn)["budget_refusal"]
 
 
 def test_config_reads_validates_and_dumps_the_budget():
