@@ -151,7 +151,7 @@ class BlockStorage:
         os.makedirs(self.data_dir, exist_ok=True)
         self.uuid = self._load_or_create_uuid()
         self._pools: dict[str, dict[int, Replica]] = {}
-        self._writing: set[tuple[str, int]] = set()
+        self._writing: dict[tuple[str, int], ReplicaBeingWritten] = {}
         self._used = 0
         self._verified: dict[tuple, bool] = {}
         self._verifying: dict[tuple, asyncio.Future] = {}
@@ -326,6 +326,20 @@ class BlockStorage:
                                f" (it holds generation stamp {replica.generation_stamp})")
         return replica
 
+    def readable(self, pool_id: str, block_id: int, generation_stamp: int) -> tuple[Replica, bool]:
+        """(replica, being written) for a reader: the finalized replica, or else a
+        Replica view of the bytes a write has put on disk so far (their checksums are
+        in its meta file, so they read like a finalized replica's). The view's files
+        move to finalized/ when the write ends: a reader that cannot open them looks
+        up again. BlockMissing as ``get`` when neither is here."""
+        replica = self._pools.get(pool_id, {}).get(block_id)
+        if replica is not None and replica.generation_stamp == generation_stamp:
+            return replica, False
+        rbw = self._writing.get((pool_id, block_id))
+        if rbw is not None and rbw.generation_stamp == generation_stamp:
+            return Replica(pool_id, block_id, generation_stamp, rbw.num_bytes, rbw.block_path, rbw.meta_path), True
+        return self.get(pool_id, block_id, generation_stamp), False
+
     # ------------------------------------------------------------ writing
 
     def create_rbw(self, pool_id: str, block_id: int, generation_stamp: int) -> ReplicaBeingWritten:
@@ -341,12 +355,9 @@ class BlockStorage:
         if self.remaining() <= 0:
             raise NoSpace(f"DataNode {self.host_label} has no space left for block {name} of pool {pool_id}")
         self.pool_dir(pool_id, RBW)
-        self._writing.add((pool_id, block_id))
-        try:
-            return ReplicaBeingWritten(self, pool_id, block_id, generation_stamp)
-        except BaseException:
-            self._writing.discard((pool_id, block_id))
-            raise
+        rbw = ReplicaBeingWritten(self, pool_id, block_id, generation_stamp)
+        self._writing[(pool_id, block_id)] = rbw
+        return rbw
 
     def reserve(self, nbytes: int, what: str) -> int:
         """Account for incoming data and its checksums; NoSpace past a configured capacity."""
@@ -357,10 +368,13 @@ class BlockStorage:
         self._used += amount
         return amount
 
-    async def finalize(self, rbw: ReplicaBeingWritten, verified: bool = False) -> Replica:
+    async def finalize(self, rbw: ReplicaBeingWritten, verified: bool = False, partial: bool = False) -> Replica:
         """Close (and optionally fsync) the replica and move it to finalized/ (replacing
         an older generation). ``verified``: every packet's checksums were checked on
-        arrival, so short-circuit readers need no second pass over the file."""
+        arrival, so short-circuit readers need no second pass over the file.
+        ``partial``: the write broke off; keep the bytes written (rbw.num_bytes, whose
+        packets were verified), cutting any torn tail of a failed write from both files.
+        Call it only once no write to ``rbw`` is pending."""
         finalized = self.pool_dir(rbw.pool_id, FINALIZED)
         replica = Replica(rbw.pool_id, rbw.block_id, rbw.generation_stamp, rbw.num_bytes,
                           os.path.join(finalized, f"blk_{rbw.block_id}"),
@@ -368,6 +382,9 @@ class BlockStorage:
         older = self._pools.get(rbw.pool_id, {}).get(rbw.block_id)
 
         def move():
+            if partial:
+                for f, size in ((rbw._data, rbw.num_bytes), (rbw._meta, meta_size(rbw.num_bytes))):
+                    f.truncate(size)
             rbw.sync_and_close(self.sync_on_close)
             os.replace(rbw.meta_path, replica.meta_path)
             os.replace(rbw.block_path, replica.block_path)
@@ -381,7 +398,9 @@ class BlockStorage:
         except BaseException:
             self.abort(rbw)
             raise
-        self._writing.discard((rbw.pool_id, rbw.block_id))
+        self._writing.pop((rbw.pool_id, rbw.block_id), None)
+        if partial:  # give back what was reserved for packets received but never written
+            self._used -= rbw.reserved - (rbw.num_bytes + meta_size(rbw.num_bytes) - checksum.HEADER_SIZE)
         if older is not None:
             self._used -= older.num_bytes + meta_size(older.num_bytes)
             self._corrupt.discard(_replica_key(older))
@@ -396,7 +415,7 @@ class BlockStorage:
         """Drop a replica whose write failed."""
         if (rbw.pool_id, rbw.block_id) not in self._writing:
             return
-        self._writing.discard((rbw.pool_id, rbw.block_id))
+        self._writing.pop((rbw.pool_id, rbw.block_id), None)
         rbw.close()
         _unlink(rbw.block_path)
         _unlink(rbw.meta_path)

@@ -126,20 +126,18 @@ class DataTransferServicer(pb_grpc.DataTransferServicer):
     @grpc_stream_handler
     async def ReadBlock(self, request: pb.ReadBlockRequest, context):
         block = request.block
-        replica = self.storage.get(block.pool_id, block.block_id, block.generation_stamp)
-        if request.offset > replica.num_bytes:
-            raise InvalidArgument(f"offset {request.offset} is past the end of block {replica}"
-                                  f" ({replica.num_bytes} bytes) on DataNode {self.storage.host_label}")
-        end = replica.num_bytes if request.length == 0 else min(replica.num_bytes, request.offset + request.length)
-        end = min(-(-end // BPC) * BPC, replica.num_bytes)  # whole chunks only
+        replica, writing, files = await open_readable(self.storage, block)
         self.active_transfers += 1
         try:
+            end = read_end(replica, writing, request.offset, request.length, self.storage.host_label)
             async with contextlib.aclosing(replica_chunks(replica, request.offset - request.offset % BPC, end,
-                                                          self.storage.host_label)) as chunks:
+                                                          self.storage.host_label, files)) as chunks:
                 async for chunk in chunks:
                     yield encode_read_chunk(chunk)
         finally:
             self.active_transfers -= 1
+            for f in files:  # replica_chunks closes them, unless it never started
+                f.close()
 
     # ------------------------------------------------------------ write
 
@@ -160,7 +158,11 @@ class DataTransferServicer(pb_grpc.DataTransferServicer):
         if request.client_host != self.storage.host_label:
             raise AccessDenied(f"short-circuit read of block {name} of pool {block.pool_id} refused: client host"
                                f" {request.client_host!r} is not DataNode host {self.storage.host_label!r}")
-        replica = self.storage.get(block.pool_id, block.block_id, block.generation_stamp)
+        replica, writing = self.storage.readable(block.pool_id, block.block_id, block.generation_stamp)
+        if writing:
+            # Its file still grows and is renamed at finalize: the client streams it instead.
+            raise AccessDenied(f"short-circuit read of block {name} of pool {block.pool_id} refused: it is"
+                               f" still being written on DataNode {self.storage.host_label}; read it with ReadBlock")
         try:
             await self.storage.verify_once(replica)
         except ChecksumError as e:
@@ -170,6 +172,51 @@ class DataTransferServicer(pb_grpc.DataTransferServicer):
             raise
         return pb.ShortCircuitResponse(block_path=replica.block_path, meta_path=replica.meta_path,
                                        length=replica.num_bytes)
+
+
+# Attempts to open a replica's two files: a replica being written moves to finalized/
+# when its write ends, so a reader that looked it up just before then finds neither
+# path (or one) and looks up again.
+OPEN_ATTEMPTS = 5
+
+
+async def open_readable(storage: BlockStorage, block: pb.Block) -> tuple[Replica, bool, tuple]:
+    """(replica, being written, (data file, meta file) opened for reading) for ``block``;
+    once open, the files stay readable whatever renames or deletes them.
+    BlockMissing naming block and DataNode when it is not here."""
+    for attempt in range(OPEN_ATTEMPTS):
+        replica, writing = storage.readable(block.pool_id, block.block_id, block.generation_stamp)
+        try:
+            data_file = open(replica.block_path, "rb", buffering=0)
+        except FileNotFoundError:
+            await asyncio.sleep(0.002 * (attempt + 1))  # let the finalize (or delete) that moved it finish
+            continue
+        try:
+            meta_file = open(replica.meta_path, "rb", buffering=0)
+        except FileNotFoundError:
+            data_file.close()
+            await asyncio.sleep(0.002 * (attempt + 1))
+            continue
+        return replica, writing, (data_file, meta_file)
+    raise errors.BlockMissing(f"block {block_name(block.block_id, block.generation_stamp)} of pool {block.pool_id}"
+                              f" vanished from DataNode {storage.host_label} while being opened")
+
+
+def read_end(replica: Replica, writing: bool, offset: int, length: int, host_label: str) -> int:
+    """Where a read of [offset, offset+length) of ``replica`` ends (length 0: to the end),
+    in whole chunks. A finalized replica serves what it has of the range; a replica being
+    written only a range within the bytes on disk (a reader wanting acknowledged bytes
+    the write has not stored here yet tries another replica)."""
+    if writing:
+        want = replica.num_bytes if length == 0 else offset + length
+        if want > replica.num_bytes:
+            raise errors.BlockMissing(f"block {replica} is being written on DataNode {host_label} and has"
+                                      f" {replica.num_bytes} bytes on disk: [{offset}, {want}) is not all written")
+    if offset > replica.num_bytes:
+        raise InvalidArgument(f"offset {offset} is past the end of block {replica}"
+                              f" ({replica.num_bytes} bytes) on DataNode {host_label}")
+    end = replica.num_bytes if length == 0 else min(replica.num_bytes, offset + length)
+    return min(-(-end // BPC) * BPC, replica.num_bytes)  # whole chunks only
 
 
 class Chunk(NamedTuple):
@@ -197,11 +244,12 @@ def encode_read_chunk(chunk: Chunk) -> bytes:
                      b"\x1a", _varint(len(chunk.crcs)), chunk.crcs, b"\x20", _varint(BPC)))
 
 
-async def replica_chunks(replica: Replica, start: int, end: int, host_label: str):
+async def replica_chunks(replica: Replica, start: int, end: int, host_label: str, files: tuple = ()):
     """Chunks of [start, end) of a replica (start chunk aligned), reading
-    the next packet from disk while the current one is on its way."""
-    data_file = open(replica.block_path, "rb", buffering=0)
-    meta_file = open(replica.meta_path, "rb", buffering=0)
+    the next packet from disk while the current one is on its way.
+    ``files``: its (data, meta) files already open (closed here), else opened here."""
+    data_file, meta_file = files or (open(replica.block_path, "rb", buffering=0),
+                                     open(replica.meta_path, "rb", buffering=0))
     pending = None
     try:
         where = f"replica {replica} on DataNode {host_label}"
@@ -256,6 +304,7 @@ class WritePipeline:
         self.target: pb.DatanodeId | None = None
         self.received: asyncio.Queue[_Received | None] = asyncio.Queue()
         self.finalized = False
+        self.keep_partial = False  # the header's: keep what was written if the stream breaks
         # One writer thread per stream keeps the disk writes in packet order
         # while the event loop already receives and forwards the next packets.
         self._writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="blk-writer")
@@ -294,11 +343,31 @@ class WritePipeline:
             if self._last_store is not None:  # let the writer thread finish before closing its files
                 await asyncio.wait([self._last_store])
             self._writer.shutdown(wait=False)
-            if not self.finalized and self.rbw is not None:
-                log.warning("write of %s ended before its last packet; replica discarded", self.rbw)
-                self.storage.abort(self.rbw)
             if self.downstream is not None:
                 self.downstream.cancel()  # a no-op once its stream has ended
+            if not self.finalized and self.rbw is not None:
+                if self.keep_partial and self.rbw.num_bytes:
+                    # Shielded: the handler is usually being cancelled (the writer went
+                    # away), and a half-done finalize would lose acknowledged bytes.
+                    await asyncio.shield(self._finalize_partial())
+                else:
+                    log.warning("write of %s ended before its last packet; replica discarded", self.rbw)
+                    self.storage.abort(self.rbw)
+
+    async def _finalize_partial(self) -> None:
+        """keep_partial: the stream broke, keep the bytes on disk as a finalized replica.
+        Every packet written was checksum-verified on arrival, and no write is pending."""
+        try:
+            replica = await self.storage.finalize(self.rbw, verified=True, partial=True)
+        except (HfedError, OSError) as e:
+            log.error("write of %s broke off and its %d written bytes could not be kept: %s",
+                      self.rbw, self.rbw.num_bytes, e)
+            return
+        self.finalized = True
+        log.warning("write of %s ended before its last packet; kept the %d bytes written (keep_partial)",
+                    replica, replica.num_bytes)
+        if self.servicer.links is not None:
+            await self.servicer.links.block_received(replica.to_block())
 
     def _open(self, first: pb.WritePacket) -> None:
         if isinstance(first, GarbledMessage):
@@ -308,6 +377,7 @@ class WritePipeline:
         header = first.header
         block = header.block
         self.rbw = self.storage.create_rbw(block.pool_id, block.block_id, block.generation_stamp)
+        self.keep_partial = header.keep_partial
         if header.targets:
             self.target = header.targets[0]
             self.downstream = DownstreamStream(self.servicer.channels, self.target)
@@ -436,31 +506,50 @@ async def send_replica(storage: BlockStorage, channels: ChannelCache, replica: R
     """Copy a finalized replica to targets[0] (and on down the pipeline) with WriteBlock.
     Raises HfedError naming the failing DataNode. The stored checksums travel
     along, so the last target detects a corrupt source."""
+    async with contextlib.aclosing(replica_chunks(replica, 0, replica.num_bytes, storage.host_label)) as chunks:
+        await send_block(channels, replica.to_block(), chunks, targets, client_name)
+
+
+async def bytes_chunks(data: bytes):
+    """Packets of ``data`` as a block from offset 0, checksums computed off the event loop."""
+    view = memoryview(data)
+    for pos in range(0, len(data), rpc.PACKET_SIZE):
+        piece = bytes(view[pos:pos + rpc.PACKET_SIZE])
+        yield Chunk(pos, piece, await asyncio.to_thread(checksum.compute, piece))
+
+
+async def send_block(channels: ChannelCache, block: pb.Block, chunks, targets: list[pb.DatanodeId],
+                     client_name: str) -> None:
+    """Write ``block`` (its num_bytes, as the whole-packet Chunks the async iterator
+    ``chunks`` yields from offset 0) as a new replica on targets[0] and on down the
+    pipeline to the other targets; return once every target acknowledged the last
+    packet (each then finalized and reported its replica). Raises HfedError naming
+    the failing DataNode."""
     stream = DownstreamStream(channels, targets[0])
-    last_seqno = max(0, -(-replica.num_bytes // rpc.PACKET_SIZE) - 1)
+    what = f"{block_name(block.block_id, block.generation_stamp)} of pool {block.pool_id}"
+    last_seqno = max(0, -(-block.num_bytes // rpc.PACKET_SIZE) - 1)
 
     async def collect_acks():
         while True:
             ack = await stream.read_ack()
             if ack is grpc.aio.EOF:
-                raise errors.Unavailable(f"{stream.where} ended the transfer of {replica} before the last ack")
+                raise errors.Unavailable(f"{stream.where} ended the transfer of {what} before the last ack")
             bad = [s for s in ack.statuses if not s.ok]
             if bad:
-                raise HfedError(f"transfer of {replica} failed: DataNode {bad[0].uuid}: {bad[0].message}")
+                raise HfedError(f"transfer of {what} failed: DataNode {bad[0].uuid}: {bad[0].message}")
             if ack.seqno == last_seqno:
                 return
 
     acks = asyncio.ensure_future(collect_acks())
     try:
         seqno = 0
-        async with contextlib.aclosing(replica_chunks(replica, 0, replica.num_bytes, storage.host_label)) as chunks:
-            async for chunk in chunks:
-                if acks.done():  # the pipeline failed: stop reading the replica
-                    break
-                await stream.send(_packet(replica, seqno, chunk, seqno == last_seqno, targets[1:], client_name))
-                seqno += 1
-        if replica.num_bytes == 0:
-            await stream.send(_packet(replica, 0, Chunk(0, b"", b""), True, targets[1:], client_name))
+        async for chunk in chunks:
+            if acks.done():  # the pipeline failed: stop reading the source
+                break
+            await stream.send(_packet(block, seqno, chunk, seqno == last_seqno, targets[1:], client_name))
+            seqno += 1
+        if block.num_bytes == 0:
+            await stream.send(_packet(block, 0, Chunk(0, b"", b""), True, targets[1:], client_name))
         stream.done_sending()
         await acks
     except grpc.RpcError as e:
@@ -474,11 +563,11 @@ async def send_replica(storage: BlockStorage, channels: ChannelCache, replica: R
         stream.cancel()
 
 
-def _packet(replica: Replica, seqno: int, chunk: "Chunk", last: bool,
+def _packet(block: pb.Block, seqno: int, chunk: "Chunk", last: bool,
             downstream: list[pb.DatanodeId], client_name: str) -> pb.WritePacket:
     packet = pb.WritePacket(seqno=seqno, offset=chunk.offset, data=chunk.data, checksums=chunk.crcs, last=last)
     if seqno == 0:
-        packet.header.block.CopyFrom(replica.to_block())
+        packet.header.block.CopyFrom(block)
         packet.header.targets.extend(downstream)
         packet.header.client_name = client_name
     return packet

@@ -8,6 +8,7 @@ short-circuit grants and errors are tested against real processes.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -82,7 +83,9 @@ class DatanodeProcess:
 
     @property
     def uuid(self) -> str:
-        return BlockStorage(str(self.data_dir), self.label).uuid
+        # Read VERSION, not BlockStorage(data_dir): opening a storage recovers rbw/,
+        # which would move the files of a write still in progress.
+        return json.loads((self.data_dir / "VERSION").read_text())["uuid"]
 
     def id(self) -> pb.DatanodeId:
         return pb.DatanodeId(uuid=self.uuid, host_label=self.label, transfer_address=self.address)

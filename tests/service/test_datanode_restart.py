@@ -17,8 +17,10 @@ from test_datanode import MiB, POOL, block, cluster, read, verified_bytes  # noq
 class OpenWrite:
     """A WriteBlock stream fed packet by packet, whose acks are collected on a thread."""
 
-    def __init__(self, node, blk: pb.Block):
+    def __init__(self, node, blk: pb.Block, keep_partial: bool = False, targets=()):
         self.blk = blk
+        self.keep_partial = keep_partial
+        self.targets = list(targets)
         self.outgoing: queue.Queue = queue.Queue()
         self.acks: queue.Queue = queue.Queue()
         self.call = node.stub().WriteBlock(iter(self.outgoing.get, None), timeout=60,
@@ -38,6 +40,8 @@ class OpenWrite:
         if seqno == 0:
             packet.header.block.CopyFrom(self.blk)
             packet.header.client_name = "test-client"
+            packet.header.keep_partial = self.keep_partial
+            packet.header.targets.extend(self.targets)
         self.outgoing.put(packet)
 
     def wait_ack(self, seqno: int) -> pb.WriteAck:
@@ -49,6 +53,11 @@ class OpenWrite:
     def close(self):
         self.outgoing.put(None)
         self.thread.join(timeout=10)
+
+    def cancel(self):
+        """The writer goes away mid-block (as a crashed client's stream does)."""
+        self.call.cancel()
+        self.close()
 
 
 def kill_and_restart(node):

@@ -150,3 +150,40 @@ def test_deleting_a_file_deletes_its_replica(setup):
     with pytest.raises(grpc.RpcError) as info:
         read(setup.datanode, blk)
     assert isinstance(errors.from_rpc_error(info.value, "host-1"), errors.BlockMissing)
+
+
+def test_kept_partial_container_is_reported_to_the_namenode(setup):
+    """A client's staging container whose writer dies after two flushed entries: the
+    DataNode keeps the replica at the flushed length and the NameNode learns it (the
+    open container's block then has that length and this replica)."""
+    from test_datanode_restart import OpenWrite
+    from protos import small_entry
+
+    setup.wait_registered()
+    md = rpc.identity_metadata()
+    nn = setup.client()
+    opened = nn.OpenContainer(pb.OpenContainerRequest(client_name="test-client", client_host="host-1"), metadata=md)
+    assert [dn.host_label for dn in opened.block.locations] == ["host-1"]
+    blk = pb.Block(pool_id=opened.block.block.pool_id, block_id=opened.block.block.block_id,
+                   generation_stamp=opened.block.block.generation_stamp)
+    files = [b"first small file\n" * 40, os.urandom(3000)]
+    entries = [small_entry.encode(f, align=512) for f in files]
+    stream = OpenWrite(setup.datanode, blk, keep_partial=True)
+    offset = 0
+    for seqno, entry in enumerate(entries):
+        stream.send(seqno, offset, entry)
+        stream.wait_ack(seqno)   # a flush: the client may now commit the entry
+        offset += len(entry)
+    # Readable while the write is open (a reader of a just-committed file).
+    _, got = verified_bytes(read(setup.datanode, blk, len(entries[0]), small_entry.read_span(len(files[1]))))
+    assert small_entry.decode(got, "entry 2", len(files[1])) == files[1]
+    stream.cancel()
+
+    def reported():
+        got = nn.GetBlockLocations(pb.GetBlockLocationsRequest(path=opened.path, length=1 << 40),
+                                   metadata=md).blocks.blocks
+        return [(b.block.block_id, b.block.num_bytes, [d.host_label for d in b.locations]) for b in got]
+    wait_for(lambda: reported() == [(blk.block_id, offset, ["host-1"])], 15.0, "the kept replica's report")
+    _, got = verified_bytes(read(setup.datanode, blk))
+    assert [small_entry.decode(got[o:], "entry", len(f)) for o, f in ((0, files[0]), (len(entries[0]), files[1]))] \
+        == files
