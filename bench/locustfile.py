@@ -11,8 +11,15 @@ Scenarios (--scenario):
          (--read-files per namespace, 100 per directory)
   mixed  95% reads and 5% writes, the ratio production NameNode traces show
   wall   memory wall: create empty files in batches (1,000 per directory) until every namespace refuses
-         with ENOSPC (every create for 2 s: a passing RSS peak is not the wall), then stop the run;
-         prints files created, RSS and bytes/file per namespace
+         with ENOSPC (every create for 2 s: files accepted after the first refusal would show), then stop
+         the run; prints files created, RSS and bytes/file per namespace. --content 1-16KiB gives each
+         file that many random text-like bytes instead (small files, written with pipe_many)
+
+Failures are reported grouped by kind, not one row per path: the exception locust
+records is "ENOSPC namespace memory budget ns-b" (errno name, what the message says
+before its details, namespace), and every refused entry of a batch counts as one
+failed request (batched creates are one request per file, timed as the batch's
+time divided by its files).
 
 Users spread round-robin over one mount per namespace (--roots overrides). Every run
 samples GetStats of every namespace each --sample-interval seconds into
@@ -27,6 +34,8 @@ import errno
 import itertools
 import os
 import random
+import re
+import string
 import sys
 import time
 
@@ -51,7 +60,9 @@ FILES_PER_DIR_WALL = 1000
 FILES_PER_DIR_TREE = 100
 EXIT_UNREACHABLE = 2
 NS_CSV_FIELDS = ["elapsed_s", "nameservice", "files", "directories", "blocks", "objects", "rss_bytes",
-                 "rss_growth_bytes", "files_added", "bytes_per_file", "files_per_s", "max_memory", "refusing"]
+                 "rss_growth_bytes", "files_added", "bytes_per_file", "files_per_s", "max_memory", "refusing",
+                 "first_refusal_files"]
+TEXT_POOL_BYTES = 1 << 20     # file contents are windows of one random text, made once
 
 
 # ------------------------------------------------------- the one switch point
@@ -71,8 +82,91 @@ def create_files(fs: HfedFileSystem, paths: list[str]) -> list[Exception | None]
     return results
 
 
+def write_files(fs: HfedFileSystem, contents: dict[str, bytes]) -> list[Exception | None]:
+    """Create small files with content; one result per path, in order (None or the exception).
+    Uses the batched client call when this client has it, else one pipe_file per file."""
+    pipe_many = getattr(fs, "pipe_many", None)
+    if pipe_many is not None:
+        return [r if isinstance(r, Exception) else None for r in pipe_many(contents)]
+    results: list[Exception | None] = []
+    for path, data in contents.items():
+        try:
+            fs.pipe_file(path, data)
+            results.append(None)
+        except OSError as e:
+            results.append(e)
+    return results
+
+
 def is_refusal(error: BaseException | None) -> bool:
     return isinstance(error, OSError) and error.errno == errno.ENOSPC
+
+
+# ------------------------------------------------------ failures, by kind
+class GroupedFailure(Exception):
+    """What locust records for a failed request. Locust groups failures by repr(exception),
+    so a message naming the path would make one row per file: this one names only the
+    kind, e.g. "ENOSPC namespace memory budget ns-b"."""
+
+    def __init__(self, kind: str):
+        super().__init__(kind)
+        self.kind = kind
+
+    def __repr__(self) -> str:
+        return self.kind
+
+    __str__ = __repr__
+
+
+_NAMESPACE = re.compile(r"\(namespace ([^)]+)\)")
+_DETAILS = re.compile(r"/\S*|\d[\d,.]*\s*\w*")     # paths, and numbers with their unit
+
+
+def failure_kind(error: BaseException, nameservice: str = "") -> str:
+    """'ENOSPC namespace memory budget ns-b': errno name (or exception class), the message's
+    reason without paths, numbers or the details after its first ':' or ';', and the namespace."""
+    code = errno.errorcode.get(getattr(error, "errno", None) or -1, type(error).__name__)
+    message = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+    found = _NAMESPACE.search(message)
+    ns = found.group(1) if found else nameservice
+    reason = message.split("): ", 1)[1] if "): " in message else message
+    reason = re.split(r"[:;]", reason, 1)[0]
+    reason = re.sub(r"\s+", " ", _DETAILS.sub("", reason)).strip().removesuffix(" reached")
+    return " ".join(part for part in (code, reason[:80], ns) if part)
+
+
+def random_text(sizes: tuple[int, int], pool: bytes) -> bytes:
+    """Random text-like bytes, a size drawn from ``sizes`` (inclusive): a window of ``pool``."""
+    size = random.randint(*sizes)
+    start = random.randrange(max(1, len(pool) - size))
+    return pool[start:start + size]
+
+
+def text_pool(nbytes: int = TEXT_POOL_BYTES) -> bytes:
+    """Words of random letters and punctuation, like text: compressible as text is."""
+    letters = string.ascii_lowercase
+    words = ["".join(random.choices(letters, k=random.randint(1, 10))) for _ in range(4096)]
+    out, size = [], 0
+    while size < nbytes:
+        word = random.choice(words) + random.choice("     ,.\n")
+        out.append(word)
+        size += len(word)
+    return "".join(out).encode()[:nbytes]
+
+
+def parse_content(text: str) -> tuple[int, int] | None:
+    """'1-16KiB' -> (1024, 16384); '4KiB' -> (4096, 4096); '' or '0' -> None (empty files)."""
+    parse_size = hconfig.parse_size
+    text = text.strip()
+    if text in ("", "0"):
+        return None
+    low, _, high = text.partition("-")
+    unit = re.sub(r"^[\d.]+", "", high or low)
+    low_bytes = parse_size(low if re.search(r"[A-Za-z]", low) else low + unit)
+    high_bytes = parse_size(high) if high else low_bytes
+    if not 0 < low_bytes <= high_bytes:
+        raise ValueError(f"--content {text}: want sizes like 1-16KiB, low <= high, both above 0")
+    return low_bytes, high_bytes
 
 
 # ------------------------------------------------------------ run-wide state
@@ -86,6 +180,7 @@ class RunState:
         self.user_numbers = itertools.count()
         self.refusing: dict[str, int] = {}        # namespace -> files this process had created when it refused
         self.refused_since: dict[str, float] = {}  # namespace -> start of its current run of refusals
+        self.first_refusal: dict[str, int] = {}    # namespace -> its files when it first refused
         self.created: dict[str, int] = {}
         self.other_errors = 0
         self.sampler: "StatsSampler | None" = None
@@ -105,6 +200,8 @@ def add_options(parser):
                                                    "(default: one mount per namespace)")
     group.add_argument("--read-files", type=int, default=2000, help="files per namespace in the read tree")
     group.add_argument("--batch", type=int, default=100, help="files per create request in the wall scenario")
+    group.add_argument("--content", default="", help="wall scenario: each file gets this many random "
+                                                     "text-like bytes, a size or a range (1-16KiB; default: empty)")
     group.add_argument("--wall-max-files", type=int, default=0,
                        help="safety cap: treat a namespace as full after this many files (0: none)")
     group.add_argument("--ns-csv", default="", help="per-namespace GetStats samples (default PREFIX_namespaces.csv)")
@@ -267,7 +364,7 @@ class StatsSampler:
                 "bytes_per_file": round(growth / added, 1) if added > 0 else "",
                 "files_per_s": round((stats.files - files_then) / (elapsed - then), 1) if elapsed > then else "",
                 "max_memory": stats.max_memory if "max_memory" in fields else "",
-                "refusing": int(ns in RUN.refusing)}
+                "refusing": int(ns in RUN.refusing), "first_refusal_files": RUN.first_refusal.get(ns, "")}
 
     def summary_lines(self) -> list[str]:
         lines = []
@@ -302,6 +399,8 @@ class HfedUser(User):
         self.own_dirs = 0
         self.batch = max(1, options.batch)
         self.wall_cap = options.wall_max_files
+        self.content = parse_content(options.content) if self.scenario == "wall" else None
+        self.pool = text_pool() if self.content else b""
 
     def on_stop(self) -> None:
         self.fs.close()
@@ -326,10 +425,29 @@ class HfedUser(User):
             result = call(*args)
         except Exception as e:  # any failure is the load test's data, not its end
             error = e
-        self.environment.events.request.fire(
-            request_type="hfed", name=name, response_time=(time.perf_counter() - start) * 1000,
-            response_length=length, exception=error, context={"nameservice": self.ns})
+        self.fire(name, (time.perf_counter() - start) * 1000, length, error)
         return result, error
+
+    def fire(self, name: str, millis: float, length: int, error: BaseException | None) -> None:
+        """One request for locust; a failure is recorded by its kind (see GroupedFailure)."""
+        self.environment.events.request.fire(
+            request_type="hfed", name=name, response_time=millis, response_length=length,
+            exception=GroupedFailure(failure_kind(error, self.ns)) if error is not None else None,
+            context={"nameservice": self.ns})
+
+    def batched(self, name: str, call, paths: list[str], payload) -> list[BaseException | None]:
+        """Run one batched client call (one result per path) and report one request per
+        path, each timed as the batch's time / its paths: every refused entry is one
+        failure. A call that failed as a whole fails every path with its error."""
+        start = time.perf_counter()
+        try:
+            results = list(call(self.fs, payload))
+        except Exception as e:  # the whole batch failed: each file did
+            results = [e] * len(paths)
+        millis = (time.perf_counter() - start) * 1000 / max(len(paths), 1)
+        for result in results:
+            self.fire(name, millis, 0, result)
+        return results
 
     def own_dir(self) -> str:
         return f"{self.root}/load/{self.scenario}-{RUN.run_id}-u{self.number}/d{self.own_dirs:05d}"
@@ -362,12 +480,15 @@ class HfedUser(User):
         count = min(self.batch, FILES_PER_DIR_WALL - self.own_files % FILES_PER_DIR_WALL)
         first = self.own_files
         paths = [f"{self.wall_dir()}/{i:016x}" for i in range(first, first + count)]
-        results, error = self.timed(f"create x{count}", create_files, self.fs, paths, length=count)
-        results = results or []
+        if self.content:
+            contents = {path: random_text(self.content, self.pool) for path in paths}
+            results = self.batched("write small file (batched)", write_files, paths, contents)
+        else:
+            results = self.batched("create (batched)", create_files, paths, paths)
         done = sum(r is None for r in results)
         self.own_files += count
         RUN.created[self.ns] = RUN.created.get(self.ns, 0) + done
-        failures = [r for r in results if r is not None] + ([error] if error else [])
+        failures = [r for r in results if r is not None]
         if done:
             RUN.refused_since.pop(self.ns, None)
         if failures:
@@ -385,6 +506,13 @@ class HfedUser(User):
             RUN.other_errors += 1
 
     def note_refusal(self, at_once: bool = False) -> None:
+        if self.ns not in RUN.first_refusal and not at_once:
+            try:      # the namespace's own count: other users' files included
+                RUN.first_refusal[self.ns] = self.fs.namenode(self.ns).get_stats().files
+            except (OSError, ConnectionError):
+                RUN.first_refusal[self.ns] = -1
+            print(f"memory wall: {self.ns} first refused a create at {RUN.first_refusal[self.ns]:,} files",
+                  flush=True)
         since = RUN.refused_since.setdefault(self.ns, time.monotonic())
         if not at_once and time.monotonic() - since < WALL_REFUSAL_SECONDS:
             gevent.sleep(REFUSAL_RETRY_PAUSE)    # maybe a passing peak: try this namespace again

@@ -96,3 +96,17 @@ def test_memory_wall_stops_at_the_wall_and_reports_the_count(tmp_path):
         assert last[ns]["refusing"] == "1"
         assert int(last[ns]["files"]) == reply.files
         assert f"memory wall: {ns} refused at {reply.files:,} files" in done.stdout
+        assert int(last[ns]["first_refusal_files"]) == reply.files      # nothing accepted after the first refusal
+    # Failures are grouped by kind and namespace (not one row per path), and every refused
+    # file of a batch is one failed request.
+    failures = read_csv(Path(f"{prefix}_failures.csv"))
+    kinds = {(r["Name"], r["Error"]) for r in failures}
+    assert {error for _, error in kinds} == {f"ENOSPC namespace object budget {ns}" for ns in stats}, kinds
+    assert len(failures) == len(kinds) <= 2 * len(stats)          # create (batched) and mkdirs at most
+    rows = {r["Name"]: r for r in read_csv(Path(f"{prefix}_stats.csv"))}
+    creates = rows["create (batched)"]
+    refused = sum(int(r["Occurrences"]) for r in failures if r["Name"] == "create (batched)")
+    assert int(creates["Failure Count"]) == refused > 0
+    made = int(creates["Request Count"]) - refused
+    # A user stopped mid-batch leaves files the NameNode has but locust did not count.
+    assert made <= sum(int(s["files_added"]) for s in last.values()) <= made + USERS * 50
