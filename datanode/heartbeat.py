@@ -16,6 +16,7 @@ import time
 
 import grpc
 
+from datanode import packing
 from datanode.storage import BlockStorage, block_name
 from datanode.peers import ChannelCache
 from datanode.transfer import send_replica
@@ -156,8 +157,9 @@ class NameserviceActor:
         kind = command.WhichOneof("command")
         if kind == "delete":
             self._delete(command.delete.blocks)
-        elif kind == "transfer":
-            task = asyncio.ensure_future(self._transfer(command.transfer))
+        elif kind in ("transfer", "pack"):
+            work = self._transfer(command.transfer) if kind == "transfer" else packing.run(self, command.pack)
+            task = asyncio.ensure_future(work)   # off the heartbeat loop
             self._commands.add(task)
             task.add_done_callback(self._commands.discard)
         else:
@@ -231,8 +233,11 @@ class NameserviceActor:
             log.warning("report of %s to %s failed, queued for the next heartbeat: %s",
                         name, self.where, errors.from_rpc_error(e, self.where))
 
-    async def report_bad_block(self, block: pb.Block) -> None:
-        request = pb.ReportBadBlocksRequest(replicas=[pb.BadReplica(block=block, datanode_uuid=self.datanode_id.uuid)])
+    async def report_bad_block(self, block: pb.Block, datanode_uuid: str = "") -> None:
+        """Report a corrupt replica: this DataNode's, or another's (``datanode_uuid``)
+        whose bytes failed their checksums when this one read them."""
+        request = pb.ReportBadBlocksRequest(replicas=[pb.BadReplica(
+            block=block, datanode_uuid=datanode_uuid or self.datanode_id.uuid)])
         try:
             await asyncio.wait_for(self._call(self.stub.ReportBadBlocks, request), IBR_WAIT)
         except (asyncio.TimeoutError, grpc.RpcError) as e:
@@ -249,6 +254,10 @@ class NamenodeLinks:
         self.channels = channels
         self.pools: dict[str, NameserviceActor] = {}
         self.transfers_in_progress = 0
+        # PackCommands: one runs at a time (it holds its container in memory); the
+        # (pool, block id) of each queued or running one, so a repeat is dropped.
+        self.pack_slots = asyncio.Semaphore(1)
+        self.packing: set[tuple[str, int]] = set()
         self._serving_transfers = serving_transfers
         self.actors = [NameserviceActor(ns, cfg, storage, datanode_id, self) for ns in cfg.nameservices.values()]
         self._tasks: list[asyncio.Task] = []
@@ -278,10 +287,10 @@ class NamenodeLinks:
             return
         await actor.block_received(block)
 
-    async def report_bad_block(self, block: pb.Block) -> None:
+    async def report_bad_block(self, block: pb.Block, datanode_uuid: str = "") -> None:
         actor = self.pools.get(block.pool_id)
         if actor is None:
             log.warning("no NameNode registered for pool %s: corrupt %s not reported", block.pool_id,
                         block_name(block.block_id, block.generation_stamp))
             return
-        await actor.report_bad_block(block)
+        await actor.report_bad_block(block, datanode_uuid)

@@ -13,7 +13,7 @@ import threading
 
 import grpc
 
-from protos import errors, rpc
+from protos import checksum, errors, rpc
 from protos import hfed_pb2 as pb
 from protos import hfed_pb2_grpc as pb_grpc
 
@@ -46,6 +46,37 @@ class ChannelCache:
         channels, self._sync = list(self._sync.values()), {}
         for channel in channels:
             channel.close()
+
+
+def read_range(channels: ChannelCache, dn: pb.DatanodeId, block: pb.Block, start: int, end: int,
+               timeout: float) -> bytes:
+    """Bytes [start, end) of ``dn``'s replica of ``block`` with ReadBlock, every chunk's
+    CRC32C checked (blocking: call it from a worker thread). Shorter when the replica
+    ends first. hfed errors (ChecksumError for a corrupt replica, Unavailable,
+    BlockMissing ...) name the DataNode."""
+    where = f"DataNode {dn.host_label} at {dn.transfer_address}"
+    call = pb_grpc.DataTransferStub(channels.sync(dn.transfer_address)).ReadBlock(
+        pb.ReadBlockRequest(block=block, offset=start, length=end - start), timeout=timeout,
+        metadata=rpc.identity_metadata())
+    pieces, pos = [], start
+    try:
+        for chunk in call:
+            data, offset = chunk.data, chunk.offset   # each access to a bytes field copies it
+            checksum.verify(data, chunk.checksums, offset,
+                            f"block {block.block_id} (pool {block.pool_id}) from {where}",
+                            chunk.bytes_per_checksum or checksum.BYTES_PER_CHECKSUM)
+            if offset > pos or offset + len(data) <= pos:
+                raise errors.BlockMissing(f"block {block.block_id} from {where}: chunk at offset {offset}"
+                                          f" does not continue at {pos}")
+            pieces.append(data[pos - offset:end - offset])
+            pos += len(pieces[-1])
+            if pos >= end:
+                break
+    except grpc.RpcError as e:
+        raise errors.from_rpc_error(e, where) from None
+    finally:
+        call.cancel()
+    return b"".join(pieces)
 
 
 class DownstreamStream:
