@@ -51,6 +51,7 @@ def test_acknowledged_small_files_survive_kill_9_of_their_namenode(fresh_cluster
     files = write_small_files(fs, 150)            # in a staging container that stays open
     mc.kill_namenode("ns-a", signal.SIGKILL)
     mc.start_namenode("ns-a")
+    assert mc.wait_for_block_reports()           # the DataNodes registered again
     reader = new_fs(mc)
     assert {reader.info(p)["layout"] for p in files} == {"packed"}
     assert_all_read_back(reader, files)           # from the open container, through its DataNodes
@@ -156,6 +157,7 @@ def test_kill_9_of_the_namenode_while_packing_loses_nothing(fresh_cluster):
         for label in labels:
             mc.kill_datanode(label, signal.SIGCONT)
     mc.start_namenode("ns-a")
+    assert mc.wait_for_block_reports()
     fs.close()
     fs = new_fs(mc)
     assert {fs.block_locations(p).blocks[0].block.block_id for p in files} == {staging}
