@@ -507,6 +507,7 @@ class HfedUser(User):
 
     def note_refusal(self, at_once: bool = False) -> None:
         if self.ns not in RUN.first_refusal and not at_once:
+            RUN.first_refusal[self.ns] = -1      # claimed before the call: other users see it is taken
             try:      # the namespace's own count: other users' files included
                 RUN.first_refusal[self.ns] = self.fs.namenode(self.ns).get_stats().files
             except (OSError, ConnectionError):

@@ -30,15 +30,18 @@ are accepted up to it again (freed slots are reused, so memory does not grow).
 The wall is not forgotten while the NameNode runs. A restart recomputes it from
 the loaded namespace with the same model, so it lands where it was.
 
-Measured RSS remains a backstop: if trimmed RSS reaches ``max_memory`` although
-the model predicted room, the create is refused and the wall latched there, and
-the refusal says the RSS decided. Reading RSS costs ~10-20 us (more than a
+Measured RSS remains a backstop: if trimmed RSS passes ``max_memory`` by half of
+what the budget promises (``overshoot``) although the model predicted room, the
+create is refused and the wall latched there, and the refusal says the RSS
+decided. (The model may be under RSS by the overhead's wavering, ~1 MiB: RSS
+passing the budget by that much is within the promise and not yet a reason.) Reading RSS costs ~10-20 us (more than a
 create) and summing table sizes more, so both are sampled every
 RSS_SAMPLE_INTERVAL seconds or RSS_SAMPLE_CHECKS checks; between samples the
 prediction uses the exact object count.
 """
 from __future__ import annotations
 
+import collections
 import ctypes
 import ctypes.util
 import time
@@ -52,6 +55,16 @@ RSS_SAMPLE_INTERVAL = 0.05     # seconds between samples of RSS and table sizes 
 RSS_SAMPLE_CHECKS = 1000       # ... or this many checks (a batch of creates runs in one event-loop turn)
 HDFS_BYTES_PER_OBJECT = 150    # the usual HDFS NameNode heap sizing rule: ~150 B per file, directory or block
 TRIM_INTERVAL = 1.0            # seconds between two returns of free memory to the OS (each calibrates overhead)
+# Close to the budget every sample trims and recalibrates the overhead: a NameNode that
+# just started (idle, its overhead low) must see the overhead of serving creates before
+# it accepts many of them.
+NEAR_FRACTION = 0.95
+# The overhead is the highest of the last OVERHEAD_WINDOW trimmed measurements: it wavers
+# by ~1 MiB with the allocator's state (pools, buffers of requests in flight); the highest
+# of a short window follows a rise at once (a NameNode that just started, idle, must not
+# accept thousands of creates before it sees what serving them costs) and does not keep
+# the highest moment of a long fill (a restarted NameNode never saw it).
+OVERHEAD_WINDOW = 10
 # The tables' bytes per object is taken at its highest only once the tables hold this
 # fraction of the room (max_memory - baseline): below it, fixed costs (empty tables, the
 # first directories) dominate and would make a handful of objects look expensive.
@@ -134,7 +147,8 @@ class MemoryBudget:
         self.last_rss = 0
         self.last_tables = 0           # table bytes at the last sample
         self.last_objects = 0          # objects at the last sample
-        self.overhead = 0              # RSS - baseline - tables at the last trimmed sample (>= 0)
+        self.overhead = 0              # RSS - baseline - tables: the highest of the recent trimmed samples
+        self._overheads = collections.deque(maxlen=OVERHEAD_WINDOW)
         self.calibrated_at = 0         # objects when overhead was last measured (0: never)
         self.fixed = empty_table_bytes() if max_memory else 0   # table bytes with no objects at all
         self.peak_ratio = 0.0          # highest table bytes (above the fixed part) per object while growing
@@ -157,14 +171,15 @@ class MemoryBudget:
         TRIM_INTERVAL unless asked) also measures the overhead beyond the tables."""
         now = self._clock()
         if trim is None:
-            trim = now - self._trimmed_at >= TRIM_INTERVAL
+            trim = now - self._trimmed_at >= TRIM_INTERVAL or self.near(objects)
         if trim:
             self._trim()
             self._trimmed_at = now
         self.last_rss, self._sampled_at, self._unsampled = self._rss(), now, 0
         self.last_tables, self.last_objects = self._tables(fsn), objects
         if trim:
-            self.overhead = max(self.last_rss - self.baseline_rss - self.last_tables, 0)
+            self._overheads.append(max(self.last_rss - self.baseline_rss - self.last_tables, 0))
+            self.overhead = max(self._overheads)
             self.calibrated_at = objects
         room = self.max_memory - self.baseline_rss
         if objects >= self._grown_to and objects and self.last_tables >= room * CALIBRATION_MIN_FRACTION:
@@ -179,6 +194,11 @@ class MemoryBudget:
 
     def _ratio(self) -> float:
         return max(self.last_tables - self.fixed, 0) / self.last_objects if self.last_objects else 0.0
+
+    def near(self, objects: int) -> bool:
+        """Whether the prediction is close to the budget (and calibration should be fresh)."""
+        return bool(self.max_memory) and self.calibrated_at > 0 and \
+            self.predicted(objects) >= NEAR_FRACTION * self.max_memory
 
     def predicted(self, objects: int) -> float:
         """Memory the namespace is predicted to need with ``objects`` objects."""
@@ -222,9 +242,10 @@ class MemoryBudget:
                 f"namespace memory budget reached: {objects:,} objects; one more would need "
                 f"{mib(after)} of {mib(self.max_memory)} budget, predicted by the {self.method()}; "
                 f"RSS {mib(self.last_rss)} (delete files or raise max_memory)"))
-        if self.last_rss >= self.max_memory:
+        backstop = self.max_memory + overshoot(self.max_memory) // 2
+        if self.last_rss >= backstop:
             self.sample(fsn, objects, trim=True)     # memory the allocator merely holds is not the namespace's
-            if self.last_rss >= self.max_memory:
+            if self.last_rss >= backstop:
                 return self._latch(objects, MEASURED_RSS, self._measured_reason(objects))
         return None
 
