@@ -32,7 +32,8 @@ import grpc
 
 from datanode.peers import ChannelCache, read_range
 from datanode.storage import BPC, BlockStorage, Replica, block_name
-from datanode.transfer import bytes_chunks, send_block
+from datanode.reading import bytes_chunks
+from datanode.transfer import send_block
 from protos import checksum, errors, small_entry
 from protos import hfed_pb2 as pb
 from protos.errors import BlockMissing, ChecksumError, HfedError

@@ -16,12 +16,12 @@ import contextlib
 import functools
 import logging
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import grpc
 from google.protobuf.message import DecodeError
 
 from datanode.peers import ChannelCache, DownstreamStream, describe_rpc_error
+from datanode.reading import Chunk, encode_read_chunk, open_readable, read_end, replica_chunks
 from datanode.storage import BPC, BlockStorage, Replica, ReplicaBeingWritten, block_name
 from protos import checksum, errors, rpc
 from protos import hfed_pb2 as pb
@@ -174,109 +174,6 @@ class DataTransferServicer(pb_grpc.DataTransferServicer):
                                        length=replica.num_bytes)
 
 
-# Attempts to open a replica's two files: a replica being written moves to finalized/
-# when its write ends, so a reader that looked it up just before then finds neither
-# path (or one) and looks up again.
-OPEN_ATTEMPTS = 5
-
-
-async def open_readable(storage: BlockStorage, block: pb.Block) -> tuple[Replica, bool, tuple]:
-    """(replica, being written, (data file, meta file) opened for reading) for ``block``;
-    once open, the files stay readable whatever renames or deletes them.
-    BlockMissing naming block and DataNode when it is not here."""
-    for attempt in range(OPEN_ATTEMPTS):
-        replica, writing = storage.readable(block.pool_id, block.block_id, block.generation_stamp)
-        try:
-            data_file = open(replica.block_path, "rb", buffering=0)
-        except FileNotFoundError:
-            await asyncio.sleep(0.002 * (attempt + 1))  # let the finalize (or delete) that moved it finish
-            continue
-        try:
-            meta_file = open(replica.meta_path, "rb", buffering=0)
-        except FileNotFoundError:
-            data_file.close()
-            await asyncio.sleep(0.002 * (attempt + 1))
-            continue
-        return replica, writing, (data_file, meta_file)
-    raise errors.BlockMissing(f"block {block_name(block.block_id, block.generation_stamp)} of pool {block.pool_id}"
-                              f" vanished from DataNode {storage.host_label} while being opened")
-
-
-def read_end(replica: Replica, writing: bool, offset: int, length: int, host_label: str) -> int:
-    """Where a read of [offset, offset+length) of ``replica`` ends (length 0: to the end),
-    in whole chunks. A finalized replica serves what it has of the range; a replica being
-    written only a range within the bytes on disk (a reader wanting acknowledged bytes
-    the write has not stored here yet tries another replica)."""
-    if writing:
-        want = replica.num_bytes if length == 0 else offset + length
-        if want > replica.num_bytes:
-            raise errors.BlockMissing(f"block {replica} is being written on DataNode {host_label} and has"
-                                      f" {replica.num_bytes} bytes on disk: [{offset}, {want}) is not all written")
-    if offset > replica.num_bytes:
-        raise InvalidArgument(f"offset {offset} is past the end of block {replica}"
-                              f" ({replica.num_bytes} bytes) on DataNode {host_label}")
-    end = replica.num_bytes if length == 0 else min(replica.num_bytes, offset + length)
-    return min(-(-end // BPC) * BPC, replica.num_bytes)  # whole chunks only
-
-
-class Chunk(NamedTuple):
-    """A packet of a replica: its offset, data and stored checksums."""
-    offset: int
-    data: bytes
-    crcs: bytes
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def encode_read_chunk(chunk: Chunk) -> bytes:
-    """The wire bytes of pb.ReadBlockChunk(offset, data, checksums, bytes_per_checksum).
-
-    Building the message and then serializing it copies the 4 MiB of data
-    twice; writing the four fields' protobuf encoding directly copies it once."""
-    return b"".join((b"\x08", _varint(chunk.offset), b"\x12", _varint(len(chunk.data)), chunk.data,
-                     b"\x1a", _varint(len(chunk.crcs)), chunk.crcs, b"\x20", _varint(BPC)))
-
-
-async def replica_chunks(replica: Replica, start: int, end: int, host_label: str, files: tuple = ()):
-    """Chunks of [start, end) of a replica (start chunk aligned), reading
-    the next packet from disk while the current one is on its way.
-    ``files``: its (data, meta) files already open (closed here), else opened here."""
-    data_file, meta_file = files or (open(replica.block_path, "rb", buffering=0),
-                                     open(replica.meta_path, "rb", buffering=0))
-    pending = None
-    try:
-        where = f"replica {replica} on DataNode {host_label}"
-        header = await asyncio.to_thread(meta_file.read, checksum.HEADER_SIZE)
-        if checksum.parse_header(header, where) != BPC:
-            raise ChecksumError(f"{where}: unsupported bytes per checksum")
-
-        def read(pos):
-            n = min(rpc.PACKET_SIZE, end - pos)
-            return pos, BlockStorage.read_packet(replica, data_file.fileno(), meta_file.fileno(), pos, n)
-
-        pending = asyncio.ensure_future(asyncio.to_thread(read, start)) if start < end else None
-        while pending is not None:
-            pos, (data, crcs) = await pending
-            following = pos + len(data)
-            pending = asyncio.ensure_future(asyncio.to_thread(read, following)) if following < end else None
-            yield Chunk(pos, data, crcs)
-    finally:
-        if pending is not None:
-            # The worker thread may still be reading: let it finish before closing its files.
-            await asyncio.wait([pending])
-            if not pending.cancelled():
-                pending.exception()
-        data_file.close()
-        meta_file.close()
-
-
 @dataclass
 class _Received:
     """One packet this DataNode has handled, waiting for its ack to go upstream."""
@@ -304,6 +201,7 @@ class WritePipeline:
         self.target: pb.DatanodeId | None = None
         self.received: asyncio.Queue[_Received | None] = asyncio.Queue()
         self.finalized = False
+        self._finalizing: asyncio.Future | None = None  # the finalize after the last packet
         self.keep_partial = False  # the header's: keep what was written if the stream breaks
         # One writer thread per stream keeps the disk writes in packet order
         # while the event loop already receives and forwards the next packets.
@@ -337,35 +235,48 @@ class WritePipeline:
         try:
             await responder
         finally:
-            for task in (receiver, responder):
-                task.cancel()
-            await asyncio.gather(receiver, responder, return_exceptions=True)
-            if self._last_store is not None:  # let the writer thread finish before closing its files
-                await asyncio.wait([self._last_store])
-            self._writer.shutdown(wait=False)
-            if self.downstream is not None:
-                self.downstream.cancel()  # a no-op once its stream has ended
-            if not self.finalized and self.rbw is not None:
-                if self.keep_partial and self.rbw.num_bytes:
-                    # Shielded: the handler is usually being cancelled (the writer went
-                    # away), and a half-done finalize would lose acknowledged bytes.
-                    await asyncio.shield(self._finalize_partial())
-                else:
-                    log.warning("write of %s ended before its last packet; replica discarded", self.rbw)
-                    self.storage.abort(self.rbw)
+            # Shielded: the handler is cancelled when the writer goes away, possibly again
+            # while cleaning up, and a clean-up cut short would leave the replica in rbw/
+            # (or lose a keep_partial write's acknowledged bytes).
+            await asyncio.shield(self._clean_up(receiver, responder))
 
-    async def _finalize_partial(self) -> None:
-        """keep_partial: the stream broke, keep the bytes on disk as a finalized replica.
-        Every packet written was checksum-verified on arrival, and no write is pending."""
+    async def _clean_up(self, receiver: asyncio.Future, responder: asyncio.Future) -> None:
+        for task in (receiver, responder):
+            task.cancel()
+        await asyncio.gather(receiver, responder, return_exceptions=True)
+        if self._last_store is not None:  # let the writer thread finish before closing its files
+            await asyncio.wait([self._last_store])
+        self._writer.shutdown(wait=False)
+        if self.downstream is not None:
+            self.downstream.cancel()  # a no-op once its stream has ended
+        if self._finalizing is not None:
+            await asyncio.wait([self._finalizing])
+            if not self._finalizing.cancelled():
+                self._finalizing.exception()  # seen: the receiver reported it, if it was still there
+        if not self.finalized and self.rbw is not None:
+            if self.keep_partial and self.rbw.num_bytes:
+                await self._finalize(partial=True)
+            else:
+                log.warning("write of %s ended before its last packet; replica discarded", self.rbw)
+                self.storage.abort(self.rbw)
+
+    async def _finalize(self, partial: bool) -> None:
+        """Finalize the replica and report it. ``partial`` (keep_partial, the stream broke):
+        at the bytes on disk, every one checksum-verified on arrival; no write is pending."""
         try:
-            replica = await self.storage.finalize(self.rbw, verified=True, partial=True)
+            replica = await self.storage.finalize(self.rbw, verified=True, partial=partial)
         except (HfedError, OSError) as e:
+            if not partial:
+                raise
             log.error("write of %s broke off and its %d written bytes could not be kept: %s",
                       self.rbw, self.rbw.num_bytes, e)
             return
         self.finalized = True
-        log.warning("write of %s ended before its last packet; kept the %d bytes written (keep_partial)",
-                    replica, replica.num_bytes)
+        if partial:
+            log.warning("write of %s ended before its last packet; kept the %d bytes written (keep_partial)",
+                        replica, replica.num_bytes)
+        else:
+            log.info("finalized %s (%d bytes)", replica, replica.num_bytes)
         if self.servicer.links is not None:
             await self.servicer.links.block_received(replica.to_block())
 
@@ -413,11 +324,10 @@ class WritePipeline:
                 if packet.last:
                     if self._last_store is not None:
                         await self._last_store  # every earlier write, in order
-                    replica = await self.storage.finalize(self.rbw, verified=True)
-                    self.finalized = True
-                    log.info("finalized %s (%d bytes)", replica, replica.num_bytes)
-                    if self.servicer.links is not None:
-                        await self.servicer.links.block_received(replica.to_block())
+                    # A task of its own, so a writer that goes away now cannot cut the
+                    # finalize in half; the clean-up waits for it.
+                    self._finalizing = asyncio.ensure_future(self._finalize(partial=False))
+                    await asyncio.shield(self._finalizing)
             except (HfedError, OSError) as e:
                 log.warning("write of %s failed: %s", where, e)
                 entry.ok, entry.message = False, str(e)
@@ -508,14 +418,6 @@ async def send_replica(storage: BlockStorage, channels: ChannelCache, replica: R
     along, so the last target detects a corrupt source."""
     async with contextlib.aclosing(replica_chunks(replica, 0, replica.num_bytes, storage.host_label)) as chunks:
         await send_block(channels, replica.to_block(), chunks, targets, client_name)
-
-
-async def bytes_chunks(data: bytes):
-    """Packets of ``data`` as a block from offset 0, checksums computed off the event loop."""
-    view = memoryview(data)
-    for pos in range(0, len(data), rpc.PACKET_SIZE):
-        piece = bytes(view[pos:pos + rpc.PACKET_SIZE])
-        yield Chunk(pos, piece, await asyncio.to_thread(checksum.compute, piece))
 
 
 async def send_block(channels: ChannelCache, block: pb.Block, chunks, targets: list[pb.DatanodeId],
