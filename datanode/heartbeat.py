@@ -2,8 +2,9 @@
 
 Each actor registers (retrying until its NameNode answers), sends a full block
 report, then heartbeats every heartbeat_interval: it runs the commands the
-heartbeat returns, flushes queued incremental block reports and sends a full
-report every block_report_interval. When the NameNode asks to re-register (it
+heartbeat returns (deletes at once; replication and PackCommands,
+datanode/packing.py, as tasks off the heartbeat loop), flushes queued
+incremental block reports and sends a full report every block_report_interval. When the NameNode asks to re-register (it
 restarted and forgot this DataNode) or answers again after being unreachable,
 the actor registers anew and sends a full report, which also supersedes any
 incremental reports still queued.
@@ -39,6 +40,7 @@ RPC_TIMEOUT = 10.0
 # (the report stays queued and the heartbeat loop retries it).
 IBR_WAIT = 2.0
 LOG_EVERY_N_FAILURES = 30
+CONTAINER_PACKED_ATTEMPTS = 5
 
 
 class NameserviceActor:
@@ -232,6 +234,20 @@ class NameserviceActor:
         except grpc.RpcError as e:
             log.warning("report of %s to %s failed, queued for the next heartbeat: %s",
                         name, self.where, errors.from_rpc_error(e, self.where))
+
+    async def container_packed(self, request: pb.ContainerPackedRequest) -> None:
+        """Tell the NameNode how a PackCommand went, retrying a few times (its packer
+        gives up on the job after a while and deletes the container then)."""
+        for attempt in range(1, CONTAINER_PACKED_ATTEMPTS + 1):
+            try:
+                await self._call(self.stub.ContainerPacked, request)
+                return
+            except grpc.RpcError as e:
+                log.warning("ContainerPacked for blk_%d to %s failed (attempt %d of %d): %s",
+                            request.block.block_id, self.where, attempt, CONTAINER_PACKED_ATTEMPTS,
+                            errors.from_rpc_error(e, self.where))
+                if attempt < CONTAINER_PACKED_ATTEMPTS:
+                    await asyncio.sleep(self.retry_delay)
 
     async def report_bad_block(self, block: pb.Block, datanode_uuid: str = "") -> None:
         """Report a corrupt replica: this DataNode's, or another's (``datanode_uuid``)

@@ -28,8 +28,6 @@ import logging
 import os
 from dataclasses import dataclass, field
 
-import grpc
-
 from datanode.peers import ChannelCache, read_range
 from datanode.storage import BPC, BlockStorage, Replica, block_name
 from datanode.reading import bytes_chunks
@@ -41,8 +39,6 @@ from protos.errors import BlockMissing, ChecksumError, HfedError
 log = logging.getLogger("hfed.datanode.packing")
 
 REMOTE_READ_TIMEOUT = 60.0       # one entry from another DataNode
-REPORT_ATTEMPTS = 5              # ContainerPacked tries (the NameNode gives up on a job after minutes)
-REPORT_RETRY_DELAY = 1.0
 
 
 # ------------------------------------------------------------------ pure helpers
@@ -168,7 +164,7 @@ class SourceReader:
         self._files.clear()
 
 
-def gather(reader: SourceReader, sources, compress: bool) -> tuple[bytes, list[int], list[str]]:
+def gather(reader: SourceReader, sources, compress: bool) -> tuple[bytearray, list[int], list[str]]:
     """(container bytes, offset of each source's entry or -1, why each -1) (blocking)."""
     container, offsets, problems = bytearray(), [], []
     try:
@@ -181,7 +177,7 @@ def gather(reader: SourceReader, sources, compress: bool) -> tuple[bytes, list[i
                 offsets.append(append_entry(container, data, compress))
     finally:
         reader.close()
-    return bytes(container), offsets, problems
+    return container, offsets, problems
 
 
 # ------------------------------------------------------------------ the command
@@ -269,18 +265,6 @@ async def run(actor, command: pb.PackCommand) -> None:
                 links.transfers_in_progress -= 1
         if reply.failed:
             log.warning("%s", reply.failed)
-        await _tell(actor, reply)
+        await actor.container_packed(reply)
     finally:
         links.packing.discard(key)
-
-
-async def _tell(actor, reply: pb.ContainerPackedRequest) -> None:
-    for attempt in range(1, REPORT_ATTEMPTS + 1):
-        try:
-            await actor._call(actor.stub.ContainerPacked, reply)
-            return
-        except grpc.RpcError as e:
-            log.warning("ContainerPacked for blk_%d to %s failed (attempt %d of %d): %s", reply.block.block_id,
-                        actor.where, attempt, REPORT_ATTEMPTS, errors.from_rpc_error(e, actor.where))
-            if attempt < REPORT_ATTEMPTS:
-                await asyncio.sleep(REPORT_RETRY_DELAY)
