@@ -205,14 +205,18 @@ async def pack(storage: BlockStorage, links, command: pb.PackCommand, pool_id: s
                       generation_stamp=command.block.generation_stamp)
     what = f"packed container {block_name(target.block_id, target.generation_stamp)} of pool {target.pool_id}"
     reply = pb.ContainerPackedRequest(uuid=storage.uuid, block=target)
-    reader = SourceReader(storage, links.channels, local_replicas(storage, command.sources))
-    container, offsets, problems = await asyncio.to_thread(gather, reader, list(command.sources), command.compress)
+    sources = list(command.sources)
+    for source in sources:   # a container's block names its pool; the command's, if it does not
+        if source.HasField("container") and not source.container.block.pool_id:
+            source.container.block.pool_id = target.pool_id
+    reader = SourceReader(storage, links.channels, local_replicas(storage, sources))
+    container, offsets, problems = await asyncio.to_thread(gather, reader, sources, command.compress)
     await _report_corrupt(storage, links, reader)
     for problem in problems:
         log.warning("%s: left out %s", what, problem)
     if not command.targets:
         reply.failed = f"{what}: the command names no target DataNode"
-    elif command.sources and all(o < 0 for o in offsets):
+    elif sources and all(o < 0 for o in offsets):
         reply.failed = f"{what}: none of the {len(offsets)} sources could be read ({problems[0]})"
     if reply.failed:
         return reply
