@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from namenode import columns
-from namenode.slot_index import EMPTY, NeedsRebuild, SlotIndex
+from namenode.slot_index import CHUNK, EMPTY, NeedsRebuild, SlotIndex
 
 # name, array typecode: one array per attribute, indexed by block slot. A
 # replica is a DataNode number (1-based, 0 = none) in one of three columns;
@@ -142,9 +142,7 @@ class BlockMap:
         try:
             self.index.insert(_hash(block_id), slot)
         except NeedsRebuild:
-            ids = self.column("ids")
-            used = np.flatnonzero(ids)
-            self.index.build(_hashes(ids[used]), used.astype(np.int32))
+            self._rebuild_index()          # includes ``slot``: its id is already set
         self.next_block_id = max(self.next_block_id, block_id + 1)
         self.next_generation_stamp = max(self.next_generation_stamp, generation_stamp + 1)
         return BlockInfo(self, slot)
@@ -216,7 +214,6 @@ class BlockMap:
             if clear:
                 column[hits] = 0
             found.append(hits)
-            del column       # release the buffer so the array can grow again
         found.append(np.array([s for s, extra in self.extra_replicas.items() if number in extra], dtype=np.int64))
         if clear:
             for slot in found[-1]:
@@ -247,11 +244,26 @@ class BlockMap:
         """A numpy copy of one column (for reports and images)."""
         return columns.copy(self, COLUMNS, name)
 
+    def view(self, name: str) -> np.ndarray:
+        """A numpy view of one column (no copy; do not keep it across adds)."""
+        return columns.view(self, COLUMNS, name)
+
+    def _rebuild_index(self) -> None:
+        """Refill the id index from the ids column, a chunk of slots at a time."""
+        ids = self.view("ids")
+        self.index.rebuild(int(np.count_nonzero(ids)), self._index_chunks(ids))
+
+    @staticmethod
+    def _index_chunks(ids: np.ndarray):
+        for start in range(0, len(ids), CHUNK):
+            used = np.flatnonzero(ids[start:start + CHUNK])
+            yield _hashes(ids[start + used]), (used + start).astype(np.int32)
+
     def load(self, block_id, inode_id, generation_stamp, num_bytes, committed) -> None:
         """Fill an empty map from image columns (numpy arrays of equal length)."""
         columns.fill(self, COLUMNS, {"ids": block_id, "inode": inode_id, "gs": generation_stamp,
                                      "num_bytes": num_bytes, "committed": committed}, len(block_id))
-        self.index.build(_hashes(np.asarray(block_id)), np.arange(len(block_id), dtype=np.int32))
+        self._rebuild_index()
         if len(block_id):
             self.next_block_id = max(self.next_block_id, int(block_id.max()) + 1)
             self.next_generation_stamp = max(self.next_generation_stamp, int(generation_stamp.max()) + 1)

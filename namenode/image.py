@@ -20,10 +20,13 @@ Written atomically: temp file, fsync, rename, fsync dir. Named ``fsimage_<txid>`
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
 import json
 import os
 import re
+import signal
 import struct
 import threading
 from pathlib import Path
@@ -64,65 +67,143 @@ BLOCK_COLUMNS = (("block_id", "q"), ("inode_id", "q"), ("gs", "q"), ("num_bytes"
 _IMAGE_DTYPES = {**DTYPES, "b": np.int8}
 
 
-def snapshot(fsn, txid: int) -> dict:
-    """Copies of the namespace's columns: one quick step on the event loop, so it is
-    consistent; turning them into image columns happens in write() (a thread)."""
+CHUNK = 1 << 14       # slots per encoding step: the writer's temporaries stay ~1 MiB
+
+
+def snapshot(fsn, txid: int, copy: bool = True) -> dict:
+    """The namespace's columns as of ``txid``. Copies (one quick step on the event loop,
+    so they are consistent while the loop goes on; encoded in a thread), or with
+    ``copy=False`` views of the live tables for a writer that runs while nothing
+    changes them: a forked child (``fork_write``) or the thread that owns them."""
     blocks = fsn.blocks
     header = {"cluster_id": fsn.cluster_id, "nameservice": fsn.nameservice, "txid": txid,
               "next_inode_id": fsn.ns.table.next_id, "next_block_id": blocks.next_block_id,
               "next_generation_stamp": blocks.next_generation_stamp, "names": list(fsn.ns.table.strings)}
-    return {"header": header, "inodes": fsn.ns.table.export(),
-            "blocks": {name: blocks.column(name) for name in ("ids", "inode", "gs", "num_bytes", "committed")}}
+    grab = blocks.column if copy else blocks.view
+    return {"header": header, "inodes": fsn.ns.table.export(copy),
+            "blocks": {name: grab(name) for name in ("ids", "inode", "gs", "num_bytes", "committed")}}
+
+
+# ------------------------------------------------- encoding, a chunk at a time
+# The image is column-major, the tables are slot-major with holes: each image
+# column is one pass over the table's slots in chunks, so no step holds more
+# than a chunk of any column (a whole-table temporary would cost what the
+# checkpoint is meant not to: a second copy of the namespace).
+
+def _used(mode: np.ndarray, start: int) -> np.ndarray:
+    """Inode slots in use among start..start+CHUNK."""
+    return np.flatnonzero(mode[start:start + CHUNK] & USED_BIT) + start
+
+
+def _inode_chunks(mode: np.ndarray, pick):
+    """pick(inode slots in use) for each chunk of slots."""
+    for start in range(0, len(mode), CHUNK):
+        yield pick(_used(mode, start))
+
+
+def _block_chunks(ids: np.ndarray, pick):
+    """pick(block slots in use: id not 0) for each chunk of slots."""
+    for start in range(0, len(ids), CHUNK):
+        yield pick(np.flatnonzero(ids[start:start + CHUNK]) + start)
+
+
+def _file_blocks(t: dict, slots: np.ndarray, multi: np.ndarray):
+    """(first block, block count, rows of multi-block files, their slots) of ``slots``."""
+    first = t["first_block"][slots]
+    first[t["mode"][slots] & (STAGED_BIT | PACKED_BIT) != 0] = 0     # there it is a packed row, not a block
+    counts = (first != 0).astype(np.int64)
+    lo, hi = np.searchsorted(multi, [slots[0], slots[-1] + 1]) if len(slots) else (0, 0)
+    mine = multi[lo:hi]
+    rows = np.searchsorted(slots, mine)
+    counts[rows] = [len(t["more_blocks"][slot]) for slot in mine.tolist()]
+    return first, counts, rows, mine
+
+
+def _block_ids(t: dict, slots: np.ndarray, multi: np.ndarray) -> np.ndarray:
+    first, counts, rows, mine = _file_blocks(t, slots, multi)
+    offsets = np.cumsum(counts) - counts
+    out = np.zeros(int(counts.sum()), dtype=np.int64)
+    single = counts == 1
+    single[rows] = False
+    out[offsets[single]] = first[single]
+    for row, slot in zip(rows.tolist(), mine.tolist()):
+        out[offsets[row]:offsets[row] + counts[row]] = t["more_blocks"][slot]
+    return out
+
+
+def _names(t: dict):
+    """The names of the inodes in use, NUL-separated, a chunk at a time. Gathered with
+    numpy, not as one bytes object per name: in a forked writer, short-lived small
+    objects land in free blocks all over the parent's heap and copy those pages."""
+    arena = np.frombuffer(t["arena"], dtype=np.uint8)
+    first = True
+    for slots in _inode_chunks(t["mode"], lambda slots: slots):
+        if not len(slots):
+            continue
+        offsets, lengths = t["name_off"][slots].astype(np.int64), t["name_len"][slots].astype(np.int64)
+        lead = 0 if first else 1                      # a NUL before the chunk's first name
+        ends = np.cumsum(lengths + 1) - 1 + lead      # where each name's NUL goes (the last one is cut)
+        out = np.zeros(int(ends[-1]), dtype=np.uint8)
+        within = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        out[np.repeat(ends - lengths, lengths) + within] = arena[np.repeat(offsets, lengths) + within]
+        first = False
+        yield out.tobytes()
+
+
+def _parts(snap: dict) -> tuple[dict, list]:
+    """(header, [(typecode or None for raw bytes, size in bytes, chunk iterable)]) of an image:
+    a first pass counts what the header and the part sizes need, the parts are generators."""
+    t, b = snap["inodes"], snap["blocks"]
+    mode = t["mode"]
+    multi = np.array(sorted(t["more_blocks"]), dtype=np.int64)    # files of 2+ blocks, by slot
+    lease_slots = np.array(list(t["leases"]), dtype=np.int64)
+    lease_rows, by_slot = np.zeros(len(lease_slots), dtype=np.int64), np.argsort(lease_slots)
+    inodes = nblocks = name_bytes = 0
+    for start in range(0, len(mode), CHUNK):
+        slots = _used(mode, start)
+        lo, hi = np.searchsorted(lease_slots[by_slot], [start, start + CHUNK])
+        lease_rows[by_slot[lo:hi]] = inodes + np.searchsorted(slots, lease_slots[by_slot[lo:hi]])
+        inodes += len(slots)
+        nblocks += int(_file_blocks(t, slots, multi)[1].sum())
+        name_bytes += int(t["name_len"][slots].sum(dtype=np.int64))
+    blocks = sum(int(np.count_nonzero(b["ids"][start:start + CHUNK])) for start in range(0, len(b["ids"]), CHUNK))
+    per_inode = {"id": lambda s: s, "parent": lambda s: t["parent"][s],
+                 "is_dir": lambda s: (mode[s] & DIR_BIT) != 0, "permission": lambda s: mode[s] & PERM_BITS,
+                 "block_size": lambda s: t["block_units"][s].astype(np.int64) * BYTES_PER_CHECKSUM,
+                 "nblocks": lambda s: _file_blocks(t, s, multi)[1],
+                 "block_ids": lambda s: _block_ids(t, s, multi)}
+    parts = []
+    for name, code in INODE_COLUMNS:
+        pick = per_inode.get(name) or (lambda s, column=t[name]: column[s])
+        count = nblocks if name == "block_ids" else inodes
+        parts.append((code, count * _little(code).itemsize, _inode_chunks(mode, pick)))
+    image_names = {"block_id": "ids", "inode_id": "inode", "gs": "gs", "num_bytes": "num_bytes",
+                   "committed": "committed"}
+    for name, code in BLOCK_COLUMNS:
+        parts.append((code, blocks * _little(code).itemsize,
+                      _block_chunks(b["ids"], lambda s, column=b[image_names[name]]: column[s])))
+    parts.append((None, name_bytes + max(inodes - 1, 0), _names(t)))
+    small = t["small"]
+    whole = [("i", t["free"])] + [(code, small["rows"][name]) for name, code in ROW_COLUMNS] + \
+        [("i", small["staged_slots"]), ("q", small["staged_lengths"]), (None, small["staged_data"])]
+    for code, data in whole:
+        parts.append((code, len(data) * (_little(code).itemsize if code else 1), [data]))
+    header = dict(snap["header"], leases=[[int(r), holder] for r, holder in zip(lease_rows, t["leases"].values())],
+                  inodes=inodes, blocks=blocks)
+    header["sizes"] = [size for _code, size, _chunks_ in parts]
+    header["raw_containers"] = [int(b) for b in small["raw_containers"]]   # absent: an older hfed's image
+    return header, parts
 
 
 def _image_columns(snap: dict) -> tuple[dict, dict, bytes]:
-    """(header, image columns, NUL-separated names) from a snapshot's table columns."""
-    t = snap["inodes"]
-    slots = np.flatnonzero(t["mode"] & USED_BIT)
-    first, more = t["first_block"][slots], t["more_blocks"]
-    multi = sorted(more)                    # files of 2+ blocks, by slot
-    first[t["mode"][slots] & (STAGED_BIT | PACKED_BIT) != 0] = 0     # there it is a packed row, not a block
-    counts = (first != 0).astype(np.int64)
-    multi_rows = np.searchsorted(slots, multi) if multi else np.zeros(0, dtype=np.int64)
-    counts[multi_rows] = [len(more[slot]) for slot in multi]
-    offsets = np.cumsum(counts) - counts
-    block_ids = np.zeros(int(counts.sum()), dtype=np.int64)
-    single = counts == 1
-    single[multi_rows] = False
-    block_ids[offsets[single]] = first[single]
-    for row, slot in zip(multi_rows.tolist(), multi):
-        block_ids[offsets[row]:offsets[row] + counts[row]] = more[slot]
-    arena, name_off, name_len = t["arena"], t["name_off"][slots].tolist(), t["name_len"][slots].tolist()
-    names = b"\0".join([arena[o:o + n] for o, n in zip(name_off, name_len)])
-    mode = t["mode"][slots]
-    b = snap["blocks"]
-    used = b["ids"] != 0
-    cols = {"id": slots, "parent": t["parent"][slots], "is_dir": (mode & DIR_BIT) != 0, "permission": mode & PERM_BITS,
-            "owner": t["owner"][slots], "group": t["group"][slots], "mtime": t["mtime"][slots],
-            "atime": t["atime"][slots], "replication": t["replication"][slots],
-            "block_size": t["block_units"][slots].astype(np.int64) * BYTES_PER_CHECKSUM, "nblocks": counts,
-            "block_ids": block_ids, "block_id": b["ids"][used], "inode_id": b["inode"][used], "gs": b["gs"][used],
-            "num_bytes": b["num_bytes"][used], "committed": b["committed"][used]}
-    rows = np.searchsorted(slots, list(t["leases"]))
-    header = dict(snap["header"], leases=[[int(r), holder] for r, holder in zip(rows, t["leases"].values())],
-                  inodes=len(slots), blocks=int(np.count_nonzero(used)))
-    return header, cols, names
-
-
-def _encode(snap: dict) -> bytes:
-    header, cols, names = _image_columns(snap)
-    parts = [np.ascontiguousarray(cols[name], dtype=_little(code)).tobytes()
-             for name, code in INODE_COLUMNS + BLOCK_COLUMNS]
-    parts.append(names)
-    parts.append(np.ascontiguousarray(snap["inodes"]["free"], dtype=_little("i")).tobytes())
-    small = snap["inodes"]["small"]
-    parts += [np.ascontiguousarray(small["rows"][name], dtype=_little(code)).tobytes() for name, code in ROW_COLUMNS]
-    parts += [np.ascontiguousarray(small["staged_slots"], dtype=_little("i")).tobytes(),
-              np.ascontiguousarray(small["staged_lengths"], dtype=_little("q")).tobytes(), small["staged_data"]]
-    header["sizes"] = [len(p) for p in parts]
-    header["raw_containers"] = [int(b) for b in small["raw_containers"]]   # absent: an older hfed's image
-    head = json.dumps(header, separators=(",", ":")).encode()
-    return struct.pack(">I", len(head)) + head + b"".join(parts)
+    """(header, image columns, NUL-separated names) in one piece each: for tests and
+    small tables (``write`` streams the same parts)."""
+    header, parts = _parts(snap)
+    cols = {}
+    for (name, code), (_code, _size, chunks) in zip(INODE_COLUMNS + BLOCK_COLUMNS, parts):
+        cols[name] = np.concatenate([np.zeros(0, _IMAGE_DTYPES[code])] +
+                                    [np.asarray(c, dtype=_IMAGE_DTYPES[code]) for c in chunks])
+    return header, cols, b"".join(parts[len(cols)][2])
 
 
 def _little(code: str) -> np.dtype:
@@ -130,15 +211,28 @@ def _little(code: str) -> np.dtype:
 
 
 def write(meta_dir: Path, snap: dict) -> Path:
-    """Encode and write ``snap`` atomically; returns the image path. May run in a thread."""
-    payload = _encode(snap)
+    """Encode and write ``snap`` atomically, a chunk at a time; returns the image path.
+    May run in a thread (on copies) or in a forked child."""
+    header, parts = _parts(snap)
+    head = json.dumps(header, separators=(",", ":")).encode()
+    length = 4 + len(head) + sum(header["sizes"])
     final = meta_dir / image_name(snap["header"]["txid"])
     # A name of its own: a shutdown checkpoint may race one still being written.
     tmp = final.with_name(f"{final.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         with open(tmp, "wb") as f:
-            f.write(HEADER.pack(MAGIC, google_crc32c.value(payload), len(payload)))
-            f.write(payload)
+            f.write(HEADER.pack(MAGIC, 0, length))        # the CRC is known at the end
+            crc = _put(f, 0, struct.pack(">I", len(head)) + head)
+            for code, size, chunks in parts:
+                written = 0
+                for chunk in chunks:
+                    data = chunk if code is None else np.ascontiguousarray(chunk, dtype=_little(code)).tobytes()
+                    crc = _put(f, crc, data)
+                    written += len(data)
+                if written != size:
+                    raise ValueError(f"image part of {written} bytes, {size} planned: the namespace changed")
+            f.seek(0)
+            f.write(HEADER.pack(MAGIC, crc, length))
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, final)
@@ -147,6 +241,98 @@ def write(meta_dir: Path, snap: dict) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return final
+
+
+def _put(f, crc: int, data: bytes) -> int:
+    f.write(data)
+    return google_crc32c.extend(crc, bytes(data))
+
+
+# --------------------------------------------- checkpoints from a forked child
+def can_fork() -> bool:
+    """Whether checkpoints may fork. With GRPC_ENABLE_FORK_SUPPORT set, grpc runs its own
+    fork handlers, which do not support grpc.aio: copy instead of forking then."""
+    fork_support = os.environ.get("GRPC_ENABLE_FORK_SUPPORT", "").strip().lower()
+    return hasattr(os, "fork") and fork_support not in ("1", "true", "yes")
+
+
+def fork_write(meta_dir: Path, fsn, txid: int) -> "ForkedWrite":
+    """Write the image of ``fsn`` as it is now, from a forked child, as Redis's BGSAVE
+    does: the child sees the tables copy-on-write, frozen at the fork, so the parent
+    goes on changing them at once and the memory cost is the pages it changes while
+    the child writes (4 KiB each), not a copy of the namespace. Call on the thread
+    that changes the namespace, between two changes; then ``wait()`` in a thread.
+
+    The child runs only this module's encoder: no grpc, no event loop, no logging
+    (another thread may have held their locks at the fork), and it leaves with
+    os._exit, so no atexit handler, finaliser or buffered file of the parent runs
+    twice. Raises OSError if the fork fails (the caller falls back to copying)."""
+    read_end, write_end = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read_end)
+        os.close(write_end)
+        raise
+    if pid == 0:
+        try:
+            os.close(read_end)
+            _child_signals()
+            _child_malloc()
+            # A collection would write to every tracked object's header: copies of the whole heap.
+            gc.disable()
+            try:
+                report = {"path": str(write(meta_dir, snapshot(fsn, txid, copy=False)))}
+            except BaseException as e:  # noqa: BLE001 - reported to the parent, which raises it
+                report = {"error": f"{type(e).__name__}: {e}"[:2000], "errno": getattr(e, "errno", None)}
+            os.write(write_end, json.dumps(report).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    return ForkedWrite(pid, read_end)
+
+
+def _child_signals() -> None:
+    """The parent's signal handlers would write to its event loop's wakeup pipe (shared
+    after the fork): the child takes the default actions and leaves the pipe alone."""
+    try:
+        signal.set_wakeup_fd(-1)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_DFL)
+    except (ValueError, OSError):
+        pass
+
+
+def _child_malloc() -> None:
+    """Big temporaries from fresh mappings, given back when freed: otherwise glibc
+    raises its mmap threshold after the first free and serves them from free space
+    in the heap the child shares with its parent, copying those pages."""
+    libc = ctypes.util.find_library("c")
+    if libc:
+        ctypes.CDLL(libc).mallopt(-3, 1 << 16)     # M_MMAP_THRESHOLD: fixed at 64 KiB
+
+
+class ForkedWrite:
+    """A child writing an image; ``wait()`` returns its path or raises what it hit."""
+
+    def __init__(self, pid: int, report_fd: int):
+        self.pid, self._fd = pid, report_fd
+
+    def wait(self) -> Path:
+        """Blocks until the child is done (run it in a thread)."""
+        with os.fdopen(self._fd, "rb") as f:
+            raw = f.read()                     # until the child exits
+        _pid, status = os.waitpid(self.pid, 0)
+        try:
+            report = json.loads(raw)
+        except ValueError:
+            raise HfedError(f"image writer (pid {self.pid}) died without a report "
+                            f"(wait status {status:#x})") from None
+        if "path" in report:
+            return Path(report["path"])
+        if report.get("errno"):
+            raise OSError(report["errno"], report["error"])
+        raise HfedError(f"image writer (pid {self.pid}) failed: {report['error']}")
 
 
 def read(path: Path) -> dict:

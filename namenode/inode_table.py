@@ -1,7 +1,7 @@
 """The inode table in columns: tens of bytes per inode instead of a Python object.
 
-Every inode is a slot number; its attributes live in typed arrays indexed by
-slot (``array`` module, so one int32 costs 4 bytes, not a 28-byte int object),
+Every inode is a slot number; its attributes live in typed columns indexed by
+slot (namenode/columns.py, so one int32 costs 4 bytes, not a 28-byte int object),
 names are UTF-8 bytes in one arena, a hash index maps (parent, name) to a slot,
 and each directory keeps its children as a sorted int32 array (as HDFS keeps a
 sorted child list), so listings come out in name order. ``Inode`` is a small
@@ -20,13 +20,13 @@ from array import array
 import numpy as np
 
 from namenode import columns
-from namenode.columns import DTYPES
-from namenode.slot_index import EMPTY, NeedsRebuild, SlotIndex
+from namenode.slot_index import CHUNK, EMPTY, NeedsRebuild, SlotIndex
 from namenode.small_files import PACKED_BIT, STAGED_BIT, SmallFiles
 from protos.checksum import BYTES_PER_CHECKSUM
 
 ROOT_ID = 1
 DIR_BIT, USED_BIT, PERM_BITS = 0x8000, 0x4000, 0o7777
+ARENA_MAX = 1 << 32                    # name offsets are uint32
 
 _NAME_MOD = (1 << 55) - 55             # names hash as their bytes read as one integer, mod this
 _PARENT_MIX, _MIX, _BITS64 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, (1 << 64) - 1
@@ -158,7 +158,8 @@ class InodeTable:
     def __init__(self):
         columns.create(self, COLUMNS)
         columns.append_row(self, COLUMNS)     # slot 0 unused; ROOT_ID (1) is added by Namespace
-        self.arena = bytearray()          # every live name, UTF-8, back to back
+        self._names = columns.reserve(ARENA_MAX)   # the arena: every live name, UTF-8, back to back
+        self.arena_end = 0                # arena bytes in use
         self.garbage = 0                  # arena bytes of removed or renamed names
         self.index = SlotIndex()
         self.children_of: dict[int, array] = {}     # directory slot -> child slots in name order
@@ -191,13 +192,18 @@ class InodeTable:
     def find(self, inode_id: int) -> Inode | None:
         return Inode(self, inode_id) if self.exists(inode_id) else None
 
-    def name_bytes(self, slot: int) -> bytearray:
+    @property
+    def arena(self) -> bytes:
+        """A copy of the arena's bytes in use (for tests and tools; lookups read ``_names``)."""
+        return self._names[:self.arena_end]
+
+    def name_bytes(self, slot: int) -> bytes:
         start = self.name_off[slot]
-        return self.arena[start:start + self.name_len[slot]]
+        return self._names[start:start + self.name_len[slot]]
 
     def lookup_slot(self, parent: int, name: bytes) -> int | None:
         buckets, mask, parents = self.index.buckets, self.index.mask, self.parent
-        offsets, lengths, arena = self.name_off, self.name_len, self.arena
+        offsets, lengths, arena = self.name_off, self.name_len, self._names
         x = (int.from_bytes(name, "little") % _NAME_MOD + parent * _PARENT_MIX) * _MIX & _BITS64
         i = (x ^ (x >> 31)) & mask
         while True:
@@ -258,7 +264,8 @@ class InodeTable:
     def nbytes(self) -> int:
         """Bytes held by the table's arrays (what the layout costs, without interpreter overhead)."""
         children = sum(a.buffer_info()[1] * 4 + 64 for a in self.children_of.values())
-        return columns.nbytes(self, COLUMNS) + len(self.arena) + self.index.nbytes() + children
+        arena = -(-self.arena_end // columns.PAGE) * columns.PAGE
+        return columns.nbytes(self, COLUMNS) + arena + self.index.nbytes() + children
 
     # ----------------------------------------------------------- changing
     def add(self, parent: int, name: str, is_dir: bool, permission: int, owner: str, group: str, mtime: int,
@@ -267,8 +274,13 @@ class InodeTable:
         encoded = name.encode()
         slot = self._free.pop() if self._free else columns.append_row(self, COLUMNS)
         self.parent[slot] = parent
-        self.name_off[slot], self.name_len[slot] = len(self.arena), len(encoded)
-        self.arena += encoded
+        start = self.arena_end                       # the name goes at the end of the arena
+        end = start + len(encoded)
+        if end > len(self._names):
+            self._move_arena(end)
+        self._names[start:end] = encoded
+        self.arena_end = end
+        self.name_off[slot], self.name_len[slot] = start, len(encoded)
         self.mode[slot] = USED_BIT | (DIR_BIT if is_dir else 0) | (permission & PERM_BITS)
         self.owner[slot], self.group[slot] = self.string_id(owner), self.string_id(group)
         self.mtime[slot], self.atime[slot] = mtime, atime
@@ -282,6 +294,26 @@ class InodeTable:
             self._link(slot, parent, encoded)
         self.version += 1
         return Inode(self, slot)
+
+    def _append_name(self, name: bytes) -> int:
+        """Put ``name`` at the end of the arena; returns its offset."""
+        start = self.arena_end
+        end = start + len(name)
+        if end > len(self._names):
+            self._move_arena(end)
+        self._names[start:end] = name
+        self.arena_end = end
+        return start
+
+    def _move_arena(self, end: int) -> None:
+        """Only where the full reservation was refused: a larger one, with the names copied."""
+        if end > ARENA_MAX:
+            raise OverflowError(f"more than {ARENA_MAX} bytes of names")
+        fresh = columns.reserve(max(end, min(ARENA_MAX, 4 * len(self._names))), first=False)
+        if len(fresh) < end:
+            raise MemoryError(f"cannot reserve {end} bytes of names")
+        fresh[:self.arena_end] = self._names[:self.arena_end]
+        self._names = fresh
 
     def _link(self, slot: int, parent: int, name: bytes) -> None:
         try:
@@ -303,17 +335,21 @@ class InodeTable:
         self.garbage += len(name)
 
     def _column(self, name: str) -> np.ndarray:
-        return columns.copy(self, COLUMNS, name)
+        """A numpy view of a column (no copy: do not keep it across adds)."""
+        return columns.view(self, COLUMNS, name)
 
-    def _linked_slots(self) -> np.ndarray:
-        """Every inode but the root, as a numpy array of slots."""
-        slots = np.flatnonzero(self._column("mode") & USED_BIT)
+    def _arena_view(self) -> np.ndarray:
+        return np.frombuffer(self._names, dtype=np.uint8, count=self.arena_end)
+
+    def _linked_slots(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Every inode but the root (among slots start..stop), as a numpy array of slots."""
+        slots = np.flatnonzero(self._column("mode")[start:stop] & USED_BIT) + start
         return slots[slots != ROOT_ID]
 
     def _name_hashes(self, slots: np.ndarray) -> np.ndarray:
         """name_hash of every slot's (parent, name), vectorised: Horner's rule from the last byte."""
         offsets, lengths = self._column("name_off")[slots].astype(np.int64), self._column("name_len")[slots]
-        arena = np.frombuffer(bytes(self.arena), dtype=np.uint8)
+        arena = self._arena_view()
         value = np.zeros(len(slots), dtype=np.int64)
         for back in range(int(lengths.max()) if len(slots) else 0):
             has = np.flatnonzero(lengths > back)
@@ -324,8 +360,16 @@ class InodeTable:
         return x ^ (x >> np.uint64(31))
 
     def _rebuild_index(self) -> None:
-        slots = self._linked_slots()
-        self.index.build(self._name_hashes(slots), slots.astype(np.int32))
+        """Refill the (parent, name) index a chunk of slots at a time: the temporaries
+        (hashes, offsets, name bytes) then stay a chunk long, not a table long."""
+        starts = range(0, len(self.mode), CHUNK)
+        count = sum(len(self._linked_slots(start, start + CHUNK)) for start in starts)
+        self.index.rebuild(count, self._index_chunks(starts))
+
+    def _index_chunks(self, starts):
+        for start in starts:
+            slots = self._linked_slots(start, start + CHUNK)
+            yield self._name_hashes(slots), slots.astype(np.int32)
 
     def _sorted_children(self, slots: np.ndarray) -> None:
         """children_of for ``slots`` (all linked inodes): grouped by parent, in name order.
@@ -339,7 +383,7 @@ class InodeTable:
         if longest > 64:          # rare: sort each directory in Python rather than build 32 key columns
             order = np.argsort(parents, kind="stable")
         else:
-            arena = np.frombuffer(bytes(self.arena), dtype=np.uint8)
+            arena = self._arena_view()
             chunks = []
             for start in range(0, longest, 8):
                 chunk = np.zeros(len(slots), dtype=np.uint64)
@@ -379,22 +423,28 @@ class InodeTable:
         self.version += 1
         encoded = new_name.encode()
         self.parent[slot] = new_parent
-        self.name_off[slot], self.name_len[slot] = len(self.arena), len(encoded)
-        self.arena += encoded
+        self.name_off[slot], self.name_len[slot] = self._append_name(encoded), len(encoded)
         self._link(slot, new_parent, encoded)
         self._maybe_compact_arena()
 
     def _maybe_compact_arena(self) -> None:
-        """Renames and deletes leave dead names behind; copy the live ones once they are the minority."""
-        if self.garbage < 1 << 20 or self.garbage * 2 < len(self.arena):
+        """Renames and deletes leave dead names behind; once they are the majority, slide the
+        live names down in place (in order of their offsets, so a name only ever moves
+        towards the start and overwrites nothing live) and give the freed tail back."""
+        if self.garbage < 1 << 20 or self.garbage * 2 < self.arena_end:
             return
-        fresh, offsets, lengths, mode = bytearray(), self.name_off, self.name_len, self.mode
-        for slot in range(ROOT_ID + 1, len(mode)):
-            if mode[slot] & USED_BIT:
-                start = offsets[slot]
-                offsets[slot] = len(fresh)
-                fresh += self.arena[start:start + lengths[slot]]
-        self.arena, self.garbage = fresh, 0
+        slots = self._linked_slots()
+        offsets, lengths = self._column("name_off"), self._column("name_len")
+        slots = slots[np.argsort(offsets[slots], kind="stable")]
+        sizes = lengths[slots].astype(np.int64)
+        fresh = np.cumsum(sizes) - sizes
+        move = self._names.move
+        for new, old, size in zip(fresh.tolist(), offsets[slots].tolist(), sizes.tolist()):
+            if new != old:
+                move(new, old, size)
+        offsets[slots] = fresh
+        self.arena_end, self.garbage = int(sizes.sum()), 0
+        columns.release(self._names, self.arena_end)
 
     # ------------------------------------------------------- small files
     def layout(self, slot: int) -> int:
@@ -464,13 +514,16 @@ class InodeTable:
         self.more_blocks.pop(inode.slot, None)
 
     # ------------------------------------------------ images (bulk copies)
-    def export(self) -> dict:
-        """Copies of every column (numpy), the arena and the multi-block lists: a consistent
-        snapshot taken in one step, encoded later (namenode/image.py)."""
-        out = {name: columns.copy(self, COLUMNS, name) for name, _code in COLUMNS}
-        out["arena"] = bytes(self.arena)
-        out["more_blocks"] = {slot: list(ids) for slot, ids in self.more_blocks.items()}
-        out["leases"] = dict(self.leases)
+    def export(self, copy: bool = True) -> dict:
+        """Every column (numpy), the arena and the multi-block lists, for namenode/image.py.
+        Copies: a consistent snapshot taken in one step, encoded later. ``copy=False``:
+        views of the live table, for a writer that runs while nothing changes it (a
+        forked child, or a write on the one thread that changes the namespace)."""
+        grab = columns.copy if copy else columns.view
+        out = {name: grab(self, COLUMNS, name) for name, _code in COLUMNS}
+        out["arena"] = self.arena if copy else self._names      # either slices to bytes
+        out["more_blocks"] = {slot: list(ids) for slot, ids in self.more_blocks.items()} if copy else self.more_blocks
+        out["leases"] = dict(self.leases) if copy else self.leases
         out["free"] = np.frombuffer(self._free, dtype=np.int32).copy()
         out["small"] = self.small.export(out["first_block"], out["mode"])
         return out
@@ -502,11 +555,13 @@ class InodeTable:
                   "owner": string_ids[c["owner"]], "group": string_ids[c["group"]], "mtime": c["mtime"],
                   "atime": c["atime"], "replication": c["replication"],
                   "block_units": c["block_size"] // BYTES_PER_CHECKSUM, "first_block": first}
-        for name, code in COLUMNS:
-            column = np.zeros(size, dtype=DTYPES[code])
-            column[ids] = values[name]
-            setattr(self, name, array(code, column.tobytes()))
-        self.arena = bytearray(names)
+        columns.fill(self, COLUMNS, {}, size)
+        for name, _code in COLUMNS:
+            self._column(name)[ids] = values[name]
+        if len(names) > len(self._names):
+            self._move_arena(len(names))
+        self._names[:len(names)] = names
+        self.arena_end = len(names)
         for row in np.flatnonzero(counts > 1).tolist():
             self.more_blocks[int(ids[row])] = c["block_ids"][offsets[row]:offsets[row] + counts[row]].tolist()
         self.directories = int(np.count_nonzero(is_dir))
