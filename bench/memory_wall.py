@@ -3,7 +3,8 @@ refuses more, and how adding namespaces moves the wall.
 
     python -m bench.memory_wall [--files 1M] [--namespaces 1,2,4] [--budget 64M]
                                 [--users 8] [--batch 100] [--max-seconds 900]
-                                [--skip-inproc] [--skip-wall]
+                                [--content 1-16KiB] [--skip-restarts]
+                                [--skip-inproc] [--skip-image] [--skip-wall]
 
 Part 1, bytes per file (in a fresh subprocess, no RPC): a Namesystem filled through
 the NameNode's own op functions with one-block files at replication 3 (three
@@ -17,6 +18,13 @@ with max_memory = empty-NameNode RSS + --budget, mounts spreading the load (one 
 namespace), no DataNodes (empty files need none); the locust `wall` scenario
 (bench/locustfile.py) creates files until every namespace refuses. Files per
 namespace at the wall, RSS and files/s over time come from its GetStats samples.
+What the budget promises is checked from outside: the files each namespace held at
+its first refusal vs at the end (goal: within 2%), every NameNode's RSS sampled
+every 50 ms (goal: peak <= max_memory + max(4 MiB, 2%)), capacity vs namespaces
+(goal: linear), and, for N=1, the wall after restarting the NameNode twice (goal:
+within 2% of where it was). --content 1-16KiB fills with small files of random
+text-like bytes instead of empty files (one DataNode stores them); those figures
+are kept apart from the empty-file ones.
 
 Results are kept in bench/results/memory_wall.json (a run updates the parts it ran)
 and rendered to memory_wall.md plus PNG plots in bench/results/.
@@ -25,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import signal
 import gc
 import json
 import os
@@ -32,6 +41,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -49,6 +59,9 @@ HDFS_BYTES_PER_ONE_BLOCK_FILE = 300
 FILES_PER_DIR = 1000
 REPLICATION = 3
 BLOCK_BYTES = 64 << 20
+PEAK_SAMPLE_SECONDS = 0.05       # how often the NameNodes' RSS is read from outside
+RESTARTS = 2                     # N=1: restart the NameNode this often and find the wall again
+GOAL_FIRST_REFUSAL = 0.02        # files at the first refusal within 2% of the files at the end
 CHECKPOINTS = (10_000, 100_000, 250_000, 500_000, 1_000_000, 2_000_000, 5_000_000, 10_000_000)
 
 
@@ -139,18 +152,97 @@ def read_samples(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def show_progress(samples: list[dict], namespaces: int, elapsed: float) -> None:
+def show_progress(samples: list[dict], what: str, elapsed: float) -> None:
     latest: dict[str, dict] = {}
     for row in samples:
         latest[row["nameservice"]] = row
     parts = [f"{ns} {int(r['files']):,} files {int(r['rss_bytes']) / 2**20:.0f} MiB"
              f"{' FULL' if r['refusing'] == '1' else ''}" for ns, r in sorted(latest.items())]
-    progress(f"  N={namespaces} {elapsed:5.0f} s: " + ("; ".join(parts) or "starting"))
+    progress(f"  {what} {elapsed:5.0f} s: " + ("; ".join(parts) or "starting"))
+
+
+def allowed_peak(max_memory: int) -> int:
+    """What the budget promises RSS stays under (namenode.budget.overshoot)."""
+    return max_memory + max(4 << 20, max_memory // 50)
+
+
+class PeakRss:
+    """Every NameNode's RSS read from outside every PEAK_SAMPLE_SECONDS, in a thread:
+    GetStats samples once a second and would miss a table growing for 100 ms."""
+
+    def __init__(self, cluster, names: list[str]):
+        import psutil
+        self.procs = {ns: psutil.Process(cluster.namenode_pid(ns)) for ns in names}
+        self.peak = {ns: 0 for ns in names}
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> "PeakRss":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(PEAK_SAMPLE_SECONDS):
+            for ns, proc in self.procs.items():
+                try:
+                    self.peak[ns] = max(self.peak[ns], proc.memory_info().rss)
+                except Exception:  # noqa: BLE001 - a NameNode that is gone has no RSS to read
+                    pass
+            self.samples += 1
+
+
+def locust_wall(cluster, prefix: Path, args, what: str) -> tuple[int, list[dict], str, float, dict]:
+    """Run the locust wall scenario against ``cluster`` until every namespace refused;
+    (exit code, GetStats samples, locust's output, seconds, peak RSS per namespace)."""
+    ns_csv = Path(f"{prefix}_namespaces.csv")
+    cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
+           "-u", str(args.users), "-r", str(args.users), "-t", f"{args.max_seconds}s",
+           "--scenario", "wall", "--batch", str(args.batch), "--hfed-conf", str(cluster.config_path),
+           "--csv", str(prefix), "--ns-csv", str(ns_csv), *(["--content", args.content] if args.content else [])]
+    log_path = Path(f"{cluster.dir}-{Path(prefix).name}.log")
+    start = time.monotonic()
+    with open(log_path, "w") as log, PeakRss(cluster, cluster.nameservices) as peaks:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+        try:
+            while proc.poll() is None:
+                time.sleep(min(10.0, args.max_seconds / 20 + 1))
+                show_progress(read_samples(ns_csv), what, time.monotonic() - start)
+        finally:
+            if proc.poll() is None:     # interrupted: do not leave locust running
+                proc.terminate()
+                proc.wait(30)
+    return proc.returncode, read_samples(ns_csv), log_path.read_text(), time.monotonic() - start, peaks.peak
+
+
+def restarts(cluster, prefix: Path, wall_files: int, args) -> list[dict]:
+    """Restart the (only) NameNode RESTARTS times; after each, the same locust load
+    fills it until it refuses again (the overhead of serving 8 users is not that of 1,
+    so the load after the restart is the load before it)."""
+    ns = cluster.nameservices[0]
+    found = []
+    for i in range(1, RESTARTS + 1):
+        cluster.kill_namenode(ns, signal.SIGTERM)      # a clean stop writes a checkpoint: the restart loads it
+        cluster.start_namenode(ns)
+        loaded = cluster.stats(ns).files
+        code, samples, _log, _s, peak = locust_wall(cluster, Path(f"{prefix}_restart{i}"), args, f"restart {i}")
+        last = {r["nameservice"]: r for r in samples}[ns]
+        wall = int(last["first_refusal_files"] or 0)
+        found.append({"loaded": loaded, "wall": wall, "end": int(last["files"]), "vs_before": wall / wall_files,
+                      "peak_rss": peak[ns], "reached": code == 0})
+        progress(f"  restart {i}: loaded {loaded:,} files, first refusal at {wall:,} files "
+                 f"({wall / wall_files:.4f}x the wall before), {int(last['files']):,} at the end")
+        wall_files = wall
+    return found
 
 
 def run_wall(namespaces: int, max_memory: int, args, work: Path) -> dict:
     from client.minicluster import MiniCluster, nameservice_names
-    prefix = RESULTS / f"memory_wall_n{namespaces}"
+    prefix = RESULTS / f"memory_wall{'_content' if args.content else ''}_n{namespaces}"
     ns_csv = Path(f"{prefix}_namespaces.csv")
     budgets = {ns: {"max_memory": max_memory} for ns in nameservice_names(namespaces)}
     # Edits are not fsynced here: the wall is about memory, and syncs would only slow the fill.
@@ -161,39 +253,28 @@ def run_wall(namespaces: int, max_memory: int, args, work: Path) -> dict:
         settings.update(checkpoint_txns=1 << 62, checkpoint_period=1e12)
     else:
         settings.update(checkpoint_txns=args.checkpoint_txns)
-    cluster = MiniCluster(work / f"n{namespaces}", namespaces=namespaces, datanodes=0,
-                          settings=settings, nameservice_settings=budgets)
+    # Small files with content need a DataNode to hold their containers (one copy: the
+    # wall is the NameNode's memory, not the DataNodes').
+    cluster = MiniCluster(work / f"n{namespaces}", namespaces=namespaces, datanodes=1 if args.content else 0,
+                          replication=1, settings=settings, nameservice_settings=budgets)
     with cluster:
-        cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
-               "-u", str(args.users), "-r", str(args.users), "-t", f"{args.max_seconds}s",
-               "--scenario", "wall", "--batch", str(args.batch), "--hfed-conf", str(cluster.config_path),
-               "--csv", str(prefix), "--ns-csv", str(ns_csv)]
-        log_path = work / f"locust_n{namespaces}.log"
-        start = time.monotonic()
-        with open(log_path, "w") as log:
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
-            try:
-                while proc.poll() is None:
-                    time.sleep(min(10.0, args.max_seconds / 20 + 1))
-                    show_progress(read_samples(ns_csv), namespaces, time.monotonic() - start)
-            finally:
-                if proc.poll() is None:     # interrupted: do not leave locust running
-                    proc.terminate()
-                    proc.wait(30)
-        seconds = time.monotonic() - start
-        log_text = log_path.read_text()
-    samples = read_samples(ns_csv)
-    final: dict[str, dict] = {}
-    for row in samples:
-        final[row["nameservice"]] = row
-    reached = proc.returncode == 0
+        code, samples, log_text, seconds, peak = locust_wall(cluster, prefix, args, f"N={namespaces}")
+        final = {r["nameservice"]: r for r in samples}
+        first = int(final[cluster.nameservices[0]]["first_refusal_files"] or 0)
+        again = restarts(cluster, prefix, first, args) \
+            if namespaces == 1 and code == 0 and first and not args.skip_restarts else []
+    reached = code == 0
     for line in log_text.splitlines():
         if line.startswith("memory wall"):
             progress(f"  {line}")
     if not reached:
-        progress(f"  locust exited with {proc.returncode}; last lines:\n" + "\n".join(log_text.splitlines()[-15:]))
+        progress(f"  locust exited with {code}; last lines:\n" + "\n".join(log_text.splitlines()[-15:]))
+    progress("  peak RSS (every 50 ms) / max_memory: " + ", ".join(
+        f"{ns} {rss / max_memory:.3f}" for ns, rss in sorted(peak.items())))
     return {"namespaces": namespaces, "reached": reached, "seconds": round(seconds, 1),
             "files": {ns: int(r["files"]) for ns, r in sorted(final.items())},
+            "first_refusal": {ns: int(r["first_refusal_files"] or 0) for ns, r in sorted(final.items())},
+            "peak_rss": dict(sorted(peak.items())), "restarts": again,
             "rss": {ns: int(r["rss_bytes"]) for ns, r in sorted(final.items())},
             "bytes_per_file": {ns: float(r["bytes_per_file"] or 0) for ns, r in sorted(final.items())},
             "samples_csv": ns_csv.name}
@@ -211,7 +292,8 @@ def walls(args) -> dict:
             progress(f"N={n}: filling {n} namespace(s) until each refuses")
             runs.append(run_wall(n, max_memory, args, work))
     return {"empty_rss": empty, "budget": args.budget, "max_memory": max_memory, "users": args.users,
-            "batch": args.batch, "checkpoint_txns": args.checkpoint_txns, "runs": runs}
+            "batch": args.batch, "checkpoint_txns": args.checkpoint_txns, "content": args.content, "runs": runs,
+            "when": time.strftime("%Y-%m-%d %H:%M")}
 
 
 # ------------------------------------------------------------------ report
@@ -302,24 +384,33 @@ def render(state: dict) -> str:
                  for v in (at.get(n), loaded.get(n, {}).get("bytes_per_file"))]
         verdict = ("met" if max(values) <= GOAL_BYTES_PER_FILE else "not met") if values else ""
         lines.append(f"| {label} | {cells[0]} | {cells[1]} | {verdict} |")
-    wall = state.get("wall")
     lines += ["", "## The wall: capacity vs number of namespaces", ""]
-    if not wall:
-        lines.append("(not measured yet: `python -m bench.memory_wall --skip-inproc`)")
-        return "\n".join(lines) + "\n"
-    lines += [f"Each NameNode gets max_memory = empty RSS {wall['empty_rss'] / 2**20:.1f} MiB + "
-              f"{wall['budget'] / 2**20:.0f} MiB = {wall['max_memory'] / 2**20:.1f} MiB. The locust `wall` scenario "
-              f"({wall['users']} users, {wall['batch']} files per create request, one mount per namespace) creates "
-              "empty files (1,000 per directory) until every namespace has refused every create with ENOSPC for 2 s. "
-              "Edits are not fsynced in these runs (the wall is about memory). "
-              + ("No checkpoint runs during the fill: a checkpoint snapshots the namespace and briefly needs "
-                 "memory on top of it, which would move the wall to wherever the first snapshot lands."
-                 if not wall.get("checkpoint_txns") else
-                 f"Checkpoints every {wall['checkpoint_txns']:,} edits, as configured: their snapshots count "
-                 "against the budget too."), "",
-              "| namespaces | files at the wall, per namespace | total files | capacity vs 1 namespace | "
-              "bytes/file (RSS growth / files) | fill time | wall reached |",
-              "|---:|---|---:|---:|---|---:|---|"]
+    lines += wall_section(state["wall"], content=False) if state.get("wall") else \
+        ["(not measured yet: `python -m bench.memory_wall --skip-inproc`)"]
+    if state.get("wall_content"):
+        lines += ["", "## The wall with small files of content", ""] + wall_section(state["wall_content"], content=True)
+    return "\n".join(lines) + "\n"
+
+
+def wall_section(wall: dict, content: bool) -> list[str]:
+    what = (f"small files of {wall['content']} random text-like bytes each (written with pipe_many; one "
+            "DataNode holds their containers)" if content else "empty files")
+    lines = [f"Measured {wall.get('when', '?')}. Each NameNode gets max_memory = empty RSS "
+             f"{wall['empty_rss'] / 2**20:.1f} MiB + {wall['budget'] / 2**20:.0f} MiB = "
+             f"{wall['max_memory'] / 2**20:.1f} MiB. The locust `wall` scenario ({wall['users']} users, "
+             f"{wall['batch']} files per request, one mount per namespace) creates {what} (1,000 per directory) "
+             "until every namespace has refused every create with ENOSPC for 2 s. Edits are not fsynced in "
+             "these runs (the wall is about memory). "
+             + ("No checkpoint runs during the fill: a checkpoint snapshots the namespace and briefly needs "
+                "memory on top of it." if not wall.get("checkpoint_txns") else
+                f"Checkpoints every {wall['checkpoint_txns']:,} edits, as configured: their snapshots count "
+                "against the budget too."), "",
+             "The NameNode decides from its model (namenode/budget.py): predicted RSS = empty NameNode + "
+             "overhead (trimmed RSS beyond the tables) + objects x the tables' bytes per object at their highest, "
+             "and the first refusal latches the wall until deletes.", "",
+             "| namespaces | files at the wall, per namespace | total files | capacity vs 1 namespace | "
+             "bytes/file (RSS growth / files) | fill time | wall reached |",
+             "|---:|---|---:|---:|---|---:|---|"]
     factors = capacity_factors(wall)
     for run in wall["runs"]:
         per_ns = ", ".join(f"{ns} {n:,}" for ns, n in run["files"].items())
@@ -330,13 +421,37 @@ def render(state: dict) -> str:
                      f"{'yes' if run['reached'] else 'NO'} |")
     if factors:
         measured = ", ".join(f"{factor:.2f}x with {n}" for n, factor in sorted(factors.items()) if n != 1)
-        lines += ["", f"Measured capacity factor vs one namespace: {measured} "
-                      "(linear scaling would be 2x and 4x: each namespace brings its own memory budget)."]
-    lines += ["", "![RSS vs files](memory_wall_rss.png)", "", "![create rate vs files](memory_wall_ops.png)", "",
-              "![capacity vs namespaces](memory_wall_capacity.png)", "",
-              "Raw samples: `memory_wall_n<N>_namespaces.csv` (GetStats every second per namespace) and the "
-              "locust CSVs `memory_wall_n<N>_stats*.csv` beside this page."]
-    return "\n".join(lines) + "\n"
+        lines += ["", f"Capacity vs one namespace: {measured} (goal: linear, 2x and 4x: each namespace brings "
+                      "its own memory budget)."]
+    lines += ["", "What the budget promises, checked from outside (goals: files at the first refusal within "
+              f"{GOAL_FIRST_REFUSAL:.0%} of the files at the end; peak RSS, read every "
+              f"{PEAK_SAMPLE_SECONDS * 1000:.0f} ms, at most max_memory + max(4 MiB, 2%) = "
+              f"{allowed_peak(wall['max_memory']) / wall['max_memory']:.3f}x max_memory):", "",
+              "| namespaces | namespace | files at first refusal / at end | peak RSS / max_memory | goals |",
+              "|---:|---|---:|---:|---|"]
+    for run in wall["runs"]:
+        for ns, files in run["files"].items():
+            first = run.get("first_refusal", {}).get(ns, 0)
+            peak = run.get("peak_rss", {}).get(ns, 0)
+            ratio = first / files if files and first else 0.0
+            met = [abs(1 - ratio) <= GOAL_FIRST_REFUSAL, 0 < peak <= allowed_peak(wall["max_memory"])]
+            verdict = "met" if all(met) else "NOT met: " + ", ".join(
+                name for name, ok in zip(("first refusal", "peak RSS"), met) if not ok)
+            lines.append(f"| {run['namespaces']} | {ns} | {ratio:.4f} | {peak / wall['max_memory']:.3f} | {verdict} |")
+    for run in wall["runs"]:
+        for i, again in enumerate(run.get("restarts") or [], 1):
+            if i == 1:
+                lines += ["", "A restart must not move the wall by more than 2% (N=1: the NameNode stopped "
+                              "cleanly, so it loads a checkpoint, then files are created until it refuses again):", "",
+                          "| restart | files loaded | refused again at | wall after / before |", "|---:|---:|---:|---:|"]
+            lines.append(f"| {i} | {again['loaded']:,} | {again['wall']:,} | {again['vs_before']:.4f} |")
+    prefix = "memory_wall_content" if content else "memory_wall"
+    if not content:
+        lines += ["", "![RSS vs files](memory_wall_rss.png)", "", "![create rate vs files](memory_wall_ops.png)", "",
+                  "![capacity vs namespaces](memory_wall_capacity.png)"]
+    lines += ["", f"Raw samples: `{prefix}_n<N>_namespaces.csv` (GetStats every second per namespace) and the "
+                  f"locust CSVs `{prefix}_n<N>_stats*.csv` and `_failures.csv` (grouped by kind) beside this page."]
+    return lines
 
 
 def main(argv=None) -> int:
@@ -348,6 +463,9 @@ def main(argv=None) -> int:
     parser.add_argument("--users", type=int, default=8, help="part 2: locust users")
     parser.add_argument("--batch", type=int, default=100, help="part 2: files per create request")
     parser.add_argument("--max-seconds", type=int, default=900, help="part 2: give up on one run after this")
+    parser.add_argument("--content", default="", help="part 2: small files of this many random text-like bytes "
+                                                      "(1-16KiB) instead of empty files (kept apart in the report)")
+    parser.add_argument("--skip-restarts", action="store_true", help="part 2: no restarts after the N=1 wall")
     parser.add_argument("--checkpoint-txns", type=int, default=0,
                         help="part 2: NameNode checkpoint every this many edits (0: none during the fill)")
     parser.add_argument("--image-files", default="1M,10M",
@@ -373,10 +491,12 @@ def main(argv=None) -> int:
             loaded.append(dict(big_namespace.run(n), when=time.strftime("%Y-%m-%d %H:%M")))
         state = save(lambda st: st.update(loaded=merge_points(st.get("loaded", []), loaded)))
     if not args.skip_wall:
+        key = "wall_content" if args.content else "wall"
         wall = walls(args)
-        for name in plot(wall):
-            progress(f"wrote {RESULTS / name}")
-        state = save(lambda st: st.update(wall=wall))
+        state = save(lambda st: st.update({key: merge_runs(st.get(key), wall)}))
+        if not args.content:       # the plots show the empty-file wall
+            for name in plot(state[key]):
+                progress(f"wrote {RESULTS / name}")
     if args.skip_inproc and args.skip_wall and args.skip_image:
         state = save(lambda st: None)      # re-render the page from the kept figures
     factors = capacity_factors(state.get("wall") or {"runs": []})
@@ -396,6 +516,16 @@ def save(change) -> dict:
     (RESULTS / "memory_wall.md").write_text(render(state))
     progress(f"wrote {RESULTS / 'memory_wall.md'}")
     return state
+
+
+def merge_runs(old: dict | None, new: dict) -> dict:
+    """A run of some namespace counts keeps the other counts' runs of an earlier run with
+    the same budget and content (newest figures win)."""
+    if not old or (old.get("budget"), old.get("content", "")) != (new["budget"], new["content"]):
+        return new
+    runs = {run["namespaces"]: run for run in old["runs"]}
+    runs.update({run["namespaces"]: run for run in new["runs"]})
+    return dict(new, runs=[runs[n] for n in sorted(runs)])
 
 
 def merge_points(old: list[dict], new: list[dict]) -> list[dict]:

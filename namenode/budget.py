@@ -11,33 +11,36 @@ compares raw RSS to ``max_memory`` therefore refuses at a peak, accepts again
 once the peak passes, and moves its wall with every restart. Instead the budget
 predicts what the namespace needs after the create::
 
-    predicted = baseline + overhead + objects x bytes_per_object
+    predicted = baseline + overhead + empty tables + objects x bytes_per_object
 
 - ``baseline``: RSS of the NameNode before it loaded the namespace.
-- ``bytes_per_object``: the tables' own byte counts (``nbytes()``, allocated
-  arrays including their growth room) per object, taken at its highest since
-  the namespace started growing. Growth room is a fraction of a table, so the
-  highest ratio carries the room the next growth will take, for any growth
-  pattern that grows in proportion or in pages, and it is a property of the
-  content (what the tables hold), not of how the allocator got there.
+- ``bytes_per_object``: the tables' own byte counts (``nbytes()``: what their
+  columns and indexes hold, growth room included) above what empty tables hold,
+  per object, taken at its highest since the namespace started growing. Growth
+  room is a fraction of a table, so the highest ratio carries the room the next
+  growth takes, for tables that grow in proportion or in pages alike, and it
+  follows from what the tables hold, not from how the allocator got there.
 - ``overhead``: what RSS shows beyond baseline and tables (interpreter objects,
-  buffers), calibrated from RSS samples taken after glibc's malloc_trim gave
-  freed memory back, so it counts memory in use, not memory merely held.
+  request buffers), measured after glibc's malloc_trim gave freed memory back
+  (memory in use, not memory merely held); the highest of the last few such
+  measurements, as it wavers by about a megabyte.
 
 The first create the model refuses latches the wall at the current object
 count: creates stay refused until deletes take the count below it, and then
 are accepted up to it again (freed slots are reused, so memory does not grow).
 The wall is not forgotten while the NameNode runs. A restart recomputes it from
-the loaded namespace with the same model, so it lands where it was.
+the loaded namespace with the same model, so it lands close to where it was
+(what remains is the overhead: a NameNode that grew its namespace holds a
+little more of it than one that loaded the same namespace).
 
 Measured RSS remains a backstop: if trimmed RSS passes ``max_memory`` by half of
 what the budget promises (``overshoot``) although the model predicted room, the
-create is refused and the wall latched there, and the refusal says the RSS
-decided. (The model may be under RSS by the overhead's wavering, ~1 MiB: RSS
-passing the budget by that much is within the promise and not yet a reason.) Reading RSS costs ~10-20 us (more than a
-create) and summing table sizes more, so both are sampled every
-RSS_SAMPLE_INTERVAL seconds or RSS_SAMPLE_CHECKS checks; between samples the
-prediction uses the exact object count.
+create is refused, the wall latched there, and the refusal says RSS decided.
+(RSS may pass the budget by the overhead's wavering: within the promise.)
+
+Reading RSS costs ~10-20 us (more than a create) and summing the tables' sizes
+more, so both are sampled every RSS_SAMPLE_INTERVAL seconds or RSS_SAMPLE_CHECKS
+checks; between samples the prediction uses the exact object count.
 """
 from __future__ import annotations
 
@@ -84,6 +87,23 @@ def release_free_memory() -> None:
     trim = getattr(_LIBC, "malloc_trim", None)
     if trim is not None:
         trim(0)
+
+
+# mallopt parameters (glibc malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+PROMPT_RETURN_BYTES = 256 << 10
+
+
+def return_memory_promptly() -> None:
+    """Make glibc give freed memory back at once: blocks of PROMPT_RETURN_BYTES and more
+    are mapped on their own (unmapped when freed), and a free top of the heap past that
+    is trimmed. By default glibc raises both thresholds as a program frees big blocks,
+    up to tens of MiB held resident for reuse: RSS read between two trims was then up to
+    4 MiB above what the NameNode used, and a budgeted NameNode's RSS should mean use."""
+    mallopt = getattr(_LIBC, "mallopt", None)
+    if mallopt is not None:
+        mallopt(_M_MMAP_THRESHOLD, PROMPT_RETURN_BYTES)
+        mallopt(_M_TRIM_THRESHOLD, PROMPT_RETURN_BYTES)
 
 
 def process_rss() -> int:
@@ -139,6 +159,8 @@ class MemoryBudget:
                  sample_interval: float = RSS_SAMPLE_INTERVAL, sample_checks: int = RSS_SAMPLE_CHECKS):
         self.max_memory, self.max_objects = max_memory, max_objects
         self.baseline_rss = baseline_rss
+        if max_memory and rss is process_rss:       # a NameNode held to a memory budget (not a test's fake)
+            return_memory_promptly()
         self._rss, self._clock, self._tables, self._trim = rss, clock, tables, trim
         self._interval, self._every = sample_interval, sample_checks
         self._sampled_at = float("-inf")
