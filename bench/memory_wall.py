@@ -297,6 +297,7 @@ def walls(args) -> dict:
             runs.append(run_wall(n, max_memory, args, work))
     return {"empty_rss": empty, "budget": args.budget, "max_memory": max_memory, "users": args.users,
             "batch": args.batch, "checkpoint_txns": args.checkpoint_txns, "content": args.content, "runs": runs,
+            "note": args.note,
             "when": time.strftime("%Y-%m-%d %H:%M")}
 
 
@@ -411,7 +412,8 @@ def wall_section(wall: dict, content: bool) -> list[str]:
                 "against the budget too."), "",
              "The NameNode decides from its model (namenode/budget.py): predicted RSS = empty NameNode + "
              "overhead (trimmed RSS beyond the tables) + objects x the tables' bytes per object at their highest, "
-             "and the first refusal latches the wall until deletes.", "",
+             "and the first refusal latches the wall until deletes." + (f" {wall['note']}" if wall.get("note") else ""),
+             "",
              "| namespaces | files at the wall, per namespace | total files | capacity vs 1 namespace | "
              "bytes/file (RSS growth / files) | fill time | wall reached |",
              "|---:|---|---:|---:|---|---:|---|"]
@@ -477,6 +479,7 @@ def main(argv=None) -> int:
     parser.add_argument("--max-seconds", type=int, default=900, help="part 2: give up on one run after this")
     parser.add_argument("--content", default="", help="part 2: small files of this many random text-like bytes "
                                                       "(1-16KiB) instead of empty files (kept apart in the report)")
+    parser.add_argument("--note", default="", help="part 2: a sentence shown with this run's figures")
     parser.add_argument("--skip-restarts", action="store_true", help="part 2: no restarts after the N=1 wall")
     parser.add_argument("--checkpoint-txns", type=int, default=0,
                         help="part 2: NameNode checkpoint every this many edits (0: none during the fill)")
