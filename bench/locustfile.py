@@ -51,8 +51,10 @@ from client.fs import HfedFileSystem  # noqa: E402
 from protos import config as hconfig  # noqa: E402
 
 SCENARIOS = ("write", "read", "mixed", "wall")
-# A namespace is at its wall once it has refused every create for this long: a
-# transient RSS peak (a table growing) can refuse a few creates and then pass.
+# A namespace is at its wall once it has refused every create for this long. Its
+# budget latches the wall at the first refusal (namenode/budget.py); trying on for a
+# while shows it if a namespace accepted creates again (files at the first refusal,
+# first_refusal_files in the samples, would then differ from the files at the end).
 WALL_REFUSAL_SECONDS = 2.0
 REFUSAL_RETRY_PAUSE = 0.2
 READ_SHARE_MIXED = 0.95
