@@ -21,13 +21,13 @@ Written atomically: temp file, fsync, rename, fsync dir. Named ``fsimage_<txid>`
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import gc
 import json
 import os
 import re
 import signal
 import struct
+import sys
 import threading
 from pathlib import Path
 
@@ -250,10 +250,11 @@ def _put(f, crc: int, data: bytes) -> int:
 
 # --------------------------------------------- checkpoints from a forked child
 def can_fork() -> bool:
-    """Whether checkpoints may fork. With GRPC_ENABLE_FORK_SUPPORT set, grpc runs its own
-    fork handlers, which do not support grpc.aio: copy instead of forking then."""
-    fork_support = os.environ.get("GRPC_ENABLE_FORK_SUPPORT", "").strip().lower()
-    return hasattr(os, "fork") and fork_support not in ("1", "true", "yes")
+    """Whether checkpoints may fork: not where grpc's own fork handlers may be on
+    (namenode/__init__.py), which do not support grpc.aio and crash the child."""
+    import namenode
+
+    return hasattr(os, "fork") and not namenode.GRPC_FORK_HANDLERS
 
 
 def fork_write(meta_dir: Path, fsn, txid: int) -> "ForkedWrite":
@@ -303,13 +304,17 @@ def _child_signals() -> None:
         pass
 
 
+# Looked up here, not in the child: ctypes.util.find_library runs ldconfig in a
+# subprocess, a fork from the child (it crashed there in grpc's fork handlers).
+_MALLOPT = getattr(ctypes.CDLL(None), "mallopt", None) if sys.platform.startswith("linux") else None
+
+
 def _child_malloc() -> None:
     """Big temporaries from fresh mappings, given back when freed: otherwise glibc
     raises its mmap threshold after the first free and serves them from free space
     in the heap the child shares with its parent, copying those pages."""
-    libc = ctypes.util.find_library("c")
-    if libc:
-        ctypes.CDLL(libc).mallopt(-3, 1 << 16)     # M_MMAP_THRESHOLD: fixed at 64 KiB
+    if _MALLOPT is not None:
+        _MALLOPT(-3, 1 << 16)                      # M_MMAP_THRESHOLD: fixed at 64 KiB
 
 
 class ForkedWrite:
