@@ -90,15 +90,15 @@ def snapshot(fsn, txid: int, copy: bool = True) -> dict:
 # than a chunk of any column (a whole-table temporary would cost what the
 # checkpoint is meant not to: a second copy of the namespace).
 
-def _used(mode: np.ndarray, start: int) -> np.ndarray:
-    """Inode slots in use among start..start+CHUNK."""
-    return np.flatnonzero(mode[start:start + CHUNK] & USED_BIT) + start
+def _used(mode: np.ndarray, start: int, size: int = CHUNK) -> np.ndarray:
+    """Inode slots in use among start..start+size."""
+    return np.flatnonzero(mode[start:start + size] & USED_BIT) + start
 
 
-def _inode_chunks(mode: np.ndarray, pick):
-    """pick(inode slots in use) for each chunk of slots."""
-    for start in range(0, len(mode), CHUNK):
-        yield pick(_used(mode, start))
+def _inode_chunks(mode: np.ndarray, pick, size: int = CHUNK):
+    """pick(inode slots in use) for each chunk of ``size`` slots."""
+    for start in range(0, len(mode), size):
+        yield pick(_used(mode, start, size))
 
 
 def _block_chunks(ids: np.ndarray, pick):
@@ -137,7 +137,8 @@ def _names(t: dict):
     objects land in free blocks all over the parent's heap and copy those pages."""
     arena = np.frombuffer(t["arena"], dtype=np.uint8)
     first = True
-    for slots in _inode_chunks(t["mode"], lambda slots: slots):
+    # A quarter chunk: the gather indexes are per name byte (~16 per slot), 8 bytes each.
+    for slots in _inode_chunks(t["mode"], lambda slots: slots, CHUNK // 4):
         if not len(slots):
             continue
         offsets, lengths = t["name_off"][slots].astype(np.int64), t["name_len"][slots].astype(np.int64)
