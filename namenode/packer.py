@@ -34,7 +34,8 @@ from namenode.ops.small import CONTAINER_DIR
 log = logging.getLogger(__name__)
 PACKER_CLIENT = "hfed-packer"
 PACK_TIMEOUT = 120.0          # seconds for a DataNode to write a packed container
-MAX_SOURCES = 20_000          # files per packed container (bounds one command's size)
+MAX_SOURCES = 2_048           # files per packed container: bounds the memory one command takes
+                              # (~0.5 block files per 1,000 small files)
 STAGING, PACKED, RAW = "s", "p", "c"   # first letter of a container's name: who wrote it
 
 
@@ -116,22 +117,46 @@ class Packer:
     def due(self) -> bool:
         return bool(self.fsn.ns.table.small.staged) or bool(self._eligible(False))
 
-    def _sources(self, containers: list[int]) -> list[list]:
-        """[slot, container block (0: staged), offset, length] of the files to move, in container order."""
+    def _jobs(self, containers: list[int]):
+        """The files to move, one job at a time: [slot, container block (0: staged), offset,
+        length] up to pack_bytes of file bytes and MAX_SOURCES files (at least one file),
+        staged files first, then container by container in entry order. Built per job,
+        so the NameNode holds one job's list at a time, never one per small file."""
         table = self.fsn.ns.table
         small = table.small
-        out = [[slot, 0, 0, len(data)] for slot, data in small.staged.items()]
-        if containers:
+        job, total = [], 0
+
+        def full(length: int) -> bool:
+            return bool(job) and (total + length > self.pack_bytes or len(job) >= MAX_SOURCES)
+        for slot, data in list(small.staged.items()):
+            if full(len(data)):
+                yield job
+                job, total = [], 0
+            if slot in small.staged:
+                job.append([slot, 0, 0, len(data)])
+                total += len(data)
+        for block_id in containers:
+            number = small.number.get(block_id)
+            if number is None:
+                continue
             slots = table.packed_slots()
             rows = np.frombuffer(table.first_block, dtype=np.int64)[slots]
-            numbers = np.frombuffer(small.container, dtype=np.uint32)[rows]
-            wanted = np.array([small.number[b] for b in containers], dtype=np.uint32)
-            keep = np.isin(numbers, wanted)
-            order = np.lexsort((np.frombuffer(small.offset, dtype=np.uint32)[rows[keep]], numbers[keep]))
-            for slot in slots[keep][order].tolist():
-                block_id, offset, length = small.location(table.first_block[slot])
-                out.append([slot, block_id, offset, length])
-        return out
+            mine = np.frombuffer(small.container, dtype=np.uint32)[rows] == number
+            slots, rows = slots[mine], rows[mine]
+            order = np.argsort(np.frombuffer(small.offset, dtype=np.uint32)[rows], kind="stable")
+            for slot in slots[order].tolist():
+                if not table.exists(slot) or table.layout(slot) != 2:
+                    continue               # deleted or rewritten while an earlier job ran
+                container, offset, length = small.location(table.first_block[slot])
+                if container != block_id:
+                    continue
+                if full(length):
+                    yield job
+                    job, total = [], 0
+                job.append([slot, block_id, offset, length])
+                total += length
+        if job:
+            yield job
 
     # ---------------------------------------------------------------- loop
     async def run(self, interval: float = 1.0) -> None:
@@ -156,24 +181,12 @@ class Packer:
         counts = {"files_packed": 0, "containers_written": 0, "containers_compacted": 0}
         async with self._lock:
             if pack:
-                sources = self._sources(self._eligible(everything))
-                for start in range(0, len(sources), MAX_SOURCES):
-                    moved = await self._pack_once(self._take(sources[start:start + MAX_SOURCES]))
-                    counts["files_packed"] += moved
+                for entries in self._jobs(self._eligible(everything)):
+                    counts["files_packed"] += await self._pack_once(entries)
                     counts["containers_written"] += 1
             if tidy:
                 counts["containers_compacted"] = self._delete_unused()
         return counts
-
-    def _take(self, sources: list[list]) -> list[list]:
-        """Sources up to pack_bytes of file bytes (at least one)."""
-        taken, total = [], 0
-        for source in sources:
-            if taken and total + source[3] > self.pack_bytes:
-                break
-            taken.append(source)
-            total += source[3]
-        return taken
 
     # ------------------------------------------------------------ packing
     async def _pack_once(self, entries: list[list]) -> int:
