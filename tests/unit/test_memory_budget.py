@@ -5,7 +5,8 @@ import tomllib
 
 import pytest
 
-from namenode.budget import HDFS_BYTES_PER_OBJECT, MemoryBudget, refuse_impossible, table_bytes
+from namenode.budget import (HDFS_BYTES_PER_OBJECT, WARMUP_BYTES, WARMUP_CHECKS, MemoryBudget, refuse_impossible,
+                             table_bytes)
 from namenode.namesystem import Namesystem
 from namenode.ops import dirs, files, reads
 from protos import config as hconfig
@@ -121,7 +122,7 @@ def fill_until_refused(fsn, start=0, limit=100_000, prefix="/user/d"):
 
 def test_the_first_refusal_is_the_wall_and_nothing_is_accepted_until_deletes(fsn):
     proc = TablesProcess(fsn)
-    fsn.budget = modelled(fsn, proc, room=3 * MiB)
+    fsn.budget = modelled(fsn, proc, room=6 * MiB)
     made, refused = fill_until_refused(fsn)
     wall = objects(fsn)
     assert fsn.budget.wall_objects == wall and fsn.budget.wall_method == "model"
@@ -146,13 +147,13 @@ def test_the_first_refusal_is_the_wall_and_nothing_is_accepted_until_deletes(fsn
 
 def test_the_model_refuses_before_rss_reaches_the_budget_and_says_so(fsn):
     proc = TablesProcess(fsn)
-    fsn.budget = budget = modelled(fsn, proc, room=3 * MiB)
+    fsn.budget = budget = modelled(fsn, proc, room=6 * MiB)
     made, refused = fill_until_refused(fsn)
     assert proc.rss() <= budget.max_memory          # refused on the prediction, not on the measurement
     message = str(refused)
     assert message.startswith(f"/user/d{made // 1000:04d}/{made:016x} (namespace ns-a): namespace memory budget "
                               f"reached: {objects(fsn):,} objects; one more would need")
-    assert "of 63.0 MiB budget, predicted by the model: empty NameNode 60.0 MiB + overhead 2.0 MiB" in message
+    assert "of 66.0 MiB budget, predicted by the model: empty NameNode 60.0 MiB + overhead 2.0 MiB" in message
     assert "+ empty tables " in message and "B (table bytes per object at their highest while growing)" in message
     assert "(delete files or raise max_memory)" in message
     assert budget.predicted(objects(fsn) + 1) > budget.max_memory >= budget.predicted(objects(fsn))
@@ -178,8 +179,32 @@ def test_calibration_tables_per_object_at_their_highest_and_overhead_from_trimme
     assert budget.peak_ratio >= max(ratios) > (table_bytes(fsn) - budget.fixed) / objects(fsn)
     assert budget.bytes_per_object == budget.peak_ratio
     assert budget.fixed > 0                             # the empty tables: not charged per object
+    assert budget.warmup() == 0                         # more creates than WARMUP_CHECKS were served
     assert budget.predicted(objects(fsn)) == 60 * MiB + 5 * MiB + budget.fixed + objects(fsn) * budget.peak_ratio
     assert fsn.budget.usage(fsn)["bytes_per_object"] == round(budget.peak_ratio)
+
+
+def test_until_serving_creates_grew_the_overhead_its_growth_is_reserved(fsn):
+    """A NameNode restarted at its wall is idle: serving creates will add to its overhead.
+    The budget reserves that growth until it has seen it, or served WARMUP_CHECKS creates."""
+    proc = TablesProcess(fsn)
+    fsn.budget = budget = modelled(fsn, proc, room=16 * MiB)
+    create(fsn, "/user/first")
+    assert budget.warmup() == WARMUP_BYTES
+    proc.overhead += WARMUP_BYTES // 2                 # serving has grown it by half the reserve
+    proc.t += 2.0                                      # (a trimmed sample is due)
+    create(fsn, "/user/second")
+    assert budget.warmup() == WARMUP_BYTES - WARMUP_BYTES // 2
+    proc.overhead += WARMUP_BYTES                      # all of it and more: nothing left to reserve
+    proc.t += 2.0
+    create(fsn, "/user/third")
+    assert budget.warmup() == 0
+    quiet = MemoryBudget(max_memory=proc.baseline + 16 * MiB, baseline_rss=proc.baseline, rss=proc.rss,
+                         clock=proc.clock, trim=proc.trim)
+    fsn.budget = quiet
+    for i in range(WARMUP_CHECKS):                     # overhead never grows: the reserve ends anyway
+        quiet.check(fsn, f"/user/q{i}")
+    assert quiet.warmup() == 0
 
 
 def test_trimmed_rss_past_the_budget_refuses_even_where_the_model_saw_room(fsn):
