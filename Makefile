@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: install demo test protos bench train loadtest memwall smallfiles clean
+.PHONY: install demo test protos bench train loadtest memwall smallfiles checkpointmem clean
 
 install: $(VENV)/.installed
 
@@ -52,6 +52,13 @@ memwall: install
 SMALLFILES_ARGS ?=
 smallfiles: install
 	$(PY) -m bench.small_files $(SMALLFILES_ARGS)
+
+# Paged columns vs the commit before them, in one run: bytes per file, op speed and a
+# checkpoint's peak memory at 1M files: bench/results/checkpoint_memory.md + .json.
+# CHECKPOINTMEM_ARGS="--files 200k" for a quicker run.
+CHECKPOINTMEM_ARGS ?=
+checkpointmem: install
+	$(PY) -m bench.checkpoint_memory $(CHECKPOINTMEM_ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info
