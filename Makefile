@@ -47,7 +47,7 @@ MEMWALL_ARGS ?=
 memwall: install
 	$(PY) -m bench.memory_wall $(MEMWALL_ARGS)
 
-# Small files packed vs unpacked in one run (100k packed files, unpacked for 3 min):
+# Small files straight to DataNodes vs empty, one-block and unpacked files in one run (~8 min):
 # bench/results/small_files.md + .json. SMALLFILES_ARGS="--files 20k" for a quicker run.
 SMALLFILES_ARGS ?=
 smallfiles: install
