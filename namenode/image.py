@@ -278,7 +278,10 @@ def fork_write(meta_dir: Path, fsn, txid: int) -> "ForkedWrite":
         raise
     if pid == 0:
         try:
-            os.close(read_end)
+            # Only stdio and the report pipe: inherited copies of the listening socket and
+            # of the meta_dir lock would keep both held if the parent died meanwhile.
+            os.closerange(3, write_end)
+            os.closerange(write_end + 1, 1 << 20)
             _child_signals()
             _child_malloc()
             # A collection would write to every tracked object's header: copies of the whole heap.
