@@ -243,7 +243,9 @@ class MemoryBudget:
         if self._checks >= WARMUP_CHECKS:
             return 0
         risen = self._highest - self._first_served if self._first_served is not None else 0
-        return max(WARMUP_BYTES - risen, 0)
+        # A small budget cannot set a megabyte and a half aside: at most an eighth of its room.
+        reserve = min(WARMUP_BYTES, max(self.max_memory - self.baseline_rss, 0) // 8)
+        return max(reserve - risen, 0)
 
     def predicted(self, objects: int) -> float:
         """Memory the namespace is predicted to need with ``objects`` objects."""
