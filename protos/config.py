@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from protos import paths
+from protos.small_entry import HEADER_SIZE
 from protos.errors import InvalidArgument
 
 ENV_CONF = "HFED_CONF"
@@ -166,6 +167,14 @@ def from_dict(raw: dict, source: str = "<dict>") -> ClusterConfig:
             fail(f"datanode {label!r} has no data_dir")
         datanodes[label] = DatanodeConfig(label, dn["data_dir"], dn.get("address", "127.0.0.1:0"),
                                           parse_size(dn.get("capacity", 0)), bool(dn.get("sync_on_close", False)))
+    small_file_threshold = parse_size(raw.get("small_file_threshold", 1 << 20))
+    pack_bytes = parse_size(raw.get("pack_bytes", 64 << 20))
+    if not 0 < pack_bytes < 1 << 32:
+        fail(f"pack_bytes = {pack_bytes} is out of range: a container holds 1 byte to 4 GiB "
+             f"(small files' offsets in it are 32-bit)")
+    if small_file_threshold and pack_bytes < HEADER_SIZE + small_file_threshold:
+        fail(f"pack_bytes = {pack_bytes} cannot hold one small file of small_file_threshold = "
+             f"{small_file_threshold} bytes; raise pack_bytes or lower small_file_threshold")
     return ClusterConfig(
         cluster_id=raw.get("cluster_id", "CID-hfed"),
         nameservices=nameservices, mounts=mounts, datanodes=datanodes, fallback=fallback,
@@ -182,9 +191,9 @@ def from_dict(raw: dict, source: str = "<dict>") -> ClusterConfig:
         scan_period=float(raw.get("scan_period", 1814400.0)),
         scan_bytes_per_second=parse_size(raw.get("scan_bytes_per_second", 64 << 20)),
         keep_images=int(raw.get("keep_images", 2)),
-        small_file_threshold=parse_size(raw.get("small_file_threshold", 1 << 20)),
+        small_file_threshold=small_file_threshold,
         pack_count=int(raw.get("pack_count", 1000)),
-        pack_bytes=parse_size(raw.get("pack_bytes", 64 << 20)),
+        pack_bytes=pack_bytes,
         pack_age=float(raw.get("pack_age", 30.0)),
         compact_live_fraction=float(raw.get("compact_live_fraction", 0.5)),
         client_host=(raw.get("client") or {}).get("host", ""),

@@ -49,6 +49,17 @@ def test_config_rejects_duplicate_and_unknown_mounts():
                                              {"path": "/x/", "nameservice": "ns-a"}]})
 
 
+@pytest.mark.parametrize("settings, message", [
+    ({"pack_bytes": "8G"}, "pack_bytes = 8589934592 is out of range"),
+    ({"pack_bytes": "512K"}, "cannot hold one small file of small_file_threshold = 1048576"),
+])
+def test_config_refuses_container_sizes_small_files_cannot_use(settings, message):
+    base = {"nameservices": {"ns-a": {"address": "127.0.0.1:1"}}}
+    with pytest.raises(InvalidArgument, match=message):
+        config.from_dict({**base, **settings}, "hfed.toml")
+    assert config.from_dict({**base, "pack_bytes": "512K", "small_file_threshold": "64K"}).pack_bytes == 512 << 10
+
+
 def test_config_round_trip(tmp_path):
     cfg = config.from_dict({"cluster_id": "C", "block_size": "64M", "fallback": "ns-a",
                             "nameservices": {"ns-a": {"address": "127.0.0.1:1", "meta_dir": "/m"}},
