@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from protos.errors import HfedError
+from protos.errors import HfedError, NoSpace
 from namenode.blocks import choose_targets
 from namenode.ops import dirs, files
 from namenode.ops.small import CONTAINER_DIR
@@ -161,7 +161,7 @@ class Packer:
     # ---------------------------------------------------------------- loop
     async def run(self, interval: float = 1.0) -> None:
         """Background loop: pack when due; tidy up now and then."""
-        last_tidy = 0.0
+        last_tidy, refused = 0.0, ""
         while True:
             await asyncio.sleep(interval)
             if self.fsn.safemode.on:
@@ -172,6 +172,11 @@ class Packer:
                 if time.monotonic() - last_tidy >= 10 * interval:
                     last_tidy = time.monotonic()
                     await self.pack_now(pack=False)
+                refused = ""
+            except NoSpace as e:   # at the memory budget: a packed container is a new file too
+                if not refused:
+                    log.warning("%s: packing waits for room under the memory budget: %s", self.fsn.nameservice, e)
+                refused = str(e)
             except Exception as e:  # noqa: BLE001 - every file stays where it is; try again next time
                 log.warning("%s: packing failed (small files stay where they are): %s", self.fsn.nameservice, e)
 
