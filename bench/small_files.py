@@ -827,18 +827,16 @@ def render(fig: dict) -> str:
         f"state), against {OTHER_NS}'s growth for as many empty files created with touch_many (two batched calls "
         f"per 1,000 files). Both NameNodes held only their directories before ({SMALL_NS} RSS "
         f"{m['baseline'][SMALL_NS] / 2**20:.1f} MiB, {OTHER_NS} {m['baseline'][OTHER_NS] / 2**20:.1f} MiB). "
-        "The restart row is the namespace state alone: both NameNodes stopped (SIGTERM) and started again, "
-        "loading their image and edits."
+        "For the restart row both NameNodes were stopped (SIGTERM) and started again, loading their image and "
+        "edits: nothing left over from serving the writes."
         + (" With fewer than 50,000 files these live figures are mostly one-off growth (tables and buffers "
            "growing in steps, the first pack round) and say little per file." if m["small_files"] < 50_000 else "")
         + (
-            " Most of the live excess over empty files is memory the packer used and the process kept: a pack "
-            "round holds one Python list [slot, container, offset, length] per file it packs "
-            "(namenode/packer.py, PackJob.entries) for the whole round; in a side experiment (2026-11-30, 100,000 "
-            "files written with pipe_many) a round in flight 20 s after the writes held 67,032 of them, about "
-            "150-200 B per file, and once freed most of it stays in the NameNode's RSS (Python's allocator "
-            "returns an arena only when all of it is free)." if r["memory_cluster_packed"] > GOAL_MEMORY_RATIO
-            else "")
+            " The live figures depend on what the packer holds while it works: until commit 3a466ad it built one "
+            "Python list [slot, container, offset, length] per waiting file for a whole round (a round in flight "
+            "held 67,032 of them in a side experiment), and this benchmark measured 3.29x after the writes and "
+            "1.88x after packing (2026-11-30 20:42); it now holds one job's list (at most 2,048 files) at a time."
+            if r["memory_cluster_packed"] > GOAL_MEMORY_RATIO             else "")
         + (" A restarted NameNode's tables hold what the in-process ones do: in a side experiment (2026-11-30, "
            "110,000 files each, packed, restarted, read from inside the running processes) the arrays were 87.8 "
            "B/file (small) vs 75.4 B/file (empty), the 12-byte row being the difference, with no per-file Python "
