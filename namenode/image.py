@@ -16,7 +16,10 @@ holders, column list) followed by columns, one little-endian array per field:
 
 Columns, not JSON rows: the in-memory table is itself columns
 (namenode/inode_table.py), so saving and loading are mostly numpy copies.
-Written atomically: temp file, fsync, rename, fsync dir. Named ``fsimage_<txid>``.
+Written a chunk of slots at a time (the CRC goes into the header last), by a
+forked child that sees the tables copy-on-write while the NameNode goes on
+(``fork_write``; namenode/README.md "Checkpoints"). Written atomically: temp
+file, fsync, rename, fsync dir. Named ``fsimage_<txid>``.
 """
 from __future__ import annotations
 
