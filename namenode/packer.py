@@ -27,9 +27,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from protos.errors import HfedError, NoSpace
-from namenode.blocks import choose_targets
 from namenode.ops import dirs, files
-from namenode.ops.small import CONTAINER_DIR
+from namenode.ops.small import CONTAINER_DIR, encode_columns
 
 log = logging.getLogger(__name__)
 PACKER_CLIENT = "hfed-packer"
@@ -40,24 +39,34 @@ STAGING, PACKED, RAW = "s", "p", "c"   # first letter of a container's name: who
 
 
 @dataclass
+class PackJob:
+    """One packed container being written: the files it takes, as columns (numpy int64,
+    source order), so a job of thousands of files is a few arrays, not Python objects."""
+    path: str
+    block_id: int
+    slots: np.ndarray
+    blocks: np.ndarray             # source container block id (0: staged bytes of an older hfed)
+    offsets: np.ndarray            # entry offset in the source container
+    lengths: np.ndarray
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    new_offsets: np.ndarray | None = None
+    num_bytes: int = 0
+    failed: str = ""
+
+    def __len__(self) -> int:
+        return len(self.slots)
+
+
+@dataclass
 class PackCmd:
     """Ask a DataNode to write a packed container (a proto PackCommand once sent)."""
     block_id: int
     generation_stamp: int
     targets: list                  # DatanodeInfo, the executing DataNode first
-    sources: list                  # (container BlockInfo | None, [DatanodeInfo], offset, length, raw, inline bytes)
+    job: PackJob
+    containers: dict               # source block id -> (BlockInfo, [DatanodeInfo], raw)
+    inline: dict                   # source index -> bytes staged by an older hfed
     compress: bool = True
-
-
-@dataclass
-class PackJob:
-    path: str
-    block_id: int
-    entries: list                  # [slot, old container block (0: staged), old offset, length], source order
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-    offsets: list = field(default_factory=list)
-    num_bytes: int = 0
-    failed: str = ""
 
 
 class Packer:
@@ -118,23 +127,13 @@ class Packer:
         return bool(self.fsn.ns.table.small.staged) or bool(self._eligible(False))
 
     def _jobs(self, containers: list[int]):
-        """The files to move, one job at a time: [slot, container block (0: staged), offset,
-        length] up to pack_bytes of file bytes and MAX_SOURCES files (at least one file),
-        staged files first, then container by container in entry order. Built per job,
-        so the NameNode holds one job's list at a time, never one per small file."""
+        """The files to move, one job's columns at a time (slots, source blocks, offsets,
+        lengths): up to pack_bytes of file bytes and MAX_SOURCES files (at least one),
+        staged files first, then container by container in entry order."""
         table = self.fsn.ns.table
         small = table.small
-        job, total = [], 0
-
-        def full(length: int) -> bool:
-            return bool(job) and (total + length > self.pack_bytes or len(job) >= MAX_SOURCES)
-        for slot, data in list(small.staged.items()):
-            if full(len(data)):
-                yield job
-                job, total = [], 0
-            if slot in small.staged:
-                job.append([slot, 0, 0, len(data)])
-                total += len(data)
+        staged = [(slot, 0, 0, len(data)) for slot, data in small.staged.items()]
+        parts = [np.array(staged, dtype=np.int64).reshape(-1, 4)]
         for block_id in containers:
             number = small.number.get(block_id)
             if number is None:
@@ -143,20 +142,18 @@ class Packer:
             rows = np.frombuffer(table.first_block, dtype=np.int64)[slots]
             mine = np.frombuffer(small.container, dtype=np.uint32)[rows] == number
             slots, rows = slots[mine], rows[mine]
-            order = np.argsort(np.frombuffer(small.offset, dtype=np.uint32)[rows], kind="stable")
-            for slot in slots[order].tolist():
-                if not table.exists(slot) or table.layout(slot) != 2:
-                    continue               # deleted or rewritten while an earlier job ran
-                container, offset, length = small.location(table.first_block[slot])
-                if container != block_id:
-                    continue
-                if full(length):
-                    yield job
-                    job, total = [], 0
-                job.append([slot, block_id, offset, length])
-                total += length
-        if job:
-            yield job
+            offsets = np.frombuffer(small.offset, dtype=np.uint32)[rows].astype(np.int64)
+            order = np.argsort(offsets, kind="stable")
+            lengths = np.frombuffer(small.length, dtype=np.uint32)[rows].astype(np.int64)
+            parts.append(np.stack([slots[order], np.full(len(order), block_id, np.int64), offsets[order],
+                                   lengths[order]], axis=1))
+        todo = np.concatenate(parts)
+        start = 0
+        while start < len(todo):
+            ends = np.cumsum(todo[start:start + MAX_SOURCES, 3])
+            stop = start + max(1, int(np.searchsorted(ends, self.pack_bytes, side="right")))
+            yield todo[start:stop].T
+            start = stop
 
     # ---------------------------------------------------------------- loop
     async def run(self, interval: float = 1.0) -> None:
@@ -194,10 +191,19 @@ class Packer:
         return counts
 
     # ------------------------------------------------------------ packing
-    async def _pack_once(self, entries: list[list]) -> int:
+    async def _pack_once(self, columns: np.ndarray) -> int:
         fsn, su = self.fsn, self._superuser
         fsn.renew_lease(PACKER_CLIENT)
-        runner = self._runner(entries)
+        slots, blocks, offsets, lengths = columns
+        small = fsn.ns.table.small
+        containers = {}
+        for block_id in np.unique(blocks).tolist():
+            block = fsn.blocks.get(block_id) if block_id else None
+            if block_id and block is not None:
+                containers[block_id] = (block, fsn.live_locations(block), block_id in small.raw)
+        inline = {i: small.staged[slot] for i, slot in enumerate(slots.tolist())
+                  if not blocks[i] and slot in small.staged}
+        runner = self._runner(containers)
         self._seq += 1
         path = f"{CONTAINER_DIR}/{PACKED}{fsn.now_ms()}-{self._seq}"
         files.create(fsn, su, path, 0o600, False, True, 0, fsn.container_bytes, PACKER_CLIENT)
@@ -205,10 +211,10 @@ class Packer:
         try:
             block, targets = files.add_block(fsn, su, path, PACKER_CLIENT, None, set(),
                                              runner.host_label if runner else "")
-            job = self.jobs[block.block_id] = PackJob(path, block.block_id, entries)
+            job = self.jobs[block.block_id] = PackJob(path, block.block_id, slots, blocks, offsets, lengths)
             targets.sort(key=lambda n: n is not runner)       # the DataNode that reads most locally runs it
-            targets[0].commands.append(PackCmd(block.block_id, block.generation_stamp, targets,
-                                               [self._source(e) for e in entries], self.compress))
+            targets[0].commands.append(PackCmd(block.block_id, block.generation_stamp, targets, job, containers,
+                                               inline, self.compress))
             await asyncio.wait_for(job.done.wait(), PACK_TIMEOUT)
             if job.failed:
                 raise HfedError(f"{fsn.ns.where(path)}: DataNode could not write the packed container: {job.failed}")
@@ -223,42 +229,35 @@ class Packer:
         finally:
             if job is not None:
                 self.jobs.pop(job.block_id, None)
-        moved = [e + [o] for e, o in zip(entries, job.offsets) if o >= 0]
+        landed = job.new_offsets >= 0
+        moved = np.stack([slots, blocks, offsets, job.new_offsets, lengths])[:, landed]
         switched = fsn.commit({"op": "packed", "container": path, "block_id": block.block_id,
-                               "entries": [[s, b, off, new, n] for s, b, off, n, new in moved]})
+                               "files": encode_columns(moved)})
         if fsn.journal is not None:
             await fsn.journal.sync_to(fsn.journal.last_txid)
         log.info("%s: packed %d small files into %s (%d bytes)", fsn.nameservice, switched, path, job.num_bytes)
         return switched
 
-    def _runner(self, entries: list[list]):
-        """The live DataNode holding replicas of the most sources."""
+    def _runner(self, containers: dict):
+        """The live DataNode holding replicas of the most source containers."""
         votes: dict[str, int] = {}
-        for _slot, block_id, _offset, _length in entries:
-            block = self.fsn.blocks.get(block_id) if block_id else None
-            for uuid in (block.replicas if block is not None else ()):
+        for block, _nodes, _raw in containers.values():
+            for uuid in block.replicas:
                 votes[uuid] = votes.get(uuid, 0) + 1
-        live = [n for n in self.fsn.datanodes.live()]
+        live = self.fsn.datanodes.live()
         if not live:
             raise HfedError(f"namespace {self.fsn.nameservice}: no live DataNode to pack small files")
         return max(live, key=lambda n: votes.get(n.uuid, 0))
 
-    def _source(self, entry: list):
-        slot, block_id, offset, length = entry
-        small = self.fsn.ns.table.small
-        if not block_id:
-            return None, [], 0, length, False, small.staged[slot]
-        block = self.fsn.blocks.get(block_id)
-        return block, self.fsn.live_locations(block), offset, length, block_id in small.raw, b""
-
-    def on_packed(self, block_id: int, num_bytes: int, offsets: list[int], failed: str) -> None:
+    def on_packed(self, block_id: int, num_bytes: int, offsets, failed: str) -> None:
         """A DataNode finished (or failed) a PackCommand."""
         job = self.jobs.get(block_id)
         if job is None:
             return           # a job this NameNode gave up on (or from before a restart): tidy-up deletes it
-        if not failed and len(offsets) != len(job.entries):
-            failed = f"{len(offsets)} offsets for {len(job.entries)} files"
-        job.offsets, job.num_bytes, job.failed = list(offsets), num_bytes, failed
+        if not failed and len(offsets) != len(job):
+            failed = f"{len(offsets)} offsets for {len(job)} files"
+        job.new_offsets = np.array(offsets, dtype=np.int64) if not failed else None
+        job.num_bytes, job.failed = num_bytes, failed
         job.done.set()
 
     # ------------------------------------------------------------- tidy-up

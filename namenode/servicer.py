@@ -346,21 +346,30 @@ class DatanodeProtocolServicer(pb_grpc.DatanodeProtocolServicer):
             return pb.DatanodeCommand(transfer=pb.TransferCommand(
                 block=block, targets=[datanode_id(t) for t in cmd.targets]))
         if isinstance(cmd, PackCmd):
-            return pb.DatanodeCommand(pack=pb.PackCommand(
-                block=pb.Block(block_id=cmd.block_id, generation_stamp=cmd.generation_stamp, pool_id=pool),
-                targets=[datanode_id(t) for t in cmd.targets], compress=cmd.compress,
-                sources=[self._pack_source(*source) for source in cmd.sources]))
+            return pb.DatanodeCommand(pack=self._pack_command(cmd))
         assert isinstance(cmd, DeleteCmd)
         return pb.DatanodeCommand(delete=pb.DeleteCommand(blocks=[
             pb.Block(block_id=b, generation_stamp=g, num_bytes=n, pool_id=pool) for b, g, n in cmd.blocks]))
 
-    def _pack_source(self, block, nodes, offset: int, length: int, raw: bool, inline: bytes) -> pb.PackSource:
-        if block is None:
-            return pb.PackSource(length=length, inline_data=inline)
-        located = pb.LocatedBlock(block=pb.Block(block_id=block.block_id, generation_stamp=block.generation_stamp,
-                                                 num_bytes=block.num_bytes, pool_id=self.fsn.pool_id),
-                                  locations=[datanode_id(n) for n in nodes])
-        return pb.PackSource(container=located, offset=offset, length=length, raw=raw)
+    def _pack_command(self, cmd: PackCmd) -> pb.PackCommand:
+        """The proto of a PackCommand: one source per file, its container's location built once."""
+        pool, job = self.fsn.pool_id, cmd.job
+        located = {b: pb.LocatedBlock(block=pb.Block(block_id=b, generation_stamp=block.generation_stamp,
+                                                     num_bytes=block.num_bytes, pool_id=pool),
+                                      locations=[datanode_id(n) for n in nodes])
+                   for b, (block, nodes, _raw) in cmd.containers.items()}
+        out = pb.PackCommand(block=pb.Block(block_id=cmd.block_id, generation_stamp=cmd.generation_stamp,
+                                            pool_id=pool),
+                             targets=[datanode_id(t) for t in cmd.targets], compress=cmd.compress)
+        for i, (block_id, offset, length) in enumerate(zip(job.blocks.tolist(), job.offsets.tolist(),
+                                                            job.lengths.tolist())):
+            source = out.sources.add(length=length)
+            if not block_id:
+                source.inline_data = cmd.inline.get(i, b"")
+            elif block_id in located:
+                source.container.CopyFrom(located[block_id])
+                source.offset, source.raw = offset, cmd.containers[block_id][2]
+        return out
 
     @translated
     def ContainerPacked(self, request, context):

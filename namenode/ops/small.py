@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import base64
 
+import numpy as np
+
 from protos import paths, small_entry
 from protos.checksum import BYTES_PER_CHECKSUM
 from protos.errors import AccessDenied, InvalidArgument, IsADirectory, NotFound
@@ -141,6 +143,17 @@ def apply_commit_small(fsn, rec: dict) -> None:
 
 
 # ------------------------------------------------------------------ packed
+def encode_columns(columns: np.ndarray) -> str:
+    """A packed record's files, 5 rows of int64 (slot, old container, old offset, new offset,
+    length): base64 of the little-endian array, so a record of thousands of files is one
+    string to write and replay, not thousands of JSON lists."""
+    return base64.b64encode(np.ascontiguousarray(columns, dtype="<i8").tobytes()).decode()
+
+
+def decode_columns(text: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype="<i8").reshape(5, -1)
+
+
 def apply_packed(fsn, rec: dict) -> int:
     """Files the packer rewrote into container ``block_id`` move there, if each is still
     the entry the packer read (a file deleted or rewritten meanwhile stays as it is).
@@ -150,12 +163,10 @@ def apply_packed(fsn, rec: dict) -> int:
         raise NotFound(f"packed container block {block_id} of {rec['container']} does not exist "
                        f"(namespace {fsn.nameservice})", rec["container"])
     small, moved = table.small, 0
-    for slot, old_block, old_offset, new_offset, length in rec["entries"]:
-        now = _location(table, slot)
-        if now is None or now != (old_block, old_offset, length):
+    for slot, old_block, old_offset, new_offset, length in zip(*decode_columns(rec["files"]).tolist()):
+        if _location(table, slot) != (old_block, old_offset, length):
             continue
-        inode = table.get(slot)
-        table.set_packed(inode, block_id, new_offset, length)
+        table.set_packed(table.get(slot), block_id, new_offset, length)
         moved += 1
     if not moved:
         small.container_number(block_id)      # numbered even when empty, so the packer deletes it

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import os
 
+import numpy as np
 import pytest
 
 from protos import small_entry
@@ -147,10 +148,11 @@ def test_packed_moves_only_files_still_where_the_packer_read_them():
     files.create(fsn, fsn.ns.caller("admin"), packed, 0o600, False, True, 0, 0, "hfed-packer")
     block, _ = files.add_block(fsn, fsn.ns.caller("admin"), packed, "hfed-packer", None, set(), "")
     old = app.block.block_id
-    moved = fsn.commit({"op": "packed", "container": packed, "block_id": block.block_id, "entries": [
-        [fsn.ns.get("/user/alice/a").id, old, off_a, 0, 100],
-        [fsn.ns.get("/user/alice/b").id, old, off_b, 116, 200],
-        [12345, old, off_c, 232, 300]]})
+    columns = np.array([[fsn.ns.get("/user/alice/a").id, old, off_a, 0, 100],
+                        [fsn.ns.get("/user/alice/b").id, old, off_b, 116, 200],
+                        [12345, old, off_c, 232, 300]]).T
+    moved = fsn.commit({"op": "packed", "container": packed, "block_id": block.block_id,
+                        "files": small.encode_columns(columns)})
     assert moved == 1
     assert location(fsn, "/user/alice/a") == (block.block_id, 0, 100)
     assert location(fsn, "/user/alice/b")[0] == app2.block.block_id
