@@ -580,9 +580,9 @@ class InodeTable:
         self._rebuild_index()
         self._sorted_children(self._linked_slots())
         if small is not None:
-            for slot, row in self.small.load(**small):
-                self.first_block[slot] = row
-                self.mode[slot] |= PACKED_BIT
+            slots, rows = self.small.load(**small)      # vectorised: no Python object per file
+            self._column("first_block")[slots] = rows
+            self._column("mode")[slots] |= PACKED_BIT
             for slot in self.small.staged:
                 self.mode[slot] |= STAGED_BIT
         return []

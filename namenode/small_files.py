@@ -168,8 +168,8 @@ class SmallFiles:
                 "staged_data": b"".join(d for _, d in staged)}
 
     def load(self, rows: dict, staged_slots, staged_lengths, staged_data: bytes,
-             raw_containers=None) -> list[tuple[int, int]]:
-        """Fill from an image's rows; returns (inode slot, row) pairs. ``raw_containers``
+             raw_containers=None) -> tuple[np.ndarray, np.ndarray]:
+        """Fill from an image's rows; returns (inode slots, their rows). ``raw_containers``
         None: an image of an older hfed, whose containers all lack entry headers."""
         containers = np.asarray(rows["container"], dtype=np.int64)
         unique, numbers = np.unique(containers, return_inverse=True)
@@ -185,4 +185,4 @@ class SmallFiles:
         for slot, length in zip(np.asarray(staged_slots).tolist(), np.asarray(staged_lengths).tolist()):
             self.stage(slot, staged_data[at:at + length])
             at += length
-        return list(zip(np.asarray(rows["inode"]).tolist(), range(len(containers))))
+        return np.asarray(rows["inode"], dtype=np.int64), np.arange(len(containers), dtype=np.int64)
