@@ -6,11 +6,14 @@ Once every replica has acknowledged the entry (flush, as HDFS's hflush), the
 file is committed to its NameNode as (container, offset, length, crc): the
 NameNode never sees the bytes.
 
-Writers of one client share the container and commit in *rounds*: whoever
-finds no round running leads the next one, flushing the pipeline once and
-committing every entry appended so far in one Batch call (up to MAX_BATCH per
-call); the others wait for it. Rounds run one after another, so commits reach
-the NameNode in offset order, which is what it checks.
+Writers of one client share the container and work in two stages that run
+side by side: a *flush* round (whoever finds none running leads it) pushes
+every entry appended so far and waits for the replicas' acks; a *commit* round
+sends every acknowledged entry to the NameNode in one Batch call (up to
+MAX_BATCH per call). While one round's commit waits for the NameNode, the
+next round's flush already waits for the DataNodes. Each stage runs one round
+at a time and entries move through them in order, so commits reach the
+NameNode in offset order, which is what it checks.
 
 A container is closed when the next entry does not fit (max_bytes), after
 CONTAINER_IDLE seconds without writes, or when the filesystem is closed;
@@ -78,9 +81,10 @@ class SmallFileWriter:
         self.nn = fs.namenode(nameservice)
         self._lock = threading.Lock()          # container, pending entries, the round flag
         self._round_done = threading.Condition(self._lock)
-        self._leading = False
+        self._flushing = self._committing = False
         self._container: _Container | None = None
-        self._pending: list[tuple[_Container, _Entry]] = []
+        self._pending: list[tuple[_Container, _Entry]] = []   # appended, not yet acknowledged
+        self._acked: list[tuple[_Container, _Entry]] = []     # acknowledged by every replica, not yet committed
         self._retired: list[_Container] = []  # full, idle or broken containers waiting to be closed
         self._stop = threading.Event()
         self._closed = False
@@ -103,11 +107,16 @@ class SmallFileWriter:
                 raise errors.InvalidArgument(f"the small-file writer of namespace {self.nameservice} is closed")
             for entry in entries:
                 self._append(entry)
+            # Two stages run side by side, each led by one writer at a time: a flush of what
+            # was appended, and a commit of what the DataNodes acknowledged before. Commits
+            # leave in acknowledgement order, which within a container is offset order.
             while not all(e.done.is_set() for e in entries):
-                if self._leading:
-                    self._round_done.wait()
+                if self._pending and not self._flushing:
+                    self._flush_round()
+                elif self._acked and not self._committing:
+                    self._commit_round()
                 else:
-                    self._lead_round()
+                    self._round_done.wait()
         return [entry.error for entry in entries]
 
     def _append(self, entry: _Entry) -> None:
@@ -139,12 +148,11 @@ class SmallFileWriter:
         writer = BlockWriter(self.fs.datanodes, reply.block, self.fs.client_name, reply.path, keep_partial=True)
         return _Container(reply, writer)
 
-    def _lead_round(self) -> None:
-        """One round: flush the containers of every pending entry, commit those entries
-        in order (one Batch call per MAX_BATCH), rewrite the ones a broken pipeline lost.
-        Called with the lock held; it is released while waiting for acks and the NameNode,
-        so other writers append for the next round meanwhile."""
-        self._leading = True
+    def _flush_round(self) -> None:
+        """Push every appended entry down its pipeline and wait for every replica's ack;
+        acknowledged entries join the commit queue in order, those of a broken pipeline
+        are written again into a new container. Lock held; released while waiting."""
+        self._flushing = True
         try:
             todo, self._pending = self._pending, []
             pushed, lost = {}, []
@@ -160,17 +168,33 @@ class SmallFileWriter:
                         container.writer.wait_acked(seqno)
                     except PipelineFailed as e:
                         lost.append((container, e))
-                ready = [(c, e) for c, e in todo if c in pushed and c not in dict(lost)]
-                self._commit(ready)
             finally:
                 self._lock.acquire()
+            broken = {c for c, _ in lost}
             for container, error in lost:
                 self._broken(container, error)
             for container, entry in todo:
-                if not entry.done.is_set():
+                if container in pushed and container not in broken:
+                    self._acked.append((container, entry))
+                else:
                     self._retry(entry)
         finally:
-            self._leading = False
+            self._flushing = False
+            self._round_done.notify_all()
+
+    def _commit_round(self) -> None:
+        """Commit every acknowledged entry, in order (one Batch call per MAX_BATCH).
+        Lock held; released while the NameNode answers, so the next flush runs meanwhile."""
+        self._committing = True
+        try:
+            todo, self._acked = self._acked, []
+            self._lock.release()
+            try:
+                self._commit(todo)
+            finally:
+                self._lock.acquire()
+        finally:
+            self._committing = False
             self._round_done.notify_all()
 
     def _retry(self, entry: _Entry) -> None:
@@ -227,8 +251,8 @@ class SmallFileWriter:
             self._retired.append(container)
 
     def _close_retired(self, wait: bool) -> None:
-        """Complete retired containers with no pending entries (lock held, no round running)."""
-        busy = {id(c) for c, _ in self._pending}
+        """Complete retired containers with no entry waiting (lock held, no round running)."""
+        busy = {id(c) for c, _ in self._pending + self._acked}
         for container in [c for c in self._retired if id(c) not in busy]:
             try:
                 if self._close_container(container, wait):
@@ -262,10 +286,10 @@ class SmallFileWriter:
         """Renew the lease; close idle and retired containers."""
         while not self._stop.wait(min(RENEW_INTERVAL, CONTAINER_IDLE) / 2):
             with self._lock:
-                if self._leading or self._closed:
+                if self._flushing or self._committing or self._closed:
                     continue
                 container = self._container
-                if container is not None and not self._pending \
+                if container is not None and not self._pending and not self._acked \
                         and time.monotonic() - container.used_at > CONTAINER_IDLE:
                     self._retire(container)
                 if self._container is not None or self._retired:
@@ -279,7 +303,7 @@ class SmallFileWriter:
         """Close every container (waiting for the DataNodes' reports); entries were committed already."""
         self._stop.set()
         with self._lock:
-            while self._leading:
+            while self._flushing or self._committing:
                 self._round_done.wait()
             if self._closed:
                 return
