@@ -861,11 +861,12 @@ def render(fig: dict) -> str:
         f"{p['containers_written']:,} packed containers); until everything is packed that is "
         f"{m['small_files'] / (runs['pipe']['seconds'] + runs['open']['seconds'] + runs['many']['seconds'] + p['close_seconds'] + p['pack_seconds']):,.0f}"
         " files/s over the three small-file runs together."
-        + (" A write called one file at a time waits for a round of its client's staging container "
-           "(client/small_writer.py): flush to all three DataNodes, then one commit to the NameNode, durable; "
-           "rounds run one after another, and a round carries every entry appended while the previous one ran, "
-           "so files/s grows with the writers sharing a client (the row with more threads), not with bandwidth. "
-           "fs.open costs one more NameNode call (Create) before the round."
+        + (" A write called one file at a time waits for its entry to pass both stages of its client's "
+           "staging container (client/small_writer.py): a flush to all three DataNodes, then a durable commit "
+           "to the NameNode. The two stages overlap (one round's flush while the previous round's commit) and "
+           "a round carries every entry appended meanwhile, but each writer still waits out both latencies, so "
+           "files/s is about writers / (flush + commit latency) and grows with the writers sharing a client "
+           "(the row with more threads), not with bandwidth. fs.open costs one more NameNode call (Create)."
            if r["pipe_vs_old"] < GOAL_WRITE_VS_OLD else ""), "",
         "## DataNode block files per 1,000 small files", "",
         f"Counted in each namespace's block pool directories on the 3 DataNodes (finalized and rbw) after "
