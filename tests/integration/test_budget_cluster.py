@@ -88,12 +88,14 @@ def test_object_budget_refuses_creates_keeps_reads_and_frees_room_on_delete(fres
 
 
 def test_memory_budget_refuses_creates_past_the_rss_budget_and_deletes_make_room(fresh_cluster, connect, hfed_env):
-    # Start once without a budget to learn what this NameNode's RSS is, then give it 2 MiB more.
+    # Start once without a budget to learn what this NameNode's RSS is, then give it 6 MiB more
+    # (a restarted NameNode starts a MiB or two above the first start's RSS: a fresh CI machine
+    # refused the very first mkdir with only 2 MiB of room).
     mc = fresh_cluster(namespaces=1, datanodes=1, replication=1, settings={"durable_edits": False})
     stats = connect(mc).namenode("ns-a").get_stats()
     mc.down()
     cfg = mc.config
-    cfg.nameservices["ns-a"].max_memory = budget = stats.rss_bytes + (2 << 20)
+    cfg.nameservices["ns-a"].max_memory = budget = stats.rss_bytes + (6 << 20)
     mc.config_path.write_text(hconfig.dump(cfg))
     mc.up()
     fs = connect(mc)
