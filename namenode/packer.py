@@ -29,10 +29,12 @@ import numpy as np
 from protos.errors import HfedError, NoSpace
 from namenode.ops import dirs, files
 from namenode.ops.small import CONTAINER_DIR, encode_columns
+from namenode.small_files import PACKED_BIT
 
 log = logging.getLogger(__name__)
 PACKER_CLIENT = "hfed-packer"
 PACK_TIMEOUT = 120.0          # seconds for a DataNode to write a packed container
+SCAN_SLOTS = 1 << 16          # inode slots looked at per step when gathering a job's files
 MAX_SOURCES = 2_048           # files per packed container: bounds the memory one command takes
                               # (~0.5 block files per 1,000 small files)
 STAGING, PACKED, RAW = "s", "p", "c"   # first letter of a container's name: who wrote it
@@ -128,32 +130,53 @@ class Packer:
 
     def _jobs(self, containers: list[int]):
         """The files to move, one job's columns at a time (slots, source blocks, offsets,
-        lengths): up to pack_bytes of file bytes and MAX_SOURCES files (at least one),
-        staged files first, then container by container in entry order."""
+        lengths, each job sorted by container and offset): up to pack_bytes of file bytes and
+        MAX_SOURCES files (at least one), staged files of an older hfed first. The inode
+        table is scanned SCAN_SLOTS at a time, so the scan's temporaries stay small however
+        many files wait (the memory budget has to hold them)."""
         table = self.fsn.ns.table
         small = table.small
-        staged = [(slot, 0, 0, len(data)) for slot, data in small.staged.items()]
-        parts = [np.array(staged, dtype=np.int64).reshape(-1, 4)]
-        for block_id in containers:
-            number = small.number.get(block_id)
-            if number is None:
-                continue
-            slots = table.packed_slots()
-            rows = np.frombuffer(table.first_block, dtype=np.int64)[slots]
-            mine = np.frombuffer(small.container, dtype=np.uint32)[rows] == number
-            slots, rows = slots[mine], rows[mine]
-            offsets = np.frombuffer(small.offset, dtype=np.uint32)[rows].astype(np.int64)
-            order = np.argsort(offsets, kind="stable")
-            lengths = np.frombuffer(small.length, dtype=np.uint32)[rows].astype(np.int64)
-            parts.append(np.stack([slots[order], np.full(len(order), block_id, np.int64), offsets[order],
-                                   lengths[order]], axis=1))
-        todo = np.concatenate(parts)
+        pending = [np.array([(slot, 0, 0, len(data)) for slot, data in small.staged.items()],
+                            dtype=np.int64).reshape(-1, 4)]
+        wanted = np.array([small.number[b] for b in containers if b in small.number], dtype=np.uint32)
+        start = 0
+        while len(wanted) and start < len(table.mode):
+            pending.append(self._scan(start, wanted))
+            start += SCAN_SLOTS
+            yield from self._full_jobs(pending, final=False)
+        yield from self._full_jobs(pending, final=True)
+
+    def _scan(self, start: int, wanted: np.ndarray) -> np.ndarray:
+        """Rows (slot, container block, offset, length) of the packed files among inode slots
+        [start, start + SCAN_SLOTS) whose container number is in ``wanted``. The column views
+        are dropped on return: no view may outlive a turn of the event loop, when tables grow."""
+        table = self.fsn.ns.table
+        small = table.small
+        slots = np.flatnonzero(np.frombuffer(table.mode, dtype=np.uint16)[start:start + SCAN_SLOTS] & PACKED_BIT)
+        slots += start
+        rows = np.frombuffer(table.first_block, dtype=np.int64)[slots]
+        numbers = np.frombuffer(small.container, dtype=np.uint32)[rows]
+        mine = np.isin(numbers, wanted)
+        rows, numbers = rows[mine], numbers[mine]
+        return np.stack([slots[mine], np.frombuffer(small.blocks, dtype=np.int64)[numbers],
+                         np.frombuffer(small.offset, dtype=np.uint32)[rows].astype(np.int64),
+                         np.frombuffer(small.length, dtype=np.uint32)[rows].astype(np.int64)], axis=1)
+
+    def _full_jobs(self, pending: list, final: bool):
+        """Jobs cut from the files gathered so far; the tail waits for more unless ``final``."""
+        todo = np.concatenate(pending) if len(pending) > 1 else pending[0]
+        pending.clear()
         start = 0
         while start < len(todo):
             ends = np.cumsum(todo[start:start + MAX_SOURCES, 3])
             stop = start + max(1, int(np.searchsorted(ends, self.pack_bytes, side="right")))
-            yield todo[start:stop].T
+            if stop == len(todo) and not final and len(todo) - start < MAX_SOURCES \
+                    and ends[-1] < self.pack_bytes:
+                break                         # not full yet: more files may join it
+            job = todo[start:stop]
+            yield job[np.lexsort((job[:, 2], job[:, 1]))].T
             start = stop
+        pending.append(todo[start:])
 
     # ---------------------------------------------------------------- loop
     async def run(self, interval: float = 1.0) -> None:

@@ -277,3 +277,35 @@ def test_entry_format_round_trips_and_catches_damage():
     damaged[40] ^= 0xFF
     with pytest.raises(Exception, match="where"):
         small_entry.decode(bytes(damaged), "where", len(text))
+
+
+def test_packer_jobs_take_every_waiting_file_once_in_bounded_sorted_jobs(monkeypatch):
+    from namenode import packer as packer_mod
+    monkeypatch.setattr(packer_mod, "SCAN_SLOTS", 700)     # several scan steps over 5,000 files
+    fsn = new_fsn()
+    apps = [Appender(fsn, f"c{i}") for i in range(3)]
+    expected = {}
+    for i in range(5000):
+        if i % 1000 == 0:
+            dirs.mkdirs(fsn, alice(fsn), f"/user/alice/d{i // 1000}", 0o755, False)
+        app = apps[i % 3]
+        path = f"/user/alice/d{i // 1000}/f{i}"
+        if app.end + small.entry_end(0, 3000) > fsn.container_bytes:
+            fsn.incremental_report("uuid-1", [(app.block.block_id, app.block.generation_stamp, app.end)], [])
+            assert files.complete(fsn, fsn.ns.caller("admin"), app.path, app.client, (app.block.block_id, app.end))
+            app = apps[i % 3] = Appender(fsn, app.client + "x")
+        offset = app.put(path, 1 + i % 3000)
+        expected[fsn.ns.get(path).id] = (app.block.block_id, offset, 1 + i % 3000)
+    packer = packer_mod.Packer(fsn, pack_count=1, pack_bytes=1 << 20, pack_age=0, compact_live_fraction=0.5)
+    containers = sorted({block for block, _, _ in expected.values()})
+    jobs = [job for job in packer._jobs(containers)]
+    seen = {}
+    for slots, blocks, offsets, lengths in jobs:
+        assert len(slots) <= packer_mod.MAX_SOURCES and (len(slots) == 1 or lengths.sum() <= 1 << 20)
+        order = list(zip(blocks.tolist(), offsets.tolist()))
+        assert order == sorted(order)
+        for slot, block, offset, length in zip(slots.tolist(), blocks.tolist(), offsets.tolist(), lengths.tolist()):
+            assert slot not in seen
+            seen[slot] = (block, offset, length)
+    assert seen == expected
+    assert all(len(job[0]) >= 300 for job in jobs[:-1])        # jobs are filled across scan steps
