@@ -325,6 +325,11 @@ class BlockWriter:
             view = view[PACKET_SIZE:]
         self._pending += view
 
+    @property
+    def finished(self) -> bool:
+        """close() or abort() ran: nothing more can be written."""
+        return self._closed
+
     def flush(self) -> int:
         """Send what is buffered and wait until every DataNode of the pipeline has
         acknowledged all of it (HDFS's hflush); returns the bytes acknowledged."""

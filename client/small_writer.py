@@ -266,7 +266,7 @@ class SmallFileWriter:
         """Finish the pipeline (if still whole) and Complete the container; False while no
         DataNode has reported it yet (try again later). A broken one ends at its last
         committed entry: the DataNodes kept at least that much."""
-        if not container.broken and not container.writer._closed:
+        if not container.broken and not container.writer.finished:
             try:
                 container.writer.close()
             except PipelineFailed as e:
