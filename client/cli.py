@@ -236,7 +236,10 @@ def main_dispatch(argv: list[str]) -> int:
                 "datanode": lambda c, r: run_daemon(c, "datanode", r)}
     if command not in handlers:
         raise UsageError(f"unknown command {command!r}", USAGE.strip())
-    return handlers[command](ctx, rest)
+    try:
+        return handlers[command](ctx, rest)
+    finally:
+        ctx.close()
 
 
 def run(argv: list[str] | None = None) -> int:

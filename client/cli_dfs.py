@@ -96,6 +96,13 @@ class Context:
             self._fs = HfedFileSystem(conf=str(self.conf_path))
         return self._fs
 
+    def close(self) -> None:
+        """Close the filesystem the command used: its staging containers of small files are
+        completed, so the next command (or the packer) finds them closed."""
+        if self._fs is not None:
+            self._fs.close()
+            self._fs = None
+
 
 def for_each(command: str, items, action) -> int:
     """Run ``action`` on every item; report each failure on its own line and go on (as hdfs does)."""
