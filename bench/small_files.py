@@ -163,6 +163,7 @@ def fill_child(layout: str, total: int, seed: int) -> None:
     from namenode import replication
     from namenode.budget import release_free_memory
     from namenode.ops import dirs, files, small
+    from protos import small_entry
 
     process = psutil.Process()
     fsn = bench_namesystem()
@@ -201,7 +202,7 @@ def fill_child(layout: str, total: int, seed: int) -> None:
             files.create(fsn, caller, path, 0o644, False, False, REPLICATION, 0, client)
             files.complete(fsn, caller, path, client, None)
         else:
-            if container is not None and small.entry_end(container[4], length) > container[3]:
+            if container is not None and small_entry.entry_end(container[4], length) > container[3]:
                 close_container()
                 container = None
             if container is None:
@@ -210,7 +211,7 @@ def fill_child(layout: str, total: int, seed: int) -> None:
             offset = container[4]
             small.commit_small(fsn, caller, path, client, container[1].block_id, offset, length, 0,
                                create=dict(permission=0o644, overwrite=False, create_parent=False, replication=0))
-            container[4] = small.entry_end(offset, length)
+            container[4] = small_entry.entry_end(offset, length)
     if container is not None:
         close_container()
     replication.tick(fsn)

@@ -154,33 +154,34 @@ class HfedReader(io.BufferedIOBase):
         if self._buf_start <= self._pos < self._buf_start + len(self._buf):
             return
         if self._inline is None and self._packed is not None:
-            for attempt in (0, 1):
-                try:
-                    self._inline = self._read_packed()
-                    break
-                except errors.BlockMissing:
-                    if attempt:
-                        raise
-                    self._load_locations()   # packed again meanwhile, or replicas moved
+            self._inline = self._with_fresh_locations(self._read_packed)
         if self._inline is not None:    # a small file: all of it is in memory
             self._buf, self._buf_start = self._inline, 0
             return
+
+        def next_chunk() -> bytes:
+            if self._stream is None or self._stream_pos != self._pos:
+                self._open_stream(want)
+            chunk = next(self._stream, None)
+            if chunk is None:       # that range is done: continue with a fresh one
+                self._open_stream(want)
+                chunk = next(self._stream)
+            return chunk
+        chunk = self._with_fresh_locations(next_chunk)
+        self._buf, self._buf_start = chunk, self._stream_pos
+        self._stream_pos += len(chunk)
+
+    def _with_fresh_locations(self, read):
+        """``read()``, and once more after asking the NameNode again if every replica failed:
+        it may know newer replicas by now, or the file was packed into another container."""
         for attempt in (0, 1):
             try:
-                if self._stream is None or self._stream_pos != self._pos:
-                    self._open_stream(want)
-                chunk = next(self._stream, None)
-                if chunk is None:       # that range is done: continue with a fresh one
-                    self._open_stream(want)
-                    chunk = next(self._stream)
-                break
+                return read()
             except errors.BlockMissing:
                 self._drop_stream()
                 if attempt:
                     raise
-                self._load_locations()  # the NameNode may know newer replicas by now
-        self._buf, self._buf_start = chunk, self._stream_pos
-        self._stream_pos += len(chunk)
+                self._load_locations()
 
     def read(self, size: int | None = -1) -> bytes:
         self._check_open()

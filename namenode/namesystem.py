@@ -61,7 +61,7 @@ class Namesystem:
         self.budget = None          # namenode.budget.MemoryBudget when the config sets one
         self.small_file_threshold = 0   # files below this many bytes may be closed without blocks (0: off)
         self.container_bytes = 64 << 20  # size limit of a staging container (pack_bytes)
-        self.container_seq = 0           # names staging containers apart within one millisecond
+        self.container_seq = 0           # names containers apart within one millisecond
         self.packer = None              # namenode.packer.Packer, set by the server
 
     def check_room(self, path: str) -> None:

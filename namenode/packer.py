@@ -28,7 +28,7 @@ import numpy as np
 
 from protos.errors import HfedError, NoSpace
 from namenode.ops import dirs, files
-from namenode.ops.small import CONTAINER_DIR, encode_columns
+from namenode.ops.small import CONTAINER_DIR, PACKED, STAGING, create_container, encode_columns
 from namenode.small_files import PACKED_BIT
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,6 @@ PACK_TIMEOUT = 120.0          # seconds for a DataNode to write a packed contain
 SCAN_SLOTS = 1 << 16          # inode slots looked at per step when gathering a job's files
 MAX_SOURCES = 2_048           # files per packed container: bounds the memory one command takes
                               # (~0.5 block files per 1,000 small files)
-STAGING, PACKED, RAW = "s", "p", "c"   # first letter of a container's name: who wrote it
 
 
 @dataclass
@@ -81,21 +80,16 @@ class Packer:
         self.jobs: dict[int, PackJob] = {}          # packed container block id -> job in flight
         self.closed_at: dict[int, float] = {}       # staging container block id -> when first seen closed
         self._lock = asyncio.Lock()
-        self._seq = 0
 
     @property
     def _superuser(self):
         return self.fsn.ns.caller(self.fsn.ns.superuser)
 
     # --------------------------------------------------------- what to pack
-    def _containers(self) -> list[tuple[str, str, object]]:
-        """(kind, path, inode) of every closed container."""
-        fsn = self.fsn
-        folder = fsn.ns.resolve(CONTAINER_DIR)[-1]
-        if folder is None:
-            return []
-        return [(name[:1], f"{CONTAINER_DIR}/{name}", child) for name, child in fsn.ns.table.children(folder.id)
-                if not child.lease_holder and child.blocks]
+    def _container_files(self) -> list:
+        """(name, inode) of every file under CONTAINER_DIR."""
+        folder = self.fsn.ns.resolve(CONTAINER_DIR)[-1]
+        return [] if folder is None else list(self.fsn.ns.table.children(folder.id))
 
     def _eligible(self, everything: bool) -> list[int]:
         """Container block ids whose files should move now (oldest first)."""
@@ -103,12 +97,14 @@ class Packer:
         staging, sparse, legacy = [], [], []
         files_waiting = bytes_waiting = 0
         oldest = now
-        for kind, _path, inode in self._containers():
+        for name, inode in self._container_files():
+            if inode.lease_holder or not inode.blocks:
+                continue                      # still being written
             block_id = inode.blocks[0]
             live_files, live_bytes = small.live_of(block_id)
             if not live_files:
                 continue
-            if kind == STAGING:
+            if name.startswith(STAGING):
                 staging.append(block_id)
                 files_waiting += live_files
                 bytes_waiting += live_bytes
@@ -181,7 +177,7 @@ class Packer:
     # ---------------------------------------------------------------- loop
     async def run(self, interval: float = 1.0) -> None:
         """Background loop: pack when due; tidy up now and then."""
-        last_tidy, refused = 0.0, ""
+        last_tidy, waiting_for_room = 0.0, False
         while True:
             await asyncio.sleep(interval)
             if self.fsn.safemode.on:
@@ -192,11 +188,11 @@ class Packer:
                 if time.monotonic() - last_tidy >= 10 * interval:
                     last_tidy = time.monotonic()
                     await self.pack_now(pack=False)
-                refused = ""
+                waiting_for_room = False
             except NoSpace as e:   # at the memory budget: a packed container is a new file too
-                if not refused:
+                if not waiting_for_room:
                     log.warning("%s: packing waits for room under the memory budget: %s", self.fsn.nameservice, e)
-                refused = str(e)
+                waiting_for_room = True
             except Exception as e:  # noqa: BLE001 - every file stays where it is; try again next time
                 log.warning("%s: packing failed (small files stay where they are): %s", self.fsn.nameservice, e)
 
@@ -220,20 +216,15 @@ class Packer:
         slots, blocks, offsets, lengths = columns
         small = fsn.ns.table.small
         containers = {}
-        for block_id in np.unique(blocks).tolist():
-            block = fsn.blocks.get(block_id) if block_id else None
-            if block_id and block is not None:
-                containers[block_id] = (block, fsn.live_locations(block), block_id in small.raw)
+        for block in filter(None, map(fsn.blocks.get, np.unique(blocks[blocks != 0]).tolist())):
+            containers[block.block_id] = (block, fsn.live_locations(block), block.block_id in small.raw)
         inline = {i: small.staged[slot] for i, slot in enumerate(slots.tolist())
                   if not blocks[i] and slot in small.staged}
         runner = self._runner(containers)
-        self._seq += 1
-        path = f"{CONTAINER_DIR}/{PACKED}{fsn.now_ms()}-{self._seq}"
-        files.create(fsn, su, path, 0o600, False, True, 0, fsn.container_bytes, PACKER_CLIENT)
+        path = create_container(fsn, PACKED, PACKER_CLIENT)
         job = None
         try:
-            block, targets = files.add_block(fsn, su, path, PACKER_CLIENT, None, set(),
-                                             runner.host_label if runner else "")
+            block, targets = files.add_block(fsn, su, path, PACKER_CLIENT, None, set(), runner.host_label)
             job = self.jobs[block.block_id] = PackJob(path, block.block_id, slots, blocks, offsets, lengths)
             targets.sort(key=lambda n: n is not runner)       # the DataNode that reads most locally runs it
             targets[0].commands.append(PackCmd(block.block_id, block.generation_stamp, targets, job, containers,
@@ -287,11 +278,8 @@ class Packer:
     def _delete_unused(self) -> int:
         """Delete closed containers no file points at, and packed containers of jobs
         that no longer run (a crash or restart in the middle)."""
-        fsn, small, deleted = self.fsn, self.fsn.ns.table.small, 0
-        folder = fsn.ns.resolve(CONTAINER_DIR)[-1]
-        if folder is None:
-            return 0
-        for name, child in list(fsn.ns.table.children(folder.id)):
+        small, deleted = self.fsn.ns.table.small, 0
+        for name, child in self._container_files():
             blocks = child.blocks
             if child.lease_holder:
                 if child.lease_holder != PACKER_CLIENT or (blocks and blocks[0] in self.jobs):

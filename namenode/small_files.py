@@ -69,8 +69,7 @@ class SmallFiles:
     def forget_container(self, block_id: int) -> None:
         """The container block left the namespace (no live file may point at it)."""
         number = self.number.pop(block_id, None)
-        self.open_end.pop(block_id, None)
-        self.open_targets.pop(block_id, None)
+        self.container_closed(block_id)
         self.raw.discard(block_id)
         if number is not None:
             self.blocks[number] = 0
@@ -92,9 +91,8 @@ class SmallFiles:
             if number is not None:
                 rows = np.frombuffer(self.container, dtype=np.uint32) == number
                 if rows.any():
-                    ends = (np.frombuffer(self.offset, dtype=np.uint32)[rows].astype(np.int64)
-                            + np.frombuffer(self.length, dtype=np.uint32)[rows] + small_entry.HEADER_SIZE)
-                    end = small_entry.padded(int(ends.max()))
+                    offsets = np.frombuffer(self.offset, dtype=np.uint32)[rows].astype(np.int64)
+                    end = int(small_entry.entry_end(offsets, np.frombuffer(self.length, dtype=np.uint32)[rows]).max())
             self.open_end[block_id] = end
         return end
 
@@ -102,8 +100,7 @@ class SmallFiles:
         return block_id in self.number or block_id in self.open_end
 
     def live_of(self, block_id: int) -> tuple[int, int]:
-        number = self.number.get(block_id)
-        files, nbytes = self.live.get(number, (0, 0)) if number is not None else (0, 0)
+        files, nbytes = self.live.get(self.number.get(block_id), (0, 0))
         return files, nbytes
 
     # -------------------------------------------------------------- rows

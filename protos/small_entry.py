@@ -55,6 +55,12 @@ def padded(size: int, align: int = BYTES_PER_CHECKSUM) -> int:
     return -(-size // align) * align
 
 
+def entry_end(offset, length):
+    """Where the next entry of a staging container may start after a file of ``length``
+    bytes at ``offset`` (entries there start on checksum chunks); works on numpy arrays too."""
+    return offset + padded(read_span(length))
+
+
 def encode(data, *, compress: bool = False, align: int = 0, crc: int | None = None) -> bytes:
     """One entry for ``data``: header + payload (+ zero padding up to a multiple of ``align``).
     With ``compress`` the payload is zstd when that is smaller than the file."""

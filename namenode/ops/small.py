@@ -22,7 +22,7 @@ from protos import paths, small_entry
 from protos.checksum import BYTES_PER_CHECKSUM
 from protos.errors import AccessDenied, InvalidArgument, IsADirectory, NotFound
 from namenode.namespace import WRITE, Caller
-from namenode.ops import files
+from namenode.ops import dirs, files
 from namenode.ops.dirs import remove_file_blocks
 from namenode.ops.files import writing_inode
 
@@ -43,12 +43,19 @@ def _check_size(fsn, path: str, size: int) -> None:
                               f"(0 < size < {threshold})", path)
 
 
-def entry_end(offset: int, length: int) -> int:
-    """Where the next entry of a staging container may start (entries are chunk aligned)."""
-    return offset + small_entry.padded(small_entry.read_span(length))
-
-
 # ---------------------------------------------------------- open_container
+STAGING, PACKED, RAW = "s", "p", "c"   # first letter of a container's name: who wrote it
+
+
+def create_container(fsn, kind: str, client_name: str) -> str:
+    """A new, empty container file of ``kind`` leased to ``client_name``; its path."""
+    fsn.container_seq += 1
+    path = f"{CONTAINER_DIR}/{kind}{fsn.now_ms()}-{fsn.container_seq}"
+    files.create(fsn, fsn.ns.caller(fsn.ns.superuser), path, 0o600, False, True, 0, fsn.container_bytes,
+                 client_name)
+    return path
+
+
 def open_container(fsn, caller: Caller, client_name: str, client_host: str, excluded: set[str]):
     """A new staging container leased to ``client_name``: (path, BlockInfo, pipeline, max bytes)."""
     _threshold(fsn, CONTAINER_DIR)
@@ -56,13 +63,11 @@ def open_container(fsn, caller: Caller, client_name: str, client_host: str, excl
         raise InvalidArgument(f"namespace {fsn.nameservice}: a staging container needs a client name "
                               f"(its lease holder)", CONTAINER_DIR)
     su = fsn.ns.caller(fsn.ns.superuser)
-    fsn.container_seq += 1
-    path = f"{CONTAINER_DIR}/s{fsn.now_ms()}-{fsn.container_seq}"
-    files.create(fsn, su, path, 0o600, False, True, 0, fsn.container_bytes, client_name)
+    path = create_container(fsn, STAGING, client_name)
     try:
         block, targets = files.add_block(fsn, su, path, client_name, None, excluded, client_host)
     except Exception:
-        fsn.commit({"op": "delete", "path": path, "recursive": False, "mtime": fsn.now_ms()})
+        dirs.delete(fsn, su, path, False)
         raise
     fsn.ns.table.small.open_targets[block.block_id] = [n.uuid for n in targets]
     return path, block, targets, fsn.container_bytes
@@ -92,7 +97,8 @@ def commit_small(fsn, caller: Caller, path: str, client_name: str, container_blo
     _check_size(fsn, path, length)
     container = _open_container_of(fsn, path, container_block, client_name)
     committed_end = fsn.ns.table.small.committed_end(container_block)
-    if offset % BYTES_PER_CHECKSUM or offset < committed_end or entry_end(offset, length) > container.block_size:
+    if offset % BYTES_PER_CHECKSUM or offset < committed_end \
+            or small_entry.entry_end(offset, length) > container.block_size:
         raise InvalidArgument(f"{fsn.ns.where(path)}: an entry of {length} bytes at offset {offset} was not "
                               f"given to this writer in container block {container_block} (entries start on a "
                               f"{BYTES_PER_CHECKSUM}-byte boundary past {committed_end} "
@@ -136,7 +142,7 @@ def apply_commit_small(fsn, rec: dict) -> None:
     table.set_packed(inode, rec["container"], rec["offset"], rec["length"])
     small = table.small
     small.open_end[rec["container"]] = max(small.committed_end(rec["container"]),
-                                           entry_end(rec["offset"], rec["length"]))
+                                           small_entry.entry_end(rec["offset"], rec["length"]))
     if not rec["archive"]:
         inode.mtime = rec["mtime"]
         fsn.release_lease(inode)

@@ -57,7 +57,7 @@ class Appender:
         self.end = 0
 
     def put(self, path, length, create=True, **kw):
-        offset, self.end = self.end, small.entry_end(self.end, length)
+        offset, self.end = self.end, small_entry.entry_end(self.end, length)
         opts = dict(permission=0o644, overwrite=True, create_parent=True, replication=0) if create else None
         small.commit_small(self.fsn, alice(self.fsn), path, self.client, self.block.block_id, offset, length, 7,
                            create=opts, **kw)
@@ -290,7 +290,7 @@ def test_packer_jobs_take_every_waiting_file_once_in_bounded_sorted_jobs(monkeyp
             dirs.mkdirs(fsn, alice(fsn), f"/user/alice/d{i // 1000}", 0o755, False)
         app = apps[i % 3]
         path = f"/user/alice/d{i // 1000}/f{i}"
-        if app.end + small.entry_end(0, 3000) > fsn.container_bytes:
+        if app.end + small_entry.entry_end(0, 3000) > fsn.container_bytes:
             fsn.incremental_report("uuid-1", [(app.block.block_id, app.block.generation_stamp, app.end)], [])
             assert files.complete(fsn, fsn.ns.caller("admin"), app.path, app.client, (app.block.block_id, app.end))
             app = apps[i % 3] = Appender(fsn, app.client + "x")
