@@ -417,8 +417,7 @@ class HfedFileSystem(AbstractFileSystem):
         """Write ``value`` as the file's content. A small file (0 < size < the namespace's
         small_file_threshold, unless pack=False) is one entry in a staging container and
         one NameNode call that creates and closes it."""
-        if kwargs.get("pack", True) and not set(kwargs) - {"pack", "permission", "overwrite"} \
-                and 0 < len(value) < self.small_file_threshold(self.resolve(path)[0]):
+        if kwargs.get("pack", True) and not set(kwargs) - {"pack", "permission", "overwrite"}:
             error = self.pipe_many([(path, value)], overwrite=kwargs.get("overwrite", True),
                                    permission=kwargs.get("permission", 0o644))[0]
             if error is not None:

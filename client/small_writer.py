@@ -79,7 +79,7 @@ class SmallFileWriter:
     def __init__(self, fs: "HfedFileSystem", nameservice: str):
         self.fs, self.nameservice = fs, nameservice
         self.nn = fs.namenode(nameservice)
-        self._lock = threading.Lock()          # container, pending entries, the round flag
+        self._lock = threading.Lock()          # container, entry queues, the stage flags
         self._round_done = threading.Condition(self._lock)
         self._flushing = self._committing = False
         self._container: _Container | None = None
@@ -252,8 +252,8 @@ class SmallFileWriter:
 
     def _close_retired(self, wait: bool) -> None:
         """Complete retired containers with no entry waiting (lock held, no round running)."""
-        busy = {id(c) for c, _ in self._pending + self._acked}
-        for container in [c for c in self._retired if id(c) not in busy]:
+        busy = {c for c, _ in self._pending + self._acked}
+        for container in [c for c in self._retired if c not in busy]:
             try:
                 if self._close_container(container, wait):
                     self._retired.remove(container)
