@@ -112,22 +112,12 @@ def _streamed_chunks(pool: DatanodePool, dn: pb.DatanodeId, block: pb.Block, sta
         metadata=pool.metadata, timeout=READ_TIMEOUT, wait_for_ready=False)
     pos = start
     try:
-        for chunk in call:
-            # Each access to a protobuf bytes field copies it: read the field once.
-            payload, offset = chunk.data, chunk.offset
-            bpc = chunk.bytes_per_checksum or checksum.BYTES_PER_CHECKSUM
-            checksum.verify(payload, chunk.checksums, offset,
-                            f"{where}, {block_name(block)} from {describe(dn)}", bpc)
-            if offset > pos or offset + len(payload) <= pos:
-                raise errors.BlockMissing(f"{block_name(block)} from {describe(dn)}: chunk at offset "
-                                          f"{offset} does not continue at {pos}")
-            data = memoryview(payload)[pos - offset:end - offset]
+        for data in checksum.verified_range(call, start, end, f"{where}, {block_name(block)} from {describe(dn)}"):
             pos += len(data)
-            yield bytes(data) if len(data) != len(payload) else payload
-            if pos >= end:
-                return
-        raise errors.BlockMissing(f"{block_name(block)} from {describe(dn)}: stream ended at {pos}, "
-                                  f"expected {end}")
+            yield data
+        if pos < end:
+            raise errors.BlockMissing(f"{block_name(block)} from {describe(dn)}: stream ended at {pos}, "
+                                      f"expected {end}")
     except grpc.RpcError as e:
         raise _rpc_error(e, dn) from None
     finally:

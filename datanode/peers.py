@@ -58,20 +58,9 @@ def read_range(channels: ChannelCache, dn: pb.DatanodeId, block: pb.Block, start
     call = pb_grpc.DataTransferStub(channels.sync(dn.transfer_address)).ReadBlock(
         pb.ReadBlockRequest(block=block, offset=start, length=end - start), timeout=timeout,
         metadata=rpc.identity_metadata())
-    pieces, pos = [], start
     try:
-        for chunk in call:
-            data, offset = chunk.data, chunk.offset   # each access to a bytes field copies it
-            checksum.verify(data, chunk.checksums, offset,
-                            f"block {block.block_id} (pool {block.pool_id}) from {where}",
-                            chunk.bytes_per_checksum or checksum.BYTES_PER_CHECKSUM)
-            if offset > pos or offset + len(data) <= pos:
-                raise errors.BlockMissing(f"block {block.block_id} from {where}: chunk at offset {offset}"
-                                          f" does not continue at {pos}")
-            pieces.append(data[pos - offset:end - offset])
-            pos += len(pieces[-1])
-            if pos >= end:
-                break
+        pieces = list(checksum.verified_range(call, start, end,
+                                              f"block {block.block_id} (pool {block.pool_id}) from {where}"))
     except grpc.RpcError as e:
         raise errors.from_rpc_error(e, where) from None
     finally:

@@ -21,7 +21,7 @@ from array import array
 import google_crc32c
 import numpy as np
 
-from protos.errors import ChecksumError
+from protos.errors import BlockMissing, ChecksumError
 
 MAGIC = b"HFCK"
 VERSION = 1
@@ -149,3 +149,21 @@ def _combine(crcs: np.ndarray, chunk: int) -> int:
         crcs = t[0][left & 0xFF] ^ t[1][(left >> 8) & 0xFF] ^ t[2][(left >> 16) & 0xFF] ^ t[3][left >> 24] ^ right
         length *= 2
     return int(crcs[0])
+
+
+def verified_range(chunks, start: int, end: int, where: str):
+    """The bytes [start, end) of a block carried by ReadBlockChunk messages (offset, data,
+    checksums, bytes_per_checksum; the first may start before ``start``), in pieces, each
+    chunk's CRC32C checked first. BlockMissing naming ``where`` when a chunk does not
+    continue where the last stopped; the caller notices a stream that ends early."""
+    pos = start
+    for chunk in chunks:
+        payload, offset = chunk.data, chunk.offset   # each access to a protobuf bytes field copies it
+        verify(payload, chunk.checksums, offset, where, chunk.bytes_per_checksum or BYTES_PER_CHECKSUM)
+        if offset > pos or offset + len(payload) <= pos:
+            raise BlockMissing(f"{where}: chunk at offset {offset} does not continue at {pos}")
+        piece = memoryview(payload)[pos - offset:end - offset]
+        pos += len(piece)
+        yield bytes(piece) if len(piece) != len(payload) else payload
+        if pos >= end:
+            return
