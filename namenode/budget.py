@@ -138,11 +138,7 @@ def table_bytes(fsn) -> int:
     """Bytes the namespace's tables hold (inodes, blocks, packed small files, and the
     bytes of staged small files an older hfed kept in memory), as the tables count them."""
     table = fsn.ns.table
-    total = table.nbytes() + fsn.blocks.nbytes()
-    small = getattr(table, "small", None)
-    if small is not None:
-        total += small.nbytes() + getattr(small, "staged_bytes", 0)
-    return total
+    return table.nbytes() + fsn.blocks.nbytes() + table.small.nbytes() + table.small.staged_bytes
 
 
 _empty_tables: int | None = None
