@@ -82,24 +82,33 @@ def _rpc_error(err: grpc.RpcError, dn: pb.DatanodeId) -> errors.HfedError:
 
 # ------------------------------------------------------------------ reading
 
-def _short_circuit_chunks(pool: DatanodePool, dn: pb.DatanodeId, block: pb.Block, start: int, end: int,
-                          client_host: str) -> Iterator[bytes]:
+def short_circuit_file(pool: DatanodePool, dn: pb.DatanodeId, block: pb.Block, client_host: str,
+                       timeout: float = READ_TIMEOUT) -> tuple[str, int]:
+    """(path, length) of ``dn``'s verified replica file of ``block``, for a client on the
+    DataNode's own host. AccessDenied when the DataNode refuses (another host, a replica
+    still being written); other hfed errors name the DataNode."""
     try:
         reply = pool.stub(dn.transfer_address).RequestShortCircuit(
             pb.ShortCircuitRequest(block=block, client_host=client_host),
-            metadata=pool.metadata, timeout=READ_TIMEOUT, wait_for_ready=False)
+            metadata=pool.metadata, timeout=timeout, wait_for_ready=False)
     except grpc.RpcError as e:
         raise _rpc_error(e, dn) from None
-    if reply.length < end:
-        raise errors.BlockMissing(f"{block_name(block)} on {describe(dn)} has {reply.length} bytes, "
+    return reply.block_path, reply.length
+
+
+def _short_circuit_chunks(pool: DatanodePool, dn: pb.DatanodeId, block: pb.Block, start: int, end: int,
+                          client_host: str) -> Iterator[bytes]:
+    block_path, length = short_circuit_file(pool, dn, block, client_host)
+    if length < end:
+        raise errors.BlockMissing(f"{block_name(block)} on {describe(dn)} has {length} bytes, "
                                   f"need {end}")
-    with open(reply.block_path, "rb") as f:  # the DataNode verified this replica's checksums
+    with open(block_path, "rb") as f:  # the DataNode verified this replica's checksums
         f.seek(start)
         pos = start
         while pos < end:
             data = f.read(min(PACKET_SIZE, end - pos))
             if not data:
-                raise errors.BlockMissing(f"{block_name(block)}: replica file {reply.block_path} on "
+                raise errors.BlockMissing(f"{block_name(block)}: replica file {block_path} on "
                                           f"{describe(dn)} ended at {pos}, expected {end}")
             pos += len(data)
             yield data
