@@ -12,7 +12,7 @@ import time
 
 import grpc
 
-from protos import errors, rpc
+from protos import errors, rpc, rpc_errors
 from protos import hfed_pb2 as pb
 from protos import hfed_pb2_grpc as pb_grpc
 
@@ -41,14 +41,13 @@ def namespace_where(nameservice: str, address: str) -> str:
 
 def rebuild_error(err: grpc.RpcError, nameservice: str, address: str, path: str | None = None) -> errors.HfedError:
     """The hfed error for ``err``, its message naming the namespace (and path)."""
-    return name_error(errors.from_rpc_error(err, namespace_where(nameservice, address)), nameservice, address,
+    return name_error(rpc_errors.from_rpc_error(err, namespace_where(nameservice, address)), nameservice, address,
                       path)
 
 
 def batch_error(error: pb.BatchError, nameservice: str, address: str) -> errors.HfedError:
     """A failed batch entry as the exception its single call would have raised."""
-    cls = errors._BY_KIND.get(error.kind, errors.HfedError)  # the kind -> class map from_rpc_error uses
-    return name_error(cls(error.message), nameservice, address, error.path or None)
+    return name_error(errors.from_kind(error.kind, error.message), nameservice, address, error.path or None)
 
 
 def name_error(error: errors.HfedError, nameservice: str, address: str, path: str | None) -> errors.HfedError:

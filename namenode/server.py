@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from protos import config as config_mod, hfed_pb2_grpc as pb_grpc, paths
+from protos import config as config_mod, paths, rpc_errors
 from protos.errors import HfedError
 from protos.rpc import aio_server, current_user, write_address_file
 from namenode import budget as budget_mod, journal as journal_mod, replication
@@ -134,9 +134,9 @@ async def serve(cfg: config_mod.ClusterConfig, nameservice: str, address_file: s
                 recover: bool = False) -> None:
     fsn = build_namesystem(cfg, nameservice, recover)
     server = aio_server()
-    pb_grpc.add_ClientProtocolServicer_to_server(ClientProtocolServicer(fsn), server)
-    pb_grpc.add_DatanodeProtocolServicer_to_server(
-        DatanodeProtocolServicer(fsn, cfg.heartbeat_interval, cfg.block_report_interval), server)
+    rpc_errors.add_service(server, "ClientProtocol", ClientProtocolServicer(fsn))
+    rpc_errors.add_service(server, "DatanodeProtocol",
+                           DatanodeProtocolServicer(fsn, cfg.heartbeat_interval, cfg.block_report_interval))
     host = cfg.nameservices[nameservice].address.rsplit(":", 1)[0]
     port = server.add_insecure_port(cfg.nameservices[nameservice].address)
     if port == 0:

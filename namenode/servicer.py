@@ -5,7 +5,7 @@ import functools
 import inspect
 import logging
 
-from protos import errors, hfed_pb2 as pb, hfed_pb2_grpc as pb_grpc
+from protos import errors, rpc_errors, hfed_pb2 as pb, hfed_pb2_grpc as pb_grpc
 from protos.checksum import BYTES_PER_CHECKSUM
 from protos.rpc import caller_identity
 from namenode import budget as budget_mod, replication
@@ -17,33 +17,20 @@ log = logging.getLogger(__name__)
 
 
 def translated(handler):
-    """Send hfed errors as their status code; anything else is a bug, logged in full.
-
-    Durable acknowledgement: a handler that changed the namespace appended edits
-    to the journal; the reply waits until the last of them is on disk (one
-    fdatasync shared by every RPC that appended before it started)."""
+    """``rpc_errors.serves`` plus durable acknowledgement: a handler that changed the
+    namespace appended edits to the journal; the reply waits until the last of them
+    is on disk (one fdatasync shared by every RPC that appended before it started)."""
     @functools.wraps(handler)
-    async def wrapper(self, request, context):
+    async def durable(self, request, context):
         journal = self.fsn.journal
         before = journal.last_txid if journal is not None else 0
-        try:
-            reply = handler(self, request, context)
-            if inspect.isawaitable(reply):
-                reply = await reply
-            if journal is not None and journal.last_txid > before:
-                await journal.sync_to(journal.last_txid)
-            return reply
-        except Exception as e:  # noqa: BLE001 - report, don't crash the server
-            await errors.abort_with(context, as_hfed_error(handler.__name__, e))
-    return wrapper
-
-
-def as_hfed_error(where: str, e: Exception) -> errors.HfedError:
-    """hfed errors go back as they are; anything else is a bug: logged in full, sent as internal."""
-    if isinstance(e, errors.HfedError):
-        return e
-    log.exception("%s failed", where)
-    return errors.HfedError(f"internal error in {where}: {e}")
+        reply = handler(self, request, context)
+        if inspect.isawaitable(reply):
+            reply = await reply
+        if journal is not None and journal.last_txid > before:
+            await journal.sync_to(journal.last_txid)
+        return reply
+    return rpc_errors.serves(durable)
 
 
 def file_status(st: reads.Status) -> pb.FileStatus:
@@ -65,6 +52,7 @@ def _block_tuple(block: pb.Block):
 class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
     def __init__(self, fsn: Namesystem):
         self.fsn = fsn
+        self.where = f"namespace {fsn.nameservice}"     # names the server in error messages
 
     def _caller(self, context):
         user, groups = caller_identity(context)
@@ -144,9 +132,9 @@ class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
                 answer.SetInParent()          # an empty reply (Mkdirs) still says which op answered
                 self.BATCHABLE[op](self, caller, op_request, answer)
             except Exception as e:  # noqa: BLE001 - one entry's failure is that entry's result
-                error = as_hfed_error(f"Batch entry {index} ({op})", e)
+                error = rpc_errors.as_hfed_error(e, f"Batch entry {index} ({op})")
                 result.error.kind = error.kind
-                result.error.code = error.status.value[0]
+                result.error.code = rpc_errors.status_of(error).value[0]
                 result.error.message = error.message
                 result.error.path = error.path or getattr(op_request, "path", "")
         return reply
@@ -315,6 +303,7 @@ class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
 class DatanodeProtocolServicer(pb_grpc.DatanodeProtocolServicer):
     def __init__(self, fsn: Namesystem, heartbeat_interval: float, block_report_interval: float):
         self.fsn = fsn
+        self.where = f"namespace {fsn.nameservice}"
         self.heartbeat_ms = int(heartbeat_interval * 1000)
         self.report_ms = int(block_report_interval * 1000)
 

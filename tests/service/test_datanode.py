@@ -23,7 +23,7 @@ import pytest
 from datanode.storage import BlockStorage
 from datanode.peers import ChannelCache
 from datanode.transfer import send_replica
-from protos import checksum, config, errors, rpc
+from protos import checksum, config, errors, rpc, rpc_errors
 from protos import hfed_pb2 as pb
 from protos import hfed_pb2_grpc as pb_grpc
 
@@ -271,7 +271,7 @@ def test_corrupt_replica_is_refused_for_short_circuit_and_detected_by_readers(cl
     err = rpc_error(lambda: dn2.stub().RequestShortCircuit(
         pb.ShortCircuitRequest(block=block(8), client_host="host-2")))
     assert err.code() == grpc.StatusCode.DATA_LOSS
-    hfed_error = errors.from_rpc_error(err, "host-2")
+    hfed_error = rpc_errors.from_rpc_error(err, "host-2")
     assert isinstance(hfed_error, errors.ChecksumError)
     assert "offset 69632" in str(hfed_error) and "host-2" in str(hfed_error)
     with pytest.raises(errors.ChecksumError):
@@ -284,20 +284,20 @@ def test_errors_name_the_block_and_host(cluster):
     dn1 = cluster.nodes["host-1"]
     write(dn1, block(9), b"z" * 1000)
     err = rpc_error(lambda: read(dn1, block(999)))
-    missing = errors.from_rpc_error(err, dn1.address)
+    missing = rpc_errors.from_rpc_error(err, dn1.address)
     assert isinstance(missing, errors.BlockMissing)
     assert "blk_999_1" in str(missing) and POOL in str(missing) and "host-1" in str(missing)
     err = rpc_error(lambda: read(dn1, block(9, gs=2)))
-    assert isinstance(errors.from_rpc_error(err, dn1.address), errors.BlockMissing)
+    assert isinstance(rpc_errors.from_rpc_error(err, dn1.address), errors.BlockMissing)
 
     err = rpc_error(lambda: read(dn1, block(9), offset=1001))
-    past_end = errors.from_rpc_error(err, dn1.address)
+    past_end = rpc_errors.from_rpc_error(err, dn1.address)
     assert isinstance(past_end, errors.InvalidArgument) and "past the end" in str(past_end)
     assert verified_bytes(read(dn1, block(9), offset=1000)) == (512, b"z" * 488)  # the client drops the head
 
     err = rpc_error(lambda: dn1.stub().RequestShortCircuit(pb.ShortCircuitRequest(block=block(9),
                                                                                   client_host="host-2")))
-    denied = errors.from_rpc_error(err, dn1.address)
+    denied = rpc_errors.from_rpc_error(err, dn1.address)
     assert isinstance(denied, errors.AccessDenied) and isinstance(denied, PermissionError)
     assert "host-2" in str(denied) and "host-1" in str(denied)
 

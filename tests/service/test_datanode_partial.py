@@ -15,7 +15,7 @@ import time
 import grpc
 import pytest
 
-from protos import checksum, errors
+from protos import checksum, errors, rpc_errors
 from protos import hfed_pb2 as pb
 
 from test_datanode import POOL, block, cluster, read, rpc_error, verified_bytes, write  # noqa: F401 - fixture
@@ -57,7 +57,7 @@ def test_cut_off_keep_partial_write_keeps_what_was_written_on_every_replica(clus
         assert offset == PIECE and got == data[PIECE:PIECE + 1536]
     # Bytes not written yet are refused, naming block and DataNode.
     for offset, length in ((0, 2 * PIECE + 1), (2 * PIECE + 512, 512)):
-        missing = errors.from_rpc_error(rpc_error(lambda: read(dn1, block(30), offset, length)), dn1.address)
+        missing = rpc_errors.from_rpc_error(rpc_error(lambda: read(dn1, block(30), offset, length)), dn1.address)
         assert isinstance(missing, errors.BlockMissing), missing
         assert "blk_30_1" in str(missing) and "host-1" in str(missing) and str(2 * PIECE) in str(missing)
     # Short-circuit is refused as access, not as a missing block: the client streams instead.
@@ -91,7 +91,7 @@ def test_cut_off_write_without_keep_partial_is_discarded(cluster):
     stream.cancel()
     wait_until(lambda: not os.listdir(dn1.data_dir / POOL / "rbw"), "the discarded replica's files to go")
     assert finalized_size(dn1, 31) is None
-    missing = errors.from_rpc_error(rpc_error(lambda: read(dn1, block(31))), dn1.address)
+    missing = rpc_errors.from_rpc_error(rpc_error(lambda: read(dn1, block(31))), dn1.address)
     assert isinstance(missing, errors.BlockMissing)
     assert "ended before its last packet; replica discarded" in dn1.log()
 

@@ -14,7 +14,7 @@ import grpc
 import pytest
 
 from client.minicluster import wait_for
-from protos import config, errors, rpc
+from protos import config, errors, rpc, rpc_errors
 from protos import hfed_pb2 as pb
 from protos import hfed_pb2_grpc as pb_grpc
 
@@ -149,7 +149,7 @@ def test_deleting_a_file_deletes_its_replica(setup):
     wait_for(lambda: not replica.exists(), 15.0, "the DeleteCommand")
     with pytest.raises(grpc.RpcError) as info:
         read(setup.datanode, blk)
-    assert isinstance(errors.from_rpc_error(info.value, "host-1"), errors.BlockMissing)
+    assert isinstance(rpc_errors.from_rpc_error(info.value, "host-1"), errors.BlockMissing)
 
 
 def test_kept_partial_container_is_reported_to_the_namenode(setup):

@@ -6,7 +6,7 @@ import time
 import grpc
 import pytest
 
-from protos import config, errors, hfed_pb2 as pb, hfed_pb2_grpc as pb_grpc, rpc
+from protos import config, errors, hfed_pb2 as pb, hfed_pb2_grpc as pb_grpc, rpc, rpc_errors
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def call(channel, method, request, user="root"):
     try:
         return getattr(stub, method)(request, metadata=rpc.identity_metadata(user, [user]), timeout=10)
     except grpc.RpcError as e:
-        raise errors.from_rpc_error(e, "ns-a") from None
+        raise rpc_errors.from_rpc_error(e, "ns-a") from None
 
 
 def test_mount_points_exist_and_tmp_is_sticky(namenode):
@@ -74,16 +74,18 @@ def test_listing_pages(namenode):
     assert seen == [f"/user/page/d{i:02d}" for i in range(25)]
 
 
-def test_garbled_message_gets_a_clean_error_and_server_stays_up(namenode):
+def test_garbled_message_gets_invalid_argument_and_server_stays_up(namenode):
     proc, channel, _ = namenode
-    raw = channel.unary_unary("/hfed.ClientProtocol/GetFileInfo", request_serializer=None,
-                              response_deserializer=None)
-    with pytest.raises(grpc.RpcError) as err:
-        raw(b"\xff\xff\xff\xff\x0f garbage", timeout=5)
-    assert "Error parsing message with type 'hfed.GetFileInfoRequest'" in err.value.details()
     truncated = pb.GetFileInfoRequest(path="/user/svc").SerializeToString()[:-3]
-    with pytest.raises(grpc.RpcError):
-        raw(truncated, timeout=5)
+    for method, garbage in (("ClientProtocol/GetFileInfo", b"\xff\xff\xff\xff\x0f garbage"),
+                            ("ClientProtocol/GetFileInfo", truncated),
+                            ("DatanodeProtocol/Register", b"\x0a\x7f short")):
+        raw = channel.unary_unary(f"/hfed.{method}", request_serializer=None, response_deserializer=None)
+        with pytest.raises(grpc.RpcError) as err:
+            raw(garbage, timeout=5)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value
+        assert "namespace ns-a received a malformed hfed." in err.value.details()
+        assert isinstance(rpc_errors.from_rpc_error(err.value, "ns-a"), errors.InvalidArgument)
     assert proc.poll() is None
     assert call(channel, "GetFileInfo", pb.GetFileInfoRequest(path="/user/svc")).status.is_dir
 

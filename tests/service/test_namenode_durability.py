@@ -9,7 +9,7 @@ import time
 import grpc
 import pytest
 
-from protos import config, errors, hfed_pb2 as pb, hfed_pb2_grpc as pb_grpc, rpc
+from protos import config, hfed_pb2 as pb, hfed_pb2_grpc as pb_grpc, rpc, rpc_errors
 from namenode import editlog, image
 
 SUPERUSER = rpc.current_user()
@@ -47,7 +47,7 @@ class NameNode:
             return getattr(pb_grpc.ClientProtocolStub(self.channel), method)(
                 request, metadata=rpc.identity_metadata(user, [user]), timeout=20)
         except grpc.RpcError as e:
-            raise errors.from_rpc_error(e, "ns-a") from None
+            raise rpc_errors.from_rpc_error(e, "ns-a") from None
 
     def stop(self, sig=signal.SIGTERM):
         if self.channel is not None:
