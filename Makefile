@@ -21,8 +21,12 @@ demo: install
 test: install
 	$(PY) -m pytest -q
 
+# Data path against this machine's limits, today's write (a baseline commit run beside
+# it) and a 64-client burst with a DataNode leak check, in one run (~5 min):
+# bench/results/datapath.md. BENCH_ARGS="--size 256M --runs 1" for a quicker run.
+BENCH_ARGS ?=
 bench: install
-	$(PY) -m bench.datapath
+	$(PY) -m bench.datapath $(BENCH_ARGS)
 
 train: install
 	$(PY) -m bench.train

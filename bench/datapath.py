@@ -1,104 +1,81 @@
-"""Data-path benchmark: hfed's reads and writes against this machine's raw limits.
+"""Data-path benchmark: hfed's reads and writes against this machine's limits, in one run.
 
     python -m bench.datapath [--size 1G] [--block-size 128M] [--runs 3]
+                             [--clients 64] [--client-size 8M] [--baseline REV]
 
-Starts a local cluster (3 DataNodes, replication 3) in a temp dir and, in the
-same run, measures:
-  * bare gRPC stream   - one process streams the same bytes to another over
-                         loopback gRPC in 1 MiB messages (no disk, no checksums)
-  * plain file read    - Python reading a local file of the same size (readinto)
-  * pipeline write     - hfed put at replication 3 (client -> DN1 -> DN2 -> DN3)
+Starts a local cluster (1 namespace, 3 DataNodes, replication 3) in a temp dir and
+measures, each a median of --runs:
+  * raw socket stream  - sendall from a 1 MiB buffer in one process, recv_into one
+                         reused 1 MiB buffer in another, over loopback (the limit)
+  * sendfile           - os.sendfile of a page-cached file to such a socket
+  * plain file read    - readinto one reused buffer from a page-cached local file
+  * write, replication 3 - hfed put from a client on no DataNode's host
+                         (client -> DN1 -> DN2 -> DN3)
   * remote read        - hfed read from a client on no DataNode's host
   * local-host read    - hfed read from a client on host-1 (short-circuit)
-Prints MB/s (median of --runs) and the ratios the goals are stated in, and
-writes bench/results/datapath.md.
+then --clients threads at once, each with its own HfedFileSystem, writing and
+reading back a --client-size file: their aggregate MB/s, and each DataNode's
+threads, TCP sockets and open files idle (after a warm-up round of the same
+clients) and after the clients closed (see bench/datapath_clients.py).
+
+--baseline REV exports that commit with `git archive` and runs its own
+bench.datapath (--runs 1, same sizes) in a subprocess, for its write and remote
+read figures: the write goal is a multiple of the baseline's, measured the same
+day on the same machine. --baseline none skips it.
+
+Prints the figures, the ratios beside their goals (issue 11), and writes
+bench/results/datapath.md.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
 
-import grpc
-
+from bench import datapath_clients as clients_mod
+from bench import datapath_limits as limits
 from protos import config as config_mod
-from protos.rpc import OPTIONS, PACKET_SIZE
 
+REPO = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).parent / "results"
-BARE_METHOD = "/bench.Bare/Stream"
+HFED_IO_CHUNK = 4 << 20   # bytes per hfed read()/write() call, as in earlier runs of this benchmark
+# The last commit whose DataTransfer bytes go over gRPC (one protobuf message per
+# packet): the write goal is stated against it.
+DEFAULT_BASELINE = "6ea862c2e4d05cfa81990968254c3a62303f3483"
+BASELINE_TIMEOUT = 1800.0
+REMOTE_HOST = "no-datanode-here"
 
+# Row labels of the figures table. A baseline's run is parsed by the first two, so
+# they keep the wording (and the MB/s column) of the reports before this one.
+WRITE, REMOTE, LOCAL = "hfed write, replication 3", "hfed remote read", "hfed local-host read"
+SOCKET, SENDFILE, PLAIN = "raw socket stream (limit)", "sendfile of a cached file (limit)", "plain file read (limit)"
+FIGURES = {"socket": SOCKET, "sendfile": SENDFILE, "plain": PLAIN, "write": WRITE, "remote": REMOTE, "local": LOCAL}
 
-# ---------------------------------------------------------------- bare stream
-def serve_bare(port_file: str, size: int) -> None:
-    """A gRPC server that streams ``size`` bytes in 1 MiB messages, from memory."""
-    from concurrent import futures
-    payload = os.urandom(PACKET_SIZE)
-
-    def stream(_request, _context):
-        sent = 0
-        while sent < size:
-            n = min(PACKET_SIZE, size - sent)
-            yield payload if n == PACKET_SIZE else payload[:n]
-            sent += n
-
-    handler = grpc.method_handlers_generic_handler("bench.Bare", {
-        "Stream": grpc.unary_stream_rpc_method_handler(stream)})
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2), options=OPTIONS)
-    server.add_generic_rpc_handlers((handler,))
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    Path(port_file).write_text(str(port))
-    server.wait_for_termination()
-
-
-def bare_stream_rate(size: int, tmp: Path) -> float:
-    port_file = tmp / "bare.port"
-    port_file.unlink(missing_ok=True)
-    proc = subprocess.Popen([sys.executable, "-m", "bench.datapath", "--serve-bare", str(port_file),
-                             "--size", str(size)])
-    try:
-        while not port_file.exists():
-            time.sleep(0.05)
-        channel = grpc.insecure_channel(f"127.0.0.1:{port_file.read_text()}", options=OPTIONS)
-        call = channel.unary_stream(BARE_METHOD)
-        start, got = time.perf_counter(), 0
-        for message in call(b""):
-            got += len(message)
-        elapsed = time.perf_counter() - start
-        assert got == size, f"bare stream returned {got} of {size} bytes"
-        channel.close()
-        return size / elapsed
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
-# ------------------------------------------------------------------ plain file
-def plain_read_rate(path: Path) -> float:
-    """The fastest plain read Python does: readinto one reused buffer (no allocation
-    per read), so the ratio against it is conservative."""
-    buffer = bytearray(PACKET_SIZE)
-    # Two passes, the second timed: the first brings the file into the page
-    # cache, where the hfed reads find their replicas too.
-    for _pass in range(2):
-        start, got = time.perf_counter(), 0
-        with open(path, "rb", buffering=0) as f:
-            while n := f.readinto(buffer):
-                got += n
-    return got / (time.perf_counter() - start)
+# (what, numerator, denominator, goal): ratios of medians, goals from issue 11.
+GOALS = [
+    ("remote read / raw socket stream", "remote", "socket", 0.5),
+    ("write r3 / raw socket stream", "write", "socket", 0.12),
+    ("write r3 / baseline write r3", "write", "baseline_write", 3.0),
+    ("local-host read / plain file read", "local", "plain", 0.7),
+    ("remote read / sendfile", "remote", "sendfile", None),
+    ("remote read / baseline remote read", "remote", "baseline_remote", None),
+]
 
 
 # ------------------------------------------------------------------------ hfed
+
 def hfed_write_rate(fs, path: str, source: Path, replication: int) -> float:
     size = source.stat().st_size
     start = time.perf_counter()
     with open(source, "rb") as src, fs.open(path, "wb", replication=replication) as dst:
-        while chunk := src.read(PACKET_SIZE):
+        while chunk := src.read(HFED_IO_CHUNK):
             dst.write(chunk)
     return size / (time.perf_counter() - start)
 
@@ -106,76 +83,229 @@ def hfed_write_rate(fs, path: str, source: Path, replication: int) -> float:
 def hfed_read_rate(fs, path: str, size: int) -> float:
     start, got = time.perf_counter(), 0
     with fs.open(path, "rb") as f:
-        while chunk := f.read(PACKET_SIZE):
+        while chunk := f.read(HFED_IO_CHUNK):
             got += len(chunk)
     elapsed = time.perf_counter() - start
-    assert got == size, f"read {got} of {size} bytes from {path}"
+    if got != size:
+        raise RuntimeError(f"read {got} of {size} bytes from {path}")
     return size / elapsed
 
 
-def run(size: int, block_size: int, runs: int) -> dict:
+def progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def measure_runs(cluster, cfg, source: Path, runs: int) -> dict[str, list[float]]:
     from client.fs import HfedFileSystem
+
+    size = source.stat().st_size
+    figures: dict[str, list[float]] = {k: [] for k in FIGURES}
+    remote_fs = HfedFileSystem(cfg, host=REMOTE_HOST, skip_instance_cache=True)
+    local_fs = HfedFileSystem(cfg, host="host-1", skip_instance_cache=True)
+    try:
+        for i in range(runs):
+            progress(f"run {i + 1}/{runs}: limits")
+            figures["socket"].append(limits.socket_stream_rate(size))
+            figures["sendfile"].append(limits.sendfile_rate(source))
+            figures["plain"].append(limits.plain_read_rate(source))
+            path = f"/data/bench-{i}.bin"
+            progress(f"run {i + 1}/{runs}: hfed write, remote read, local-host read")
+            figures["write"].append(hfed_write_rate(remote_fs, path, source, 3))
+            # Let the kernel flush the 3 replicas just written before timing reads:
+            # on 2 cores its writeback competes with the reader for CPU.
+            os.sync()
+            figures["remote"].append(hfed_read_rate(remote_fs, path, size))
+            figures["local"].append(hfed_read_rate(local_fs, path, size))
+            remote_fs.rm(path)
+    finally:
+        remote_fs.close()
+        local_fs.close()
+    return figures
+
+
+def measure_clients(cluster, cfg, clients: int, file_size: int) -> dict:
+    """Warm-up round, idle census, measured round, census once settled (see datapath_clients)."""
+    before = clients_mod.census(cluster)
+    progress(f"{clients} clients: warm-up round ({file_size >> 20} MiB each)")
+    warmup = clients_mod.mixed_clients(cfg, clients, file_size, "/data/clients-warmup", host=REMOTE_HOST)
+    idle = clients_mod.steady(cluster)
+    progress(f"{clients} clients: measured round")
+    measured = clients_mod.mixed_clients(cfg, clients, file_size, "/data/clients", host=REMOTE_HOST)
+    after, waited = clients_mod.settle(cluster, idle, timeout=10.0, tolerance=clients_mod.TOLERANCE)
+    return {"clients": clients, "file_size": file_size, "warmup": warmup, "measured": measured,
+            "before": before, "idle": idle, "after": after, "settle_seconds": waited}
+
+
+def run(size: int, block_size: int, runs: int, clients: int, client_size: int) -> dict:
     from client.minicluster import MiniCluster
 
     with tempfile.TemporaryDirectory(prefix="hfed-datapath-") as tmp_name:
         tmp = Path(tmp_name)
         source = tmp / "source.bin"
         with open(source, "wb") as f:
-            for _ in range(0, size, PACKET_SIZE):
-                f.write(os.urandom(PACKET_SIZE))
+            for _ in range(0, size, limits.SOCKET_BUFFER):
+                f.write(os.urandom(limits.SOCKET_BUFFER))
         os.sync()
         size = source.stat().st_size
-        figures: dict[str, list[float]] = {k: [] for k in
-                                           ("bare", "plain", "write", "remote", "local")}
+        progress(f"starting a cluster in {tmp / 'cluster'}")
         with MiniCluster(tmp / "cluster", namespaces=1, datanodes=3, block_size=block_size,
                          replication=3) as cluster:
             cfg = config_mod.load(cluster.config_path)
-            remote_fs = HfedFileSystem(cfg, host="no-datanode-here")
-            local_fs = HfedFileSystem(cfg, host="host-1")
-            for i in range(runs):
-                print(f"run {i + 1}/{runs}", file=sys.stderr, flush=True)
-                figures["bare"].append(bare_stream_rate(size, tmp))
-                figures["plain"].append(plain_read_rate(source))
-                path = f"/data/bench-{i}.bin"
-                figures["write"].append(hfed_write_rate(remote_fs, path, source, 3))
-                # Let the kernel flush the 3 replicas just written before timing reads:
-                # on 2 cores its writeback competes with the reader for CPU.
-                os.sync()
-                figures["remote"].append(hfed_read_rate(remote_fs, path, size))
-                figures["local"].append(hfed_read_rate(local_fs, path, size))
-                remote_fs.rm(path)
-        medians = {k: statistics.median(v) for k, v in figures.items()}
-        return {"size": size, "block_size": block_size, "runs": runs, "medians": medians, "all": figures}
+            figures = measure_runs(cluster, cfg, source, runs)
+            many = measure_clients(cluster, cfg, clients, client_size) if clients > 0 else None
+    medians = {k: statistics.median(v) for k, v in figures.items()}
+    return {"size": size, "block_size": block_size, "runs": runs, "medians": medians, "all": figures,
+            "clients": many}
+
+
+# -------------------------------------------------------------------- baseline
+
+def _row_value(text: str, label: str) -> float | None:
+    match = re.search(rf"^\| {re.escape(label)} \| ([0-9.]+) \|", text, re.MULTILINE)
+    return float(match.group(1)) * 1e6 if match else None
+
+
+def run_baseline(rev: str, size: int, block_size: int) -> dict:
+    """{"rev", "write", "remote"} in bytes/s from REV's own bench.datapath, or {"rev", "note"}."""
+    def skipped(why: str) -> dict:
+        progress(f"baseline {rev}: skipped ({why})")
+        return {"rev": rev, "note": why}
+
+    try:
+        found = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
+                               capture_output=True, text=True)
+    except OSError as exc:
+        return skipped(f"git is not available: {exc}")
+    if found.returncode != 0:
+        return skipped(f"revision {rev} is not in {REPO}")
+    commit = found.stdout.strip()
+    with tempfile.TemporaryDirectory(prefix="hfed-baseline-") as tmp_name:
+        tree = Path(tmp_name) / "tree"
+        tree.mkdir()
+        archive = Path(tmp_name) / "tree.tar"
+        done = subprocess.run(["git", "-C", str(REPO), "archive", "--output", str(archive), commit],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            return skipped(f"git archive failed: {done.stderr.strip()}")
+        with tarfile.open(archive) as tar:
+            tar.extractall(tree, filter="data")
+        cmd = [sys.executable, "-m", "bench.datapath", "--size", str(size), "--block-size", str(block_size),
+               "--runs", "1"]
+        if "--baseline" in (tree / "bench" / "datapath.py").read_text():
+            cmd += ["--baseline", "none", "--clients", "0"]   # a baseline of its own would recurse
+        env = {**os.environ, "PYTHONPATH": str(tree)}
+        progress(f"baseline {commit[:12]}: running its bench.datapath --runs 1 in {tree}")
+        try:
+            done = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True,
+                                  timeout=BASELINE_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            return skipped(f"its bench.datapath did not finish in {BASELINE_TIMEOUT:.0f} s")
+        report_path = tree / "bench" / "results" / "datapath.md"
+        if done.returncode != 0 or not report_path.exists():
+            tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
+            progress(tail)
+            return skipped(f"its bench.datapath exited with {done.returncode}")
+        text = report_path.read_text()
+    write, remote = _row_value(text, WRITE), _row_value(text, REMOTE)
+    if write is None or remote is None:
+        return skipped("its report has no write or remote-read row")
+    return {"rev": commit, "write": write, "remote": remote}
+
+
+# ---------------------------------------------------------------------- report
+
+def _mbps(rate: float) -> str:
+    return f"{rate / 1e6:.1f}"
+
+
+def ratios(result: dict) -> list[tuple[str, float | None, float | None]]:
+    values = dict(result["medians"])
+    baseline = result.get("baseline") or {}
+    values["baseline_write"], values["baseline_remote"] = baseline.get("write"), baseline.get("remote")
+    rows = []
+    for what, num, den, goal in GOALS:
+        ratio = values[num] / values[den] if values.get(den) else None
+        rows.append((what, ratio, goal))
+    return rows
+
+
+def clients_section(many: dict) -> list[str]:
+    measured, warmup = many["measured"], many["warmup"]
+    mib = many["file_size"] >> 20
+    lines = ["", f"## {many['clients']} clients at once, {mib} MiB each: write (replication 3), then read back",
+             "",
+             f"Aggregate {_mbps(measured.rate)} MB/s ({measured.bytes_written >> 20} MiB written and "
+             f"{measured.bytes_read >> 20} MiB read in {measured.seconds:.1f} s; the warm-up round: "
+             f"{_mbps(warmup.rate)} MB/s). Failed clients: "
+             f"{len(measured.errors) + len(warmup.errors) or 'none'}.", "",
+             "Each DataNode's counts before the warm-up round / idle after it / after the measured round "
+             f"(clients closed, {many['settle_seconds']:.1f} s to settle, at most 10 s). A leak is what the "
+             "measured round left above idle; links to peer DataNodes count only beyond one each way per "
+             "peer (the pipeline orders a round happens to use vary), and within "
+             f"{', '.join(f'{n} {k}' for k, n in clients_mod.TOLERANCE.items())} is no leak.", "",
+             "| DataNode | threads | sockets (clients, NameNodes, listening) | links to peer DataNodes "
+             "| other open fds | leak |", "|---|---|---|---|---|---|"]
+    leaks = []
+    for label, idle in many["idle"].items():
+        before, after = many["before"][label], many["after"][label]
+        cells = [f"{getattr(before, k)} / {getattr(idle, k)} / {getattr(after, k)}"
+                 for k in ("threads", "other_sockets", "peer_links", "files")]
+        leak = clients_mod.leak_text(idle, after, len(many["idle"]), clients_mod.TOLERANCE)
+        lines.append(f"| {label} | {' | '.join(cells)} | {leak} |")
+        if not leak.startswith("none"):
+            leaks.append(f"{label} {leak}")
+    lines += ["", f"Leak: {'; '.join(leaks) or 'none'}."]
+    errors = warmup.errors + measured.errors
+    if errors:
+        lines += ["", *(f"- {error}" for error in errors[:5])]
+    return lines
 
 
 def report(result: dict) -> str:
-    m = result["medians"]
-    rows = [
-        ("bare gRPC stream (limit)", m["bare"], "", ""),
-        ("plain file read (limit)", m["plain"], "", ""),
-        ("hfed remote read", m["remote"], f"{m['remote'] / m['bare']:.2f}x bare stream", ">= 0.6x"),
-        ("hfed local-host read", m["local"], f"{m['local'] / m['plain']:.2f}x plain read", ">= 0.5x"),
-        ("hfed write, replication 3", m["write"], f"{m['write'] / m['bare']:.2f}x bare stream", ">= 0.3x"),
-    ]
+    m, every = result["medians"], result["all"]
+    load = result.get("load", {})
     lines = [f"# Data path: {result['size'] >> 20} MiB file, block size {result['block_size'] >> 20} MiB, "
              f"median of {result['runs']} runs", "",
-             "| path | MB/s | ratio | goal |", "|---|---:|---|---|"]
-    lines += [f"| {name} | {rate / 1e6:.1f} | {ratio} | {goal} |" for name, rate, ratio, goal in rows]
+             f"{os.cpu_count()} CPUs; 1-minute load average {load.get('start', 0):.1f} at the start, "
+             f"{load.get('end', 0):.1f} at the end (figures from a busy machine vary).", "",
+             "| path | MB/s | each run |", "|---|---:|---|"]
+    for key, label in FIGURES.items():
+        lines.append(f"| {label} | {_mbps(m[key])} | {', '.join(_mbps(r) for r in every[key])} |")
+    baseline = result.get("baseline")
+    if baseline and "note" not in baseline:
+        short = baseline["rev"][:12]
+        lines.append(f"| baseline {short}: write, replication 3 | {_mbps(baseline['write'])} | 1 run |")
+        lines.append(f"| baseline {short}: remote read | {_mbps(baseline['remote'])} | 1 run |")
+    lines += ["", "| ratio | measured | goal | met |", "|---|---:|---|---|"]
+    for what, ratio, goal in ratios(result):
+        shown = f"{ratio:.2f}x" if ratio is not None else "n/a"
+        met = "" if goal is None or ratio is None else ("yes" if ratio >= goal else "no")
+        lines.append(f"| {what} | {shown} | {f'>= {goal:g}x' if goal else ''} | {met} |")
+    if baseline and "note" in baseline:
+        lines += ["", f"Baseline {baseline['rev']} skipped: {baseline['note']}."]
+    if result.get("clients"):
+        lines += clients_section(result["clients"])
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", default="1G")
+    parser.add_argument("--size", default="1G", help="file size of the single-client figures (default 1G)")
     parser.add_argument("--block-size", default="128M")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--serve-bare", help=argparse.SUPPRESS)
+    parser.add_argument("--clients", type=int, default=64, help="clients at once in the last phase (0: skip it)")
+    parser.add_argument("--client-size", default="8M", help="file size each of those clients writes and reads")
+    parser.add_argument("--baseline", default=DEFAULT_BASELINE,
+                        help="commit whose write and remote read to run beside this one ('none': skip)")
     args = parser.parse_args(argv)
-    size = config_mod.parse_size(args.size)
-    if args.serve_bare:
-        serve_bare(args.serve_bare, size)
-        return 0
-    result = run(size, config_mod.parse_size(args.block_size), args.runs)
+    size, block_size = config_mod.parse_size(args.size), config_mod.parse_size(args.block_size)
+    if args.runs < 1 or size < limits.SOCKET_BUFFER:
+        parser.error("--runs must be at least 1 and --size at least 1M")
+    load_start = os.getloadavg()[0]
+    result = run(size, block_size, args.runs, args.clients, config_mod.parse_size(args.client_size))
+    if args.baseline.lower() != "none":
+        result["baseline"] = run_baseline(args.baseline, result["size"], block_size)
+    result["load"] = {"start": load_start, "end": os.getloadavg()[0]}
     text = report(result)
     print(text)
     RESULTS.mkdir(exist_ok=True)

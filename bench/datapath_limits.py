@@ -1,0 +1,128 @@
+"""This machine's byte-moving limits, measured in the same run as hfed's data path.
+
+  * raw socket stream - a second process ``sendall``s from one 1 MiB buffer over
+                        loopback TCP; this process ``recv_into``s one reused 1 MiB buffer
+  * sendfile          - the second process ``os.sendfile``s a page-cached file to the
+                        socket; this process receives the same way
+  * plain file read   - ``readinto`` one reused buffer from a page-cached local file
+
+Each is the fastest simple way Python moves those bytes, so a ratio against it is
+conservative. The sender runs as ``python -m bench.datapath_limits send|sendfile``
+(a separate process, as a DataNode is, so the two sides do not share a GIL).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SOCKET_BUFFER = 1 << 20       # 1 MiB send and receive buffers
+PLAIN_READ_BUFFER = 4 << 20   # as earlier runs of this benchmark, so the local-read ratio stays comparable
+ACCEPT_TIMEOUT = 30.0
+
+
+# ------------------------------------------------------------- sender side
+
+def _connect(port: int) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", port))
+
+
+def send_stream(port: int, size: int) -> None:
+    payload = memoryview(os.urandom(SOCKET_BUFFER))
+    with _connect(port) as sock:
+        sent = 0
+        while sent < size:
+            n = min(SOCKET_BUFFER, size - sent)
+            sock.sendall(payload[:n])
+            sent += n
+
+
+def send_file(port: int, path: str) -> None:
+    with _connect(port) as sock, open(path, "rb") as f:
+        size, offset = os.fstat(f.fileno()).st_size, 0
+        while offset < size:
+            n = os.sendfile(sock.fileno(), f.fileno(), offset, size - offset)
+            if n == 0:
+                raise EOFError(f"sendfile returned 0 at offset {offset} of {size} ({path})")
+            offset += n
+
+
+# ----------------------------------------------------------- receiver side
+
+def _receive_from(sender_args: list[str], size: int) -> float:
+    """Start a sender process that connects back to us; recv_into until ``size`` bytes
+    arrived. Timed from the accepted connection to the last byte (the sender's
+    interpreter start-up is not part of the figure)."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(ACCEPT_TIMEOUT)
+        port = server.getsockname()[1]
+        proc = subprocess.Popen([sys.executable, "-m", "bench.datapath_limits", *sender_args,
+                                 "--port", str(port)], cwd=str(Path(__file__).resolve().parent.parent))
+        try:
+            conn, _ = server.accept()
+            buffer = bytearray(SOCKET_BUFFER)
+            with conn:
+                start, got = time.perf_counter(), 0
+                while got < size:
+                    n = conn.recv_into(buffer)
+                    if n == 0:
+                        break
+                    got += n
+                elapsed = time.perf_counter() - start
+            if proc.wait(60) != 0:
+                raise RuntimeError(f"sender {' '.join(sender_args)} exited with {proc.returncode}")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    if got != size:
+        raise RuntimeError(f"received {got} of {size} bytes from sender {' '.join(sender_args)}")
+    return size / elapsed
+
+
+def socket_stream_rate(size: int) -> float:
+    """Bytes/s of a sendall -> recv_into stream between two processes over loopback."""
+    return _receive_from(["send", "--size", str(size)], size)
+
+
+def sendfile_rate(path: Path) -> float:
+    """Bytes/s of os.sendfile from a page-cached file to a loopback socket."""
+    with open(path, "rb") as f:   # make sure it is in the page cache
+        while f.read(PLAIN_READ_BUFFER):
+            pass
+    return _receive_from(["sendfile", "--file", str(path)], path.stat().st_size)
+
+
+def plain_read_rate(path: Path) -> float:
+    """Bytes/s of readinto one reused buffer (no allocation per read)."""
+    buffer = bytearray(PLAIN_READ_BUFFER)
+    # Two passes, the second timed: the first brings the file into the page
+    # cache, where the hfed reads find their replicas too.
+    for _pass in range(2):
+        start, got = time.perf_counter(), 0
+        with open(path, "rb", buffering=0) as f:
+            while n := f.readinto(buffer):
+                got += n
+    return got / (time.perf_counter() - start)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="sender side of the socket limits (started by bench.datapath)")
+    parser.add_argument("mode", choices=["send", "sendfile"])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--size", type=int, default=0)
+    parser.add_argument("--file", default="")
+    args = parser.parse_args(argv)
+    if args.mode == "send":
+        send_stream(args.port, args.size)
+    else:
+        send_file(args.port, args.file)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
