@@ -106,7 +106,7 @@ def throughput(tmp: Path, seconds: float, rounds: int) -> dict:
 # ---------------------------------------------------------------- startup
 def build_meta_dir(tmp: Path, files: int, edits: int) -> tuple[Path, dict]:
     """A meta_dir holding an image of ``files`` files and ``edits`` later creates."""
-    from namenode import image as image_mod, journal as journal_mod, ops
+    from namenode import edits, image as image_mod, journal as journal_mod, ops
     from namenode.namesystem import Namesystem
     base = tmp / "startup"
     conf = write_conf(base, True)
@@ -116,24 +116,20 @@ def build_meta_dir(tmp: Path, files: int, edits: int) -> tuple[Path, dict]:
     fsn = Namesystem("ns-a", cfg.cluster_id, version["pool_id"], rpc.current_user())
     apply, now = ops.APPLY, fsn.now_ms()
     owner, group = rpc.current_user(), "supergroup"
-    apply["mkdirs"](fsn, {"op": "mkdirs", "path": "/bench", "perm": 0o755, "owner": owner, "group": group,
-                          "mtime": now, "parents": True})
+    apply[edits.Mkdirs](fsn, edits.Mkdirs("/bench", 0o755, owner, group, now, parents=True))
     started = time.monotonic()
     for i in range(files):
         if i % 1000 == 0:
-            apply["mkdirs"](fsn, {"op": "mkdirs", "path": f"/bench/d{i // 1000}", "perm": 0o755, "owner": owner,
-                                  "group": group, "mtime": now, "parents": False})
+            apply[edits.Mkdirs](fsn, edits.Mkdirs(f"/bench/d{i // 1000}", 0o755, owner, group, now, parents=False))
         if i % 100_000 == 0 and i:
             progress(f"building: {i:,} files ({time.monotonic() - started:.0f} s)")
         path = f"/bench/d{i // 1000}/part-{i:07d}"
-        apply["create"](fsn, {"op": "create", "path": path, "perm": 0o644, "owner": owner, "group": group,
-                              "mtime": now, "overwrite": False, "parents": False, "replication": 3,
-                              "block_size": 128 << 20, "client": "builder"})
+        apply[edits.Create](fsn, edits.Create(path, 0o644, owner, group, now, overwrite=False, parents=False,
+                                              replication=3, block_size=128 << 20, client="builder"))
         block_id = fsn.blocks.next_block_id
-        apply["add_block"](fsn, {"op": "add_block", "path": path, "client": "builder", "block_id": block_id,
-                                 "gs": fsn.blocks.next_generation_stamp, "previous": None})
-        apply["complete"](fsn, {"op": "complete", "path": path, "client": "builder",
-                                "last": [block_id, 64 << 20], "mtime": now})
+        apply[edits.AddBlock](fsn, edits.AddBlock(path, "builder", block_id, fsn.blocks.next_generation_stamp,
+                                                  previous=None))
+        apply[edits.Complete](fsn, edits.Complete(path, "builder", (block_id, 64 << 20), now))
     progress(f"built {files:,} files in {time.monotonic() - started:.0f} s; writing the image ...")
     started = time.monotonic()
     image_path = image_mod.write(meta, image_mod.snapshot(fsn, 0))

@@ -5,8 +5,8 @@ Byte layout (big-endian). A segment file starts with a 12-byte header,
 
     uint32 payload length | uint32 CRC32C(txid bytes + payload) | uint64 txid | payload
 
-The payload is the record dict as compact JSON. Segments are named after the
-txids they hold, as in HDFS: ``edits_inprogress_<first>`` while written,
+The payload is an edit record (namenode/edits.py). Segments are named after
+the txids they hold, as in HDFS: ``edits_inprogress_<first>`` while written,
 ``edits_<first>-<last>`` once rolled (finalized).
 
 Group commit: ``append`` only frames the record into a memory buffer (on the
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import json
 import logging
 import os
 import re
@@ -38,6 +37,7 @@ import google_crc32c
 
 from protos.errors import HfedError, NoSpace
 from protos.files import fsync_dir
+from namenode.edits import Edit
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +68,6 @@ def frame(txid: int, payload: bytes) -> bytes:
     txid_bytes = _TXID.pack(txid)
     crc = google_crc32c.value(txid_bytes + payload)
     return RECORD.pack(len(payload), crc, txid) + payload
-
-
-def encode(record: dict) -> bytes:
-    return json.dumps(record, separators=(",", ":")).encode()
-
-
 
 
 # ------------------------------------------------------------------ reading
@@ -265,11 +259,11 @@ class EditLog:
             self.segment = None
 
     # ---------------------------------------------------------- appending
-    def append(self, record: dict) -> int:
+    def append(self, record: Edit) -> int:
         if self.segment is None or self.broken:
             raise HfedError(f"namespace {self.label}: edit log is not writable: {self.broken or 'not open'}")
         self.last_txid += 1
-        self._buf += frame(self.last_txid, encode(record))
+        self._buf += frame(self.last_txid, record.encode())
         self._kick()
         return self.last_txid
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from namenode import columns
 from namenode.slot_index import CHUNK, EMPTY, NeedsRebuild, SlotIndex
-from namenode.small_files import PACKED_BIT, STAGED_BIT, SmallFiles
+from namenode.small_files import PACKED_BIT, STAGED_BIT, Layout, SmallFiles
 from protos.checksum import BYTES_PER_CHECKSUM
 
 ROOT_ID = 1
@@ -447,10 +447,9 @@ class InodeTable:
         columns.release(self._names, self.arena_end)
 
     # ------------------------------------------------------- small files
-    def layout(self, slot: int) -> int:
-        """0 blocks, 1 staged, 2 packed (the FileLayout numbers)."""
+    def layout(self, slot: int) -> Layout:
         mode = self.mode[slot]
-        return 1 if mode & STAGED_BIT else 2 if mode & PACKED_BIT else 0
+        return Layout.STAGED if mode & STAGED_BIT else Layout.PACKED if mode & PACKED_BIT else Layout.BLOCKS
 
     def small_length(self, slot: int) -> int:
         mode = self.mode[slot]

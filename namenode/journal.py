@@ -26,7 +26,7 @@ import weakref
 from pathlib import Path
 
 from protos.errors import HfedError, InvalidArgument, NoSpace
-from namenode import editlog as editlog_mod, image as image_mod, ops
+from namenode import edits, editlog as editlog_mod, image as image_mod, ops
 from namenode.editlog import CorruptLog, EditLog, SegmentFile
 from protos.files import fsync_dir, replace_atomically
 from namenode.image import CorruptImage
@@ -79,7 +79,7 @@ class Journal:
     def last_txid(self) -> int:
         return self.editlog.last_txid
 
-    def append(self, record: dict) -> int:
+    def append(self, record: edits.Edit) -> int:
         return self.editlog.append(record)
 
     async def sync_to(self, txid: int) -> None:
@@ -211,18 +211,17 @@ class Journal:
     @staticmethod
     def _apply(fsn, path, txid: int, payload: bytes, recover: bool, skipped: list) -> None:
         try:
-            record = json.loads(payload)
-            apply = ops.APPLY[record["op"]]
-        except (ValueError, KeyError, TypeError) as e:
+            record = edits.decode(payload)
+        except ValueError as e:
             why = f"{path}: txid {txid} is not a known edit ({e!r})"
             if not recover:
                 raise CorruptLog(why + " (start with --recover to skip it)")
             skipped.append(why)
             return
         try:
-            apply(fsn, record)
+            ops.APPLY[type(record)](fsn, record)
         except HfedError as e:        # edits are logged only after they applied, so this is divergence
-            log.error("%s: replay of txid %d (%s) failed: %s", path, txid, record["op"], e)
+            log.error("%s: replay of txid %d (%s) failed: %s", path, txid, record.kind, e)
 
     def _finish_segments(self, lasts: dict) -> None:
         """Finalize the in-progress segments found at startup (or drop empty ones)."""

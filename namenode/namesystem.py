@@ -1,9 +1,10 @@
 """The NameNode's state in one object: namespace, block map, DataNodes, leases.
 
-Every namespace mutation goes through ``commit(record)``: the record's
-``apply`` function (namenode/ops) changes the tables and the record is then
-appended to the journal, so the live RPC and journal replay run the same
-code. Block locations, DataNode state and commands are not journaled.
+Every namespace mutation goes through ``commit(record)``: the edit record's
+``apply`` function (namenode/ops; records in namenode/edits.py) changes the
+tables and the record is then appended to the journal, so the live RPC and
+journal replay run the same code. Block locations, DataNode state and
+commands are not journaled.
 """
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ import time
 from dataclasses import dataclass, field
 
 from namenode import ops
+from namenode.edits import Edit
 from namenode.blocks import BlockInfo, BlockMap, RemovedBlock
 from namenode.datanodes import DatanodeRegistry
 from namenode.namespace import Inode, Namespace
 from namenode.safemode import SafeMode
+from namenode.small_files import Layout
 
 
 @dataclass
@@ -77,16 +80,16 @@ class Namesystem:
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
 
-    def commit(self, record: dict):
+    def commit(self, record: Edit):
         """Apply a mutation, then journal it (nothing is journaled if it fails)."""
-        result = ops.APPLY[record["op"]](self, record)
+        result = ops.APPLY[type(record)](self, record)
         if self.journal is not None:
             self.journal.append(record)
         return result
 
     # ----------------------------------------------------------- file helpers
     def file_length(self, inode: Inode) -> int:
-        if self.ns.table.layout(inode.id):
+        if self.ns.table.layout(inode.id) != Layout.BLOCKS:
             return self.ns.table.small_length(inode.id)
         blocks, total = self.blocks, 0
         for block_id in inode.blocks:

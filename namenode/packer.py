@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from protos.errors import HfedError, NoSpace
+from namenode import edits
 from namenode.ops import dirs, files
-from namenode.ops.small import CONTAINER_DIR, PACKED, STAGING, create_container, encode_columns
+from namenode.ops.small import CONTAINER_DIR, PACKED, STAGING, create_container
 from namenode.small_files import PACKED_BIT
 
 log = logging.getLogger(__name__)
@@ -245,8 +246,7 @@ class Packer:
                 self.jobs.pop(job.block_id, None)
         landed = job.new_offsets >= 0
         moved = np.stack([slots, blocks, offsets, job.new_offsets, lengths])[:, landed]
-        switched = fsn.commit({"op": "packed", "container": path, "block_id": block.block_id,
-                               "files": encode_columns(moved)})
+        switched = fsn.commit(edits.Packed.of(path, block.block_id, moved))
         if fsn.journal is not None:
             await fsn.journal.sync_to(fsn.journal.last_txid)
         log.info("%s: packed %d small files into %s (%d bytes)", fsn.nameservice, switched, path, job.num_bytes)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from array import array
+from enum import IntEnum
 
 import numpy as np
 
@@ -30,6 +31,15 @@ from namenode import columns
 from namenode.columns import DTYPES
 
 STAGED_BIT, PACKED_BIT = 0x1000, 0x2000      # inode mode bits (above the 12 permission bits)
+
+
+class Layout(IntEnum):
+    """Where a file's bytes are; the values are FileLayout's in protos/hfed.proto."""
+    BLOCKS = 0      # blocks of its own
+    STAGED = 1      # held by the NameNode (older hfed)
+    PACKED = 2      # an entry in a container
+
+
 ROW_COLUMNS = (("container", "I"), ("offset", "I"), ("length", "I"))
 FREE_ROW = 0xFFFFFFFF                         # container number of a free row
 # In images a row names its container by block id and carries its file's slot (the format older hfed wrote).

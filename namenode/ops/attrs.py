@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from protos import paths
 from protos.errors import AccessDenied, InvalidArgument, IsADirectory
+from namenode import edits
 from namenode.namespace import WRITE, Caller
 from namenode.ops.files import check_replication
 
@@ -21,12 +22,12 @@ def set_replication(fsn, caller: Caller, path: str, replication: int) -> None:
         raise IsADirectory(f"{fsn.ns.where(path)}: cannot set replication of a directory", path)
     check_replication(fsn, path, replication)
     fsn.ns.check(caller, inode, WRITE, path)
-    fsn.commit({"op": "set_replication", "path": path, "replication": replication})
+    fsn.commit(edits.SetReplication(path, replication))
 
 
-def apply_set_replication(fsn, rec: dict) -> None:
-    inode = fsn.ns.get(rec["path"])
-    inode.replication = rec["replication"]
+def apply_set_replication(fsn, rec: edits.SetReplication) -> None:
+    inode = fsn.ns.get(rec.path)
+    inode.replication = rec.replication
     fsn.needs_check.update(inode.blocks)
 
 
@@ -35,11 +36,11 @@ def set_permission(fsn, caller: Caller, path: str, permission: int) -> None:
     if permission > 0o7777:
         raise InvalidArgument(f"{fsn.ns.where(path)}: invalid mode {oct(permission)}", path)
     fsn.ns.check_owner(caller, inode, path)
-    fsn.commit({"op": "set_permission", "path": path, "perm": permission})
+    fsn.commit(edits.SetPermission(path, permission))
 
 
-def apply_set_permission(fsn, rec: dict) -> None:
-    fsn.ns.get(rec["path"]).permission = rec["perm"]
+def apply_set_permission(fsn, rec: edits.SetPermission) -> None:
+    fsn.ns.get(rec.path).permission = rec.perm
 
 
 def set_owner(fsn, caller: Caller, path: str, owner: str, group: str) -> None:
@@ -55,25 +56,25 @@ def set_owner(fsn, caller: Caller, path: str, owner: str, group: str) -> None:
         if group and group not in caller.groups:
             raise AccessDenied(f"{fsn.ns.where(path)}: permission denied: user={caller.user} is not in "
                                f"group {group}", path)
-    fsn.commit({"op": "set_owner", "path": path, "owner": owner, "group": group})
+    fsn.commit(edits.SetOwner(path, owner, group))
 
 
-def apply_set_owner(fsn, rec: dict) -> None:
-    inode = fsn.ns.get(rec["path"])
-    inode.owner = rec["owner"] or inode.owner
-    inode.group = rec["group"] or inode.group
+def apply_set_owner(fsn, rec: edits.SetOwner) -> None:
+    inode = fsn.ns.get(rec.path)
+    inode.owner = rec.owner or inode.owner
+    inode.group = rec.group or inode.group
 
 
 def set_times(fsn, caller: Caller, path: str, mtime_ms: int, atime_ms: int) -> None:
     path, inode = _target(fsn, caller, path)
     if not fsn.ns.allowed(caller, inode, WRITE):
         fsn.ns.check_owner(caller, inode, path)
-    fsn.commit({"op": "set_times", "path": path, "mtime": mtime_ms, "atime": atime_ms})
+    fsn.commit(edits.SetTimes(path, mtime_ms, atime_ms))
 
 
-def apply_set_times(fsn, rec: dict) -> None:
-    inode = fsn.ns.get(rec["path"])
-    if rec["mtime"] >= 0:
-        inode.mtime = rec["mtime"]
-    if rec["atime"] >= 0:
-        inode.atime = rec["atime"]
+def apply_set_times(fsn, rec: edits.SetTimes) -> None:
+    inode = fsn.ns.get(rec.path)
+    if rec.mtime >= 0:
+        inode.mtime = rec.mtime
+    if rec.atime >= 0:
+        inode.atime = rec.atime

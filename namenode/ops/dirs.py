@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from protos import paths
 from protos.errors import AlreadyExists, InvalidArgument, NotADirectory, NotEmpty, NotFound
+from namenode import edits
 from namenode.namespace import EXECUTE, WRITE, Caller, Inode
 
 DEFAULT_DIR_MODE = 0o755
@@ -25,9 +26,8 @@ def mkdirs(fsn, caller: Caller, path: str, permission: int, create_parent: bool)
     if deepest < len(chain) - 1:
         fsn.ns.check(caller, chain[deepest], WRITE | EXECUTE, path)
         fsn.check_room(path)
-    fsn.commit({"op": "mkdirs", "path": path, "perm": (permission or DEFAULT_DIR_MODE) & 0o7777,
-                "owner": caller.user, "group": _group_of(fsn, chain, deepest), "mtime": fsn.now_ms(),
-                "parents": create_parent})
+    fsn.commit(edits.Mkdirs(path, (permission or DEFAULT_DIR_MODE) & 0o7777, caller.user,
+                            _group_of(fsn, chain, deepest), fsn.now_ms(), create_parent))
 
 
 def _group_of(fsn, chain, deepest) -> str:
@@ -35,18 +35,18 @@ def _group_of(fsn, chain, deepest) -> str:
     return chain[deepest].group if chain[deepest].is_dir else fsn.ns.supergroup
 
 
-def apply_mkdirs(fsn, rec: dict) -> None:
-    path = rec["path"]
+def apply_mkdirs(fsn, rec: edits.Mkdirs) -> None:
+    path = rec.path
     chain = fsn.ns.resolve(path)
     if chain[-1] is not None:
         if not chain[-1].is_dir:
             raise AlreadyExists(f"{fsn.ns.where(path)}: exists and is a file", path)
-        if not rec["parents"]:
+        if not rec.parents:
             raise AlreadyExists(f"{fsn.ns.where(path)}: directory exists", path)
         return
-    if chain[-2] is None and not rec["parents"]:
+    if chain[-2] is None and not rec.parents:
         raise NotFound(f"{fsn.ns.where(path)}: parent {paths.parent_of(path)} does not exist", path)
-    make_missing_dirs(fsn, path, chain, rec["perm"], rec["owner"], rec["group"], rec["mtime"], include_last=True)
+    make_missing_dirs(fsn, path, chain, rec.perm, rec.owner, rec.group, rec.mtime, include_last=True)
 
 
 def make_missing_dirs(fsn, path, chain, perm, owner, group, mtime, include_last: bool) -> Inode:
@@ -75,15 +75,15 @@ def delete(fsn, caller: Caller, path: str, recursive: bool) -> bool:
     parent = chain[-2]
     fsn.ns.check(caller, parent, WRITE | EXECUTE, path)
     fsn.ns.check_sticky(caller, parent, inode, path)
-    fsn.commit({"op": "delete", "path": path, "recursive": recursive, "mtime": fsn.now_ms()})
+    fsn.commit(edits.Delete(path, recursive, fsn.now_ms()))
     return True
 
 
-def apply_delete(fsn, rec: dict) -> None:
-    path = rec["path"]
+def apply_delete(fsn, rec: edits.Delete) -> None:
+    path = rec.path
     inode = fsn.ns.get(path)
     table = fsn.ns.table
-    if inode.is_dir and table.child_count(inode.id) and not rec["recursive"]:
+    if inode.is_dir and table.child_count(inode.id) and not rec.recursive:
         raise NotEmpty(f"{fsn.ns.where(path)}: directory is not empty (use recursive delete)", path)
     parent = table.get(inode.parent)
     # Post-order walk so every directory is empty when it is removed.
@@ -97,7 +97,7 @@ def apply_delete(fsn, rec: dict) -> None:
         if not node.is_dir:
             remove_file_blocks(fsn, node)
         table.remove(node)
-    parent.mtime = rec["mtime"]
+    parent.mtime = rec.mtime
 
 
 def remove_file_blocks(fsn, inode: Inode) -> None:
@@ -128,11 +128,11 @@ def rename(fsn, caller: Caller, src: str, dst: str) -> None:
     fsn.ns.check_sticky(caller, src_chain[-2], inode, src)
     if dst_chain[-2] is not None and dst_chain[-2].is_dir:
         fsn.ns.check(caller, dst_chain[-2], WRITE | EXECUTE, dst)
-    fsn.commit({"op": "rename", "src": src, "dst": dst, "mtime": fsn.now_ms()})
+    fsn.commit(edits.Rename(src, dst, fsn.now_ms()))
 
 
-def apply_rename(fsn, rec: dict) -> None:
-    src, dst = rec["src"], rec["dst"]
+def apply_rename(fsn, rec: edits.Rename) -> None:
+    src, dst = rec.src, rec.dst
     inode = fsn.ns.get(src)
     dst_chain = fsn.ns.resolve(dst)
     if dst_chain[-1] is not None:
@@ -147,4 +147,4 @@ def apply_rename(fsn, rec: dict) -> None:
                             f"{paths.parent_of(dst)} is not a directory", dst)
     old_parent = fsn.ns.table.get(inode.parent)
     fsn.ns.table.move(inode, new_parent.id, paths.components(dst)[-1])
-    old_parent.mtime = new_parent.mtime = rec["mtime"]
+    old_parent.mtime = new_parent.mtime = rec.mtime

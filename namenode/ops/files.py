@@ -5,6 +5,7 @@ from protos import paths
 from protos.checksum import BYTES_PER_CHECKSUM
 from protos.errors import (AlreadyExists, InvalidArgument, IsADirectory, LeaseConflict, NoSpace,
                            NotFound)
+from namenode import edits
 from namenode.blocks import BlockInfo, choose_targets
 from namenode.namespace import EXECUTE, WRITE, Caller, Inode
 from namenode.ops.dirs import make_missing_dirs, remove_file_blocks
@@ -27,7 +28,7 @@ def create(fsn, caller: Caller, path: str, permission: int, overwrite: bool, cre
 
 
 def create_record(fsn, caller: Caller, path: str, permission: int, overwrite: bool, create_parent: bool,
-                  replication: int, block_size: int, client_name: str) -> dict:
+                  replication: int, block_size: int, client_name: str) -> edits.Create:
     """Every check of a create; the journal record that makes it (create and commit_small)."""
     path = paths.validate(path)
     fsn.check_writable(path)
@@ -49,34 +50,32 @@ def create_record(fsn, caller: Caller, path: str, permission: int, overwrite: bo
         fsn.ns.check_sticky(caller, chain[-2], chain[-1], path)
     group = chain[deepest].group
     fsn.check_room(path)
-    return {"op": "create", "path": path, "perm": (permission or DEFAULT_FILE_MODE) & 0o7777,
-            "owner": caller.user, "group": group, "mtime": fsn.now_ms(), "overwrite": overwrite,
-            "parents": create_parent, "replication": replication, "block_size": block_size,
-            "client": client_name}
+    return edits.Create(path, (permission or DEFAULT_FILE_MODE) & 0o7777, caller.user, group, fsn.now_ms(),
+                        overwrite, create_parent, replication, block_size, client_name)
 
 
-def apply_create(fsn, rec: dict) -> Inode:
-    path, ns = rec["path"], fsn.ns
+def apply_create(fsn, rec: edits.Create) -> Inode:
+    path, ns = rec.path, fsn.ns
     chain = ns.resolve(path)
     existing = chain[-1]
     if existing is not None:
         if existing.is_dir:
             raise IsADirectory(f"{ns.where(path)}: cannot create file: is a directory", path)
-        if existing.lease_holder and existing.lease_holder != rec["client"]:
+        if existing.lease_holder and existing.lease_holder != rec.client:
             raise LeaseConflict(f"{ns.where(path)}: is being written by {existing.lease_holder}", path)
-        if not rec["overwrite"]:
+        if not rec.overwrite:
             raise AlreadyExists(f"{ns.where(path)}: file exists", path)
-    if chain[-2] is None and not rec["parents"]:
+    if chain[-2] is None and not rec.parents:
         raise NotFound(f"{ns.where(path)}: parent {paths.parent_of(path)} does not exist", path)
     if existing is not None:
         remove_file_blocks(fsn, existing)
         ns.table.remove(existing)
-    parent = make_missing_dirs(fsn, path, chain, 0o755, rec["owner"], rec["group"], rec["mtime"],
+    parent = make_missing_dirs(fsn, path, chain, 0o755, rec.owner, rec.group, rec.mtime,
                                include_last=False)
-    inode = ns.table.add(parent.id, paths.components(path)[-1], False, rec["perm"], rec["owner"], rec["group"],
-                         rec["mtime"], rec["mtime"], rec["replication"], rec["block_size"])
-    parent.mtime = rec["mtime"]
-    fsn.add_lease(rec["client"], inode)
+    inode = ns.table.add(parent.id, paths.components(path)[-1], False, rec.perm, rec.owner, rec.group,
+                         rec.mtime, rec.mtime, rec.replication, rec.block_size)
+    parent.mtime = rec.mtime
+    fsn.add_lease(rec.client, inode)
     return inode
 
 
@@ -115,9 +114,8 @@ def add_block(fsn, caller: Caller, path: str, client_name: str, previous: tuple[
     if not targets:
         raise NoSpace(f"{fsn.ns.where(path)}: no live DataNode can take a block "
                       f"({len(fsn.datanodes.live())} live, {len(excluded)} excluded)", path)
-    fsn.commit({"op": "add_block", "path": path, "client": client_name,
-                "block_id": fsn.blocks.next_block_id, "gs": fsn.blocks.next_generation_stamp,
-                "previous": list(previous) if previous else None})
+    fsn.commit(edits.AddBlock(path, client_name, fsn.blocks.next_block_id, fsn.blocks.next_generation_stamp,
+                              tuple(previous) if previous else None))
     return fsn.blocks.get(inode.blocks[-1]), targets
 
 
@@ -128,11 +126,11 @@ def _commit_length(fsn, block_id: int, num_bytes: int) -> None:
     fsn.needs_check.add(block_id)
 
 
-def apply_add_block(fsn, rec: dict) -> BlockInfo:
-    inode = writing_inode(fsn, rec["path"], rec["client"])
-    if rec["previous"]:
-        _commit_length(fsn, *rec["previous"])
-    block = fsn.blocks.add(rec["block_id"], inode.id, rec["gs"])
+def apply_add_block(fsn, rec: edits.AddBlock) -> BlockInfo:
+    inode = writing_inode(fsn, rec.path, rec.client)
+    if rec.previous:
+        _commit_length(fsn, *rec.previous)
+    block = fsn.blocks.add(rec.block_id, inode.id, rec.gs)
     fsn.ns.table.append_block(inode, block.block_id)
     return block
 
@@ -153,17 +151,16 @@ def complete(fsn, caller: Caller, path: str, client_name: str, last: tuple[int, 
         raise InvalidArgument(f"{fsn.ns.where(path)}: complete needs the last block", path)
     if any(not fsn.blocks.get(b).replicas for b in inode.blocks):
         return False
-    fsn.commit({"op": "complete", "path": path, "client": client_name,
-                "last": list(last) if last else None, "mtime": fsn.now_ms()})
+    fsn.commit(edits.Complete(path, client_name, tuple(last) if last else None, fsn.now_ms()))
     return True
 
 
-def apply_complete(fsn, rec: dict) -> None:
-    inode = writing_inode(fsn, rec["path"], rec["client"])
-    if rec["last"]:
-        _commit_length(fsn, *rec["last"])
-        fsn.ns.table.small.container_closed(rec["last"][0])
-    inode.mtime = rec["mtime"]
+def apply_complete(fsn, rec: edits.Complete) -> None:
+    inode = writing_inode(fsn, rec.path, rec.client)
+    if rec.last:
+        _commit_length(fsn, *rec.last)
+        fsn.ns.table.small.container_closed(rec.last[0])
+    inode.mtime = rec.mtime
     fsn.release_lease(inode)
     fsn.needs_check.update(inode.blocks)
 
@@ -174,13 +171,13 @@ def abandon_block(fsn, caller: Caller, path: str, client_name: str, block_id: in
     fsn.check_writable(path)
     inode = writing_inode(fsn, path, client_name)
     _check_last(fsn, inode, path, block_id)
-    fsn.commit({"op": "abandon_block", "path": path, "client": client_name, "block_id": block_id})
+    fsn.commit(edits.AbandonBlock(path, client_name, block_id))
 
 
-def apply_abandon_block(fsn, rec: dict) -> None:
-    inode = writing_inode(fsn, rec["path"], rec["client"])
+def apply_abandon_block(fsn, rec: edits.AbandonBlock) -> None:
+    inode = writing_inode(fsn, rec.path, rec.client)
     fsn.ns.table.pop_block(inode)
-    block = fsn.blocks.remove(rec["block_id"])
+    block = fsn.blocks.remove(rec.block_id)
     if block is not None:
         fsn.invalidate(block)
 
@@ -200,20 +197,19 @@ def recover_lease(fsn, path: str) -> None:
         committed_end = fsn.ns.table.small.open_end.get(last.block_id)
         if committed_end:
             last_len = max(last_len or 0, committed_end)
-    fsn.commit({"op": "recover_lease", "path": path, "client": inode.lease_holder, "last_len": last_len,
-                "mtime": fsn.now_ms()})
+    fsn.commit(edits.RecoverLease(path, inode.lease_holder, last_len, fsn.now_ms()))
 
 
-def apply_recover_lease(fsn, rec: dict) -> None:
-    inode = writing_inode(fsn, rec["path"], rec["client"])
+def apply_recover_lease(fsn, rec: edits.RecoverLease) -> None:
+    inode = writing_inode(fsn, rec.path, rec.client)
     if inode.blocks:
-        if rec["last_len"] is None:
+        if rec.last_len is None:
             block = fsn.blocks.remove(fsn.ns.table.pop_block(inode))
             if block is not None:
                 fsn.invalidate(block)
         else:
-            _commit_length(fsn, inode.blocks[-1], rec["last_len"])
+            _commit_length(fsn, inode.blocks[-1], rec.last_len)
             fsn.ns.table.small.container_closed(inode.blocks[-1])
-    inode.mtime = rec["mtime"]
+    inode.mtime = rec.mtime
     fsn.release_lease(inode)
     fsn.needs_check.update(inode.blocks)

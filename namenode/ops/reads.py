@@ -7,6 +7,7 @@ from typing import NamedTuple
 from protos import paths
 from protos.errors import InvalidArgument, IsADirectory
 from namenode.namespace import EXECUTE, READ, Caller, Inode
+from namenode.small_files import Layout
 
 MAX_LISTING = 1000
 
@@ -49,7 +50,7 @@ class Locations(NamedTuple):
     file_length: int
     under_construction: bool
     located: list            # [(BlockInfo, offset in file, [DatanodeInfo])]
-    layout: int = 0          # FileLayout: 0 blocks, 1 staged, 2 packed
+    layout: Layout = Layout.BLOCKS
     inline: bytes = b""      # staged (older hfed): the whole file
     packed_offset: int = 0   # packed: where the file's entry starts in its container (located[0])
     packed_raw: bool = False  # packed by an older hfed: no entry header
@@ -64,9 +65,9 @@ def get_block_locations(fsn, caller: Caller, path: str, offset: int, length: int
     file_length = fsn.file_length(inode)
     table = fsn.ns.table
     layout = table.layout(inode.id)
-    if layout == 1:
+    if layout == Layout.STAGED:
         return Locations(file_length, False, [], layout, table.small.staged[inode.id])
-    if layout == 2:
+    if layout == Layout.PACKED:
         container, packed_offset, _length = table.small.location(table.first_block[inode.id])
         block = fsn.blocks.get(container)
         return Locations(file_length, False, [(block, 0, container_locations(fsn, block, client_host))], layout,

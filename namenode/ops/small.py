@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import base64
 
-import numpy as np
-
 from protos import paths, small_entry
 from protos.checksum import BYTES_PER_CHECKSUM
 from protos.errors import AccessDenied, InvalidArgument, IsADirectory, NotFound
+from namenode import edits
 from namenode.namespace import WRITE, Caller
 from namenode.ops import dirs, files
 from namenode.ops.dirs import remove_file_blocks
 from namenode.ops.files import writing_inode
+from namenode.small_files import Layout
 
 CONTAINER_DIR = "/.hfed-containers"     # outside every mount point: clients never see it
 
@@ -103,18 +103,18 @@ def commit_small(fsn, caller: Caller, path: str, client_name: str, container_blo
                               f"given to this writer in container block {container_block} (entries start on a "
                               f"{BYTES_PER_CHECKSUM}-byte boundary past {committed_end} "
                               f"and end within {container.block_size})", path)
-    rec = {"op": "commit_small", "path": path, "client": client_name, "container": container_block,
-           "offset": offset, "length": length, "crc": crc, "mtime": fsn.now_ms(), "create": None, "archive": None}
+    mtime, create_record, archived = fsn.now_ms(), None, None
     if create is not None:
-        rec["create"] = files.create_record(fsn, caller, path, client_name=client_name, block_size=0, **create)
+        create_record = files.create_record(fsn, caller, path, client_name=client_name, block_size=0, **create)
     elif archive is not None:
         _check_archive(fsn, caller, path, length, *archive)
-        rec["archive"] = list(archive)
+        archived = tuple(archive)
     else:
         inode = writing_inode(fsn, path, client_name)
         if inode.blocks:
             raise InvalidArgument(f"{fsn.ns.where(path)}: already has blocks; close it with Complete", path)
-    fsn.commit(rec)
+    fsn.commit(edits.CommitSmall(path, client_name, container_block, offset, length, crc, mtime, create_record,
+                                 archived))
 
 
 def _check_archive(fsn, caller: Caller, path: str, length: int, file_id: int, mtime: int) -> None:
@@ -124,52 +124,41 @@ def _check_archive(fsn, caller: Caller, path: str, length: int, file_id: int, mt
     if not caller.superuser and not fsn.ns.allowed(caller, inode, WRITE):
         raise AccessDenied(f"{fsn.ns.where(path)}: permission denied: user={caller.user} may not write "
                            f"this file, so may not pack it", path)
-    if inode.under_construction or fsn.ns.table.layout(inode.id) != 0 \
+    if inode.under_construction or fsn.ns.table.layout(inode.id) != Layout.BLOCKS \
             or (inode.id, fsn.file_length(inode), inode.mtime) != (file_id, length, mtime):
         raise InvalidArgument(f"{fsn.ns.where(path)}: changed since it was read (or is open or already "
                               f"small); not packed", path)
 
 
-def apply_commit_small(fsn, rec: dict) -> None:
+def apply_commit_small(fsn, rec: edits.CommitSmall) -> None:
     table = fsn.ns.table
-    if rec["create"]:
-        inode = files.apply_create(fsn, rec["create"])
-    elif rec["archive"]:
-        inode = fsn.ns.get(rec["path"])
+    if rec.create:
+        inode = files.apply_create(fsn, rec.create)
+    elif rec.archive:
+        inode = fsn.ns.get(rec.path)
         remove_file_blocks(fsn, inode)
     else:
-        inode = writing_inode(fsn, rec["path"], rec["client"])
-    table.set_packed(inode, rec["container"], rec["offset"], rec["length"])
+        inode = writing_inode(fsn, rec.path, rec.client)
+    table.set_packed(inode, rec.container, rec.offset, rec.length)
     small = table.small
-    small.open_end[rec["container"]] = max(small.committed_end(rec["container"]),
-                                           small_entry.entry_end(rec["offset"], rec["length"]))
-    if not rec["archive"]:
-        inode.mtime = rec["mtime"]
+    small.open_end[rec.container] = max(small.committed_end(rec.container),
+                                        small_entry.entry_end(rec.offset, rec.length))
+    if not rec.archive:
+        inode.mtime = rec.mtime
         fsn.release_lease(inode)
 
 
 # ------------------------------------------------------------------ packed
-def encode_columns(columns: np.ndarray) -> str:
-    """A packed record's files, 5 rows of int64 (slot, old container, old offset, new offset,
-    length): base64 of the little-endian array, so a record of thousands of files is one
-    string to write and replay, not thousands of JSON lists."""
-    return base64.b64encode(np.ascontiguousarray(columns, dtype="<i8").tobytes()).decode()
-
-
-def decode_columns(text: str) -> np.ndarray:
-    return np.frombuffer(base64.b64decode(text), dtype="<i8").reshape(5, -1)
-
-
-def apply_packed(fsn, rec: dict) -> int:
+def apply_packed(fsn, rec: edits.Packed) -> int:
     """Files the packer rewrote into container ``block_id`` move there, if each is still
     the entry the packer read (a file deleted or rewritten meanwhile stays as it is).
     Returns the number of files moved."""
-    table, block_id = fsn.ns.table, rec["block_id"]
+    table, block_id = fsn.ns.table, rec.block_id
     if fsn.blocks.get(block_id) is None:
-        raise NotFound(f"packed container block {block_id} of {rec['container']} does not exist "
-                       f"(namespace {fsn.nameservice})", rec["container"])
+        raise NotFound(f"packed container block {block_id} of {rec.container} does not exist "
+                       f"(namespace {fsn.nameservice})", rec.container)
     small, moved = table.small, 0
-    for slot, old_block, old_offset, new_offset, length in zip(*decode_columns(rec["files"]).tolist()):
+    for slot, old_block, old_offset, new_offset, length in zip(*rec.columns().tolist()):
         if _location(table, slot) != (old_block, old_offset, length):
             continue
         table.set_packed(table.get(slot), block_id, new_offset, length)
@@ -184,51 +173,52 @@ def _location(table, slot: int):
     if not table.exists(slot):
         return None
     layout = table.layout(slot)
-    if layout == 2:
+    if layout == Layout.PACKED:
         return table.small.location(table.first_block[slot])
-    if layout == 1:
+    if layout == Layout.STAGED:
         return (0, 0, table.small_length(slot))
     return None
 
 
 # -------------------------------------------------- records of an older hfed
-def apply_complete_small(fsn, rec: dict) -> None:
+def apply_complete_small(fsn, rec: edits.CompleteSmall) -> None:
     """Older hfed: the file was closed with its bytes, held by the NameNode."""
-    inode = writing_inode(fsn, rec["path"], rec["client"])
-    fsn.ns.table.stage(inode, base64.b64decode(rec["data"]))
-    inode.mtime = rec["mtime"]
+    inode = writing_inode(fsn, rec.path, rec.client)
+    fsn.ns.table.stage(inode, base64.b64decode(rec.data))
+    inode.mtime = rec.mtime
     fsn.release_lease(inode)
 
 
-def apply_stage_file(fsn, rec: dict) -> None:
+def apply_stage_file(fsn, rec: edits.StageFile) -> None:
     """Older hfed's `hfed archive`: blocks swapped for bytes held by the NameNode."""
-    inode = fsn.ns.get(rec["path"])
+    inode = fsn.ns.get(rec.path)
     remove_file_blocks(fsn, inode)
-    fsn.ns.table.stage(inode, base64.b64decode(rec["data"]))
+    fsn.ns.table.stage(inode, base64.b64decode(rec.data))
 
 
-def apply_pack(fsn, rec: dict) -> int:
+def apply_pack(fsn, rec: edits.Pack) -> int:
     """Older hfed: staged files moved into a container without entry headers."""
-    table, block_id = fsn.ns.table, rec["block_id"]
+    table, block_id = fsn.ns.table, rec.block_id
     if fsn.blocks.get(block_id) is None:
-        raise NotFound(f"container block {block_id} of {rec['container']} does not exist "
-                       f"(namespace {fsn.nameservice})", rec["container"])
+        raise NotFound(f"container block {block_id} of {rec.container} does not exist "
+                       f"(namespace {fsn.nameservice})", rec.container)
     table.small.raw.add(block_id)
     switched = 0
-    for path, slot, offset, length in rec["entries"]:
+    for path, slot, offset, length in rec.entries:
         inode = fsn.ns.resolve(path)[-1]
-        if inode is None or inode.id != slot or table.layout(slot) != 1 or table.small_length(slot) != length:
+        if inode is None or inode.id != slot or table.layout(slot) != Layout.STAGED \
+                or table.small_length(slot) != length:
             continue
         table.set_packed(inode, block_id, offset, length)
         switched += 1
     return switched
 
 
-def apply_restage(fsn, rec: dict) -> None:
+def apply_restage(fsn, rec: edits.Restage) -> None:
     """Older hfed's compaction: files of a sparse container staged again."""
     table = fsn.ns.table
-    for path, slot, data in rec["entries"]:
+    for path, slot, data in rec.entries:
         inode = fsn.ns.resolve(path)[-1]
-        if inode is not None and inode.id == slot and table.layout(slot) == 2 \
-                and table.small.location(table.first_block[slot])[0] == rec["container_block"]:
+        if inode is not None and inode.id == slot and table.layout(slot) == Layout.PACKED \
+                and table.small.location(table.first_block[slot])[0] == rec.container_block:
             table.stage(inode, base64.b64decode(data))

@@ -6,7 +6,7 @@ import random
 import pytest
 
 from protos.errors import HfedError, NoSpace
-from namenode import editlog, image
+from namenode import editlog, edits, image
 from namenode.editlog import CorruptLog, SegmentFile
 from namenode.journal import Journal, read_or_create_version
 from namenode.namesystem import Namesystem
@@ -167,7 +167,7 @@ def test_torn_tail_is_truncated_with_a_log_line(tmp_path, caplog):
     path = inprogress(tmp_path)
     whole = path.stat().st_size
     with open(path, "ab") as f:            # a crash in the middle of the sixth record
-        f.write(editlog.frame(6, editlog.encode({"op": "mkdirs", "path": "/d5"}))[:-7])
+        f.write(editlog.frame(6, edits.Mkdirs("/d5", 0o755, "u", "g", 0, False).encode())[:-7])
     fsn = restored(tmp_path, clock)
     assert {p for p, *_ in state(fsn)[0]} == {"/"} | {f"/d{i}" for i in range(5)}
     assert "torn record" in caplog.text and "truncating" in caplog.text

@@ -15,9 +15,11 @@ from protos import small_entry
 from protos.errors import AccessDenied, InvalidArgument, LeaseConflict, NoSpace
 from namenode.journal import Journal
 from namenode.namesystem import Namesystem
+from namenode import edits
 from namenode.ops import attrs, dirs, files, reads, small
+from namenode.small_files import Layout
 
-BLOCKS, STAGED, PACKED = 0, 1, 2
+BLOCKS, STAGED, PACKED = Layout.BLOCKS, Layout.STAGED, Layout.PACKED
 
 
 class Clock:
@@ -151,8 +153,7 @@ def test_packed_moves_only_files_still_where_the_packer_read_them():
     columns = np.array([[fsn.ns.get("/user/alice/a").id, old, off_a, 0, 100],
                         [fsn.ns.get("/user/alice/b").id, old, off_b, 116, 200],
                         [12345, old, off_c, 232, 300]]).T
-    moved = fsn.commit({"op": "packed", "container": packed, "block_id": block.block_id,
-                        "files": small.encode_columns(columns)})
+    moved = fsn.commit(edits.Packed.of(packed, block.block_id, columns))
     assert moved == 1
     assert location(fsn, "/user/alice/a") == (block.block_id, 0, 100)
     assert location(fsn, "/user/alice/b")[0] == app2.block.block_id
@@ -208,16 +209,14 @@ def legacy_records(fsn):
     """What an older hfed journaled: bytes inside the NameNode's records."""
     for name, data in (("old1", b"AAAA"), ("old2", b"BBBBBB")):
         files.create(fsn, alice(fsn), f"/user/alice/{name}", 0o644, False, False, 0, 0, "c0")
-        fsn.commit({"op": "complete_small", "path": f"/user/alice/{name}", "client": "c0", "mtime": 5,
-                    "data": base64.b64encode(data).decode()})
+        fsn.commit(edits.CompleteSmall(f"/user/alice/{name}", "c0", 5, base64.b64encode(data).decode()))
     caller = fsn.ns.caller("admin")
     path = f"{small.CONTAINER_DIR}/c1"
     files.create(fsn, caller, path, 0o600, False, True, 0, 0, "hfed-packer")
     block, targets = files.add_block(fsn, caller, path, "hfed-packer", None, set(), "")
     fsn.incremental_report(targets[0].uuid, [(block.block_id, block.generation_stamp, 4)], [])
     files.complete(fsn, caller, path, "hfed-packer", (block.block_id, 4))
-    fsn.commit({"op": "pack", "container": path, "block_id": block.block_id,
-                "entries": [["/user/alice/old1", fsn.ns.get("/user/alice/old1").id, 0, 4]]})
+    fsn.commit(edits.Pack(path, block.block_id, (("/user/alice/old1", fsn.ns.get("/user/alice/old1").id, 0, 4),)))
     return block.block_id
 
 
