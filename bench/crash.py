@@ -31,6 +31,7 @@ from pathlib import Path
 
 from client.fs import HfedFileSystem
 from client.minicluster import MiniCluster
+from client.session import ClusterSession
 from protos import hfed_pb2 as pb
 
 ROOT = "/data/crash"
@@ -167,14 +168,17 @@ def kind_of(value: str | None) -> str | None:
 
 def wait_out_of_safe_mode(cluster: MiniCluster, conf: str, timeout: float = 60) -> None:
     deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            nn = HfedFileSystem(conf=conf, skip_instance_cache=True).namenode("ns-a")
-            if not nn.set_safe_mode(pb.SafeModeRequest.GET).on:
-                return
-        except Exception:  # noqa: BLE001 - still starting
-            pass
-        time.sleep(0.2)
+    session = ClusterSession(conf)
+    try:
+        while time.time() < deadline:
+            try:
+                if not session.namenode("ns-a").set_safe_mode(pb.SafeModeRequest.GET).on:
+                    return
+            except Exception:  # noqa: BLE001 - still starting
+                pass
+            time.sleep(0.2)
+    finally:
+        session.close()
     raise TimeoutError(f"ns-a still in safe mode after {timeout}s")
 
 

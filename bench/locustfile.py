@@ -48,6 +48,7 @@ from locust import User, constant, events, task  # noqa: E402
 from locust.runners import WorkerRunner  # noqa: E402
 
 from client.fs import HfedFileSystem  # noqa: E402
+from client.session import ClusterSession  # noqa: E402
 from protos import config as hconfig  # noqa: E402
 
 SCENARIOS = ("write", "read", "mixed", "wall")
@@ -228,25 +229,25 @@ def check_cluster(environment, **_kwargs):
     except (OSError, ValueError) as e:
         sys.stderr.write(f"hfed load test: no usable cluster config: {e}\n")
         sys.exit(EXIT_UNREACHABLE)
-    fs = HfedFileSystem(conf=RUN.conf, skip_instance_cache=True)
+    session = ClusterSession(RUN.conf)
     try:
         for ns, service in sorted(RUN.conf.nameservices.items()):
             try:
-                fs.namenode(ns).get_stats()
+                session.namenode(ns).get_stats()
             except (OSError, ConnectionError) as e:
                 sys.stderr.write(f"hfed load test: cannot reach namespace {ns} at {service.address} "
                                  f"(config {RUN.conf.source}): is the cluster up? ({e})\n")
                 sys.exit(EXIT_UNREACHABLE)
         if options.roots:
             try:
-                RUN.roots = [(root, fs.resolve(root)[0]) for root in options.roots.split(",") if root]
+                RUN.roots = [(root, session.resolve(root).nameservice) for root in options.roots.split(",") if root]
             except (OSError, ValueError) as e:
                 sys.stderr.write(f"hfed load test: --roots {options.roots}: {e}\n")
                 sys.exit(EXIT_UNREACHABLE)
         else:
             RUN.roots = one_root_per_namespace(RUN.conf)
     finally:
-        fs.close()
+        session.close()
 
 
 @events.test_start.add_listener
@@ -323,7 +324,7 @@ class StatsSampler:
 
     def __init__(self, path: str, interval: float):
         self.interval = interval
-        self.fs = HfedFileSystem(conf=RUN.conf, skip_instance_cache=True)
+        self.session = ClusterSession(RUN.conf)
         self.start = time.monotonic()
         self.first: dict[str, tuple[int, int]] = {}    # ns -> (files, rss) at the start
         self.last: dict[str, tuple[float, int]] = {}   # ns -> (elapsed, files) of the previous sample
@@ -343,7 +344,7 @@ class StatsSampler:
         elapsed = time.monotonic() - self.start
         for _, ns in RUN.roots:
             try:
-                stats = self.fs.namenode(ns).get_stats()
+                stats = self.session.namenode(ns).get_stats()
             except (OSError, ConnectionError):
                 continue          # a namespace that went down shows as a gap in the CSV
             row = self.row(ns, stats, elapsed)
@@ -381,7 +382,7 @@ class StatsSampler:
     def close(self) -> None:
         if self.file:
             self.file.close()
-        self.fs.close()
+        self.session.close()
 
 
 # --------------------------------------------------------------------- users
@@ -394,7 +395,8 @@ class HfedUser(User):
         options = self.environment.parsed_options
         self.scenario = options.scenario
         self.number = next(RUN.user_numbers)
-        self.fs = HfedFileSystem(conf=RUN.conf, skip_instance_cache=True)
+        self.session = ClusterSession(RUN.conf)
+        self.fs = HfedFileSystem(session=self.session, skip_instance_cache=True)
         self.root, self.ns = RUN.roots[self.number % len(RUN.roots)]
         self.read_files = options.read_files
         self.own_files = 0
@@ -511,7 +513,7 @@ class HfedUser(User):
         if self.ns not in RUN.first_refusal and not at_once:
             RUN.first_refusal[self.ns] = -1      # claimed before the call: other users see it is taken
             try:      # the namespace's own count: other users' files included
-                RUN.first_refusal[self.ns] = self.fs.namenode(self.ns).get_stats().files
+                RUN.first_refusal[self.ns] = self.session.namenode(self.ns).get_stats().files
             except (OSError, ConnectionError):
                 RUN.first_refusal[self.ns] = -1
             print(f"memory wall: {self.ns} first refused a create at {RUN.first_refusal[self.ns]:,} files",

@@ -405,7 +405,7 @@ def container_kinds(fs, ns: str) -> dict[int, str]:
     namenode/packer.py) of every container of ``ns``, from a listing of the container directory
     (no mount point shows it; the bench's user started the cluster, so it is the superuser)."""
     from namenode.ops.small import CONTAINER_DIR
-    nn, kinds, after = fs.namenode(ns), {}, ""
+    nn, kinds, after = fs.session.namenode(ns), {}, ""
     while True:
         listing = nn.get_listing(CONTAINER_DIR, start_after=after)
         for status in listing.entries:
@@ -426,7 +426,7 @@ def pack(fs, pool, args, sample: list[str], max_calls: int = 30) -> dict:
     calls, error = [], ""
     while len(calls) < max_calls:
         try:
-            reply = fs.namenode(SMALL_NS).pack_now()
+            reply = fs.session.namenode(SMALL_NS).pack_now()
         except Exception as e:  # noqa: BLE001 - reported; the figures after it say they are of unpacked containers
             error = repr(e)
             progress(f"  PackNow FAILED: {error}")
@@ -463,7 +463,7 @@ class OpenStaging:
         failed = [r for r in results if r is not None]
         if failed:
             raise RuntimeError(f"{len(failed)} writes to {self.root} failed, first: {failed[0]!r}")
-        self.writer = fs.small_writer(OTHER_NS)
+        self.writer = fs.session.small_writer(OTHER_NS)
         self.container = self.writer._container       # the open staging container these files went to
         self.holders = set(containers_of(fs, [file_path(self.root, i)
                                               for i in range(0, self.count, max(1, self.count // 20))]))
@@ -487,7 +487,7 @@ class OpenStaging:
         still_open = (c is not None and self.writer._container is c and not c.broken and self.holders == {c.block_id})
         progress("  the staging container stayed open during the reads" if still_open
                  else "  WARNING: the staging container was closed (or replaced) during the reads")
-        self.fs.flush_small_files()
+        self.fs.session.flush_small_files()
         return {"files": self.count, "write_seconds": self.write_seconds, "still_open": still_open}
 
 

@@ -182,7 +182,7 @@ def main(argv=None) -> int:
                      block_size=args.block_size_mb * MiB) as cluster:
         conf = str(cluster.config_path)
         fs = HfedFileSystem(conf=conf, skip_instance_cache=True)
-        hosts = list(fs.cfg.datanodes)
+        hosts = list(fs.session.cfg.datanodes)
         print(f"writing {args.size_mb} MiB of {args.record_bytes}-byte records as "
               f"{args.block_size_mb} MiB shards on {', '.join(hosts)} ...", flush=True)
         shards = write_tfrecord_shards(fs, records(args.size_mb * MiB, args.record_bytes), "/data/bench",

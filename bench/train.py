@@ -254,7 +254,7 @@ def run(args) -> int:
         print(f"started a local cluster in {cluster.dir} ({args.workers} DataNodes)", flush=True)
     try:
         fs = HfedFileSystem(conf=args.conf, skip_instance_cache=True)
-        hosts = args.hosts.split(",") if args.hosts else list(fs.cfg.datanodes)[:args.workers]
+        hosts = args.hosts.split(",") if args.hosts else list(fs.session.cfg.datanodes)[:args.workers]
         if len(hosts) < 2:
             raise SystemExit("need at least 2 trainer hosts (DataNode host labels) for multi-worker training")
         train_shards, _ = write_data(fs, hosts, args)

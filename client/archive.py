@@ -8,20 +8,19 @@ exactly the one read (same id, length and mtime), so a file rewritten
 meanwhile is skipped, never clobbered. Then the staging containers are closed
 and each namespace touched runs its packer (PackNow), which has DataNodes
 rewrite them compressed. The files keep their paths, owners, modes and times.
+Finding the files (a walk of the tree) is the filesystem's part (HfedFileSystem.archive).
 """
 from __future__ import annotations
 
 import dataclasses
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Iterable
 
 from fsspec.callbacks import DEFAULT_CALLBACK, Callback
 
+from client.session import ClusterSession
+from client.streams import HfedReader
 from protos import errors
 from protos import hfed_pb2 as pb
-
-if TYPE_CHECKING:
-    from client.fs import HfedFileSystem
 
 READERS = 4   # files read and staged at once: each is a few round trips, mostly waiting
 
@@ -41,27 +40,9 @@ class ArchiveResult:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
 
 
-def _files_under(fs: "HfedFileSystem", path: str, result: ArchiveResult) -> Iterable[dict]:
-    try:
-        info = fs.info(path)
-    except (OSError, ValueError) as e:
-        result.errors.append((path, e))
-        return
-    if info["type"] != "directory":
-        yield info
-        return
-    try:
-        found = fs.find(path, detail=True)
-    except (OSError, ValueError) as e:
-        result.errors.append((path, e))
-        return
-    for name in sorted(found):
-        yield found[name]
-
-
-def _why_not(fs: "HfedFileSystem", info: dict) -> str | None:
+def _why_not(session: ClusterSession, info: dict) -> str | None:
     """Why this file is not packed in place (None: it is a candidate)."""
-    threshold = fs.small_file_threshold(info["nameservice"])
+    threshold = session.small_file_threshold(info["nameservice"])
     if info.get("under_construction"):
         return "open for writing"
     if info.get("layout") in ("staged", "packed"):
@@ -75,44 +56,45 @@ def _why_not(fs: "HfedFileSystem", info: dict) -> str | None:
     return None
 
 
-def _stage_one(fs: "HfedFileSystem", info: dict) -> int:
+def _stage_one(session: ClusterSession, info: dict) -> int:
     """Read one file and write it as an entry of a staging container in place of its
     blocks; returns its length."""
-    data = fs.cat_file(info["name"])
+    target = session.resolve(info["name"])
+    with HfedReader(session, target) as reader:
+        data = reader.read()
     if len(data) != info["size"]:
         raise errors.InvalidArgument(f"{info['name']} changed while it was read; not archived", info["name"])
-    _, ns, inner = fs._nn_for(info["name"])
-    request = pb.CommitSmallRequest(path=inner, expect_file_id=info["file_id"],
+    request = pb.CommitSmallRequest(path=target.path, expect_file_id=info["file_id"],
                                     expect_mtime_ms=round(info["mtime"] * 1000))
-    error = fs.small_writer(ns).write([request], [data])[0]
+    error = session.small_writer(target.nameservice).write([request], [data])[0]
     if error is not None:
         raise error
     return len(data)
 
 
-def archive(fs: "HfedFileSystem", paths: list[str], callback: Callback | None = None) -> ArchiveResult:
-    """Pack the small files under ``paths`` in place. ``callback`` sees the bytes staged
-    (set_size: the bytes of every candidate). Errors are collected per path, not raised."""
+def archive(session: ClusterSession, files: list[dict], result: ArchiveResult,
+            callback: Callback | None = None) -> ArchiveResult:
+    """Pack the small ones of ``files`` (info dicts of regular files) in place; ``result``
+    may hold errors of finding them already. ``callback`` sees the bytes staged (set_size:
+    the bytes of every candidate). Errors are collected per path, not raised."""
     callback = callback or DEFAULT_CALLBACK
-    result = ArchiveResult()
     candidates = []
     touched: set[str] = set()   # namespaces whose packer runs at the end
-    for path in paths:
-        for info in _files_under(fs, path, result):
-            try:
-                reason = _why_not(fs, info)
-            except (OSError, ValueError) as e:    # its namespace is down
-                result.errors.append((info["name"], e))
-                continue
-            if reason in ("already staged", "already packed"):
-                touched.add(info["nameservice"])   # maybe in a staging container: its packer runs below
-            if reason:
-                result.skip(reason)
-            else:
-                candidates.append(info)
+    for info in files:
+        try:
+            reason = _why_not(session, info)
+        except (OSError, ValueError) as e:    # its namespace is down
+            result.errors.append((info["name"], e))
+            continue
+        if reason in ("already staged", "already packed"):
+            touched.add(info["nameservice"])   # maybe in a staging container: its packer runs below
+        if reason:
+            result.skip(reason)
+        else:
+            candidates.append(info)
     callback.set_size(sum(info["size"] for info in candidates))
     with ThreadPoolExecutor(READERS, thread_name_prefix="archive") as pool:
-        futures = [(info, pool.submit(_stage_one, fs, info)) for info in candidates]
+        futures = [(info, pool.submit(_stage_one, session, info)) for info in candidates]
         for info, future in futures:
             try:
                 result.staged_bytes += future.result()
@@ -122,10 +104,10 @@ def archive(fs: "HfedFileSystem", paths: list[str], callback: Callback | None = 
             result.staged += 1
             touched.add(info["nameservice"])
             callback.relative_update(info["size"])
-    fs.flush_small_files()        # closed staging containers are what the packers pack
+    session.flush_small_files()        # closed staging containers are what the packers pack
     for ns in sorted(touched):
         try:
-            reply = fs.namenode(ns).pack_now()
+            reply = session.namenode(ns).pack_now()
         except (OSError, ValueError) as e:
             result.errors.append((f"namespace {ns}", e))
             continue

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from client import cli_format as fmt
 from client.cli_dfs import CommandError, Context, Parser, UsageError, absolute, progress, run_dfs
+from client.session import ClusterSession
 from protos import config as hconfig
 from protos import hfed_pb2 as pb
 
@@ -101,7 +102,7 @@ def run_dfsadmin(ctx, args) -> int:
     a = parser.parse_args(args)
     if a.report:
         try:
-            down = fmt.dfsadmin_report(ctx.config(), ctx.fs.stats(), out=sys.stdout)
+            down = fmt.dfsadmin_report(ctx.config(), ctx.session.stats(), out=sys.stdout)
         except (OSError, ValueError) as e:
             raise CommandError("dfsadmin", e) from e
         for ns in down:
@@ -111,7 +112,7 @@ def run_dfsadmin(ctx, args) -> int:
     failed = 0
     for ns in names:
         try:
-            nn = ctx.fs.namenode(ns)
+            nn = ctx.session.namenode(ns)
             if a.saveNamespace:
                 reply = nn.save_namespace()
                 print(f"Save namespace successful for {ns}: image at txid {reply.txid} ({reply.image})")
@@ -192,21 +193,19 @@ def run_cluster(ctx, args) -> int:
 
 def namenode_stats(cluster) -> dict:
     """{nameservice: GetStatsResponse or the error} of each running NameNode."""
-    from client.fs import HfedFileSystem
-
     running = [row["name"] for row in cluster.status() if row["role"] == "namenode" and row["alive"]]
     if not running:
         return {}
-    fs = HfedFileSystem(conf=str(cluster.config_path), skip_instance_cache=True)
+    session = ClusterSession(cluster.config_path)
     result = {}
     try:
         for ns in running:
             try:
-                result[ns] = fs.namenode(ns).get_stats()
+                result[ns] = session.namenode(ns).get_stats()
             except OSError as e:      # hfed errors are OSErrors too
                 result[ns] = e
     finally:
-        fs.close()
+        session.close()
     return result
 
 

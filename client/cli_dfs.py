@@ -16,6 +16,8 @@ from pathlib import Path
 from fsspec.callbacks import NoOpCallback
 
 from client import cli_format as fmt
+from client.fs import HfedFileSystem
+from client.session import ClusterSession
 from protos import config as hconfig
 from protos import rpc
 
@@ -74,11 +76,12 @@ def child(parent: str, name: str) -> str:
 
 
 class Context:
-    """What a command needs: the config path and a filesystem made on first use."""
+    """What a command needs: the config path, and a cluster session and filesystem made on first use."""
 
     def __init__(self, conf: str | None):
         self.conf_flag = conf
-        self._fs = None
+        self._session: ClusterSession | None = None
+        self._fs: HfedFileSystem | None = None
         self.write_options: dict = {}   # from `hfed dfs -D key=value`: how new files are written
 
     @property
@@ -89,19 +92,23 @@ class Context:
         return hconfig.load(self.conf_path)
 
     @property
-    def fs(self):
+    def session(self) -> ClusterSession:
+        if self._session is None:
+            self._session = ClusterSession(self.config())  # a missing/invalid config fails here, clearly
+        return self._session
+
+    @property
+    def fs(self) -> HfedFileSystem:
         if self._fs is None:
-            from client.fs import HfedFileSystem
-            self.config()  # a missing/invalid config fails here with a clear message
-            self._fs = HfedFileSystem(conf=str(self.conf_path))
+            self._fs = HfedFileSystem(session=self.session)
         return self._fs
 
     def close(self) -> None:
-        """Close the filesystem the command used: its staging containers of small files are
+        """Close the session the command used: its staging containers of small files are
         completed, so the next command (or the packer) finds them closed."""
-        if self._fs is not None:
-            self._fs.close()
-            self._fs = None
+        if self._session is not None:
+            self._session.close()
+            self._session = self._fs = None
 
 
 def for_each(command: str, items, action) -> int:
@@ -249,9 +256,10 @@ def cmd_mkdir(ctx, a):
         if a.p:
             ctx.fs.makedirs(path, exist_ok=True)
         else:
-            if ctx.fs.exists(path):
-                raise FileExistsError(f"{path}: File exists")
-            ctx.fs.mkdir(path, create_parents=False)
+            try:
+                ctx.fs.mkdir(path, create_parents=False)
+            except FileExistsError:
+                raise FileExistsError(f"{path}: File exists") from None
     return for_each("mkdir", [absolute(p) for p in a.paths], one)
 
 

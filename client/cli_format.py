@@ -480,7 +480,7 @@ def namenode_memory_columns(s) -> tuple[str, str, str]:
 
 def dfsadmin_report(cfg, stats, out=sys.stdout) -> list[str]:
     """`dfsadmin -report`: cluster totals, then each namespace with its DataNodes.
-    ``stats`` is fs.stats(): (nameservice, GetStatsResponse or the Exception).
+    ``stats`` is session.stats(): (nameservice, GetStatsResponse or the Exception).
     Returns the namespaces that are down."""
     up = [(ns, s) for ns, s in stats if not isinstance(s, BaseException)]
     down = [ns for ns, s in stats if isinstance(s, BaseException)]

@@ -6,49 +6,32 @@ directories above them look like ordinary directories, cannot be deleted or
 renamed, and a rename between namespaces is refused with EXDEV, as in HDFS
 ViewFs. Every error is a Python built-in naming the path and the namespace;
 one namespace being down raises ConnectionError for its paths only.
+
+The filesystem holds no connection or client state of its own: that is the
+ClusterSession (client/session.py) it wraps, ``fs.session``. Each method
+checks its path once (protos/paths.py) and hands the checked, resolved path on.
 """
 from __future__ import annotations
 
 import datetime
 import os
-import threading
 import time
-import uuid
 from typing import Iterable
 
 from fsspec import AbstractFileSystem
 from fsspec.callbacks import DEFAULT_CALLBACK
 
-from client.datanode_client import PACKET_SIZE, DatanodePool
-from client.mount_table import MountTable
+from client.archive import ArchiveResult, archive
+from client.datanode_client import PACKET_SIZE
+from client.file_info import status_to_info
+from client.mount_table import Resolved
 from client.namenode_client import NamenodeClient
-from client.small_writer import SmallFileWriter
+from client.session import ClusterSession
 from client.streams import HfedReader, HfedWriter
-from protos import checksum, config, errors, paths, rpc
+from protos import config, errors, paths
 from protos import hfed_pb2 as pb
 
 LISTING_PAGE = 1000
-LAYOUT_NAMES = {pb.BLOCKS: "blocks", pb.STAGED: "staged", pb.PACKED: "packed"}
-
-
-def status_to_info(status: pb.FileStatus, name: str, nameservice: str) -> dict:
-    return {
-        "name": name,
-        "size": 0 if status.is_dir else status.length,
-        "type": "directory" if status.is_dir else "file",
-        "owner": status.owner,
-        "group": status.group,
-        "permission": status.permission,
-        "replication": status.replication,
-        "block_size": status.block_size,
-        "mtime": status.mtime_ms / 1000.0,
-        "atime": status.atime_ms / 1000.0,
-        "file_id": status.file_id,
-        "children_count": status.children_count,
-        "under_construction": status.under_construction,
-        "layout": "" if status.is_dir else LAYOUT_NAMES.get(status.layout, "blocks"),
-        "nameservice": nameservice,
-    }
 
 
 class HfedFileSystem(AbstractFileSystem):
@@ -57,33 +40,13 @@ class HfedFileSystem(AbstractFileSystem):
     cachable = False
 
     def __init__(self, conf: str | os.PathLike | config.ClusterConfig | None = None, user: str | None = None,
-                 host: str | None = None, groups: list[str] | None = None, **storage_options):
+                 host: str | None = None, groups: list[str] | None = None, session: ClusterSession | None = None,
+                 **storage_options):
+        """A filesystem over ``session``, or over a new one for ``conf``, ``user``, ``host`` and
+        ``groups`` (see ClusterSession). close() closes the session."""
         super().__init__(**storage_options)
-        if isinstance(conf, config.ClusterConfig):
-            self.cfg = conf
-        else:
-            self.cfg = config.load(config.find_config_path(str(conf) if conf else None))
-        self.mounts = MountTable(self.cfg)
-        self.user = user or rpc.current_user()
-        self.groups = groups or ([self.user] if user else rpc.current_groups())
-        self.host = host or self.cfg.client_host_label()
-        self.client_name = f"hfed-client-{self.host or 'nohost'}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self.datanodes = DatanodePool(rpc.identity_metadata(self.user, self.groups))
-        self._namenodes: dict[str, NamenodeClient] = {}
-        self._defaults: dict[str, pb.GetServerDefaultsResponse] = {}
-        self._lock = threading.Lock()
-        self._failed_datanodes: dict[str, float] = {}  # uuid -> when a write pipeline last failed there
-        self._small_writers: dict[str, SmallFileWriter] = {}   # nameservice -> its open staging container
-
-    FAILED_DATANODE_MEMORY = 30.0  # until the NameNode notices a dead DataNode, steer new blocks away
-
-    def note_failed_datanode(self, datanode_uuid: str) -> None:
-        if datanode_uuid:
-            self._failed_datanodes[datanode_uuid] = time.monotonic()
-
-    def recently_failed_datanodes(self) -> set[str]:
-        cutoff = time.monotonic() - self.FAILED_DATANODE_MEMORY
-        return {u for u, when in list(self._failed_datanodes.items()) if when > cutoff}
+        self.session = session or ClusterSession(conf, user, host, groups)
+        self.mounts = self.session.mounts
 
     # --------------------------------------------------------------- plumbing
 
@@ -94,74 +57,28 @@ class HfedFileSystem(AbstractFileSystem):
         path = str(path)
         if path.startswith("hfed://"):
             path = "/" + path[len("hfed://"):].lstrip("/")  # hfed://user/x and hfed:///user/x alike
-        # A bare relative path stays relative, for paths.validate to refuse.
+        # A bare relative path stays relative, for paths.check to refuse.
         return path if path == "/" or not path.endswith("/") else path.rstrip("/") or "/"
 
-    def _path(self, path) -> str:
-        return paths.validate(self._strip_protocol(path))
+    def _path(self, path) -> paths.CheckedPath:
+        """The edge: every path a caller hands in is checked here, once."""
+        return path if isinstance(path, paths.CheckedPath) else paths.check(self._strip_protocol(path))
 
-    def namenode(self, nameservice: str) -> NamenodeClient:
-        with self._lock:
-            client = self._namenodes.get(nameservice)
-            if client is None:
-                ns = self.cfg.nameservices.get(nameservice)
-                if ns is None:
-                    raise errors.InvalidArgument(f"unknown nameservice {nameservice!r} "
-                                                 f"(known: {', '.join(sorted(self.cfg.nameservices))})")
-                client = self._namenodes[nameservice] = NamenodeClient(nameservice, ns.address, self.user,
-                                                                        self.groups)
-            return client
+    def _target(self, path) -> Resolved:
+        return self.session.resolve(self._path(path))
 
-    def resolve(self, path) -> tuple[str, str]:
-        return self.mounts.resolve(self._path(path))
-
-    def _nn_for(self, path) -> tuple[NamenodeClient, str, str]:
-        ns, inner = self.resolve(path)
-        return self.namenode(ns), ns, inner
-
-    def server_defaults(self, nameservice: str) -> pb.GetServerDefaultsResponse:
-        if nameservice not in self._defaults:
-            self._defaults[nameservice] = self.namenode(nameservice).get_server_defaults()
-        return self._defaults[nameservice]
-
-    def default_block_size(self, nameservice: str) -> int:
-        return self.server_defaults(nameservice).block_size or self.cfg.block_size
-
-    def small_file_threshold(self, nameservice: str) -> int:
-        """Files of 0 < size < this many bytes get no block in that namespace (0: packing is off)."""
-        return self.server_defaults(nameservice).small_file_threshold
-
-    def small_writer(self, nameservice: str) -> SmallFileWriter:
-        """This client's writer of small files into ``nameservice`` (client/small_writer.py)."""
-        with self._lock:
-            writer = self._small_writers.get(nameservice)
-        if writer is None:
-            created = SmallFileWriter(self, nameservice)
-            with self._lock:
-                writer = self._small_writers.setdefault(nameservice, created)
-            if writer is not created:
-                created.close()
-        return writer
-
-    def flush_small_files(self) -> None:
-        """Close the open staging containers, so the NameNodes' packers may pack them."""
-        with self._lock:
-            writers, self._small_writers = list(self._small_writers.values()), {}
-        for writer in writers:
-            writer.close()
+    def _namenode_of(self, path) -> tuple[NamenodeClient, Resolved]:
+        target = self._target(path)
+        return self.session.namenode(target.nameservice), target
 
     def close(self) -> None:
-        self.flush_small_files()
-        for client in self._namenodes.values():
-            client.close()
-        self._namenodes.clear()
-        self.datanodes.close()
+        self.session.close()
 
     def _synthetic_dir(self, path: str, nameservice: str | None) -> dict:
         """A mount point or internal directory that its namespace does not hold (yet)."""
-        return {"name": path, "size": 0, "type": "directory", "owner": self.user, "group": self.groups[0],
-                "permission": 0o555, "replication": 0, "block_size": 0, "mtime": 0.0, "atime": 0.0,
-                "nameservice": nameservice or "", "mount_point": nameservice is not None}
+        return {"name": path, "size": 0, "type": "directory", "owner": self.session.user,
+                "group": self.session.groups[0], "permission": 0o555, "replication": 0, "block_size": 0,
+                "mtime": 0.0, "atime": 0.0, "nameservice": nameservice or "", "mount_point": nameservice is not None}
 
     def _mount_point_info(self, path: str, nameservice: str | None) -> dict:
         """A mount point as its own namespace describes it (owner, mode, mtime);
@@ -169,9 +86,10 @@ class HfedFileSystem(AbstractFileSystem):
         if nameservice is None:
             return self._synthetic_dir(path, None)
         try:
-            info = status_to_info(self.namenode(nameservice).get_file_info(path), path, nameservice)
+            status = self.session.namenode(nameservice).get_file_info(path)
         except (errors.NotFound, ConnectionError):
             return self._synthetic_dir(path, nameservice)
+        info = status_to_info(status, path, nameservice)
         info["mount_point"] = True
         return info
 
@@ -180,8 +98,8 @@ class HfedFileSystem(AbstractFileSystem):
     def info(self, path, **kwargs) -> dict:
         path = self._path(path)
         try:
-            nn, ns, inner = self._nn_for(path)
-            return status_to_info(nn.get_file_info(inner), path, ns)
+            nn, target = self._namenode_of(path)
+            return status_to_info(nn.get_file_info(path), path, target.nameservice)
         except (errors.NotFound, ConnectionError) as e:
             found = self._info_without_status(path, e)
             if found is e:
@@ -204,7 +122,7 @@ class HfedFileSystem(AbstractFileSystem):
         entries: dict[str, dict] = {}
         owned = self.mounts.mount_of(path) is not None or self.mounts.fallback
         if not owned and not below:
-            self.resolve(path)  # raises NotFound naming the path
+            self.session.resolve(path)  # raises NotFound naming the path
         if owned:
             try:
                 entries = {e["name"]: e for e in self._list_namespace(path)}
@@ -219,11 +137,12 @@ class HfedFileSystem(AbstractFileSystem):
         listing = [entries[name] for name in sorted(entries)]
         return listing if detail else [e["name"] for e in listing]
 
-    def _list_namespace(self, path: str) -> Iterable[dict]:
-        nn, ns, inner = self._nn_for(path)
+    def _list_namespace(self, path: paths.CheckedPath) -> Iterable[dict]:
+        nn, target = self._namenode_of(path)
+        ns = target.nameservice
         start_after = ""
         while True:
-            reply = nn.get_listing(inner, start_after, LISTING_PAGE)
+            reply = nn.get_listing(path, start_after, LISTING_PAGE)
             for status in reply.entries:
                 if status.path.startswith("/"):
                     name = status.path
@@ -244,20 +163,34 @@ class HfedFileSystem(AbstractFileSystem):
     # ------------------------------------------------------------ directories
 
     def mkdir(self, path, create_parents=True, permission=0o755, **kwargs) -> None:
+        """Without create_parents: FileExistsError if ``path`` exists, FileNotFoundError if its
+        parent does not. No existence check first: the NameNode answers."""
         path = self._path(path)
-        nn, ns, inner = self._nn_for(path)
-        # A mount point's own directory may not exist in its namespace yet.
-        parent = paths.parent_of(path)
-        if self.mounts.is_mount_point(path) or self.mounts.is_protected(parent):
-            create_parents = True
-        nn.mkdirs(inner, permission, create_parents)
+        nn, target = self._namenode_of(path)
+        if create_parents:
+            nn.mkdirs(path, permission, True)
+            return
+        try:
+            nn.mkdirs(path, permission, False)
+        except errors.NotFound:
+            # A mount point's own directory (or the one it is in) may not exist in its namespace yet.
+            if not (self.mounts.is_mount_point(path) or self.mounts.is_protected(paths.parent_of(path))):
+                raise
+            nn.mkdirs(path, permission, True)
 
     def makedirs(self, path, exist_ok=False, permission=0o755) -> None:
+        """With exist_ok, an existing directory is fine and an existing file is FileExistsError."""
         path = self._path(path)
-        if not exist_ok and self.exists(path):
-            raise errors.AlreadyExists(f"{path} already exists", path)
-        nn, ns, inner = self._nn_for(path)
-        nn.mkdirs(inner, permission, True)
+        if not exist_ok and self.mounts.is_protected(path):
+            raise errors.AlreadyExists(f"{path} already exists", path)   # the mount table shows it always
+        nn, target = self._namenode_of(path)
+        if exist_ok:
+            nn.mkdirs(path, permission, True)
+            return
+        try:
+            nn.mkdirs(path, permission, False)   # fails if it exists
+        except errors.NotFound:                  # a parent is missing: create the chain
+            nn.mkdirs(path, permission, True)
 
     def rmdir(self, path) -> None:
         path = self._path(path)
@@ -281,9 +214,10 @@ class HfedFileSystem(AbstractFileSystem):
             return
         path = self._path(path)
         self._refuse_protected(path, "delete")
-        nn, ns, inner = self._nn_for(path)
-        if not nn.delete(inner, recursive):
-            raise errors.NotFound(f"cannot delete {path}: no such file or directory [namespace {ns}]", path)
+        nn, target = self._namenode_of(path)
+        if not nn.delete(path, recursive):
+            raise errors.NotFound(f"cannot delete {path}: no such file or directory "
+                                  f"[namespace {target.nameservice}]", path)
 
     def rm_file(self, path) -> None:
         path = self._path(path)
@@ -298,19 +232,19 @@ class HfedFileSystem(AbstractFileSystem):
         self._refuse_protected(src, "rename")
         if src == dst:
             return
-        src_ns, _ = self.resolve(src)
+        src_ns = self.session.resolve(src).nameservice
         if not self.mounts.is_protected(dst):
             # Refuse before asking anyone: the other namespace may even be down.
-            self._refuse_cross_namespace(src, src_ns, dst, self.resolve(dst)[0])
+            self._refuse_cross_namespace(src, src_ns, dst, self.session.resolve(dst).nameservice)
         try:
             if self.info(dst)["type"] == "directory":  # hdfs dfs -mv into an existing directory
-                dst = paths.join(dst, src.rsplit("/", 1)[-1])
+                dst = self._path(paths.join(dst, src.rsplit("/", 1)[-1]))
         except FileNotFoundError:
             pass
-        self._refuse_cross_namespace(src, src_ns, dst, self.resolve(dst)[0])
+        self._refuse_cross_namespace(src, src_ns, dst, self.session.resolve(dst).nameservice)
         if self.mounts.is_protected(dst):
             raise errors.AccessDenied(f"cannot rename {src} to {dst}: the target is a mount point", dst)
-        self.namenode(src_ns).rename(src, dst)
+        self.session.namenode(src_ns).rename(src, dst)
 
     rename = mv
 
@@ -321,21 +255,22 @@ class HfedFileSystem(AbstractFileSystem):
                                         f"cross-namespace rename", src)
 
     def chmod(self, path, mode: int) -> None:
-        nn, ns, inner = self._nn_for(path)
-        nn.set_permission(inner, mode)
+        nn, target = self._namenode_of(path)
+        nn.set_permission(target.path, mode)
 
     def chown(self, path, owner: str | None = None, group: str | None = None) -> None:
-        nn, ns, inner = self._nn_for(path)
-        nn.set_owner(inner, owner or "", group or "")
+        nn, target = self._namenode_of(path)
+        nn.set_owner(target.path, owner or "", group or "")
 
     def setrep(self, path, replication: int) -> None:
-        nn, ns, inner = self._nn_for(path)
-        nn.set_replication(inner, replication)
+        nn, target = self._namenode_of(path)
+        nn.set_replication(target.path, replication)
 
     def set_times(self, path, mtime: float | None = None, atime: float | None = None) -> None:
         """Seconds since the epoch; None leaves a time unchanged."""
-        nn, ns, inner = self._nn_for(path)
-        nn.set_times(inner, -1 if mtime is None else int(mtime * 1000), -1 if atime is None else int(atime * 1000))
+        nn, target = self._namenode_of(path)
+        nn.set_times(target.path, -1 if mtime is None else int(mtime * 1000),
+                     -1 if atime is None else int(atime * 1000))
 
     def touch(self, path, truncate=True, **kwargs) -> None:
         path = self._path(path)
@@ -357,9 +292,9 @@ class HfedFileSystem(AbstractFileSystem):
         parts += [m for m, _ in self.mounts.mounts_below(path)]
         found = False
         for part in parts:
-            nn, ns, inner = self._nn_for(part)
+            nn, target = self._namenode_of(part)
             try:
-                reply = nn.get_content_summary(inner)
+                reply = nn.get_content_summary(target.path)
             except errors.NotFound:
                 if part == path and not self.mounts.is_protected(path):
                     raise
@@ -385,23 +320,18 @@ class HfedFileSystem(AbstractFileSystem):
     def _open(self, path, mode="rb", block_size=None, autocommit=True, cache_options=None, replication=None,
               overwrite=True, permission=0o644, pack=True, **kwargs):
         """``pack=False``: give the file blocks even if it is small (e.g. for read locality)."""
-        path = self._path(path)
-        nn, ns, inner = self._nn_for(path)
+        target = self._target(path)
         if mode == "rb":
-            status = nn.get_file_info(inner)
-            if status.is_dir:
-                raise errors.IsADirectory(f"cannot open {path} for reading: it is a directory "
-                                          f"[namespace {ns}]", path)
-            return HfedReader(self, inner, ns)
+            return HfedReader(self.session, target)
         if mode in ("wb", "xb"):
-            if self.mounts.is_protected(path):
-                raise errors.IsADirectory(f"cannot open {path} for writing: it is a mount point or holds one", path)
-            status = nn.create(inner, self.client_name, permission, overwrite and mode == "wb", True,
-                               replication or 0, block_size or 0)
-            bpc = self.server_defaults(ns).bytes_per_checksum or checksum.BYTES_PER_CHECKSUM
-            return HfedWriter(self, inner, ns, status, bpc, self.small_file_threshold(ns) if pack else 0)
-        raise errors.InvalidArgument(f"cannot open {path} with mode {mode!r}: hfed supports 'rb', 'wb' and 'xb'",
-                                     path)
+            if self.mounts.is_protected(target.path):
+                raise errors.IsADirectory(f"cannot open {target.path} for writing: it is a mount point or "
+                                          f"holds one", target.path)
+            return HfedWriter.create(self.session, target, overwrite=overwrite and mode == "wb",
+                                     permission=permission, replication=replication or 0,
+                                     block_size=block_size or 0, pack=pack)
+        raise errors.InvalidArgument(f"cannot open {target.path} with mode {mode!r}: hfed supports 'rb', 'wb' "
+                                     f"and 'xb'", target.path)
 
     def cat_file(self, path, start=None, end=None, **kwargs) -> bytes:
         with self.open(path, "rb") as f:
@@ -437,22 +367,22 @@ class HfedFileSystem(AbstractFileSystem):
             data = bytes(value)
             try:
                 path = self._path(raw)
-                ns, inner = self.resolve(path)
+                ns = self.session.resolve(path).nameservice
                 if self.mounts.is_protected(path):
                     raise errors.IsADirectory(f"cannot write {path}: it is a mount point or holds one", path)
-                small = 0 < len(data) < self.small_file_threshold(ns)
+                small = 0 < len(data) < self.session.small_file_threshold(ns)
             except errors.HfedError as e:
                 results[i] = e
                 continue
             if not small:
                 results[i] = self._pipe_large(path, data, overwrite, permission)
                 continue
-            request = pb.CommitSmallRequest(path=inner, create=True, overwrite=overwrite, permission=permission,
+            request = pb.CommitSmallRequest(path=path, create=True, overwrite=overwrite, permission=permission,
                                             create_parent=True)
             by_ns.setdefault(ns, []).append((i, request, data))
         for ns, todo in by_ns.items():
             try:
-                outcome = self.small_writer(ns).write([r for _, r, _ in todo], [d for _, _, d in todo])
+                outcome = self.session.small_writer(ns).write([r for _, r, _ in todo], [d for _, _, d in todo])
             except errors.HfedError as e:
                 outcome = [e] * len(todo)
             for (i, _, _), error in zip(todo, outcome):
@@ -503,7 +433,7 @@ class HfedFileSystem(AbstractFileSystem):
     # ---------------------------------------------------------------- batches
 
     def _batched(self, raw_paths, entry_for) -> list[tuple[str | None, str | None, object]]:
-        """One Batch entry per path (``entry_for(path, inner)``), grouped by
+        """One Batch entry per path (``entry_for(path)``, the path checked), grouped by
         namespace and chunked by MAX_BATCH. Returns (path, nameservice, result)
         in the order given; result is the reply or the exception the single call
         would have raised (a bad path, a down namespace) -- returned, not raised."""
@@ -513,8 +443,8 @@ class HfedFileSystem(AbstractFileSystem):
             path = ns = None
             try:
                 path = self._path(raw)
-                ns, inner = self.resolve(path)
-                by_ns.setdefault(ns, []).append((i, entry_for(path, inner)))
+                ns = self.session.resolve(path).nameservice
+                by_ns.setdefault(ns, []).append((i, entry_for(path)))
                 out[i] = (path, ns, None)
             except errors.HfedError as e:
                 out[i] = (path, ns, e)
@@ -522,7 +452,7 @@ class HfedFileSystem(AbstractFileSystem):
             for start in range(0, len(todo), pb.MAX_BATCH):
                 chunk = todo[start:start + pb.MAX_BATCH]
                 try:
-                    replies = self.namenode(ns).batch([entry for _, entry in chunk])
+                    replies = self.session.namenode(ns).batch([entry for _, entry in chunk])
                 except errors.HfedError as e:   # e.g. the namespace is down: its paths fail, the others go on
                     replies = [e] * len(chunk)
                 for (i, _), reply in zip(chunk, replies):
@@ -531,33 +461,33 @@ class HfedFileSystem(AbstractFileSystem):
 
     def info_many(self, path_list) -> list[dict | Exception]:
         """info() of many paths in one call per namespace (per MAX_BATCH paths), in order."""
-        def entry(path, inner):
-            return pb.BatchEntry(get_file_info=pb.GetFileInfoRequest(path=inner))
+        def entry(path):
+            return pb.BatchEntry(get_file_info=pb.GetFileInfoRequest(path=path))
         return [status_to_info(result.status, path, ns) if not isinstance(result, Exception)
                 else self._info_without_status(path, result) if path else result
                 for path, ns, result in self._batched(list(path_list), entry)]
 
     def mkdirs_many(self, path_list, permission=0o755, create_parents=True) -> list[None | Exception]:
         """mkdir() of many paths in few calls: None where it worked, else the exception, in order."""
-        def entry(path, inner):
+        def entry(path):
             parents = create_parents or self.mounts.is_mount_point(path) or self.mounts.is_protected(
                 paths.parent_of(path))   # as mkdir(): a mount point's directory may not exist yet
-            return pb.BatchEntry(mkdirs=pb.MkdirsRequest(path=inner, permission=permission, create_parent=parents))
+            return pb.BatchEntry(mkdirs=pb.MkdirsRequest(path=path, permission=permission, create_parent=parents))
         return [result if isinstance(result, Exception) else None
                 for _, _, result in self._batched(list(path_list), entry)]
 
     def touch_many(self, path_list, overwrite=True, permission=0o644, replication=0) -> list[None | Exception]:
         """Create many empty files (Create, then Complete, batched): None where
         it worked, else the exception the single call would raise, in order."""
-        def create(path, inner):
+        def create(path):
             if self.mounts.is_protected(path):
                 raise errors.IsADirectory(f"cannot create {path}: it is a mount point or holds one", path)
             return pb.BatchEntry(create=pb.CreateRequest(
-                path=inner, permission=permission, overwrite=overwrite, create_parent=True,
-                replication=replication or 0, client_name=self.client_name))
+                path=path, permission=permission, overwrite=overwrite, create_parent=True,
+                replication=replication or 0, client_name=self.session.client_name))
 
-        def complete(path, inner):
-            return pb.BatchEntry(complete=pb.CompleteRequest(path=inner, client_name=self.client_name))
+        def complete(path):
+            return pb.BatchEntry(complete=pb.CompleteRequest(path=path, client_name=self.session.client_name))
         raw = list(path_list)
         results = [r if isinstance(r, Exception) else None for _, _, r in self._batched(raw, create)]
         created = [i for i, r in enumerate(results) if r is None]
@@ -571,25 +501,20 @@ class HfedFileSystem(AbstractFileSystem):
     # -------------------------------------------------------------- for the CLI
 
     def block_locations(self, path) -> pb.LocatedBlocks:
-        nn, ns, inner = self._nn_for(path)
-        return nn.get_block_locations(inner, 0, 1 << 62, self.host)
+        return self.session.block_locations(self._target(path))
 
-    def stats(self) -> list[tuple[str, pb.GetStatsResponse | Exception]]:
-        """Each namespace's statistics, or the error when it is down (the others still answer)."""
-        result = []
-        for ns in sorted(self.cfg.nameservices):
-            try:
-                result.append((ns, self.namenode(ns).get_stats()))
-            except (errors.HfedError, OSError) as e:
-                result.append((ns, e))
-        return result
-
-    def archive(self, path, callback=None):
+    def archive(self, path, callback=None) -> ArchiveResult:
         """Pack the small files under ``path`` (a path or a list of them) into containers in
         place; returns a client.archive.ArchiveResult (counts, skips and why, errors by path)."""
-        from client.archive import archive
-        raw = path if isinstance(path, (list, tuple)) else [path]
-        return archive(self, [self._path(p) for p in raw], callback)
-
-    def report_bad_replica(self, nameservice: str, block: pb.Block, datanode_uuid: str) -> None:
-        self.namenode(nameservice).report_bad_blocks([(block, datanode_uuid)])
+        result = ArchiveResult()
+        files = []
+        for top in [self._path(p) for p in (path if isinstance(path, (list, tuple)) else [path])]:
+            try:
+                info = self.info(top)
+                found = [info] if info["type"] != "directory" else [
+                    entry for _, entry in sorted(self.find(top, detail=True).items())]
+            except (OSError, ValueError) as e:
+                result.errors.append((top, e))
+                continue
+            files += found
+        return archive(self.session, files, result, callback)

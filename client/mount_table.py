@@ -9,11 +9,22 @@ the config names one. Paths keep their full absolute form inside a namespace
 Directories above mount points (/ and /a when /a/b is a mount) are "internal"
 directories: listing them shows the mount points below as directories, merged
 with the fallback's own entries when there is a fallback. Pure: no I/O.
+
+Every method takes a raw path or a paths.CheckedPath; a checked one is not
+validated again, so callers check a path once, at their edge, and pass it on.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from protos import errors, paths
 from protos.config import ClusterConfig
+
+
+class Resolved(NamedTuple):
+    """Where a checked path lives: its nameservice and its (unchanged) path there."""
+    nameservice: str
+    path: paths.CheckedPath
 
 
 class MountTable:
@@ -30,23 +41,23 @@ class MountTable:
                 return mount_path, ns
         return None
 
-    def resolve(self, path: str) -> tuple[str, str]:
+    def resolve(self, path: str) -> Resolved:
         """(nameservice, path inside it) for a path; NotFound when nothing owns it."""
-        path = paths.validate(path)
+        path = paths.check(path)
         found = self.mount_of(path)
         if found:
-            return found[1], path
+            return Resolved(found[1], path)
         if self.fallback:
-            return self.fallback, path
+            return Resolved(self.fallback, path)
         known = ", ".join(m for m, _ in sorted(self.mounts)) or "none"
         raise errors.NotFound(f"{path}: no mount point covers this path and there is no fallback "
                               f"namespace (mount points: {known})", path)
 
     def is_mount_point(self, path: str) -> bool:
-        return paths.validate(path) in self._by_path
+        return paths.check(path) in self._by_path
 
     def nameservice_of_mount(self, path: str) -> str | None:
-        return self._by_path.get(paths.validate(path))
+        return self._by_path.get(paths.check(path))
 
     def mount_points_under(self, path: str) -> dict[str, str | None]:
         """Children of directory ``path`` that a listing must show because of mounts.
@@ -54,7 +65,7 @@ class MountTable:
         Maps child path -> nameservice when the child is itself a mount point,
         or None when it is an internal directory leading to deeper mounts.
         """
-        path = paths.validate(path)
+        path = paths.check(path)
         depth = len(paths.components(path))
         children: dict[str, str | None] = {}
         for mount_path, ns in self.mounts:
@@ -69,15 +80,15 @@ class MountTable:
 
     def mounts_below(self, path: str) -> list[tuple[str, str]]:
         """Every mount strictly below ``path`` (for summaries spanning namespaces)."""
-        path = paths.validate(path)
+        path = paths.check(path)
         return sorted((m, ns) for m, ns in self.mounts if m != path and paths.is_within(m, path))
 
     def is_internal_dir(self, path: str) -> bool:
         """True for a directory that exists only because mount points lie below it."""
-        path = paths.validate(path)
+        path = paths.check(path)
         return self.mount_of(path) is None and (path == "/" or bool(self.mount_points_under(path)))
 
     def is_protected(self, path: str) -> bool:
         """Paths that may not be deleted or renamed: /, mount points and anything above one."""
-        path = paths.validate(path)
+        path = paths.check(path)
         return path == "/" or path in self._by_path or bool(self.mount_points_under(path))

@@ -30,15 +30,13 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from client.datanode_client import BlockWriter, PipelineFailed
+from client.datanode_client import BlockWriter, DatanodePool, PipelineFailed
+from client.failed_datanodes import FailedDatanodes
+from client.namenode_client import NamenodeClient
 from protos import errors, small_entry
 from protos import hfed_pb2 as pb
 from protos.checksum import BYTES_PER_CHECKSUM
-
-if TYPE_CHECKING:
-    from client.fs import HfedFileSystem
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +74,11 @@ class _Container:
 class SmallFileWriter:
     """Appends small files of one namespace to this client's staging container and commits them."""
 
-    def __init__(self, fs: "HfedFileSystem", nameservice: str):
-        self.fs, self.nameservice = fs, nameservice
-        self.nn = fs.namenode(nameservice)
+    def __init__(self, namenode: NamenodeClient, datanodes: DatanodePool, client_name: str, client_host: str,
+                 failed_datanodes: FailedDatanodes):
+        self.nn, self.nameservice = namenode, namenode.nameservice
+        self.datanodes, self.client_name, self.client_host = datanodes, client_name, client_host
+        self.failed_datanodes = failed_datanodes
         self._lock = threading.Lock()          # container, entry queues, the stage flags
         self._round_done = threading.Condition(self._lock)
         self._flushing = self._committing = False
@@ -88,7 +88,7 @@ class SmallFileWriter:
         self._retired: list[_Container] = []  # full, idle or broken containers waiting to be closed
         self._stop = threading.Event()
         self._closed = False
-        self._ticker = threading.Thread(target=self._tick, name=f"small-{nameservice}", daemon=True)
+        self._ticker = threading.Thread(target=self._tick, name=f"small-{self.nameservice}", daemon=True)
         self._ticker.start()
         atexit.register(_close_at_exit, weakref.ref(self))
 
@@ -98,7 +98,7 @@ class SmallFileWriter:
         archive options already set). One result per file: None, or why it failed."""
         entries = []
         for request, data in zip(requests, payloads):
-            request.client_name = self.fs.client_name
+            request.client_name = self.client_name
             request.length = len(data)
             request.crc32c = small_entry.crc32c(data)
             entries.append(_Entry(request, small_entry.encode(data, align=BYTES_PER_CHECKSUM, crc=request.crc32c)))
@@ -143,9 +143,9 @@ class SmallFileWriter:
             self._broken(container, e)      # the entry stays pending: its round writes it again
 
     def _open(self) -> _Container:
-        excluded = self.fs.recently_failed_datanodes()
-        reply = self.nn.open_container(self.fs.client_name, self.fs.host, sorted(excluded))
-        writer = BlockWriter(self.fs.datanodes, reply.block, self.fs.client_name, reply.path, keep_partial=True)
+        excluded = self.failed_datanodes.recent()
+        reply = self.nn.open_container(self.client_name, self.client_host, sorted(excluded))
+        writer = BlockWriter(self.datanodes, reply.block, self.client_name, reply.path, keep_partial=True)
         return _Container(reply, writer)
 
     def _flush_round(self) -> None:
@@ -239,7 +239,7 @@ class SmallFileWriter:
             return
         log.warning("staging container %s (namespace %s): %s; closing it at %d committed bytes",
                     container.path, self.nameservice, error, container.committed_end)
-        self.fs.note_failed_datanode(error.failed_uuid)
+        self.failed_datanodes.note(error.failed_uuid)
         container.broken = True
         container.writer.abort()
         self._retire(container)
@@ -276,7 +276,7 @@ class SmallFileWriter:
                         generation_stamp=container.located.block.generation_stamp, num_bytes=length)
         deadline = time.monotonic() + (CLOSE_TIMEOUT if wait else 0)
         while True:
-            if self.nn.complete(container.path, self.fs.client_name, last):
+            if self.nn.complete(container.path, self.client_name, last):
                 return True
             if time.monotonic() >= deadline:
                 return False
@@ -294,7 +294,7 @@ class SmallFileWriter:
                     self._retire(container)
                 if self._container is not None or self._retired:
                     try:
-                        self.nn.renew_lease(self.fs.client_name)
+                        self.nn.renew_lease(self.client_name)
                         self._close_retired(wait=False)
                     except errors.HfedError as e:
                         log.warning("namespace %s: staging container upkeep failed: %s", self.nameservice, e)

@@ -1,5 +1,10 @@
 """File objects returned by HfedFileSystem.open: HfedReader and HfedWriter.
 
+Both work on a ClusterSession (client/session.py) and a path the mount table
+resolved (checked once, at the filesystem's edge). Opening a reader is one
+NameNode call (GetBlockLocations: the length, layout and blocks are all it
+needs; a directory is refused there).
+
 HfedReader fetches only the blocks a read touches, in whole packets, and keeps
 one stream open while reading sequentially. HfedWriter streams each block down
 its pipeline as data arrives, keeping only the current block's bytes (to
@@ -22,14 +27,13 @@ import io
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
 
 from client.datanode_client import PACKET_SIZE, BlockWriter, PipelineFailed, iter_block_range
+from client.file_info import status_to_info
+from client.mount_table import Resolved
+from client.session import ClusterSession
 from protos import errors, small_entry
 from protos import hfed_pb2 as pb
-
-if TYPE_CHECKING:
-    from client.fs import HfedFileSystem
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +62,13 @@ def blocks_for_range(spans: list[tuple[int, int]], start: int, end: int) -> list
 class HfedReader(io.BufferedIOBase):
     """Read-only, seekable view of one file."""
 
-    def __init__(self, fs: "HfedFileSystem", path: str, nameservice: str):
+    def __init__(self, session: ClusterSession, target: Resolved):
+        """IsADirectory (from the NameNode) when ``target`` is a directory."""
         super().__init__()
-        self.fs = fs
-        self.path = path
-        self.nameservice = nameservice
+        self.session = session
+        self.target = target
+        self.path = target.path
+        self.nameservice = target.nameservice
         self.mode = "rb"
         self._pos = 0
         self._buf = b""          # last chunk read, starting at file offset _buf_start
@@ -73,8 +79,7 @@ class HfedReader(io.BufferedIOBase):
         self._load_locations()
 
     def _load_locations(self) -> None:
-        located = self.fs.namenode(self.nameservice).get_block_locations(
-            self.path, 0, 1 << 62, self.fs.host)
+        located = self.session.block_locations(self.target)
         self.size = located.file_length
         self.layout = located.layout
         self._inline = located.inline_data if located.layout == pb.STAGED else None
@@ -90,8 +95,8 @@ class HfedReader(io.BufferedIOBase):
         end = start + (self.size if located.packed_raw else small_entry.read_span(self.size))
         if container.block.num_bytes > start:        # a compressed last entry ends before read_span does
             end = min(end, container.block.num_bytes)
-        data = b"".join(iter_block_range(self.fs.datanodes, container, start, end, path=self.path,
-                                         client_host=self.fs.host, report_bad=self._report_bad))
+        data = b"".join(iter_block_range(self.session.datanodes, container, start, end, path=self.path,
+                                         client_host=self.session.host, report_bad=self._report_bad))
         if located.packed_raw:
             return data
         return small_entry.decode(data, f"{self.path} (namespace {self.nameservice}, container block "
@@ -142,12 +147,13 @@ class HfedReader(io.BufferedIOBase):
         sequential = self._pos == self._stream_end
         end = block_end if sequential else min(block_end, self._pos + max(want, PACKET_SIZE))
         shift = -block_start   # file offset -> offset within the block
-        self._stream = iter_block_range(self.fs.datanodes, self._blocks[index], self._pos + shift, end + shift,
-                                        path=self.path, client_host=self.fs.host, report_bad=self._report_bad)
+        self._stream = iter_block_range(self.session.datanodes, self._blocks[index], self._pos + shift,
+                                        end + shift, path=self.path, client_host=self.session.host,
+                                        report_bad=self._report_bad)
         self._stream_pos, self._stream_end = self._pos, end
 
     def _report_bad(self, block: pb.Block, dn: pb.DatanodeId) -> None:
-        self.fs.report_bad_replica(self.nameservice, block, dn.uuid)
+        self.session.report_bad_replica(self.nameservice, block, dn.uuid)
 
     def _fill(self, want: int) -> None:
         """Make _buf cover _pos (which is < size)."""
@@ -218,7 +224,8 @@ class HfedReader(io.BufferedIOBase):
         return self._buf[self._pos - self._buf_start:]
 
     def info(self) -> dict:
-        return self.fs.info(self.path)
+        status = self.session.namenode(self.nameservice).get_file_info(self.path)
+        return status_to_info(status, self.path, self.nameservice)
 
     def close(self) -> None:
         if not self.closed:
@@ -230,20 +237,28 @@ class HfedReader(io.BufferedIOBase):
 class HfedWriter(io.BufferedIOBase):
     """Write-only stream that becomes the file's content on close()."""
 
-    def __init__(self, fs: "HfedFileSystem", path: str, nameservice: str, status: pb.FileStatus,
-                 bytes_per_checksum: int, small_file_threshold: int = 0):
+    @classmethod
+    def create(cls, session: ClusterSession, target: Resolved, *, overwrite: bool, permission: int,
+               replication: int = 0, block_size: int = 0, pack: bool = True) -> "HfedWriter":
+        """Create the file (leased to this client) and a writer for it. ``pack=False``: give
+        the file blocks even if it is small (e.g. for read locality)."""
+        status = session.namenode(target.nameservice).create(
+            target.path, session.client_name, permission, overwrite, True, replication, block_size)
+        return cls(session, target, status, session.small_file_threshold(target.nameservice) if pack else 0)
+
+    def __init__(self, session: ClusterSession, target: Resolved, status: pb.FileStatus,
+                 small_file_threshold: int = 0):
         """``small_file_threshold``: a file that ends below it (and is not empty) is closed
         as a small file with no block of its own (0: always blocks)."""
         super().__init__()
-        self.fs = fs
-        self.path = path
-        self.nameservice = nameservice
+        self.session = session
+        self.path = target.path
+        self.nameservice = target.nameservice
         self.mode = "wb"
-        self.block_size = status.block_size or fs.default_block_size(nameservice)
-        self.bytes_per_checksum = bytes_per_checksum
-        self._nn = fs.namenode(nameservice)
-        self._client_name = fs.client_name
-        self._file_id = status.file_id
+        self.block_size = status.block_size or session.default_block_size(self.nameservice)
+        self.bytes_per_checksum = session.bytes_per_checksum(self.nameservice)
+        self._nn = session.namenode(self.nameservice)
+        self._client_name = session.client_name
         self._small_limit = small_file_threshold
         self._held: bytearray | None = bytearray() if small_file_threshold > 0 else None  # bytes of a maybe-small file
         self._written = 0
@@ -254,7 +269,7 @@ class HfedWriter(io.BufferedIOBase):
         self._excluded: set[str] = set()
         self._failed = False
         self._stop_renewal = threading.Event()
-        self._renewer = threading.Thread(target=self._renew_lease, name=f"lease-{path}", daemon=True)
+        self._renewer = threading.Thread(target=self._renew_lease, name=f"lease-{self.path}", daemon=True)
         self._renewer.start()
 
     def __repr__(self) -> str:
@@ -311,17 +326,17 @@ class HfedWriter(io.BufferedIOBase):
                 self._finish_block()
 
     def _start_block(self) -> None:
-        excluded = self._excluded | self.fs.recently_failed_datanodes()
+        excluded = self._excluded | self.session.failed_datanodes.recent()
         try:
             self._located = self._nn.add_block(self.path, self._client_name, self._previous, sorted(excluded),
-                                               self.fs.host)
+                                               self.session.host)
         except errors.NoSpace:
             if excluded == self._excluded:
                 raise
             # Too few DataNodes left without the remembered failures: let the NameNode choose.
             self._located = self._nn.add_block(self.path, self._client_name, self._previous,
-                                               sorted(self._excluded), self.fs.host)
-        self._pipeline = BlockWriter(self.fs.datanodes, self._located, self._client_name, self.path,
+                                               sorted(self._excluded), self.session.host)
+        self._pipeline = BlockWriter(self.session.datanodes, self._located, self._client_name, self.path,
                                      bytes_per_checksum=self.bytes_per_checksum)
 
     def _recover(self, error: PipelineFailed) -> None:
@@ -332,7 +347,7 @@ class HfedWriter(io.BufferedIOBase):
             self._abandon_current()
             if error.failed_uuid:
                 self._excluded.add(error.failed_uuid)
-                self.fs.note_failed_datanode(error.failed_uuid)
+                self.session.failed_datanodes.note(error.failed_uuid)
             self._start_block()
             try:
                 self._pipeline.write(bytes(self._block_data))
@@ -384,7 +399,7 @@ class HfedWriter(io.BufferedIOBase):
                 self.abort()
                 return
             if self._held:                      # 0 < size < threshold: a small file
-                error = self.fs.small_writer(self.nameservice).write(
+                error = self.session.small_writer(self.nameservice).write(
                     [pb.CommitSmallRequest(path=self.path)], [bytes(self._held)])[0]
                 if error is not None:
                     raise error

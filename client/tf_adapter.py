@@ -47,11 +47,10 @@ except ImportError as e:  # the core installs without TensorFlow
     raise ImportError("client.tf_adapter needs TensorFlow: install the extra with "
                       "`pip install -e '.[tf]'` (or `pip install tensorflow-cpu`)") from e
 
-import grpc
-
+from client.datanode_client import describe, iter_block_range, short_circuit_file
 from client.fs import HfedFileSystem
-from client.datanode_client import describe, iter_block_range
-from client.streams import block_spans
+from client.session import ClusterSession
+from client.streams import HfedReader, block_spans
 from client.tf_assign import FileLayout, InputPlan, assign_files, check_worker_index
 from client import tf_records
 from protos import errors
@@ -62,6 +61,7 @@ log = logging.getLogger(__name__)
 KINDS = ("tfrecord", "lines", "bytes")
 DEFAULT_CACHE_BYTES = 2 << 30
 READER_BUFFER = 1 << 20      # TFRecordDataset read buffer
+SHORT_CIRCUIT_TIMEOUT = 30.0
 GLOB_CHARS = re.compile(r"[*?\[]")
 WORKER_HOSTS_ENV = "HFED_WORKER_HOSTS"
 CACHE_NAME = re.compile(r"^[0-9a-f]{16}-")   # BlockCache.key(): digest, then the file's base name
@@ -96,14 +96,15 @@ def expand_paths(fs: HfedFileSystem, paths_or_globs: str | Iterable[str]) -> lis
 
 def _namespace_of(fs: HfedFileSystem, path: str) -> str:
     try:
-        return fs.resolve(GLOB_CHARS.split(path, 1)[0].rsplit("/", 1)[0] or "/")[0]
+        return fs.session.resolve(GLOB_CHARS.split(path, 1)[0].rsplit("/", 1)[0] or "/").nameservice
     except (errors.HfedError, ValueError):
         return "none"
 
 
-def file_layout(fs: HfedFileSystem, path: str) -> FileLayout:
-    ns, _ = fs.resolve(path)
-    located = fs.block_locations(path)
+def file_layout(session: ClusterSession, path: str) -> FileLayout:
+    target = session.resolve(path)
+    ns = target.nameservice
+    located = session.block_locations(target)
     if located.layout != pb.BLOCKS:   # a small file: no block of its own (packed: a range of a container)
         hosts = tuple(sorted(dn.host_label for lb in located.blocks[:1] for dn in lb.locations))
         return FileLayout(path, ns, located.file_length, ((located.file_length, hosts),) if hosts else ())
@@ -117,7 +118,7 @@ def plan_input(paths_or_globs, worker_hosts: list[str], fs: HfedFileSystem | Non
                imbalance: float = 0.1) -> InputPlan:
     """Ask the NameNodes where every block is and assign the files to workers."""
     fs = fs or HfedFileSystem()
-    layouts = [file_layout(fs, p) for p in expand_paths(fs, paths_or_globs)]
+    layouts = [file_layout(fs.session, p) for p in expand_paths(fs, paths_or_globs)]
     return assign_files(layouts, list(worker_hosts), imbalance)
 
 
@@ -219,7 +220,8 @@ class HfedInput:
                      HFED_WORKER_HOSTS=h1,h2,...); without it files are balanced by size only
     plan             a precomputed InputPlan (plan_input), e.g. made once by a launcher so
                      every worker reads the same plan even if replicas move meanwhile
-    fs               the client; its host (HFED_HOST) should be this worker's host label
+    fs               the client (its session reads the blocks); its host (HFED_HOST) should be
+                     this worker's host label
     kind             "tfrecord" (records), "lines" (text lines) or "bytes" (one element per file)
     cache_dir, cache_bytes   where fetched files go, and the (soft) bound on their total size
     cycle_length     files read at once (1: in order, one after another)
@@ -240,6 +242,7 @@ class HfedInput:
         num_workers = (plan.num_workers if plan else 1) if num_workers is None else num_workers
         check_worker_index(worker_index, num_workers)
         self.fs = fs or HfedFileSystem()
+        self.session = self.fs.session
         self.kind = kind
         self.worker_index = worker_index
         if plan is None:
@@ -250,10 +253,10 @@ class HfedInput:
         elif plan.num_workers != num_workers:
             raise ValueError(f"the plan is for {plan.num_workers} workers, not {num_workers}")
         self.plan = plan
-        self.host = plan.worker_hosts[worker_index] or self.fs.host or ""
-        if self.fs.host and self.host != self.fs.host:
+        self.host = plan.worker_hosts[worker_index] or self.session.host or ""
+        if self.session.host and self.host != self.session.host:
             log.warning("worker %d is planned on host %r but its client declares %r; reading as %r",
-                        worker_index, self.host, self.fs.host, self.host)
+                        worker_index, self.host, self.session.host, self.host)
         self.files = plan.files_of(worker_index)
         self.cache = BlockCache(cache_dir, cache_bytes, keep_recent=max(2, cycle_length + 1))
         self.count_records = count_records
@@ -272,7 +275,7 @@ class HfedInput:
             worker_hosts = os.environ[WORKER_HOSTS_ENV].split(",")
         if worker_hosts is None:
             if num_workers == 1:
-                return [self.fs.host or ""]
+                return [self.session.host or ""]
             # Every worker must plan alike, and each knows only its own host: plan without locality.
             log.warning("no worker_hosts (or %s) given: assigning files by size only, without locality",
                         WORKER_HOSTS_ENV)
@@ -325,7 +328,7 @@ class HfedInput:
 
     def local_path(self, layout: FileLayout) -> str:
         """A local file holding ``layout``'s current bytes: its block file, or a cache copy."""
-        located = self.fs.block_locations(layout.path)   # fresh: replicas may have moved since planning
+        located = self.session.block_locations(self.session.resolve(layout.path))   # fresh: replicas may have moved
         local = None
         if (located.layout == pb.BLOCKS and len(located.blocks) == 1
                 and located.blocks[0].block.num_bytes == located.file_length):
@@ -365,15 +368,14 @@ class HfedInput:
             if not self.host or dn.host_label != self.host:
                 continue
             try:
-                reply = self.fs.datanodes.stub(dn.transfer_address).RequestShortCircuit(
-                    pb.ShortCircuitRequest(block=located.block, client_host=self.host),
-                    metadata=self.fs.datanodes.metadata, timeout=30.0, wait_for_ready=False)
-            except grpc.RpcError as e:
+                block_path, length = short_circuit_file(self.session.datanodes, dn, located.block, self.host,
+                                                        SHORT_CIRCUIT_TIMEOUT)
+            except errors.HfedError as e:
                 log.warning("%s [namespace %s]: no short-circuit read from %s (%s); fetching instead",
-                            layout.path, layout.nameservice, describe(dn), e.details() or e.code())
+                            layout.path, layout.nameservice, describe(dn), e)
                 return None
-            if reply.length >= located.block.num_bytes and os.path.exists(reply.block_path):
-                return reply.block_path
+            if length >= located.block.num_bytes and os.path.exists(block_path):
+                return block_path
         return None
 
     def _cached_copy(self, layout: FileLayout, located: pb.LocatedBlocks) -> str:
@@ -384,7 +386,8 @@ class HfedInput:
             self._count(cached_bytes=located.file_length)
             return hit
         if located.layout != pb.BLOCKS:   # a small file: the reader serves its range of the container
-            with open(self.cache.partial_path(key), "wb") as out, self.fs.open(layout.path, "rb") as f:
+            with open(self.cache.partial_path(key), "wb") as out, \
+                    HfedReader(self.session, self.session.resolve(layout.path)) as f:
                 shutil.copyfileobj(f, out, 1 << 20)
             local_container = any(dn.host_label == self.host for lb in located.blocks[:1] for dn in lb.locations)
             self._count(**{"local_bytes" if local_container else "remote_bytes": located.file_length})
@@ -406,7 +409,7 @@ class HfedInput:
                                     layout.path, layout.nameservice, local, e)
                         out.seek(start)
                         out.truncate()
-                for chunk in iter_block_range(self.fs.datanodes, lb, 0, end - start, path=layout.path,
+                for chunk in iter_block_range(self.session.datanodes, lb, 0, end - start, path=layout.path,
                                               report_bad=self._reporter(layout.nameservice)):
                     out.write(chunk)
                 self._count(remote_bytes=end - start)
@@ -414,7 +417,7 @@ class HfedInput:
             return self.cache.commit(key)
 
     def _reporter(self, nameservice: str):
-        return lambda block, dn: self.fs.report_bad_replica(nameservice, block, dn.uuid)
+        return lambda block, dn: self.session.report_bad_replica(nameservice, block, dn.uuid)
 
     def _count(self, **amounts: int) -> None:
         with self._lock:

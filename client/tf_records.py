@@ -104,8 +104,8 @@ def write_tfrecord_shards(fs: HfedFileSystem, records: Iterable[bytes], director
     replicas go wherever placement chooses).
     """
     directory = fs._path(directory)
-    nameservice, _ = fs.resolve(directory)
-    limit = block_size or fs.default_block_size(nameservice)
+    nameservice = fs.session.resolve(directory).nameservice
+    limit = block_size or fs.session.default_block_size(nameservice)
     fs.makedirs(directory, exist_ok=True)
     writers = [_client_on(fs, host) for host in hosts] if hosts else [fs]
     shards: list[ShardInfo] = []
@@ -121,7 +121,7 @@ def write_tfrecord_shards(fs: HfedFileSystem, records: Iterable[bytes], director
         with client.open(path, "wb" if overwrite else "xb", replication=replication, block_size=limit,
                          pack=False) as f:
             f.write(b"".join(pending))
-        shard = ShardInfo(path, len(pending), pending_size, client.host if hosts else "")
+        shard = ShardInfo(path, len(pending), pending_size, client.session.host if hosts else "")
         shards.append(shard)
         if on_shard:
             on_shard(shard)
@@ -148,4 +148,6 @@ def write_tfrecord_shards(fs: HfedFileSystem, records: Iterable[bytes], director
 
 def _client_on(fs: HfedFileSystem, host: str) -> HfedFileSystem:
     """A client like ``fs`` (same cluster and user) that declares ``host`` as its own."""
-    return HfedFileSystem(conf=fs.cfg, user=fs.user, groups=fs.groups, host=host, skip_instance_cache=True)
+    session = fs.session
+    return HfedFileSystem(conf=session.cfg, user=session.user, groups=session.groups, host=host,
+                          skip_instance_cache=True)

@@ -36,6 +36,16 @@ def validate(path: str) -> str:
     return trimmed
 
 
+class CheckedPath(str):
+    """A path that passed validate(): code handed one need not check it again."""
+    __slots__ = ()
+
+
+def check(path) -> CheckedPath:
+    """validate() once, at the edge; a CheckedPath passes through as it is."""
+    return path if isinstance(path, CheckedPath) else CheckedPath(validate(path))
+
+
 def components(path: str) -> list[str]:
     """Names of a validated path: '/' -> [], '/a/b' -> ['a', 'b']."""
     return [] if path == "/" else path[1:].split("/")

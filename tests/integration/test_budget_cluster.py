@@ -92,7 +92,7 @@ def test_memory_budget_refuses_creates_past_the_rss_budget_and_deletes_make_room
     # (a restarted NameNode starts a MiB or two above the first start's RSS: a fresh CI machine
     # refused the very first mkdir with only 2 MiB of room).
     mc = fresh_cluster(namespaces=1, datanodes=1, replication=1, settings={"durable_edits": False})
-    stats = connect(mc).namenode("ns-a").get_stats()
+    stats = connect(mc).session.namenode("ns-a").get_stats()
     mc.down()
     cfg = mc.config
     cfg.nameservices["ns-a"].max_memory = budget = stats.rss_bytes + (6 << 20)
@@ -113,7 +113,7 @@ def test_memory_budget_refuses_creates_past_the_rss_budget_and_deletes_make_room
     assert f"of {budget / (1 << 20):,.1f} MiB budget" in message and "max_memory" in message
     assert fs.exists(f"/user/m/{name}0") and fs.info(f"/user/m/{name}{created - 1}")["size"] == 0
     assert not fs.exists(f"/user/m/{name}{created}")
-    assert fs.namenode("ns-a").get_stats().max_memory == budget
+    assert fs.session.namenode("ns-a").get_stats().max_memory == budget
 
     # The first refusal is the wall: nothing is accepted again without deletes, not even
     # once a second has passed and freed memory went back to the OS (the budget used to

@@ -19,11 +19,11 @@ def test_root_lists_mount_points_as_directories(fs):
 def test_paths_route_to_their_namespace(fs):
     fs.makedirs("/user/route/a", exist_ok=True)
     fs.makedirs("/data/route/b", exist_ok=True)
-    assert fs.resolve("/user/route/a")[0] == "ns-a"
-    assert fs.resolve("/data/route/b")[0] == "ns-b"
+    assert fs.session.resolve("/user/route/a").nameservice == "ns-a"
+    assert fs.session.resolve("/data/route/b").nameservice == "ns-b"
     assert fs.info("/data/route/b")["nameservice"] == "ns-b"
     # Each namespace holds only its own subtree.
-    ns_b = fs.namenode("ns-b")
+    ns_b = fs.session.namenode("ns-b")
     with pytest.raises(FileNotFoundError):
         ns_b.get_file_info("/user/route")
     fs.rm("/user/route", recursive=True)
@@ -117,7 +117,7 @@ def test_bad_operations_change_nothing(fs):
 def test_one_writer_per_file(fs):
     writer = fs.open("/user/lease-file", "wb")
     writer.write(b"first")
-    rival = HfedFileSystem(conf=fs.cfg, skip_instance_cache=True)   # another client, another lease holder
+    rival = HfedFileSystem(conf=fs.session.cfg, skip_instance_cache=True)   # another client, another lease holder
     with pytest.raises(OSError) as err:
         with rival.open("/user/lease-file", "wb") as f:
             f.write(b"second")
@@ -143,7 +143,7 @@ def test_permissions_follow_the_caller(fs, cluster):
 
 def test_listing_large_directory_pages(fs):
     fs.makedirs("/data/many", exist_ok=True)
-    nn = fs.namenode("ns-b")
+    nn = fs.session.namenode("ns-b")
     for i in range(1203):
         nn.mkdirs(f"/data/many/d{i:05d}", 0o755, False)
     names = fs.ls("/data/many", detail=False)
@@ -154,8 +154,8 @@ def test_listing_large_directory_pages(fs):
 def test_namenode_sees_files_it_reports(cluster, fs):
     fs.pipe_file("/data/stat-me", b"abc")
     deadline = time.time() + 5
-    stats = dict(fs.stats())
+    stats = dict(fs.session.stats())
     while time.time() < deadline and stats["ns-b"].files < 1:
-        stats = dict(fs.stats())
+        stats = dict(fs.session.stats())
     assert stats["ns-b"].files >= 1 and sum(d.alive for d in stats["ns-b"].datanodes) == 3
     fs.rm("/data/stat-me")

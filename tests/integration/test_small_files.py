@@ -55,8 +55,8 @@ def hfed(cluster, *args, user=None):
 
 
 def pack_now(fs, ns="ns-a"):
-    fs.flush_small_files()         # close this client's staging containers: the packer packs closed ones
-    return fs.namenode(ns).pack_now()
+    fs.session.flush_small_files()         # close this client's staging containers: the packer packs closed ones
+    return fs.session.namenode(ns).pack_now()
 
 
 def sample_files(n=12) -> dict[str, bytes]:
@@ -82,7 +82,7 @@ def test_small_files_go_to_datanodes_are_readable_at_once_then_packed(cluster, f
     with fs.open(f"{ROOT}/f008", "rb") as f:                     # seek and partial reads
         f.seek(1000)
         assert f.read(5000) == files[f"{ROOT}/f008"][1000:6000]
-    stats = fs.namenode("ns-a").get_stats()
+    stats = fs.session.namenode("ns-a").get_stats()
     assert stats.small_staged == 0 and stats.small_staged_bytes == 0      # no bytes in the NameNode
     staging = container_of(fs, f"{ROOT}/f000")
 
@@ -99,9 +99,9 @@ def test_small_files_go_to_datanodes_are_readable_at_once_then_packed(cluster, f
         remote.close()
     located = fs.block_locations(f"{ROOT}/f005")
     assert len(located.blocks) == 1 and located.blocks[0].block.num_bytes > located.file_length == 4096
-    stats = fs.namenode("ns-a").get_stats()
+    stats = fs.session.namenode("ns-a").get_stats()
     assert stats.small_packed >= len(files) and stats.containers >= 1 and stats.small_staged == 0
-    wait_for(lambda: not fs.namenode("ns-a").get_stats().containers > 1, 15, "the staging container to go")
+    wait_for(lambda: not fs.session.namenode("ns-a").get_stats().containers > 1, 15, "the staging container to go")
 
     fsck = hfed(cluster, "fsck", ROOT, "-files")
     assert fsck.returncode == 0, fsck.stderr

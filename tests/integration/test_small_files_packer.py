@@ -58,7 +58,7 @@ def test_acknowledged_small_files_survive_kill_9_of_their_namenode(fresh_cluster
     more = write_small_files(fs, 20, "/user/crash/after")   # the writer carries on in the same container
     fs.close()                                    # closes the container on the restarted NameNode
     assert mc.wait_for_block_reports()
-    counts = reader.namenode("ns-a").pack_now()
+    counts = reader.session.namenode("ns-a").pack_now()
     assert counts.files_packed == len(files) + len(more)
     assert_all_read_back(reader, {**files, **more})
     reader.close()
@@ -128,10 +128,10 @@ def test_kill_9_of_a_datanode_mid_stream_loses_no_acknowledged_file(fresh_cluste
     assert not errors, errors[:3]
     assert len(written) == 400
     assert_all_read_back(fs, {**first, **written})
-    fs.flush_small_files()
+    fs.session.flush_small_files()
     mc.start_datanode(victim)
     assert mc.wait_for_block_reports()
-    counts = fs.namenode("ns-a").pack_now()
+    counts = fs.session.namenode("ns-a").pack_now()
     assert counts.files_packed == len(first) + len(written)
     assert_all_read_back(fs, {**first, **written})
     fs.close()
@@ -141,7 +141,7 @@ def test_kill_9_of_the_namenode_while_packing_loses_nothing(fresh_cluster):
     mc = fresh_cluster(settings=PACK_ON_REQUEST)
     fs = new_fs(mc)
     files = write_small_files(fs, 200)
-    fs.flush_small_files()
+    fs.session.flush_small_files()
     staging = fs.block_locations(next(iter(files))).blocks[0].block.block_id
     labels = mc.host_labels
     for label in labels:                       # the packing DataNode will hang mid-command
@@ -162,10 +162,10 @@ def test_kill_9_of_the_namenode_while_packing_loses_nothing(fresh_cluster):
     fs = new_fs(mc)
     assert {fs.block_locations(p).blocks[0].block.block_id for p in files} == {staging}
     assert_all_read_back(fs, files)
-    wait_for(lambda: not fs.namenode("ns-a").set_safe_mode(pb.SafeModeRequest.GET).on, 30,
+    wait_for(lambda: not fs.session.namenode("ns-a").set_safe_mode(pb.SafeModeRequest.GET).on, 30,
              "ns-a to leave safe mode")
     packing.join(10)
-    counts = fs.namenode("ns-a").pack_now()        # packs again; the unfinished container goes away
+    counts = fs.session.namenode("ns-a").pack_now()        # packs again; the unfinished container goes away
     assert counts.files_packed == len(files)
     assert staging not in {fs.block_locations(p).blocks[0].block.block_id for p in files}
     assert_all_read_back(fs, files)
@@ -189,7 +189,7 @@ def test_the_background_packer_packs_closed_staging_containers(fresh_cluster):
     mc = fresh_cluster(settings={"small_file_threshold": 1 << 20, "pack_age": 3600.0, "pack_count": 100})
     fs = new_fs(mc)
     files = write_small_files(fs, 450)
-    fs.flush_small_files()                         # the client's container closes (as after idling)
+    fs.session.flush_small_files()                         # the client's container closes (as after idling)
     wait_for(lambda: mc.stats("ns-a").containers == 1 and mc.stats("ns-a").blocks == 1, 30,
              "the packer to pack the staging container and delete it")
     stats = mc.stats("ns-a")

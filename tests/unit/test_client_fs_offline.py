@@ -61,7 +61,7 @@ def test_down_namespace_is_connection_error_naming_it(fs):
     with pytest.raises(ConnectionError, match="ns-a"):
         fs.ls("/user")
     assert fs.ls("/", detail=False) == ["/data", "/deep", "/user"]  # the mount table still answers
-    stats = dict(fs.stats())
+    stats = dict(fs.session.stats())
     assert isinstance(stats["ns-a"], ConnectionError) and isinstance(stats["ns-b"], ConnectionError)
 
 

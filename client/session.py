@@ -1,0 +1,131 @@
+"""ClusterSession: one client's connection to a federated cluster.
+
+Everything below the fsspec facade (client/fs.py) that is shared per client
+lives here, once: the config and mount table, who the client is (user,
+groups, host label, client name for leases), one NameNode client per
+namespace, the DataNode connection pool, each namespace's server defaults,
+the DataNodes where write pipelines failed lately, and the small-file writers
+(one staging container per namespace). Readers, writers, the archiver, the TF
+adapter, the CLI and the load tests take a session; none of them reaches into
+the filesystem object.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+
+from client.datanode_client import DatanodePool
+from client.failed_datanodes import FailedDatanodes
+from client.mount_table import MountTable, Resolved
+from client.namenode_client import NamenodeClient
+from client.small_writer import SmallFileWriter
+from protos import checksum, config, errors, rpc
+from protos import hfed_pb2 as pb
+
+
+class ClusterSession:
+    def __init__(self, conf: str | os.PathLike | config.ClusterConfig | None = None, user: str | None = None,
+                 host: str | None = None, groups: list[str] | None = None):
+        """``conf``: a config or its path (default: --conf / $HFED_CONF / the last `hfed cluster up`);
+        ``host``: this client's host label, for locality (default: the config's)."""
+        if isinstance(conf, config.ClusterConfig):
+            self.cfg = conf
+        else:
+            self.cfg = config.load(config.find_config_path(str(conf) if conf else None))
+        self.mounts = MountTable(self.cfg)
+        self.user = user or rpc.current_user()
+        self.groups = groups or ([self.user] if user else rpc.current_groups())
+        self.host = host or self.cfg.client_host_label()
+        self.client_name = f"hfed-client-{self.host or 'nohost'}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.datanodes = DatanodePool(rpc.identity_metadata(self.user, self.groups))
+        self.failed_datanodes = FailedDatanodes()
+        self._lock = threading.Lock()
+        self._namenodes: dict[str, NamenodeClient] = {}
+        self._defaults: dict[str, pb.GetServerDefaultsResponse] = {}
+        self._small_writers: dict[str, SmallFileWriter] = {}   # nameservice -> its open staging container
+
+    def __repr__(self) -> str:
+        return f"<ClusterSession user={self.user!r} host={self.host!r} {sorted(self.cfg.nameservices)}>"
+
+    def resolve(self, path: str) -> Resolved:
+        """The namespace of ``path`` (checked here unless it is a paths.CheckedPath already)."""
+        return self.mounts.resolve(path)
+
+    def namenode(self, nameservice: str) -> NamenodeClient:
+        with self._lock:
+            client = self._namenodes.get(nameservice)
+            if client is None:
+                ns = self.cfg.nameservices.get(nameservice)
+                if ns is None:
+                    raise errors.InvalidArgument(f"unknown nameservice {nameservice!r} "
+                                                 f"(known: {', '.join(sorted(self.cfg.nameservices))})")
+                client = self._namenodes[nameservice] = NamenodeClient(nameservice, ns.address, self.user,
+                                                                        self.groups)
+            return client
+
+    # ------------------------------------------------------- server defaults
+
+    def server_defaults(self, nameservice: str) -> pb.GetServerDefaultsResponse:
+        if nameservice not in self._defaults:
+            self._defaults[nameservice] = self.namenode(nameservice).get_server_defaults()
+        return self._defaults[nameservice]
+
+    def default_block_size(self, nameservice: str) -> int:
+        return self.server_defaults(nameservice).block_size or self.cfg.block_size
+
+    def bytes_per_checksum(self, nameservice: str) -> int:
+        return self.server_defaults(nameservice).bytes_per_checksum or checksum.BYTES_PER_CHECKSUM
+
+    def small_file_threshold(self, nameservice: str) -> int:
+        """Files of 0 < size < this many bytes get no block in that namespace (0: packing is off)."""
+        return self.server_defaults(nameservice).small_file_threshold
+
+    # ---------------------------------------------------------------- blocks
+
+    def block_locations(self, target: Resolved) -> pb.LocatedBlocks:
+        """Where every byte of a file is (and its status), nearest replicas first: one NameNode call."""
+        return self.namenode(target.nameservice).get_block_locations(target.path, 0, 1 << 62, self.host)
+
+    def report_bad_replica(self, nameservice: str, block: pb.Block, datanode_uuid: str) -> None:
+        self.namenode(nameservice).report_bad_blocks([(block, datanode_uuid)])
+
+    def stats(self) -> list[tuple[str, pb.GetStatsResponse | Exception]]:
+        """Each namespace's statistics, or the error when it is down (the others still answer)."""
+        result = []
+        for ns in sorted(self.cfg.nameservices):
+            try:
+                result.append((ns, self.namenode(ns).get_stats()))
+            except (errors.HfedError, OSError) as e:
+                result.append((ns, e))
+        return result
+
+    # ----------------------------------------------------------- small files
+
+    def small_writer(self, nameservice: str) -> SmallFileWriter:
+        """This client's writer of small files into ``nameservice`` (client/small_writer.py)."""
+        with self._lock:
+            writer = self._small_writers.get(nameservice)
+        if writer is None:
+            created = SmallFileWriter(self.namenode(nameservice), self.datanodes, self.client_name, self.host,
+                                      self.failed_datanodes)
+            with self._lock:
+                writer = self._small_writers.setdefault(nameservice, created)
+            if writer is not created:
+                created.close()
+        return writer
+
+    def flush_small_files(self) -> None:
+        """Close the open staging containers, so the NameNodes' packers may pack them."""
+        with self._lock:
+            writers, self._small_writers = list(self._small_writers.values()), {}
+        for writer in writers:
+            writer.close()
+
+    def close(self) -> None:
+        self.flush_small_files()
+        with self._lock:
+            namenodes, self._namenodes = list(self._namenodes.values()), {}
+        for client in namenodes:
+            client.close()
+        self.datanodes.close()
