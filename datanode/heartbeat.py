@@ -19,12 +19,12 @@ import grpc
 
 from datanode import packing
 from datanode.storage import BlockStorage, block_name
-from datanode.peers import ChannelCache
 from datanode.transfer import send_replica
-from protos import errors, rpc
+from protos import rpc, rpc_errors
 from protos import hfed_pb2 as pb
 from protos import hfed_pb2_grpc as pb_grpc
 from protos.config import ClusterConfig, NameserviceConfig
+from protos.datatransfer import Connections
 from protos.errors import HfedError
 
 log = logging.getLogger("hfed.datanode.heartbeat")
@@ -78,7 +78,7 @@ class NameserviceActor:
             try:
                 await self._full_report()
             except grpc.RpcError as e:
-                log.warning("full block report to %s failed: %s", self.where, errors.from_rpc_error(e, self.where))
+                log.warning("full block report to %s failed: %s", self.where, rpc_errors.from_rpc_error(e, self.where))
                 self.connected = False
                 await asyncio.sleep(self.retry_delay)
                 continue
@@ -102,7 +102,7 @@ class NameserviceActor:
             except grpc.RpcError as e:
                 if failures % LOG_EVERY_N_FAILURES == 0:
                     log.warning("registration with %s failed (attempt %d), retrying every %.1fs: %s",
-                                self.where, failures + 1, self.retry_delay, errors.from_rpc_error(e, self.where))
+                                self.where, failures + 1, self.retry_delay, rpc_errors.from_rpc_error(e, self.where))
                 failures += 1
                 await asyncio.sleep(self.retry_delay)
         if self.pool_id and response.pool_id != self.pool_id:
@@ -150,7 +150,7 @@ class NameserviceActor:
                     next_full_report = time.monotonic() + self.block_report_interval
             except grpc.RpcError as e:
                 self.connected = False
-                return f"unreachable ({errors.from_rpc_error(e, self.where)})"
+                return f"unreachable ({rpc_errors.from_rpc_error(e, self.where)})"
             await asyncio.sleep(self.heartbeat_interval)
 
     # ------------------------------------------------------------ commands
@@ -193,8 +193,8 @@ class NameserviceActor:
                 return
             self.links.transfers_in_progress += 1
             try:
-                await send_replica(self.storage, self.links.channels, replica, list(command.targets),
-                                   client_name=f"DataNode-{self.storage.host_label}")
+                await asyncio.to_thread(send_replica, self.links.peers, self.storage.host_label, replica,
+                                        list(command.targets), f"DataNode-{self.storage.host_label}")
             finally:
                 self.links.transfers_in_progress -= 1
             log.info("replicated %s to %s", replica, targets)
@@ -233,7 +233,7 @@ class NameserviceActor:
                         name, self.where, IBR_WAIT)
         except grpc.RpcError as e:
             log.warning("report of %s to %s failed, queued for the next heartbeat: %s",
-                        name, self.where, errors.from_rpc_error(e, self.where))
+                        name, self.where, rpc_errors.from_rpc_error(e, self.where))
 
     async def container_packed(self, request: pb.ContainerPackedRequest) -> None:
         """Tell the NameNode how a PackCommand went, retrying a few times (its packer
@@ -245,7 +245,7 @@ class NameserviceActor:
             except grpc.RpcError as e:
                 log.warning("ContainerPacked for blk_%d to %s failed (attempt %d of %d): %s",
                             request.block.block_id, self.where, attempt, CONTAINER_PACKED_ATTEMPTS,
-                            errors.from_rpc_error(e, self.where))
+                            rpc_errors.from_rpc_error(e, self.where))
                 if attempt < CONTAINER_PACKED_ATTEMPTS:
                     await asyncio.sleep(self.retry_delay)
 
@@ -265,9 +265,9 @@ class NamenodeLinks:
     """Every NameserviceActor of this DataNode, and routing of reports by block pool."""
 
     def __init__(self, cfg: ClusterConfig, storage: BlockStorage, datanode_id: pb.DatanodeId,
-                 channels: ChannelCache, serving_transfers=lambda: 0):
+                 peers: Connections, serving_transfers=lambda: 0):
         self.storage = storage
-        self.channels = channels
+        self.peers = peers  # DataTransfer connections to other DataNodes
         self.pools: dict[str, NameserviceActor] = {}
         self.transfers_in_progress = 0
         # PackCommands: one runs at a time (it holds its container in memory); the

@@ -3,42 +3,40 @@
 The NameNode's packer picks the files and this DataNode (usually the one
 holding most of them); the DataNode moves the bytes, as for replication:
 1. read each source's entry (protos/small_entry.py) from a local replica, else
-   from another DataNode with ReadBlock, checking chunk CRCs either way and the
+   from another DataNode with a DataTransfer READ, checking chunk CRCs either way and the
    entry's own CRC when decoding it; a corrupt replica is reported and the next
    one tried; a source no replica can serve is left out (offset -1), the file
    stays where it is;
 2. re-encode every file on its own (zstd when that is smaller), back to back
    with no padding, recording where each entry starts;
-3. write the container as one block down a WriteBlock pipeline to the
-   command's targets (this DataNode first: its own WriteBlock over loopback,
+3. write the container as one block down a write pipeline to the
+   command's targets (this DataNode first: its own WRITE over loopback,
    so the new replica is written, finalized and reported like any other);
 4. tell the NameNode (ContainerPacked): the block with its length and the
    offsets once every target acknowledged the last packet, or why it failed.
 
-Steps 1-2 run in one worker thread (local reads, remote reads with the sync
-gRPC channels the write pipeline uses too, and compression), so the event
+Steps 1-3 run in one worker thread (local reads, remote reads over pooled
+DataTransfer connections, compression, the write), so the event
 loop keeps serving reads, writes and heartbeats. One pack runs at a time per
 DataNode: a pack holds its whole container in memory.
 """
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from dataclasses import dataclass, field
 
-from datanode.peers import ChannelCache, read_range
 from datanode.storage import BPC, BlockStorage, Replica, block_name
 from datanode.reading import bytes_chunks
 from datanode.transfer import send_block
 from protos import checksum, errors, small_entry
+from protos.datatransfer import Connections, read_block
 from protos import hfed_pb2 as pb
 from protos.errors import BlockMissing, ChecksumError, HfedError
 
 log = logging.getLogger("hfed.datanode.packing")
 
-REMOTE_READ_TIMEOUT = 60.0       # one entry from another DataNode
 
 
 # ------------------------------------------------------------------ pure helpers
@@ -81,7 +79,7 @@ class SourceReader:
     the event loop (storage is only mutated there); what turned out corrupt is
     collected for the event loop to mark and report."""
     storage: BlockStorage
-    channels: ChannelCache
+    peers: Connections
     local: dict                    # (pool, block id, gs) -> Replica held here, not known corrupt
     bad_local: list = field(default_factory=list)    # Replicas whose chunks failed their CRCs
     bad_remote: list = field(default_factory=list)   # (pb.Block, DataNode uuid)
@@ -110,7 +108,8 @@ class SourceReader:
                 continue
             start, end = entry_range(source, block.num_bytes)
             try:
-                buf = read_range(self.channels, dn, block, start, end, REMOTE_READ_TIMEOUT)
+                buf = b"".join(read_block(self.peers, dn.transfer_address, block, start, end,
+                                          f"DataNode {dn.host_label} at {dn.transfer_address}"))
             except ChecksumError as e:   # the replica's chunks fail their CRCs: it is corrupt
                 tried.append(str(e))
                 self._corrupt.add((key, dn.uuid))
@@ -209,7 +208,7 @@ async def pack(storage: BlockStorage, links, command: pb.PackCommand, pool_id: s
     for source in sources:   # a container's block names its pool; the command's, if it does not
         if source.HasField("container") and not source.container.block.pool_id:
             source.container.block.pool_id = target.pool_id
-    reader = SourceReader(storage, links.channels, local_replicas(storage, sources))
+    reader = SourceReader(storage, links.peers, local_replicas(storage, sources))
     container, offsets, problems = await asyncio.to_thread(gather, reader, sources, command.compress)
     await _report_corrupt(storage, links, reader)
     for problem in problems:
@@ -222,9 +221,8 @@ async def pack(storage: BlockStorage, links, command: pb.PackCommand, pool_id: s
         return reply
     target.num_bytes = reply.block.num_bytes = len(container)   # reply.block is a copy
     try:
-        async with contextlib.aclosing(bytes_chunks(container)) as chunks:
-            await send_block(links.channels, target, chunks, list(command.targets),
-                             client_name=f"DataNode-{storage.host_label}-packer")
+        await asyncio.to_thread(send_block, links.peers, target, bytes_chunks(container), list(command.targets),
+                                f"DataNode-{storage.host_label}-packer")
     except (HfedError, OSError) as e:
         reply.failed = f"{what}: writing it failed: {e}"
         return reply

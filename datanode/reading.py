@@ -1,15 +1,18 @@
 """Reading replicas: finalized ones, and the bytes a write has put on disk so far.
 
 Both read the same way (block file + meta file, the stored CRCs travelling with
-the data), so ReadBlock, replication and packing share these packet sources.
+the data): READ sends them with sendfile; replication and packing read packets.
+Everything here blocks: callers are connection threads or worker threads.
 """
 from __future__ import annotations
 
-import asyncio
+import os
+import socket
+import time
 from typing import NamedTuple
 
 from datanode.storage import BPC, BlockStorage, Replica, block_name
-from protos import checksum, errors, rpc
+from protos import checksum, datatransfer, errors
 from protos import hfed_pb2 as pb
 from protos.errors import ChecksumError, InvalidArgument
 
@@ -20,7 +23,7 @@ from protos.errors import ChecksumError, InvalidArgument
 OPEN_ATTEMPTS = 5
 
 
-async def open_readable(storage: BlockStorage, block: pb.Block) -> tuple[Replica, bool, tuple]:
+def open_readable(storage: BlockStorage, block: pb.Block) -> tuple[Replica, bool, tuple]:
     """(replica, being written, (data file, meta file) opened for reading) for ``block``;
     once open, the files stay readable whatever renames or deletes them.
     BlockMissing naming block and DataNode when it is not here."""
@@ -29,13 +32,13 @@ async def open_readable(storage: BlockStorage, block: pb.Block) -> tuple[Replica
         try:
             data_file = open(replica.block_path, "rb", buffering=0)
         except FileNotFoundError:
-            await asyncio.sleep(0.002 * (attempt + 1))  # let the finalize (or delete) that moved it finish
+            time.sleep(0.002 * (attempt + 1))  # let the finalize (or delete) that moved it finish
             continue
         try:
             meta_file = open(replica.meta_path, "rb", buffering=0)
         except FileNotFoundError:
             data_file.close()
-            await asyncio.sleep(0.002 * (attempt + 1))
+            time.sleep(0.002 * (attempt + 1))
             continue
         return replica, writing, (data_file, meta_file)
     raise errors.BlockMissing(f"block {block_name(block.block_id, block.generation_stamp)} of pool {block.pool_id}"
@@ -59,6 +62,39 @@ def read_end(replica: Replica, writing: bool, offset: int, length: int, host_lab
     return min(-(-end // BPC) * BPC, replica.num_bytes)  # whole chunks only
 
 
+def check_files(replica: Replica, files: tuple, end: int, host_label: str) -> None:
+    """ChecksumError unless the replica's files hold a known header and ``end`` bytes."""
+    data_file, meta_file = files
+    where = f"replica {replica} on DataNode {host_label}"
+    if checksum.parse_header(os.pread(meta_file.fileno(), checksum.HEADER_SIZE, 0), where) != BPC:
+        raise ChecksumError(f"{where}: unsupported bytes per checksum")
+    if os.fstat(data_file.fileno()).st_size < end:
+        raise ChecksumError(f"{where} is truncated on disk (shorter than {end} bytes)")
+
+
+def send_range(sock: socket.socket, replica: Replica, files: tuple, start: int, end: int, host_label: str) -> None:
+    """Send [start, end) of a replica (start chunk aligned; check_files passed) as READ
+    packets: each packet's stored CRCs, then its bytes from the page cache with sendfile."""
+    data_file, meta_file = files
+    pos = start
+    while True:
+        n = min(datatransfer.PACKET_SIZE, end - pos)
+        want = datatransfer.crc_bytes(n)
+        crcs = os.pread(meta_file.fileno(), want, checksum.HEADER_SIZE + (pos // BPC) * checksum.CRC_SIZE)
+        if len(crcs) != want:
+            # The header promised none of this yet: a FAILED packet tells the reader why.
+            raise ChecksumError(f"the checksums of replica {replica} are truncated on disk on DataNode "
+                                f"{host_label} at offset {pos}")
+        last = pos + n >= end
+        sock.sendall(datatransfer.PACKET.pack(datatransfer.LAST if last else 0, 0, pos, n) + crcs)
+        if n and sock.sendfile(data_file, pos, n) != n:
+            # Mid-packet: only closing the connection can tell the reader.
+            raise ConnectionError(f"replica {replica} shrank on DataNode {host_label} while being sent")
+        pos += n
+        if last:
+            return
+
+
 class Chunk(NamedTuple):
     """A packet of a replica: its offset, data and stored checksums."""
     offset: int
@@ -66,60 +102,18 @@ class Chunk(NamedTuple):
     crcs: bytes
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
+def replica_chunks(replica: Replica, start: int, end: int, host_label: str):
+    """Chunks of [start, end) of a replica (start chunk aligned)."""
+    with open(replica.block_path, "rb", buffering=0) as data_file, open(replica.meta_path, "rb", buffering=0) as meta:
+        check_files(replica, (data_file, meta), end, host_label)
+        for pos in range(start, end, datatransfer.PACKET_SIZE):
+            n = min(datatransfer.PACKET_SIZE, end - pos)
+            yield Chunk(pos, *BlockStorage.read_packet(replica, data_file.fileno(), meta.fileno(), pos, n))
 
 
-def encode_read_chunk(chunk: Chunk) -> bytes:
-    """The wire bytes of pb.ReadBlockChunk(offset, data, checksums, bytes_per_checksum).
-
-    Building the message and then serializing it copies the 4 MiB of data
-    twice; writing the four fields' protobuf encoding directly copies it once."""
-    return b"".join((b"\x08", _varint(chunk.offset), b"\x12", _varint(len(chunk.data)), chunk.data,
-                     b"\x1a", _varint(len(chunk.crcs)), chunk.crcs, b"\x20", _varint(BPC)))
-
-
-async def replica_chunks(replica: Replica, start: int, end: int, host_label: str, files: tuple = ()):
-    """Chunks of [start, end) of a replica (start chunk aligned), reading
-    the next packet from disk while the current one is on its way.
-    ``files``: its (data, meta) files already open (closed here), else opened here."""
-    data_file, meta_file = files or (open(replica.block_path, "rb", buffering=0),
-                                     open(replica.meta_path, "rb", buffering=0))
-    pending = None
-    try:
-        where = f"replica {replica} on DataNode {host_label}"
-        header = await asyncio.to_thread(meta_file.read, checksum.HEADER_SIZE)
-        if checksum.parse_header(header, where) != BPC:
-            raise ChecksumError(f"{where}: unsupported bytes per checksum")
-
-        def read(pos):
-            n = min(rpc.PACKET_SIZE, end - pos)
-            return pos, BlockStorage.read_packet(replica, data_file.fileno(), meta_file.fileno(), pos, n)
-
-        pending = asyncio.ensure_future(asyncio.to_thread(read, start)) if start < end else None
-        while pending is not None:
-            pos, (data, crcs) = await pending
-            following = pos + len(data)
-            pending = asyncio.ensure_future(asyncio.to_thread(read, following)) if following < end else None
-            yield Chunk(pos, data, crcs)
-    finally:
-        if pending is not None:
-            # The worker thread may still be reading: let it finish before closing its files.
-            await asyncio.wait([pending])
-            if not pending.cancelled():
-                pending.exception()
-        data_file.close()
-        meta_file.close()
-
-
-async def bytes_chunks(data: bytes):
-    """Packets of ``data`` as a block from offset 0, checksums computed off the event loop."""
+def bytes_chunks(data: bytes):
+    """Packets of ``data`` as a block from offset 0, with their checksums."""
     view = memoryview(data)
-    for pos in range(0, len(data), rpc.PACKET_SIZE):
-        piece = bytes(view[pos:pos + rpc.PACKET_SIZE])
-        yield Chunk(pos, piece, await asyncio.to_thread(checksum.compute, piece))
+    for pos in range(0, len(data), datatransfer.PACKET_SIZE):
+        piece = view[pos:pos + datatransfer.PACKET_SIZE]
+        yield Chunk(pos, piece, checksum.compute(piece))

@@ -17,14 +17,11 @@ import sys
 from datanode import scanner
 from datanode.heartbeat import NamenodeLinks
 from datanode.storage import BlockStorage
-from datanode.peers import ChannelCache
-from datanode.transfer import DataTransferServicer, add_to_server
+from datanode.transfer import TransferServer
 from protos import config, rpc
 from protos import hfed_pb2 as pb
 
 log = logging.getLogger("hfed.datanode.server")
-
-STOP_GRACE = 2.0
 
 
 def advertised_address(bind_address: str, port: int) -> str:
@@ -41,21 +38,18 @@ async def serve(cfg: config.ClusterConfig, host_label: str, address_file: str | 
     stop = stop or asyncio.Event()
     storage = BlockStorage(dn.data_dir, host_label, dn.capacity, dn.sync_on_close)
     log.info("data dir %s, uuid %s, %d replicas", storage.data_dir, storage.uuid, storage.num_replicas())
-    channels = ChannelCache()
-    servicer = DataTransferServicer(storage, None, channels)
-    server = rpc.aio_server()
-    add_to_server(servicer, server)
-    port = server.add_insecure_port(dn.address)
-    if not port:
-        raise OSError(f"DataNode {host_label} cannot bind {dn.address}")
-    await server.start()
-    address = advertised_address(dn.address, port)
+    try:
+        transfer = TransferServer(storage, dn.address, asyncio.get_running_loop())
+    except OSError as e:
+        raise OSError(f"DataNode {host_label} cannot bind {dn.address}: {e}") from None
+    transfer.start()
+    address = advertised_address(dn.address, transfer.port)
     log.info("DataTransfer serving on %s", address)
     rpc.write_address_file(transfer_address_file, address)
 
     datanode_id = pb.DatanodeId(uuid=storage.uuid, host_label=host_label, transfer_address=address)
-    links = NamenodeLinks(cfg, storage, datanode_id, channels, lambda: servicer.active_transfers)
-    servicer.links = links
+    links = NamenodeLinks(cfg, storage, datanode_id, transfer.peers, lambda: transfer.active_transfers)
+    transfer.links = links
     links.start()
     period, rate = scanner.settings(cfg)
     block_scanner = scanner.BlockScanner(storage, links.report_bad_block, period, rate)
@@ -74,8 +68,7 @@ async def serve(cfg: config.ClusterConfig, host_label: str, address_file: str | 
         stopping.cancel()
         await block_scanner.stop()
         await links.stop()
-        await server.stop(STOP_GRACE)
-        await channels.close()
+        transfer.stop()
         log.info("stopped")
 
 

@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import shutil
+import threading
 import uuid as uuid_lib
 from dataclasses import dataclass
 
@@ -137,8 +138,10 @@ def _write_all(f, data) -> None:
 
 
 class BlockStorage:
-    """Every block pool of one DataNode. Mutations run on the event loop thread;
-    only blocking file work (fsync, whole-replica verification) goes to threads."""
+    """Every block pool of one DataNode. Mutations of the replica maps run on the event
+    loop thread; write streams' threads append to their own ReplicaBeingWritten and
+    reserve space (``_used`` is locked); blocking file work (fsync, whole-replica
+    verification) goes to threads."""
 
     def __init__(self, data_dir: str, host_label: str, capacity: int = 0, sync_on_close: bool = False):
         self.data_dir = os.path.abspath(data_dir)
@@ -153,6 +156,7 @@ class BlockStorage:
         self._pools: dict[str, dict[int, Replica]] = {}
         self._writing: dict[tuple[str, int], ReplicaBeingWritten] = {}
         self._used = 0
+        self._used_lock = threading.Lock()  # write streams reserve space from their own threads
         self._verified: dict[tuple, bool] = {}
         self._verifying: dict[tuple, asyncio.Future] = {}
         # Replicas whose checksums failed (block scanner or short-circuit check): kept
@@ -245,9 +249,9 @@ class BlockStorage:
         os.replace(block_path, replica.block_path)
         if older is not None:
             _unlink(older.meta_path)  # its data file was just replaced
-            self._used -= older.num_bytes + meta_size(older.num_bytes)
+            self._account(-(older.num_bytes + meta_size(older.num_bytes)))
         fsync_dir(finalized)
-        self._used += length + meta_size(length)
+        self._account(length + meta_size(length))
         self._pools[pool_id][block_id] = replica
         self._verified[self._verification_key(replica)] = True
         log.warning("recovered %s: %d checksum-verified bytes of %d on disk, finalized", where, length, on_disk)
@@ -276,9 +280,9 @@ class BlockStorage:
             _unlink(stale_meta)
             if stale_meta == meta_path:
                 return None
-            self._used += meta_bytes - meta_size(previous.num_bytes)  # the data file is shared
+            self._account(meta_bytes - meta_size(previous.num_bytes))  # the data file is shared
             return Replica(pool_id, block_id, gs, num_bytes, block_path, meta_path)
-        self._used += num_bytes + meta_bytes
+        self._account(num_bytes + meta_bytes)
         return Replica(pool_id, block_id, gs, num_bytes, block_path, meta_path)
 
     # ------------------------------------------------------------ pools and lookup
@@ -362,11 +366,16 @@ class BlockStorage:
     def reserve(self, nbytes: int, what: str) -> int:
         """Account for incoming data and its checksums; NoSpace past a configured capacity."""
         amount = nbytes + -(-nbytes // BPC) * checksum.CRC_SIZE
-        if self.configured_capacity and self._used + amount > self.configured_capacity:
-            raise NoSpace(f"DataNode {self.host_label} is full ({self._used} of {self.configured_capacity}"
-                          f" bytes used) while writing {what}")
-        self._used += amount
+        with self._used_lock:
+            if self.configured_capacity and self._used + amount > self.configured_capacity:
+                raise NoSpace(f"DataNode {self.host_label} is full ({self._used} of {self.configured_capacity}"
+                              f" bytes used) while writing {what}")
+            self._used += amount
         return amount
+
+    def _account(self, nbytes: int) -> None:
+        with self._used_lock:
+            self._used += nbytes
 
     async def finalize(self, rbw: ReplicaBeingWritten, verified: bool = False, partial: bool = False) -> Replica:
         """Close (and optionally fsync) the replica and move it to finalized/ (replacing
@@ -400,11 +409,11 @@ class BlockStorage:
             raise
         self._writing.pop((rbw.pool_id, rbw.block_id), None)
         if partial:  # give back what was reserved for packets received but never written
-            self._used -= rbw.reserved - (rbw.num_bytes + meta_size(rbw.num_bytes) - checksum.HEADER_SIZE)
+            self._account(-(rbw.reserved - (rbw.num_bytes + meta_size(rbw.num_bytes) - checksum.HEADER_SIZE)))
         if older is not None:
-            self._used -= older.num_bytes + meta_size(older.num_bytes)
+            self._account(-(older.num_bytes + meta_size(older.num_bytes)))
             self._corrupt.discard(_replica_key(older))
-        self._used += checksum.HEADER_SIZE
+        self._account(checksum.HEADER_SIZE)
         self._pools[rbw.pool_id][rbw.block_id] = replica
         if verified:
             self._forget_verification(replica)
@@ -419,7 +428,7 @@ class BlockStorage:
         rbw.close()
         _unlink(rbw.block_path)
         _unlink(rbw.meta_path)
-        self._used -= rbw.reserved
+        self._account(-rbw.reserved)
 
     # ------------------------------------------------------------ deleting
 
@@ -432,7 +441,7 @@ class BlockStorage:
         del replicas[block_id]
         _unlink(replica.block_path)
         _unlink(replica.meta_path)
-        self._used -= replica.num_bytes + meta_size(replica.num_bytes)
+        self._account(-(replica.num_bytes + meta_size(replica.num_bytes)))
         self._forget_verification(replica)
         self._corrupt.discard(_replica_key(replica))
         return replica
