@@ -38,7 +38,7 @@ class ClusterSession:
         self.groups = groups or ([self.user] if user else rpc.current_groups())
         self.host = host or self.cfg.client_host_label()
         self.client_name = f"hfed-client-{self.host or 'nohost'}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self.datanodes = DatanodePool(rpc.identity_metadata(self.user, self.groups))
+        self.datanodes = DatanodePool()
         self.failed_datanodes = FailedDatanodes()
         self._lock = threading.Lock()
         self._namenodes: dict[str, NamenodeClient] = {}
