@@ -55,11 +55,3 @@ KINDS = {cls.kind: cls for cls in (NotFound, AlreadyExists, NotADirectory, IsADi
 def from_kind(kind: str, message: str, path: str | None = None) -> HfedError:
     """The error a peer sent as ``kind``; a kind this version does not know is a plain HfedError."""
     return KINDS.get(kind, HfedError)(message, path)
-
-
-def __getattr__(name: str):
-    # Temporary: the DataNode byte path and its client still import these from here.
-    if name in ("abort_with", "from_rpc_error"):
-        from protos import rpc_errors
-        return getattr(rpc_errors, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
