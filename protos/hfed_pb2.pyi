@@ -767,18 +767,6 @@ class ReadBlockRequest(_message.Message):
     length: int
     def __init__(self, block: _Optional[_Union[Block, _Mapping]] = ..., offset: _Optional[int] = ..., length: _Optional[int] = ...) -> None: ...
 
-class ReadBlockChunk(_message.Message):
-    __slots__ = ("offset", "data", "checksums", "bytes_per_checksum")
-    OFFSET_FIELD_NUMBER: _ClassVar[int]
-    DATA_FIELD_NUMBER: _ClassVar[int]
-    CHECKSUMS_FIELD_NUMBER: _ClassVar[int]
-    BYTES_PER_CHECKSUM_FIELD_NUMBER: _ClassVar[int]
-    offset: int
-    data: bytes
-    checksums: bytes
-    bytes_per_checksum: int
-    def __init__(self, offset: _Optional[int] = ..., data: _Optional[bytes] = ..., checksums: _Optional[bytes] = ..., bytes_per_checksum: _Optional[int] = ...) -> None: ...
-
 class WriteHeader(_message.Message):
     __slots__ = ("block", "targets", "client_name", "keep_partial")
     BLOCK_FIELD_NUMBER: _ClassVar[int]
@@ -790,22 +778,6 @@ class WriteHeader(_message.Message):
     client_name: str
     keep_partial: bool
     def __init__(self, block: _Optional[_Union[Block, _Mapping]] = ..., targets: _Optional[_Iterable[_Union[DatanodeId, _Mapping]]] = ..., client_name: _Optional[str] = ..., keep_partial: _Optional[bool] = ...) -> None: ...
-
-class WritePacket(_message.Message):
-    __slots__ = ("header", "seqno", "offset", "data", "checksums", "last")
-    HEADER_FIELD_NUMBER: _ClassVar[int]
-    SEQNO_FIELD_NUMBER: _ClassVar[int]
-    OFFSET_FIELD_NUMBER: _ClassVar[int]
-    DATA_FIELD_NUMBER: _ClassVar[int]
-    CHECKSUMS_FIELD_NUMBER: _ClassVar[int]
-    LAST_FIELD_NUMBER: _ClassVar[int]
-    header: WriteHeader
-    seqno: int
-    offset: int
-    data: bytes
-    checksums: bytes
-    last: bool
-    def __init__(self, header: _Optional[_Union[WriteHeader, _Mapping]] = ..., seqno: _Optional[int] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ..., checksums: _Optional[bytes] = ..., last: _Optional[bool] = ...) -> None: ...
 
 class PipelineStatus(_message.Message):
     __slots__ = ("uuid", "ok", "message")

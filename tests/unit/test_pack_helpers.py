@@ -48,7 +48,7 @@ def test_entries_are_laid_back_to_back_without_padding():
 
 
 def test_gather_inline_sources_keeps_their_order():
-    reader = SourceReader(storage=None, channels=None, local={})
+    reader = SourceReader(storage=None, peers=None, local={})
     sources = [pb.PackSource(length=3, inline_data=b"one"), pb.PackSource(length=3, inline_data=b"two")]
     container, offsets, problems = gather(reader, sources, compress=False)
     assert offsets == [0, small_entry.HEADER_SIZE + 3] and problems == []
