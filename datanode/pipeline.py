@@ -1,14 +1,15 @@
 """One WRITE stream on one DataNode: receive packets, forward them, store them, ack them.
 
-The connection's thread receives each packet into one reused buffer, sends it
-on to the next DataNode at once (so the pipeline's DataNodes work on a packet
-at the same time), verifies its CRC32Cs (folded: one pass over the data),
-appends it to the replica and queues it for the responder. The responder
-thread pops packets in order, reads the downstream ack for each and sends its
-own ack upstream with [own status, downstream statuses...]. The buffer can be
-reused for the next packet because forwarding and storing both finish before
-the next receive. Every DataNode verifies every packet, so finalized replicas
-are known good and short-circuit readers need no second pass over them.
+The connection's thread receives each packet into a ring of reused buffers
+and sends it on to the next DataNode at once (so the pipeline's DataNodes work
+on a packet at the same time); a store thread verifies its CRC32Cs (folded:
+one pass over the data) and appends it to the replica while the next packets
+arrive. The responder thread pops packets in order, waits for each one's
+store, reads the downstream ack for it and sends its own ack upstream with
+[own status, downstream statuses...]. A buffer is received into again only
+after its packet was stored (``STORE_WINDOW`` slots). Every DataNode verifies
+every packet, so finalized replicas are known good and short-circuit readers
+need no second pass over them.
 
 A stream that breaks before its last packet discards the replica, or with
 ``keep_partial`` (staging containers) keeps the bytes already stored; a replica
@@ -16,6 +17,7 @@ is finalized only after its last packet was received, verified and stored.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import queue
 import socket
@@ -31,6 +33,8 @@ log = logging.getLogger("hfed.datanode.pipeline")
 
 # Generous: a downstream DataNode may be fsyncing and reporting to its NameNode.
 DOWNSTREAM_ACK_TIMEOUT = 120.0
+# Packets received but not yet stored: receiving runs ahead of the disk by this many buffers.
+STORE_WINDOW = 3
 
 
 @dataclass
@@ -41,6 +45,7 @@ class _Received:
     message: str = ""
     last: bool = False
     downstream_error: str = ""  # forwarding failed: no downstream ack will come
+    stored: concurrent.futures.Future | None = None  # its verify-and-append, when it carried data
 
 
 class WriteReceiver:
@@ -56,6 +61,12 @@ class WriteReceiver:
         self.target: pb.DatanodeId | None = None
         self.finalized = False
         self.received: queue.SimpleQueue[_Received | None] = queue.SimpleQueue()
+        # One store thread keeps appends in packet order; slots keep a buffer from being
+        # received into before its packet is stored.
+        self._store = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="blk-store")
+        self._slots = threading.Semaphore(STORE_WINDOW)
+        self._last_store: concurrent.futures.Future | None = None
+        self._store_error: BaseException | None = None
         block = header.block
         self.where = f"block {block.block_id} (gs {block.generation_stamp}) of pool {block.pool_id} " \
                      f"on DataNode {self.storage.host_label}"
@@ -119,9 +130,10 @@ class WriteReceiver:
 
     def _receive(self) -> bool:
         reader = dt.PacketReader(self.conn, f"writer {self.peer} of {self.where}",
-                                 bytes_per_checksum=self.bytes_per_checksum)
+                                 bytes_per_checksum=self.bytes_per_checksum, buffers=STORE_WINDOW)
         expected_seqno = 0
         while True:
+            self._slots.acquire()
             try:
                 seqno, offset, data, crcs, last = reader.next()
             except (HfedError, OSError) as e:
@@ -129,14 +141,16 @@ class WriteReceiver:
                 return False
             entry = _Received(seqno, last=last)
             try:
+                if self._store_error is not None:
+                    raise self._store_error
                 if seqno != expected_seqno:
                     raise InvalidArgument(f"packet seqno {seqno} for {self.where}, expected {expected_seqno}")
                 self.rbw.check_packet(offset, data, crcs)
                 if self.downstream is not None:
                     entry.downstream_error = self._forward(seqno, offset, data, crcs, last)
-                checksum.verify(data, crcs, offset, self.where)
-                self.rbw.write(data, crcs)
+                entry.stored = self._last_store = self._store.submit(self._verify_and_append, offset, data, crcs)
                 if last:
+                    self._last_store.result()   # every packet is on disk, in order
                     replica = self.server.await_on_loop(self.storage.finalize(self.rbw, verified=True))
                     self.finalized = True
                     log.info("finalized %s (%d bytes)", replica, replica.num_bytes)
@@ -144,10 +158,25 @@ class WriteReceiver:
             except (HfedError, OSError) as e:
                 log.warning("write of %s failed: %s", self.where, e)
                 entry.ok, entry.message = False, str(e)
+            if entry.stored is None:
+                self._slots.release()
             self.received.put(entry)
             if not entry.ok or entry.downstream_error or last:
                 return entry.ok and not entry.downstream_error
             expected_seqno += 1
+
+    def _verify_and_append(self, offset: int, data, crcs) -> None:
+        """Store thread: check a packet's CRC32Cs, append it (in packet order)."""
+        try:
+            if self._store_error is not None:
+                raise self._store_error
+            checksum.verify(data, crcs, offset, self.where)
+            self.rbw.write(data, crcs)
+        except BaseException as e:
+            self._store_error = e
+            raise
+        finally:
+            self._slots.release()
 
     def _forward(self, seqno: int, offset: int, data, crcs, last: bool) -> str:
         """Send a packet downstream; the failure message, if it could not be sent."""
@@ -165,6 +194,11 @@ class WriteReceiver:
                 entry = self.received.get()
                 if entry is None:
                     return
+                if entry.ok and entry.stored is not None:
+                    try:
+                        entry.stored.result()
+                    except (HfedError, OSError) as e:
+                        entry.ok, entry.message = False, str(e)
                 statuses = [self._own(entry.ok, entry.message)]
                 if entry.ok and self.downstream is not None:
                     statuses += self._downstream_statuses(entry)
@@ -195,6 +229,7 @@ class WriteReceiver:
     # ------------------------------------------------------------ the end
 
     def _clean_up(self) -> None:
+        self._store.shutdown(wait=True)   # nothing is appended after this: the replica's files can close
         if self.downstream is not None:
             self.downstream.close()
         if self.finalized or self.rbw is None:

@@ -163,17 +163,21 @@ def send_failed_packet(sock: socket.socket, error: errors.HfedError) -> None:
 
 class PacketReader:
     """Receives packets into reused buffers: ``next()`` returns (seqno, offset, data
-    view, crcs view, last); the views stay valid until the following ``next()``."""
+    view, crcs view, last). With ``buffers`` = n, packet i lands in buffer i % n, so
+    its views stay valid while the next n - 1 packets arrive (a consumer working
+    behind the receiver bounds itself to that). Buffers grow to the largest packet
+    seen (at most ``packet_size``): fresh memory is costly, small streams stay small."""
 
     def __init__(self, sock: socket.socket, where: str, packet_size: int = PACKET_SIZE,
-                 bytes_per_checksum: int = checksum.BYTES_PER_CHECKSUM):
+                 bytes_per_checksum: int = checksum.BYTES_PER_CHECKSUM, buffers: int = 1):
         self.sock = sock
         self.where = where
         self.packet_size = packet_size
         self.bytes_per_checksum = bytes_per_checksum
         self._head = memoryview(bytearray(PACKET.size))
-        self._data = memoryview(bytearray(packet_size))
-        self._crcs = memoryview(bytearray(crc_bytes(packet_size, bytes_per_checksum)))
+        self._data = [memoryview(bytearray())] * buffers
+        self._crcs = [memoryview(bytearray())] * buffers
+        self._turn = 0
 
     def next(self) -> tuple[int, int, memoryview, memoryview, bool]:
         recv_into_exactly(self.sock, self._head, self.where)
@@ -184,8 +188,13 @@ class PacketReader:
         if length > self.packet_size:
             raise errors.InvalidArgument(f"{self.where} sent a packet of {length} bytes "
                                          f"(limit {self.packet_size})")
-        crcs = self._crcs[:crc_bytes(length, self.bytes_per_checksum)]
-        data = self._data[:length]
+        turn = self._turn
+        self._turn = (turn + 1) % len(self._data)
+        if len(self._data[turn]) < length:
+            self._data[turn] = memoryview(bytearray(length))
+            self._crcs[turn] = memoryview(bytearray(crc_bytes(length, self.bytes_per_checksum)))
+        crcs = self._crcs[turn][:crc_bytes(length, self.bytes_per_checksum)]
+        data = self._data[turn][:length]
         recv_into_exactly(self.sock, crcs, self.where)
         recv_into_exactly(self.sock, data, self.where)
         return seqno, offset, data, crcs, bool(flags & LAST)
