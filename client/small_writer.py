@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 CONTAINER_IDLE = 5.0        # seconds without writes before the container is closed (so it can be packed)
 RENEW_INTERVAL = 5.0        # lease renewal and closing of retired containers
 PIPELINE_RETRIES = 3
-CLOSE_TIMEOUT = 60.0        # fs.close() waits this long for DataNodes to report a closed container
+CLOSE_TIMEOUT = 60.0        # session.close() waits this long for DataNodes to report a closed container
 
 
 @dataclass
