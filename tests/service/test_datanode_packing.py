@@ -95,12 +95,9 @@ class PackCluster:
                "nameservices": {"ns-a": {"address": f"127.0.0.1:{port}"}},
                "datanodes": {label: {"data_dir": str(root / label)} for label in LABELS}}
         self.conf.write_text(config.dump(config.from_dict(raw)))
-        self.channels: list[grpc.Channel] = []
         self.nodes = {label: DatanodeProcess(self, label) for label in LABELS}
 
     def close(self):
-        for channel in self.channels:
-            channel.close()
         codes = {label: node.stop() for label, node in self.nodes.items()}
         self.server.stop(0)
         assert all(code == 0 for code in codes.values()), codes

@@ -12,33 +12,21 @@ import os
 import threading
 import time
 
-import grpc
 import pytest
 
-from protos import checksum, errors, rpc_errors
+from protos import checksum, errors
 from protos import hfed_pb2 as pb
 
-from test_datanode import POOL, block, cluster, read, rpc_error, verified_bytes, write  # noqa: F401 - fixture
-from test_datanode_restart import OpenWrite
+from test_datanode import (POOL, OpenWrite, assert_gone, assert_serving, block, cluster,  # noqa: F401 - fixture
+                           read, read_range, short_circuit, verified_bytes, wait_until, write)
 
 KiB = 1024
 PIECE = 64 * KiB   # whole checksum chunks, as every flush of a staging container is
 
 
-def wait_until(predicate, what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-
-
 def finalized_size(node, block_id: int) -> int | None:
     path = node.data_dir / POOL / "finalized" / f"blk_{block_id}"
     return path.stat().st_size if path.exists() else None
-
-
-def short_circuit(node, blk: pb.Block) -> pb.ShortCircuitResponse:
-    return node.stub().RequestShortCircuit(pb.ShortCircuitRequest(block=blk, client_host=node.label), timeout=10)
 
 
 def test_cut_off_keep_partial_write_keeps_what_was_written_on_every_replica(cluster):
@@ -57,13 +45,14 @@ def test_cut_off_keep_partial_write_keeps_what_was_written_on_every_replica(clus
         assert offset == PIECE and got == data[PIECE:PIECE + 1536]
     # Bytes not written yet are refused, naming block and DataNode.
     for offset, length in ((0, 2 * PIECE + 1), (2 * PIECE + 512, 512)):
-        missing = rpc_errors.from_rpc_error(rpc_error(lambda: read(dn1, block(30), offset, length)), dn1.address)
-        assert isinstance(missing, errors.BlockMissing), missing
-        assert "blk_30_1" in str(missing) and "host-1" in str(missing) and str(2 * PIECE) in str(missing)
+        with pytest.raises(errors.BlockMissing) as info:
+            read(dn1, block(30), offset, length)
+        missing = str(info.value)
+        assert "blk_30_1" in missing and "host-1" in missing and str(2 * PIECE) in missing
     # Short-circuit is refused as access, not as a missing block: the client streams instead.
-    err = rpc_error(lambda: short_circuit(dn1, block(30)))
-    assert err.code() == grpc.StatusCode.PERMISSION_DENIED
-    assert "being written" in err.details() and "blk_30_1" in err.details()
+    with pytest.raises(errors.AccessDenied) as info:
+        short_circuit(dn1, block(30))
+    assert "being written" in str(info.value) and "blk_30_1" in str(info.value)
 
     stream.cancel()   # the writer dies with packet 2 never sent
     for node in (dn1, dn2):
@@ -91,8 +80,8 @@ def test_cut_off_write_without_keep_partial_is_discarded(cluster):
     stream.cancel()
     wait_until(lambda: not os.listdir(dn1.data_dir / POOL / "rbw"), "the discarded replica's files to go")
     assert finalized_size(dn1, 31) is None
-    missing = rpc_errors.from_rpc_error(rpc_error(lambda: read(dn1, block(31))), dn1.address)
-    assert isinstance(missing, errors.BlockMissing)
+    with pytest.raises(errors.BlockMissing):
+        read(dn1, block(31))
     assert "ended before its last packet; replica discarded" in dn1.log()
 
 
@@ -113,10 +102,10 @@ def test_keep_partial_keeps_the_packets_before_a_corrupt_one(cluster):
     stream = OpenWrite(dn1, block(33), keep_partial=True)
     stream.send(0, 0, data[:PIECE])
     stream.wait_ack(0)
-    bad = pb.WritePacket(seqno=1, offset=PIECE, data=data[PIECE:], checksums=checksum.compute(data[:PIECE]))
-    stream.outgoing.put(bad)
-    nack = stream.acks.get(timeout=30)
+    stream.send(1, PIECE, data[PIECE:], crcs=checksum.compute(data[:PIECE]))
+    nack = stream.next_ack()
     assert nack.seqno == 1 and not nack.statuses[0].ok and "checksum mismatch" in nack.statuses[0].message
+    assert f"offset {PIECE}" in nack.statuses[0].message
     stream.close()
     wait_until(lambda: finalized_size(dn1, 33) == PIECE, "the verified packet kept")
     assert verified_bytes(read(dn1, block(33))) == (0, data[:PIECE])

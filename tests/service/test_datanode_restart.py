@@ -3,67 +3,15 @@ restart the replica is served at its checksum-verified length, never torn."""
 from __future__ import annotations
 
 import os
-import queue
-import threading
-
-import grpc
 
 from protos import checksum, rpc
 from protos import hfed_pb2 as pb
 
-from test_datanode import MiB, POOL, block, cluster, read, verified_bytes  # noqa: F401 - cluster is a fixture
-
-
-class OpenWrite:
-    """A WriteBlock stream fed packet by packet, whose acks are collected on a thread."""
-
-    def __init__(self, node, blk: pb.Block, keep_partial: bool = False, targets=()):
-        self.blk = blk
-        self.keep_partial = keep_partial
-        self.targets = list(targets)
-        self.outgoing: queue.Queue = queue.Queue()
-        self.acks: queue.Queue = queue.Queue()
-        self.call = node.stub().WriteBlock(iter(self.outgoing.get, None), timeout=60,
-                                           metadata=rpc.identity_metadata())
-        self.thread = threading.Thread(target=self._collect, daemon=True)
-        self.thread.start()
-
-    def _collect(self):
-        try:
-            for ack in self.call:
-                self.acks.put(ack)
-        except grpc.RpcError as e:
-            self.acks.put(e)
-
-    def send(self, seqno: int, offset: int, data: bytes, last=False):
-        packet = pb.WritePacket(seqno=seqno, offset=offset, data=data, checksums=checksum.compute(data), last=last)
-        if seqno == 0:
-            packet.header.block.CopyFrom(self.blk)
-            packet.header.client_name = "test-client"
-            packet.header.keep_partial = self.keep_partial
-            packet.header.targets.extend(self.targets)
-        self.outgoing.put(packet)
-
-    def wait_ack(self, seqno: int) -> pb.WriteAck:
-        ack = self.acks.get(timeout=30)
-        assert isinstance(ack, pb.WriteAck), ack
-        assert ack.seqno == seqno and all(s.ok for s in ack.statuses), ack
-        return ack
-
-    def close(self):
-        self.outgoing.put(None)
-        self.thread.join(timeout=10)
-
-    def cancel(self):
-        """The writer goes away mid-block (as a crashed client's stream does)."""
-        self.call.cancel()
-        self.close()
+from test_datanode import MiB, POOL, OpenWrite, block, cluster, read, verified_bytes  # noqa: F401 - cluster is a fixture
 
 
 def kill_and_restart(node):
-    node.proc.kill()   # SIGKILL: no chance to clean up rbw/
-    node.proc.wait()
-    node.proc = None
+    node.kill()   # SIGKILL: no chance to clean up rbw/
     node.start()
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import grpc
 import pytest
 
-from protos import config, rpc
+from protos import config, errors, rpc
 from protos import hfed_pb2 as pb
 from protos import hfed_pb2_grpc as pb_grpc
 
-from test_datanode import MiB, DatanodeProcess, free_port, packets, read, verified_bytes
+from test_datanode import MiB, DatanodeProcess, free_port, read, short_circuit, verified_bytes, write, write_acks
 from client.minicluster import wait_for
 from test_datanode_with_namenode import NamenodeProcess
 
@@ -87,8 +87,7 @@ def write_two_replicas(cluster: Cluster, path: str, data: bytes) -> pb.Block:
     blk = pb.Block(pool_id=located.block.pool_id, block_id=located.block.block_id,
                    generation_stamp=located.block.generation_stamp)
     first = cluster.nodes["host-1"]
-    acks = list(first.stub().WriteBlock(packets(blk, data, targets=list(located.locations)[1:]), timeout=60,
-                                        metadata=md))
+    acks = write_acks(first, blk, data, targets=list(located.locations)[1:])
     assert all(s.ok for a in acks for s in a.statuses) and len(acks[-1].statuses) == 2
     blk.num_bytes = len(data)
     assert nn.Complete(pb.CompleteRequest(path=path, client_name="test-client", last=blk), metadata=md).completed
@@ -135,7 +134,7 @@ def test_corrupt_replica_is_reported_again_to_a_restarted_namenode(cluster, tmp_
     blk = pb.Block(pool_id=located.block.pool_id, block_id=located.block.block_id,
                    generation_stamp=located.block.generation_stamp)
     dn2 = cluster.nodes["host-2"]
-    list(dn2.stub().WriteBlock(packets(blk, b"x" * 5000), timeout=60, metadata=md))
+    write(dn2, blk, b"x" * 5000)
     blk.num_bytes = 5000
     assert nn.Complete(pb.CompleteRequest(path="/data/one", client_name="c", last=blk), metadata=md).completed
     with open(dn2.data_dir / blk.pool_id / "finalized" / f"blk_{blk.block_id}", "r+b") as f:
@@ -143,9 +142,8 @@ def test_corrupt_replica_is_reported_again_to_a_restarted_namenode(cluster, tmp_
 
     wait_for(lambda: corrupt_replicas(cluster) == 1 and locations(cluster, "/data/one") == [], 20,
              "the NameNode to mark the replica corrupt")
-    with pytest.raises(grpc.RpcError) as info:
-        dn2.stub().RequestShortCircuit(pb.ShortCircuitRequest(block=blk, client_host="host-2"))
-    assert info.value.code() == grpc.StatusCode.DATA_LOSS and "awaits deletion" in info.value.details()
+    with pytest.raises(errors.ChecksumError, match="awaits deletion"):
+        short_circuit(dn2, blk)
 
     cluster.namenode.stop()
     cluster.namenode.start()

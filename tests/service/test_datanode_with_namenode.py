@@ -14,11 +14,11 @@ import grpc
 import pytest
 
 from client.minicluster import wait_for
-from protos import config, errors, rpc, rpc_errors
+from protos import config, errors, rpc
 from protos import hfed_pb2 as pb
 from protos import hfed_pb2_grpc as pb_grpc
 
-from test_datanode import MiB, free_port, packets, read, verified_bytes, DatanodeProcess  # noqa: E402
+from test_datanode import MiB, OpenWrite, free_port, read, verified_bytes, write, DatanodeProcess  # noqa: E402
 
 
 REPO = Path(__file__).resolve().parents[2]
@@ -109,8 +109,7 @@ def write_file(setup: Setup, path: str, data: bytes) -> pb.Block:
     assert [dn.host_label for dn in located.locations] == ["host-1"]
     blk = pb.Block(pool_id=located.block.pool_id, block_id=located.block.block_id,
                    generation_stamp=located.block.generation_stamp)
-    acks = list(setup.datanode.stub().WriteBlock(packets(blk, data), timeout=60, metadata=md))
-    assert all(s.ok for a in acks for s in a.statuses)
+    write(setup.datanode, blk, data)
     blk.num_bytes = len(data)
     # The DataNode acked the last packet only after its incremental report reached the NameNode.
     assert nn.Complete(pb.CompleteRequest(path=path, client_name="test-client", last=blk), metadata=md).completed
@@ -147,16 +146,14 @@ def test_deleting_a_file_deletes_its_replica(setup):
     assert replica.exists()
     assert setup.client().Delete(pb.DeleteRequest(path="/data/g"), metadata=rpc.identity_metadata()).deleted
     wait_for(lambda: not replica.exists(), 15.0, "the DeleteCommand")
-    with pytest.raises(grpc.RpcError) as info:
+    with pytest.raises(errors.BlockMissing, match=f"blk_{blk.block_id}_"):
         read(setup.datanode, blk)
-    assert isinstance(rpc_errors.from_rpc_error(info.value, "host-1"), errors.BlockMissing)
 
 
 def test_kept_partial_container_is_reported_to_the_namenode(setup):
     """A client's staging container whose writer dies after two flushed entries: the
     DataNode keeps the replica at the flushed length and the NameNode learns it (the
     open container's block then has that length and this replica)."""
-    from test_datanode_restart import OpenWrite
     from protos import small_entry
 
     setup.wait_registered()
