@@ -1,10 +1,10 @@
 """The DataTransfer server: block bytes over framed TCP (protos/datatransfer.py).
 
 One thread per connection, serving its requests one after another: READ sends
-a replica's stored CRCs and its bytes with sendfile, WRITE runs a pipeline
+a replica's stored CRCs and its bytes (datanode/reading.py), WRITE runs a pipeline
 stream (datanode/pipeline.py), SHORT_CIRCUIT hands a verified replica's path
 to a client on this host. Blocking threads keep the byte path out of the event
-loop (sendfile, recv_into and disk writes release the GIL); the replica maps
+loop (socket and disk I/O and CRCs release the GIL); the replica maps
 still change only on the event loop, reached through ``on_loop``.
 """
 from __future__ import annotations
@@ -40,6 +40,7 @@ class TransferServer:
         self.listener = socket.create_server((host.strip("[]") or "0.0.0.0", int(port)), backlog=128)
         self.port = self.listener.getsockname()[1]
         self._connections: set[socket.socket] = set()
+        self._per_connection = threading.local()   # each connection has its own thread
         self._lock = threading.Lock()
         self._stopping = False
         self._accepting = threading.Thread(target=self._accept, name="transfer-accept", daemon=True)
@@ -144,6 +145,14 @@ class TransferServer:
 
     # ------------------------------------------------------------ read
 
+    def _read_buffer(self, size: int) -> memoryview:
+        """This connection's (thread's) read buffer, grown to ``size``: fresh memory is
+        costly, so one buffer serves every READ of a connection."""
+        buffer = getattr(self._per_connection, "buffer", None)
+        if buffer is None or len(buffer) < size:
+            buffer = self._per_connection.buffer = memoryview(bytearray(size))
+        return buffer
+
     def _read(self, conn: socket.socket, request: pb.ReadBlockRequest) -> bool:
         replica, writing, files = open_readable(self.storage, request.block)
         try:
@@ -151,8 +160,9 @@ class TransferServer:
             check_files(replica, files, end, self.storage.host_label)
             dt.send_reply(conn)
             try:
-                send_range(conn, replica, files, request.offset - request.offset % BPC, end,
-                           self.storage.host_label)
+                start = request.offset - request.offset % BPC
+                send_range(conn, replica, files, start, end, self.storage.host_label,
+                           self._read_buffer(min(dt.PACKET_SIZE, end - start)))
             except HfedError as e:   # after the reply: the reader learns it from a FAILED packet
                 log.warning("READ of %s: %s", replica, e)
                 dt.send_failed_packet(conn, e)

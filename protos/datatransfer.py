@@ -1,10 +1,9 @@
 """DataTransfer: block bytes over a framed TCP stream (wire format in protos/DATATRANSFER.md).
 
 gRPC carries metadata; block bytes go over plain TCP: a small fixed header per
-packet, then the packet's CRC32Cs and its raw bytes. The sending side can hand
-a replica file straight to the socket (``socket.sendfile``) and the receiving
-side ``recv_into`` one reused buffer, so no protobuf message is built or copied
-per packet. Both sides here are blocking (a thread per stream): the callers
+packet, then the packet's CRC32Cs and its raw bytes. Both sides move packets
+through reused buffers (``recv_into``, ``preadv``, ``sendall`` of a view), so no
+protobuf message is built or copied per packet. Both sides here are blocking (a thread per stream): the callers
 are client threads and DataNode connection threads alike.
 """
 from __future__ import annotations
