@@ -9,6 +9,8 @@ measures, each a median of --runs:
                          reused 1 MiB buffer in another, over loopback (the limit)
   * sendfile           - os.sendfile of a page-cached file to such a socket
   * plain file read    - readinto one reused buffer from a page-cached local file
+  * new-data write x3  - three processes at once writing as much new file data
+                         each: the page-cache work replication 3 asks of one machine
   * write, replication 3 - hfed put from a client on no DataNode's host
                          (client -> DN1 -> DN2 -> DN3)
   * remote read        - hfed read from a client on no DataNode's host
@@ -56,7 +58,9 @@ REMOTE_HOST = "no-datanode-here"
 # they keep the wording (and the MB/s column) of the reports before this one.
 WRITE, REMOTE, LOCAL = "hfed write, replication 3", "hfed remote read", "hfed local-host read"
 SOCKET, SENDFILE, PLAIN = "raw socket stream (limit)", "sendfile of a cached file (limit)", "plain file read (limit)"
-FIGURES = {"socket": SOCKET, "sendfile": SENDFILE, "plain": PLAIN, "write": WRITE, "remote": REMOTE, "local": LOCAL}
+NEW_DATA = "new-data write, 3 files at once, per file (limit under replication 3)"
+FIGURES = {"socket": SOCKET, "sendfile": SENDFILE, "plain": PLAIN, "new_data": NEW_DATA, "write": WRITE,
+           "remote": REMOTE, "local": LOCAL}
 
 # (what, numerator, denominator, goal): ratios of medians, goals from issue 11.
 GOALS = [
@@ -64,6 +68,7 @@ GOALS = [
     ("write r3 / raw socket stream", "write", "socket", 0.12),
     ("write r3 / baseline write r3", "write", "baseline_write", 3.0),
     ("local-host read / plain file read", "local", "plain", 0.7),
+    ("write r3 / new-data write x3", "write", "new_data", None),
     ("remote read / sendfile", "remote", "sendfile", None),
     ("remote read / baseline remote read", "remote", "baseline_remote", None),
 ]
@@ -108,8 +113,10 @@ def measure_runs(cluster, cfg, source: Path, runs: int) -> dict[str, list[float]
             figures["socket"].append(limits.socket_stream_rate(size))
             figures["sendfile"].append(limits.sendfile_rate(source))
             figures["plain"].append(limits.plain_read_rate(source))
+            figures["new_data"].append(limits.new_data_write_rate(cluster.dir, size))
             path = f"/data/bench-{i}.bin"
             progress(f"run {i + 1}/{runs}: hfed write, remote read, local-host read")
+            os.sync()   # the write starts with no dirty pages, as the new-data limit did
             figures["write"].append(hfed_write_rate(remote_fs, path, source, 3))
             # Let the kernel flush the 3 replicas just written before timing reads:
             # on 2 cores its writeback competes with the reader for CPU.

@@ -5,6 +5,11 @@
   * sendfile          - the second process ``os.sendfile``s a page-cached file to the
                         socket; this process receives the same way
   * plain file read   - ``readinto`` one reused buffer from a page-cached local file
+  * new-data write x3 - three processes at once each write the same amount of new
+                        file data from one reused buffer (what replication 3 on one
+                        machine asks of the page cache: every byte lands in three
+                        new files); on a VM that backs guest memory lazily, fresh
+                        page-cache pages cost far more than the copy itself
 
 Each is the fastest simple way Python moves those bytes, so a ratio against it is
 conservative. The sender runs as ``python -m bench.datapath_limits send|sendfile``
@@ -49,6 +54,17 @@ def send_file(port: int, path: str) -> None:
             if n == 0:
                 raise EOFError(f"sendfile returned 0 at offset {offset} of {size} ({path})")
             offset += n
+
+
+def write_new_file(path: str, size: int) -> None:
+    """Write ``size`` bytes of new data to ``path``; print start and end wall times."""
+    payload = memoryview(os.urandom(PLAIN_READ_BUFFER))
+    start = time.time()
+    with open(path, "wb", buffering=0) as f:
+        written = 0
+        while written < size:
+            written += f.write(payload[:min(len(payload), size - written)])
+    print(start, time.time())
 
 
 # ----------------------------------------------------------- receiver side
@@ -97,6 +113,24 @@ def sendfile_rate(path: Path) -> float:
     return _receive_from(["sendfile", "--file", str(path)], path.stat().st_size)
 
 
+def new_data_write_rate(directory: Path, size: int, writers: int = 3) -> float:
+    """Bytes/s per writer when ``writers`` processes each write ``size`` bytes of new
+    file data at once (timed from the first start to the last end)."""
+    os.sync()   # start from no dirty pages, as the hfed write does
+    paths = [directory / f"new-data-{i}.bin" for i in range(writers)]
+    procs = [subprocess.Popen([sys.executable, "-m", "bench.datapath_limits", "write", "--file", str(p),
+                               "--size", str(size)], stdout=subprocess.PIPE, text=True,
+                              cwd=str(Path(__file__).resolve().parent.parent)) for p in paths]
+    try:
+        times = [tuple(map(float, proc.communicate(timeout=600)[0].split())) for proc in procs]
+        if any(proc.returncode for proc in procs):
+            raise RuntimeError(f"a new-data writer failed: {[proc.returncode for proc in procs]}")
+    finally:
+        for path in paths:
+            path.unlink(missing_ok=True)
+    return size / (max(end for _, end in times) - min(start for start, _ in times))
+
+
 def plain_read_rate(path: Path) -> float:
     """Bytes/s of readinto one reused buffer (no allocation per read)."""
     buffer = bytearray(PLAIN_READ_BUFFER)
@@ -112,13 +146,15 @@ def plain_read_rate(path: Path) -> float:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="sender side of the socket limits (started by bench.datapath)")
-    parser.add_argument("mode", choices=["send", "sendfile"])
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("mode", choices=["send", "sendfile", "write"])
+    parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--size", type=int, default=0)
     parser.add_argument("--file", default="")
     args = parser.parse_args(argv)
     if args.mode == "send":
         send_stream(args.port, args.size)
+    elif args.mode == "write":
+        write_new_file(args.file, args.size)
     else:
         send_file(args.port, args.file)
     return 0
