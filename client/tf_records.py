@@ -17,7 +17,7 @@ import os
 import struct
 from typing import Callable, Iterable, Iterator
 
-import google_crc32c
+import crc32c
 
 from client.fs import HfedFileSystem
 from protos import paths
@@ -26,7 +26,7 @@ FRAME_OVERHEAD = 16   # length, its CRC, the data's CRC
 
 
 def masked_crc(data) -> int:
-    crc = google_crc32c.value(data)
+    crc = crc32c.crc32c(data)
     return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 

@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import google_crc32c
+import crc32c
 
 from protos.errors import HfedError, NoSpace
 from protos.files import fsync_dir
@@ -66,7 +66,7 @@ def finalized_name(first: int, last: int) -> str:
 
 def frame(txid: int, payload: bytes) -> bytes:
     txid_bytes = _TXID.pack(txid)
-    crc = google_crc32c.value(txid_bytes + payload)
+    crc = crc32c.crc32c(txid_bytes + payload)
     return RECORD.pack(len(payload), crc, txid) + payload
 
 
@@ -112,7 +112,7 @@ def _record_at(data: bytes, off: int):
     if end > len(data):
         return None, f"record of {length} bytes cut off at end of file", "tail"
     payload = data[off + RECORD.size:end]
-    if google_crc32c.value(data[off + 8:off + 16] + payload) != crc:
+    if crc32c.crc32c(data[off + 8:off + 16] + payload) != crc:
         return None, f"checksum mismatch in record claiming txid {txid}", "bad"
     return txid, payload, end
 

@@ -34,7 +34,7 @@ import sys
 import threading
 from pathlib import Path
 
-import google_crc32c
+import crc32c
 import numpy as np
 
 from protos.checksum import BYTES_PER_CHECKSUM
@@ -249,7 +249,7 @@ def write(meta_dir: Path, snap: dict) -> Path:
 
 def _put(f, crc: int, data: bytes) -> int:
     f.write(data)
-    return google_crc32c.extend(crc, bytes(data))
+    return crc32c.crc32c(data, value=crc)
 
 
 # --------------------------------------------- checkpoints from a forked child
@@ -359,7 +359,7 @@ def read(path: Path) -> dict:
     payload = memoryview(data)[HEADER.size:]
     if len(payload) != length:
         raise CorruptImage(f"{path}: truncated image ({len(payload)} of {length} payload bytes)")
-    if google_crc32c.value(bytes(payload)) != crc:
+    if crc32c.crc32c(payload) != crc:
         raise CorruptImage(f"{path}: image checksum mismatch")
     try:
         (head_len,) = struct.unpack_from(">I", payload)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import struct
 
-import google_crc32c
+import crc32c as crc32c_lib
 
 from protos.checksum import BYTES_PER_CHECKSUM
 from protos.errors import ChecksumError
@@ -43,7 +43,7 @@ ZSTD_LEVEL = 3                       # fast to write, ~3-5x on text-like files
 
 
 def crc32c(data) -> int:
-    return google_crc32c.value(bytes(data))
+    return crc32c_lib.crc32c(data)
 
 
 def read_span(length: int) -> int:
