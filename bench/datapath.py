@@ -15,6 +15,9 @@ measures, each a median of --runs:
                          (client -> DN1 -> DN2 -> DN3)
   * remote read        - hfed read from a client on no DataNode's host
   * local-host read    - hfed read from a client on host-1 (short-circuit)
+  * the write and remote read again on a second cluster whose DataNodes have
+    cache_writes = false (replicas written with O_DIRECT): no page cache filled by
+    writes, so the read that follows comes from the disk
 then --clients threads at once, each with its own HfedFileSystem, writing and
 reading back a --client-size file: their aggregate MB/s, and each DataNode's
 threads, TCP sockets and open files idle (after a warm-up round of the same
@@ -59,8 +62,10 @@ REMOTE_HOST = "no-datanode-here"
 WRITE, REMOTE, LOCAL = "hfed write, replication 3", "hfed remote read", "hfed local-host read"
 SOCKET, SENDFILE, PLAIN = "raw socket stream (limit)", "sendfile of a cached file (limit)", "plain file read (limit)"
 NEW_DATA = "new-data write, 3 files at once, per file (limit under replication 3)"
+DIRECT_WRITE = "hfed write, replication 3, cache_writes = false (O_DIRECT)"
+DIRECT_REMOTE = "hfed remote read of that file (from the disk)"
 FIGURES = {"socket": SOCKET, "sendfile": SENDFILE, "plain": PLAIN, "new_data": NEW_DATA, "write": WRITE,
-           "remote": REMOTE, "local": LOCAL}
+           "remote": REMOTE, "local": LOCAL, "direct_write": DIRECT_WRITE, "direct_remote": DIRECT_REMOTE}
 
 # (what, numerator, denominator, goal): ratios of medians, goals from issue 11.
 GOALS = [
@@ -68,6 +73,8 @@ GOALS = [
     ("write r3 / raw socket stream", "write", "socket", 0.12),
     ("write r3 / baseline write r3", "write", "baseline_write", 3.0),
     ("local-host read / plain file read", "local", "plain", 0.7),
+    ("write r3 (cache_writes = false) / raw socket stream", "direct_write", "socket", 0.12),
+    ("write r3 (cache_writes = false) / baseline write r3", "direct_write", "baseline_write", 3.0),
     ("write r3 / new-data write x3", "write", "new_data", None),
     ("remote read / sendfile", "remote", "sendfile", None),
     ("remote read / baseline remote read", "remote", "baseline_remote", None),
@@ -100,13 +107,14 @@ def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def measure_runs(cluster, cfg, source: Path, runs: int) -> dict[str, list[float]]:
+def measure_runs(cluster, cfg, direct_cfg, source: Path, runs: int) -> dict[str, list[float]]:
     from client.fs import HfedFileSystem
 
     size = source.stat().st_size
     figures: dict[str, list[float]] = {k: [] for k in FIGURES}
     remote_fs = HfedFileSystem(cfg, host=REMOTE_HOST, skip_instance_cache=True)
     local_fs = HfedFileSystem(cfg, host="host-1", skip_instance_cache=True)
+    direct_fs = HfedFileSystem(direct_cfg, host=REMOTE_HOST, skip_instance_cache=True)
     try:
         for i in range(runs):
             progress(f"run {i + 1}/{runs}: limits")
@@ -124,9 +132,15 @@ def measure_runs(cluster, cfg, source: Path, runs: int) -> dict[str, list[float]
             figures["remote"].append(hfed_read_rate(remote_fs, path, size))
             figures["local"].append(hfed_read_rate(local_fs, path, size))
             remote_fs.rm(path)
+            progress(f"run {i + 1}/{runs}: hfed write and remote read, cache_writes = false")
+            os.sync()
+            figures["direct_write"].append(hfed_write_rate(direct_fs, path, source, 3))
+            figures["direct_remote"].append(hfed_read_rate(direct_fs, path, size))
+            direct_fs.rm(path)
     finally:
         remote_fs.close()
         local_fs.close()
+        direct_fs.close()
     return figures
 
 
@@ -154,11 +168,13 @@ def run(size: int, block_size: int, runs: int, clients: int, client_size: int) -
                 f.write(os.urandom(limits.SOCKET_BUFFER))
         os.sync()
         size = source.stat().st_size
-        progress(f"starting a cluster in {tmp / 'cluster'}")
+        progress(f"starting two clusters in {tmp}")
         with MiniCluster(tmp / "cluster", namespaces=1, datanodes=3, block_size=block_size,
-                         replication=3) as cluster:
+                         replication=3) as cluster, \
+                MiniCluster(tmp / "cluster-direct", namespaces=1, datanodes=3, block_size=block_size,
+                            replication=3, datanode_settings={"cache_writes": False}) as direct:
             cfg = config_mod.load(cluster.config_path)
-            figures = measure_runs(cluster, cfg, source, runs)
+            figures = measure_runs(cluster, cfg, config_mod.load(direct.config_path), source, runs)
             many = measure_clients(cluster, cfg, clients, client_size) if clients > 0 else None
     medians = {k: statistics.median(v) for k, v in figures.items()}
     return {"size": size, "block_size": block_size, "runs": runs, "medians": medians, "all": figures,

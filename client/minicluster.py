@@ -83,7 +83,7 @@ class MiniCluster:
                  replication: int = 3, heartbeat_interval: float = 1.0, dead_interval: float = 10.0,
                  block_report_interval: float = 300.0, client_host: str = "",
                  write_pointer: bool = False, start_timeout: float = 30.0, settings: dict | None = None,
-                 nameservice_settings: dict[str, dict] | None = None):
+                 nameservice_settings: dict[str, dict] | None = None, datanode_settings: dict | None = None):
         """``write_pointer``: make this the cluster the hfed CLI finds by default
         (writes DEFAULT_HOME/current); only the CLI asks for it, tests must not."""
         self.dir = Path(dir).resolve()
@@ -99,6 +99,7 @@ class MiniCluster:
         self.start_timeout = start_timeout
         self.settings = settings or {}   # other ClusterConfig fields, e.g. {"lease_hard_limit": 2.0}
         self.nameservice_settings = nameservice_settings or {}   # e.g. {"ns-a": {"max_objects": 50}}
+        self.datanode_settings = datanode_settings or {}   # every DataNode's, e.g. {"cache_writes": False}
         self.config: hconfig.ClusterConfig | None = None
         self.restarted = False  # True when up() found an existing cluster in dir
         self._procs: dict[str, subprocess.Popen] = {}
@@ -151,7 +152,7 @@ class MiniCluster:
                                                         **self.nameservice_settings.get(ns, {}))
                           for ns in names},
             mounts=default_mounts(names),
-            datanodes={label: hconfig.DatanodeConfig(label, str(self.dir / "data" / label))
+            datanodes={label: hconfig.DatanodeConfig(label, str(self.dir / "data" / label), **self.datanode_settings)
                        for label in (f"host-{i}" for i in range(1, self.datanodes + 1))},
             block_size=self.block_size, replication=self.replication,
             heartbeat_interval=self.heartbeat_interval, dead_interval=self.dead_interval,

@@ -36,7 +36,7 @@ async def serve(cfg: config.ClusterConfig, host_label: str, address_file: str | 
                 transfer_address_file: str | None = None, stop: asyncio.Event | None = None) -> None:
     dn = cfg.datanodes[host_label]
     stop = stop or asyncio.Event()
-    storage = BlockStorage(dn.data_dir, host_label, dn.capacity, dn.sync_on_close)
+    storage = BlockStorage(dn.data_dir, host_label, dn.capacity, dn.sync_on_close, dn.cache_writes)
     log.info("data dir %s, uuid %s, %d replicas", storage.data_dir, storage.uuid, storage.num_replicas())
     try:
         transfer = TransferServer(storage, dn.address, asyncio.get_running_loop())

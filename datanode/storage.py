@@ -16,6 +16,8 @@ committed block's length differs. One with nothing verifiable is discarded.
 from __future__ import annotations
 
 import asyncio
+import errno
+import fcntl
 import json
 import logging
 import os
@@ -85,6 +87,7 @@ class ReplicaBeingWritten:
         # A stale file of a crashed earlier attempt at this very block cannot be in
         # use (the start-up scan emptied rbw/ and live writers are tracked), so replace it.
         self._data = open(self.block_path, "wb", buffering=0)
+        self._direct = not storage.cache_writes and _set_direct(self._data, True)
         self._meta = open(self.meta_path, "wb", buffering=0)
         self._meta.write(checksum.header())
         self.num_bytes = 0  # written to disk
@@ -112,8 +115,14 @@ class ReplicaBeingWritten:
         self.received_bytes += len(data)
 
     def write(self, data, checksums: bytes) -> None:
-        """Append a checked packet (blocking: call it from a worker thread)."""
-        _write_all(self._data, data)
+        """Append a checked packet (blocking: call it from a worker thread). With O_DIRECT
+        (cache_writes off) the file offset and the packet must be whole pages in an aligned
+        buffer: the first packet that is not (a block's tail, a flushed partial packet)
+        switches this replica to buffered writes for good."""
+        if self._direct and (len(data) % DIRECT_ALIGN or not _write_direct(self._data, data)):
+            self._direct = _set_direct(self._data, False)
+        if not self._direct:
+            _write_all(self._data, data)
         _write_all(self._meta, checksums)
         self.num_bytes += len(data)
 
@@ -130,6 +139,32 @@ class ReplicaBeingWritten:
             self._meta.close()
 
 
+DIRECT_ALIGN = 4096
+
+
+def _set_direct(f, on: bool) -> bool:
+    """Turn O_DIRECT on or off for ``f``; whether it is now on (a filesystem without
+    O_DIRECT, tmpfs for one, keeps writing through the page cache)."""
+    flags = fcntl.fcntl(f.fileno(), fcntl.F_GETFL)
+    try:
+        fcntl.fcntl(f.fileno(), fcntl.F_SETFL, flags | os.O_DIRECT if on else flags & ~os.O_DIRECT)
+    except OSError:
+        return False
+    return on
+
+
+def _write_direct(f, data) -> bool:
+    """Write a whole-page packet with O_DIRECT; False (nothing written) when the kernel
+    refuses it, e.g. a buffer that is not page aligned."""
+    try:
+        _write_all(f, data)
+    except OSError as e:
+        if e.errno != errno.EINVAL:
+            raise
+        return False
+    return True
+
+
 def _write_all(f, data) -> None:
     view = memoryview(data)
     while view:
@@ -143,12 +178,16 @@ class BlockStorage:
     reserve space (``_used`` is locked); blocking file work (fsync, whole-replica
     verification) goes to threads."""
 
-    def __init__(self, data_dir: str, host_label: str, capacity: int = 0, sync_on_close: bool = False):
+    def __init__(self, data_dir: str, host_label: str, capacity: int = 0, sync_on_close: bool = False,
+                 cache_writes: bool = True):
         self.data_dir = os.path.abspath(data_dir)
         # As HDFS's dfs.datanode.synconclose (default off): a finalized replica is
         # in the page cache, which survives a process crash; fsync only guards
         # against power loss and costs the disk's write rate per replica.
         self.sync_on_close = sync_on_close
+        # False: replicas are written with O_DIRECT while their packets stay whole pages
+        # (see ReplicaBeingWritten.write).
+        self.cache_writes = cache_writes
         self.host_label = host_label
         self.configured_capacity = capacity
         os.makedirs(self.data_dir, exist_ok=True)

@@ -36,6 +36,7 @@
     data_dir = "/var/hfed/host-1"
     address = "127.0.0.1:0"       # port 0: any free port
     sync_on_close = false         # fsync finalized replicas (off by default, as in HDFS)
+    cache_writes = true           # false: write replicas with O_DIRECT, past the page cache
 
     [client]
     host = "host-1"               # this client's host label (or env HFED_HOST)
@@ -87,6 +88,10 @@ class DatanodeConfig:
     address: str = "127.0.0.1:0"
     capacity: int = 0  # 0: the disk's free space
     sync_on_close: bool = False  # fsync each finalized replica (HDFS dfs.datanode.synconclose)
+    # False: replicas are written with O_DIRECT (as HDFS's drop-behind for writes): no page
+    # cache is filled by writes, which is also cheaper where fresh memory is costly; reads of
+    # what was just written then come from the disk.
+    cache_writes: bool = True
 
 
 @dataclass
@@ -166,7 +171,8 @@ def from_dict(raw: dict, source: str = "<dict>") -> ClusterConfig:
         if "data_dir" not in dn:
             fail(f"datanode {label!r} has no data_dir")
         datanodes[label] = DatanodeConfig(label, dn["data_dir"], dn.get("address", "127.0.0.1:0"),
-                                          parse_size(dn.get("capacity", 0)), bool(dn.get("sync_on_close", False)))
+                                          parse_size(dn.get("capacity", 0)), bool(dn.get("sync_on_close", False)),
+                                          bool(dn.get("cache_writes", True)))
     small_file_threshold = parse_size(raw.get("small_file_threshold", 1 << 20))
     pack_bytes = parse_size(raw.get("pack_bytes", 64 << 20))
     if not 0 < pack_bytes < 1 << 32:
@@ -251,7 +257,7 @@ def dump(cfg: ClusterConfig) -> str:
     for dn in cfg.datanodes.values():
         lines += ["", f'[datanodes."{dn.host_label}"]', f"data_dir = {_toml_value(dn.data_dir)}",
                   f"address = {_toml_value(dn.address)}", f"capacity = {dn.capacity}",
-                  f"sync_on_close = {_toml_value(dn.sync_on_close)}"]
+                  f"sync_on_close = {_toml_value(dn.sync_on_close)}", f"cache_writes = {_toml_value(dn.cache_writes)}"]
     if cfg.client_host:
         lines += ["", "[client]", f"host = {_toml_value(cfg.client_host)}"]
     return "\n".join(lines) + "\n"

@@ -9,6 +9,7 @@ are client threads and DataNode connection threads alike.
 from __future__ import annotations
 
 import enum
+import mmap
 import socket
 import struct
 import threading
@@ -190,7 +191,8 @@ class PacketReader:
         turn = self._turn
         self._turn = (turn + 1) % len(self._data)
         if len(self._data[turn]) < length:
-            self._data[turn] = memoryview(bytearray(length))
+            # Anonymous mmap: page aligned, so a DataNode can write the packet with O_DIRECT.
+            self._data[turn] = memoryview(mmap.mmap(-1, length))
             self._crcs[turn] = memoryview(bytearray(crc_bytes(length, self.bytes_per_checksum)))
         crcs = self._crcs[turn][:crc_bytes(length, self.bytes_per_checksum)]
         data = self._data[turn][:length]
