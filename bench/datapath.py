@@ -10,7 +10,8 @@ measures, each a median of --runs:
   * sendfile           - os.sendfile of a page-cached file to such a socket
   * plain file read    - readinto one reused buffer from a page-cached local file
   * new-data write x3  - three processes at once writing as much new file data
-                         each: the page-cache work replication 3 asks of one machine
+                         each: the page-cache work replication 3 asks of one machine;
+                         and with O_DIRECT: what the disk takes without the page cache
   * write, replication 3 - hfed put from a client on no DataNode's host
                          (client -> DN1 -> DN2 -> DN3)
   * remote read        - hfed read from a client on no DataNode's host
@@ -62,9 +63,11 @@ REMOTE_HOST = "no-datanode-here"
 WRITE, REMOTE, LOCAL = "hfed write, replication 3", "hfed remote read", "hfed local-host read"
 SOCKET, SENDFILE, PLAIN = "raw socket stream (limit)", "sendfile of a cached file (limit)", "plain file read (limit)"
 NEW_DATA = "new-data write, 3 files at once, per file (limit under replication 3)"
+NEW_DIRECT = "new-data write with O_DIRECT, 3 files at once, per file (limit under cache_writes = false)"
 DIRECT_WRITE = "hfed write, replication 3, cache_writes = false (O_DIRECT)"
 DIRECT_REMOTE = "hfed remote read of that file (from the disk)"
-FIGURES = {"socket": SOCKET, "sendfile": SENDFILE, "plain": PLAIN, "new_data": NEW_DATA, "write": WRITE,
+FIGURES = {"socket": SOCKET, "sendfile": SENDFILE, "plain": PLAIN, "new_data": NEW_DATA, "new_direct": NEW_DIRECT,
+           "write": WRITE,
            "remote": REMOTE, "local": LOCAL, "direct_write": DIRECT_WRITE, "direct_remote": DIRECT_REMOTE}
 
 # (what, numerator, denominator, goal): ratios of medians, goals from issue 11.
@@ -76,6 +79,7 @@ GOALS = [
     ("write r3 (cache_writes = false) / raw socket stream", "direct_write", "socket", 0.12),
     ("write r3 (cache_writes = false) / baseline write r3", "direct_write", "baseline_write", 3.0),
     ("write r3 / new-data write x3", "write", "new_data", None),
+    ("write r3 (cache_writes = false) / new-data O_DIRECT write x3", "direct_write", "new_direct", None),
     ("remote read / sendfile", "remote", "sendfile", None),
     ("remote read / baseline remote read", "remote", "baseline_remote", None),
 ]
@@ -122,6 +126,7 @@ def measure_runs(cluster, cfg, direct_cfg, source: Path, runs: int) -> dict[str,
             figures["sendfile"].append(limits.sendfile_rate(source))
             figures["plain"].append(limits.plain_read_rate(source))
             figures["new_data"].append(limits.new_data_write_rate(cluster.dir, size))
+            figures["new_direct"].append(limits.new_data_write_rate(cluster.dir, size, direct=True))
             path = f"/data/bench-{i}.bin"
             progress(f"run {i + 1}/{runs}: hfed write, remote read, local-host read")
             os.sync()   # the write starts with no dirty pages, as the new-data limit did

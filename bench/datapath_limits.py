@@ -9,7 +9,8 @@
                         file data from one reused buffer (what replication 3 on one
                         machine asks of the page cache: every byte lands in three
                         new files); on a VM that backs guest memory lazily, fresh
-                        page-cache pages cost far more than the copy itself
+                        page-cache pages cost far more than the copy itself; and
+                        the same with O_DIRECT (what the disk takes, no page cache)
 
 Each is the fastest simple way Python moves those bytes, so a ratio against it is
 conservative. The sender runs as ``python -m bench.datapath_limits send|sendfile``
@@ -18,6 +19,7 @@ conservative. The sender runs as ``python -m bench.datapath_limits send|sendfile
 from __future__ import annotations
 
 import argparse
+import mmap
 import os
 import socket
 import subprocess
@@ -56,14 +58,20 @@ def send_file(port: int, path: str) -> None:
             offset += n
 
 
-def write_new_file(path: str, size: int) -> None:
-    """Write ``size`` bytes of new data to ``path``; print start and end wall times."""
-    payload = memoryview(os.urandom(PLAIN_READ_BUFFER))
+def write_new_file(path: str, size: int, direct: bool = False) -> None:
+    """Write ``size`` bytes of new data to ``path`` (``direct``: with O_DIRECT from a
+    page-aligned buffer, past the page cache); print start and end wall times."""
+    payload = mmap.mmap(-1, PLAIN_READ_BUFFER)
+    payload.write(os.urandom(PLAIN_READ_BUFFER))
+    view = memoryview(payload)
     start = time.time()
-    with open(path, "wb", buffering=0) as f:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | (os.O_DIRECT if direct else 0), 0o644)
+    try:
         written = 0
         while written < size:
-            written += f.write(payload[:min(len(payload), size - written)])
+            written += os.write(fd, view[:min(len(view), size - written)])
+    finally:
+        os.close(fd)
     print(start, time.time())
 
 
@@ -113,13 +121,15 @@ def sendfile_rate(path: Path) -> float:
     return _receive_from(["sendfile", "--file", str(path)], path.stat().st_size)
 
 
-def new_data_write_rate(directory: Path, size: int, writers: int = 3) -> float:
+def new_data_write_rate(directory: Path, size: int, writers: int = 3, direct: bool = False) -> float:
     """Bytes/s per writer when ``writers`` processes each write ``size`` bytes of new
-    file data at once (timed from the first start to the last end)."""
+    file data at once (timed from the first start to the last end); ``direct``: with
+    O_DIRECT, what the disk takes when no page cache is filled."""
     os.sync()   # start from no dirty pages, as the hfed write does
     paths = [directory / f"new-data-{i}.bin" for i in range(writers)]
     procs = [subprocess.Popen([sys.executable, "-m", "bench.datapath_limits", "write", "--file", str(p),
-                               "--size", str(size)], stdout=subprocess.PIPE, text=True,
+                               "--size", str(size), *(["--direct"] if direct else [])],
+                              stdout=subprocess.PIPE, text=True,
                               cwd=str(Path(__file__).resolve().parent.parent)) for p in paths]
     try:
         times = [tuple(map(float, proc.communicate(timeout=600)[0].split())) for proc in procs]
@@ -150,11 +160,12 @@ def main(argv=None) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--size", type=int, default=0)
     parser.add_argument("--file", default="")
+    parser.add_argument("--direct", action="store_true", help="write with O_DIRECT")
     args = parser.parse_args(argv)
     if args.mode == "send":
         send_stream(args.port, args.size)
     elif args.mode == "write":
-        write_new_file(args.file, args.size)
+        write_new_file(args.file, args.size, args.direct)
     else:
         send_file(args.port, args.file)
     return 0
