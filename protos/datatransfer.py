@@ -54,9 +54,9 @@ def crc_bytes(data_length: int, bytes_per_checksum: int = checksum.BYTES_PER_CHE
 
 # ------------------------------------------------------------------ framing
 
-def recv_into_exactly(sock: socket.socket, view: memoryview, where: str) -> None:
-    """Fill ``view`` from ``sock``; Unavailable naming ``where`` if the peer closes first."""
-    got, size = 0, len(view)
+def recv_into_exactly(sock: socket.socket, view: memoryview, where: str, already: int = 0) -> None:
+    """Fill ``view[already:]`` from ``sock``; Unavailable naming ``where`` if the peer closes first."""
+    got, size = already, len(view)
     while got < size:
         n = sock.recv_into(view[got:])
         if n == 0:
@@ -88,7 +88,7 @@ def recv_request(sock: socket.socket, where: str):
     first = sock.recv_into(head)
     if first == 0:
         return None
-    recv_into_exactly(sock, memoryview(head)[first:], where)
+    recv_into_exactly(sock, memoryview(head), where, already=first)
     magic, version, op, bpc, length = REQUEST.unpack(head)
     if magic != MAGIC:
         raise errors.InvalidArgument(f"{where} sent {bytes(head[:4])!r}, not a DataTransfer request")
