@@ -29,9 +29,6 @@ PACKET_SIZE = datatransfer.PACKET_SIZE
 class DatanodePool(datatransfer.Connections):
     """Pooled DataTransfer connections to DataNodes, shared by every read and write of one client."""
 
-    def __init__(self):
-        super().__init__()
-
 
 # ------------------------------------------------------------------ reading
 

@@ -36,19 +36,21 @@ class TransferServer:
         self.io_timeout = io_timeout
         self.idle_timeout = idle_timeout   # longer than a client keeps an idle pooled connection
         self.peers = dt.Connections()      # to other DataNodes: replication and packing
-        host, _, port = address.rpartition(":")
-        self.listener = socket.create_server((host.strip("[]") or "0.0.0.0", int(port)), backlog=128)
+        host, port = dt.split_address(address)
+        self.listener = socket.create_server((host or "0.0.0.0", port), backlog=128)
         self.port = self.listener.getsockname()[1]
         self._connections: set[socket.socket] = set()
         self._per_connection = threading.local()   # each connection has its own thread
         self._lock = threading.Lock()
+        self._serving = 0
         self._stopping = False
         self._accepting = threading.Thread(target=self._accept, name="transfer-accept", daemon=True)
 
     @property
     def active_transfers(self) -> int:
-        with self._lock:
-            return len(self._connections)
+        """Requests being served now (heartbeats report it; NameNodes place and order
+        replicas by it): idle pooled connections do not count."""
+        return self._serving
 
     def start(self) -> None:
         self._accepting.start()
@@ -118,8 +120,14 @@ class TransferServer:
                     return
                 conn.settimeout(self.io_timeout)
                 op, bpc, body = request
-                if not self._serve_one(conn, op, bpc, body, peer):
-                    return
+                with self._lock:
+                    self._serving += 1
+                try:
+                    if not self._serve_one(conn, op, bpc, body, peer):
+                        return
+                finally:
+                    with self._lock:
+                        self._serving -= 1
         except OSError as e:   # timeouts and resets: this connection only
             log.info("connection from %s ended: %s", peer, e)
         except Exception:  # noqa: BLE001 - one broken stream must not take the server down

@@ -208,9 +208,14 @@ IO_TIMEOUT = 120.0      # no byte moving for this long: the peer is stuck
 IDLE_SECONDS = 30.0     # a pooled connection unused this long is closed, not reused
 
 
-def connect(address: str, timeout: float = IO_TIMEOUT) -> socket.socket:
+def split_address(address: str) -> tuple[str, int]:
+    """("host", port) of "host:port" (an IPv6 host may be bracketed)."""
     host, _, port = address.rpartition(":")
-    sock = socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT)
+    return host.strip("[]"), int(port)
+
+
+def connect(address: str, timeout: float = IO_TIMEOUT) -> socket.socket:
+    sock = socket.create_connection(split_address(address), timeout=CONNECT_TIMEOUT)
     sock.settimeout(timeout)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock
@@ -254,10 +259,10 @@ class Connections:
             self._idle.clear()
 
 
-def _request(pool: Connections, address: str, op: Op, body, where: str, reply_class=None,
-             timeout: float = IO_TIMEOUT):
-    """Send a request and read its reply: (socket, reply body). A pooled connection the
-    DataNode closed meanwhile is replaced once by a new one."""
+def request(pool: Connections, address: str, op: Op, body, where: str, receive, timeout: float = IO_TIMEOUT):
+    """Send a request and take its first answer with ``receive(sock, where)`` (a reply or,
+    for a WRITE, the setup ack): (socket, answer). A pooled connection the DataNode
+    closed meanwhile is replaced once by a new one; other failures raise hfed errors."""
     for attempt in range(2):
         try:
             sock, reused = pool.take(address)
@@ -266,15 +271,16 @@ def _request(pool: Connections, address: str, op: Op, body, where: str, reply_cl
         try:
             sock.settimeout(timeout)
             send_request(sock, op, body)
-            return sock, recv_reply(sock, where, reply_class)
-        except errors.HfedError as e:
+            return sock, receive(sock, where)
+        except OSError as e:   # hfed errors included
             sock.close()
-            if not (reused and attempt == 0 and isinstance(e, errors.Unavailable)):
+            stale = reused and attempt == 0 and (isinstance(e, errors.Unavailable)
+                                                  or not isinstance(e, errors.HfedError))
+            if stale:
+                continue
+            if isinstance(e, errors.HfedError):
                 raise
-        except OSError as e:
-            sock.close()
-            if not (reused and attempt == 0):
-                raise errors.Unavailable(f"{where} is unavailable: {e}") from None
+            raise errors.Unavailable(f"{where} is unavailable: {e}") from None
     raise AssertionError("unreachable")
 
 
@@ -285,8 +291,8 @@ def read_block(pool: Connections, address: str, block: pb.Block, start: int, end
     """Bytes [start, end) of the replica at ``address``, in pieces, each packet's CRC32Cs
     checked first. ChecksumError for a corrupt replica; BlockMissing when the stream
     does not continue where it stopped; other errors as the DataNode sent them."""
-    sock, _ = _request(pool, address, Op.READ,
-                       pb.ReadBlockRequest(block=block, offset=start, length=end - start), where)
+    sock, _ = request(pool, address, Op.READ, pb.ReadBlockRequest(block=block, offset=start, length=end - start),
+                      where, recv_reply)
     reader = PacketReader(sock, where)
     pos, clean = start, False
     try:
@@ -317,8 +323,7 @@ def read_block(pool: Connections, address: str, block: pb.Block, start: int, end
 
 def short_circuit(pool: Connections, address: str, block: pb.Block, client_host: str, where: str,
                   timeout: float = IO_TIMEOUT) -> pb.ShortCircuitResponse:
-    sock, reply = _request(pool, address, Op.SHORT_CIRCUIT,
-                           pb.ShortCircuitRequest(block=block, client_host=client_host), where,
-                           pb.ShortCircuitResponse, timeout)
+    sock, reply = request(pool, address, Op.SHORT_CIRCUIT, pb.ShortCircuitRequest(block=block, client_host=client_host),
+                          where, lambda s, w: recv_reply(s, w, pb.ShortCircuitResponse), timeout)
     pool.release(address, sock)
     return reply

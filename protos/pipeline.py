@@ -60,17 +60,11 @@ class PipelineStream:
                                 targets=list(targets[1:]), client_name=client_name, keep_partial=keep_partial)
         self._where = f"DataNode {describe(self.first)}"
         try:
-            self.sock, _ = pool.take(self.first.transfer_address)
-            dt.send_request(self.sock, dt.Op.WRITE, header)
-            self._check_ack(dt.recv_ack(self.sock, self._where))
-        except PipelineFailed:
-            self.sock.close()
-            raise
+            self.sock, setup = dt.request(pool, self.first.transfer_address, dt.Op.WRITE, header, self._where,
+                                          dt.recv_ack)
         except OSError as e:   # hfed errors included: the first DataNode is the one to leave out
-            if hasattr(self, "sock"):
-                self.sock.close()
             raise self._failure(self.first.uuid, f"DataNode {describe(self.first)} failed: {e}") from None
-        if self._error is not None:
+        if not self._check_ack(setup):
             self.sock.close()
             raise self._error
         self._acks = threading.Thread(target=self._consume_acks, name=f"acks-blk_{block.block_id}", daemon=True)

@@ -19,9 +19,6 @@ GROUPS_KEY = "hfed-groups"
 ENV_USER = "HFED_USER"
 ENV_GROUPS = "HFED_GROUPS"
 
-# Data packets: 1 MiB of data each (2048 checksum chunks of 512 bytes).
-PACKET_SIZE = 4 << 20
-
 
 def current_user() -> str:
     return os.environ.get(ENV_USER) or getpass.getuser()
