@@ -40,6 +40,21 @@
 
     [client]
     host = "host-1"               # this client's host label (or env HFED_HOST)
+
+    [security]                    # protos/security.py; README "Security"
+    auth = "token"                # "token": every call proves its user; "simple": callers say who they are
+    tls = true                    # encrypt gRPC and DataTransfer with the cluster CA's certificates
+    secret_file = ""              # default: private/secret beside this file (0600, created by the first daemon)
+    tls_dir = ""                  # default: tls/ beside this file (ca.pem, cert.pem; key.pem under private/)
+    supergroup = "supergroup"     # its members are superusers (as is the user running the NameNode)
+    user_token_lifetime = 2592000.0        # seconds a user token lasts (30 days)
+    delegation_renew_interval = 86400.0    # a delegation token expires unless renewed within this
+    delegation_max_lifetime = 604800.0     # ... and never outlives this (7 days)
+    block_key_update_interval = 36000.0    # NameNodes roll block-token keys this often (600 min) ...
+    block_token_lifetime = 36000.0         # ... and block tokens last this long
+
+    [security.groups]             # groups of users the NameNode host's OS does not know
+    alice = ["analysts"]
 """
 from __future__ import annotations
 
@@ -95,6 +110,25 @@ class DatanodeConfig:
 
 
 @dataclass
+class SecurityConfig:
+    auth: str = "token"                  # "token" or "simple"
+    tls: bool = True
+    secret_file: str = ""                # "" = <config dir>/private/secret
+    tls_dir: str = ""                    # "" = <config dir>/tls
+    supergroup: str = "supergroup"
+    user_token_lifetime: float = 30 * 86400.0
+    delegation_renew_interval: float = 86400.0
+    delegation_max_lifetime: float = 7 * 86400.0
+    block_key_update_interval: float = 600 * 60.0
+    block_token_lifetime: float = 600 * 60.0
+    groups: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def tokens(self) -> bool:
+        return self.auth == "token"
+
+
+@dataclass
 class ClusterConfig:
     cluster_id: str
     nameservices: dict[str, NameserviceConfig]
@@ -120,7 +154,21 @@ class ClusterConfig:
     pack_age: float = 30.0              # ... or the oldest has waited this many seconds
     compact_live_fraction: float = 0.5  # containers with less live data than this are rewritten
     client_host: str = ""
+    security: SecurityConfig = field(default_factory=SecurityConfig)
     source: str = ""
+
+    def config_dir(self) -> Path:
+        if not self.source or self.source.startswith("<"):
+            raise InvalidArgument(f"config {self.source or '<unsaved>'} has no directory: set "
+                                  f"[security] secret_file and tls_dir explicitly")
+        return Path(self.source).resolve().parent
+
+    def secret_path(self) -> Path:
+        return Path(self.security.secret_file) if self.security.secret_file else \
+            self.config_dir() / "private" / "secret"
+
+    def tls_path(self) -> Path:
+        return Path(self.security.tls_dir) if self.security.tls_dir else self.config_dir() / "tls"
 
     def client_host_label(self) -> str:
         return os.environ.get(ENV_HOST) or self.client_host
@@ -203,8 +251,17 @@ def from_dict(raw: dict, source: str = "<dict>") -> ClusterConfig:
         pack_age=float(raw.get("pack_age", 30.0)),
         compact_live_fraction=float(raw.get("compact_live_fraction", 0.5)),
         client_host=(raw.get("client") or {}).get("host", ""),
+        security=_security(raw.get("security") or {}, fail),
         source=source,
     )
+
+
+def _security(raw: dict, fail) -> SecurityConfig:
+    sec = SecurityConfig(**{k: v for k, v in raw.items() if k != "groups"},
+                         groups={str(u): list(g) for u, g in (raw.get("groups") or {}).items()})
+    if sec.auth not in ("token", "simple"):
+        fail(f"[security] auth = {sec.auth!r}: expected \"token\" or \"simple\"")
+    return sec
 
 
 def load(path: str | os.PathLike) -> ClusterConfig:
@@ -260,4 +317,11 @@ def dump(cfg: ClusterConfig) -> str:
                   f"sync_on_close = {_toml_value(dn.sync_on_close)}", f"cache_writes = {_toml_value(dn.cache_writes)}"]
     if cfg.client_host:
         lines += ["", "[client]", f"host = {_toml_value(cfg.client_host)}"]
+    sec = cfg.security
+    lines += ["", "[security]"] + [f"{key} = {_toml_value(getattr(sec, key))}" for key in (
+        "auth", "tls", "secret_file", "tls_dir", "supergroup", "user_token_lifetime", "delegation_renew_interval",
+        "delegation_max_lifetime", "block_key_update_interval", "block_token_lifetime")]
+    if sec.groups:
+        lines += ["", "[security.groups]"] + [f"{_toml_value(user)} = [{', '.join(map(_toml_value, groups))}]"
+                                              for user, groups in sec.groups.items()]
     return "\n".join(lines) + "\n"

@@ -45,11 +45,14 @@ BlockMissing = _error("BlockMissing", (), "block-missing", errno.EIO)
 ChecksumError = _error("ChecksumError", (), "checksum", errno.EIO)
 SafeMode = _error("SafeMode", (), "safe-mode", errno.EROFS)
 Unavailable = _error("Unavailable", (ConnectionError,), "unavailable", errno.EHOSTDOWN)
+# No valid credentials (no token, a forged, expired or cancelled one): who is calling is unknown.
+Unauthenticated = _error("Unauthenticated", (PermissionError,), "unauthenticated", errno.EACCES)
 
 # kind -> class of every specific error (a plain HfedError is "error")
 KINDS = {cls.kind: cls for cls in (NotFound, AlreadyExists, NotADirectory, IsADirectory, AccessDenied,
                                    NotEmpty, CrossNamespace, InvalidPath, InvalidArgument, LeaseConflict,
-                                   NoSpace, BlockMissing, ChecksumError, SafeMode, Unavailable)}
+                                   NoSpace, BlockMissing, ChecksumError, SafeMode, Unavailable,
+                                   Unauthenticated)}
 
 
 def from_kind(kind: str, message: str, path: str | None = None) -> HfedError:

@@ -78,14 +78,26 @@ class Block(_message.Message):
     def __init__(self, block_id: _Optional[int] = ..., generation_stamp: _Optional[int] = ..., num_bytes: _Optional[int] = ..., pool_id: _Optional[str] = ...) -> None: ...
 
 class LocatedBlock(_message.Message):
-    __slots__ = ("block", "offset", "locations")
+    __slots__ = ("block", "offset", "locations", "token")
     BLOCK_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
     LOCATIONS_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
     block: Block
     offset: int
     locations: _containers.RepeatedCompositeFieldContainer[DatanodeId]
-    def __init__(self, block: _Optional[_Union[Block, _Mapping]] = ..., offset: _Optional[int] = ..., locations: _Optional[_Iterable[_Union[DatanodeId, _Mapping]]] = ...) -> None: ...
+    token: str
+    def __init__(self, block: _Optional[_Union[Block, _Mapping]] = ..., offset: _Optional[int] = ..., locations: _Optional[_Iterable[_Union[DatanodeId, _Mapping]]] = ..., token: _Optional[str] = ...) -> None: ...
+
+class BlockKey(_message.Message):
+    __slots__ = ("key_id", "secret", "expiry_ms")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    EXPIRY_MS_FIELD_NUMBER: _ClassVar[int]
+    key_id: int
+    secret: bytes
+    expiry_ms: int
+    def __init__(self, key_id: _Optional[int] = ..., secret: _Optional[bytes] = ..., expiry_ms: _Optional[int] = ...) -> None: ...
 
 class LocatedBlocks(_message.Message):
     __slots__ = ("file_length", "blocks", "under_construction", "layout", "inline_data", "packed_offset", "packed_raw")
@@ -402,12 +414,14 @@ class RenewLeaseResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class BadReplica(_message.Message):
-    __slots__ = ("block", "datanode_uuid")
+    __slots__ = ("block", "datanode_uuid", "token")
     BLOCK_FIELD_NUMBER: _ClassVar[int]
     DATANODE_UUID_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
     block: Block
     datanode_uuid: str
-    def __init__(self, block: _Optional[_Union[Block, _Mapping]] = ..., datanode_uuid: _Optional[str] = ...) -> None: ...
+    token: str
+    def __init__(self, block: _Optional[_Union[Block, _Mapping]] = ..., datanode_uuid: _Optional[str] = ..., token: _Optional[str] = ...) -> None: ...
 
 class ReportBadBlocksRequest(_message.Message):
     __slots__ = ("replicas",)
@@ -442,7 +456,7 @@ class DatanodeReport(_message.Message):
     def __init__(self, id: _Optional[_Union[DatanodeId, _Mapping]] = ..., alive: _Optional[bool] = ..., capacity: _Optional[int] = ..., used: _Optional[int] = ..., remaining: _Optional[int] = ..., last_heartbeat_ms_ago: _Optional[int] = ..., num_blocks: _Optional[int] = ...) -> None: ...
 
 class GetStatsResponse(_message.Message):
-    __slots__ = ("nameservice", "cluster_id", "pool_id", "files", "directories", "blocks", "under_replicated", "missing", "corrupt_replicas", "pending_replications", "datanodes", "rss_bytes", "objects", "max_memory", "max_objects", "bytes_per_object", "baseline_rss_bytes", "hdfs_heap_estimate", "budget_refusal", "small_staged", "small_staged_bytes", "small_packed", "containers", "container_live_bytes", "container_bytes")
+    __slots__ = ("nameservice", "cluster_id", "pool_id", "files", "directories", "blocks", "under_replicated", "missing", "corrupt_replicas", "pending_replications", "datanodes", "rss_bytes", "objects", "max_memory", "max_objects", "bytes_per_object", "baseline_rss_bytes", "hdfs_heap_estimate", "budget_refusal", "small_staged", "small_staged_bytes", "small_packed", "containers", "container_live_bytes", "container_bytes", "auth_mode", "tls", "caller", "caller_groups", "caller_superuser")
     NAMESERVICE_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     POOL_ID_FIELD_NUMBER: _ClassVar[int]
@@ -468,6 +482,11 @@ class GetStatsResponse(_message.Message):
     CONTAINERS_FIELD_NUMBER: _ClassVar[int]
     CONTAINER_LIVE_BYTES_FIELD_NUMBER: _ClassVar[int]
     CONTAINER_BYTES_FIELD_NUMBER: _ClassVar[int]
+    AUTH_MODE_FIELD_NUMBER: _ClassVar[int]
+    TLS_FIELD_NUMBER: _ClassVar[int]
+    CALLER_FIELD_NUMBER: _ClassVar[int]
+    CALLER_GROUPS_FIELD_NUMBER: _ClassVar[int]
+    CALLER_SUPERUSER_FIELD_NUMBER: _ClassVar[int]
     nameservice: str
     cluster_id: str
     pool_id: str
@@ -493,7 +512,12 @@ class GetStatsResponse(_message.Message):
     containers: int
     container_live_bytes: int
     container_bytes: int
-    def __init__(self, nameservice: _Optional[str] = ..., cluster_id: _Optional[str] = ..., pool_id: _Optional[str] = ..., files: _Optional[int] = ..., directories: _Optional[int] = ..., blocks: _Optional[int] = ..., under_replicated: _Optional[int] = ..., missing: _Optional[int] = ..., corrupt_replicas: _Optional[int] = ..., pending_replications: _Optional[int] = ..., datanodes: _Optional[_Iterable[_Union[DatanodeReport, _Mapping]]] = ..., rss_bytes: _Optional[int] = ..., objects: _Optional[int] = ..., max_memory: _Optional[int] = ..., max_objects: _Optional[int] = ..., bytes_per_object: _Optional[int] = ..., baseline_rss_bytes: _Optional[int] = ..., hdfs_heap_estimate: _Optional[int] = ..., budget_refusal: _Optional[str] = ..., small_staged: _Optional[int] = ..., small_staged_bytes: _Optional[int] = ..., small_packed: _Optional[int] = ..., containers: _Optional[int] = ..., container_live_bytes: _Optional[int] = ..., container_bytes: _Optional[int] = ...) -> None: ...
+    auth_mode: str
+    tls: bool
+    caller: str
+    caller_groups: _containers.RepeatedScalarFieldContainer[str]
+    caller_superuser: bool
+    def __init__(self, nameservice: _Optional[str] = ..., cluster_id: _Optional[str] = ..., pool_id: _Optional[str] = ..., files: _Optional[int] = ..., directories: _Optional[int] = ..., blocks: _Optional[int] = ..., under_replicated: _Optional[int] = ..., missing: _Optional[int] = ..., corrupt_replicas: _Optional[int] = ..., pending_replications: _Optional[int] = ..., datanodes: _Optional[_Iterable[_Union[DatanodeReport, _Mapping]]] = ..., rss_bytes: _Optional[int] = ..., objects: _Optional[int] = ..., max_memory: _Optional[int] = ..., max_objects: _Optional[int] = ..., bytes_per_object: _Optional[int] = ..., baseline_rss_bytes: _Optional[int] = ..., hdfs_heap_estimate: _Optional[int] = ..., budget_refusal: _Optional[str] = ..., small_staged: _Optional[int] = ..., small_staged_bytes: _Optional[int] = ..., small_packed: _Optional[int] = ..., containers: _Optional[int] = ..., container_live_bytes: _Optional[int] = ..., container_bytes: _Optional[int] = ..., auth_mode: _Optional[str] = ..., tls: _Optional[bool] = ..., caller: _Optional[str] = ..., caller_groups: _Optional[_Iterable[str]] = ..., caller_superuser: _Optional[bool] = ...) -> None: ...
 
 class GetServerDefaultsRequest(_message.Message):
     __slots__ = ()
@@ -546,6 +570,60 @@ class SafeModeResponse(_message.Message):
     threshold: float
     reason: str
     def __init__(self, on: _Optional[bool] = ..., manual: _Optional[bool] = ..., reported_blocks: _Optional[int] = ..., total_blocks: _Optional[int] = ..., threshold: _Optional[float] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class GetDelegationTokenRequest(_message.Message):
+    __slots__ = ("renewer",)
+    RENEWER_FIELD_NUMBER: _ClassVar[int]
+    renewer: str
+    def __init__(self, renewer: _Optional[str] = ...) -> None: ...
+
+class GetDelegationTokenResponse(_message.Message):
+    __slots__ = ("token", "expiry_ms", "max_date_ms")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EXPIRY_MS_FIELD_NUMBER: _ClassVar[int]
+    MAX_DATE_MS_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    expiry_ms: int
+    max_date_ms: int
+    def __init__(self, token: _Optional[str] = ..., expiry_ms: _Optional[int] = ..., max_date_ms: _Optional[int] = ...) -> None: ...
+
+class RenewDelegationTokenRequest(_message.Message):
+    __slots__ = ("token",)
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    def __init__(self, token: _Optional[str] = ...) -> None: ...
+
+class RenewDelegationTokenResponse(_message.Message):
+    __slots__ = ("expiry_ms",)
+    EXPIRY_MS_FIELD_NUMBER: _ClassVar[int]
+    expiry_ms: int
+    def __init__(self, expiry_ms: _Optional[int] = ...) -> None: ...
+
+class CancelDelegationTokenRequest(_message.Message):
+    __slots__ = ("token",)
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    def __init__(self, token: _Optional[str] = ...) -> None: ...
+
+class CancelDelegationTokenResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class IssueUserTokenRequest(_message.Message):
+    __slots__ = ("user", "lifetime_s")
+    USER_FIELD_NUMBER: _ClassVar[int]
+    LIFETIME_S_FIELD_NUMBER: _ClassVar[int]
+    user: str
+    lifetime_s: int
+    def __init__(self, user: _Optional[str] = ..., lifetime_s: _Optional[int] = ...) -> None: ...
+
+class IssueUserTokenResponse(_message.Message):
+    __slots__ = ("token", "expiry_ms")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EXPIRY_MS_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    expiry_ms: int
+    def __init__(self, token: _Optional[str] = ..., expiry_ms: _Optional[int] = ...) -> None: ...
 
 class SaveNamespaceRequest(_message.Message):
     __slots__ = ()
@@ -630,18 +708,20 @@ class RegisterRequest(_message.Message):
     def __init__(self, id: _Optional[_Union[DatanodeId, _Mapping]] = ..., cluster_id: _Optional[str] = ...) -> None: ...
 
 class RegisterResponse(_message.Message):
-    __slots__ = ("nameservice", "pool_id", "cluster_id", "heartbeat_interval_ms", "block_report_interval_ms")
+    __slots__ = ("nameservice", "pool_id", "cluster_id", "heartbeat_interval_ms", "block_report_interval_ms", "block_keys")
     NAMESERVICE_FIELD_NUMBER: _ClassVar[int]
     POOL_ID_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
     BLOCK_REPORT_INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_KEYS_FIELD_NUMBER: _ClassVar[int]
     nameservice: str
     pool_id: str
     cluster_id: str
     heartbeat_interval_ms: int
     block_report_interval_ms: int
-    def __init__(self, nameservice: _Optional[str] = ..., pool_id: _Optional[str] = ..., cluster_id: _Optional[str] = ..., heartbeat_interval_ms: _Optional[int] = ..., block_report_interval_ms: _Optional[int] = ...) -> None: ...
+    block_keys: _containers.RepeatedCompositeFieldContainer[BlockKey]
+    def __init__(self, nameservice: _Optional[str] = ..., pool_id: _Optional[str] = ..., cluster_id: _Optional[str] = ..., heartbeat_interval_ms: _Optional[int] = ..., block_report_interval_ms: _Optional[int] = ..., block_keys: _Optional[_Iterable[_Union[BlockKey, _Mapping]]] = ...) -> None: ...
 
 class HeartbeatRequest(_message.Message):
     __slots__ = ("uuid", "capacity", "used", "remaining", "active_transfers")
@@ -658,12 +738,20 @@ class HeartbeatRequest(_message.Message):
     def __init__(self, uuid: _Optional[str] = ..., capacity: _Optional[int] = ..., used: _Optional[int] = ..., remaining: _Optional[int] = ..., active_transfers: _Optional[int] = ...) -> None: ...
 
 class TransferCommand(_message.Message):
-    __slots__ = ("block", "targets")
+    __slots__ = ("block", "targets", "token")
     BLOCK_FIELD_NUMBER: _ClassVar[int]
     TARGETS_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
     block: Block
     targets: _containers.RepeatedCompositeFieldContainer[DatanodeId]
-    def __init__(self, block: _Optional[_Union[Block, _Mapping]] = ..., targets: _Optional[_Iterable[_Union[DatanodeId, _Mapping]]] = ...) -> None: ...
+    token: str
+    def __init__(self, block: _Optional[_Union[Block, _Mapping]] = ..., targets: _Optional[_Iterable[_Union[DatanodeId, _Mapping]]] = ..., token: _Optional[str] = ...) -> None: ...
+
+class VerifyCommand(_message.Message):
+    __slots__ = ("blocks",)
+    BLOCKS_FIELD_NUMBER: _ClassVar[int]
+    blocks: _containers.RepeatedCompositeFieldContainer[Block]
+    def __init__(self, blocks: _Optional[_Iterable[_Union[Block, _Mapping]]] = ...) -> None: ...
 
 class DeleteCommand(_message.Message):
     __slots__ = ("blocks",)
@@ -686,34 +774,40 @@ class PackSource(_message.Message):
     def __init__(self, container: _Optional[_Union[LocatedBlock, _Mapping]] = ..., offset: _Optional[int] = ..., length: _Optional[int] = ..., raw: _Optional[bool] = ..., inline_data: _Optional[bytes] = ...) -> None: ...
 
 class PackCommand(_message.Message):
-    __slots__ = ("block", "targets", "sources", "compress")
+    __slots__ = ("block", "targets", "sources", "compress", "token")
     BLOCK_FIELD_NUMBER: _ClassVar[int]
     TARGETS_FIELD_NUMBER: _ClassVar[int]
     SOURCES_FIELD_NUMBER: _ClassVar[int]
     COMPRESS_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
     block: Block
     targets: _containers.RepeatedCompositeFieldContainer[DatanodeId]
     sources: _containers.RepeatedCompositeFieldContainer[PackSource]
     compress: bool
-    def __init__(self, block: _Optional[_Union[Block, _Mapping]] = ..., targets: _Optional[_Iterable[_Union[DatanodeId, _Mapping]]] = ..., sources: _Optional[_Iterable[_Union[PackSource, _Mapping]]] = ..., compress: _Optional[bool] = ...) -> None: ...
+    token: str
+    def __init__(self, block: _Optional[_Union[Block, _Mapping]] = ..., targets: _Optional[_Iterable[_Union[DatanodeId, _Mapping]]] = ..., sources: _Optional[_Iterable[_Union[PackSource, _Mapping]]] = ..., compress: _Optional[bool] = ..., token: _Optional[str] = ...) -> None: ...
 
 class DatanodeCommand(_message.Message):
-    __slots__ = ("transfer", "delete", "pack")
+    __slots__ = ("transfer", "delete", "pack", "verify")
     TRANSFER_FIELD_NUMBER: _ClassVar[int]
     DELETE_FIELD_NUMBER: _ClassVar[int]
     PACK_FIELD_NUMBER: _ClassVar[int]
+    VERIFY_FIELD_NUMBER: _ClassVar[int]
     transfer: TransferCommand
     delete: DeleteCommand
     pack: PackCommand
-    def __init__(self, transfer: _Optional[_Union[TransferCommand, _Mapping]] = ..., delete: _Optional[_Union[DeleteCommand, _Mapping]] = ..., pack: _Optional[_Union[PackCommand, _Mapping]] = ...) -> None: ...
+    verify: VerifyCommand
+    def __init__(self, transfer: _Optional[_Union[TransferCommand, _Mapping]] = ..., delete: _Optional[_Union[DeleteCommand, _Mapping]] = ..., pack: _Optional[_Union[PackCommand, _Mapping]] = ..., verify: _Optional[_Union[VerifyCommand, _Mapping]] = ...) -> None: ...
 
 class HeartbeatResponse(_message.Message):
-    __slots__ = ("commands", "reregister")
+    __slots__ = ("commands", "reregister", "block_keys")
     COMMANDS_FIELD_NUMBER: _ClassVar[int]
     REREGISTER_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_KEYS_FIELD_NUMBER: _ClassVar[int]
     commands: _containers.RepeatedCompositeFieldContainer[DatanodeCommand]
     reregister: bool
-    def __init__(self, commands: _Optional[_Iterable[_Union[DatanodeCommand, _Mapping]]] = ..., reregister: _Optional[bool] = ...) -> None: ...
+    block_keys: _containers.RepeatedCompositeFieldContainer[BlockKey]
+    def __init__(self, commands: _Optional[_Iterable[_Union[DatanodeCommand, _Mapping]]] = ..., reregister: _Optional[bool] = ..., block_keys: _Optional[_Iterable[_Union[BlockKey, _Mapping]]] = ...) -> None: ...
 
 class BlockReportRequest(_message.Message):
     __slots__ = ("uuid", "blocks")
@@ -758,26 +852,30 @@ class ContainerPackedResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class ReadBlockRequest(_message.Message):
-    __slots__ = ("block", "offset", "length")
+    __slots__ = ("block", "offset", "length", "token")
     BLOCK_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
     LENGTH_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
     block: Block
     offset: int
     length: int
-    def __init__(self, block: _Optional[_Union[Block, _Mapping]] = ..., offset: _Optional[int] = ..., length: _Optional[int] = ...) -> None: ...
+    token: str
+    def __init__(self, block: _Optional[_Union[Block, _Mapping]] = ..., offset: _Optional[int] = ..., length: _Optional[int] = ..., token: _Optional[str] = ...) -> None: ...
 
 class WriteHeader(_message.Message):
-    __slots__ = ("block", "targets", "client_name", "keep_partial")
+    __slots__ = ("block", "targets", "client_name", "keep_partial", "token")
     BLOCK_FIELD_NUMBER: _ClassVar[int]
     TARGETS_FIELD_NUMBER: _ClassVar[int]
     CLIENT_NAME_FIELD_NUMBER: _ClassVar[int]
     KEEP_PARTIAL_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
     block: Block
     targets: _containers.RepeatedCompositeFieldContainer[DatanodeId]
     client_name: str
     keep_partial: bool
-    def __init__(self, block: _Optional[_Union[Block, _Mapping]] = ..., targets: _Optional[_Iterable[_Union[DatanodeId, _Mapping]]] = ..., client_name: _Optional[str] = ..., keep_partial: _Optional[bool] = ...) -> None: ...
+    token: str
+    def __init__(self, block: _Optional[_Union[Block, _Mapping]] = ..., targets: _Optional[_Iterable[_Union[DatanodeId, _Mapping]]] = ..., client_name: _Optional[str] = ..., keep_partial: _Optional[bool] = ..., token: _Optional[str] = ...) -> None: ...
 
 class PipelineStatus(_message.Message):
     __slots__ = ("uuid", "ok", "message")
@@ -798,12 +896,14 @@ class WriteAck(_message.Message):
     def __init__(self, seqno: _Optional[int] = ..., statuses: _Optional[_Iterable[_Union[PipelineStatus, _Mapping]]] = ...) -> None: ...
 
 class ShortCircuitRequest(_message.Message):
-    __slots__ = ("block", "client_host")
+    __slots__ = ("block", "client_host", "token")
     BLOCK_FIELD_NUMBER: _ClassVar[int]
     CLIENT_HOST_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
     block: Block
     client_host: str
-    def __init__(self, block: _Optional[_Union[Block, _Mapping]] = ..., client_host: _Optional[str] = ...) -> None: ...
+    token: str
+    def __init__(self, block: _Optional[_Union[Block, _Mapping]] = ..., client_host: _Optional[str] = ..., token: _Optional[str] = ...) -> None: ...
 
 class ShortCircuitResponse(_message.Message):
     __slots__ = ("block_path", "meta_path", "length")

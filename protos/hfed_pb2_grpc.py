@@ -159,6 +159,26 @@ class ClientProtocolStub:
                 request_serializer=protos_dot_hfed__pb2.PackNowRequest.SerializeToString,
                 response_deserializer=protos_dot_hfed__pb2.PackNowResponse.FromString,
                 _registered_method=True)
+        self.GetDelegationToken = channel.unary_unary(
+                '/hfed.ClientProtocol/GetDelegationToken',
+                request_serializer=protos_dot_hfed__pb2.GetDelegationTokenRequest.SerializeToString,
+                response_deserializer=protos_dot_hfed__pb2.GetDelegationTokenResponse.FromString,
+                _registered_method=True)
+        self.RenewDelegationToken = channel.unary_unary(
+                '/hfed.ClientProtocol/RenewDelegationToken',
+                request_serializer=protos_dot_hfed__pb2.RenewDelegationTokenRequest.SerializeToString,
+                response_deserializer=protos_dot_hfed__pb2.RenewDelegationTokenResponse.FromString,
+                _registered_method=True)
+        self.CancelDelegationToken = channel.unary_unary(
+                '/hfed.ClientProtocol/CancelDelegationToken',
+                request_serializer=protos_dot_hfed__pb2.CancelDelegationTokenRequest.SerializeToString,
+                response_deserializer=protos_dot_hfed__pb2.CancelDelegationTokenResponse.FromString,
+                _registered_method=True)
+        self.IssueUserToken = channel.unary_unary(
+                '/hfed.ClientProtocol/IssueUserToken',
+                request_serializer=protos_dot_hfed__pb2.IssueUserTokenRequest.SerializeToString,
+                response_deserializer=protos_dot_hfed__pb2.IssueUserTokenResponse.FromString,
+                _registered_method=True)
 
 
 class ClientProtocolServicer:
@@ -314,6 +334,30 @@ class ClientProtocolServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetDelegationToken(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RenewDelegationToken(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelDelegationToken(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IssueUserToken(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClientProtocolServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -441,6 +485,26 @@ def add_ClientProtocolServicer_to_server(servicer, server):
                     servicer.PackNow,
                     request_deserializer=protos_dot_hfed__pb2.PackNowRequest.FromString,
                     response_serializer=protos_dot_hfed__pb2.PackNowResponse.SerializeToString,
+            ),
+            'GetDelegationToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDelegationToken,
+                    request_deserializer=protos_dot_hfed__pb2.GetDelegationTokenRequest.FromString,
+                    response_serializer=protos_dot_hfed__pb2.GetDelegationTokenResponse.SerializeToString,
+            ),
+            'RenewDelegationToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RenewDelegationToken,
+                    request_deserializer=protos_dot_hfed__pb2.RenewDelegationTokenRequest.FromString,
+                    response_serializer=protos_dot_hfed__pb2.RenewDelegationTokenResponse.SerializeToString,
+            ),
+            'CancelDelegationToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelDelegationToken,
+                    request_deserializer=protos_dot_hfed__pb2.CancelDelegationTokenRequest.FromString,
+                    response_serializer=protos_dot_hfed__pb2.CancelDelegationTokenResponse.SerializeToString,
+            ),
+            'IssueUserToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueUserToken,
+                    request_deserializer=protos_dot_hfed__pb2.IssueUserTokenRequest.FromString,
+                    response_serializer=protos_dot_hfed__pb2.IssueUserTokenResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1118,6 +1182,114 @@ class ClientProtocol:
             '/hfed.ClientProtocol/PackNow',
             protos_dot_hfed__pb2.PackNowRequest.SerializeToString,
             protos_dot_hfed__pb2.PackNowResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDelegationToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hfed.ClientProtocol/GetDelegationToken',
+            protos_dot_hfed__pb2.GetDelegationTokenRequest.SerializeToString,
+            protos_dot_hfed__pb2.GetDelegationTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RenewDelegationToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hfed.ClientProtocol/RenewDelegationToken',
+            protos_dot_hfed__pb2.RenewDelegationTokenRequest.SerializeToString,
+            protos_dot_hfed__pb2.RenewDelegationTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelDelegationToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hfed.ClientProtocol/CancelDelegationToken',
+            protos_dot_hfed__pb2.CancelDelegationTokenRequest.SerializeToString,
+            protos_dot_hfed__pb2.CancelDelegationTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueUserToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hfed.ClientProtocol/IssueUserToken',
+            protos_dot_hfed__pb2.IssueUserTokenRequest.SerializeToString,
+            protos_dot_hfed__pb2.IssueUserTokenResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -44,6 +44,7 @@ STATUS = {
     errors.ChecksumError.kind: Code.DATA_LOSS,
     errors.SafeMode.kind: Code.FAILED_PRECONDITION,
     errors.Unavailable.kind: Code.UNAVAILABLE,
+    errors.Unauthenticated.kind: Code.UNAUTHENTICATED,
 }
 
 
