@@ -4,6 +4,9 @@
     hfed [--conf PATH] fsck PATH [-files [-blocks [-locations]]]
     hfed [--conf PATH] archive PATH...                       (pack the small files under PATH in place)
     hfed [--conf PATH] dfsadmin -report | -safemode get|enter|leave|wait | -saveNamespace  [-ns NS]
+    hfed [--conf PATH] dfsadmin -fetchToken USER FILE [-lifetime DAYS]
+    hfed [--conf PATH] fetchdt [-renewer USER] FILE | -renew FILE | -cancel FILE | -print FILE
+    hfed [--conf PATH] groups
     hfed cluster up|down|status [--dir DIR] [--namespaces N] [--datanodes M] [--block-size SIZE] [--replication R]
     hfed [--conf PATH] namenode --nameservice NS    /   hfed [--conf PATH] datanode --host-label LABEL
 
@@ -19,7 +22,7 @@ import time
 import traceback
 from pathlib import Path
 
-from client import cli_format as fmt
+from client import cli_format as fmt, cli_tokens
 from client.cli_dfs import CommandError, Context, Parser, UsageError, absolute, progress, run_dfs
 from client.session import ClusterSession
 from protos import config as hconfig
@@ -37,6 +40,11 @@ commands:
   dfsadmin -report       per-namespace report with live and dead DataNodes
   dfsadmin -safemode get|enter|leave|wait    safe mode of every namespace (or -ns NS)
   dfsadmin -saveNamespace                    write a checkpoint image now
+  dfsadmin -fetchToken USER FILE [-lifetime DAYS]
+                         superuser: issue USER a token (USER then sets HFED_TOKEN_FILE=FILE)
+  fetchdt [-renewer USER] FILE | -renew FILE | -cancel FILE | -print FILE
+                         delegation tokens for a job's processes (they set HFED_TOKEN_FILE=FILE)
+  groups                 the user and groups the NameNodes take you to be, and the security mode
   cluster up|down|status start, stop or show a local cluster (hfed cluster -h)
   namenode --nameservice NS      run a NameNode in the foreground
   datanode --host-label LABEL    run a DataNode in the foreground
@@ -98,8 +106,13 @@ def run_dfsadmin(ctx, args) -> int:
     what.add_argument("-safemode", choices=["get", "enter", "leave", "wait"],
                       help="show, enter or leave safe mode, or wait until it is off")
     what.add_argument("-saveNamespace", action="store_true", help="write a checkpoint image now")
+    what.add_argument("-fetchToken", nargs=2, metavar=("USER", "FILE"),
+                      help="superuser: issue USER a token, saved as a credentials file")
+    parser.add_argument("-lifetime", type=float, metavar="DAYS", help="of the token of -fetchToken")
     parser.add_argument("-ns", metavar="NAMESERVICE", help="only this namespace (default: all)")
     a = parser.parse_args(args)
+    if a.fetchToken:
+        return cli_tokens.fetch_user_token(ctx, a.fetchToken[0], a.fetchToken[1], a.lifetime)
     if a.report:
         try:
             down = fmt.dfsadmin_report(ctx.config(), ctx.session.stats(), out=sys.stdout)
@@ -231,6 +244,7 @@ def main_dispatch(argv: list[str]) -> int:
     command, rest = args[0], args[1:]
     ctx = Context(conf)
     handlers = {"dfs": run_dfs, "fsck": run_fsck, "archive": run_archive, "dfsadmin": run_dfsadmin, "cluster": run_cluster,
+                "fetchdt": cli_tokens.run_fetchdt, "groups": cli_tokens.run_groups,
                 "namenode": lambda c, r: run_daemon(c, "namenode", r),
                 "datanode": lambda c, r: run_daemon(c, "datanode", r)}
     if command not in handlers:

@@ -494,6 +494,7 @@ def dfsadmin_report(cfg, stats, out=sys.stdout) -> list[str]:
     used = sum(d.used for d in nodes.values())
     remaining = sum(d.remaining for d in nodes.values())
     print(f"Cluster {cfg.cluster_id}: {len(stats)} namespaces ({len(up)} up, {len(down)} down)", file=out)
+    print(security_summary(cfg), file=out)
     print(f"Configured Capacity: {byte_size(capacity)}", file=out)
     print(f"DFS Remaining: {byte_size(remaining)}", file=out)
     print(f"DFS Used: {byte_size(used)}", file=out)
@@ -528,6 +529,14 @@ def dfsadmin_report(cfg, stats, out=sys.stdout) -> list[str]:
     return down
 
 
+def security_summary(cfg) -> str:
+    """One line saying what protects the cluster (README "Security")."""
+    sec = cfg.security
+    auth = ("token authentication (users prove who they are; DataNodes need block tokens)" if sec.tokens else
+            "OFF: simple authentication (callers say who they are; anyone on this host can act as anyone)")
+    return f"Security: {auth}; TLS {'on' if sec.tls else 'off'}"
+
+
 def cluster_started(cluster, out=sys.stdout) -> None:
     """What `hfed cluster up` prints: the daemons, the config and how to use it."""
     cfg = cluster.config
@@ -543,6 +552,10 @@ def cluster_started(cluster, out=sys.stdout) -> None:
     print("The hfed command finds this cluster by itself; from other tools or shells:", file=out)
     print(f"  export HFED_CONF={cluster.config_path}", file=out)
     print(f"Logs in {cluster.log_dir}; stop with: hfed cluster down --dir {cluster.dir}", file=out)
+    print(security_summary(cfg), file=out)
+    if cfg.security.tokens:
+        print("  You own the cluster (you can read its secret): your commands sign their own token. Other "
+              "users need one: hfed dfsadmin -fetchToken USER FILE", file=out)
 
 
 def cluster_status(cluster, out=sys.stdout, stats=None) -> None:
@@ -557,3 +570,4 @@ def cluster_status(cluster, out=sys.stdout, stats=None) -> None:
         objects, rss, budget = namenode_memory_columns(stats.get(row["name"]) if row["role"] == "namenode" else None)
         print(f"{row['role']:<9} {row['name']:<8} {row['address'] or '-':<21} {row['pid'] or '-':>8} "
               f"{objects:>10} {rss:>7} {budget:>6}  {state}", file=out)
+    print(security_summary(cluster.config), file=out)

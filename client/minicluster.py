@@ -37,7 +37,8 @@ import psutil
 from protos import config as hconfig
 from protos import hfed_pb2 as pb
 from protos import hfed_pb2_grpc as pb_grpc
-from protos import rpc
+from protos import rpc, security
+from client import credentials
 from protos.files import replace_atomically
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -186,6 +187,8 @@ class MiniCluster:
         # Written before anything starts, so a failed first start keeps its cluster id.
         self.config = bootstrap
         self._write_config(bootstrap, self.config_path)
+        if cfg.security.tokens:   # the daemons would make it; made here, the owner is known to be us
+            security.ensure_secret(bootstrap.secret_path())
         try:
             for ns in cfg.nameservices:
                 self._launch_namenode(ns, self.config_path)
@@ -292,9 +295,10 @@ class MiniCluster:
 
     def stats(self, ns: str, timeout: float = 5.0) -> pb.GetStatsResponse:
         """GetStats straight from one NameNode (no client library involved)."""
+        cfg = self._require_config()
         with rpc.insecure_channel(self.namenode_address(ns)) as channel:
             return pb_grpc.ClientProtocolStub(channel).GetStats(
-                pb.GetStatsRequest(), timeout=timeout, metadata=rpc.identity_metadata())
+                pb.GetStatsRequest(), timeout=timeout, metadata=credentials.find(cfg).metadata(ns, cfg))
 
     def wait_for_block_reports(self, timeout: float = 15.0) -> bool:
         """After a restart: wait until every NameNode sees all DataNodes alive and

@@ -65,11 +65,13 @@ def name_error(error: errors.HfedError, nameservice: str, address: str, path: st
 
 class NamenodeClient:
     def __init__(self, nameservice: str, address: str, user: str | None = None,
-                 groups: list[str] | None = None, timeout: float = DEFAULT_TIMEOUT):
+                 groups: list[str] | None = None, timeout: float = DEFAULT_TIMEOUT, metadata: tuple | None = None):
+        """``metadata``: what every call carries (client/credentials.py: a token); without it the
+        caller only claims ``user`` and ``groups``, which a cluster with tokens refuses."""
         self.nameservice = nameservice
         self.address = address
         self.timeout = timeout
-        self.metadata = rpc.identity_metadata(user, groups)
+        self.metadata = metadata if metadata is not None else rpc.identity_metadata(user, groups)
         self._channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
         self._stub = pb_grpc.ClientProtocolStub(self._channel)
 
@@ -223,6 +225,21 @@ class NamenodeClient:
 
     def get_server_defaults(self) -> pb.GetServerDefaultsResponse:
         return self.call("GetServerDefaults", pb.GetServerDefaultsRequest())
+
+    # --------------------------------------------------------------- tokens
+
+    def get_delegation_token(self, renewer: str = "") -> pb.GetDelegationTokenResponse:
+        return self.call("GetDelegationToken", pb.GetDelegationTokenRequest(renewer=renewer))
+
+    def renew_delegation_token(self, token: str) -> int:
+        """The token's new expiry (epoch ms)."""
+        return self.call("RenewDelegationToken", pb.RenewDelegationTokenRequest(token=token)).expiry_ms
+
+    def cancel_delegation_token(self, token: str) -> None:
+        self.call("CancelDelegationToken", pb.CancelDelegationTokenRequest(token=token))
+
+    def issue_user_token(self, user: str, lifetime_s: float = 0) -> pb.IssueUserTokenResponse:
+        return self.call("IssueUserToken", pb.IssueUserTokenRequest(user=user, lifetime_s=int(lifetime_s)))
 
     # ---------------------------------------------------------------- batch
 

@@ -15,12 +15,13 @@ import os
 import threading
 import uuid
 
+from client import credentials
 from client.datanode_client import DatanodePool
 from client.failed_datanodes import FailedDatanodes
 from client.mount_table import MountTable, Resolved
 from client.namenode_client import NamenodeClient
 from client.small_writer import SmallFileWriter
-from protos import checksum, config, errors, rpc
+from protos import checksum, config, errors
 from protos import hfed_pb2 as pb
 
 
@@ -34,8 +35,9 @@ class ClusterSession:
         else:
             self.cfg = config.load(config.find_config_path(str(conf) if conf else None))
         self.mounts = MountTable(self.cfg)
-        self.user = user or rpc.current_user()
-        self.groups = groups or ([self.user] if user else rpc.current_groups())
+        self.credentials = credentials.find(self.cfg, user, groups)
+        self.user = self.credentials.user
+        self.groups = self.credentials.groups or [self.user]   # what the client shows; NameNodes decide
         self.host = host or self.cfg.client_host_label()
         self.client_name = f"hfed-client-{self.host or 'nohost'}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.datanodes = DatanodePool()
@@ -60,8 +62,8 @@ class ClusterSession:
                 if ns is None:
                     raise errors.InvalidArgument(f"unknown nameservice {nameservice!r} "
                                                  f"(known: {', '.join(sorted(self.cfg.nameservices))})")
-                client = self._namenodes[nameservice] = NamenodeClient(nameservice, ns.address, self.user,
-                                                                        self.groups)
+                client = self._namenodes[nameservice] = NamenodeClient(
+                    nameservice, ns.address, metadata=self.credentials.metadata(nameservice, self.cfg))
             return client
 
     # ------------------------------------------------------- server defaults

@@ -20,7 +20,7 @@ import grpc
 from datanode import packing
 from datanode.storage import BlockStorage, block_name
 from datanode.transfer import send_replica
-from protos import rpc, rpc_errors
+from protos import rpc, rpc_errors, security
 from protos import hfed_pb2 as pb
 from protos import hfed_pb2_grpc as pb_grpc
 from protos.config import ClusterConfig, NameserviceConfig
@@ -68,7 +68,7 @@ class NameserviceActor:
         self.stub = pb_grpc.DatanodeProtocolStub(self.channel)
 
     async def _call(self, method, request):
-        return await method(request, timeout=RPC_TIMEOUT, metadata=rpc.identity_metadata())
+        return await method(request, timeout=RPC_TIMEOUT, metadata=self.links.metadata)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -275,6 +275,10 @@ class NamenodeLinks:
         self.pack_slots = asyncio.Semaphore(1)
         self.packing: set[tuple[str, int]] = set()
         self._serving_transfers = serving_transfers
+        # What every DatanodeProtocol call carries: a token only holders of the cluster secret can make.
+        self.metadata = ((security.TOKEN_KEY, security.datanode_token(security.ensure_secret(cfg.secret_path()),
+                                                                      datanode_id.uuid)),) \
+            if cfg.security.tokens else rpc.identity_metadata()
         self.actors = [NameserviceActor(ns, cfg, storage, datanode_id, self) for ns in cfg.nameservices.values()]
         self._tasks: list[asyncio.Task] = []
 

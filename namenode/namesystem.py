@@ -66,6 +66,8 @@ class Namesystem:
         self.container_bytes = 64 << 20  # size limit of a staging container (pack_bytes)
         self.container_seq = 0           # names containers apart within one millisecond
         self.packer = None              # namenode.packer.Packer, set by the server
+        self.delegation = None          # namenode.delegation.DelegationTokens when tokens are on
+        self.user_token_lifetime = 30 * 86400.0   # seconds, of user tokens the superuser issues
 
     def check_room(self, path: str) -> None:
         """Refuse an operation that adds objects once the memory budget is spent

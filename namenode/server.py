@@ -14,10 +14,11 @@ import sys
 import time
 from pathlib import Path
 
-from protos import config as config_mod, paths, rpc_errors
+from protos import config as config_mod, paths, rpc_errors, security
 from protos.errors import HfedError
 from protos.rpc import aio_server, current_user, write_address_file
-from namenode import budget as budget_mod, journal as journal_mod, replication
+from namenode import auth, budget as budget_mod, journal as journal_mod, replication
+from namenode.delegation import DelegationTokens
 from namenode.namesystem import Namesystem
 from namenode.packer import Packer
 from namenode.ops import dirs
@@ -45,7 +46,9 @@ def build_namesystem(cfg: config_mod.ClusterConfig, nameservice: str, recover: b
         journal.lock()                     # before anything in meta_dir is read or written
         version = journal_mod.read_or_create_version(Path(ns_cfg.meta_dir), nameservice, cfg.cluster_id)
         pool_id = version["pool_id"]
-    fsn = Namesystem(nameservice, cfg.cluster_id, pool_id, current_user(), block_size=cfg.block_size,
+    # With tokens, the superuser is the account running the NameNode (what the caller says counts for nothing).
+    superuser = auth.process_user() if cfg.security.tokens else current_user()
+    fsn = Namesystem(nameservice, cfg.cluster_id, pool_id, superuser, block_size=cfg.block_size,
                      replication=cfg.replication, dead_interval=cfg.dead_interval, mount_dirs=mount_dirs,
                      lease_hard_limit=cfg.lease_hard_limit)
     if journal is not None:
@@ -57,6 +60,12 @@ def build_namesystem(cfg: config_mod.ClusterConfig, nameservice: str, recover: b
                  time.monotonic() - started, "" if cfg.durable_edits else " (durable_edits = false: "
                  "changes are acknowledged before they are on disk)")
         fsn.journal = journal
+    fsn.ns.supergroup = cfg.security.supergroup
+    fsn.user_token_lifetime = cfg.security.user_token_lifetime
+    if cfg.security.tokens:
+        fsn.delegation = DelegationTokens(security.ensure_secret(cfg.secret_path()), nameservice,
+                                          ns_cfg.meta_dir or None, cfg.security.delegation_renew_interval,
+                                          cfg.security.delegation_max_lifetime)
     superuser = fsn.ns.caller(fsn.ns.superuser)
     for path in mount_dirs:
         if fsn.ns.resolve(path)[-1] is None:
@@ -133,18 +142,19 @@ async def checkpointer(fsn: Namesystem, every_txns: int, period: float) -> None:
 async def serve(cfg: config_mod.ClusterConfig, nameservice: str, address_file: str | None = None,
                 recover: bool = False) -> None:
     fsn = build_namesystem(cfg, nameservice, recover)
+    authenticator = auth.Authenticator(cfg, nameservice, fsn.ns, fsn.delegation)
     server = aio_server()
-    rpc_errors.add_service(server, "ClientProtocol", ClientProtocolServicer(fsn))
-    rpc_errors.add_service(server, "DatanodeProtocol",
-                           DatanodeProtocolServicer(fsn, cfg.heartbeat_interval, cfg.block_report_interval))
+    rpc_errors.add_service(server, "ClientProtocol", ClientProtocolServicer(fsn, authenticator, cfg.security.tls))
+    rpc_errors.add_service(server, "DatanodeProtocol", DatanodeProtocolServicer(
+        fsn, authenticator, cfg.heartbeat_interval, cfg.block_report_interval))
     host = cfg.nameservices[nameservice].address.rsplit(":", 1)[0]
     port = server.add_insecure_port(cfg.nameservices[nameservice].address)
     if port == 0:
         raise HfedError(f"namespace {nameservice}: cannot bind {cfg.nameservices[nameservice].address}")
     await server.start()
     address = f"{host}:{port}"
-    log.info("namespace %s (pool %s, cluster %s) serving on %s", nameservice, fsn.pool_id, cfg.cluster_id,
-             address)
+    log.info("namespace %s (pool %s, cluster %s) serving on %s; security: %s auth, superuser %s", nameservice,
+             fsn.pool_id, cfg.cluster_id, address, authenticator.mode, fsn.ns.superuser)
     write_address_file(address_file, address)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

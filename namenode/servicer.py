@@ -7,8 +7,9 @@ import logging
 
 from protos import errors, rpc_errors, hfed_pb2 as pb, hfed_pb2_grpc as pb_grpc
 from protos.checksum import BYTES_PER_CHECKSUM
-from protos.rpc import caller_identity
+from protos import security
 from namenode import budget as budget_mod, replication
+from namenode.auth import Authenticator
 from namenode.namesystem import DeleteCmd, Namesystem, TransferCmd
 from namenode.packer import PackCmd
 from namenode.ops import attrs, dirs, files, reads, small
@@ -17,11 +18,13 @@ log = logging.getLogger(__name__)
 
 
 def translated(handler):
-    """``rpc_errors.serves`` plus durable acknowledgement: a handler that changed the
+    """``rpc_errors.serves`` plus authentication (the servicer's ``_authenticate``, before
+    anything else) and durable acknowledgement: a handler that changed the
     namespace appended edits to the journal; the reply waits until the last of them
     is on disk (one fdatasync shared by every RPC that appended before it started)."""
     @functools.wraps(handler)
     async def durable(self, request, context):
+        self._authenticate(request, context)
         journal = self.fsn.journal
         before = journal.last_txid if journal is not None else 0
         reply = handler(self, request, context)
@@ -50,13 +53,18 @@ def _block_tuple(block: pb.Block):
 
 
 class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
-    def __init__(self, fsn: Namesystem):
+    def __init__(self, fsn: Namesystem, auth: Authenticator, tls: bool = False):
         self.fsn = fsn
+        self.auth = auth
+        self.tls = tls
         self.where = f"namespace {fsn.nameservice}"     # names the server in error messages
 
     def _caller(self, context):
-        user, groups = caller_identity(context)
-        return self.fsn.ns.caller(user, groups)
+        """Who is calling (namenode/auth.py): a verified token, groups resolved here."""
+        return self.auth.client(context)
+
+    def _authenticate(self, request, context) -> None:
+        self.auth.client(context)
 
     def _block(self, block) -> pb.Block:
         return pb.Block(block_id=block.block_id, generation_stamp=block.generation_stamp,
@@ -222,7 +230,8 @@ class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
     @translated
     def ReportBadBlocks(self, request, context):
         for bad in request.replicas:
-            log.warning("bad replica of block %d on %s reported", bad.block.block_id, bad.datanode_uuid)
+            log.warning("bad replica of block %d on %s reported by %s", bad.block.block_id, bad.datanode_uuid,
+                        self._caller(context).user)
             self.fsn.report_bad_replica(bad.block.block_id, bad.datanode_uuid)
         return pb.ReportBadBlocksResponse()
 
@@ -243,10 +252,12 @@ class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
                      small_packed=packing.packed, containers=len(packing.number),
                      container_live_bytes=sum(stats[1] for stats in packing.live.values()),
                      container_bytes=sum(b.num_bytes for b in containers if b is not None))
+        caller = self._caller(context)
         return pb.GetStatsResponse(
             nameservice=fsn.nameservice, cluster_id=fsn.cluster_id, pool_id=fsn.pool_id,
             under_replicated=under, missing=missing, corrupt_replicas=fsn.blocks.corrupt_count(),
-            pending_replications=len(fsn.pending), datanodes=nodes, **usage)
+            pending_replications=len(fsn.pending), datanodes=nodes, auth_mode=self.auth.mode, tls=self.tls,
+            caller=caller.user, caller_groups=caller.groups, caller_superuser=caller.superuser, **usage)
 
     @translated
     def GetServerDefaults(self, request, context):
@@ -275,6 +286,55 @@ class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
         return pb.PackNowResponse(**await self.fsn.packer.pack_now(everything=True))
 
 
+    # ------------------------------------------------------------ tokens
+
+    def _by_user_token(self, context, what: str):
+        """Tokens are handed out only to a caller who proved itself with a user token
+        (HDFS: no delegation token from a delegation token)."""
+        caller = self._caller(context)
+        if self.auth.tokens and self.auth.token_kind(context) != "user":
+            raise errors.AccessDenied(f"{self.where}: {what} needs a user token, not a delegation token "
+                                      f"(user={caller.user})")
+        if not self.auth.tokens or self.fsn.delegation is None:
+            raise errors.InvalidArgument(f"{self.where}: security is off ([security] auth = \"simple\"): "
+                                         f"there are no tokens to issue")
+        return caller
+
+    @translated
+    def GetDelegationToken(self, request, context):
+        caller = self._by_user_token(context, "a delegation token")
+        token, expiry, max_date = self.fsn.delegation.issue(caller.user, request.renewer)
+        return pb.GetDelegationTokenResponse(token=token, expiry_ms=expiry, max_date_ms=max_date)
+
+    @translated
+    def RenewDelegationToken(self, request, context):
+        caller = self._by_user_token(context, "renewing a delegation token")
+        expiry = self.fsn.delegation.renew(request.token, caller.user)
+        self.auth.forget(request.token)
+        return pb.RenewDelegationTokenResponse(expiry_ms=expiry)
+
+    @translated
+    def CancelDelegationToken(self, request, context):
+        caller = self._caller(context)   # a job may cancel its own token when done
+        if self.fsn.delegation is None:
+            raise errors.InvalidArgument(f"{self.where}: security is off: there are no tokens to cancel")
+        self.fsn.delegation.cancel(request.token, caller.user, caller.superuser)
+        self.auth.forget(request.token)
+        return pb.CancelDelegationTokenResponse()
+
+    @translated
+    def IssueUserToken(self, request, context):
+        caller = self._by_user_token(context, "issuing a user token")
+        if not caller.superuser:
+            raise errors.AccessDenied(f"{self.where}: only the superuser may issue user tokens "
+                                      f"(user={caller.user})")
+        if not request.user:
+            raise errors.InvalidArgument(f"{self.where}: IssueUserToken names no user")
+        lifetime = request.lifetime_s or self.fsn.user_token_lifetime
+        token = security.user_token(self.auth.secret, request.user, lifetime)
+        log.info("user token for %s issued by %s (%.0f days)", request.user, caller.user, lifetime / 86400)
+        return pb.IssueUserTokenResponse(token=token, expiry_ms=security.decode(token)["x"])
+
     @translated
     def SetSafeMode(self, request, context):
         fsn, caller = self.fsn, self._caller(context)
@@ -301,11 +361,18 @@ class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
 
 
 class DatanodeProtocolServicer(pb_grpc.DatanodeProtocolServicer):
-    def __init__(self, fsn: Namesystem, heartbeat_interval: float, block_report_interval: float):
+    def __init__(self, fsn: Namesystem, auth: Authenticator, heartbeat_interval: float,
+                 block_report_interval: float):
         self.fsn = fsn
+        self.auth = auth
         self.where = f"namespace {fsn.nameservice}"
         self.heartbeat_ms = int(heartbeat_interval * 1000)
         self.report_ms = int(block_report_interval * 1000)
+
+    def _authenticate(self, request, context) -> None:
+        """Only a DataNode holding the cluster secret, and only for itself."""
+        self.auth.datanode(context, request.id.uuid if isinstance(request, pb.RegisterRequest) else
+                           getattr(request, "uuid", ""))
 
     @translated
     def Register(self, request, context):
@@ -391,6 +458,7 @@ class DatanodeProtocolServicer(pb_grpc.DatanodeProtocolServicer):
     @translated
     def ReportBadBlocks(self, request, context):
         for bad in request.replicas:
+            self.auth.datanode(context, bad.datanode_uuid)    # a DataNode reports its own replicas only
             log.warning("DataNode %s reports a bad replica of block %d", bad.datanode_uuid, bad.block.block_id)
             self.fsn.report_bad_replica(bad.block.block_id, bad.datanode_uuid)
         return pb.ReportBadBlocksResponse()

@@ -28,7 +28,8 @@ def test_cluster_up_status_down_and_restart_keeps_data(tmp_path, hfed_env):
         assert pointer.read_text().strip() == str(directory / "hfed.toml")
 
         status = run(hfed_env, "cluster", "status", "--dir", str(directory))
-        rows = [line.split() for line in status.splitlines()[2:]]
+        rows = [line.split() for line in status.splitlines()[2:] if not line.startswith("Security")]
+        assert "Security: token authentication" in status     # secure unless the config says otherwise
         assert sorted(r[1] for r in rows) == ["host-1", "host-2", "host-3", "ns-a", "ns-b"]
         assert all(r[-1] == "running" for r in rows), status
 

@@ -175,12 +175,12 @@ def test_kill_9_of_the_namenode_while_packing_loses_nothing(fresh_cluster):
     fs.close()
 
 
-def _pack_once_without_retries(address: str) -> None:
+def _pack_once_without_retries(mc, address: str) -> None:
     """PackNow as one bare call: the client library would retry it on the restarted NameNode."""
     with grpc.insecure_channel(address) as channel:
         try:
-            pb_grpc.ClientProtocolStub(channel).PackNow(pb.PackNowRequest(), metadata=rpc.identity_metadata(),
-                                                        timeout=60)
+            pb_grpc.ClientProtocolStub(channel).PackNow(
+                pb.PackNowRequest(), metadata=credentials.find(mc.config).metadata("ns-a", mc.config), timeout=60)
         except grpc.RpcError:
             pass          # the NameNode is killed under it
 
