@@ -207,6 +207,17 @@ class HfedFileSystem(AbstractFileSystem):
                                                                 else "a directory holding mount points")
             raise errors.AccessDenied(f"cannot {action} {path}: it is {what}", path)
 
+    def exists(self, path, **kwargs) -> bool:
+        """fsspec's exists() answers False on any error; being refused (no token, no
+        permission) is no answer about the path, so that is raised instead."""
+        try:
+            self.info(path)
+            return True
+        except PermissionError:
+            raise
+        except Exception:  # noqa: BLE001 - fsspec's contract for everything else
+            return False
+
     def rm(self, path, recursive=False, maxdepth=None) -> None:
         if isinstance(path, (list, tuple)):
             for p in path:
