@@ -122,7 +122,7 @@ def run_worker(args) -> None:
     (source,) = inputs
     result = {"worker": source.worker_index, "host": source.host, "plan_digest": plan.digest(),
               "files_planned": len(source.files), "train_seconds": round(train_seconds, 2),
-              "final_loss": round(epoch_loss, 4),
+              "final_loss": round(epoch_loss, 4), "credentials": fs.session.credentials.source,
               "counters": source.counters_now().as_dict()}
     if source.worker_index == 0:
         result.update(evaluate(model, fs, args))
@@ -178,12 +178,14 @@ def write_data(fs, hosts: list[str], args) -> tuple[list, list]:
     return train_shards, test_shards
 
 
-def start_workers(args, hosts: list[str], plan_path: Path, steps: int, out: Path) -> list[subprocess.Popen]:
+def start_workers(args, hosts: list[str], plan_path: Path, steps: int, out: Path,
+                  token_file: Path) -> list[subprocess.Popen]:
     ports = free_ports(len(hosts))
     cluster = {"worker": [f"localhost:{p}" for p in ports]}
     procs = []
     for index, host in enumerate(hosts):
         env = dict(os.environ, HFED_HOST=host, CUDA_VISIBLE_DEVICES="-1", TF_CPP_MIN_LOG_LEVEL="2",
+                   **({"HFED_TOKEN_FILE": str(token_file)} if token_file.exists() else {}),
                    TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
         cmd = [sys.executable, "-m", "bench.train", "--worker", "--conf", args.conf, "--plan", str(plan_path),
                "--result", str(out / f"worker-{index}.json"), "--epochs", str(args.epochs),
@@ -240,6 +242,7 @@ def best_previous(history: Path) -> float | None:
 
 
 def run(args) -> int:
+    from client import credentials
     from client.fs import HfedFileSystem
     from client.minicluster import MiniCluster
     from client.tf_adapter import plan_input
@@ -268,7 +271,16 @@ def run(args) -> int:
         print(f"plan {plan.digest()}: records per trainer {per_worker}, {steps} steps per epoch of "
               f"{args.batch_size} (global batch)", flush=True)
         print(f"starting {len(hosts)} trainers (logs in {work}) ...", flush=True)
-        results = wait_workers(start_workers(args, hosts, plan_path, steps, work), work, args.timeout)
+        # The trainers act as this user through delegation tokens, never with the user's own credentials.
+        token_file = work / "job-tokens.json"
+        if fs.session.cfg.security.tokens:
+            credentials.fetch_delegation_tokens(fs.session, token_file)
+        try:
+            results = wait_workers(start_workers(args, hosts, plan_path, steps, work, token_file), work,
+                                   args.timeout)
+        finally:
+            if token_file.exists():
+                credentials.cancel_delegation_tokens(fs.session, token_file)
     finally:
         if cluster is not None:
             cluster.down()
@@ -297,7 +309,7 @@ def report(args, hosts: list[str], results: list[dict], seconds: float) -> int:
              "commit": git_commit(), "workers": len(hosts), "epochs": args.epochs,
              "learning_rate": args.learning_rate, "accuracy": round(chief["accuracy"], 4),
              "local_bytes": local, "remote_bytes": remote, "seconds": round(seconds, 1),
-             "per_worker": [{"host": r["host"], **r["counters"]} for r in results],
+             "per_worker": [{"host": r["host"], "credentials": r["credentials"], **r["counters"]} for r in results],
              "gate": ("failed" if gate_failed else "passed") if args.gate else "off"}
     history.parent.mkdir(parents=True, exist_ok=True)
     with history.open("a") as f:

@@ -52,17 +52,14 @@ def run_fetchdt(ctx, args) -> int:
     a = parser.parse_args(args)
     path = Path(a.file)
     if not (a.renew or a.cancel or a.print):
-        cfg, session = ctx.config(), ctx.session
-        tokens = {}
-        for ns in sorted(cfg.nameservices):
-            try:
-                reply = session.namenode(ns).get_delegation_token(a.renewer or session.user)
-            except (OSError, ValueError) as e:
-                raise CommandError("fetchdt", e) from e
-            tokens[ns] = reply.token
+        session = ctx.session
+        try:
+            replies = credentials.fetch_delegation_tokens(session, path, a.renewer)
+        except (OSError, ValueError) as e:
+            raise CommandError("fetchdt", e) from e
+        for ns, reply in replies:
             print(f"{ns}: delegation token for {session.user}, renewer {a.renewer or session.user}, "
                   f"expires {_when(reply.expiry_ms)} unless renewed, at the latest {_when(reply.max_date_ms)}")
-        security.write_credentials(path, session.user, tokens)
         print(f"written to {path}")
         return 0
     owner, tokens = security.read_credentials(path)

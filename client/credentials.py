@@ -66,3 +66,24 @@ def find(cfg: config.ClusterConfig, user: str | None = None, groups: list[str] |
     except (OSError, errors.InvalidArgument):
         return Credentials(who)     # no token: the NameNode's refusal says what to do
     return Credentials(who, {"*": security.user_token(secret, who, OWNER_TOKEN_LIFETIME)}, "cluster secret")
+
+
+def fetch_delegation_tokens(session, path: Path, renewer: str = "") -> list[tuple[str, object]]:
+    """Delegation tokens of every namespace for ``session``'s user, saved as a credentials file
+    at ``path`` (0600): a job's processes started with ``HFED_TOKEN_FILE=path`` act as the user
+    without the user's own token. Returns each namespace's reply (expiry, max date)."""
+    replies = [(ns, session.namenode(ns).get_delegation_token(renewer or session.user))
+               for ns in sorted(session.cfg.nameservices)]
+    security.write_credentials(Path(path), session.user, {ns: reply.token for ns, reply in replies})
+    return replies
+
+
+def cancel_delegation_tokens(session, path: Path) -> None:
+    """Cancel the tokens of a finished job (each namespace's own; a namespace that is down keeps
+    its token until it expires)."""
+    _owner, tokens = security.read_credentials(Path(path))
+    for ns, token in tokens.items():
+        try:
+            session.namenode(ns).cancel_delegation_token(token)
+        except (errors.Unavailable, errors.Unauthenticated):
+            pass    # down, or already expired/cancelled: nothing left to revoke

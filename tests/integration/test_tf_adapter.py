@@ -210,3 +210,5 @@ def test_bench_train_two_workers_and_the_gate(tmp_path):
     entry = json.loads(history.read_text().splitlines()[-1])
     assert entry["workers"] == 2 and entry["remote_bytes"] == 0 and entry["gate"] == "failed"
     assert all(w["records"] > 0 for w in entry["per_worker"])
+    # Trainers act as the user through the job's delegation tokens, not the user's own credentials.
+    assert all(w["credentials"].endswith("job-tokens.json") for w in entry["per_worker"]), entry["per_worker"]
