@@ -33,18 +33,18 @@ class DatanodePool(datatransfer.Connections):
 # ------------------------------------------------------------------ reading
 
 def short_circuit_file(pool: DatanodePool, dn: pb.DatanodeId, block: pb.Block, client_host: str,
-                       timeout: float = datatransfer.IO_TIMEOUT) -> tuple[str, int]:
+                       timeout: float = datatransfer.IO_TIMEOUT, token: str = "") -> tuple[str, int]:
     """(path, length) of ``dn``'s verified replica file of ``block``, for a client on the
     DataNode's own host. AccessDenied when the DataNode refuses (another host, a replica
-    still being written); other hfed errors name the DataNode."""
+    still being written, no valid READ ``token``); other hfed errors name the DataNode."""
     reply = datatransfer.short_circuit(pool, dn.transfer_address, block, client_host, f"DataNode {describe(dn)}",
-                                       timeout)
+                                       timeout, token)
     return reply.block_path, reply.length
 
 
 def _short_circuit_chunks(pool: DatanodePool, dn: pb.DatanodeId, block: pb.Block, start: int, end: int,
-                          client_host: str) -> Iterator[bytes]:
-    block_path, length = short_circuit_file(pool, dn, block, client_host)
+                          client_host: str, token: str) -> Iterator[bytes]:
+    block_path, length = short_circuit_file(pool, dn, block, client_host, token=token)
     if length < end:
         raise errors.BlockMissing(f"{block_name(block)} on {describe(dn)} has {length} bytes, "
                                   f"need {end}")
@@ -61,12 +61,14 @@ def _short_circuit_chunks(pool: DatanodePool, dn: pb.DatanodeId, block: pb.Block
 
 
 def _streamed_chunks(pool: DatanodePool, dn: pb.DatanodeId, block: pb.Block, start: int, end: int,
-                     where: str) -> Iterator[bytes]:
+                     where: str, token: str) -> Iterator[bytes]:
     return datatransfer.read_block(pool, dn.transfer_address, block, start, end,
-                                   f"{where}, {block_name(block)} from DataNode {describe(dn)}")
+                                   f"{where}, {block_name(block)} from DataNode {describe(dn)}", token)
 
 
-ReportBad = Callable[[pb.Block, pb.DatanodeId], None]
+# report_bad(block, datanode, token): the read token goes along, the NameNode's proof that
+# the reporter may read the block (it then asks that DataNode to verify the replica).
+ReportBad = Callable[[pb.Block, pb.DatanodeId, str], None]
 
 
 def iter_block_range(pool: DatanodePool, located: pb.LocatedBlock, start: int, end: int, *,
@@ -85,9 +87,9 @@ def iter_block_range(pool: DatanodePool, located: pb.LocatedBlock, start: int, e
         for source in sources:
             try:
                 if source == "short-circuit":
-                    chunks = _short_circuit_chunks(pool, dn, block, pos, end, client_host)
+                    chunks = _short_circuit_chunks(pool, dn, block, pos, end, client_host, located.token)
                 else:
-                    chunks = _streamed_chunks(pool, dn, block, pos, end, path)
+                    chunks = _streamed_chunks(pool, dn, block, pos, end, path, located.token)
                 for data in chunks:
                     pos += len(data)
                     yield data
@@ -95,7 +97,7 @@ def iter_block_range(pool: DatanodePool, located: pb.LocatedBlock, start: int, e
             except errors.ChecksumError as e:
                 tried.append(f"{describe(dn)}: {e}")
                 if source == "stream" and report_bad is not None:
-                    _report(report_bad, block, dn)
+                    _report(report_bad, block, dn, located.token)
                 break  # a corrupt replica: the DataNode's other path reads the same bytes
             except errors.AccessDenied as e:
                 tried.append(f"{describe(dn)} {source}: {e}")
@@ -111,9 +113,9 @@ def iter_block_range(pool: DatanodePool, located: pb.LocatedBlock, start: int, e
                                   f"every replica failed (tried {detail})", path)
 
 
-def _report(report_bad: ReportBad, block: pb.Block, dn: pb.DatanodeId) -> None:
+def _report(report_bad: ReportBad, block: pb.Block, dn: pb.DatanodeId, token: str) -> None:
     try:
-        report_bad(block, dn)
+        report_bad(block, dn, token)
     except Exception as e:  # reporting is best effort; the read goes on
         log.warning("could not report corrupt %s on %s: %s", block_name(block), describe(dn), e)
 
@@ -147,7 +149,7 @@ class BlockWriter:
         self._pending = bytearray()
         self._closed = False
         self._stream = PipelineStream(pool, located.block, list(located.locations), client_name, path,
-                                      keep_partial=keep_partial, window=window)
+                                      keep_partial=keep_partial, window=window, token=located.token)
 
     def _send(self, data, last: bool) -> None:
         self._stream.send(self.offset, data, checksum.compute(data, self.bytes_per_checksum), last)

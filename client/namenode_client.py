@@ -207,9 +207,11 @@ class NamenodeClient:
     def renew_lease(self, client_name: str) -> pb.RenewLeaseResponse:
         return self.call("RenewLease", pb.RenewLeaseRequest(client_name=client_name))
 
-    def report_bad_blocks(self, replicas: list[tuple[pb.Block, str]]) -> pb.ReportBadBlocksResponse:
+    def report_bad_blocks(self, replicas: list[tuple]) -> pb.ReportBadBlocksResponse:
+        """``replicas``: (block, datanode uuid) or (block, datanode uuid, read token)."""
         request = pb.ReportBadBlocksRequest(
-            replicas=[pb.BadReplica(block=block, datanode_uuid=uuid) for block, uuid in replicas])
+            replicas=[pb.BadReplica(block=r[0], datanode_uuid=r[1], token=r[2] if len(r) > 2 else "")
+                      for r in replicas])
         return self.call("ReportBadBlocks", request)
 
     # --------------------------------------------------------------- admin

@@ -89,8 +89,10 @@ class ClusterSession:
         """Where every byte of a file is (and its status), nearest replicas first: one NameNode call."""
         return self.namenode(target.nameservice).get_block_locations(target.path, 0, 1 << 62, self.host)
 
-    def report_bad_replica(self, nameservice: str, block: pb.Block, datanode_uuid: str) -> None:
-        self.namenode(nameservice).report_bad_blocks([(block, datanode_uuid)])
+    def report_bad_replica(self, nameservice: str, block: pb.Block, datanode_uuid: str, token: str = "") -> None:
+        """Tell the NameNode a replica looks corrupt; ``token`` is the read token the block was
+        read with (with block tokens on, the NameNode acts only on claims that carry one)."""
+        self.namenode(nameservice).report_bad_blocks([(block, datanode_uuid, token)])
 
     def stats(self) -> list[tuple[str, pb.GetStatsResponse | Exception]]:
         """Each namespace's statistics, or the error when it is down (the others still answer)."""

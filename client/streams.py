@@ -152,8 +152,8 @@ class HfedReader(io.BufferedIOBase):
                                         report_bad=self._report_bad)
         self._stream_pos, self._stream_end = self._pos, end
 
-    def _report_bad(self, block: pb.Block, dn: pb.DatanodeId) -> None:
-        self.session.report_bad_replica(self.nameservice, block, dn.uuid)
+    def _report_bad(self, block: pb.Block, dn: pb.DatanodeId, token: str) -> None:
+        self.session.report_bad_replica(self.nameservice, block, dn.uuid, token)
 
     def _fill(self, want: int) -> None:
         """Make _buf cover _pos (which is < size)."""

@@ -369,7 +369,7 @@ class HfedInput:
                 continue
             try:
                 block_path, length = short_circuit_file(self.session.datanodes, dn, located.block, self.host,
-                                                        SHORT_CIRCUIT_TIMEOUT)
+                                                        SHORT_CIRCUIT_TIMEOUT, located.token)
             except errors.HfedError as e:
                 log.warning("%s [namespace %s]: no short-circuit read from %s (%s); fetching instead",
                             layout.path, layout.nameservice, describe(dn), e)
@@ -417,7 +417,7 @@ class HfedInput:
             return self.cache.commit(key)
 
     def _reporter(self, nameservice: str):
-        return lambda block, dn: self.session.report_bad_replica(nameservice, block, dn.uuid)
+        return lambda block, dn, token: self.session.report_bad_replica(nameservice, block, dn.uuid, token)
 
     def _count(self, **amounts: int) -> None:
         with self._lock:

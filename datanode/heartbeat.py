@@ -17,7 +17,8 @@ import time
 
 import grpc
 
-from datanode import packing
+from datanode import packing, scanner
+from datanode.block_keys import BlockKeyRing
 from datanode.storage import BlockStorage, block_name
 from datanode.transfer import send_replica
 from protos import rpc, rpc_errors, security
@@ -108,6 +109,7 @@ class NameserviceActor:
         if self.pool_id and response.pool_id != self.pool_id:
             log.warning("%s now has block pool %s (was %s)", self.where, response.pool_id, self.pool_id)
         self.pool_id = response.pool_id
+        self.links.block_keys.update(self.pool_id, response.block_keys)
         self.storage.add_pool(self.pool_id)
         self.links.pools[self.pool_id] = self
         self.connected = True
@@ -142,6 +144,7 @@ class NameserviceActor:
                 response = await self._call(self.stub.Heartbeat, request)
                 if response.reregister:
                     return "the NameNode asked this DataNode to register again"
+                self.links.block_keys.update(self.pool_id, response.block_keys)
                 for command in response.commands:
                     self._execute(command)
                 await self.flush_incremental_reports()
@@ -159,8 +162,9 @@ class NameserviceActor:
         kind = command.WhichOneof("command")
         if kind == "delete":
             self._delete(command.delete.blocks)
-        elif kind in ("transfer", "pack"):
-            work = self._transfer(command.transfer) if kind == "transfer" else packing.run(self, command.pack)
+        elif kind in ("transfer", "pack", "verify"):
+            work = (self._transfer(command.transfer) if kind == "transfer" else
+                    packing.run(self, command.pack) if kind == "pack" else self._verify(command.verify.blocks))
             task = asyncio.ensure_future(work)   # off the heartbeat loop
             self._commands.add(task)
             task.add_done_callback(self._commands.discard)
@@ -194,13 +198,31 @@ class NameserviceActor:
             self.links.transfers_in_progress += 1
             try:
                 await asyncio.to_thread(send_replica, self.links.peers, self.storage.host_label, replica,
-                                        list(command.targets), f"DataNode-{self.storage.host_label}")
+                                        list(command.targets), f"DataNode-{self.storage.host_label}",
+                                        command.token)
             finally:
                 self.links.transfers_in_progress -= 1
             log.info("replicated %s to %s", replica, targets)
         except (HfedError, OSError) as e:
             log.warning("replication of %s to %s failed: %s",
                         block_name(block.block_id, block.generation_stamp), targets, e)
+
+    async def _verify(self, blocks) -> None:
+        """A client claimed these replicas are corrupt: check them now, one after another;
+        only a replica whose checksums really fail is reported (and marked) bad."""
+        for block in blocks:
+            pool_id = block.pool_id or self.pool_id
+            name = f"{block_name(block.block_id, block.generation_stamp)} of pool {pool_id}"
+            try:
+                replica = self.storage.get(pool_id, block.block_id, block.generation_stamp)
+            except HfedError as e:
+                log.info("verify %s as asked by %s: %s", name, self.where, e)
+                continue
+            outcome = await scanner.verify_now(self.storage, replica, self.links.report_bad_block,
+                                               who=f"verification asked by {self.where}")
+            if outcome == "ok":
+                log.info("verified %s as asked by %s: its checksums match (the claim was wrong)", replica,
+                         self.where)
 
     # ------------------------------------------------------------ reports
 
@@ -268,6 +290,7 @@ class NamenodeLinks:
                  peers: Connections, serving_transfers=lambda: 0):
         self.storage = storage
         self.peers = peers  # DataTransfer connections to other DataNodes
+        self.block_keys = BlockKeyRing(cfg.security.tokens)   # per pool, from register and heartbeat replies
         self.pools: dict[str, NameserviceActor] = {}
         self.transfers_in_progress = 0
         # PackCommands: one runs at a time (it holds its container in memory); the

@@ -109,7 +109,8 @@ class SourceReader:
             start, end = entry_range(source, block.num_bytes)
             try:
                 buf = b"".join(read_block(self.peers, dn.transfer_address, block, start, end,
-                                          f"DataNode {dn.host_label} at {dn.transfer_address}"))
+                                          f"DataNode {dn.host_label} at {dn.transfer_address}",
+                                          source.container.token))
             except ChecksumError as e:   # the replica's chunks fail their CRCs: it is corrupt
                 tried.append(str(e))
                 self._corrupt.add((key, dn.uuid))
@@ -222,7 +223,7 @@ async def pack(storage: BlockStorage, links, command: pb.PackCommand, pool_id: s
     target.num_bytes = reply.block.num_bytes = len(container)   # reply.block is a copy
     try:
         await asyncio.to_thread(send_block, links.peers, target, bytes_chunks(container), list(command.targets),
-                                f"DataNode-{storage.host_label}-packer")
+                                f"DataNode-{storage.host_label}-packer", command.token)
     except (HfedError, OSError) as e:
         reply.failed = f"{what}: writing it failed: {e}"
         return reply

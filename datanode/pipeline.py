@@ -25,7 +25,7 @@ import threading
 from dataclasses import dataclass
 
 from datanode.storage import BPC, ReplicaBeingWritten
-from protos import checksum, datatransfer as dt, errors
+from protos import checksum, datatransfer as dt, errors, security
 from protos import hfed_pb2 as pb
 from protos.errors import HfedError, InvalidArgument
 
@@ -97,6 +97,9 @@ class WriteReceiver:
     def _set_up(self) -> list[pb.PipelineStatus]:
         block = self.header.block
         try:
+            # The token first: a write under a generation stamp the NameNode never issued
+            # (a "gs + 1" overwrite) has none, and a refusal tells nothing of what is stored.
+            self.server.check_token(self.header.token, block, security.WRITE + security.COPY)
             if self.bytes_per_checksum != BPC:
                 raise InvalidArgument(f"{self.where}: {self.bytes_per_checksum} bytes per checksum asked, "
                                       f"this DataNode stores {BPC}")

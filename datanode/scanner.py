@@ -128,39 +128,10 @@ class BlockScanner:
                 summary.skipped += 1
         return summary
 
-    def _still_current(self, replica: Replica) -> bool:
-        # A newer generation being finalized replaces the files under the reader;
-        # a deleted replica vanishes. Either way the result says nothing.
-        return self.storage.holds(replica) and not self.storage.is_being_written(replica.pool_id,
-                                                                                  replica.block_id)
-
     async def scan_replica(self, replica: Replica) -> str:
         """"ok", "corrupt" or "skipped"."""
-        if not self._still_current(replica) or self.storage.is_corrupt(replica):
-            return "skipped"
-        try:
-            key = self.storage.verification_key(replica)
-            await asyncio.to_thread(self.storage.verify_replica, replica, self.throttle.consume,
-                                    self.throttle.piece_size())
-        except ScanStopped:
-            raise asyncio.CancelledError()
-        except (ChecksumError, FileNotFoundError) as e:
-            # Checked on the event loop, where storage changes: no race with delete/finalize.
-            if not self._still_current(replica):
-                return "skipped"
-            reason = e if isinstance(e, ChecksumError) else f"file missing: {e.filename}"
-            log.error("block scanner: corrupt replica %s on DataNode %s: %s", replica, self.storage.host_label,
-                      reason)
-            self.storage.mark_corrupt(replica)
-            await self.report_bad_block(replica.to_block())
-            return "corrupt"
-        except OSError as e:  # an unreadable disk is not proof of corruption: try again next pass
-            log.warning("block scanner could not read %s on DataNode %s: %s", replica, self.storage.host_label, e)
-            return "skipped"
-        if not self._still_current(replica):
-            return "skipped"
-        self.storage.note_verified(replica, key)
-        return "ok"
+        return await verify_now(self.storage, replica, self.report_bad_block, self.throttle.consume,
+                                self.throttle.piece_size(), "block scanner")
 
     # ------------------------------------------------------------ state
 
@@ -185,3 +156,40 @@ def settings(cfg: config.ClusterConfig) -> tuple[float, int]:
     """(scan_period seconds, scan_bytes_per_second), cluster-wide keys of the config;
     a period or rate <= 0 turns the scanner off."""
     return float(cfg.scan_period), int(cfg.scan_bytes_per_second)
+
+
+def _still_current(storage: BlockStorage, replica: Replica) -> bool:
+    # A newer generation being finalized replaces the files under the reader;
+    # a deleted replica vanishes. Either way the result says nothing.
+    return storage.holds(replica) and not storage.is_being_written(replica.pool_id, replica.block_id)
+
+
+async def verify_now(storage: BlockStorage, replica: Replica, report_bad_block, pace=None, piece: int = 8 << 20,
+                     who: str = "verification") -> str:
+    """Read every chunk of ``replica`` against its checksums (in a worker thread): "ok",
+    "corrupt" (then marked in storage and reported with ``report_bad_block(pb.Block)``)
+    or "skipped" (being written, known corrupt, gone or replaced meanwhile, unreadable).
+    The block scanner's pass and a NameNode's VerifyCommand both check through here."""
+    if not _still_current(storage, replica) or storage.is_corrupt(replica):
+        return "skipped"
+    try:
+        key = storage.verification_key(replica)
+        await asyncio.to_thread(storage.verify_replica, replica, pace, piece)
+    except ScanStopped:
+        raise asyncio.CancelledError()
+    except (ChecksumError, FileNotFoundError) as e:
+        # Checked on the event loop, where storage changes: no race with delete/finalize.
+        if not _still_current(storage, replica):
+            return "skipped"
+        reason = e if isinstance(e, ChecksumError) else f"file missing: {e.filename}"
+        log.error("%s: corrupt replica %s on DataNode %s: %s", who, replica, storage.host_label, reason)
+        storage.mark_corrupt(replica)
+        await report_bad_block(replica.to_block())
+        return "corrupt"
+    except OSError as e:  # an unreadable disk is not proof of corruption: try again next pass
+        log.warning("%s could not read %s on DataNode %s: %s", who, replica, storage.host_label, e)
+        return "skipped"
+    if not _still_current(storage, replica):
+        return "skipped"
+    storage.note_verified(replica, key)
+    return "ok"

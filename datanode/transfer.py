@@ -14,10 +14,11 @@ import logging
 import socket
 import threading
 
+from datanode.block_keys import BlockKeyRing
 from datanode.pipeline import WriteReceiver
 from datanode.reading import check_files, open_readable, read_end, replica_chunks, send_range
 from datanode.storage import BPC, BlockStorage, Replica, block_name
-from protos import datatransfer as dt
+from protos import datatransfer as dt, security
 from protos import hfed_pb2 as pb
 from protos.errors import AccessDenied, ChecksumError, HfedError
 from protos.pipeline import PipelineStream
@@ -32,7 +33,10 @@ class TransferServer:
                  io_timeout: float = dt.IO_TIMEOUT, idle_timeout: float = 2 * dt.IDLE_SECONDS):
         self.storage = storage
         self.loop = loop
-        self.links = None  # heartbeat.NamenodeLinks, once started: incremental and bad-block reports
+        self.links = None  # heartbeat.NamenodeLinks, once started: incremental and bad-block reports, block keys
+        # Block-token keys until ``links`` (which holds the keys NameNodes send) is set: none,
+        # so every request is refused. A server run without NameNodes may set its own.
+        self.block_keys = BlockKeyRing(enabled=True)
         self.io_timeout = io_timeout
         self.idle_timeout = idle_timeout   # longer than a client keeps an idle pooled connection
         self.peers = dt.Connections()      # to other DataNodes: replication and packing
@@ -90,6 +94,14 @@ class TransferServer:
     def report_bad_block(self, block: pb.Block) -> None:
         if self.links is not None:
             self.await_on_loop(self.links.report_bad_block(block))
+
+    # ------------------------------------------------------------ block access tokens
+
+    def check_token(self, token: str, block: pb.Block, modes: str) -> None:
+        """AccessDenied unless ``token`` grants one of ``modes`` on exactly ``block``. Runs
+        before the replica is looked up: a refusal reveals nothing about what is stored."""
+        keys = self.links.block_keys if self.links is not None else self.block_keys
+        keys.check(token, block, modes, f"DataNode {self.storage.host_label}")
 
     # ------------------------------------------------------------ connections
 
@@ -162,6 +174,7 @@ class TransferServer:
         return buffer
 
     def _read(self, conn: socket.socket, request: pb.ReadBlockRequest) -> bool:
+        self.check_token(request.token, request.block, security.READ)
         replica, writing, files = open_readable(self.storage, request.block)
         try:
             end = read_end(replica, writing, request.offset, request.length, self.storage.host_label)
@@ -184,6 +197,7 @@ class TransferServer:
     def _short_circuit(self, request: pb.ShortCircuitRequest) -> pb.ShortCircuitResponse:
         block = request.block
         name = block_name(block.block_id, block.generation_stamp)
+        self.check_token(request.token, block, security.READ)
         if request.client_host != self.storage.host_label:
             raise AccessDenied(f"short-circuit read of block {name} of pool {block.pool_id} refused: client host"
                                f" {request.client_host!r} is not DataNode host {self.storage.host_label!r}")
@@ -205,21 +219,22 @@ class TransferServer:
 # ------------------------------------------------------------------ sending replicas
 
 def send_replica(peers: dt.Connections, host_label: str, replica: Replica, targets: list[pb.DatanodeId],
-                 client_name: str) -> None:
+                 client_name: str, token: str = "") -> None:
     """Copy a finalized replica to targets[0] (and on down the pipeline). Blocking.
-    The stored checksums travel along, so the targets detect a corrupt source."""
+    The stored checksums travel along, so the targets detect a corrupt source.
+    ``token``: the TransferCommand's (COPY) block token, which the targets check."""
     send_block(peers, replica.to_block(), replica_chunks(replica, 0, replica.num_bytes, host_label), targets,
-               client_name)
+               client_name, token)
 
 
 def send_block(peers: dt.Connections, block: pb.Block, chunks, targets: list[pb.DatanodeId],
-               client_name: str) -> None:
+               client_name: str, token: str = "") -> None:
     """Write ``block`` (the whole-packet Chunks ``chunks`` yields from offset 0) as a new
     replica on ``targets``; return once every target acknowledged the last packet (each
     then finalized and reported its replica). Blocking; PipelineFailed (an HfedError)
-    names the failing DataNode."""
+    names the failing DataNode. ``token`` grants WRITE or COPY on ``block``."""
     what = f"{block_name(block.block_id, block.generation_stamp)} of pool {block.pool_id}"
-    stream = PipelineStream(peers, block, targets, client_name, what)
+    stream = PipelineStream(peers, block, targets, client_name, what, token=token)
     try:
         pending = next(chunks, None)
         if pending is None:

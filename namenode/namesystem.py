@@ -36,6 +36,13 @@ class DeleteCmd:
 
 
 @dataclass
+class VerifyCmd:
+    """Ask a DataNode to check replicas' checksums now (a client claimed they are
+    corrupt): (block_id, generation_stamp, num_bytes). It reports them bad only if they are."""
+    blocks: list
+
+
+@dataclass
 class Lease:
     holder: str
     renewed: float
@@ -68,6 +75,7 @@ class Namesystem:
         self.packer = None              # namenode.packer.Packer, set by the server
         self.delegation = None          # namenode.delegation.DelegationTokens when tokens are on
         self.user_token_lifetime = 30 * 86400.0   # seconds, of user tokens the superuser issues
+        self.block_keys = None          # namenode.block_keys.BlockKeys when block tokens are on
 
     def check_room(self, path: str) -> None:
         """Refuse an operation that adds objects once the memory budget is spent
@@ -210,6 +218,19 @@ class Namesystem:
         if block_id in self.blocks:
             self.blocks.mark_corrupt(block_id, uuid)
             self.needs_check.add(block_id)
+
+    def queue_verify(self, block_id: int, uuid: str) -> bool:
+        """A client says ``uuid``'s replica of ``block_id`` is corrupt: ask that DataNode to
+        verify it (one queued check per replica). False when there is nothing to verify."""
+        block = self.blocks.get(block_id)
+        node = self.datanodes.nodes.get(uuid)
+        if block is None or node is None or not node.alive or uuid not in block.replicas:
+            return False
+        for cmd in node.commands:
+            if isinstance(cmd, VerifyCmd) and any(b[0] == block_id for b in cmd.blocks):
+                return True
+        node.commands.append(VerifyCmd([(block_id, block.generation_stamp, block.num_bytes)]))
+        return True
 
     def heartbeat(self, uuid: str, capacity: int, used: int, remaining: int, transfers: int):
         """Commands for the DataNode, or None when it must register again."""

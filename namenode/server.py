@@ -19,6 +19,7 @@ from protos.errors import HfedError
 from protos.rpc import aio_server, current_user, write_address_file
 from namenode import auth, budget as budget_mod, journal as journal_mod, replication
 from namenode.delegation import DelegationTokens
+from namenode.block_keys import BlockKeys
 from namenode.namesystem import Namesystem
 from namenode.packer import Packer
 from namenode.ops import dirs
@@ -74,6 +75,8 @@ def build_namesystem(cfg: config_mod.ClusterConfig, nameservice: str, recover: b
     fsn.budget = budget_mod.MemoryBudget(ns_cfg.max_memory, ns_cfg.max_objects, baseline_rss=empty_rss)
     _warn_if_over_budget(fsn)
     fsn.safemode.threshold = cfg.safemode_threshold
+    if cfg.security.tokens:
+        fsn.block_keys = BlockKeys(cfg.security.block_key_update_interval, cfg.security.block_token_lifetime)
     fsn.small_file_threshold = cfg.small_file_threshold
     fsn.container_bytes = cfg.pack_bytes
     fsn.packer = Packer(fsn, pack_count=cfg.pack_count, pack_bytes=cfg.pack_bytes, pack_age=cfg.pack_age,
@@ -114,6 +117,8 @@ async def monitor(fsn: Namesystem, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
+            if fsn.block_keys is not None and fsn.block_keys.roll_if_due():
+                log.info("%s: new block token key %d", fsn.nameservice, fsn.block_keys.current.key_id)
             for node in fsn.check_datanodes():
                 log.warning("DataNode %s (%s) is dead: re-replicating its blocks", node.host_label, node.uuid)
             if fsn.safemode.check_leave(fsn):

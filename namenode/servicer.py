@@ -5,12 +5,11 @@ import functools
 import inspect
 import logging
 
-from protos import errors, rpc_errors, hfed_pb2 as pb, hfed_pb2_grpc as pb_grpc
+from protos import errors, rpc_errors, security, hfed_pb2 as pb, hfed_pb2_grpc as pb_grpc
 from protos.checksum import BYTES_PER_CHECKSUM
-from protos import security
 from namenode import budget as budget_mod, replication
 from namenode.auth import Authenticator
-from namenode.namesystem import DeleteCmd, Namesystem, TransferCmd
+from namenode.namesystem import DeleteCmd, Namesystem, TransferCmd, VerifyCmd
 from namenode.packer import PackCmd
 from namenode.ops import attrs, dirs, files, reads, small
 
@@ -46,6 +45,16 @@ def file_status(st: reads.Status) -> pb.FileStatus:
 
 def datanode_id(node) -> pb.DatanodeId:
     return pb.DatanodeId(uuid=node.uuid, host_label=node.host_label, transfer_address=node.transfer_address)
+
+
+# The user named in block tokens the NameNode hands to DataNodes in commands.
+DATANODE_TOKEN_USER = "hfed-datanode"
+
+
+def block_token(fsn: Namesystem, user: str, block_id: int, generation_stamp: int, modes: str) -> str:
+    """A block access token for this block ("" when block tokens are off): one per block, never per replica."""
+    keys = fsn.block_keys
+    return "" if keys is None else keys.token(user, fsn.pool_id, block_id, generation_stamp, modes)
 
 
 def _block_tuple(block: pb.Block):
@@ -98,8 +107,10 @@ class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
         out.file_length, out.under_construction = found.file_length, found.under_construction
         out.layout, out.inline_data, out.packed_offset = found.layout, found.inline, found.packed_offset
         out.packed_raw = found.packed_raw
+        fsn, user = self.fsn, caller.user
         out.blocks.extend(
-            pb.LocatedBlock(block=self._block(b), offset=off, locations=[datanode_id(n) for n in nodes])
+            pb.LocatedBlock(block=self._block(b), offset=off, locations=[datanode_id(n) for n in nodes],
+                            token=block_token(fsn, user, b.block_id, b.generation_stamp, security.READ))
             for b, off, nodes in found.located)
 
     def _get_file_info(self, caller, request, reply: pb.GetFileInfoResponse) -> None:
@@ -158,11 +169,14 @@ class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
     @translated
     def AddBlock(self, request, context):
         previous = _block_tuple(request.previous) if request.HasField("previous") else None
-        block, targets = files.add_block(self.fsn, self._caller(context), request.path, request.client_name,
+        caller = self._caller(context)
+        block, targets = files.add_block(self.fsn, caller, request.path, request.client_name,
                                          previous, set(request.excluded_uuids), request.client_host)
         offset = self.fsn.file_length(self.fsn.ns.get(request.path.rstrip("/"))) - block.num_bytes
-        return pb.AddBlockResponse(block=pb.LocatedBlock(block=self._block(block), offset=offset,
-                                                         locations=[datanode_id(t) for t in targets]))
+        return pb.AddBlockResponse(block=pb.LocatedBlock(
+            block=self._block(block), offset=offset, locations=[datanode_id(t) for t in targets],
+            token=block_token(self.fsn, caller.user, block.block_id, block.generation_stamp,
+                              security.READ + security.WRITE)))
 
     @translated
     def Complete(self, request, context):
@@ -229,10 +243,20 @@ class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
 
     @translated
     def ReportBadBlocks(self, request, context):
+        """A client's claim is never a verdict: with a read token for the block (when tokens
+        are on) the DataNode holding the replica is asked to verify it, and only its own
+        report (DatanodeProtocol.ReportBadBlocks) marks the replica corrupt."""
+        fsn, caller = self.fsn, self._caller(context)
+        if fsn.block_keys is not None:     # every claim checked before any is acted on
+            for bad in request.replicas:
+                block = bad.block
+                fsn.block_keys.verify(bad.token, block.pool_id or fsn.pool_id, block.block_id,
+                                      block.generation_stamp, security.READ,
+                                      f"namespace {fsn.nameservice}: bad-block report by {caller.user}")
         for bad in request.replicas:
-            log.warning("bad replica of block %d on %s reported by %s", bad.block.block_id, bad.datanode_uuid,
-                        self._caller(context).user)
-            self.fsn.report_bad_replica(bad.block.block_id, bad.datanode_uuid)
+            if fsn.queue_verify(bad.block.block_id, bad.datanode_uuid):
+                log.warning("%s reports a bad replica of block %d on %s: asked it to verify", caller.user,
+                            bad.block.block_id, bad.datanode_uuid)
         return pb.ReportBadBlocksResponse()
 
     @translated
@@ -269,10 +293,13 @@ class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
 
     @translated
     def OpenContainer(self, request, context):
+        caller = self._caller(context)
         path, block, targets, max_bytes = small.open_container(
-            self.fsn, self._caller(context), request.client_name, request.client_host, set(request.excluded_uuids))
+            self.fsn, caller, request.client_name, request.client_host, set(request.excluded_uuids))
         return pb.OpenContainerResponse(path=path, max_bytes=max_bytes, block=pb.LocatedBlock(
-            block=self._block(block), offset=0, locations=[datanode_id(t) for t in targets]))
+            block=self._block(block), offset=0, locations=[datanode_id(t) for t in targets],
+            token=block_token(self.fsn, caller.user, block.block_id, block.generation_stamp,
+                              security.READ + security.WRITE)))
 
     @translated
     def CommitSmall(self, request, context):
@@ -384,7 +411,8 @@ class DatanodeProtocolServicer(pb_grpc.DatanodeProtocolServicer):
         log.info("DataNode %s (%s) registered at %s", request.id.host_label, request.id.uuid,
                  request.id.transfer_address)
         return pb.RegisterResponse(nameservice=fsn.nameservice, pool_id=fsn.pool_id, cluster_id=fsn.cluster_id,
-                                   heartbeat_interval_ms=self.heartbeat_ms, block_report_interval_ms=self.report_ms)
+                                   heartbeat_interval_ms=self.heartbeat_ms, block_report_interval_ms=self.report_ms,
+                                   block_keys=self._block_keys())
 
     @translated
     def Heartbeat(self, request, context):
@@ -392,7 +420,16 @@ class DatanodeProtocolServicer(pb_grpc.DatanodeProtocolServicer):
                                       request.active_transfers)
         if commands is None:
             return pb.HeartbeatResponse(reregister=True)
-        return pb.HeartbeatResponse(commands=[self._command(c) for c in commands])
+        # Every valid key, every heartbeat (a few of ~50 bytes): a DataNode that missed
+        # a roll catches up at once, and its set is exactly the NameNode's.
+        return pb.HeartbeatResponse(commands=[self._command(c) for c in commands], block_keys=self._block_keys())
+
+    def _block_keys(self) -> list[pb.BlockKey]:
+        keys = self.fsn.block_keys
+        return [] if keys is None else keys.keys_proto()
+
+    def _token(self, block_id: int, generation_stamp: int, modes: str) -> str:
+        return block_token(self.fsn, DATANODE_TOKEN_USER, block_id, generation_stamp, modes)
 
     def _command(self, cmd) -> pb.DatanodeCommand:
         pool = self.fsn.pool_id
@@ -400,9 +437,13 @@ class DatanodeProtocolServicer(pb_grpc.DatanodeProtocolServicer):
             block = pb.Block(block_id=cmd.block_id, generation_stamp=cmd.generation_stamp,
                              num_bytes=cmd.num_bytes, pool_id=pool)
             return pb.DatanodeCommand(transfer=pb.TransferCommand(
-                block=block, targets=[datanode_id(t) for t in cmd.targets]))
+                block=block, targets=[datanode_id(t) for t in cmd.targets],
+                token=self._token(cmd.block_id, cmd.generation_stamp, security.COPY)))
         if isinstance(cmd, PackCmd):
             return pb.DatanodeCommand(pack=self._pack_command(cmd))
+        if isinstance(cmd, VerifyCmd):
+            return pb.DatanodeCommand(verify=pb.VerifyCommand(blocks=[
+                pb.Block(block_id=b, generation_stamp=g, num_bytes=n, pool_id=pool) for b, g, n in cmd.blocks]))
         assert isinstance(cmd, DeleteCmd)
         return pb.DatanodeCommand(delete=pb.DeleteCommand(blocks=[
             pb.Block(block_id=b, generation_stamp=g, num_bytes=n, pool_id=pool) for b, g, n in cmd.blocks]))
@@ -412,11 +453,13 @@ class DatanodeProtocolServicer(pb_grpc.DatanodeProtocolServicer):
         pool, job = self.fsn.pool_id, cmd.job
         located = {b: pb.LocatedBlock(block=pb.Block(block_id=b, generation_stamp=block.generation_stamp,
                                                      num_bytes=block.num_bytes, pool_id=pool),
-                                      locations=[datanode_id(n) for n in nodes])
+                                      locations=[datanode_id(n) for n in nodes],
+                                      token=self._token(b, block.generation_stamp, security.READ))
                    for b, (block, nodes, _raw) in cmd.containers.items()}
         out = pb.PackCommand(block=pb.Block(block_id=cmd.block_id, generation_stamp=cmd.generation_stamp,
                                             pool_id=pool),
-                             targets=[datanode_id(t) for t in cmd.targets], compress=cmd.compress)
+                             targets=[datanode_id(t) for t in cmd.targets], compress=cmd.compress,
+                             token=self._token(cmd.block_id, cmd.generation_stamp, security.WRITE))
         for i, (block_id, offset, length) in enumerate(zip(job.blocks.tolist(), job.offsets.tolist(),
                                                             job.lengths.tolist())):
             source = out.sources.add(length=length)

@@ -287,11 +287,13 @@ def request(pool: Connections, address: str, op: Op, body, where: str, receive, 
 # ------------------------------------------------------------------ operations
 
 def read_block(pool: Connections, address: str, block: pb.Block, start: int, end: int,
-               where: str) -> Iterator[bytes]:
+               where: str, token: str = "") -> Iterator[bytes]:
     """Bytes [start, end) of the replica at ``address``, in pieces, each packet's CRC32Cs
     checked first. ChecksumError for a corrupt replica; BlockMissing when the stream
-    does not continue where it stopped; other errors as the DataNode sent them."""
-    sock, _ = request(pool, address, Op.READ, pb.ReadBlockRequest(block=block, offset=start, length=end - start),
+    does not continue where it stopped; other errors as the DataNode sent them
+    (AccessDenied without a valid READ ``token`` for the block)."""
+    sock, _ = request(pool, address, Op.READ,
+                      pb.ReadBlockRequest(block=block, offset=start, length=end - start, token=token),
                       where, recv_reply)
     reader = PacketReader(sock, where)
     pos, clean = start, False
@@ -322,8 +324,9 @@ def read_block(pool: Connections, address: str, block: pb.Block, start: int, end
 
 
 def short_circuit(pool: Connections, address: str, block: pb.Block, client_host: str, where: str,
-                  timeout: float = IO_TIMEOUT) -> pb.ShortCircuitResponse:
-    sock, reply = request(pool, address, Op.SHORT_CIRCUIT, pb.ShortCircuitRequest(block=block, client_host=client_host),
+                  timeout: float = IO_TIMEOUT, token: str = "") -> pb.ShortCircuitResponse:
+    sock, reply = request(pool, address, Op.SHORT_CIRCUIT,
+                          pb.ShortCircuitRequest(block=block, client_host=client_host, token=token),
                           where, lambda s, w: recv_reply(s, w, pb.ShortCircuitResponse), timeout)
     pool.release(address, sock)
     return reply

@@ -39,8 +39,10 @@ def block_name(block: pb.Block) -> str:
 
 class PipelineStream:
     def __init__(self, pool: dt.Connections, block: pb.Block, targets: list[pb.DatanodeId], client_name: str,
-                 what: str, keep_partial: bool = False, window: int = DEFAULT_WINDOW):
-        """``what`` names the write in errors (the file's path, or the replica copied)."""
+                 what: str, keep_partial: bool = False, window: int = DEFAULT_WINDOW, token: str = ""):
+        """``what`` names the write in errors (the file's path, or the replica copied);
+        ``token`` is the block access token (WRITE, or COPY for replication) every
+        DataNode of the pipeline checks."""
         if not targets:
             raise errors.NoSpace(f"{what}: no DataNode to write {block_name(block)} to")
         self.pool = pool
@@ -57,7 +59,8 @@ class PipelineStream:
         self._clean = False
         header = pb.WriteHeader(block=pb.Block(pool_id=block.pool_id, block_id=block.block_id,
                                                generation_stamp=block.generation_stamp),
-                                targets=list(targets[1:]), client_name=client_name, keep_partial=keep_partial)
+                                targets=list(targets[1:]), client_name=client_name, keep_partial=keep_partial,
+                                token=token)
         self._where = f"DataNode {describe(self.first)}"
         try:
             self.sock, setup = dt.request(pool, self.first.transfer_address, dt.Op.WRITE, header, self._where,

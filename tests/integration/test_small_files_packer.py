@@ -15,6 +15,7 @@ import time
 
 import grpc
 
+from client import credentials
 from client.fs import HfedFileSystem
 from client.minicluster import wait_for
 from protos import hfed_pb2 as pb, hfed_pb2_grpc as pb_grpc, rpc
@@ -147,7 +148,7 @@ def test_kill_9_of_the_namenode_while_packing_loses_nothing(fresh_cluster):
     for label in labels:                       # the packing DataNode will hang mid-command
         mc.kill_datanode(label, signal.SIGSTOP)
     address = mc.namenode_address("ns-a")
-    packing = threading.Thread(target=_pack_once_without_retries, args=(address,), daemon=True)
+    packing = threading.Thread(target=_pack_once_without_retries, args=(mc, address), daemon=True)
     packing.start()
     try:
         # The packed container file exists (created, block allocated) but no file points at it.

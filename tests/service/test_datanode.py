@@ -110,7 +110,7 @@ class Cluster:
         self.root = root
         self.conf = root / "hfed.toml"
         self.dead_namenode = f"127.0.0.1:{free_port()}"
-        raw = {"cluster_id": "CID-test", "heartbeat_interval": 0.2,
+        raw = {"cluster_id": "CID-test", "heartbeat_interval": 0.2, "security": {"auth": "simple"},
                "nameservices": {"ns-a": {"address": self.dead_namenode}},
                "datanodes": {label: {"data_dir": str(root / label)} for label in ("host-1", "host-2")}}
         self.conf.write_text(config.dump(config.from_dict(raw)))
@@ -142,14 +142,14 @@ def pieces(data: bytes, packet_size: int = MiB) -> list[tuple[int, bytes]]:
 # ---------------------------------------------------------------- writing
 
 def write(node: DatanodeProcess, blk: pb.Block, data: bytes, targets=(), packet_size: int = MiB,
-          keep_partial: bool = False) -> int:
+          keep_partial: bool = False, token: str = "") -> int:
     """Write a block as clients and DataNodes do (PipelineStream); returns once every
     DataNode of the pipeline acknowledged the last packet. PipelineFailed names the
     failing DataNode."""
     pool = dt.Connections()
     try:
         stream = PipelineStream(pool, blk, [node.id(), *targets], "test-client", f"test write of blk_{blk.block_id}",
-                                keep_partial=keep_partial)
+                                keep_partial=keep_partial, token=token)
         try:
             chunks = pieces(data, packet_size)
             for i, (offset, piece) in enumerate(chunks):
@@ -168,13 +168,13 @@ class OpenWrite:
     (the setup ack, seqno -1, is ``setup``) and to misbehave on purpose."""
 
     def __init__(self, node: DatanodeProcess, blk: pb.Block, keep_partial: bool = False, targets=(),
-                 bytes_per_checksum: int = checksum.BYTES_PER_CHECKSUM):
+                 bytes_per_checksum: int = checksum.BYTES_PER_CHECKSUM, token: str = ""):
         self.node = node
         self.where = f"test writer of blk_{blk.block_id} to {node.where()}"
         self.sock = node.connect()
         dt.send_request(self.sock, dt.Op.WRITE,
                         pb.WriteHeader(block=blk, targets=list(targets), client_name="test-client",
-                                       keep_partial=keep_partial), bytes_per_checksum)
+                                       keep_partial=keep_partial, token=token), bytes_per_checksum)
         self.setup = dt.recv_ack(self.sock, self.where)
 
     @property
@@ -240,12 +240,12 @@ class Packet(NamedTuple):
     checksums: bytes
 
 
-def read(node: DatanodeProcess, blk: pb.Block, offset=0, length=0) -> list[Packet]:
+def read(node: DatanodeProcess, blk: pb.Block, offset=0, length=0, token: str = "") -> list[Packet]:
     """The packets a READ sends, as sent (nothing checked): errors the DataNode answers
     with are raised as the hfed errors they name."""
     where = f"test reader of blk_{blk.block_id} from {node.where()}"
     with node.connect() as sock:
-        dt.send_request(sock, dt.Op.READ, pb.ReadBlockRequest(block=blk, offset=offset, length=length))
+        dt.send_request(sock, dt.Op.READ, pb.ReadBlockRequest(block=blk, offset=offset, length=length, token=token))
         dt.recv_reply(sock, where)
         reader = dt.PacketReader(sock, where)
         got = []

@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from datanode.block_keys import BlockKeyRing
 from datanode.storage import BlockStorage
 from datanode.transfer import TransferServer
 from protos import checksum, errors
@@ -240,6 +241,7 @@ def quick_server(tmp_path):
     thread.start()
     storage = BlockStorage(str(tmp_path / "quick"), "host-q")
     server = TransferServer(storage, "127.0.0.1:0", loop, io_timeout=1.0, idle_timeout=1.0)
+    server.block_keys = BlockKeyRing(enabled=False)   # no NameNode: raw requests carry no tokens
     server.start()
     try:
         yield server

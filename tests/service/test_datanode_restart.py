@@ -79,7 +79,7 @@ def test_recovered_replica_is_in_the_full_report_to_a_real_namenode(tmp_path):
     setup.datanode.start()
     try:
         setup.wait_registered()
-        md = rpc.identity_metadata()
+        md = setup.md
         nn = setup.client()
         nn.Create(pb.CreateRequest(path="/data/open", permission=0o644, client_name="writer", create_parent=True),
                   metadata=md)
@@ -88,7 +88,7 @@ def test_recovered_replica_is_in_the_full_report_to_a_real_namenode(tmp_path):
         blk = pb.Block(pool_id=located.block.pool_id, block_id=located.block.block_id,
                        generation_stamp=located.block.generation_stamp)
         data = os.urandom(MiB)
-        stream = OpenWrite(setup.datanode, blk)
+        stream = OpenWrite(setup.datanode, blk, token=located.token)
         stream.send(0, 0, data[:256 * 1024])
         stream.wait_ack(0)
         stream.send(1, 256 * 1024, data[256 * 1024:512 * 1024])
@@ -104,6 +104,6 @@ def test_recovered_replica_is_in_the_full_report_to_a_real_namenode(tmp_path):
             return [(b.block.block_id, b.block.num_bytes, [d.host_label for d in b.locations]) for b in got]
         wait_for(lambda: reported() == [(blk.block_id, 512 * 1024, ["host-1"])], 20,
                  "the recovered replica in the full report")
-        assert verified_bytes(read(setup.datanode, blk)) == (0, data[:512 * 1024])
+        assert verified_bytes(read(setup.datanode, blk, token=located.token)) == (0, data[:512 * 1024])
     finally:
         setup.close()

@@ -14,6 +14,7 @@ import grpc
 import pytest
 
 from client.minicluster import wait_for
+from client import credentials
 from protos import config, errors, rpc
 from protos import hfed_pb2 as pb
 from protos import hfed_pb2_grpc as pb_grpc
@@ -60,7 +61,7 @@ class Setup:
         self.root = root
         self.conf = root / "hfed.toml"
         self.namenode_address = f"127.0.0.1:{free_port()}"
-        raw = {"security": {"auth": "simple", "tls": False}, "cluster_id": "CID-test", "heartbeat_interval": 0.2, "replication": 1,
+        raw = {"security": {"tls": False}, "cluster_id": "CID-test", "heartbeat_interval": 0.2, "replication": 1,
                "nameservices": {"ns-a": {"address": self.namenode_address, "meta_dir": str(root / "ns-a")}},
                "mounts": [{"path": "/data", "nameservice": "ns-a"}],
                "datanodes": {"host-1": {"data_dir": str(root / "host-1")}}}
@@ -68,6 +69,12 @@ class Setup:
         self.namenode = NamenodeProcess(root, self.conf)
         self.datanode = DatanodeProcess(self, "host-1")
         self.channels: list[grpc.Channel] = []
+
+    @property
+    def md(self) -> tuple:
+        """A token of the cluster's owner (the test read the secret the NameNode made)."""
+        cfg = config.load(self.conf)
+        return credentials.find(cfg).metadata("ns-a", cfg)
 
     def client(self) -> pb_grpc.ClientProtocolStub:
         channel = grpc.insecure_channel(self.namenode_address, options=rpc.OPTIONS)
@@ -99,8 +106,9 @@ def setup(tmp_path):
     s.close()
 
 
-def write_file(setup: Setup, path: str, data: bytes) -> pb.Block:
-    md = rpc.identity_metadata()
+def write_file(setup: Setup, path: str, data: bytes) -> tuple[pb.Block, str]:
+    """The block written and its block token (read and write)."""
+    md = setup.md
     nn = setup.client()
     nn.Create(pb.CreateRequest(path=path, permission=0o644, client_name="test-client", create_parent=True),
               metadata=md)
@@ -109,45 +117,54 @@ def write_file(setup: Setup, path: str, data: bytes) -> pb.Block:
     assert [dn.host_label for dn in located.locations] == ["host-1"]
     blk = pb.Block(pool_id=located.block.pool_id, block_id=located.block.block_id,
                    generation_stamp=located.block.generation_stamp)
-    write(setup.datanode, blk, data)
+    write(setup.datanode, blk, data, token=located.token)
     blk.num_bytes = len(data)
     # The DataNode acked the last packet only after its incremental report reached the NameNode.
     assert nn.Complete(pb.CompleteRequest(path=path, client_name="test-client", last=blk), metadata=md).completed
-    return blk
+    return blk, located.token
+
+
+def read_token(setup: Setup, path: str) -> str:
+    got = setup.client().GetBlockLocations(pb.GetBlockLocationsRequest(path=path, length=1 << 40),
+                                           metadata=setup.md).blocks
+    return got.blocks[0].token
 
 
 def locations(setup: Setup, path: str) -> list[str]:
     got = setup.client().GetBlockLocations(pb.GetBlockLocationsRequest(path=path, length=1 << 40),
-                                           metadata=rpc.identity_metadata()).blocks
+                                           metadata=setup.md).blocks
     return [dn.host_label for b in got.blocks for dn in b.locations]
 
 
 def test_registers_reports_and_reregisters_after_namenode_restart(setup):
     setup.wait_registered()
-    stats = setup.client().GetStats(pb.GetStatsRequest(), metadata=rpc.identity_metadata())
+    stats = setup.client().GetStats(pb.GetStatsRequest(), metadata=setup.md)
     assert [(d.id.host_label, d.alive) for d in stats.datanodes] == [("host-1", True)]
     assert "registered with NameNode of nameservice ns-a" in setup.datanode.log()
 
     data = os.urandom(MiB + 10)
-    blk = write_file(setup, "/data/f", data)
+    blk, _token = write_file(setup, "/data/f", data)
     assert locations(setup, "/data/f") == ["host-1"]
 
     setup.namenode.stop()
     setup.namenode.start()  # block locations are not persisted: the DataNode must report again
     wait_for(lambda: locations(setup, "/data/f") == ["host-1"], 15.0, "the re-registration's full report")
     assert "registering again" in setup.datanode.log()
-    assert verified_bytes(read(setup.datanode, blk)) == (0, data)
+    # The restarted NameNode signs with new keys: a token from before it is refused, a new one works.
+    with pytest.raises(errors.AccessDenied, match="block access token|unknown key"):
+        read(setup.datanode, blk, token=_token)
+    assert verified_bytes(read(setup.datanode, blk, token=read_token(setup, "/data/f"))) == (0, data)
 
 
 def test_deleting_a_file_deletes_its_replica(setup):
     setup.wait_registered()
-    blk = write_file(setup, "/data/g", b"g" * 5000)
+    blk, token = write_file(setup, "/data/g", b"g" * 5000)
     replica = setup.root / "host-1" / blk.pool_id / "finalized" / f"blk_{blk.block_id}"
     assert replica.exists()
-    assert setup.client().Delete(pb.DeleteRequest(path="/data/g"), metadata=rpc.identity_metadata()).deleted
+    assert setup.client().Delete(pb.DeleteRequest(path="/data/g"), metadata=setup.md).deleted
     wait_for(lambda: not replica.exists(), 15.0, "the DeleteCommand")
     with pytest.raises(errors.BlockMissing, match=f"blk_{blk.block_id}_"):
-        read(setup.datanode, blk)
+        read(setup.datanode, blk, token=token)
 
 
 def test_kept_partial_container_is_reported_to_the_namenode(setup):
@@ -157,7 +174,7 @@ def test_kept_partial_container_is_reported_to_the_namenode(setup):
     from protos import small_entry
 
     setup.wait_registered()
-    md = rpc.identity_metadata()
+    md = setup.md
     nn = setup.client()
     opened = nn.OpenContainer(pb.OpenContainerRequest(client_name="test-client", client_host="host-1"), metadata=md)
     assert [dn.host_label for dn in opened.block.locations] == ["host-1"]
@@ -165,14 +182,15 @@ def test_kept_partial_container_is_reported_to_the_namenode(setup):
                    generation_stamp=opened.block.block.generation_stamp)
     files = [b"first small file\n" * 40, os.urandom(3000)]
     entries = [small_entry.encode(f, align=512) for f in files]
-    stream = OpenWrite(setup.datanode, blk, keep_partial=True)
+    stream = OpenWrite(setup.datanode, blk, keep_partial=True, token=opened.block.token)
     offset = 0
     for seqno, entry in enumerate(entries):
         stream.send(seqno, offset, entry)
         stream.wait_ack(seqno)   # a flush: the client may now commit the entry
         offset += len(entry)
     # Readable while the write is open (a reader of a just-committed file).
-    _, got = verified_bytes(read(setup.datanode, blk, len(entries[0]), small_entry.read_span(len(files[1]))))
+    _, got = verified_bytes(read(setup.datanode, blk, len(entries[0]), small_entry.read_span(len(files[1])),
+                                 token=opened.block.token))
     assert small_entry.decode(got, "entry 2", len(files[1])) == files[1]
     stream.cancel()
 
@@ -181,6 +199,6 @@ def test_kept_partial_container_is_reported_to_the_namenode(setup):
                                    metadata=md).blocks.blocks
         return [(b.block.block_id, b.block.num_bytes, [d.host_label for d in b.locations]) for b in got]
     wait_for(lambda: reported() == [(blk.block_id, offset, ["host-1"])], 15.0, "the kept replica's report")
-    _, got = verified_bytes(read(setup.datanode, blk))
+    _, got = verified_bytes(read(setup.datanode, blk, token=opened.block.token))
     assert [small_entry.decode(got[o:], "entry", len(f)) for o, f in ((0, files[0]), (len(entries[0]), files[1]))] \
         == files
