@@ -364,9 +364,8 @@ class BlockStorage:
         name = block_name(block_id, generation_stamp)
         if replica is None:
             raise BlockMissing(f"block {name} of pool {pool_id} is not on DataNode {self.host_label}")
-        if replica.generation_stamp != generation_stamp:
-            raise BlockMissing(f"block {name} of pool {pool_id} is not on DataNode {self.host_label}"
-                               f" (it holds generation stamp {replica.generation_stamp})")
+        if replica.generation_stamp != generation_stamp:   # not saying which it holds: a guess must not learn it
+            raise BlockMissing(f"block {name} of pool {pool_id} is not on DataNode {self.host_label}")
         return replica
 
     def readable(self, pool_id: str, block_id: int, generation_stamp: int) -> tuple[Replica, bool]:
