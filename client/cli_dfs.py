@@ -235,12 +235,14 @@ walk = fmt.walk
 
 
 def cmd_ls(ctx, a):
+    problems = []     # -R: subtrees that could not be listed (a namespace down, a path too long)
+
     def one(path):
         info = ctx.fs.info(path)
         if info["type"] != "directory" or a.d:
             entries = [info]
         elif a.R:
-            entries = list(walk(ctx.fs, path, include_self=False))
+            entries = list(walk(ctx.fs, path, include_self=False, unreachable=problems))
         else:
             entries = sorted(ctx.fs.ls(path, detail=True), key=lambda e: e["name"])
             print(f"Found {len(entries)} items")
@@ -248,7 +250,13 @@ def cmd_ls(ctx, a):
             entry["name"] = display_name(entry["name"])
         for line in fmt.ls_lines(entries, human=a.h):
             print(line)
-    return for_each("ls", [absolute(p) for p in a.paths] or [home_dir()], one)
+        for problem in problems:
+            print(f"hfed: ls: {fmt.printable(problem)}", file=sys.stderr)
+        incomplete.append(bool(problems))
+        problems.clear()
+    incomplete: list[bool] = []
+    status = for_each("ls", [absolute(p) for p in a.paths] or [home_dir()], one)
+    return 1 if any(incomplete) else status
 
 
 def cmd_mkdir(ctx, a):

@@ -8,6 +8,8 @@ import time
 
 from fsspec.callbacks import Callback
 
+from protos.errors import InvalidPath
+
 
 _PLAIN_REASONS = {FileNotFoundError: "No such file or directory", FileExistsError: "File exists",
                   IsADirectoryError: "Is a directory", NotADirectoryError: "Not a directory",
@@ -198,17 +200,19 @@ def full_name(entry: dict) -> str:
 
 def walk(fs, path: str, include_self: bool = True, unreachable: list | None = None):
     """Depth first, in name order: the info dicts of ``path`` and everything below it.
-    With ``unreachable`` (a list), a subtree whose namespace is down is noted there
-    and skipped, so the rest is still visited; without it the ConnectionError rises.
-    An explicit stack, not recursion: any user can make a tree deeper than Python's
-    recursion limit, and listing it must still work."""
+    With ``unreachable`` (a list), a subtree whose namespace is down, or whose path
+    is longer than a path may be (a rename can move a deep tree under a deep
+    directory), is noted there and skipped, so the rest is still visited; without
+    it the error rises. An explicit stack, not recursion: any user can make a tree
+    deeper than Python's recursion limit, and listing it must still work."""
     def guarded(call, at: str):
         try:
             return call()
-        except ConnectionError as e:
+        except (ConnectionError, InvalidPath) as e:
             if unreachable is None:
                 raise
-            unreachable.append(f"{at}: {' '.join(str(e).split())}")
+            reason = " ".join(str(e).split())
+            unreachable.append(reason if isinstance(e, InvalidPath) else f"{at}: {reason}")
             return None
 
     def entries_of(directory: str):
@@ -319,7 +323,8 @@ def fsck(fs, path: str, cfg, files=False, blocks=False, locations=False, out=sys
     print(f" Total dirs:\t\t\t{t['dirs']}", file=out)
     print(f" Total files:\t\t\t{t['files']}", file=out)
     if problems:
-        print(f" Unreachable subtrees:\t\t{len(problems)} (their namespace is down)", file=out)
+        print(f" Unreachable subtrees:\t\t{len(problems)} (their namespace is down, or their path is too long)",
+              file=out)
     if t["corrupt_files"]:
         print(f" ********************************\n  CORRUPT FILES:\t{t['corrupt_files']}\n"
               f"  MISSING BLOCKS:\t{t['missing']}\n  MISSING SIZE:\t\t{t['missing_size']} B\n"
