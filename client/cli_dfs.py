@@ -235,12 +235,14 @@ walk = fmt.walk
 
 
 def cmd_ls(ctx, a):
+    problems = []     # -R: subtrees that could not be listed (a namespace down, a path too long)
+
     def one(path):
         info = ctx.fs.info(path)
         if info["type"] != "directory" or a.d:
             entries = [info]
         elif a.R:
-            entries = list(walk(ctx.fs, path, include_self=False))
+            entries = list(walk(ctx.fs, path, include_self=False, unreachable=problems))
         else:
             entries = sorted(ctx.fs.ls(path, detail=True), key=lambda e: e["name"])
             print(f"Found {len(entries)} items")
@@ -248,7 +250,13 @@ def cmd_ls(ctx, a):
             entry["name"] = display_name(entry["name"])
         for line in fmt.ls_lines(entries, human=a.h):
             print(line)
-    return for_each("ls", [absolute(p) for p in a.paths] or [home_dir()], one)
+        for problem in problems:
+            print(f"hfed: ls: {fmt.printable(problem)}", file=sys.stderr)
+        incomplete.append(bool(problems))
+        problems.clear()
+    incomplete: list[bool] = []
+    status = for_each("ls", [absolute(p) for p in a.paths] or [home_dir()], one)
+    return 1 if any(incomplete) else status
 
 
 def cmd_mkdir(ctx, a):
@@ -380,7 +388,7 @@ def cmd_rm(ctx, a):
         if ctx.fs.isdir(path) and not a.r:
             raise IsADirectoryError(f"{path}: Is a directory (use -r)")
         ctx.fs.rm(path, recursive=a.r)
-        print(f"Deleted {path}")
+        print(f"Deleted {fmt.printable(path)}")
     return for_each("rm", [absolute(p) for p in a.paths], one)
 
 
@@ -448,7 +456,7 @@ def cmd_du(ctx, a):
         w1 = max((len(c[0]) for c in cells), default=0)
         w2 = max((len(c[1]) for c in cells), default=0)
         for size, consumed, p in cells:
-            print(f"{size:<{w1}}  {consumed:<{w2}}  {p}")
+            print(f"{size:<{w1}}  {consumed:<{w2}}  {fmt.printable(p)}")
     return for_each("du", [absolute(p) for p in a.paths] or [home_dir()], one)
 
 
@@ -489,11 +497,11 @@ def cmd_setrep(ctx, a):
         for f in _files_below(fs, path):
             fs.setrep(f, n)
             changed.append(f)
-            print(f"Replication {n} set: {f}")
+            print(f"Replication {n} set: {fmt.printable(f)}")
     status = for_each("setrep", [absolute(p) for p in a.paths], one)
     if a.w:
         for f in changed:
-            print(f"Waiting for {f} ...", end="", flush=True)
+            print(f"Waiting for {fmt.printable(f)} ...", end="", flush=True)
             deadline = time.monotonic() + 120
             while any(len(b.locations) != n for b in fs.block_locations(f).blocks):
                 if time.monotonic() > deadline:

@@ -8,14 +8,35 @@ import time
 
 from fsspec.callbacks import Callback
 
+from protos.errors import InvalidPath
+
 
 _PLAIN_REASONS = {FileNotFoundError: "No such file or directory", FileExistsError: "File exists",
                   IsADirectoryError: "Is a directory", NotADirectoryError: "Not a directory",
                   PermissionError: "Permission denied"}
 
 
+# Control characters in a name (anyone may create "a\nb" or "\x1b[31m") would forge lines or
+# drive the terminal: every name the CLI prints goes through printable(). C0, DEL, C1, the
+# Unicode line separators and bidirectional overrides become visible escapes, and "\" itself
+# becomes "\\" so an escape in the output always means an escaped character (as `ls -b`).
+_ESCAPES = {code: f"\\x{code:02x}" for code in [*range(0x20), *range(0x7f, 0xa0)]}
+_ESCAPES.update({code: f"\\u{code:04x}" for code in [0x2028, 0x2029, *range(0x202a, 0x202f),
+                                                      *range(0x2066, 0x206a)]})
+_ESCAPES.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t", ord("\\"): "\\\\"})
+
+
+def printable(text) -> str:
+    """``text`` with control characters as visible escapes: one line, nothing for a terminal to obey."""
+    return str(text).translate(_ESCAPES)
+
+
 def describe(error: BaseException) -> str:
-    """One line for any error the library or the OS raised."""
+    """One line for any error the library or the OS raised (names in it escaped)."""
+    return printable(_describe(error))
+
+
+def _describe(error: BaseException) -> str:
     if isinstance(error, OSError) and error.filename and error.strerror:
         return f"{error.filename}: {error.strerror}"
     text = str(error)
@@ -76,9 +97,9 @@ def ls_lines(entries: list[dict], human: bool = False) -> list[str]:
         rows.append((
             permission_string(int(e.get("permission") or 0), is_dir(e)),
             "-" if is_dir(e) else str(e.get("replication") or 0),
-            str(e.get("owner") or ""), str(e.get("group") or ""),
+            printable(e.get("owner") or ""), printable(e.get("group") or ""),
             human_size(size) if human else str(size),
-            ls_time(float(e.get("mtime") or 0)), e["name"],
+            ls_time(float(e.get("mtime") or 0)), printable(e["name"]),
         ))
     if not rows:
         return []
@@ -101,11 +122,11 @@ def stat_line(fmt: str, entry: dict) -> str:
         "A": permission_string(mode, is_dir(entry))[1:],
         "b": str(int(entry.get("size") or 0)),
         "F": "directory" if is_dir(entry) else "regular file",
-        "g": str(entry.get("group") or ""),
-        "n": name,
+        "g": printable(entry.get("group") or ""),
+        "n": printable(name),
         "o": str(int(entry.get("block_size") or 0)),
         "r": "0" if is_dir(entry) else str(int(entry.get("replication") or 0)),
-        "u": str(entry.get("owner") or ""),
+        "u": printable(entry.get("owner") or ""),
         "y": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(mtime)),
         "Y": str(int(mtime * 1000)),
         "%": "%",
@@ -128,7 +149,7 @@ def stat_line(fmt: str, entry: dict) -> str:
 def count_line(summary: dict, path: str) -> str:
     """`-count`: DIR_COUNT FILE_COUNT CONTENT_SIZE PATHNAME, HDFS widths."""
     return (f"{summary['directory_count']:>12}{summary['file_count']:>12}"
-            f"{summary['length']:>18} {path}")
+            f"{summary['length']:>18} {printable(path)}")
 
 
 def percent(part: float, whole: float) -> str:
@@ -145,7 +166,7 @@ class ProgressCallback(Callback):
 
     def __init__(self, label: str, stream=None, **kwargs):
         super().__init__(**kwargs)
-        self.label = label
+        self.label = printable(label)
         self.stream = stream or sys.stderr
         self.started = time.monotonic()
         self._last_draw = 0.0
@@ -179,29 +200,46 @@ def full_name(entry: dict) -> str:
 
 def walk(fs, path: str, include_self: bool = True, unreachable: list | None = None):
     """Depth first, in name order: the info dicts of ``path`` and everything below it.
-    With ``unreachable`` (a list), a subtree whose namespace is down is noted there
-    and skipped, so the rest is still visited; without it the ConnectionError rises."""
-    def guarded(call):
+    With ``unreachable`` (a list), a subtree whose namespace is down, or whose path
+    is longer than a path may be (a rename can move a deep tree under a deep
+    directory), is noted there and skipped, so the rest is still visited; without
+    it the error rises. An explicit stack, not recursion: any user can make a tree
+    deeper than Python's recursion limit, and listing it must still work."""
+    def guarded(call, at: str):
         try:
             return call()
-        except ConnectionError as e:
+        except (ConnectionError, InvalidPath) as e:
             if unreachable is None:
                 raise
-            unreachable.append(f"{path}: {' '.join(str(e).split())}")
+            reason = " ".join(str(e).split())
+            unreachable.append(reason if isinstance(e, InvalidPath) else f"{at}: {reason}")
             return None
-    info = guarded(lambda: fs.info(path))
+
+    def entries_of(directory: str):
+        return iter(sorted(guarded(lambda: fs.ls(directory, detail=True), directory) or [], key=full_name))
+
+    info = guarded(lambda: fs.info(path), path)
     if info is None:
         return
     if include_self:
         yield info
     if info["type"] != "directory":
         return
-    entries = guarded(lambda: fs.ls(path, detail=True)) or []
-    for entry in sorted(entries, key=full_name):
-        if entry["type"] == "directory":
-            yield from walk(fs, full_name(entry), True, unreachable)
-        else:
+    stack = [entries_of(path)]       # one iterator over each open directory's entries
+    while stack:
+        entry = next(stack[-1], None)
+        if entry is None:
+            stack.pop()
+        elif entry["type"] != "directory":
             yield entry
+        else:
+            name = full_name(entry)
+            info = guarded(lambda: fs.info(name), name)
+            if info is None:
+                continue
+            yield info
+            if info["type"] == "directory":
+                stack.append(entries_of(name))
 
 
 def fsck(fs, path: str, cfg, files=False, blocks=False, locations=False, out=sys.stdout) -> bool:
@@ -209,17 +247,18 @@ def fsck(fs, path: str, cfg, files=False, blocks=False, locations=False, out=sys
     Prints the report; True when the filesystem under ``path`` is HEALTHY."""
     started = time.time()
     print(f"Connecting to the NameNodes of cluster {cfg.cluster_id} ...", file=out)
-    print(f"FSCK started by {fs_user()} for path {path} at {time.ctime(started)}", file=out)
+    print(f"FSCK started by {printable(fs_user())} for path {printable(path)} at {time.ctime(started)}", file=out)
     t = dict(size=0, files=0, dirs=0, blocks=0, min_repl=0, under=0, over=0, missing=0, missing_size=0,
              corrupt_files=0, replicas=0, missing_replicas=0, expected_replicas=0, staged=0, packed=0)
     problems: list[str] = []
     containers: dict[tuple[str, int], list] = {}   # (namespace, block id) -> [LocatedBlock, files, bytes]
     for info in walk(fs, path, unreachable=problems):
         name = full_name(info)
+        shown = printable(name)
         if info["type"] == "directory":
             t["dirs"] += 1
             if files:
-                print(f"{name} <dir>", file=out)
+                print(f"{shown} <dir>", file=out)
             continue
         t["files"] += 1
         t["size"] += int(info.get("size") or 0)
@@ -261,17 +300,17 @@ def fsck(fs, path: str, cfg, files=False, blocks=False, locations=False, out=sys
             lines.append(f"{i}. {block_name(lb.block)} len={lb.block.num_bytes} Live_repl={live}{state}{where}")
         if missing_here:
             t["corrupt_files"] += 1
-            print(f"{name}: MISSING {missing_here} blocks of total size "
+            print(f"{shown}: MISSING {missing_here} blocks of total size "
                   f"{sum(lb.block.num_bytes for lb in located if not lb.locations)} B.", file=out)
         if files:
-            print(f"{name} {info.get('size') or 0} bytes, replicated: replication={target}, "
+            print(f"{shown} {info.get('size') or 0} bytes, replicated: replication={target}, "
                   f"{len(located)} block(s): {' OK' if file_ok else ' CORRUPT'}", file=out)
             if blocks:
                 for line in lines:
                     print(line, file=out)
                 print(file=out)
     for problem in problems:
-        print(f"UNREACHABLE {problem}", file=out)
+        print(f"UNREACHABLE {printable(problem)}", file=out)
     lost_containers = sum(1 for lb, _, _ in containers.values() if not lb.locations)
     healthy = t["missing"] == 0 and lost_containers == 0 and not problems
     status = "HEALTHY" if healthy else "CORRUPT"
@@ -284,7 +323,8 @@ def fsck(fs, path: str, cfg, files=False, blocks=False, locations=False, out=sys
     print(f" Total dirs:\t\t\t{t['dirs']}", file=out)
     print(f" Total files:\t\t\t{t['files']}", file=out)
     if problems:
-        print(f" Unreachable subtrees:\t\t{len(problems)} (their namespace is down)", file=out)
+        print(f" Unreachable subtrees:\t\t{len(problems)} (their namespace is down, or their path is too long)",
+              file=out)
     if t["corrupt_files"]:
         print(f" ********************************\n  CORRUPT FILES:\t{t['corrupt_files']}\n"
               f"  MISSING BLOCKS:\t{t['missing']}\n  MISSING SIZE:\t\t{t['missing_size']} B\n"
@@ -304,15 +344,15 @@ def fsck(fs, path: str, cfg, files=False, blocks=False, locations=False, out=sys
     _fsck_small_summary(t, containers, cfg, out)
     print(f"\nFSCK ended at {time.ctime()} in {int((time.time() - started) * 1000)} milliseconds", file=out)
     if problems:
-        print(f"\nThe filesystem under path '{path}' could not be checked completely: it is CORRUPT", file=out)
+        print(f"\nThe filesystem under path '{printable(path)}' could not be checked completely: it is CORRUPT", file=out)
     else:
-        print(f"\nThe filesystem under path '{path}' is {status}", file=out)
+        print(f"\nThe filesystem under path '{printable(path)}' is {status}", file=out)
     return healthy
 
 
 def _fsck_small_file(t, containers, info, whole, files, blocks, locations, out) -> bool:
     """Tally one small file (staged or packed); False when its container has no live replica."""
-    name, size = full_name(info), int(info.get("size") or 0)
+    name, size = printable(full_name(info)), int(info.get("size") or 0)
     if info["layout"] == "staged" or not whole.blocks:
         t["staged"] += 1
         if files:
@@ -365,7 +405,7 @@ def _fsck_small_summary(t, containers, cfg, out) -> None:
 
 def archive_summary(path: str, result) -> str:
     """What `hfed archive PATH` did, in two or three lines."""
-    lines = [f"{path}: {result.staged} small file(s) moved into containers ({human_bytes(result.staged_bytes)}); "
+    lines = [f"{printable(path)}: {result.staged} small file(s) moved into containers ({human_bytes(result.staged_bytes)}); "
              f"packers wrote {result.packed} file(s) into {result.containers_written} new container(s)"
              + (f" in {', '.join(result.namespaces)}" if result.namespaces else "")
              + (f", compacted {result.containers_compacted}" if result.containers_compacted else "")]

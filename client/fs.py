@@ -154,6 +154,56 @@ class HfedFileSystem(AbstractFileSystem):
             last = reply.entries[-1].path
             start_after = last.rsplit("/", 1)[-1]
 
+    def walk(self, path, maxdepth=None, topdown=True, on_error="omit", **kwargs):
+        """fsspec's walk (os.walk's contract: topdown callers may prune ``dirs`` in place),
+        with an explicit stack instead of recursion, so a tree deeper than Python's
+        recursion limit is walked too; ``on_error`` applies at every level."""
+        if maxdepth is not None and maxdepth < 1:
+            raise ValueError("maxdepth must be at least 1")
+        detail = kwargs.pop("detail", False)
+        stack = [[self._strip_protocol(path), 1, None, None]]    # [path, depth, children left, (dirs, files)]
+        while stack:
+            frame = stack[-1]
+            if frame[2] is None:                   # first visit: list it
+                listed = self._walk_listing(frame[0], on_error, detail, kwargs)
+                if listed is None:
+                    stack.pop()
+                    continue
+                dirs, files, full_dirs = listed
+                if topdown:
+                    yield frame[0], dirs, files
+                deeper = maxdepth is None or frame[1] < maxdepth
+                frame[2] = iter([full_dirs[d] for d in dirs if d in full_dirs] if deeper else [])
+                frame[3] = (dirs, files)
+                continue
+            child = next(frame[2], None)
+            if child is not None:
+                stack.append([child, frame[1] + 1, None, None])
+                continue
+            stack.pop()
+            if not topdown:
+                yield frame[0], *frame[3]
+
+    def _walk_listing(self, path: str, on_error, detail: bool, kwargs) -> tuple | None:
+        """(dirs, files, full path of each dir) of one directory, as fsspec's walk lists it."""
+        try:
+            listing = self.ls(path, detail=True, **kwargs)
+        except OSError as e:    # FileNotFoundError too
+            if on_error == "raise":
+                raise
+            if callable(on_error):
+                on_error(e)
+            return None
+        dirs, files, full_dirs = {}, {}, {}
+        for info in listing:
+            pathname = info["name"].rstrip("/")
+            name = pathname.rsplit("/", 1)[-1]
+            if info["type"] == "directory" and pathname != path:
+                full_dirs[name], dirs[name] = pathname, info
+            else:
+                files["" if pathname == path else name] = info
+        return (dirs, files, full_dirs) if detail else (list(dirs), list(files), full_dirs)
+
     def modified(self, path) -> datetime.datetime:
         return datetime.datetime.fromtimestamp(self.info(path)["mtime"], tz=datetime.timezone.utc)
 

@@ -174,16 +174,16 @@ class MiniCluster:
             raise ClusterStartError(f"cluster in {self.dir} is already running ({', '.join(running)}); "
                                     f"stop it first (hfed cluster down --dir {self.dir})")
         for sub in ("run", "logs", "meta", "data"):
-            (self.dir / sub).mkdir(parents=True, exist_ok=True)
+            (self.dir / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
         self.restarted = self.config is not None
         cfg = self.config if self.restarted else self._new_config()
         # NameNodes bind port 0 from a bootstrap config, then clients get the real ports.
         bootstrap = dataclasses.replace(cfg, nameservices={
             ns.name: dataclasses.replace(ns, address="127.0.0.1:0") for ns in cfg.nameservices.values()})
         for ns in bootstrap.nameservices.values():
-            Path(ns.meta_dir).mkdir(parents=True, exist_ok=True)
+            Path(ns.meta_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
         for dn in bootstrap.datanodes.values():
-            Path(dn.data_dir).mkdir(parents=True, exist_ok=True)
+            Path(dn.data_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
         # Written before anything starts, so a failed first start keeps its cluster id.
         self.config = bootstrap
         self._write_config(bootstrap, self.config_path)

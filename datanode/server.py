@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 
@@ -80,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--transfer-address-file", help="write the bound address here as soon as it serves")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
+    os.umask(0o077)     # block and meta files, VERSION: the DataNode's user's alone (0600 files, 0700 directories)
 
     logging.basicConfig(stream=sys.stderr, level=args.log_level.upper(),
                         format=f"%(asctime)s %(levelname)s datanode[{args.host_label}] %(name)s: %(message)s")
@@ -92,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s has no [datanodes.%s] (known: %s)", cfg.source, args.host_label,
                   ", ".join(sorted(cfg.datanodes)) or "none")
         return 2
+    data_dir = cfg.datanodes[args.host_label].data_dir
+    if os.path.isdir(data_dir):
+        os.chmod(data_dir, 0o700)    # one an older hfed created 0755: what is in it becomes private
 
     async def run():
         stop = asyncio.Event()

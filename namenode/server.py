@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 import time
@@ -192,10 +193,14 @@ def main(argv=None) -> int:
     parser.add_argument("--recover", action="store_true",
                         help="skip damaged edit log records instead of refusing to start (they are LOST)")
     args = parser.parse_args(argv)
+    os.umask(0o077)     # images, edits, VERSION: the NameNode's user's alone (0600 files, 0700 directories)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"%(asctime)s {args.nameservice} %(levelname)s %(name)s: %(message)s")
     try:
         cfg = config_mod.load(config_mod.find_config_path(args.conf))
+        meta_dir = getattr(cfg.nameservices.get(args.nameservice), "meta_dir", "")
+        if meta_dir and os.path.isdir(meta_dir):
+            os.chmod(meta_dir, 0o700)    # one an older hfed created 0755: what is in it becomes private
         asyncio.run(serve(cfg, args.nameservice, args.address_file, args.recover))
     except (HfedError, OSError) as e:
         print(f"hfed namenode: {e}", file=sys.stderr)

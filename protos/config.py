@@ -58,11 +58,14 @@
 """
 from __future__ import annotations
 
+import difflib
+import math
 import os
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from protos import paths
 from protos.small_entry import HEADER_SIZE
@@ -175,93 +178,231 @@ class ClusterConfig:
 
 
 def from_dict(raw: dict, source: str = "<dict>") -> ClusterConfig:
-    """Validate a parsed config; InvalidArgument naming ``source`` on any mistake."""
-    def fail(msg):
-        raise InvalidArgument(f"{source}: {msg}")
-
+    """Validate a parsed config; InvalidArgument naming ``source`` and the key on any mistake
+    (unknown keys, wrong types, out-of-range values: nothing is guessed or coerced)."""
+    check = _Checker(source)
+    fail = check.fail
+    check.known(raw, _TOP_KEYS, "")
+    top = {key: check.value(raw, key, spec, "") for key, spec in _TOP.items()}
     nameservices = {}
-    for name, ns in (raw.get("nameservices") or {}).items():
+    for name, ns in check.table(raw, "nameservices").items():
+        where = f"nameservices.{name}."
+        check.is_table(ns, where[:-1])
+        check.known(ns, _NAMESERVICE, where)
         if "address" not in ns:
             fail(f"nameservice {name!r} has no address")
-        limits = {}
+        fields = {key: check.value(ns, key, _NAMESERVICE[key], where) for key in ("address", "meta_dir")}
         for key, parse, kind in (("max_memory", parse_size, "size such as 256M"),
                                  ("max_objects", int, "whole number")):
             value = ns.get(key, 0)
             if str(value).strip().startswith("-"):
                 fail(f"nameservice {name!r}: {key} = {value!r} is negative (0 means unlimited)")
             try:
-                if isinstance(value, (bool, float)):
+                if isinstance(value, (bool, float)) or (key == "max_objects" and not isinstance(value, int)):
                     raise TypeError(value)
-                limits[key] = parse(value)
-            except (ValueError, TypeError):
+                fields[key] = parse(value)
+            except (ValueError, TypeError, InvalidArgument):
                 fail(f"nameservice {name!r}: {key} = {value!r} is not a {kind} (0 means unlimited)")
-        nameservices[name] = NameserviceConfig(name, ns["address"], ns.get("meta_dir", ""), **limits)
+        nameservices[name] = NameserviceConfig(name, **fields)
     if not nameservices:
         fail("no [nameservices] defined")
     mounts, seen = [], {}
-    for entry in raw.get("mounts") or []:
+    entries = raw.get("mounts") or []
+    if not isinstance(entries, list):
+        fail(f"mounts = {_show(entries)}: expected [[mounts]] tables")
+    for i, entry in enumerate(entries):
+        where = f"mounts[{i}]."
+        check.is_table(entry, where[:-1])
+        check.known(entry, _MOUNT, where)
         try:
-            path = paths.validate(entry.get("path", ""))
+            path = paths.validate(check.value(entry, "path", _MOUNT["path"], where))
         except ValueError as e:
             fail(f"mount: {e}")
-        ns = entry.get("nameservice")
+        ns = check.value(entry, "nameservice", _MOUNT["nameservice"], where)
         if ns not in nameservices:
             fail(f"mount {path} names unknown nameservice {ns!r} (known: {', '.join(sorted(nameservices))})")
         if path in seen:
             fail(f"two mounts with the same path {path} ({seen[path]} and {ns})")
         seen[path] = ns
         mounts.append((path, ns))
-    fallback = raw.get("fallback")
+    fallback = top.pop("fallback")
     if fallback is not None and fallback not in nameservices:
         fail(f"fallback names unknown nameservice {fallback!r}")
     datanodes = {}
-    for label, dn in (raw.get("datanodes") or {}).items():
+    for label, dn in check.table(raw, "datanodes").items():
+        where = f"datanodes.{label}."
+        check.is_table(dn, where[:-1])
+        check.known(dn, _DATANODE, where)
         if "data_dir" not in dn:
             fail(f"datanode {label!r} has no data_dir")
-        datanodes[label] = DatanodeConfig(label, dn["data_dir"], dn.get("address", "127.0.0.1:0"),
-                                          parse_size(dn.get("capacity", 0)), bool(dn.get("sync_on_close", False)),
-                                          bool(dn.get("cache_writes", True)))
-    small_file_threshold = parse_size(raw.get("small_file_threshold", 1 << 20))
-    pack_bytes = parse_size(raw.get("pack_bytes", 64 << 20))
+        datanodes[label] = DatanodeConfig(label, **{key: check.value(dn, key, spec, where)
+                                                    for key, spec in _DATANODE.items()})
+    client = check.table(raw, "client")
+    check.known(client, _CLIENT, "client.")
+    pack_bytes, small_file_threshold = top["pack_bytes"], top["small_file_threshold"]
     if not 0 < pack_bytes < 1 << 32:
         fail(f"pack_bytes = {pack_bytes} is out of range: a container holds 1 byte to 4 GiB "
              f"(small files' offsets in it are 32-bit)")
     if small_file_threshold and pack_bytes < HEADER_SIZE + small_file_threshold:
         fail(f"pack_bytes = {pack_bytes} cannot hold one small file of small_file_threshold = "
              f"{small_file_threshold} bytes; raise pack_bytes or lower small_file_threshold")
-    return ClusterConfig(
-        cluster_id=raw.get("cluster_id", "CID-hfed"),
-        nameservices=nameservices, mounts=mounts, datanodes=datanodes, fallback=fallback,
-        block_size=parse_size(raw.get("block_size", 128 << 20)),
-        replication=int(raw.get("replication", 3)),
-        heartbeat_interval=float(raw.get("heartbeat_interval", 1.0)),
-        dead_interval=float(raw.get("dead_interval", 10.0)),
-        block_report_interval=float(raw.get("block_report_interval", 300.0)),
-        safemode_threshold=float(raw.get("safemode_threshold", 0.999)),
-        lease_hard_limit=float(raw.get("lease_hard_limit", 3600.0)),
-        durable_edits=bool(raw.get("durable_edits", True)),
-        checkpoint_txns=int(raw.get("checkpoint_txns", 100_000)),
-        checkpoint_period=float(raw.get("checkpoint_period", 3600.0)),
-        scan_period=float(raw.get("scan_period", 1814400.0)),
-        scan_bytes_per_second=parse_size(raw.get("scan_bytes_per_second", 64 << 20)),
-        keep_images=int(raw.get("keep_images", 2)),
-        small_file_threshold=small_file_threshold,
-        pack_count=int(raw.get("pack_count", 1000)),
-        pack_bytes=pack_bytes,
-        pack_age=float(raw.get("pack_age", 30.0)),
-        compact_live_fraction=float(raw.get("compact_live_fraction", 0.5)),
-        client_host=(raw.get("client") or {}).get("host", ""),
-        security=_security(raw.get("security") or {}, fail),
-        source=source,
-    )
+    return ClusterConfig(nameservices=nameservices, mounts=mounts, datanodes=datanodes, fallback=fallback,
+                         client_host=check.value(client, "host", _CLIENT["host"], "client."),
+                         security=_security(check.table(raw, "security"), fail, check),
+                         source=source, **top)
 
 
-def _security(raw: dict, fail) -> SecurityConfig:
-    sec = SecurityConfig(**{k: v for k, v in raw.items() if k != "groups"},
-                         groups={str(u): list(g) for u, g in (raw.get("groups") or {}).items()})
+def _security(raw: dict, fail, check: "_Checker | None" = None) -> SecurityConfig:
+    check = check or _Checker("<dict>")
+    check.known(raw, _SECURITY_KEYS, "security.")
+    groups = {}
+    for user, names in check.table(raw, "groups", "security.").items():
+        if not isinstance(names, list) or not all(isinstance(g, str) and g for g in names):
+            fail(f"security.groups.{user} = {_show(names)}: expected a list of group names "
+                 f"(strings), e.g. {user} = [\"analysts\"]")
+        groups[user] = list(names)
+    sec = SecurityConfig(groups=groups, **{key: check.value(raw, key, spec, "security.")
+                                           for key, spec in _SECURITY.items()})
     if sec.auth not in ("token", "simple"):
-        fail(f"[security] auth = {sec.auth!r}: expected \"token\" or \"simple\"")
+        fail(f"security.auth = {sec.auth!r}: expected \"token\" or \"simple\"")
     return sec
+
+
+# ------------------------------------------------------------ the key schema
+_REQUIRED = object()
+
+
+class _Key(NamedTuple):
+    """One key: its kind, default, and the smallest/largest value allowed
+    (``above``: the value must be greater than ``low``, not equal to it)."""
+    kind: str                       # str, bool, int, seconds, fraction, size, address
+    default: object = _REQUIRED
+    low: float | None = None
+    high: float | None = None
+    above: bool = False
+
+
+_POSITIVE_SECONDS = dict(kind="seconds", low=0, above=True)
+_TOP = {
+    "cluster_id": _Key("str", "CID-hfed"),
+    "fallback": _Key("str", None),
+    "block_size": _Key("size", 128 << 20, 1),
+    "replication": _Key("int", 3, 1, 512),
+    "heartbeat_interval": _Key(default=1.0, **_POSITIVE_SECONDS),
+    "dead_interval": _Key(default=10.0, **_POSITIVE_SECONDS),
+    "block_report_interval": _Key(default=300.0, **_POSITIVE_SECONDS),
+    "safemode_threshold": _Key("fraction", 0.999, 0, 1),
+    "lease_hard_limit": _Key(default=3600.0, **_POSITIVE_SECONDS),
+    "durable_edits": _Key("bool", True),
+    "checkpoint_txns": _Key("int", 100_000, 1),
+    "checkpoint_period": _Key(default=3600.0, **_POSITIVE_SECONDS),
+    "scan_period": _Key("seconds", 1814400.0, 0),
+    "scan_bytes_per_second": _Key("size", 64 << 20, 0),
+    "keep_images": _Key("int", 2, 1),
+    "small_file_threshold": _Key("size", 1 << 20, 0),
+    "pack_count": _Key("int", 1000, 1),
+    "pack_bytes": _Key("size", 64 << 20, 1),
+    "pack_age": _Key("seconds", 30.0, 0),
+    "compact_live_fraction": _Key("fraction", 0.5, 0, 1),
+}
+_TOP_KEYS = {*_TOP, "nameservices", "mounts", "datanodes", "client", "security"}
+_NAMESERVICE = {"address": _Key("address"), "meta_dir": _Key("str", ""),
+                "max_memory": _Key("size", 0, 0), "max_objects": _Key("int", 0, 0)}
+_MOUNT = {"path": _Key("str"), "nameservice": _Key("str")}
+_DATANODE = {"data_dir": _Key("str"), "address": _Key("address", "127.0.0.1:0"), "capacity": _Key("size", 0, 0),
+             "sync_on_close": _Key("bool", False), "cache_writes": _Key("bool", True)}
+_CLIENT = {"host": _Key("str", "")}
+_SECURITY = {
+    "auth": _Key("str", "token"),
+    "tls": _Key("bool", True),
+    "secret_file": _Key("str", ""),
+    "tls_dir": _Key("str", ""),
+    "supergroup": _Key("str", "supergroup"),
+    "user_token_lifetime": _Key(default=30 * 86400.0, **_POSITIVE_SECONDS),
+    "delegation_renew_interval": _Key(default=86400.0, **_POSITIVE_SECONDS),
+    "delegation_max_lifetime": _Key(default=7 * 86400.0, **_POSITIVE_SECONDS),
+    "block_key_update_interval": _Key(default=600 * 60.0, **_POSITIVE_SECONDS),
+    "block_token_lifetime": _Key(default=600 * 60.0, **_POSITIVE_SECONDS),
+}
+_SECURITY_KEYS = {*_SECURITY, "groups"}
+_EXPECTED = {"str": "a string (in quotes)", "bool": "true or false (a TOML boolean, unquoted)",
+             "int": "a whole number", "seconds": "a number of seconds", "fraction": "a number from 0 to 1",
+             "size": "a size in bytes such as 1048576 or \"64M\"", "address": "\"host:port\" (port 0 to 65535)"}
+
+
+def _show(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class _Checker:
+    """Checks one config's keys against the schema; every complaint names the file and key."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, msg: str):
+        raise InvalidArgument(f"{self.source}: {msg}")
+
+    def known(self, table: dict, keys, where: str) -> None:
+        for key in table:
+            if key not in keys:
+                close = difflib.get_close_matches(key, sorted(keys), n=1)
+                hint = f" (did you mean {close[0]}?)" if close else f" (known: {', '.join(sorted(keys))})"
+                self.fail(f"{where}{key}: unknown key{hint}")
+
+    def table(self, raw: dict, key: str, where: str = "") -> dict:
+        """The table ``raw[key]`` ({} when absent)."""
+        value = raw.get(key)
+        if value is None:
+            return {}
+        self.is_table(value, where + key)
+        return value
+
+    def is_table(self, value, name: str) -> None:
+        if not isinstance(value, dict):
+            self.fail(f"{name} = {_show(value)}: expected a table ([{name}])")
+
+    def value(self, table: dict, key: str, spec: _Key, where: str):
+        if key not in table:
+            if spec.default is _REQUIRED:
+                self.fail(f"{where}{key}: missing (expected {_EXPECTED[spec.kind]})")
+            return spec.default
+        raw = table[key]
+        value = self._typed(raw, spec.kind)
+        if value is None:
+            self.fail(f"{where}{key} = {_show(raw)}: expected {_EXPECTED[spec.kind]}")
+        if spec.kind in ("int", "seconds", "fraction", "size"):
+            too_low = spec.low is not None and (value <= spec.low if spec.above else value < spec.low)
+            if not math.isfinite(value) or too_low or (spec.high is not None and value > spec.high):
+                bounds = (f"above {spec.low}" if spec.above else f"at least {spec.low}") if spec.high is None \
+                    else f"{spec.low} to {spec.high}"
+                shown = _show(raw) if raw == value else f"{_show(raw)} ({value})"
+                self.fail(f"{where}{key} = {shown}: out of range (expected {bounds})")
+        return value
+
+    @staticmethod
+    def _typed(raw, kind: str):
+        """``raw`` as ``kind``, or None when it is not one (bool is never a number here)."""
+        if kind == "bool":
+            return raw if isinstance(raw, bool) else None
+        if isinstance(raw, bool):
+            return None
+        if kind == "str":
+            return raw if isinstance(raw, str) else None
+        if kind == "address":
+            host, sep, port = raw.rpartition(":") if isinstance(raw, str) else ("", "", "")
+            return raw if sep and host and port.isdigit() and int(port) <= 65535 else None
+        if kind == "int":
+            return raw if isinstance(raw, int) else None
+        if kind in ("seconds", "fraction"):
+            return float(raw) if isinstance(raw, (int, float)) else None
+        if kind == "size":
+            if isinstance(raw, int):
+                return raw
+            if isinstance(raw, str) and _SIZE.match(raw):
+                return parse_size(raw)
+        return None
 
 
 def load(path: str | os.PathLike) -> ClusterConfig:

@@ -13,6 +13,7 @@ OPTIONS = [
     ("grpc.max_send_message_length", MAX_MESSAGE),
     ("grpc.max_receive_message_length", MAX_MESSAGE),
     ("grpc.so_reuseport", 0),
+    ("grpc.max_metadata_size", 16 << 10),   # a caller's metadata (user, token) past 16 KiB is refused
 ]
 USER_KEY = "hfed-user"
 GROUPS_KEY = "hfed-groups"

@@ -6,7 +6,10 @@ again (several kinds share a status; the kind is what tells them apart).
 ``serves`` wraps every grpc.aio handler, unary or server-streaming, and
 ``add_service`` registers a servicer whose requests are parsed leniently, so
 a request that is not valid protobuf is answered INVALID_ARGUMENT (gRPC itself
-would answer UNKNOWN with the name of a Python exception).
+would answer UNKNOWN with the name of a Python exception). ``serves`` also
+refuses a request with a field over its limit (protos/limits.py) before the
+handler sees it. Refused requests are logged as one line, at most one per method
+every LOG_EVERY seconds: a fuzzer must not be able to fill the disk with logs.
 """
 from __future__ import annotations
 
@@ -14,12 +17,13 @@ import contextlib
 import functools
 import inspect
 import logging
+import time
 
 import grpc
 from google.protobuf import message_factory
 from google.protobuf.message import DecodeError
 
-from protos import errors
+from protos import errors, limits
 from protos import hfed_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -78,6 +82,34 @@ class GarbledMessage:
         return errors.InvalidArgument(f"{where} received a malformed {self.type_name}: {self.error}")
 
 
+LOG_EVERY = 10.0   # seconds between log lines about refused requests, per method
+
+
+class RateLimitedLog:
+    """One warning line per key (a method) every ``every`` seconds; the line says how
+    many were left out since the last one."""
+
+    def __init__(self, logger: logging.Logger, every: float = LOG_EVERY, clock=time.monotonic):
+        self.logger, self.every, self.clock = logger, every, clock
+        self.last: dict[str, float] = {}
+        self.suppressed: dict[str, int] = {}
+
+    def warning(self, key: str, message: str) -> bool:
+        """Log ``message`` unless ``key`` was logged within ``every`` seconds; True if logged."""
+        now = self.clock()
+        if now - self.last.get(key, -self.every) < self.every:
+            self.suppressed[key] = self.suppressed.get(key, 0) + 1
+            return False
+        self.last[key] = now
+        left_out = self.suppressed.pop(key, 0)
+        more = f" (and {left_out} more refused in the last {self.every:g} s, not logged)" if left_out else ""
+        self.logger.warning("%s%s", message[:500], more)    # never the request itself in full
+        return True
+
+
+refused_log = RateLimitedLog(log)
+
+
 def lenient_parser(message_class):
     def parse(raw: bytes):
         try:
@@ -92,9 +124,16 @@ def serves(handler):
     an async generator (server streaming). hfed errors reach the caller as their
     status, a GarbledMessage as InvalidArgument, anything else as INTERNAL (logged
     in full). The servicer's ``where`` names the server in those messages."""
-    def reject_garbled(self, request):
-        if isinstance(request, GarbledMessage):
-            raise request.reject(self.where)
+    def screen(self, request, context):
+        """Refuse a garbled request or one over its limits, in one rate-limited log line."""
+        try:
+            if isinstance(request, GarbledMessage):
+                raise request.reject(self.where)
+            limits.check_request(request, self.where)
+        except errors.InvalidArgument as e:
+            peer = context.peer() if hasattr(context, "peer") else "?"
+            refused_log.warning(handler.__name__, f"{handler.__name__}: refused a request from {peer}: {e}")
+            raise
 
     async def fail(self, context, e: Exception):
         if isinstance(e, errors.HfedError):
@@ -105,7 +144,7 @@ def serves(handler):
         @functools.wraps(handler)
         async def stream(self, request, context):
             try:
-                reject_garbled(self, request)
+                screen(self, request, context)
                 async with contextlib.aclosing(handler(self, request, context)) as items:
                     async for item in items:
                         yield item
@@ -118,7 +157,7 @@ def serves(handler):
     @functools.wraps(handler)
     async def unary(self, request, context):
         try:
-            reject_garbled(self, request)
+            screen(self, request, context)
             reply = handler(self, request, context)
             return await reply if inspect.isawaitable(reply) else reply
         except grpc.aio.AbortError:
