@@ -94,7 +94,8 @@ def run_archive(ctx, args) -> int:
         print(fmt.archive_summary(path, result))
         for where, error in result.errors:
             message = fmt.describe(error)
-            print(f"hfed: archive: {message if where in message else f'{where}: {message}'}", file=sys.stderr)
+            print(f"hfed: archive: {message if where in message else f'{fmt.printable(where)}: {message}'}",
+                  file=sys.stderr)
         failed += bool(result.errors)
     return 1 if failed else 0
 

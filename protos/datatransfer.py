@@ -18,7 +18,7 @@ from typing import Iterator
 
 from google.protobuf.message import DecodeError
 
-from protos import checksum, errors
+from protos import checksum, errors, limits
 from protos import hfed_pb2 as pb
 
 MAGIC = b"HFDT"
@@ -100,9 +100,11 @@ def recv_request(sock: socket.socket, where: str):
         raise errors.InvalidArgument(f"{where} asked for unknown DataTransfer op {op}") from None
     raw = recv_exactly(sock, _body_length(length, f"{op.name} request", where), where)
     try:
-        return op, bpc, BODIES[op].FromString(raw)
+        body = BODIES[op].FromString(raw)
     except DecodeError as e:
         raise errors.InvalidArgument(f"{where} sent a malformed {op.name} request: {e}") from None
+    limits.check_request(body, where)     # the same field limits as every gRPC request
+    return op, bpc, body
 
 
 def encode_error(error: errors.HfedError) -> bytes:

@@ -6,6 +6,7 @@ import os
 
 import grpc
 
+from protos.errors import InvalidArgument
 from protos.files import replace_atomically
 
 MAX_MESSAGE = 64 << 20
@@ -19,6 +20,8 @@ USER_KEY = "hfed-user"
 GROUPS_KEY = "hfed-groups"
 ENV_USER = "HFED_USER"
 ENV_GROUPS = "HFED_GROUPS"
+MAX_CLAIMED_NAME = 256      # simple mode: the longest user or group name a caller may claim
+MAX_CLAIMED_GROUPS = 64
 
 
 def current_user() -> str:
@@ -42,7 +45,12 @@ def caller_identity(context) -> tuple[str, list[str]]:
             user = value
         elif key == GROUPS_KEY:
             groups = value
-    return user, [g for g in groups.split(",") if g]
+    groups = [g for g in groups.split(",") if g]
+    if len(user) > MAX_CLAIMED_NAME or len(groups) > MAX_CLAIMED_GROUPS or \
+            any(len(g) > MAX_CLAIMED_NAME for g in groups):
+        raise InvalidArgument(f"claimed identity too large: user of {len(user)} bytes, {len(groups)} groups "
+                              f"(at most {MAX_CLAIMED_NAME} bytes each, {MAX_CLAIMED_GROUPS} groups)")
+    return user, groups
 
 
 def insecure_channel(address: str) -> grpc.Channel:
