@@ -63,6 +63,8 @@ import math
 import os
 import re
 import tomllib
+
+import tomli_w
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -428,41 +430,31 @@ def find_config_path(explicit: str | None = None) -> Path:
     return DEFAULT_HOME / "cluster" / "hfed.toml"
 
 
-def _toml_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def dump(cfg: ClusterConfig) -> str:
-    """TOML text of ``cfg`` (the standard library reads TOML but does not write it)."""
-    lines = [f"cluster_id = {_toml_value(cfg.cluster_id)}"]
-    for key in ("block_size", "replication", "heartbeat_interval", "dead_interval", "block_report_interval",
-                "safemode_threshold", "lease_hard_limit", "durable_edits", "checkpoint_txns", "checkpoint_period",
-                "keep_images", "scan_period", "scan_bytes_per_second", "small_file_threshold", "pack_count",
-                "pack_bytes", "pack_age", "compact_live_fraction"):
-        lines.append(f"{key} = {_toml_value(getattr(cfg, key))}")
+    """TOML text of ``cfg``, every key written (so a reader sees every setting in force)."""
+    top = {"cluster_id": cfg.cluster_id}
+    top.update((key, getattr(cfg, key)) for key in (
+        "block_size", "replication", "heartbeat_interval", "dead_interval", "block_report_interval",
+        "safemode_threshold", "lease_hard_limit", "durable_edits", "checkpoint_txns", "checkpoint_period",
+        "keep_images", "scan_period", "scan_bytes_per_second", "small_file_threshold", "pack_count",
+        "pack_bytes", "pack_age", "compact_live_fraction"))
     if cfg.fallback:
-        lines.append(f"fallback = {_toml_value(cfg.fallback)}")
-    for ns in cfg.nameservices.values():
-        lines += ["", f'[nameservices."{ns.name}"]', f"address = {_toml_value(ns.address)}",
-                  f"meta_dir = {_toml_value(ns.meta_dir)}"]
-        lines += [f"{key} = {getattr(ns, key)}" for key in ("max_memory", "max_objects") if getattr(ns, key)]
-    for path, ns in cfg.mounts:
-        lines += ["", "[[mounts]]", f"path = {_toml_value(path)}", f"nameservice = {_toml_value(ns)}"]
-    for dn in cfg.datanodes.values():
-        lines += ["", f'[datanodes."{dn.host_label}"]', f"data_dir = {_toml_value(dn.data_dir)}",
-                  f"address = {_toml_value(dn.address)}", f"capacity = {dn.capacity}",
-                  f"sync_on_close = {_toml_value(dn.sync_on_close)}", f"cache_writes = {_toml_value(dn.cache_writes)}"]
+        top["fallback"] = cfg.fallback
+    top["nameservices"] = {ns.name: {"address": ns.address, "meta_dir": ns.meta_dir,
+                                     **{k: getattr(ns, k) for k in ("max_memory", "max_objects") if getattr(ns, k)}}
+                           for ns in cfg.nameservices.values()}
+    top["mounts"] = [{"path": path, "nameservice": ns} for path, ns in cfg.mounts]
+    top["datanodes"] = {dn.host_label: {"data_dir": dn.data_dir, "address": dn.address, "capacity": dn.capacity,
+                                        "sync_on_close": dn.sync_on_close, "cache_writes": dn.cache_writes}
+                        for dn in cfg.datanodes.values()}
     if cfg.client_host:
-        lines += ["", "[client]", f"host = {_toml_value(cfg.client_host)}"]
+        top["client"] = {"host": cfg.client_host}
     sec = cfg.security
-    lines += ["", "[security]"] + [f"{key} = {_toml_value(getattr(sec, key))}" for key in (
+    top["security"] = {key: getattr(sec, key) for key in (
         "auth", "tls", "secret_file", "tls_dir", "supergroup", "user_token_lifetime", "delegation_renew_interval",
-        "delegation_max_lifetime", "block_key_update_interval", "block_token_lifetime")]
+        "delegation_max_lifetime", "block_key_update_interval", "block_token_lifetime")}
     if sec.groups:
-        lines += ["", "[security.groups]"] + [f"{_toml_value(user)} = [{', '.join(map(_toml_value, groups))}]"
-                                              for user, groups in sec.groups.items()]
-    return "\n".join(lines) + "\n"
+        top["security"]["groups"] = dict(sec.groups)
+    if not top["mounts"]:
+        del top["mounts"]      # TOML has no empty array of tables
+    return tomli_w.dumps(top)
