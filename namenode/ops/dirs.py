@@ -117,6 +117,8 @@ def rename(fsn, caller: Caller, src: str, dst: str) -> None:
     src, dst = paths.validate(src), paths.validate(dst)
     fsn.check_writable(src)
     _refuse_special(fsn, src, "rename")
+    if dst == "/":      # the root always exists (and has no parent to move into)
+        raise AlreadyExists(f"cannot rename {src} to / (namespace {fsn.nameservice}): destination exists", dst)
     if paths.is_within(dst, src):
         raise InvalidArgument(f"cannot rename {src} to {dst} (namespace {fsn.nameservice}): "
                               "a directory cannot move into its own subtree", src)

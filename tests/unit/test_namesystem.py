@@ -146,6 +146,8 @@ def test_rename_and_delete_rules(fsn):
         dirs.rename(fsn, a, "/user/alice/d", "/user/alice/d/e/f")
     with pytest.raises(ValueError, match="mount point"):
         dirs.rename(fsn, fsn.ns.caller("admin"), "/user", "/elsewhere")
+    with pytest.raises(FileExistsError, match="to / .*destination exists"):   # found by fuzzing: IndexError
+        dirs.rename(fsn, a, "/user/alice/d", "/")
     with pytest.raises(ValueError, match="cannot delete /"):
         dirs.delete(fsn, fsn.ns.caller("admin"), "/", True)
     with pytest.raises(OSError) as not_empty:
