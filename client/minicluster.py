@@ -38,6 +38,7 @@ from protos import config as hconfig
 from protos import hfed_pb2 as pb
 from protos import hfed_pb2_grpc as pb_grpc
 from protos import rpc
+from protos import tls
 from protos.files import replace_atomically
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -186,6 +187,8 @@ class MiniCluster:
         # Written before anything starts, so a failed first start keeps its cluster id.
         self.config = bootstrap
         self._write_config(bootstrap, self.config_path)
+        if bootstrap.security.tls:
+            tls.ensure_tls(bootstrap)   # here, so a bad TLS directory is reported once, not by every daemon
         try:
             for ns in cfg.nameservices:
                 self._launch_namenode(ns, self.config_path)
@@ -292,7 +295,7 @@ class MiniCluster:
 
     def stats(self, ns: str, timeout: float = 5.0) -> pb.GetStatsResponse:
         """GetStats straight from one NameNode (no client library involved)."""
-        with rpc.insecure_channel(self.namenode_address(ns)) as channel:
+        with rpc.channel(self.namenode_address(ns), self._require_config()) as channel:
             return pb_grpc.ClientProtocolStub(channel).GetStats(
                 pb.GetStatsRequest(), timeout=timeout, metadata=rpc.identity_metadata())
 

@@ -65,12 +65,13 @@ def name_error(error: errors.HfedError, nameservice: str, address: str, path: st
 
 class NamenodeClient:
     def __init__(self, nameservice: str, address: str, user: str | None = None,
-                 groups: list[str] | None = None, timeout: float = DEFAULT_TIMEOUT):
+                 groups: list[str] | None = None, timeout: float = DEFAULT_TIMEOUT, cfg=None):
+        """``cfg``: the cluster's config, for its TLS settings (None: a plain channel)."""
         self.nameservice = nameservice
         self.address = address
         self.timeout = timeout
         self.metadata = rpc.identity_metadata(user, groups)
-        self._channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+        self._channel = rpc.channel(address, cfg, CHANNEL_OPTIONS)
         self._stub = pb_grpc.ClientProtocolStub(self._channel)
 
     def __repr__(self) -> str:

@@ -21,6 +21,7 @@ from client.mount_table import MountTable, Resolved
 from client.namenode_client import NamenodeClient
 from client.small_writer import SmallFileWriter
 from protos import checksum, config, errors, rpc
+from protos import tls
 from protos import hfed_pb2 as pb
 
 
@@ -38,7 +39,7 @@ class ClusterSession:
         self.groups = groups or ([self.user] if user else rpc.current_groups())
         self.host = host or self.cfg.client_host_label()
         self.client_name = f"hfed-client-{self.host or 'nohost'}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self.datanodes = DatanodePool()
+        self.datanodes = DatanodePool(ssl_context=tls.context_for(self.cfg))
         self.failed_datanodes = FailedDatanodes()
         self._lock = threading.Lock()
         self._namenodes: dict[str, NamenodeClient] = {}
@@ -61,7 +62,7 @@ class ClusterSession:
                     raise errors.InvalidArgument(f"unknown nameservice {nameservice!r} "
                                                  f"(known: {', '.join(sorted(self.cfg.nameservices))})")
                 client = self._namenodes[nameservice] = NamenodeClient(nameservice, ns.address, self.user,
-                                                                        self.groups)
+                                                                        self.groups, cfg=self.cfg)
             return client
 
     # ------------------------------------------------------- server defaults
