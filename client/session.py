@@ -21,7 +21,6 @@ from client.mount_table import MountTable, Resolved
 from client.namenode_client import NamenodeClient
 from client.small_writer import SmallFileWriter
 from protos import checksum, config, errors, rpc
-from protos import tls
 from protos import hfed_pb2 as pb
 
 
@@ -39,7 +38,7 @@ class ClusterSession:
         self.groups = groups or ([self.user] if user else rpc.current_groups())
         self.host = host or self.cfg.client_host_label()
         self.client_name = f"hfed-client-{self.host or 'nohost'}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self.datanodes = DatanodePool(ssl_context=tls.context_for(self.cfg))
+        self.datanodes = DatanodePool(cfg=self.cfg)
         self.failed_datanodes = FailedDatanodes()
         self._lock = threading.Lock()
         self._namenodes: dict[str, NamenodeClient] = {}

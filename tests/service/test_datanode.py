@@ -110,7 +110,7 @@ class Cluster:
         self.root = root
         self.conf = root / "hfed.toml"
         self.dead_namenode = f"127.0.0.1:{free_port()}"
-        raw = {"cluster_id": "CID-test", "heartbeat_interval": 0.2,
+        raw = {"cluster_id": "CID-test", "security": {"tls": False}, "heartbeat_interval": 0.2,
                "nameservices": {"ns-a": {"address": self.dead_namenode}},
                "datanodes": {label: {"data_dir": str(root / label)} for label in ("host-1", "host-2")}}
         self.conf.write_text(config.dump(config.from_dict(raw)))

@@ -21,7 +21,7 @@ SCANNER = {"scan_period": 1.0, "scan_bytes_per_second": 64 << 20}
 
 
 def write_config(root: Path, namenode_address: str, labels) -> Path:
-    raw = {"cluster_id": "CID-test", "heartbeat_interval": 0.2, "replication": 2,
+    raw = {"cluster_id": "CID-test", "security": {"tls": False}, "heartbeat_interval": 0.2, "replication": 2,
            "nameservices": {"ns-a": {"address": namenode_address, "meta_dir": str(root / "ns-a")}},
            "mounts": [{"path": "/data", "nameservice": "ns-a"}],
            "datanodes": {label: {"data_dir": str(root / label)} for label in labels}}

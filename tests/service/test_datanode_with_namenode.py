@@ -60,7 +60,7 @@ class Setup:
         self.root = root
         self.conf = root / "hfed.toml"
         self.namenode_address = f"127.0.0.1:{free_port()}"
-        raw = {"cluster_id": "CID-test", "heartbeat_interval": 0.2, "replication": 1,
+        raw = {"cluster_id": "CID-test", "security": {"tls": False}, "heartbeat_interval": 0.2, "replication": 1,
                "nameservices": {"ns-a": {"address": self.namenode_address, "meta_dir": str(root / "ns-a")}},
                "mounts": [{"path": "/data", "nameservice": "ns-a"}],
                "datanodes": {"host-1": {"data_dir": str(root / "host-1")}}}

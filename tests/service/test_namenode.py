@@ -13,7 +13,7 @@ from protos import config, errors, hfed_pb2 as pb, hfed_pb2_grpc as pb_grpc, rpc
 def namenode(tmp_path_factory):
     base = tmp_path_factory.mktemp("nn")
     cfg = config.from_dict({
-        "cluster_id": "CID-svc", "heartbeat_interval": 0.2, "dead_interval": 1.0,
+        "cluster_id": "CID-svc", "security": {"tls": False}, "heartbeat_interval": 0.2, "dead_interval": 1.0,
         "nameservices": {"ns-a": {"address": "127.0.0.1:0", "meta_dir": str(base / "meta")}},
         "mounts": [{"path": "/user", "nameservice": "ns-a"}, {"path": "/tmp", "nameservice": "ns-a"}]})
     conf = base / "hfed.toml"
@@ -108,7 +108,7 @@ def test_datanode_registration_checks_cluster_id(namenode):
 
 
 def test_namespace_survives_a_clean_restart(tmp_path):
-    cfg = config.from_dict({"cluster_id": "CID-r", "nameservices": {
+    cfg = config.from_dict({"cluster_id": "CID-r", "security": {"tls": False}, "nameservices": {
         "ns-a": {"address": "127.0.0.1:0", "meta_dir": str(tmp_path / "meta")}},
         "mounts": [{"path": "/user", "nameservice": "ns-a"}]})
     conf = tmp_path / "hfed.toml"

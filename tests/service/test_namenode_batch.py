@@ -20,7 +20,7 @@ class NameNode:
 
     def __init__(self, base):
         cfg = config.from_dict({
-            "cluster_id": "CID-batch",
+            "cluster_id": "CID-batch", "security": {"tls": False},
             "nameservices": {"ns-a": {"address": "127.0.0.1:0", "meta_dir": str(base / "meta")}},
             "mounts": [{"path": "/user", "nameservice": "ns-a"}]})
         self.conf, self.addr_file, self.log = base / "hfed.toml", base / "addr", base / "log"

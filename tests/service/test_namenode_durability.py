@@ -17,7 +17,8 @@ SUPERUSER = rpc.current_user()
 
 def write_conf(base, **settings):
     cfg = config.from_dict({
-        "cluster_id": "CID-dur", "heartbeat_interval": 0.2, "dead_interval": 1.0, **settings,
+        "cluster_id": "CID-dur", "security": {"tls": False},
+        "heartbeat_interval": 0.2, "dead_interval": 1.0, **settings,
         "nameservices": {"ns-a": {"address": "127.0.0.1:0", "meta_dir": str(base / "meta")}},
         "mounts": [{"path": "/user", "nameservice": "ns-a"}]})
     conf = base / "hfed.toml"
