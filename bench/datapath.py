@@ -1,7 +1,7 @@
 """Data-path benchmark: hfed's reads and writes against this machine's limits, in one run.
 
     python -m bench.datapath [--size 1G] [--block-size 128M] [--runs 3]
-                             [--clients 64] [--client-size 8M] [--baseline REV]
+                             [--clients 64] [--client-size 8M] [--baseline REV] [--report datapath.md]
 
 Starts a local cluster (1 namespace, 3 DataNodes, replication 3) in a temp dir and
 measures, each a median of --runs:
@@ -351,6 +351,7 @@ def main(argv=None) -> int:
     parser.add_argument("--client-size", default="8M", help="file size each of those clients writes and reads")
     parser.add_argument("--baseline", default=DEFAULT_BASELINE,
                         help="commit whose write and remote read to run beside this one ('none': skip)")
+    parser.add_argument("--report", default="datapath.md", help="file name of the report under bench/results")
     args = parser.parse_args(argv)
     size, block_size = config_mod.parse_size(args.size), config_mod.parse_size(args.block_size)
     if args.runs < 1 or size < limits.SOCKET_BUFFER:
@@ -363,7 +364,7 @@ def main(argv=None) -> int:
     text = report(result)
     print(text)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "datapath.md").write_text(text)
+    (RESULTS / args.report).write_text(text)
     return 0
 
 

@@ -253,7 +253,6 @@ class TlsStream:
 
     def __init__(self, tls: ssl.SSLSocket, timeout: float | None):
         self._tls = tls
-        self._raw = socket.socket(fileno=os.dup(tls.fileno()))   # shutdown without touching the TLS state
         self._timeout = timeout
         self._lock = threading.Lock()
         tls.settimeout(0)
@@ -280,7 +279,7 @@ class TlsStream:
                     events = select.POLLIN
                 except ssl.SSLWantWriteError:
                     events = select.POLLOUT
-            _wait(self._raw, events, self._timeout)
+            _wait(self._tls, events, self._timeout)
 
     def recv_into(self, view, nbytes: int | None = None) -> int:
         return self._call(self._tls.recv_into, view, nbytes)
@@ -301,19 +300,21 @@ class TlsStream:
         return self._timeout
 
     def setsockopt(self, *args) -> None:
-        self._raw.setsockopt(*args)
+        self._tls.setsockopt(*args)
 
     def fileno(self) -> int:
         return self._tls.fileno()
 
     def getpeername(self):
-        return self._raw.getpeername()
+        return self._tls.getpeername()
 
     def shutdown(self, how: int) -> None:
-        self._raw.shutdown(how)   # wakes a thread waiting on the socket; its next TLS call fails
+        """Shut the TCP connection down (waking a thread waiting on it; its next TLS call
+        fails). The plain socket's own shutdown: SSLSocket.shutdown would drop the TLS
+        state under a thread still using it."""
+        socket.socket.shutdown(self._tls, how)
 
     def close(self) -> None:
-        self._raw.close()
         self._tls.close()
 
     def __enter__(self):
