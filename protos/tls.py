@@ -152,8 +152,10 @@ def ensure_tls(cfg) -> TlsMaterial:
             _generate(staging, cfg.cluster_id, _config_hosts(cfg))
             try:
                 os.rename(staging, directory)   # fails if another process filled ``directory`` first
-            except OSError:
-                pass
+            except OSError as e:
+                if not (directory / CA_FILE).is_file():
+                    raise errors.InvalidArgument(f"cannot create the cluster's TLS directory {directory}: "
+                                                 f"{e.strerror or e}") from None
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     missing = _missing(directory)

@@ -175,3 +175,12 @@ def test_shutdown_from_another_thread_wakes_a_blocked_reader(tmp_path):
     assert outcome[0] == 0 or isinstance(outcome[0], OSError)   # end of stream, or the reset
     client.close()
     server.close()
+
+
+def test_directory_holding_something_else_is_refused_naming_it(tmp_path):
+    directory = tmp_path / "tls"
+    directory.mkdir()
+    (directory / "notes.txt").write_text("not a CA")
+    with pytest.raises(errors.InvalidArgument, match=str(directory)):
+        tls.ensure_tls(make_cfg(directory))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tls"]
