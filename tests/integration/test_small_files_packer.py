@@ -147,7 +147,7 @@ def test_kill_9_of_the_namenode_while_packing_loses_nothing(fresh_cluster):
     for label in labels:                       # the packing DataNode will hang mid-command
         mc.kill_datanode(label, signal.SIGSTOP)
     address = mc.namenode_address("ns-a")
-    packing = threading.Thread(target=_pack_once_without_retries, args=(address,), daemon=True)
+    packing = threading.Thread(target=_pack_once_without_retries, args=(address, mc.config), daemon=True)
     packing.start()
     try:
         # The packed container file exists (created, block allocated) but no file points at it.
@@ -175,9 +175,9 @@ def test_kill_9_of_the_namenode_while_packing_loses_nothing(fresh_cluster):
     fs.close()
 
 
-def _pack_once_without_retries(address: str) -> None:
+def _pack_once_without_retries(address: str, cfg) -> None:
     """PackNow as one bare call: the client library would retry it on the restarted NameNode."""
-    with grpc.insecure_channel(address) as channel:
+    with rpc.channel(address, cfg) as channel:
         try:
             pb_grpc.ClientProtocolStub(channel).PackNow(pb.PackNowRequest(), metadata=rpc.identity_metadata(),
                                                         timeout=60)
