@@ -1,7 +1,7 @@
 """Data-path benchmark: hfed's reads and writes against this machine's limits, in one run.
 
     python -m bench.datapath [--size 1G] [--block-size 128M] [--runs 3]
-                             [--clients 64] [--client-size 8M] [--baseline REV]
+                             [--clients 64] [--client-size 8M] [--baseline REV] [--report datapath.md]
 
 Starts a local cluster (1 namespace, 3 DataNodes, replication 3) in a temp dir and
 measures, each a median of --runs:
@@ -12,9 +12,13 @@ measures, each a median of --runs:
   * new-data write x3  - three processes at once writing as much new file data
                          each: the page-cache work replication 3 asks of one machine;
                          and with O_DIRECT: what the disk takes without the page cache
+  * TLS socket stream  - the raw socket stream over TLS 1.3 (the cluster's certificate):
+                         the ceiling of a DataTransfer stream with TLS on
   * write, replication 3 - hfed put from a client on no DataNode's host
-                         (client -> DN1 -> DN2 -> DN3)
-  * remote read        - hfed read from a client on no DataNode's host
+                         (client -> DN1 -> DN2 -> DN3); TLS on (the default)
+  * remote read        - hfed read from a client on no DataNode's host; TLS on
+  * the write and remote read again on a third cluster of the same build with
+    [security] tls = false: TLS's cost, measured in the same run
   * local-host read    - hfed read from a client on host-1 (short-circuit)
   * the write and remote read again on a second cluster whose DataNodes have
     cache_writes = false (replicas written with O_DIRECT): no page cache filled by
@@ -48,6 +52,7 @@ from pathlib import Path
 from bench import datapath_clients as clients_mod
 from bench import datapath_limits as limits
 from protos import config as config_mod
+from protos.config import SecurityConfig
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).parent / "results"
@@ -66,9 +71,12 @@ NEW_DATA = "new-data write, 3 files at once, per file (limit under replication 3
 NEW_DIRECT = "new-data write with O_DIRECT, 3 files at once, per file (limit under cache_writes = false)"
 DIRECT_WRITE = "hfed write, replication 3, cache_writes = false (O_DIRECT)"
 DIRECT_REMOTE = "hfed remote read of that file (from the disk)"
-FIGURES = {"socket": SOCKET, "sendfile": SENDFILE, "plain": PLAIN, "new_data": NEW_DATA, "new_direct": NEW_DIRECT,
-           "write": WRITE,
-           "remote": REMOTE, "local": LOCAL, "direct_write": DIRECT_WRITE, "direct_remote": DIRECT_REMOTE}
+TLS_SOCKET = "TLS socket stream (limit with TLS on)"
+PLAIN_WRITE, PLAIN_REMOTE = "hfed write, replication 3, TLS off", "hfed remote read, TLS off"
+FIGURES = {"socket": SOCKET, "tls_socket": TLS_SOCKET, "sendfile": SENDFILE, "plain": PLAIN, "new_data": NEW_DATA,
+           "new_direct": NEW_DIRECT, "write": WRITE,
+           "remote": REMOTE, "local": LOCAL, "direct_write": DIRECT_WRITE, "direct_remote": DIRECT_REMOTE,
+           "plain_write": PLAIN_WRITE, "plain_remote": PLAIN_REMOTE}
 
 # (what, numerator, denominator, goal): ratios of medians, goals from issue 11.
 GOALS = [
@@ -82,6 +90,12 @@ GOALS = [
     ("write r3 (cache_writes = false) / new-data O_DIRECT write x3", "direct_write", "new_direct", None),
     ("remote read / sendfile", "remote", "sendfile", None),
     ("remote read / baseline remote read", "remote", "baseline_remote", None),
+    # issue 12: TLS (and, once they land, tokens) cost <= 20% of read/write throughput
+    ("remote read, TLS on / TLS off", "remote", "plain_remote", 0.8),
+    ("write r3, TLS on / TLS off", "write", "plain_write", 0.8),
+    ("remote read (TLS) / TLS socket stream", "remote", "tls_socket", None),
+    ("remote read (TLS off) / raw socket stream", "plain_remote", "socket", None),
+    ("TLS socket stream / raw socket stream", "tls_socket", "socket", None),
 ]
 
 
@@ -111,7 +125,7 @@ def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def measure_runs(cluster, cfg, direct_cfg, source: Path, runs: int) -> dict[str, list[float]]:
+def measure_runs(cluster, cfg, direct_cfg, plain_cfg, source: Path, runs: int) -> dict[str, list[float]]:
     from client.fs import HfedFileSystem
 
     size = source.stat().st_size
@@ -119,10 +133,12 @@ def measure_runs(cluster, cfg, direct_cfg, source: Path, runs: int) -> dict[str,
     remote_fs = HfedFileSystem(cfg, host=REMOTE_HOST, skip_instance_cache=True)
     local_fs = HfedFileSystem(cfg, host="host-1", skip_instance_cache=True)
     direct_fs = HfedFileSystem(direct_cfg, host=REMOTE_HOST, skip_instance_cache=True)
+    plain_fs = HfedFileSystem(plain_cfg, host=REMOTE_HOST, skip_instance_cache=True)
     try:
         for i in range(runs):
             progress(f"run {i + 1}/{runs}: limits")
             figures["socket"].append(limits.socket_stream_rate(size))
+            figures["tls_socket"].append(limits.tls_stream_rate(size, cfg))
             figures["sendfile"].append(limits.sendfile_rate(source))
             figures["plain"].append(limits.plain_read_rate(source))
             figures["new_data"].append(limits.new_data_write_rate(cluster.dir, size))
@@ -142,10 +158,17 @@ def measure_runs(cluster, cfg, direct_cfg, source: Path, runs: int) -> dict[str,
             figures["direct_write"].append(hfed_write_rate(direct_fs, path, source, 3))
             figures["direct_remote"].append(hfed_read_rate(direct_fs, path, size))
             direct_fs.rm(path)
+            progress(f"run {i + 1}/{runs}: hfed write and remote read, TLS off")
+            os.sync()
+            figures["plain_write"].append(hfed_write_rate(plain_fs, path, source, 3))
+            os.sync()
+            figures["plain_remote"].append(hfed_read_rate(plain_fs, path, size))
+            plain_fs.rm(path)
     finally:
         remote_fs.close()
         local_fs.close()
         direct_fs.close()
+        plain_fs.close()
     return figures
 
 
@@ -173,13 +196,16 @@ def run(size: int, block_size: int, runs: int, clients: int, client_size: int) -
                 f.write(os.urandom(limits.SOCKET_BUFFER))
         os.sync()
         size = source.stat().st_size
-        progress(f"starting two clusters in {tmp}")
+        progress(f"starting three clusters in {tmp}")
         with MiniCluster(tmp / "cluster", namespaces=1, datanodes=3, block_size=block_size,
                          replication=3) as cluster, \
                 MiniCluster(tmp / "cluster-direct", namespaces=1, datanodes=3, block_size=block_size,
-                            replication=3, datanode_settings={"cache_writes": False}) as direct:
+                            replication=3, datanode_settings={"cache_writes": False}) as direct, \
+                MiniCluster(tmp / "cluster-plain", namespaces=1, datanodes=3, block_size=block_size, replication=3,
+                            settings={"security": SecurityConfig(tls=False)}) as plain:
             cfg = config_mod.load(cluster.config_path)
-            figures = measure_runs(cluster, cfg, config_mod.load(direct.config_path), source, runs)
+            figures = measure_runs(cluster, cfg, config_mod.load(direct.config_path),
+                                   config_mod.load(plain.config_path), source, runs)
             many = measure_clients(cluster, cfg, clients, client_size) if clients > 0 else None
     medians = {k: statistics.median(v) for k, v in figures.items()}
     return {"size": size, "block_size": block_size, "runs": runs, "medians": medians, "all": figures,
@@ -325,6 +351,7 @@ def main(argv=None) -> int:
     parser.add_argument("--client-size", default="8M", help="file size each of those clients writes and reads")
     parser.add_argument("--baseline", default=DEFAULT_BASELINE,
                         help="commit whose write and remote read to run beside this one ('none': skip)")
+    parser.add_argument("--report", default="datapath.md", help="file name of the report under bench/results")
     args = parser.parse_args(argv)
     size, block_size = config_mod.parse_size(args.size), config_mod.parse_size(args.block_size)
     if args.runs < 1 or size < limits.SOCKET_BUFFER:
@@ -337,7 +364,7 @@ def main(argv=None) -> int:
     text = report(result)
     print(text)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "datapath.md").write_text(text)
+    (RESULTS / args.report).write_text(text)
     return 0
 
 

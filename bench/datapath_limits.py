@@ -2,6 +2,10 @@
 
   * raw socket stream - a second process ``sendall``s from one 1 MiB buffer over
                         loopback TCP; this process ``recv_into``s one reused 1 MiB buffer
+  * TLS socket stream - the same over TLS 1.3 (Python's ssl, the cluster's certificate):
+                        the ceiling of a DataTransfer stream when TLS is on. This
+                        machine's kernel has no TLS offload (kTLS), so OpenSSL encrypts
+                        and decrypts in user space, one 16 KiB record per call
   * sendfile          - the second process ``os.sendfile``s a page-cached file to the
                         socket; this process receives the same way
   * plain file read   - ``readinto`` one reused buffer from a page-cached local file
@@ -34,13 +38,17 @@ ACCEPT_TIMEOUT = 30.0
 
 # ------------------------------------------------------------- sender side
 
-def _connect(port: int) -> socket.socket:
-    return socket.create_connection(("127.0.0.1", port))
+def _connect(port: int, tls_conf: str = "") -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port))
+    if tls_conf:
+        from protos import config, tls
+        sock = tls.client_context(config.load(tls_conf)).wrap_socket(sock, server_hostname="127.0.0.1")
+    return sock
 
 
-def send_stream(port: int, size: int) -> None:
+def send_stream(port: int, size: int, tls_conf: str = "") -> None:
     payload = memoryview(os.urandom(SOCKET_BUFFER))
-    with _connect(port) as sock:
+    with _connect(port, tls_conf) as sock:
         sent = 0
         while sent < size:
             n = min(SOCKET_BUFFER, size - sent)
@@ -77,10 +85,10 @@ def write_new_file(path: str, size: int, direct: bool = False) -> None:
 
 # ----------------------------------------------------------- receiver side
 
-def _receive_from(sender_args: list[str], size: int) -> float:
+def _receive_from(sender_args: list[str], size: int, ssl_context=None) -> float:
     """Start a sender process that connects back to us; recv_into until ``size`` bytes
-    arrived. Timed from the accepted connection to the last byte (the sender's
-    interpreter start-up is not part of the figure)."""
+    arrived. Timed from the accepted connection (and, with ``ssl_context``, its TLS
+    handshake) to the last byte (the sender's interpreter start-up is not part of the figure)."""
     with socket.create_server(("127.0.0.1", 0)) as server:
         server.settimeout(ACCEPT_TIMEOUT)
         port = server.getsockname()[1]
@@ -88,6 +96,8 @@ def _receive_from(sender_args: list[str], size: int) -> float:
                                  "--port", str(port)], cwd=str(Path(__file__).resolve().parent.parent))
         try:
             conn, _ = server.accept()
+            if ssl_context is not None:
+                conn = ssl_context.wrap_socket(conn, server_side=True)
             buffer = bytearray(SOCKET_BUFFER)
             with conn:
                 start, got = time.perf_counter(), 0
@@ -111,6 +121,12 @@ def _receive_from(sender_args: list[str], size: int) -> float:
 def socket_stream_rate(size: int) -> float:
     """Bytes/s of a sendall -> recv_into stream between two processes over loopback."""
     return _receive_from(["send", "--size", str(size)], size)
+
+
+def tls_stream_rate(size: int, cfg) -> float:
+    """Bytes/s of the same stream over TLS with ``cfg``'s cluster certificate."""
+    from protos import tls
+    return _receive_from(["send", "--size", str(size), "--tls-conf", cfg.source], size, tls.server_context(cfg))
 
 
 def sendfile_rate(path: Path) -> float:
@@ -161,9 +177,10 @@ def main(argv=None) -> int:
     parser.add_argument("--size", type=int, default=0)
     parser.add_argument("--file", default="")
     parser.add_argument("--direct", action="store_true", help="write with O_DIRECT")
+    parser.add_argument("--tls-conf", default="", help="send over TLS with this cluster config's CA")
     args = parser.parse_args(argv)
     if args.mode == "send":
-        send_stream(args.port, args.size)
+        send_stream(args.port, args.size, args.tls_conf)
     elif args.mode == "write":
         write_new_file(args.file, args.size, args.direct)
     else:

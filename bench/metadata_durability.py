@@ -39,6 +39,7 @@ def progress(msg: str) -> None:
 def write_conf(base: Path, durable: bool, **extra) -> Path:
     cfg = config_mod.from_dict({
         "cluster_id": "CID-bench", "durable_edits": durable, **extra,
+        "security": {"tls": False},   # the cost of durability alone (nnbench measures TLS's)
         "nameservices": {"ns-a": {"address": "127.0.0.1:0", "meta_dir": str(base / "meta")}},
         "mounts": [{"path": "/bench", "nameservice": "ns-a"}]})
     base.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,11 @@ grpc:       a real NameNode process on loopback and, in the same run, a bare
             Each op runs in `-rounds` slices, each right after an echo round
             of as many calls (the load of a shared machine drifts); its rate
             is printed as a ratio to echo per RPC, the median of the rounds'.
+tls:        in the same run a second NameNode with TLS on ([security] tls, the
+            default; the first runs with it off, as the echo server does): each
+            op in `-rounds` slices over a tree of its own, each slice on the
+            plain NameNode and right after on the TLS one; the ratio of the
+            rates is TLS's cost per RPC (goal: >= 0.9x).
 batched:    Batch RPCs of `-batch` entries, `-batch-threads` in flight:
             getFileInfo, create (Create + Complete entries) and mkdirs.
 Prints ops/s, latency percentiles and the goal next to each figure; writes
@@ -43,6 +48,8 @@ CLIENT = "nnbench"
 ECHO_METHOD = "/bench.Echo/Echo"
 GOAL_BATCHED_INFO = 50_000        # batched getFileInfo entries/s
 GOAL_VS_ECHO = 0.85               # unbatched RPCs/s over echo calls/s
+GOAL_TLS = 0.9                    # unbatched ops/s with TLS over the same without (issue 12)
+TLS_TOP = "/tlsbench"             # the tree the TLS comparison works in (on both NameNodes)
 
 
 def progress(msg: str) -> None:
@@ -121,14 +128,19 @@ def start_process(argv: list[str], tmp: Path, name: str) -> tuple[subprocess.Pop
     return proc, addr.read_text()
 
 
-def start_namenode(tmp: Path) -> tuple[subprocess.Popen, str]:
-    cfg = config_mod.from_dict({"cluster_id": "CID-bench", "replication": 1,
+def start_namenode(tmp: Path, tls: bool = False) -> tuple[subprocess.Popen, str, config_mod.ClusterConfig]:
+    """A NameNode in ``tmp``: (process, address, its config, which clients need for its CA)."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    cfg = config_mod.from_dict({"cluster_id": "CID-bench", "replication": 1, "security": {"tls": tls},
                                 "nameservices": {"ns-a": {"address": "127.0.0.1:0",
                                                           "meta_dir": str(tmp / "meta")}},
-                                "mounts": [{"path": "/bench", "nameservice": "ns-a"}]})
+                                "mounts": [{"path": "/bench", "nameservice": "ns-a"},
+                                           {"path": TLS_TOP, "nameservice": "ns-a"}]})
     conf = tmp / "hfed.toml"
     conf.write_text(config_mod.dump(cfg))
-    return start_process(["namenode.server", "--conf", str(conf), "--nameservice", "ns-a"], tmp, "namenode")
+    proc, address = start_process(["namenode.server", "--conf", str(conf), "--nameservice", "ns-a"], tmp,
+                                  "namenode")
+    return proc, address, config_mod.load(conf)
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -208,15 +220,18 @@ def chunks(items: list, size: int) -> list[list]:
 
 
 async def over_grpc(op_names: list[str], ops: int, files_per_dir: int, threads: int, rounds: int, batch: int,
-                    batch_ops: int, batch_threads: int) -> tuple[dict, dict, tuple[float, float]]:
+                    batch_ops: int, batch_threads: int) -> tuple[dict, dict, dict, tuple[float, float]]:
     with tempfile.TemporaryDirectory(prefix="hfed-nnbench-") as tmp_name:
         tmp = Path(tmp_name)
         echo_proc, echo_address = start_process(["bench.nnbench", "--echo-server"], tmp, "echo")
-        nn_proc, address = start_namenode(tmp)
+        nn_proc, address, _ = start_namenode(tmp)
+        tls_proc, tls_address, tls_cfg = start_namenode(tmp / "tls", tls=True)
         md = rpc.identity_metadata()
         try:
             unbatched: dict = {}
-            async with rpc.aio_channel(echo_address) as echo_channel, rpc.aio_channel(address) as channel:
+            tls_vs_plain: dict = {}
+            async with rpc.aio_channel(echo_address) as echo_channel, rpc.aio_channel(address) as channel, \
+                    rpc.aio_channel(tls_address, tls_cfg) as tls_channel:
                 echo_stub = echo_channel.unary_unary(ECHO_METHOD)
                 payload = pb.GetFileInfoRequest(path="/bench/d00000/f00000").SerializeToString()
 
@@ -224,15 +239,25 @@ async def over_grpc(op_names: list[str], ops: int, files_per_dir: int, threads: 
                     return echo_stub(payload, metadata=md)
                 stub = pb_grpc.ClientProtocolStub(channel)
                 paths = names(ops, files_per_dir)
-                for d in parents(paths):       # also connects both channels before any clock starts
+                tls_stub = pb_grpc.ClientProtocolStub(tls_channel)
+                tls_paths = names(ops, files_per_dir, TLS_TOP)
+                for d in parents(paths):       # also connects the channels before any clock starts
                     await stub.Mkdirs(pb.MkdirsRequest(path=d, create_parent=True), metadata=md)
+                for d in parents(tls_paths):
+                    await stub.Mkdirs(pb.MkdirsRequest(path=d, create_parent=True), metadata=md)
+                    await tls_stub.Mkdirs(pb.MkdirsRequest(path=d, create_parent=True), metadata=md)
                 await echo(None)
                 for name in ordered(op_names):
                     progress(f"{name}: {ops} ops, {threads} in flight, {rounds} rounds alternating with echo")
                     unbatched[name] = await paired(threads, rounds, paths, unbatched_action(stub, md, name), echo)
+                    progress(f"{name}: {ops} ops, {rounds} rounds alternating plain and TLS NameNodes")
+                    tls_vs_plain[name] = await paired(threads, rounds, tls_paths,
+                                                      unbatched_action(tls_stub, md, name),
+                                                      unbatched_action(stub, md, name))
                 batched = await batched_ops(stub, md, batch, batch_ops, batch_threads, files_per_dir)
-            return unbatched, batched, fdatasync_latency(tmp)   # what every acknowledged mutation waits for
+            return unbatched, tls_vs_plain, batched, fdatasync_latency(tmp)   # what every mutation waits for
         finally:
+            stop(tls_proc)
             stop(nn_proc)
             stop(echo_proc)
 
@@ -286,7 +311,8 @@ def report(title: str, results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def report_grpc(threads: int, rounds: int, unbatched: dict, batched: dict, fsync_ms: tuple[float, float],
+def report_grpc(threads: int, rounds: int, unbatched: dict, tls_vs_plain: dict, batched: dict,
+                fsync_ms: tuple[float, float],
                 batch: int, batch_threads: int) -> str:
     sync_p50, sync_p99 = fsync_ms
     lines = [f"## over gRPC, one op per RPC ({threads} calls in flight; one grpc.aio client drives both the "
@@ -300,6 +326,15 @@ def report_grpc(threads: int, rounds: int, unbatched: dict, batched: dict, fsync
         lines.append(f"| {name} | {rpcs} | {r['ops_per_s']:,.0f} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} | "
                      f"{r['echo_per_s']:,.0f} | {ratio:.2f}x | >= {GOAL_VS_ECHO}x: {verdict} |")
     echo = statistics.median(r["echo_per_s"] for r in unbatched.values())   # for the batched rows
+    lines += ["", f"## TLS on vs off, one op per RPC (two NameNodes of this build, [security] tls = true and "
+              f"false, {threads} calls in flight, {rounds} rounds: each slice on the plain one, then on the "
+              f"TLS one; ratio: median of the slices')", "",
+              "| op | ops/s TLS | ops/s plain | TLS / plain | p50 ms TLS | p99 ms TLS | goal |",
+              "|---|---:|---:|---:|---:|---:|---|"]
+    for name, r in tls_vs_plain.items():
+        verdict = "met" if r["vs_echo"] >= GOAL_TLS else "NOT met"
+        lines.append(f"| {name} | {r['ops_per_s']:,.0f} | {r['echo_per_s']:,.0f} | {r['vs_echo']:.2f}x | "
+                     f"{r['p50_ms']:.3f} | {r['p99_ms']:.3f} | >= {GOAL_TLS}x: {verdict} |")
     lines += ["", f"## over gRPC, batched ({batch} entries per Batch call, {batch_threads} calls in flight; "
               f"latency is per call)", "",
               "| op | ops/s | p50 ms (call) | p99 ms (call) | vs echo | goal |", "|---|---:|---:|---:|---:|---|"]
@@ -344,11 +379,11 @@ def main(argv=None) -> int:
         progress("in-process")
         text += report("in-process (no RPC, 1 thread)", inprocess(op_names, args.ops, args.files_per_dir))
     if args.mode in ("both", "grpc"):
-        unbatched, batched, fsync_ms = asyncio.run(over_grpc(
+        unbatched, tls_vs_plain, batched, fsync_ms = asyncio.run(over_grpc(
             op_names, args.ops, args.files_per_dir, args.threads, args.rounds, args.batch, args.batch_ops,
             args.batch_threads))
-        text += "\n" + report_grpc(args.threads, args.rounds, unbatched, batched, fsync_ms, args.batch,
-                                  args.batch_threads)
+        text += "\n" + report_grpc(args.threads, args.rounds, unbatched, tls_vs_plain, batched, fsync_ms,
+                                  args.batch, args.batch_threads)
     print(text)
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)

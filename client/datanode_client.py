@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Callable, Iterator
 
-from protos import checksum, datatransfer, errors
+from protos import checksum, datatransfer, errors, tls
 from protos import hfed_pb2 as pb
 from protos.pipeline import DEFAULT_WINDOW, PipelineFailed, PipelineStream, block_name, describe
 
@@ -27,7 +27,18 @@ PACKET_SIZE = datatransfer.PACKET_SIZE
 
 
 class DatanodePool(datatransfer.Connections):
-    """Pooled DataTransfer connections to DataNodes, shared by every read and write of one client."""
+    """Pooled DataTransfer connections to DataNodes, shared by every read and write of one client.
+    With ``cfg``'s TLS on they are TLS; the cluster CA is loaded at the first connection,
+    so a client made before its cluster started works once it has."""
+
+    def __init__(self, per_address: int = 4, cfg=None):
+        super().__init__(per_address)
+        self.cfg = cfg
+
+    def connect(self, address: str, timeout: float = datatransfer.IO_TIMEOUT):
+        if self.ssl_context is None and self.cfg is not None:
+            self.ssl_context = tls.context_for(self.cfg)
+        return super().connect(address, timeout)
 
 
 # ------------------------------------------------------------------ reading

@@ -37,7 +37,7 @@ import psutil
 from protos import config as hconfig
 from protos import hfed_pb2 as pb
 from protos import hfed_pb2_grpc as pb_grpc
-from protos import rpc, security
+from protos import rpc, security, tls
 from client import credentials
 from protos.files import replace_atomically
 
@@ -189,6 +189,8 @@ class MiniCluster:
         self._write_config(bootstrap, self.config_path)
         if cfg.security.tokens:   # the daemons would make it; made here, the owner is known to be us
             security.ensure_secret(bootstrap.secret_path())
+        if bootstrap.security.tls:
+            tls.ensure_tls(bootstrap)   # here, so a bad TLS directory is reported once, not by every daemon
         try:
             for ns in cfg.nameservices:
                 self._launch_namenode(ns, self.config_path)
@@ -296,7 +298,7 @@ class MiniCluster:
     def stats(self, ns: str, timeout: float = 5.0) -> pb.GetStatsResponse:
         """GetStats straight from one NameNode (no client library involved)."""
         cfg = self._require_config()
-        with rpc.insecure_channel(self.namenode_address(ns)) as channel:
+        with rpc.channel(self.namenode_address(ns), cfg) as channel:
             return pb_grpc.ClientProtocolStub(channel).GetStats(
                 pb.GetStatsRequest(), timeout=timeout, metadata=credentials.find(cfg).metadata(ns, cfg))
 

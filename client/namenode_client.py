@@ -65,14 +65,16 @@ def name_error(error: errors.HfedError, nameservice: str, address: str, path: st
 
 class NamenodeClient:
     def __init__(self, nameservice: str, address: str, user: str | None = None,
-                 groups: list[str] | None = None, timeout: float = DEFAULT_TIMEOUT, metadata: tuple | None = None):
+                 groups: list[str] | None = None, timeout: float = DEFAULT_TIMEOUT, metadata: tuple | None = None,
+                 cfg=None):
         """``metadata``: what every call carries (client/credentials.py: a token); without it the
-        caller only claims ``user`` and ``groups``, which a cluster with tokens refuses."""
+        caller only claims ``user`` and ``groups``, which a cluster with tokens refuses. ``cfg``:
+        the cluster's config, for its TLS settings (None: a plain channel)."""
         self.nameservice = nameservice
         self.address = address
         self.timeout = timeout
         self.metadata = metadata if metadata is not None else rpc.identity_metadata(user, groups)
-        self._channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+        self._channel = rpc.channel(address, cfg, CHANNEL_OPTIONS)
         self._stub = pb_grpc.ClientProtocolStub(self._channel)
 
     def __repr__(self) -> str:

@@ -40,7 +40,7 @@ class ClusterSession:
         self.groups = self.credentials.groups or [self.user]   # what the client shows; NameNodes decide
         self.host = host or self.cfg.client_host_label()
         self.client_name = f"hfed-client-{self.host or 'nohost'}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self.datanodes = DatanodePool()
+        self.datanodes = DatanodePool(cfg=self.cfg)
         self.failed_datanodes = FailedDatanodes()
         self._lock = threading.Lock()
         self._namenodes: dict[str, NamenodeClient] = {}
@@ -63,7 +63,7 @@ class ClusterSession:
                     raise errors.InvalidArgument(f"unknown nameservice {nameservice!r} "
                                                  f"(known: {', '.join(sorted(self.cfg.nameservices))})")
                 client = self._namenodes[nameservice] = NamenodeClient(
-                    nameservice, ns.address, metadata=self.credentials.metadata(nameservice, self.cfg))
+                    nameservice, ns.address, metadata=self.credentials.metadata(nameservice, self.cfg), cfg=self.cfg)
             return client
 
     # ------------------------------------------------------- server defaults

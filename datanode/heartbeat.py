@@ -65,7 +65,7 @@ class NameserviceActor:
         self._deleted: list[pb.Block] = []
         self._ibr_lock = asyncio.Lock()
         self._commands: set[asyncio.Task] = set()
-        self.channel = grpc.aio.insecure_channel(ns.address, options=NAMENODE_CHANNEL_OPTIONS)
+        self.channel = rpc.aio_channel(ns.address, cfg, NAMENODE_CHANNEL_OPTIONS)
         self.stub = pb_grpc.DatanodeProtocolStub(self.channel)
 
     async def _call(self, method, request):

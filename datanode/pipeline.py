@@ -118,7 +118,7 @@ class WriteReceiver:
         del downstream_header.targets[0]
         where = self._downstream_where()
         try:
-            self.downstream = dt.connect(self.target.transfer_address, DOWNSTREAM_ACK_TIMEOUT)
+            self.downstream = self.server.peers.connect(self.target.transfer_address, DOWNSTREAM_ACK_TIMEOUT)
             dt.send_request(self.downstream, dt.Op.WRITE, downstream_header, self.bytes_per_checksum)
             setup = dt.recv_ack(self.downstream, where)
         except OSError as e:

@@ -19,7 +19,7 @@ from datanode import scanner
 from datanode.heartbeat import NamenodeLinks
 from datanode.storage import BlockStorage
 from datanode.transfer import TransferServer
-from protos import config, rpc
+from protos import config, rpc, tls
 from protos import hfed_pb2 as pb
 
 log = logging.getLogger("hfed.datanode.server")
@@ -39,8 +39,10 @@ async def serve(cfg: config.ClusterConfig, host_label: str, address_file: str | 
     stop = stop or asyncio.Event()
     storage = BlockStorage(dn.data_dir, host_label, dn.capacity, dn.sync_on_close, dn.cache_writes)
     log.info("data dir %s, uuid %s, %d replicas", storage.data_dir, storage.uuid, storage.num_replicas())
+    if cfg.security.tls:
+        tls.ensure_tls(cfg)   # before binding: a bad TLS directory is reported as such
     try:
-        transfer = TransferServer(storage, dn.address, asyncio.get_running_loop())
+        transfer = TransferServer(storage, dn.address, asyncio.get_running_loop(), cfg=cfg)
     except OSError as e:
         raise OSError(f"DataNode {host_label} cannot bind {dn.address}: {e}") from None
     transfer.start()

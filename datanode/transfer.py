@@ -18,7 +18,7 @@ from datanode.block_keys import BlockKeyRing
 from datanode.pipeline import WriteReceiver
 from datanode.reading import check_files, open_readable, read_end, replica_chunks, send_range
 from datanode.storage import BPC, BlockStorage, Replica, block_name
-from protos import datatransfer as dt, security
+from protos import datatransfer as dt, security, tls
 from protos import hfed_pb2 as pb
 from protos.errors import AccessDenied, ChecksumError, HfedError
 from protos.pipeline import PipelineStream
@@ -30,7 +30,9 @@ LOOP_CALL_TIMEOUT = 300.0   # a finalize may fsync a large replica
 
 class TransferServer:
     def __init__(self, storage: BlockStorage, address: str, loop: asyncio.AbstractEventLoop,
-                 io_timeout: float = dt.IO_TIMEOUT, idle_timeout: float = 2 * dt.IDLE_SECONDS):
+                 io_timeout: float = dt.IO_TIMEOUT, idle_timeout: float = 2 * dt.IDLE_SECONDS, cfg=None):
+        """``cfg``: the cluster's config; with its ``[security] tls`` on, every connection,
+        served or made to peers, is TLS with the cluster's certificate."""
         self.storage = storage
         self.loop = loop
         self.links = None  # heartbeat.NamenodeLinks, once started: incremental and bad-block reports, block keys
@@ -39,7 +41,8 @@ class TransferServer:
         self.block_keys = BlockKeyRing(enabled=True)
         self.io_timeout = io_timeout
         self.idle_timeout = idle_timeout   # longer than a client keeps an idle pooled connection
-        self.peers = dt.Connections()      # to other DataNodes: replication and packing
+        self.ssl_context = tls.context_for(cfg, server_side=True)
+        self.peers = dt.Connections(ssl_context=tls.context_for(cfg))   # to other DataNodes: replication, packing
         host, port = dt.split_address(address)
         self.listener = socket.create_server((host or "0.0.0.0", port), backlog=128)
         self.port = self.listener.getsockname()[1]
@@ -117,8 +120,28 @@ class TransferServer:
             threading.Thread(target=self._serve, args=(conn, f"{peer[0]}:{peer[1]}"),
                              name=f"xfer-{peer[1]}", daemon=True).start()
 
+    def _secure(self, conn: socket.socket, peer: str):
+        """``conn`` after its TLS handshake (here, on the connection's own thread), as a
+        TlsStream; None when the handshake failed (a plain client, another cluster's CA)."""
+        try:
+            stream = tls.TlsStream.server(conn, self.ssl_context)
+        except OSError as e:
+            log.info("TLS handshake with %s failed: %s", peer, e)
+            with self._lock:
+                self._connections.discard(conn)
+            conn.close()
+            return None
+        with self._lock:
+            self._connections.discard(conn)
+            self._connections.add(stream)
+        return stream
+
     def _serve(self, conn: socket.socket, peer: str) -> None:
         where = f"client {peer} of DataNode {self.storage.host_label}"
+        if self.ssl_context is not None:
+            conn = self._secure(conn, peer)
+            if conn is None:
+                return
         try:
             while not self._stopping:
                 conn.settimeout(self.idle_timeout)

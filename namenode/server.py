@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from protos import config as config_mod, paths, rpc_errors, security
+from protos import config as config_mod, paths, rpc, rpc_errors, security
 from protos.errors import HfedError
 from protos.rpc import aio_server, current_user, write_address_file
 from namenode import auth, budget as budget_mod, journal as journal_mod, replication
@@ -154,7 +154,7 @@ async def serve(cfg: config_mod.ClusterConfig, nameservice: str, address_file: s
     rpc_errors.add_service(server, "DatanodeProtocol", DatanodeProtocolServicer(
         fsn, authenticator, cfg.heartbeat_interval, cfg.block_report_interval))
     host = cfg.nameservices[nameservice].address.rsplit(":", 1)[0]
-    port = server.add_insecure_port(cfg.nameservices[nameservice].address)
+    port = rpc.add_port(server, cfg.nameservices[nameservice].address, cfg)
     if port == 0:
         raise HfedError(f"namespace {nameservice}: cannot bind {cfg.nameservices[nameservice].address}")
     await server.start()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import mmap
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -18,7 +19,7 @@ from typing import Iterator
 
 from google.protobuf.message import DecodeError
 
-from protos import checksum, errors, limits
+from protos import checksum, errors, limits, tls
 from protos import hfed_pb2 as pb
 
 MAGIC = b"HFDT"
@@ -216,19 +217,31 @@ def split_address(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def connect(address: str, timeout: float = IO_TIMEOUT) -> socket.socket:
-    sock = socket.create_connection(split_address(address), timeout=CONNECT_TIMEOUT)
-    sock.settimeout(timeout)
+def connect(address: str, timeout: float = IO_TIMEOUT, ssl_context: ssl.SSLContext | None = None) -> socket.socket:
+    """A connection to the DataNode at ``address``; with ``ssl_context``, a TLS one (a
+    tls.TlsStream, which the functions here use as they use a socket) whose certificate
+    must name the host dialled."""
+    host, port = split_address(address)
+    sock = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if ssl_context is not None:
+        try:
+            sock = tls.TlsStream.client(sock, ssl_context, host)
+        except BaseException:
+            sock.close()
+            raise
+    sock.settimeout(timeout)
     return sock
 
 
 class Connections:
     """Idle connections to DataNodes kept for the next operation (at most ``per_address``
-    each): an operation that ran to its end gives its socket back with ``release``."""
+    each): an operation that ran to its end gives its socket back with ``release``.
+    ``ssl_context`` (tls.context_for(cfg)): every connection of the pool is TLS."""
 
-    def __init__(self, per_address: int = 4):
+    def __init__(self, per_address: int = 4, ssl_context: ssl.SSLContext | None = None):
         self.per_address = per_address
+        self.ssl_context = ssl_context
         self._idle: dict[str, list[tuple[float, socket.socket]]] = {}
         self._lock = threading.Lock()
 
@@ -242,7 +255,11 @@ class Connections:
                 if now - since < IDLE_SECONDS:
                     return sock, True
                 sock.close()
-        return connect(address), False
+        return self.connect(address), False
+
+    def connect(self, address: str, timeout: float = IO_TIMEOUT) -> socket.socket:
+        """A new connection (not pooled) made as the pool makes its own."""
+        return connect(address, timeout, self.ssl_context)
 
     def release(self, address: str, sock: socket.socket) -> None:
         sock.settimeout(IO_TIMEOUT)

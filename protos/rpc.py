@@ -6,6 +6,7 @@ import os
 
 import grpc
 
+from protos import tls
 from protos.errors import InvalidArgument
 from protos.files import replace_atomically
 
@@ -57,8 +58,26 @@ def insecure_channel(address: str) -> grpc.Channel:
     return grpc.insecure_channel(address, options=OPTIONS)
 
 
-def aio_channel(address: str) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(address, options=OPTIONS)
+def channel(address: str, cfg=None, options=OPTIONS) -> grpc.Channel:
+    """A channel to a daemon of ``cfg``'s cluster: TLS checked against the cluster CA when
+    ``[security] tls`` is on (``cfg`` None: plain, for servers outside a cluster)."""
+    if cfg is None or not cfg.security.tls:
+        return grpc.insecure_channel(address, options=options)
+    return grpc.secure_channel(address, tls.channel_credentials(cfg), options=options)
+
+
+def aio_channel(address: str, cfg=None, options=OPTIONS) -> grpc.aio.Channel:
+    if cfg is None or not cfg.security.tls:
+        return grpc.aio.insecure_channel(address, options=options)
+    return grpc.aio.secure_channel(address, tls.channel_credentials(cfg), options=options)
+
+
+def add_port(server, address: str, cfg=None) -> int:
+    """Bind ``server`` (sync or aio) to ``address``, with the cluster's certificate when
+    ``cfg``'s TLS is on; the port bound (0: it could not bind)."""
+    if cfg is None or not cfg.security.tls:
+        return server.add_insecure_port(address)
+    return server.add_secure_port(address, tls.server_credentials(cfg))
 
 
 def aio_server() -> grpc.aio.Server:

@@ -39,7 +39,7 @@ def hfed(env, conf, *args, **extra_env):
 
 
 def channel(mc, ns: str = "ns-a") -> grpc.Channel:
-    return rpc.insecure_channel(mc.namenode_address(ns))
+    return rpc.channel(mc.namenode_address(ns), mc.config)
 
 
 def call(mc, method: str, request, metadata, ns: str = "ns-a", service=pb_grpc.ClientProtocolStub):

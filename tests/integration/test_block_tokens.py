@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from client.datanode_client import DatanodePool
 from client.fs import HfedFileSystem
 from client.minicluster import wait_for
 from protos import checksum, config, errors, security
@@ -22,11 +23,12 @@ def located_of(fs, path) -> list[pb.LocatedBlock]:
     return list(fs.block_locations(path).blocks)
 
 
-def raw_read(located: pb.LocatedBlock, token: str, block: pb.Block | None = None) -> bytes:
-    """Read a whole block from its first DataNode as a raw DataTransfer client would."""
+def raw_read(located: pb.LocatedBlock, token: str, block: pb.Block | None = None, *, cfg) -> bytes:
+    """Read a whole block from its first DataNode as a raw DataTransfer client would
+    (over the cluster's TLS: what is tested here is the token)."""
     block = block or located.block
     dn = located.locations[0]
-    pool = dt.Connections()
+    pool = DatanodePool(cfg=cfg)
     try:
         return b"".join(dt.read_block(pool, dn.transfer_address, block, 0, located.block.num_bytes,
                                       f"raw reader of {dn.host_label}", token))
@@ -49,7 +51,7 @@ def test_raw_reads_need_a_valid_read_token_for_exactly_that_block(cluster, fs):
     located = located_of(fs, "/user/tokens-private.bin")[0]
     other = located_of(fs, "/user/tokens-other.bin")[0]
     assert located.token, "the NameNode hands out a token with every block location"
-    assert raw_read(located, located.token) == secret
+    assert raw_read(located, located.token, cfg=cluster.config) == secret
 
     fields = security.decode(located.token)
     forged = security.block_token(fields["id"], os.urandom(32), "mallory", located.block.pool_id,
@@ -61,17 +63,17 @@ def test_raw_reads_need_a_valid_read_token_for_exactly_that_block(cluster, fs):
              "not a token": ("hfed1.garbage", "malformed token")}
     for name, (token, why) in cases.items():
         with pytest.raises(errors.AccessDenied, match=why):
-            raw_read(located, token)
+            raw_read(located, token, cfg=cluster.config)
     # A guessed generation stamp learns nothing: the refusal names neither the stored stamp nor
     # whether the block is there.
     wrong_gs = pb.Block(pool_id=located.block.pool_id, block_id=located.block.block_id,
                         generation_stamp=located.block.generation_stamp + 5)
     with pytest.raises(errors.AccessDenied) as refused:
-        raw_read(located, "", wrong_gs)
+        raw_read(located, "", wrong_gs, cfg=cluster.config)
     assert str(located.block.generation_stamp) not in str(refused.value)
     with pytest.raises(errors.AccessDenied) as refused:       # a block id nobody wrote yet
         raw_read(located, "", pb.Block(pool_id=located.block.pool_id, block_id=located.block.block_id + 10_000,
-                                       generation_stamp=1))
+                                       generation_stamp=1), cfg=cluster.config)
     assert "not on DataNode" not in str(refused.value)
     fs.rm("/user/tokens-private.bin")
     fs.rm("/user/tokens-other.bin")
@@ -81,7 +83,7 @@ def test_short_circuit_without_a_token_gets_no_path(cluster, fs):
     fs.pipe_file("/user/tokens-sc.bin", b"local bytes" * 100)
     located = located_of(fs, "/user/tokens-sc.bin")[0]
     dn = located.locations[0]
-    pool = dt.Connections()
+    pool = DatanodePool(cfg=cluster.config)
     try:
         with pytest.raises(errors.AccessDenied, match="no block access token"):
             dt.short_circuit(pool, dn.transfer_address, located.block, dn.host_label, "raw short-circuit")
@@ -96,11 +98,11 @@ def test_short_circuit_without_a_token_gets_no_path(cluster, fs):
     fs.rm("/user/tokens-sc.bin")
 
 
-def overwrite(located: pb.LocatedBlock, token: str, data: bytes) -> None:
+def overwrite(located: pb.LocatedBlock, token: str, data: bytes, *, cfg) -> None:
     """Write ``data`` as the same block id under generation stamp + 1 to every replica's DataNode."""
     block = pb.Block(pool_id=located.block.pool_id, block_id=located.block.block_id,
                      generation_stamp=located.block.generation_stamp + 1)
-    pool = dt.Connections()
+    pool = DatanodePool(cfg=cfg)
     try:
         stream = PipelineStream(pool, block, list(located.locations), "mallory", "overwrite", token=token)
         try:
@@ -123,7 +125,7 @@ def test_generation_stamp_bump_overwrite_is_refused(cluster, fs):
     assert security.decode(located.token)["m"] == security.READ     # a reader's token does not write
     for token in ("", located.token):
         with pytest.raises(PipelineFailed, match="block access token|not block|does not allow"):
-            overwrite(located, token, evil)
+            overwrite(located, token, evil, cfg=cluster.config)
     assert [f.read_bytes() for f in files] == before
     assert fs.cat_file("/user/tokens-victim.bin") == data
     assert located_of(fs, "/user/tokens-victim.bin")[0].block.generation_stamp == located.block.generation_stamp
@@ -137,7 +139,7 @@ def test_read_token_cannot_write_and_write_token_is_per_block(cluster, fs):
     located = located_of(fs, "/user/tokens-r.bin")[0]
     fresh = pb.Block(pool_id=located.block.pool_id, block_id=located.block.block_id + 50_000,
                      generation_stamp=located.block.generation_stamp)
-    pool = dt.Connections()
+    pool = DatanodePool(cfg=cluster.config)
     try:
         for token, why in ((located.token, "not block"), ("", "no block access token")):
             with pytest.raises(PipelineFailed, match=why):
@@ -183,7 +185,7 @@ def test_expired_token_refused_and_reader_fetches_new_ones(fresh_cluster):
     with fs.open("/data/expiring.bin", "rb") as f:      # locations and tokens fetched now
         time.sleep(1.5)
         with pytest.raises(errors.AccessDenied, match="expired"):
-            raw_read(located, located.token)
+            raw_read(located, located.token, cfg=cluster.config)
         assert f.read() == data                         # refused, then new tokens, then read
     # A NameNode restart: new keys, so tokens from before fail and readers fetch new ones.
     long = config.SecurityConfig()
@@ -196,7 +198,7 @@ def test_expired_token_refused_and_reader_fetches_new_ones(fresh_cluster):
         cluster2.start_namenode("ns-a")
         assert cluster2.wait_for_block_reports(20)
         with pytest.raises(errors.AccessDenied, match="unknown key|bad signature"):
-            raw_read(before, before.token)
+            raw_read(before, before.token, cfg=cluster2.config)
         assert f.read() == data
     fs.close()
     fs2.close()
@@ -209,6 +211,6 @@ def test_simple_mode_checks_no_tokens(fresh_cluster):
     fs.pipe_file("/data/simple.bin", data)
     located = located_of(fs, "/data/simple.bin")
     assert [lb.token for lb in located] == ["", ""]
-    assert raw_read(located[0], "") == data[:MiB]
+    assert raw_read(located[0], "", cfg=cluster.config) == data[:MiB]
     assert fs.cat_file("/data/simple.bin") == data
     fs.close()

@@ -18,7 +18,7 @@ import pytest
 from client import cli
 from client.fs import HfedFileSystem
 from client.minicluster import MiniCluster
-from protos import paths
+from protos import paths, rpc
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def test_undecodable_requests_are_invalid_argument_and_logged_in_one_line(mc):
     garbage = b"\x0a\xff\xff\xff\xff\x0f" + os.urandom(64)   # field 1, a length past the end
     methods = ["/hfed.ClientProtocol/Mkdirs", "/hfed.ClientProtocol/Rename", "/hfed.DatanodeProtocol/Heartbeat"]
     log_before = mc.log_path("ns-a").read_text()
-    with grpc.insecure_channel(mc.namenode_address("ns-a")) as channel:
+    with rpc.channel(mc.namenode_address("ns-a"), mc.config) as channel:
         for method in methods:
             call = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
             for _ in range(100):

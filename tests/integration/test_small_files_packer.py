@@ -178,7 +178,7 @@ def test_kill_9_of_the_namenode_while_packing_loses_nothing(fresh_cluster):
 
 def _pack_once_without_retries(mc, address: str) -> None:
     """PackNow as one bare call: the client library would retry it on the restarted NameNode."""
-    with grpc.insecure_channel(address) as channel:
+    with rpc.channel(address, mc.config) as channel:
         try:
             pb_grpc.ClientProtocolStub(channel).PackNow(
                 pb.PackNowRequest(), metadata=credentials.find(mc.config).metadata("ns-a", mc.config), timeout=60)

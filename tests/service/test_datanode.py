@@ -110,7 +110,7 @@ class Cluster:
         self.root = root
         self.conf = root / "hfed.toml"
         self.dead_namenode = f"127.0.0.1:{free_port()}"
-        raw = {"cluster_id": "CID-test", "heartbeat_interval": 0.2, "security": {"auth": "simple"},
+        raw = {"cluster_id": "CID-test", "heartbeat_interval": 0.2, "security": {"auth": "simple", "tls": False},
                "nameservices": {"ns-a": {"address": self.dead_namenode}},
                "datanodes": {label: {"data_dir": str(root / label)} for label in ("host-1", "host-2")}}
         self.conf.write_text(config.dump(config.from_dict(raw)))
@@ -460,7 +460,7 @@ def test_errors_name_the_block_and_host(cluster):
     assert "blk_999_1" in str(info.value) and POOL in str(info.value) and "host-1" in str(info.value)
     with pytest.raises(errors.BlockMissing) as info:   # a generation stamp it does not hold
         read(dn1, block(9, gs=2))
-    assert "blk_9_2" in str(info.value) and "host-1" in str(info.value) and "generation stamp 1" in str(info.value)
+    assert "blk_9_2" in str(info.value) and "host-1" in str(info.value) and "generation stamp" not in str(info.value)
     with pytest.raises(errors.BlockMissing, match="blk_9_2"):
         read_range(dn1, block(9, gs=2), 0, 1000)
 

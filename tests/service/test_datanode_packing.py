@@ -91,7 +91,7 @@ class PackCluster:
         pb_grpc.add_DatanodeProtocolServicer_to_server(self.namenode, self.server)
         port = self.server.add_insecure_port("127.0.0.1:0")
         self.server.start()
-        raw = {"cluster_id": "CID-test", "heartbeat_interval": 0.1, "security": {"auth": "simple"},
+        raw = {"cluster_id": "CID-test", "heartbeat_interval": 0.1, "security": {"auth": "simple", "tls": False},
                "nameservices": {"ns-a": {"address": f"127.0.0.1:{port}"}},
                "datanodes": {label: {"data_dir": str(root / label)} for label in LABELS}}
         self.conf.write_text(config.dump(config.from_dict(raw)))

@@ -19,7 +19,9 @@ def dead_address() -> str:
 def fs():
     cfg = from_dict({"nameservices": {"ns-a": {"address": dead_address()}, "ns-b": {"address": dead_address()}},
                      "mounts": [{"path": "/user", "nameservice": "ns-a"}, {"path": "/data", "nameservice": "ns-b"},
-                                {"path": "/deep/mount", "nameservice": "ns-b"}]})
+                                {"path": "/deep/mount", "nameservice": "ns-b"}],
+                     # An in-memory config has no directory, hence no cluster CA: plain channels.
+                     "security": {"tls": False}})
     fs = HfedFileSystem(cfg, user="alice", host="host-1")
     yield fs
     fs.close()
