@@ -26,6 +26,7 @@ from tests.fuzz import harness
 from tests.fuzz.mutate import Hints, Provider, bend, chance, pick
 
 REPLY_TIMEOUT = 5.0
+CONNECT_FAILED = "connect-failed"   # the DataNode does not accept connections: the oracle looks at once
 DRAIN_LIMIT = 8 << 20     # bytes of a READ stream read back before the fuzzer hangs up
 DATA_SIZES = [0, 1, 511, 512, 513, 4096, 65536, 1 << 20]
 
@@ -67,7 +68,7 @@ class DataTransferTarget:
         try:
             sock = socket.create_connection(address, timeout=REPLY_TIMEOUT)
         except OSError as e:
-            return "unavailable", f"connect to DataNode {address}: {e}"
+            return CONNECT_FAILED, f"connect to DataNode {address}: {e}"
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         steps: list[str] = []
         try:
@@ -109,8 +110,8 @@ class DataTransferTarget:
         if op == dt.Op.WRITE:
             return self._write(fdp, sock, parsed, steps)
         dt.recv_reply(sock, "fuzzed DataNode")
-        if op == dt.Op.READ:
-            self._drain(fdp, sock, steps)
+        if op == dt.Op.READ and not self._drain(fdp, sock, steps):
+            return "hung-up"   # the rest of the stream is still coming: the connection is done
         steps.append("-> OK")
         return "OK"
 
@@ -174,21 +175,22 @@ class DataTransferTarget:
         steps.append(f"-> closed after {len(raw)} bytes")
         return "closed"
 
-    def _drain(self, fdp: Provider, sock: socket.socket, steps: list[str]) -> None:
-        """Read a READ's packets (all, or hang up part-way)."""
+    def _drain(self, fdp: Provider, sock: socket.socket, steps: list[str]) -> bool:
+        """Read a READ's packets: True once the last one came, False when hanging up part-way."""
         reader = dt.PacketReader(sock, "fuzzed DataNode")
         cut_after = pick(fdp, [None, None, None, 0, 1])
         got = packets = 0
         while got < DRAIN_LIMIT:
             if cut_after is not None and packets >= cut_after:
                 steps.append(f"hung up after {packets} packets")
-                return
+                return False
             _, _, data, _, last = reader.next()
             got += len(data)
             packets += 1
             if last:
-                return
+                return True
         steps.append(f"hung up after {got} bytes")
+        return False
 
     # ------------------------------------------------------------ writes
 

@@ -27,6 +27,7 @@ import grpc
 from client.fs import HfedFileSystem
 from client.minicluster import MiniCluster
 from client.namenode_client import NamenodeClient
+from protos import checksum
 from protos import datatransfer as dt
 from protos import errors, security
 from protos import hfed_pb2 as pb
@@ -230,25 +231,35 @@ class Oracle:
                 return [f"reading {ORACLE_FILE} through the client failed: {e!r}"]
             return [] if got == self.fc.expected else [f"{ORACLE_FILE} read back {len(got)} bytes that differ"]
         # Straight from the DataNodes that held the blocks at the start.
-        pool = dt.Connections()
-        try:
-            for lb in self.fc.located:
-                for node in lb.locations:
-                    start = lb.offset
-                    want = self.fc.expected[start:start + lb.block.num_bytes]
-                    try:
-                        got = b"".join(dt.read_block(pool, node.transfer_address, lb.block, 0,
-                                                     lb.block.num_bytes, f"DataNode {node.host_label}"))
-                    except (errors.NotFound, errors.BlockMissing):
-                        self.tolerated += 1
-                        continue
-                    except errors.HfedError as e:
-                        return [f"reading block {lb.block.block_id} from {node.host_label} failed: {e}"]
-                    if got != want:
-                        return [f"block {lb.block.block_id} on {node.host_label} read back different bytes"]
-        finally:
-            pool.close()
+        for lb in self.fc.located:
+            want = self.fc.expected[lb.offset:lb.offset + lb.block.num_bytes]
+            for node in lb.locations:
+                try:
+                    got = read_replica(node.transfer_address, lb)
+                except (errors.NotFound, errors.BlockMissing):
+                    self.tolerated += 1
+                    continue
+                except (errors.HfedError, OSError) as e:
+                    return [f"reading block {lb.block.block_id} from {node.host_label} failed: {e}"]
+                if got != want:
+                    return [f"block {lb.block.block_id} on {node.host_label} read back different bytes"]
         return []
+
+
+def read_replica(address: str, lb: pb.LocatedBlock) -> bytes:
+    """A whole replica over DataTransfer, with the block token the NameNode gave, CRCs checked."""
+    where = f"DataNode at {address}"
+    with dt.connect(address, timeout=30) as sock:
+        dt.send_request(sock, dt.Op.READ, pb.ReadBlockRequest(block=lb.block, offset=0, length=lb.block.num_bytes,
+                                                              token=lb.token))
+        dt.recv_reply(sock, where)
+        reader, pieces = dt.PacketReader(sock, where), []
+        while True:
+            _, offset, data, crcs, last = reader.next()
+            checksum.verify(data, crcs, offset, where)
+            pieces.append(bytes(data))
+            if last:
+                return b"".join(pieces)[:lb.block.num_bytes]
 
 
 def log_budget(seconds: float) -> int:
@@ -294,6 +305,7 @@ class Report:
 
 INTERNAL_CODES = {"INTERNAL", "UNKNOWN", errors.HfedError.kind}   # the last: a DataNode's generic error reply
 HANG_CODES = {"DEADLINE_EXCEEDED", "timeout"}
+DOWN_CODES = {"UNAVAILABLE", "connect-failed"}   # the daemon may be gone: run the oracle now
 
 
 def run(target, fc: FuzzCluster, seconds: float, seed: int = 0, check_every: float = 2.0,
@@ -326,7 +338,7 @@ def run(target, fc: FuzzCluster, seconds: float, seed: int = 0, check_every: flo
         elif code == "fuzzer-error":
             report.add(Finding("fuzzer-error", what[:200], list(recent)))
         scan_logs(watch, report, recent)
-        if code in ("UNAVAILABLE", "unavailable") or stop or time.monotonic() >= next_check:
+        if code in DOWN_CODES or stop or time.monotonic() >= next_check:
             next_check = time.monotonic() + check_every
             report.oracle_checks += 1
             problems = oracle.check()

@@ -55,7 +55,7 @@ def main(module: str, attach, fuzz_one, tolerate_missing: bool = False) -> None:
                     for _, line, _ in harness.tracebacks(text)]
         if code in harness.INTERNAL_CODES | harness.HANG_CODES:
             problems.append(what)
-        if not problems and (code in ("UNAVAILABLE", "unavailable") or count % 200 == 0):
+        if not problems and (code in harness.DOWN_CODES or count % 200 == 0):
             problems = oracle.check()
         if problems:
             print(f"input sent: {what}", file=sys.stderr)
