@@ -79,14 +79,24 @@ def finding_lines(report: harness.Report) -> list[str]:
         out.append(f"| {count} | {finding.kind} | {_cell(finding.summary[:300])} |")
     out.append("")
     for i, (finding, count) in enumerate(ranked, 1):
-        hexed, what = finding.inputs[-1] if finding.inputs else ("", "")
+        _, what = finding.inputs[-1] if finding.inputs else ("", "")
         out += [f"<details><summary>{i}. {finding.kind}: {_cell(finding.summary[:120])}</summary>", "",
                 f"Last input sent: {_cell(what[:500])}", "",
-                f"Replay: `python -m bench.fuzz --service {report.service} --replay {hexed}`", ""]
+                f"Replay: `python -m bench.fuzz --service {report.service} --replay {replay_chain(finding)}`", ""]
         if finding.detail:
             out += ["```", finding.detail[-2000:].strip(), "```", ""]
         out += ["</details>", ""]
     return out
+
+
+def replay_chain(finding: harness.Finding, limit: int = 16_000) -> str:
+    """The inputs before a finding, oldest first, as --replay takes them (as many as fit in ``limit``)."""
+    chain: list[str] = []
+    for hexed, _ in reversed(finding.inputs):
+        if chain and sum(map(len, chain)) + len(hexed) > limit:
+            break
+        chain.insert(0, hexed)
+    return ",".join(chain)
 
 
 def _cell(text: str) -> str:
@@ -105,16 +115,19 @@ def write_results(reports: list[harness.Report], seconds: float, seed: int) -> N
     RESULTS.write_text("\n".join(lines))
 
 
-def replay(service: str, hexed: str) -> int:
-    """Send one input to a fresh cluster; print what it did and what the daemons logged."""
+def replay(service: str, chain: str) -> int:
+    """Send inputs (hex, comma-separated, in order) to a fresh cluster; print what each did and
+    what the daemons logged. A finding that needs state made by inputs long before it (a file
+    they created) may not replay from the last few alone."""
     module = TARGETS[service]
     with tempfile.TemporaryDirectory(prefix="hfed-fuzz-") as base, \
             harness.FuzzCluster(harness.cluster_dir(base, service)) as fc:
         target = module.attach(fc)
         watch = harness.LogWatch(fc.log_paths())
-        code, what = target.fuzz_one(bytes.fromhex(hexed))
+        for hexed in chain.split(","):
+            code, what = target.fuzz_one(bytes.fromhex(hexed))
+            print(f"{code}: {what[:1000]}")
         time.sleep(0.5)
-        print(f"{code}: {what}")
         found = 0
         for name, text in watch.new_text().items():
             for _, _, whole in harness.tracebacks(text):
@@ -131,7 +144,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, default=600.0, help="per service (default 600)")
     parser.add_argument("--service", choices=["all", *TARGETS], default="all")
     parser.add_argument("--seed", type=int, default=int(time.time()) % 100_000)
-    parser.add_argument("--replay", metavar="HEX", help="send this one input (hex) instead of fuzzing")
+    parser.add_argument("--replay", metavar="HEX[,HEX...]", help="send these inputs (hex) instead of fuzzing")
     args = parser.parse_args(argv)
     # A plain `kill` must still stop the clusters (the `with` blocks run on SystemExit).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

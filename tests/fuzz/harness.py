@@ -22,7 +22,6 @@ import string
 import time
 from pathlib import Path
 
-import grpc
 
 from client.fs import HfedFileSystem
 from client.minicluster import MiniCluster
@@ -140,7 +139,7 @@ def line_template(line: str) -> str:
     (each cut short, numbers masked); lines of a traceback count as "traceback"."""
     if line.startswith(("Traceback", " ")) or not line[:4].isdigit():
         return "traceback or continuation"
-    words = line.split()[2:9]   # after date and time
+    words = line.split()[2:11]   # after date and time
     return re.sub(r"\d+", "N", " ".join(w[:24] for w in words))
 
 
@@ -166,9 +165,21 @@ class LogWatch:
             if size > self.seen[name]:
                 with open(path, "rb") as f:
                     f.seek(self.seen[name])
-                    out[name] = f.read(size - self.seen[name]).decode(errors="replace")
-                self.seen[name] = size
+                    raw = f.read(size - self.seen[name])
+                raw = raw[:self._complete(raw)]
+                out[name] = raw.decode(errors="replace")
+                self.seen[name] += len(raw)
         return out
+
+    @staticmethod
+    def _complete(raw: bytes) -> int:
+        """How much of ``raw`` to take now: up to its last full line, and not a traceback
+        the daemon is still writing (it is read whole on the next look)."""
+        end = raw.rfind(b"\n") + 1
+        start = raw.rfind(b"Traceback (most recent call last):", 0, end)
+        if start >= 0 and end - start < 1 << 20 and not TRACEBACK.search(raw[start:end].decode(errors="replace")):
+            return start
+        return end
 
     def heaviest_lines(self, name: str, top: int = 3) -> list[tuple[int, int, str]]:
         """(bytes, count, line template) of the kinds of line that grew ``name``'s log most

@@ -62,3 +62,16 @@ def test_log_lines_are_grouped_by_kind():
     b = harness.line_template("2026-01-01 00:00:09,999 ns-a WARNING namenode.servicer: bad replica of block 8 on y")
     assert a == b
     assert harness.line_template('  File "x.py", line 1') == "traceback or continuation"
+
+
+def test_a_traceback_still_being_written_is_read_whole_later(tmp_path):
+    log = tmp_path / "ns-a.log"
+    log.write_text("")
+    watch = harness.LogWatch({"ns-a": log})
+    log.write_text("2026-01-01 00:00:00,000 ns-a INFO x: up\nTraceback (most recent call last):\n"
+                   '  File "/repo/a.py", line 3, in f\n')
+    assert harness.tracebacks(watch.new_text()["ns-a"]) == []
+    with open(log, "a") as f:
+        f.write("KeyError: 'k'\n")
+    [(signature, _, _)] = harness.tracebacks(watch.new_text()["ns-a"])
+    assert signature == "KeyError at a.py:3"

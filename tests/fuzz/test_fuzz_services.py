@@ -27,7 +27,7 @@ TARGETS = {"client": client_protocol, "datanode-protocol": datanode_protocol, "d
 KNOWN = {
     ("traceback", r"NotImplementedError at hfed_pb2_grpc\.py"):
         "delegation-token RPCs have no handler yet (issue 12, security servicer)",
-    ("log-growth", r"bad replica|reports a bad replica"):
+    ("log-growth", r"bad replica|DataNode \S+ reports a"):
         "ReportBadBlocks logs a WARNING per replica of a request, unbounded (namenode/servicer.py)",
     ("log-growth", r"INFO namenode.servicer: DataNode .* registered"):
         "Register logs host_label and transfer_address unbounded (namenode/servicer.py)",
@@ -35,6 +35,11 @@ KNOWN = {
         "the NotImplementedError tracebacks above",
     ("oracle", r"tried no replica locations"):
         "a client's ReportBadBlocks condemns the only replica without verifying it (issue 12: VerifyCommand)",
+    ("traceback", r"IndexError at dirs\.py"):
+        "Rename(src=<a path the caller may move>, dst='/') indexes dst_chain[-2] of a one-element chain "
+        "(namenode/ops/dirs.py rename)",
+    ("internal-error", r"Rename .*IndexError"):
+        "the same Rename to '/'",
     ("traceback", r"ValueError at datatransfer\.py"):
         "a WriteHeader target address that is not host:port escapes WriteReceiver._set_up as ValueError",
 }
@@ -48,9 +53,10 @@ def known(finding: harness.Finding) -> str | None:
 
 
 def describe(service: str, finding: harness.Finding, count: int) -> str:
-    suspect_hex, suspect = finding.inputs[-1] if finding.inputs else ("", "")
+    _, suspect = finding.inputs[-1] if finding.inputs else ("", "")
+    chain = ",".join(hexed for hexed, _ in finding.inputs)
     return (f"{finding.kind} x{count}: {finding.summary}\n  last input: {suspect[:400]}\n"
-            f"  replay: python -m bench.fuzz --service {service} --replay {suspect_hex}\n{finding.detail[-1500:]}")
+            f"  replay: python -m bench.fuzz --service {service} --replay {chain}\n{finding.detail[-1500:]}")
 
 
 @pytest.mark.parametrize("service", list(TARGETS))
