@@ -66,3 +66,11 @@ checkpointmem: install
 
 clean:
 	rm -rf $(VENV) *.egg-info
+
+# Fuzz each service (ClientProtocol, DatanodeProtocol, DataTransfer) against real daemons,
+# 10 min each by default: bench/results/fuzz.md. FUZZ_ARGS="--seconds 60" for a quicker run;
+# FUZZ_ARGS="--service datatransfer --replay <hex>" replays one input of a finding.
+.PHONY: fuzz
+FUZZ_ARGS ?=
+fuzz: install
+	$(PY) -m bench.fuzz $(FUZZ_ARGS)
