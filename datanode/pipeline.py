@@ -28,8 +28,10 @@ from datanode.storage import BPC, ReplicaBeingWritten
 from protos import checksum, datatransfer as dt, errors, security
 from protos import hfed_pb2 as pb
 from protos.errors import HfedError, InvalidArgument
+from protos.log_limit import RateLimitedLog
 
 log = logging.getLogger("hfed.datanode.pipeline")
+refused = RateLimitedLog(log)   # refused writes: a line per 10 s, whoever sends them
 
 # Generous: a downstream DataNode may be fsyncing and reporting to its NameNode.
 DOWNSTREAM_ACK_TIMEOUT = 120.0
@@ -106,7 +108,7 @@ class WriteReceiver:
             self.rbw = self.server.on_loop(self.storage.create_rbw, block.pool_id, block.block_id,
                                            block.generation_stamp)
         except (HfedError, OSError) as e:
-            log.warning("write refused: %s", e)
+            refused.warning("WRITE", f"write refused: {e}")
             return [self._own(False, str(e))]
         log.debug("receiving %s from %s (%s), %d downstream", self.rbw, self.header.client_name, self.peer,
                   len(self.header.targets))

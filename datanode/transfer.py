@@ -21,9 +21,11 @@ from datanode.storage import BPC, BlockStorage, Replica, block_name
 from protos import datatransfer as dt, security, tls
 from protos import hfed_pb2 as pb
 from protos.errors import AccessDenied, ChecksumError, HfedError
+from protos.log_limit import RateLimitedLog
 from protos.pipeline import PipelineStream
 
 log = logging.getLogger("hfed.datanode.transfer")
+refused = RateLimitedLog(log)   # what strangers can trigger at will is logged a line per kind every 10 s
 
 LOOP_CALL_TIMEOUT = 300.0   # a finalize may fsync a large replica
 
@@ -126,7 +128,7 @@ class TransferServer:
         try:
             stream = tls.TlsStream.server(conn, self.ssl_context)
         except OSError as e:
-            log.info("TLS handshake with %s failed: %s", peer, e)
+            refused.warning("tls", f"TLS handshake with {peer} failed: {e}", logging.INFO)
             with self._lock:
                 self._connections.discard(conn)
             conn.close()
@@ -148,7 +150,7 @@ class TransferServer:
                 try:
                     request = dt.recv_request(conn, where)
                 except HfedError as e:   # not a request we understand: say why, then hang up
-                    log.info("%s", e)
+                    refused.warning("malformed", str(e), logging.INFO)
                     dt.send_reply(conn, error=e)
                     return
                 if request is None:
@@ -164,7 +166,7 @@ class TransferServer:
                     with self._lock:
                         self._serving -= 1
         except OSError as e:   # timeouts and resets: this connection only
-            log.info("connection from %s ended: %s", peer, e)
+            refused.warning("ended", f"connection from {peer} ended: {e}", logging.INFO)
         except Exception:  # noqa: BLE001 - one broken stream must not take the server down
             log.exception("serving %s failed", peer)
         finally:
@@ -182,7 +184,7 @@ class TransferServer:
             dt.send_reply(conn, self._short_circuit(body))
             return True
         except HfedError as e:
-            log.info("%s from %s: %s", op.name, peer, e)
+            refused.warning(op.name, f"{op.name} from {peer}: {e}", logging.INFO)
             dt.send_reply(conn, error=e)
             return True
 

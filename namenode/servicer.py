@@ -253,10 +253,10 @@ class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
                 fsn.block_keys.verify(bad.token, block.pool_id or fsn.pool_id, block.block_id,
                                       block.generation_stamp, security.READ,
                                       f"namespace {fsn.nameservice}: bad-block report by {caller.user}")
-        for bad in request.replicas:
-            if fsn.queue_verify(bad.block.block_id, bad.datanode_uuid):
-                log.warning("%s reports a bad replica of block %d on %s: asked it to verify", caller.user,
-                            bad.block.block_id, bad.datanode_uuid)
+        queued = [bad for bad in request.replicas if fsn.queue_verify(bad.block.block_id, bad.datanode_uuid)]
+        if queued:      # one line per report, however many replicas it names
+            log.warning("%s reports %d bad replica(s), first block %d on %s: asked the DataNodes to verify",
+                        caller.user, len(queued), queued[0].block.block_id, queued[0].datanode_uuid)
         return pb.ReportBadBlocksResponse()
 
     @translated

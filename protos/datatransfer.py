@@ -214,6 +214,8 @@ IDLE_SECONDS = 30.0     # a pooled connection unused this long is closed, not re
 def split_address(address: str) -> tuple[str, int]:
     """("host", port) of "host:port" (an IPv6 host may be bracketed)."""
     host, _, port = address.rpartition(":")
+    if not port.isdigit() or int(port) > 65535:
+        raise errors.InvalidArgument(f"{address[:300]!r} is not a host:port address")
     return host.strip("[]"), int(port)
 
 

@@ -9,7 +9,7 @@ a request that is not valid protobuf is answered INVALID_ARGUMENT (gRPC itself
 would answer UNKNOWN with the name of a Python exception). ``serves`` also
 refuses a request with a field over its limit (protos/limits.py) before the
 handler sees it. Refused requests are logged as one line, at most one per method
-every LOG_EVERY seconds: a fuzzer must not be able to fill the disk with logs.
+every few seconds (protos/log_limit.py): a fuzzer must not be able to fill the disk with logs.
 """
 from __future__ import annotations
 
@@ -17,13 +17,13 @@ import contextlib
 import functools
 import inspect
 import logging
-import time
 
 import grpc
 from google.protobuf import message_factory
 from google.protobuf.message import DecodeError
 
 from protos import errors, limits
+from protos.log_limit import RateLimitedLog
 from protos import hfed_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -80,31 +80,6 @@ class GarbledMessage:
 
     def reject(self, where: str) -> errors.InvalidArgument:
         return errors.InvalidArgument(f"{where} received a malformed {self.type_name}: {self.error}")
-
-
-LOG_EVERY = 10.0   # seconds between log lines about refused requests, per method
-
-
-class RateLimitedLog:
-    """One warning line per key (a method) every ``every`` seconds; the line says how
-    many were left out since the last one."""
-
-    def __init__(self, logger: logging.Logger, every: float = LOG_EVERY, clock=time.monotonic):
-        self.logger, self.every, self.clock = logger, every, clock
-        self.last: dict[str, float] = {}
-        self.suppressed: dict[str, int] = {}
-
-    def warning(self, key: str, message: str) -> bool:
-        """Log ``message`` unless ``key`` was logged within ``every`` seconds; True if logged."""
-        now = self.clock()
-        if now - self.last.get(key, -self.every) < self.every:
-            self.suppressed[key] = self.suppressed.get(key, 0) + 1
-            return False
-        self.last[key] = now
-        left_out = self.suppressed.pop(key, 0)
-        more = f" (and {left_out} more refused in the last {self.every:g} s, not logged)" if left_out else ""
-        self.logger.warning("%s%s", message[:500], more)    # never the request itself in full
-        return True
 
 
 refused_log = RateLimitedLog(log)

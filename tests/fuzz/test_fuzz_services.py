@@ -24,25 +24,7 @@ SEED = int(os.environ.get("HFED_FUZZ_SEED", "12"))
 TARGETS = {"client": client_protocol, "datanode-protocol": datanode_protocol, "datatransfer": datatransfer}
 
 # (finding kind, regex on its signature) -> whose open work it is.
-KNOWN = {
-    ("traceback", r"NotImplementedError at hfed_pb2_grpc\.py"):
-        "delegation-token RPCs have no handler yet (issue 12, security servicer)",
-    ("log-growth", r"bad replica|DataNode \S+ reports a"):
-        "ReportBadBlocks logs a WARNING per replica of a request, unbounded (namenode/servicer.py)",
-    ("log-growth", r"INFO namenode.servicer: DataNode .* registered"):
-        "Register logs host_label and transfer_address unbounded (namenode/servicer.py)",
-    ("log-growth", r"traceback or continuation"):
-        "the NotImplementedError tracebacks above",
-    ("oracle", r"tried no replica locations"):
-        "a client's ReportBadBlocks condemns the only replica without verifying it (issue 12: VerifyCommand)",
-    ("traceback", r"IndexError at dirs\.py"):
-        "Rename(src=<a path the caller may move>, dst='/') indexes dst_chain[-2] of a one-element chain "
-        "(namenode/ops/dirs.py rename)",
-    ("internal-error", r"Rename .*IndexError"):
-        "the same Rename to '/'",
-    ("traceback", r"ValueError at datatransfer\.py"):
-        "a WriteHeader target address that is not host:port escapes WriteReceiver._set_up as ValueError",
-}
+KNOWN: dict[tuple[str, str], str] = {}   # none open: every finding of the first runs is fixed
 
 
 def known(finding: harness.Finding) -> str | None:

@@ -8,7 +8,7 @@ import logging
 import pytest
 from hypothesis import given, strategies as st
 
-from protos import hfed_pb2 as pb, limits, rpc_errors
+from protos import hfed_pb2 as pb, limits, log_limit, rpc_errors
 from protos.errors import InvalidArgument
 
 
@@ -75,7 +75,7 @@ def test_a_string_is_refused_exactly_when_its_utf8_is_over_the_limit(text):
 
 def test_refusals_are_logged_once_per_interval_with_a_count(caplog):
     now = [100.0]
-    limiter = rpc_errors.RateLimitedLog(logging.getLogger("test.limits"), every=10.0, clock=lambda: now[0])
+    limiter = log_limit.RateLimitedLog(logging.getLogger("test.limits"), every=10.0, clock=lambda: now[0])
     with caplog.at_level(logging.WARNING, logger="test.limits"):
         assert limiter.warning("Create", "Create: refused one")
         for _ in range(500):
@@ -86,4 +86,4 @@ def test_refusals_are_logged_once_per_interval_with_a_count(caplog):
         assert limiter.warning("Create", "Create: refused " + "x" * 5000)
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 3 and lines[0] == "Create: refused one" and lines[1] == "Mkdirs: refused"
-    assert lines[2].endswith("(and 500 more refused in the last 10 s, not logged)") and len(lines[2]) < 600
+    assert lines[2].endswith("(and 500 more like it in the last 10 s, not logged)") and len(lines[2]) < 600
