@@ -15,10 +15,13 @@ measures, each a median of --runs:
   * TLS socket stream  - the raw socket stream over TLS 1.3 (the cluster's certificate):
                          the ceiling of a DataTransfer stream with TLS on
   * write, replication 3 - hfed put from a client on no DataNode's host
-                         (client -> DN1 -> DN2 -> DN3); TLS on (the default)
-  * remote read        - hfed read from a client on no DataNode's host; TLS on
+                         (client -> DN1 -> DN2 -> DN3); security on (the default:
+                         tokens, block tokens, TLS on gRPC and on the block bytes)
+  * remote read        - hfed read from a client on no DataNode's host; security on
   * the write and remote read again on a third cluster of the same build with
-    [security] tls = false: TLS's cost, measured in the same run
+    security off ([security] auth = "simple", tls = false): what security costs,
+    measured in the same run; and on a fourth with security on but the block
+    bytes unencrypted (encrypt_data = false: tokens and TLS on gRPC only)
   * local-host read    - hfed read from a client on host-1 (short-circuit)
   * the write and remote read again on a second cluster whose DataNodes have
     cache_writes = false (replicas written with O_DIRECT): no page cache filled by
@@ -72,11 +75,14 @@ NEW_DIRECT = "new-data write with O_DIRECT, 3 files at once, per file (limit und
 DIRECT_WRITE = "hfed write, replication 3, cache_writes = false (O_DIRECT)"
 DIRECT_REMOTE = "hfed remote read of that file (from the disk)"
 TLS_SOCKET = "TLS socket stream (limit with TLS on)"
-PLAIN_WRITE, PLAIN_REMOTE = "hfed write, replication 3, TLS off", "hfed remote read, TLS off"
+PLAIN_WRITE, PLAIN_REMOTE = "hfed write, replication 3, security off", "hfed remote read, security off"
+CLEAR_WRITE = "hfed write, replication 3, tokens + TLS, encrypt_data = false"
+CLEAR_REMOTE = "hfed remote read, tokens + TLS, encrypt_data = false"
 FIGURES = {"socket": SOCKET, "tls_socket": TLS_SOCKET, "sendfile": SENDFILE, "plain": PLAIN, "new_data": NEW_DATA,
            "new_direct": NEW_DIRECT, "write": WRITE,
            "remote": REMOTE, "local": LOCAL, "direct_write": DIRECT_WRITE, "direct_remote": DIRECT_REMOTE,
-           "plain_write": PLAIN_WRITE, "plain_remote": PLAIN_REMOTE}
+           "plain_write": PLAIN_WRITE, "plain_remote": PLAIN_REMOTE, "clear_write": CLEAR_WRITE,
+           "clear_remote": CLEAR_REMOTE}
 
 # (what, numerator, denominator, goal): ratios of medians, goals from issue 11.
 GOALS = [
@@ -90,11 +96,14 @@ GOALS = [
     ("write r3 (cache_writes = false) / new-data O_DIRECT write x3", "direct_write", "new_direct", None),
     ("remote read / sendfile", "remote", "sendfile", None),
     ("remote read / baseline remote read", "remote", "baseline_remote", None),
-    # issue 12: TLS (and, once they land, tokens) cost <= 20% of read/write throughput
-    ("remote read, TLS on / TLS off", "remote", "plain_remote", 0.8),
-    ("write r3, TLS on / TLS off", "write", "plain_write", 0.8),
+    # issue 12: TLS and tokens cost <= 20% of read/write throughput (security on, the default, against
+    # auth = "simple" and tls = false), and the same with block bytes unencrypted (encrypt_data = false)
+    ("remote read, security on / off", "remote", "plain_remote", 0.8),
+    ("write r3, security on / off", "write", "plain_write", 0.8),
+    ("remote read, tokens + unencrypted data / security off", "clear_remote", "plain_remote", 0.8),
+    ("write r3, tokens + unencrypted data / security off", "clear_write", "plain_write", 0.8),
     ("remote read (TLS) / TLS socket stream", "remote", "tls_socket", None),
-    ("remote read (TLS off) / raw socket stream", "plain_remote", "socket", None),
+    ("remote read (security off) / raw socket stream", "plain_remote", "socket", None),
     ("TLS socket stream / raw socket stream", "tls_socket", "socket", None),
 ]
 
@@ -125,7 +134,8 @@ def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def measure_runs(cluster, cfg, direct_cfg, plain_cfg, source: Path, runs: int) -> dict[str, list[float]]:
+def measure_runs(cluster, cfg, direct_cfg, plain_cfg, clear_cfg, source: Path,
+                 runs: int) -> dict[str, list[float]]:
     from client.fs import HfedFileSystem
 
     size = source.stat().st_size
@@ -134,6 +144,7 @@ def measure_runs(cluster, cfg, direct_cfg, plain_cfg, source: Path, runs: int) -
     local_fs = HfedFileSystem(cfg, host="host-1", skip_instance_cache=True)
     direct_fs = HfedFileSystem(direct_cfg, host=REMOTE_HOST, skip_instance_cache=True)
     plain_fs = HfedFileSystem(plain_cfg, host=REMOTE_HOST, skip_instance_cache=True)
+    clear_fs = HfedFileSystem(clear_cfg, host=REMOTE_HOST, skip_instance_cache=True)
     try:
         for i in range(runs):
             progress(f"run {i + 1}/{runs}: limits")
@@ -158,17 +169,19 @@ def measure_runs(cluster, cfg, direct_cfg, plain_cfg, source: Path, runs: int) -
             figures["direct_write"].append(hfed_write_rate(direct_fs, path, source, 3))
             figures["direct_remote"].append(hfed_read_rate(direct_fs, path, size))
             direct_fs.rm(path)
-            progress(f"run {i + 1}/{runs}: hfed write and remote read, TLS off")
-            os.sync()
-            figures["plain_write"].append(hfed_write_rate(plain_fs, path, source, 3))
-            os.sync()
-            figures["plain_remote"].append(hfed_read_rate(plain_fs, path, size))
-            plain_fs.rm(path)
+            for key, fs, what in (("plain", plain_fs, "security off"), ("clear", clear_fs, "unencrypted data")):
+                progress(f"run {i + 1}/{runs}: hfed write and remote read, {what}")
+                os.sync()
+                figures[f"{key}_write"].append(hfed_write_rate(fs, path, source, 3))
+                os.sync()
+                figures[f"{key}_remote"].append(hfed_read_rate(fs, path, size))
+                fs.rm(path)
     finally:
         remote_fs.close()
         local_fs.close()
         direct_fs.close()
         plain_fs.close()
+        clear_fs.close()
     return figures
 
 
@@ -196,16 +209,19 @@ def run(size: int, block_size: int, runs: int, clients: int, client_size: int) -
                 f.write(os.urandom(limits.SOCKET_BUFFER))
         os.sync()
         size = source.stat().st_size
-        progress(f"starting three clusters in {tmp}")
+        progress(f"starting four clusters in {tmp}")
         with MiniCluster(tmp / "cluster", namespaces=1, datanodes=3, block_size=block_size,
                          replication=3) as cluster, \
                 MiniCluster(tmp / "cluster-direct", namespaces=1, datanodes=3, block_size=block_size,
                             replication=3, datanode_settings={"cache_writes": False}) as direct, \
                 MiniCluster(tmp / "cluster-plain", namespaces=1, datanodes=3, block_size=block_size, replication=3,
-                            settings={"security": SecurityConfig(tls=False)}) as plain:
+                            settings={"security": SecurityConfig(auth="simple", tls=False)}) as plain, \
+                MiniCluster(tmp / "cluster-clear", namespaces=1, datanodes=3, block_size=block_size, replication=3,
+                            settings={"security": SecurityConfig(encrypt_data=False)}) as clear:
             cfg = config_mod.load(cluster.config_path)
             figures = measure_runs(cluster, cfg, config_mod.load(direct.config_path),
-                                   config_mod.load(plain.config_path), source, runs)
+                                   config_mod.load(plain.config_path), config_mod.load(clear.config_path), source,
+                                   runs)
             many = measure_clients(cluster, cfg, clients, client_size) if clients > 0 else None
     medians = {k: statistics.median(v) for k, v in figures.items()}
     return {"size": size, "block_size": block_size, "runs": runs, "medians": medians, "all": figures,

@@ -44,6 +44,7 @@
     [security]                    # protos/security.py; README "Security"
     auth = "token"                # "token": every call proves its user; "simple": callers say who they are
     tls = true                    # encrypt gRPC and DataTransfer with the cluster CA's certificates
+    encrypt_data = true           # false: block bytes travel unencrypted (still only against block tokens)
     secret_file = ""              # default: private/secret beside this file (0600, created by the first daemon)
     tls_dir = ""                  # default: tls/ beside this file (ca.pem, cert.pem; key.pem under private/)
     supergroup = "supergroup"     # its members are superusers (as is the user running the NameNode)
@@ -118,6 +119,7 @@ class DatanodeConfig:
 class SecurityConfig:
     auth: str = "token"                  # "token" or "simple"
     tls: bool = True
+    encrypt_data: bool = True            # with tls: block bytes too (False: gRPC only, as HDFS's default)
     secret_file: str = ""                # "" = <config dir>/private/secret
     tls_dir: str = ""                    # "" = <config dir>/tls
     supergroup: str = "supergroup"
@@ -317,6 +319,7 @@ _CLIENT = {"host": _Key("str", "")}
 _SECURITY = {
     "auth": _Key("str", "token"),
     "tls": _Key("bool", True),
+    "encrypt_data": _Key("bool", True),
     "secret_file": _Key("str", ""),
     "tls_dir": _Key("str", ""),
     "supergroup": _Key("str", "supergroup"),
@@ -451,7 +454,7 @@ def dump(cfg: ClusterConfig) -> str:
         top["client"] = {"host": cfg.client_host}
     sec = cfg.security
     top["security"] = {key: getattr(sec, key) for key in (
-        "auth", "tls", "secret_file", "tls_dir", "supergroup", "user_token_lifetime", "delegation_renew_interval",
+        "auth", "tls", "encrypt_data", "secret_file", "tls_dir", "supergroup", "user_token_lifetime", "delegation_renew_interval",
         "delegation_max_lifetime", "block_key_update_interval", "block_token_lifetime")}
     if sec.groups:
         top["security"]["groups"] = dict(sec.groups)

@@ -234,8 +234,9 @@ def client_context(cfg) -> ssl.SSLContext:
 
 
 def context_for(cfg, server_side: bool = False) -> ssl.SSLContext | None:
-    """The DataTransfer context of ``cfg``'s cluster, None when its TLS is off."""
-    if cfg is None or not cfg.security.tls:
+    """The DataTransfer context of ``cfg``'s cluster, None when its TLS is off or its block
+    bytes are not encrypted (``encrypt_data = false``: HDFS's dfs.encrypt.data.transfer)."""
+    if cfg is None or not cfg.security.tls or not cfg.security.encrypt_data:
         return None
     return server_context(cfg) if server_side else client_context(cfg)
 

@@ -98,3 +98,27 @@ def test_cluster_with_tls_off_still_works(fresh_cluster):
         fs.close()
     with rpc.insecure_channel(mc.namenode_address(mc.nameservices[0])) as channel:
         assert get_stats(channel, cfg)
+
+
+def test_encrypt_data_false_leaves_block_bytes_in_clear_but_not_gRPC(fresh_cluster):
+    """HDFS's dfs.encrypt.data.transfer = false: tokens still guard every block, TLS still
+    guards every metadata call; only the block bytes travel unencrypted (and fast)."""
+    mc = fresh_cluster(namespaces=1, datanodes=1, replication=1,
+                       settings={"security": SecurityConfig(encrypt_data=False)})
+    fs = HfedFileSystem(mc.config, skip_instance_cache=True)
+    plain = dt.Connections()
+    try:
+        fs.pipe_file("/data/clear.bin", DATA)
+        assert fs.session.datanodes.ssl_context is None and fs.cat_file("/data/clear.bin") == DATA
+        located = fs.block_locations("/data/clear.bin").blocks[0]
+        dn = located.locations[0]
+        got = b"".join(dt.read_block(plain, dn.transfer_address, located.block, 0, 4096, "plain", located.token))
+        assert got == DATA[:4096]
+        with pytest.raises(errors.AccessDenied):       # a token is still needed
+            b"".join(dt.read_block(plain, dn.transfer_address, located.block, 0, 4096, "plain", ""))
+        with rpc.insecure_channel(mc.namenode_address("ns-a")) as channel, pytest.raises(grpc.RpcError) as info:
+            get_stats(channel, mc.config)
+        assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        plain.close()
+        fs.close()
