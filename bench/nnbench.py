@@ -14,11 +14,12 @@ grpc:       a real NameNode process on loopback and, in the same run, a bare
             Each op runs in `-rounds` slices, each right after an echo round
             of as many calls (the load of a shared machine drifts); its rate
             is printed as a ratio to echo per RPC, the median of the rounds'.
-tls:        in the same run a second NameNode with TLS on ([security] tls, the
-            default; the first runs with it off, as the echo server does): each
-            op in `-rounds` slices over a tree of its own, each slice on the
-            plain NameNode and right after on the TLS one; the ratio of the
-            rates is TLS's cost per RPC (goal: >= 0.9x).
+security:   in the same run a second NameNode with security on (the default: a
+            signed token on every call, checked by the NameNode, over TLS; the
+            first runs with auth = "simple" and tls = false, as the echo server
+            does): each op in `-rounds` slices over a tree of its own, each
+            slice on the plain NameNode and right after on the secure one; the
+            ratio of the rates is what security costs per RPC (goal: >= 0.9x).
 batched:    Batch RPCs of `-batch` entries, `-batch-threads` in flight:
             getFileInfo, create (Create + Complete entries) and mkdirs.
 Prints ops/s, latency percentiles and the goal next to each figure; writes
@@ -40,6 +41,7 @@ from pathlib import Path
 import grpc
 
 from bench.metadata_durability import fdatasync_latency
+from client import credentials
 from protos import config as config_mod, hfed_pb2 as pb, hfed_pb2_grpc as pb_grpc, rpc
 
 OPS = ["create", "mkdirs", "open", "fileStatus", "listStatus", "rename", "delete"]
@@ -128,10 +130,12 @@ def start_process(argv: list[str], tmp: Path, name: str) -> tuple[subprocess.Pop
     return proc, addr.read_text()
 
 
-def start_namenode(tmp: Path, tls: bool = False) -> tuple[subprocess.Popen, str, config_mod.ClusterConfig]:
-    """A NameNode in ``tmp``: (process, address, its config, which clients need for its CA)."""
+def start_namenode(tmp: Path, secure: bool = False) -> tuple[subprocess.Popen, str, config_mod.ClusterConfig]:
+    """A NameNode in ``tmp``: (process, address, its config, which clients need for its CA and
+    token); ``secure``: tokens and TLS (the default of a real cluster), else both off."""
     tmp.mkdir(parents=True, exist_ok=True)
-    cfg = config_mod.from_dict({"cluster_id": "CID-bench", "replication": 1, "security": {"tls": tls},
+    security = {"auth": "token", "tls": True} if secure else {"auth": "simple", "tls": False}
+    cfg = config_mod.from_dict({"cluster_id": "CID-bench", "replication": 1, "security": security,
                                 "nameservices": {"ns-a": {"address": "127.0.0.1:0",
                                                           "meta_dir": str(tmp / "meta")}},
                                 "mounts": [{"path": "/bench", "nameservice": "ns-a"},
@@ -225,8 +229,9 @@ async def over_grpc(op_names: list[str], ops: int, files_per_dir: int, threads: 
         tmp = Path(tmp_name)
         echo_proc, echo_address = start_process(["bench.nnbench", "--echo-server"], tmp, "echo")
         nn_proc, address, _ = start_namenode(tmp)
-        tls_proc, tls_address, tls_cfg = start_namenode(tmp / "tls", tls=True)
+        tls_proc, tls_address, tls_cfg = start_namenode(tmp / "tls", secure=True)
         md = rpc.identity_metadata()
+        secure_md = credentials.find(tls_cfg).metadata("ns-a", tls_cfg)   # the owner's own token
         try:
             unbatched: dict = {}
             tls_vs_plain: dict = {}
@@ -245,14 +250,14 @@ async def over_grpc(op_names: list[str], ops: int, files_per_dir: int, threads: 
                     await stub.Mkdirs(pb.MkdirsRequest(path=d, create_parent=True), metadata=md)
                 for d in parents(tls_paths):
                     await stub.Mkdirs(pb.MkdirsRequest(path=d, create_parent=True), metadata=md)
-                    await tls_stub.Mkdirs(pb.MkdirsRequest(path=d, create_parent=True), metadata=md)
+                    await tls_stub.Mkdirs(pb.MkdirsRequest(path=d, create_parent=True), metadata=secure_md)
                 await echo(None)
                 for name in ordered(op_names):
                     progress(f"{name}: {ops} ops, {threads} in flight, {rounds} rounds alternating with echo")
                     unbatched[name] = await paired(threads, rounds, paths, unbatched_action(stub, md, name), echo)
-                    progress(f"{name}: {ops} ops, {rounds} rounds alternating plain and TLS NameNodes")
+                    progress(f"{name}: {ops} ops, {rounds} rounds alternating plain and secure NameNodes")
                     tls_vs_plain[name] = await paired(threads, rounds, tls_paths,
-                                                      unbatched_action(tls_stub, md, name),
+                                                      unbatched_action(tls_stub, secure_md, name),
                                                       unbatched_action(stub, md, name))
                 batched = await batched_ops(stub, md, batch, batch_ops, batch_threads, files_per_dir)
             return unbatched, tls_vs_plain, batched, fdatasync_latency(tmp)   # what every mutation waits for
@@ -326,10 +331,10 @@ def report_grpc(threads: int, rounds: int, unbatched: dict, tls_vs_plain: dict, 
         lines.append(f"| {name} | {rpcs} | {r['ops_per_s']:,.0f} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} | "
                      f"{r['echo_per_s']:,.0f} | {ratio:.2f}x | >= {GOAL_VS_ECHO}x: {verdict} |")
     echo = statistics.median(r["echo_per_s"] for r in unbatched.values())   # for the batched rows
-    lines += ["", f"## TLS on vs off, one op per RPC (two NameNodes of this build, [security] tls = true and "
-              f"false, {threads} calls in flight, {rounds} rounds: each slice on the plain one, then on the "
-              f"TLS one; ratio: median of the slices')", "",
-              "| op | ops/s TLS | ops/s plain | TLS / plain | p50 ms TLS | p99 ms TLS | goal |",
+    lines += ["", f"## Security on vs off, one op per RPC (two NameNodes of this build: tokens + TLS, the "
+              f"default, and auth = \"simple\" + tls = false; {threads} calls in flight, {rounds} rounds: each "
+              f"slice on the plain one, then on the secure one; ratio: median of the slices)", "",
+              "| op | ops/s secure | ops/s plain | secure / plain | p50 ms secure | p99 ms secure | goal |",
               "|---|---:|---:|---:|---:|---:|---|"]
     for name, r in tls_vs_plain.items():
         verdict = "met" if r["vs_echo"] >= GOAL_TLS else "NOT met"
