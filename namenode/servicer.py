@@ -6,6 +6,7 @@ import inspect
 import logging
 
 from protos import errors, rpc_errors, security, hfed_pb2 as pb, hfed_pb2_grpc as pb_grpc
+from protos import datatransfer as dt
 from protos.checksum import BYTES_PER_CHECKSUM
 from namenode import budget as budget_mod, replication
 from namenode.auth import Authenticator
@@ -404,6 +405,10 @@ class DatanodeProtocolServicer(pb_grpc.DatanodeProtocolServicer):
     @translated
     def Register(self, request, context):
         fsn = self.fsn
+        if not request.id.uuid or not request.id.host_label:
+            raise errors.InvalidArgument(f"namespace {fsn.nameservice}: a DataNode registers with a uuid and a "
+                                         f"host label")
+        dt.split_address(request.id.transfer_address)    # InvalidArgument unless host:port
         if request.cluster_id != fsn.cluster_id:
             raise errors.InvalidArgument(f"DataNode {request.id.host_label} belongs to cluster "
                                          f"{request.cluster_id!r}, namespace {fsn.nameservice} to {fsn.cluster_id!r}")
@@ -500,8 +505,13 @@ class DatanodeProtocolServicer(pb_grpc.DatanodeProtocolServicer):
 
     @translated
     def ReportBadBlocks(self, request, context):
-        for bad in request.replicas:
+        for bad in request.replicas:     # all checked before any is acted on
             self.auth.datanode(context, bad.datanode_uuid)    # a DataNode reports its own replicas only
-            log.warning("DataNode %s reports a bad replica of block %d", bad.datanode_uuid, bad.block.block_id)
+            self._known(bad.datanode_uuid)
+        for bad in request.replicas:
             self.fsn.report_bad_replica(bad.block.block_id, bad.datanode_uuid)
+        if request.replicas:   # one line per report, however many replicas it names
+            first = request.replicas[0]
+            log.warning("DataNode %s reports %d bad replica(s), first of block %d", first.datanode_uuid,
+                        len(request.replicas), first.block.block_id)
         return pb.ReportBadBlocksResponse()
