@@ -106,6 +106,16 @@ def scalar(fdp: Provider, field: _d.FieldDescriptor, hints: Hints):
     return pick(fdp, UINT32) if chance(fdp, 0.7) else fdp.ConsumeIntInRange(0, 2**32 - 1)
 
 
+def element_size(value) -> int:
+    """Bytes one element of a repeated field takes: protobuf copies every element, so 100,000
+    copies of a 4 MB string would be 400 GB (the fuzzer once ran the machine out of memory)."""
+    if hasattr(value, "ByteSize"):
+        return value.ByteSize()
+    if isinstance(value, (str, bytes)):
+        return len(value.encode() if isinstance(value, str) else value) + 2
+    return 8
+
+
 def message_class(descriptor: _d.Descriptor):
     return message_factory.GetMessageClass(descriptor)
 
@@ -133,7 +143,7 @@ def build(fdp: Provider, cls, hints: Hints, depth: int = 0, fill: float = 0.8):
                 target.extend(scalar(fdp, field, hints) for _ in range(count))
             if huge and len(target):
                 # Copies of one element, up to MAX_REPEATED or about MAX_OVERSIZE bytes in all.
-                each = target[0].ByteSize() if field.message_type is not None else 8
+                each = element_size(target[0])
                 target.extend([target[0]] * min(MAX_REPEATED, MAX_OVERSIZE // max(each, 2)))
         elif field.message_type is not None:
             getattr(msg, field.name).CopyFrom(build(fdp, message_class(field.message_type), hints, depth + 1, fill))
