@@ -133,11 +133,12 @@ class Authenticator:
 
     # ------------------------------------------------------------ DataNodes
 
-    def datanode(self, context, uuid: str) -> None:
+    def datanode(self, context, uuid: str) -> str:
         """DatanodeProtocol calls come only from DataNodes holding the cluster secret, each
-        speaking for its own uuid."""
+        speaking for its own uuid (``uuid``: the one the request names, "" for none). Returns
+        the caller's uuid ("" in simple mode, where nobody is checked)."""
         if not self.tokens:
-            return
+            return ""
         token = _metadata(context, security.TOKEN_KEY)
         if not token:
             raise errors.Unauthenticated(f"{self.where()}: DataNode calls need the cluster's DataNode token")
@@ -145,6 +146,7 @@ class Authenticator:
         if uuid and fields.get("u") != uuid:
             raise errors.Unauthenticated(f"{self.where()}: DataNode {fields.get('u')} may not speak for "
                                          f"DataNode {uuid}")
+        return fields.get("u", "")
 
 
 def _metadata(context, key: str) -> str:

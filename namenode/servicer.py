@@ -505,13 +505,22 @@ class DatanodeProtocolServicer(pb_grpc.DatanodeProtocolServicer):
 
     @translated
     def ReportBadBlocks(self, request, context):
+        """A DataNode's word on its own replicas is trusted (it checked their checksums); about
+        another DataNode's replica (bytes that failed while it read them) it is a claim, and
+        that DataNode is asked to verify, as for a client's report."""
+        reporter = self.auth.datanode(context, "")
+        if reporter:
+            self._known(reporter)
         for bad in request.replicas:     # all checked before any is acted on
-            self.auth.datanode(context, bad.datanode_uuid)    # a DataNode reports its own replicas only
             self._known(bad.datanode_uuid)
         for bad in request.replicas:
-            self.fsn.report_bad_replica(bad.block.block_id, bad.datanode_uuid)
+            if not reporter or bad.datanode_uuid == reporter:
+                self.fsn.report_bad_replica(bad.block.block_id, bad.datanode_uuid)
+            else:
+                self.fsn.queue_verify(bad.block.block_id, bad.datanode_uuid)
         if request.replicas:   # one line per report, however many replicas it names
             first = request.replicas[0]
-            log.warning("DataNode %s reports %d bad replica(s), first of block %d", first.datanode_uuid,
-                        len(request.replicas), first.block.block_id)
+            log.warning("DataNode %s reports a bad replica of block %d on %s (%d in this report)",
+                        reporter or first.datanode_uuid, first.block.block_id, first.datanode_uuid,
+                        len(request.replicas))
         return pb.ReportBadBlocksResponse()

@@ -162,9 +162,14 @@ def test_only_datanodes_holding_the_secret_speak_for_themselves(cluster, fs):
     details = refused(cluster, "BlockReport", pb.BlockReportRequest(uuid=real.uuid), other,
                       grpc.StatusCode.UNAUTHENTICATED, service=dn)
     assert "may not speak for" in details
-    block = fs.block_locations("/data/attack/keep.bin").blocks[0].block
-    refused(cluster, "ReportBadBlocks", pb.ReportBadBlocksRequest(replicas=[
-        pb.BadReplica(block=block, datanode_uuid=real.uuid)]), other, grpc.StatusCode.UNAUTHENTICATED, service=dn)
+    located = fs.block_locations("/data/attack/keep.bin").blocks[0]
+    claim = pb.ReportBadBlocksRequest(replicas=[pb.BadReplica(block=located.block, datanode_uuid=real.uuid)])
+    refused(cluster, "ReportBadBlocks", claim, other, grpc.StatusCode.INVALID_ARGUMENT, service=dn)  # not registered
+    # A real DataNode's word about another's replica is a claim: that replica is verified, not condemned.
+    neighbour = next(d.uuid for d in located.locations if d.uuid != real.uuid)
+    call(cluster, "ReportBadBlocks", claim, ((security.TOKEN_KEY, security.datanode_token(secret_of(cluster),
+                                                                                          neighbour)),), service=dn)
+    time.sleep(1.0)    # a few heartbeats: the verification runs and finds the replica sound
     stats = call(cluster, "GetStats", pb.GetStatsRequest(), as_user(cluster, "root"))
     assert "host-9" not in {d.id.host_label for d in stats.datanodes}
     assert stats.missing == 0 and stats.corrupt_replicas == 0
