@@ -16,9 +16,12 @@ from pathlib import Path
 
 from protos import errors, security
 from protos.files import replace_atomically
+from protos.log_limit import RateLimitedLog
 
 log = logging.getLogger(__name__)
+audit = RateLimitedLog(log)     # any user may ask for tokens in a loop: a line per 10 s, with a count
 STATE_FILE = "delegation_tokens.json"
+MAX_LIVE_PER_OWNER = 100        # a loop asking for tokens must not grow the NameNode (and its state file)
 
 
 class DelegationTokens:
@@ -49,6 +52,9 @@ class DelegationTokens:
         """(token, expiry ms, max date ms) of a new token for ``owner``."""
         now = security.now_ms()
         self._purge(now)
+        if sum(entry["o"] == owner for entry in self.live.values()) >= MAX_LIVE_PER_OWNER:
+            raise errors.NoSpace(f"namespace {self.nameservice}: {owner} already holds {MAX_LIVE_PER_OWNER} "
+                                 f"live delegation tokens: cancel some (hfed fetchdt -cancel FILE)")
         seq, self.next_seq = self.next_seq, self.next_seq + 1
         max_date = now + self.max_ms
         entry = {"o": owner, "r": renewer, "x": min(now + self.renew_ms, max_date), "m": max_date}
@@ -56,7 +62,7 @@ class DelegationTokens:
         self._save()
         token = security.sign(self.key, {"k": "dt", "o": owner, "r": renewer, "i": now, "m": max_date, "n": seq,
                                          "ns": self.nameservice})
-        log.info("delegation token %d issued to %s (renewer %s)", seq, owner, renewer or "-")
+        audit.warning("issue", f"delegation token {seq} issued to {owner} (renewer {renewer or '-'})", logging.INFO)
         return token, entry["x"], max_date
 
     def check(self, token: str) -> dict:
@@ -96,4 +102,4 @@ class DelegationTokens:
                                       f"{fields['n']} of {entry['o']}")
         del self.live[fields["n"]]
         self._save()
-        log.info("delegation token %d of %s cancelled by %s", fields["n"], entry["o"], user)
+        audit.warning("cancel", f"delegation token {fields['n']} of {entry['o']} cancelled by {user}", logging.INFO)
