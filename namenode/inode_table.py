@@ -24,6 +24,8 @@ from namenode.slot_index import CHUNK, EMPTY, NeedsRebuild, SlotIndex
 from namenode.small_files import PACKED_BIT, STAGED_BIT, Layout, SmallFiles
 from protos.checksum import BYTES_PER_CHECKSUM
 
+MAX_BLOCK_SIZE = 0xFFFFFFFF * BYTES_PER_CHECKSUM   # block_units is a u32 count of checksum chunks (~2 TiB)
+
 ROOT_ID = 1
 DIR_BIT, USED_BIT, PERM_BITS = 0x8000, 0x4000, 0o7777
 ARENA_MAX = 1 << 32                    # name offsets are uint32
@@ -271,6 +273,9 @@ class InodeTable:
     def add(self, parent: int, name: str, is_dir: bool, permission: int, owner: str, group: str, mtime: int,
             atime: int = 0, replication: int = 0, block_size: int = 0) -> Inode:
         """A new inode under directory ``parent`` (the caller checked ``name`` is free)."""
+        if not 0 <= replication <= 0xFFFF or not 0 <= block_size <= MAX_BLOCK_SIZE:
+            # checked before anything changes: a half-added inode would corrupt the table
+            raise ValueError(f"replication {replication} or block size {block_size} does not fit an inode")
         encoded = name.encode()
         slot = self._free.pop() if self._free else columns.append_row(self, COLUMNS)
         self.parent[slot] = parent

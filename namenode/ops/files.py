@@ -7,6 +7,7 @@ from protos.errors import (AlreadyExists, InvalidArgument, IsADirectory, LeaseCo
                            NotFound)
 from namenode import edits
 from namenode.blocks import BlockInfo, choose_targets
+from namenode.inode_table import MAX_BLOCK_SIZE
 from namenode.namespace import EXECUTE, WRITE, Caller, Inode
 from namenode.ops.dirs import make_missing_dirs, remove_file_blocks
 
@@ -39,9 +40,9 @@ def create_record(fsn, caller: Caller, path: str, permission: int, overwrite: bo
     replication = replication or fsn.default_replication
     block_size = block_size or fsn.default_block_size
     check_replication(fsn, path, replication)
-    if block_size < BYTES_PER_CHECKSUM or block_size % BYTES_PER_CHECKSUM:
+    if not BYTES_PER_CHECKSUM <= block_size <= MAX_BLOCK_SIZE or block_size % BYTES_PER_CHECKSUM:
         raise InvalidArgument(f"{fsn.ns.where(path)}: block size {block_size} must be a positive multiple "
-                              f"of {BYTES_PER_CHECKSUM}", path)
+                              f"of {BYTES_PER_CHECKSUM} of at most {MAX_BLOCK_SIZE}", path)
     chain = fsn.ns.resolve(path)
     fsn.ns.check_traverse(caller, chain, path)
     deepest = max(i for i, inode in enumerate(chain[:-1]) if inode is not None)
