@@ -295,12 +295,19 @@ class MiniCluster:
     def namenode_address(self, ns: str) -> str:
         return self._require_config().nameservices[self._check_ns(ns)].address
 
+    def _credentials(self, cfg: hconfig.ClusterConfig) -> credentials.Credentials:
+        """The owner's credentials, found once per cluster: stats() is polled in wait loops."""
+        found = getattr(self, "_found_credentials", None)
+        if found is None or found[0] != cfg.cluster_id:
+            found = self._found_credentials = (cfg.cluster_id, credentials.find(cfg))
+        return found[1]
+
     def stats(self, ns: str, timeout: float = 5.0) -> pb.GetStatsResponse:
         """GetStats straight from one NameNode (no client library involved)."""
         cfg = self._require_config()
         with rpc.channel(self.namenode_address(ns), cfg) as channel:
             return pb_grpc.ClientProtocolStub(channel).GetStats(
-                pb.GetStatsRequest(), timeout=timeout, metadata=credentials.find(cfg).metadata(ns, cfg))
+                pb.GetStatsRequest(), timeout=timeout, metadata=self._credentials(cfg).metadata(ns, cfg))
 
     def wait_for_block_reports(self, timeout: float = 15.0) -> bool:
         """After a restart: wait until every NameNode sees all DataNodes alive and
