@@ -48,11 +48,19 @@ Unavailable = _error("Unavailable", (ConnectionError,), "unavailable", errno.EHO
 # No valid credentials (no token, a forged, expired or cancelled one): who is calling is unknown.
 Unauthenticated = _error("Unauthenticated", (PermissionError,), "unauthenticated", errno.EACCES)
 
+# The path belongs to another namespace by this NameNode's mount table (a newer one than the
+# caller's): the client fetches the cluster's table and sends the call where the path lives now.
+MountMoved = _error("MountMoved", (), "mount-moved", errno.EXDEV)
+# Try again shortly, the same call at the same place (a subtree being cut over to another namespace).
+Retry = _error("Retry", (), "retry", errno.EAGAIN)
+# The path is under a read-only mount point.
+ReadOnlyMount = _error("ReadOnlyMount", (), "read-only", errno.EROFS)
+
 # kind -> class of every specific error (a plain HfedError is "error")
 KINDS = {cls.kind: cls for cls in (NotFound, AlreadyExists, NotADirectory, IsADirectory, AccessDenied,
                                    NotEmpty, CrossNamespace, InvalidPath, InvalidArgument, LeaseConflict,
                                    NoSpace, BlockMissing, ChecksumError, SafeMode, Unavailable,
-                                   Unauthenticated)}
+                                   Unauthenticated, MountMoved, Retry, ReadOnlyMount)}
 
 
 def from_kind(kind: str, message: str, path: str | None = None) -> HfedError:

@@ -699,6 +699,182 @@ class BatchResponse(_message.Message):
     results: _containers.RepeatedCompositeFieldContainer[BatchResult]
     def __init__(self, results: _Optional[_Iterable[_Union[BatchResult, _Mapping]]] = ...) -> None: ...
 
+class MountPoint(_message.Message):
+    __slots__ = ("path", "nameservice", "readonly")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    NAMESERVICE_FIELD_NUMBER: _ClassVar[int]
+    READONLY_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    nameservice: str
+    readonly: bool
+    def __init__(self, path: _Optional[str] = ..., nameservice: _Optional[str] = ..., readonly: _Optional[bool] = ...) -> None: ...
+
+class NameserviceAddress(_message.Message):
+    __slots__ = ("name", "address")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    address: str
+    def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ...) -> None: ...
+
+class MountTableState(_message.Message):
+    __slots__ = ("version", "nameservices", "mounts", "fallback", "holder")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    NAMESERVICES_FIELD_NUMBER: _ClassVar[int]
+    MOUNTS_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_FIELD_NUMBER: _ClassVar[int]
+    HOLDER_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    nameservices: _containers.RepeatedCompositeFieldContainer[NameserviceAddress]
+    mounts: _containers.RepeatedCompositeFieldContainer[MountPoint]
+    fallback: str
+    holder: str
+    def __init__(self, version: _Optional[int] = ..., nameservices: _Optional[_Iterable[_Union[NameserviceAddress, _Mapping]]] = ..., mounts: _Optional[_Iterable[_Union[MountPoint, _Mapping]]] = ..., fallback: _Optional[str] = ..., holder: _Optional[str] = ...) -> None: ...
+
+class GetMountTableRequest(_message.Message):
+    __slots__ = ("known_version",)
+    KNOWN_VERSION_FIELD_NUMBER: _ClassVar[int]
+    known_version: int
+    def __init__(self, known_version: _Optional[int] = ...) -> None: ...
+
+class GetMountTableResponse(_message.Message):
+    __slots__ = ("table",)
+    TABLE_FIELD_NUMBER: _ClassVar[int]
+    table: MountTableState
+    def __init__(self, table: _Optional[_Union[MountTableState, _Mapping]] = ...) -> None: ...
+
+class UpdateMountTableRequest(_message.Message):
+    __slots__ = ("expected_version", "table")
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TABLE_FIELD_NUMBER: _ClassVar[int]
+    expected_version: int
+    table: MountTableState
+    def __init__(self, expected_version: _Optional[int] = ..., table: _Optional[_Union[MountTableState, _Mapping]] = ...) -> None: ...
+
+class UpdateMountTableResponse(_message.Message):
+    __slots__ = ("table",)
+    TABLE_FIELD_NUMBER: _ClassVar[int]
+    table: MountTableState
+    def __init__(self, table: _Optional[_Union[MountTableState, _Mapping]] = ...) -> None: ...
+
+class InstallMountTableRequest(_message.Message):
+    __slots__ = ("table",)
+    TABLE_FIELD_NUMBER: _ClassVar[int]
+    table: MountTableState
+    def __init__(self, table: _Optional[_Union[MountTableState, _Mapping]] = ...) -> None: ...
+
+class InstallMountTableResponse(_message.Message):
+    __slots__ = ("version",)
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    def __init__(self, version: _Optional[int] = ...) -> None: ...
+
+class ExportSubtreeRequest(_message.Message):
+    __slots__ = ("path", "only")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    ONLY_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    only: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, path: _Optional[str] = ..., only: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ExportSubtreeResponse(_message.Message):
+    __slots__ = ("entries", "txid", "pool_id")
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    TXID_FIELD_NUMBER: _ClassVar[int]
+    POOL_ID_FIELD_NUMBER: _ClassVar[int]
+    entries: bytes
+    txid: int
+    pool_id: str
+    def __init__(self, entries: _Optional[bytes] = ..., txid: _Optional[int] = ..., pool_id: _Optional[str] = ...) -> None: ...
+
+class SubtreeChangesRequest(_message.Message):
+    __slots__ = ("path", "since_txid")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    SINCE_TXID_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    since_txid: int
+    def __init__(self, path: _Optional[str] = ..., since_txid: _Optional[int] = ...) -> None: ...
+
+class SubtreeChangesResponse(_message.Message):
+    __slots__ = ("paths", "txid", "resync")
+    PATHS_FIELD_NUMBER: _ClassVar[int]
+    TXID_FIELD_NUMBER: _ClassVar[int]
+    RESYNC_FIELD_NUMBER: _ClassVar[int]
+    paths: _containers.RepeatedScalarFieldContainer[str]
+    txid: int
+    resync: bool
+    def __init__(self, paths: _Optional[_Iterable[str]] = ..., txid: _Optional[int] = ..., resync: _Optional[bool] = ...) -> None: ...
+
+class FenceSubtreeRequest(_message.Message):
+    __slots__ = ("path", "action", "move_id", "force_close_open")
+    class Action(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        FENCE: _ClassVar[FenceSubtreeRequest.Action]
+        UNFENCE: _ClassVar[FenceSubtreeRequest.Action]
+        DROP: _ClassVar[FenceSubtreeRequest.Action]
+    FENCE: FenceSubtreeRequest.Action
+    UNFENCE: FenceSubtreeRequest.Action
+    DROP: FenceSubtreeRequest.Action
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    MOVE_ID_FIELD_NUMBER: _ClassVar[int]
+    FORCE_CLOSE_OPEN_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    action: FenceSubtreeRequest.Action
+    move_id: str
+    force_close_open: bool
+    def __init__(self, path: _Optional[str] = ..., action: _Optional[_Union[FenceSubtreeRequest.Action, str]] = ..., move_id: _Optional[str] = ..., force_close_open: _Optional[bool] = ...) -> None: ...
+
+class FenceSubtreeResponse(_message.Message):
+    __slots__ = ("open_files", "txid")
+    OPEN_FILES_FIELD_NUMBER: _ClassVar[int]
+    TXID_FIELD_NUMBER: _ClassVar[int]
+    open_files: _containers.RepeatedScalarFieldContainer[str]
+    txid: int
+    def __init__(self, open_files: _Optional[_Iterable[str]] = ..., txid: _Optional[int] = ...) -> None: ...
+
+class ImportSubtreeRequest(_message.Message):
+    __slots__ = ("path", "source_pool", "entries", "removed", "move_id")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_POOL_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_FIELD_NUMBER: _ClassVar[int]
+    MOVE_ID_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    source_pool: str
+    entries: bytes
+    removed: _containers.RepeatedScalarFieldContainer[str]
+    move_id: str
+    def __init__(self, path: _Optional[str] = ..., source_pool: _Optional[str] = ..., entries: _Optional[bytes] = ..., removed: _Optional[_Iterable[str]] = ..., move_id: _Optional[str] = ...) -> None: ...
+
+class ImportSubtreeResponse(_message.Message):
+    __slots__ = ("files", "directories", "blocks")
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    DIRECTORIES_FIELD_NUMBER: _ClassVar[int]
+    BLOCKS_FIELD_NUMBER: _ClassVar[int]
+    files: int
+    directories: int
+    blocks: int
+    def __init__(self, files: _Optional[int] = ..., directories: _Optional[int] = ..., blocks: _Optional[int] = ...) -> None: ...
+
+class MoveProgressRequest(_message.Message):
+    __slots__ = ("path",)
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    def __init__(self, path: _Optional[str] = ...) -> None: ...
+
+class MoveProgressResponse(_message.Message):
+    __slots__ = ("blocks", "blocks_with_replicas", "replicas_expected", "replicas_linked")
+    BLOCKS_FIELD_NUMBER: _ClassVar[int]
+    BLOCKS_WITH_REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    REPLICAS_EXPECTED_FIELD_NUMBER: _ClassVar[int]
+    REPLICAS_LINKED_FIELD_NUMBER: _ClassVar[int]
+    blocks: int
+    blocks_with_replicas: int
+    replicas_expected: int
+    replicas_linked: int
+    def __init__(self, blocks: _Optional[int] = ..., blocks_with_replicas: _Optional[int] = ..., replicas_expected: _Optional[int] = ..., replicas_linked: _Optional[int] = ...) -> None: ...
+
 class RegisterRequest(_message.Message):
     __slots__ = ("id", "cluster_id")
     ID_FIELD_NUMBER: _ClassVar[int]
@@ -724,18 +900,20 @@ class RegisterResponse(_message.Message):
     def __init__(self, nameservice: _Optional[str] = ..., pool_id: _Optional[str] = ..., cluster_id: _Optional[str] = ..., heartbeat_interval_ms: _Optional[int] = ..., block_report_interval_ms: _Optional[int] = ..., block_keys: _Optional[_Iterable[_Union[BlockKey, _Mapping]]] = ...) -> None: ...
 
 class HeartbeatRequest(_message.Message):
-    __slots__ = ("uuid", "capacity", "used", "remaining", "active_transfers")
+    __slots__ = ("uuid", "capacity", "used", "remaining", "active_transfers", "mount_version")
     UUID_FIELD_NUMBER: _ClassVar[int]
     CAPACITY_FIELD_NUMBER: _ClassVar[int]
     USED_FIELD_NUMBER: _ClassVar[int]
     REMAINING_FIELD_NUMBER: _ClassVar[int]
     ACTIVE_TRANSFERS_FIELD_NUMBER: _ClassVar[int]
+    MOUNT_VERSION_FIELD_NUMBER: _ClassVar[int]
     uuid: str
     capacity: int
     used: int
     remaining: int
     active_transfers: int
-    def __init__(self, uuid: _Optional[str] = ..., capacity: _Optional[int] = ..., used: _Optional[int] = ..., remaining: _Optional[int] = ..., active_transfers: _Optional[int] = ...) -> None: ...
+    mount_version: int
+    def __init__(self, uuid: _Optional[str] = ..., capacity: _Optional[int] = ..., used: _Optional[int] = ..., remaining: _Optional[int] = ..., active_transfers: _Optional[int] = ..., mount_version: _Optional[int] = ...) -> None: ...
 
 class TransferCommand(_message.Message):
     __slots__ = ("block", "targets", "token")
@@ -787,27 +965,47 @@ class PackCommand(_message.Message):
     token: str
     def __init__(self, block: _Optional[_Union[Block, _Mapping]] = ..., targets: _Optional[_Iterable[_Union[DatanodeId, _Mapping]]] = ..., sources: _Optional[_Iterable[_Union[PackSource, _Mapping]]] = ..., compress: _Optional[bool] = ..., token: _Optional[str] = ...) -> None: ...
 
+class LinkedBlock(_message.Message):
+    __slots__ = ("source", "target_block_id")
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_BLOCK_ID_FIELD_NUMBER: _ClassVar[int]
+    source: Block
+    target_block_id: int
+    def __init__(self, source: _Optional[_Union[Block, _Mapping]] = ..., target_block_id: _Optional[int] = ...) -> None: ...
+
+class LinkCommand(_message.Message):
+    __slots__ = ("source_pool", "blocks")
+    SOURCE_POOL_FIELD_NUMBER: _ClassVar[int]
+    BLOCKS_FIELD_NUMBER: _ClassVar[int]
+    source_pool: str
+    blocks: _containers.RepeatedCompositeFieldContainer[LinkedBlock]
+    def __init__(self, source_pool: _Optional[str] = ..., blocks: _Optional[_Iterable[_Union[LinkedBlock, _Mapping]]] = ...) -> None: ...
+
 class DatanodeCommand(_message.Message):
-    __slots__ = ("transfer", "delete", "pack", "verify")
+    __slots__ = ("transfer", "delete", "pack", "verify", "link")
     TRANSFER_FIELD_NUMBER: _ClassVar[int]
     DELETE_FIELD_NUMBER: _ClassVar[int]
     PACK_FIELD_NUMBER: _ClassVar[int]
     VERIFY_FIELD_NUMBER: _ClassVar[int]
+    LINK_FIELD_NUMBER: _ClassVar[int]
     transfer: TransferCommand
     delete: DeleteCommand
     pack: PackCommand
     verify: VerifyCommand
-    def __init__(self, transfer: _Optional[_Union[TransferCommand, _Mapping]] = ..., delete: _Optional[_Union[DeleteCommand, _Mapping]] = ..., pack: _Optional[_Union[PackCommand, _Mapping]] = ..., verify: _Optional[_Union[VerifyCommand, _Mapping]] = ...) -> None: ...
+    link: LinkCommand
+    def __init__(self, transfer: _Optional[_Union[TransferCommand, _Mapping]] = ..., delete: _Optional[_Union[DeleteCommand, _Mapping]] = ..., pack: _Optional[_Union[PackCommand, _Mapping]] = ..., verify: _Optional[_Union[VerifyCommand, _Mapping]] = ..., link: _Optional[_Union[LinkCommand, _Mapping]] = ...) -> None: ...
 
 class HeartbeatResponse(_message.Message):
-    __slots__ = ("commands", "reregister", "block_keys")
+    __slots__ = ("commands", "reregister", "block_keys", "mount_table")
     COMMANDS_FIELD_NUMBER: _ClassVar[int]
     REREGISTER_FIELD_NUMBER: _ClassVar[int]
     BLOCK_KEYS_FIELD_NUMBER: _ClassVar[int]
+    MOUNT_TABLE_FIELD_NUMBER: _ClassVar[int]
     commands: _containers.RepeatedCompositeFieldContainer[DatanodeCommand]
     reregister: bool
     block_keys: _containers.RepeatedCompositeFieldContainer[BlockKey]
-    def __init__(self, commands: _Optional[_Iterable[_Union[DatanodeCommand, _Mapping]]] = ..., reregister: _Optional[bool] = ..., block_keys: _Optional[_Iterable[_Union[BlockKey, _Mapping]]] = ...) -> None: ...
+    mount_table: MountTableState
+    def __init__(self, commands: _Optional[_Iterable[_Union[DatanodeCommand, _Mapping]]] = ..., reregister: _Optional[bool] = ..., block_keys: _Optional[_Iterable[_Union[BlockKey, _Mapping]]] = ..., mount_table: _Optional[_Union[MountTableState, _Mapping]] = ...) -> None: ...
 
 class BlockReportRequest(_message.Message):
     __slots__ = ("uuid", "blocks")

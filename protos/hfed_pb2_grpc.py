@@ -179,6 +179,46 @@ class ClientProtocolStub:
                 request_serializer=protos_dot_hfed__pb2.IssueUserTokenRequest.SerializeToString,
                 response_deserializer=protos_dot_hfed__pb2.IssueUserTokenResponse.FromString,
                 _registered_method=True)
+        self.GetMountTable = channel.unary_unary(
+                '/hfed.ClientProtocol/GetMountTable',
+                request_serializer=protos_dot_hfed__pb2.GetMountTableRequest.SerializeToString,
+                response_deserializer=protos_dot_hfed__pb2.GetMountTableResponse.FromString,
+                _registered_method=True)
+        self.UpdateMountTable = channel.unary_unary(
+                '/hfed.ClientProtocol/UpdateMountTable',
+                request_serializer=protos_dot_hfed__pb2.UpdateMountTableRequest.SerializeToString,
+                response_deserializer=protos_dot_hfed__pb2.UpdateMountTableResponse.FromString,
+                _registered_method=True)
+        self.InstallMountTable = channel.unary_unary(
+                '/hfed.ClientProtocol/InstallMountTable',
+                request_serializer=protos_dot_hfed__pb2.InstallMountTableRequest.SerializeToString,
+                response_deserializer=protos_dot_hfed__pb2.InstallMountTableResponse.FromString,
+                _registered_method=True)
+        self.ExportSubtree = channel.unary_stream(
+                '/hfed.ClientProtocol/ExportSubtree',
+                request_serializer=protos_dot_hfed__pb2.ExportSubtreeRequest.SerializeToString,
+                response_deserializer=protos_dot_hfed__pb2.ExportSubtreeResponse.FromString,
+                _registered_method=True)
+        self.SubtreeChanges = channel.unary_unary(
+                '/hfed.ClientProtocol/SubtreeChanges',
+                request_serializer=protos_dot_hfed__pb2.SubtreeChangesRequest.SerializeToString,
+                response_deserializer=protos_dot_hfed__pb2.SubtreeChangesResponse.FromString,
+                _registered_method=True)
+        self.FenceSubtree = channel.unary_unary(
+                '/hfed.ClientProtocol/FenceSubtree',
+                request_serializer=protos_dot_hfed__pb2.FenceSubtreeRequest.SerializeToString,
+                response_deserializer=protos_dot_hfed__pb2.FenceSubtreeResponse.FromString,
+                _registered_method=True)
+        self.ImportSubtree = channel.unary_unary(
+                '/hfed.ClientProtocol/ImportSubtree',
+                request_serializer=protos_dot_hfed__pb2.ImportSubtreeRequest.SerializeToString,
+                response_deserializer=protos_dot_hfed__pb2.ImportSubtreeResponse.FromString,
+                _registered_method=True)
+        self.MoveProgress = channel.unary_unary(
+                '/hfed.ClientProtocol/MoveProgress',
+                request_serializer=protos_dot_hfed__pb2.MoveProgressRequest.SerializeToString,
+                response_deserializer=protos_dot_hfed__pb2.MoveProgressResponse.FromString,
+                _registered_method=True)
 
 
 class ClientProtocolServicer:
@@ -358,6 +398,54 @@ class ClientProtocolServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetMountTable(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateMountTable(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def InstallMountTable(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportSubtree(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubtreeChanges(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FenceSubtree(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportSubtree(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MoveProgress(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClientProtocolServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -505,6 +593,46 @@ def add_ClientProtocolServicer_to_server(servicer, server):
                     servicer.IssueUserToken,
                     request_deserializer=protos_dot_hfed__pb2.IssueUserTokenRequest.FromString,
                     response_serializer=protos_dot_hfed__pb2.IssueUserTokenResponse.SerializeToString,
+            ),
+            'GetMountTable': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMountTable,
+                    request_deserializer=protos_dot_hfed__pb2.GetMountTableRequest.FromString,
+                    response_serializer=protos_dot_hfed__pb2.GetMountTableResponse.SerializeToString,
+            ),
+            'UpdateMountTable': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateMountTable,
+                    request_deserializer=protos_dot_hfed__pb2.UpdateMountTableRequest.FromString,
+                    response_serializer=protos_dot_hfed__pb2.UpdateMountTableResponse.SerializeToString,
+            ),
+            'InstallMountTable': grpc.unary_unary_rpc_method_handler(
+                    servicer.InstallMountTable,
+                    request_deserializer=protos_dot_hfed__pb2.InstallMountTableRequest.FromString,
+                    response_serializer=protos_dot_hfed__pb2.InstallMountTableResponse.SerializeToString,
+            ),
+            'ExportSubtree': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportSubtree,
+                    request_deserializer=protos_dot_hfed__pb2.ExportSubtreeRequest.FromString,
+                    response_serializer=protos_dot_hfed__pb2.ExportSubtreeResponse.SerializeToString,
+            ),
+            'SubtreeChanges': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubtreeChanges,
+                    request_deserializer=protos_dot_hfed__pb2.SubtreeChangesRequest.FromString,
+                    response_serializer=protos_dot_hfed__pb2.SubtreeChangesResponse.SerializeToString,
+            ),
+            'FenceSubtree': grpc.unary_unary_rpc_method_handler(
+                    servicer.FenceSubtree,
+                    request_deserializer=protos_dot_hfed__pb2.FenceSubtreeRequest.FromString,
+                    response_serializer=protos_dot_hfed__pb2.FenceSubtreeResponse.SerializeToString,
+            ),
+            'ImportSubtree': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportSubtree,
+                    request_deserializer=protos_dot_hfed__pb2.ImportSubtreeRequest.FromString,
+                    response_serializer=protos_dot_hfed__pb2.ImportSubtreeResponse.SerializeToString,
+            ),
+            'MoveProgress': grpc.unary_unary_rpc_method_handler(
+                    servicer.MoveProgress,
+                    request_deserializer=protos_dot_hfed__pb2.MoveProgressRequest.FromString,
+                    response_serializer=protos_dot_hfed__pb2.MoveProgressResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1290,6 +1418,222 @@ class ClientProtocol:
             '/hfed.ClientProtocol/IssueUserToken',
             protos_dot_hfed__pb2.IssueUserTokenRequest.SerializeToString,
             protos_dot_hfed__pb2.IssueUserTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMountTable(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hfed.ClientProtocol/GetMountTable',
+            protos_dot_hfed__pb2.GetMountTableRequest.SerializeToString,
+            protos_dot_hfed__pb2.GetMountTableResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateMountTable(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hfed.ClientProtocol/UpdateMountTable',
+            protos_dot_hfed__pb2.UpdateMountTableRequest.SerializeToString,
+            protos_dot_hfed__pb2.UpdateMountTableResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def InstallMountTable(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hfed.ClientProtocol/InstallMountTable',
+            protos_dot_hfed__pb2.InstallMountTableRequest.SerializeToString,
+            protos_dot_hfed__pb2.InstallMountTableResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportSubtree(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/hfed.ClientProtocol/ExportSubtree',
+            protos_dot_hfed__pb2.ExportSubtreeRequest.SerializeToString,
+            protos_dot_hfed__pb2.ExportSubtreeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubtreeChanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hfed.ClientProtocol/SubtreeChanges',
+            protos_dot_hfed__pb2.SubtreeChangesRequest.SerializeToString,
+            protos_dot_hfed__pb2.SubtreeChangesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FenceSubtree(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hfed.ClientProtocol/FenceSubtree',
+            protos_dot_hfed__pb2.FenceSubtreeRequest.SerializeToString,
+            protos_dot_hfed__pb2.FenceSubtreeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportSubtree(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hfed.ClientProtocol/ImportSubtree',
+            protos_dot_hfed__pb2.ImportSubtreeRequest.SerializeToString,
+            protos_dot_hfed__pb2.ImportSubtreeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MoveProgress(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hfed.ClientProtocol/MoveProgress',
+            protos_dot_hfed__pb2.MoveProgressRequest.SerializeToString,
+            protos_dot_hfed__pb2.MoveProgressResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -49,6 +49,9 @@ STATUS = {
     errors.SafeMode.kind: Code.FAILED_PRECONDITION,
     errors.Unavailable.kind: Code.UNAVAILABLE,
     errors.Unauthenticated.kind: Code.UNAUTHENTICATED,
+    errors.MountMoved.kind: Code.FAILED_PRECONDITION,
+    errors.Retry.kind: Code.UNAVAILABLE,
+    errors.ReadOnlyMount.kind: Code.FAILED_PRECONDITION,
 }
 
 
