@@ -74,3 +74,18 @@ clean:
 FUZZ_ARGS ?=
 fuzz: install
 	$(PY) -m bench.fuzz $(FUZZ_ARGS)
+
+# A subtree of one-block files moved to another namespace by metadata only (hard links)
+# vs `hfed dfs -cp` of a sample, per 10k files, and the DataNodes' disk before/after
+# (~8 min): bench/results/move.md. MOVEBENCH_ARGS="--files 100k" for the 100k figure.
+.PHONY: movebench
+MOVEBENCH_ARGS ?=
+movebench: install
+	$(PY) -m bench.move $(MOVEBENCH_ARGS)
+
+# Locust users fill a namespace to its budget, then a namespace is added and half the
+# full one moved into it while they write (~3 min): bench/results/rebalance.md + .png.
+.PHONY: rebalance
+REBALANCE_ARGS ?=
+rebalance: install
+	$(PY) -m bench.rebalance $(REBALANCE_ARGS)
