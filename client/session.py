@@ -61,7 +61,12 @@ class ClusterSession:
 
     def resolve(self, path: str) -> Resolved:
         """The namespace of ``path`` (checked here unless it is a paths.CheckedPath already)."""
-        return self.mounts.resolve(path)
+        try:
+            return self.mounts.resolve(path)
+        except errors.NotFound:
+            if not self.refresh_mounts():     # a mount added since we last looked may cover it
+                raise
+            return self.mounts.resolve(path)
 
     def namenode(self, nameservice: str) -> NamenodeClient:
         with self._lock:
