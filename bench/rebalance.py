@@ -1,11 +1,11 @@
 """Past the memory wall without stopping: add a namespace to the running cluster and
 move half of the full namespace into it while users keep writing.
 
-    python -m bench.rebalance [--max-objects 40000] [--users 8] [--batch 10]
+    python -m bench.rebalance [--max-objects 100000] [--users 8] [--batch 10]
                               [--hold 5] [--after 30] [--max-seconds 600] [--tiny]
 
 A MiniCluster with two namespaces (ns-a owns /user and /tmp, ns-b owns /data) and
-one DataNode; ns-b has a budget of --max-objects (files + directories + blocks).
+--datanodes DataNodes (default 1); ns-b has a budget of --max-objects (files + directories + blocks).
 Locust users (bench/rebalance_users.py, in a subprocess) create empty files under
 /data/proj-a and /data/proj-b (writers alternate between the two) and read back what
 they made, until ns-b refuses every create with ENOSPC: the wall. --hold seconds
@@ -26,8 +26,6 @@ seconds-long run for the tests).
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import os
 import platform
@@ -61,7 +59,7 @@ def start_cluster(work: Path, args):
     from client.minicluster import MiniCluster
     # Edits are not fsynced: the wall is about memory and objects, syncs would only slow the fill.
     settings = {"durable_edits": False}
-    return MiniCluster(work / "cluster", namespaces=2, datanodes=1, replication=1, heartbeat_interval=0.5,
+    return MiniCluster(work / "cluster", namespaces=2, datanodes=args.datanodes, replication=1, heartbeat_interval=0.5,
                        settings=settings, nameservice_settings={FULL_NS: {"max_objects": args.max_objects}}).up()
 
 
@@ -202,15 +200,11 @@ def move(conf: str, path: str, target: str) -> dict:
 
 
 def mount_listing(conf: str) -> str:
-    """What `hfed mount -ls` prints (the CLI's own code, in this process)."""
-    from client import cli
-    out = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(out):
-            cli.main_dispatch(["--conf", conf, "mount", "-ls"])
-    except Exception as e:  # noqa: BLE001 - the listing is shown, not needed
-        return f"(hfed mount -ls failed: {e})"
-    return out.getvalue().rstrip()
+    """What `hfed mount -ls` prints."""
+    env = {k: v for k, v in os.environ.items() if k != "HFED_CONF"}
+    done = subprocess.run([sys.executable, "-m", "client.cli", "--conf", conf, "mount", "-ls"], cwd=REPO_ROOT,
+                          env=env, capture_output=True, text=True, timeout=60)
+    return (done.stdout + done.stderr).rstrip()
 
 
 def where_moved_files_are(conf: str) -> dict:
@@ -299,7 +293,7 @@ def analyse(args, begin, wall, added, moved, rows, lines, listing, placed) -> di
     return {
         "when": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{os.cpu_count()} cores, Python "
         f"{platform.python_version()}", "load": os.getloadavg(), "tiny": args.tiny,
-        "max_objects": args.max_objects, "users": args.users, "batch": args.batch,
+        "max_objects": args.max_objects, "datanodes": args.datanodes, "users": args.users, "batch": args.batch,
         "begin": begin, "wall": wall, "added": added, "moved": moved,
         "creates_per_s": {"before the wall": per_second(lines, begin, wall, ok),
                           "at the wall": per_second(lines, wall + WALL_SECONDS, added["start"], ok),
@@ -373,7 +367,7 @@ def render(r: dict, png: str) -> str:
              f"{r['load'][1]:.1f} / {r['load'][2]:.1f}; the machine is shared). Re-run with `make rebalance` "
              "(or `python -m bench.rebalance --help`)." + (" **Tiny run (smoke test), not figures.**"
                                                             if r["tiny"] else ""), "",
-             f"A MiniCluster with two namespaces and one DataNode; {FULL_NS} (/data) may hold "
+             f"A MiniCluster with two namespaces and {r['datanodes']} DataNode(s); {FULL_NS} (/data) may hold "
              f"{r['max_objects']:,} objects (files + directories + blocks). {r['users']} locust users "
              f"(bench/rebalance_users.py: 3 writers to 1 reader) create empty files, {r['batch']} per call, under "
              "/data/proj-a and /data/proj-b and read back what they made, until "
@@ -401,9 +395,11 @@ def render(r: dict, png: str) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="bench.rebalance", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--max-objects", type=int, default=40_000, help=f"{FULL_NS}'s budget")
+    parser.add_argument("--max-objects", type=int, default=100_000, help=f"{FULL_NS}'s budget")
     parser.add_argument("--users", type=int, default=8, help="locust users (3 writers to 1 reader)")
     parser.add_argument("--batch", type=int, default=10, help="files per create call")
+    parser.add_argument("--datanodes", type=int, default=1, help="DataNodes (empty files need none; they "
+                                                                  "register with the added namespace)")
     parser.add_argument("--hold", type=float, default=5.0, help="seconds at the wall before adding a namespace")
     parser.add_argument("--after", type=float, default=30.0, help="seconds the users go on after the move")
     parser.add_argument("--max-seconds", type=float, default=600.0, help="give up reaching the wall after this")
