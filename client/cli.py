@@ -8,6 +8,7 @@
     hfed [--conf PATH] fetchdt [-renewer USER] FILE | -renew FILE | -cancel FILE | -print FILE
     hfed [--conf PATH] groups
     hfed [--conf PATH] mount -ls | -add PATH NS [-readonly] | -rm PATH
+    hfed [--conf PATH] balance PATH NS [-forceCloseOpen] | -continue | -abort | -ls
     hfed cluster add-namespace NS [--dir DIR]
     hfed cluster up|down|status [--dir DIR] [--namespaces N] [--datanodes M] [--block-size SIZE] [--replication R]
     hfed [--conf PATH] namenode --nameservice NS    /   hfed [--conf PATH] datanode --host-label LABEL
@@ -24,7 +25,7 @@ import time
 import traceback
 from pathlib import Path
 
-from client import cli_format as fmt, cli_tokens, mount_admin
+from client import balance, cli_format as fmt, cli_tokens, mount_admin
 from client.cli_dfs import CommandError, Context, Parser, UsageError, absolute, progress, run_dfs
 from client.session import ClusterSession
 from protos import config as hconfig
@@ -49,6 +50,8 @@ commands:
   groups                 the user and groups the NameNodes take you to be, and the security mode
   mount -ls | -add PATH NS [-readonly] | -rm PATH
                          show or change the cluster mount table (changes: superuser)
+  balance PATH NS [-forceCloseOpen] | -continue | -abort | -ls
+                         move the subtree PATH to namespace NS, online, copying no bytes (superuser)
   cluster up|down|status start, stop or show a local cluster (hfed cluster -h)
   cluster add-namespace NS       start one more NameNode in the running local cluster
   namenode --nameservice NS      run a NameNode in the foreground
@@ -260,7 +263,7 @@ def main_dispatch(argv: list[str]) -> int:
     ctx = Context(conf)
     handlers = {"dfs": run_dfs, "fsck": run_fsck, "archive": run_archive, "dfsadmin": run_dfsadmin, "cluster": run_cluster,
                 "fetchdt": cli_tokens.run_fetchdt, "groups": cli_tokens.run_groups,
-                "mount": mount_admin.run_mount,
+                "mount": mount_admin.run_mount, "balance": balance.run_balance,
                 "namenode": lambda c, r: run_daemon(c, "namenode", r),
                 "datanode": lambda c, r: run_daemon(c, "datanode", r)}
     if command not in handlers:

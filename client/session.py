@@ -72,10 +72,12 @@ class ClusterSession:
         with self._lock:
             client = self._namenodes.get(nameservice)
             if client is None:
-                address = self.mounts.state.nameservices.get(nameservice)
-                if address is None or address.endswith(":0"):     # not bound yet when the table was made
-                    address = getattr(self.cfg.nameservices.get(nameservice), "address", None)
+                # The config's address when it names the namespace (it is where this client was
+                # told to go; a restarted local cluster rewrites it); the table's for one added since.
+                address = getattr(self.cfg.nameservices.get(nameservice), "address", None)
                 if address is None:
+                    address = self.mounts.state.nameservices.get(nameservice)
+                if address is None or address.endswith(":0"):
                     raise errors.InvalidArgument(f"unknown nameservice {nameservice!r} "
                                                  f"(known: {', '.join(sorted(self.mounts.state.nameservices))})")
                 client = self._namenodes[nameservice] = NamenodeClient(
