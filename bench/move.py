@@ -44,6 +44,7 @@ from bench.small_files import pool_replicas
 from protos.config import parse_size
 
 RESULTS = Path(__file__).parent / "results"
+MOVE_FIGURES = ("files", "directories", "blocks", "replicas_linked", "rounds", "entries", "seconds", "fenced_seconds")
 SOURCE_ROOT = "/data/move"       # ns-b's mount is /data
 COPY_ROOT = "/data/copy"         # the baseline copies back into the source namespace
 SOURCE_NS = "ns-b"
@@ -160,8 +161,7 @@ def move_subtree(session, path: str, target: str) -> dict:
     start = time.perf_counter()
     report = balance.move(session, path, target, progress=show)
     seconds = time.perf_counter() - start
-    figures = {name: getattr(report, name) for name in
-               ("files", "directories", "blocks", "rounds", "seconds", "fenced_seconds") if hasattr(report, name)}
+    figures = {name: getattr(report, name) for name in MOVE_FIGURES if hasattr(report, name)}
     figures["wall_seconds"] = seconds
     return figures
 

@@ -40,6 +40,7 @@ from pathlib import Path
 import psutil
 
 RESULTS = Path(__file__).parent / "results"
+MOVE_FIGURES = ("files", "directories", "blocks", "replicas_linked", "rounds", "entries", "seconds", "fenced_seconds")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 USERS_FILE = Path(__file__).parent / "rebalance_users.py"
 FULL_NS, NEW_NS = "ns-b", "ns-c"
@@ -194,8 +195,7 @@ def move(conf: str, path: str, target: str) -> dict:
         end = time.time()
     finally:
         session.close()
-    figures = {name: getattr(report, name) for name in
-               ("files", "directories", "blocks", "rounds", "seconds", "fenced_seconds") if hasattr(report, name)}
+    figures = {name: getattr(report, name) for name in MOVE_FIGURES if hasattr(report, name)}
     return {"path": path, "target": target, "start": start, "end": end, "report": figures}
 
 
