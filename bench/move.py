@@ -72,6 +72,21 @@ def start_cluster(work: Path, args):
                        settings=settings).up()
 
 
+def wait_for_bound_addresses(conf: str, timeout: float = 30.0) -> None:
+    """Until the cluster mount table lists every NameNode's bound address. Right after up()
+    the holder may still list one at port 0; a client that learns the real address then
+    reconnects to it, and a call already under way on the old channel fails."""
+    from client.minicluster import wait_for
+    from client.session import ClusterSession
+    session = ClusterSession(conf)
+    try:
+        wait_for(lambda: session.refresh_mounts() and not any(
+            address.endswith(":0") for address in session.mounts.state.nameservices.values()),
+            timeout, "the mount table to list every NameNode's bound address", interval=0.2)
+    finally:
+        session.close()
+
+
 def file_path(root: str, i: int, per_dir: int) -> str:
     return f"{root}/d{i // per_dir:05d}/{i:016x}"
 
@@ -206,6 +221,7 @@ def run(args) -> dict:
             conf = str(cluster.config_path)
             if args.target not in cluster.nameservices:
                 cluster.add_namespace(args.target)
+            wait_for_bound_addresses(conf)
             session = ClusterSession(conf)
             fs = HfedFileSystem(session=session, skip_instance_cache=True)
             filled = fill(fs, SOURCE_ROOT, args.files, args.file_size, args.files_per_dir, args.threads)

@@ -39,6 +39,8 @@ from pathlib import Path
 
 import psutil
 
+from bench.move import wait_for_bound_addresses
+
 RESULTS = Path(__file__).parent / "results"
 MOVE_FIGURES = ("files", "directories", "blocks", "replicas_linked", "rounds", "entries", "seconds", "fenced_seconds")
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -223,6 +225,7 @@ def run(args, work: Path) -> dict:
     cluster = start_cluster(work, args)
     try:
         conf = str(cluster.config_path)
+        wait_for_bound_addresses(conf)
         with Sampler(cluster) as sampler, Users(cluster, work, args) as users:
             begin = time.time()
             progress(f"users writing /data/proj-a and /data/proj-b until {FULL_NS} refuses "
