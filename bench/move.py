@@ -40,7 +40,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench.big_namespace import parse_count
-from bench.small_files import pool_replicas
 from protos.config import parse_size
 
 RESULTS = Path(__file__).parent / "results"
@@ -150,8 +149,15 @@ def disk_usage(cluster) -> dict:
 
 
 def replica_files(cluster, ns: str) -> int:
-    """Block data files of ``ns``'s pool on every DataNode."""
-    return sum(len(found) for block, found in pool_replicas(cluster, ns).items() if block >= 0)
+    """Block data files of ``ns``'s pool on every DataNode (names only: DataNodes delete meanwhile)."""
+    pool_id = cluster.stats(ns).pool_id
+    count = 0
+    for dn in cluster.config.datanodes.values():
+        for kind in ("finalized", "rbw"):
+            folder = Path(dn.data_dir) / pool_id / kind
+            names = os.listdir(folder) if folder.is_dir() else ()
+            count += sum(name.startswith("blk_") and not name.endswith(".meta") for name in names)
+    return count
 
 
 def wait_replicas_settled(cluster, names: list[str], replication: int, timeout: float = 180.0) -> bool:
