@@ -50,6 +50,7 @@ MOVED = "/data/proj-b"
 SAMPLE_SECONDS = 0.5
 WALL_SECONDS = 2.0            # the wall: every create refused for this long
 GOAL_LATENCY_S = 2.0
+COLORS = {"ns-a": "tab:blue", "ns-b": "tab:orange", NEW_NS: "tab:green"}     # the same in every panel
 TINY = dict(max_objects=600, users=4, batch=5, hold=1.0, after=4.0, max_seconds=120)
 
 
@@ -251,15 +252,16 @@ def run(args, work: Path) -> dict:
 
 
 # --------------------------------------------------------------- the figures
-def rates(rows: list[dict]) -> dict[str, list[tuple[float, float]]]:
-    """Creates/s per namespace from its file count between samples: (time, rate)."""
-    out: dict[str, list[tuple[float, float]]] = {}
-    last: dict[str, dict] = {}
-    for row in rows:
-        prev = last.get(row["ns"])
-        if prev is not None and row["t"] > prev["t"]:
-            out.setdefault(row["ns"], []).append((row["t"], (row["files"] - prev["files"]) / (row["t"] - prev["t"])))
-        last[row["ns"]] = row
+def creates_by_namespace(lines: list[dict], cutover: float) -> dict[str, list[tuple[float, float]]]:
+    """The users' successful creates/s per namespace: proj-a's are ns-b's; proj-b's are
+    ns-b's until the cutover, ns-c's after (GetStats' file counts would also count the
+    move's import and drop)."""
+    out: dict[str, list[tuple[float, float]]] = {FULL_NS: [], NEW_NS: []}
+    for line in lines:
+        a, b = line["writes"]["proj-a"]["ok"] / 0.5, line["writes"]["proj-b"]["ok"] / 0.5
+        moved = line["t"] > cutover
+        out[FULL_NS].append((line["t"], a + (0 if moved else b)))
+        out[NEW_NS].append((line["t"], b if moved else 0.0))
     return out
 
 
@@ -298,6 +300,9 @@ def analyse(args, begin, wall, added, moved, rows, lines, listing, placed) -> di
         f"{platform.python_version()}", "load": os.getloadavg(), "tiny": args.tiny,
         "max_objects": args.max_objects, "datanodes": args.datanodes, "users": args.users, "batch": args.batch,
         "begin": begin, "wall": wall, "added": added, "moved": moved,
+        "creates_per_s_after": {ns: per_second([{"t": t, "v": v} for t, v in points], window[1] + 1,
+                                               window[1] + args.after, lambda p: p["v"] * 0.5)
+                                for ns, points in creates_by_namespace(lines, window[1]).items()},
         "creates_per_s": {"before the wall": per_second(lines, begin, wall, ok),
                           "at the wall": per_second(lines, wall + WALL_SECONDS, added["start"], ok),
                           "during the move": per_second(lines, *window, ok),
@@ -318,16 +323,16 @@ def plot(r: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
     t0 = r["begin"]
     fig, (ax1, ax2, ax3) = plt.subplots(3, 1, figsize=(9, 9), sharex=True)
-    for ns, points in sorted(rates(r["samples"]).items()):
-        ax1.plot([t - t0 for t, _ in points], [v for _, v in points], label=f"{ns} files/s (GetStats)")
+    for ns, points in sorted(creates_by_namespace(r["lines"], r["moved"]["end"]).items()):
+        ax1.plot([t - t0 for t, _ in points], [v for _, v in points], color=COLORS.get(ns), label=f"{ns} creates/s")
     ax1.plot([line["t"] - t0 for line in r["lines"]],
              [sum(w["nospace"] for w in line["writes"].values()) / 0.5 for line in r["lines"]],
              ":", color="red", label="creates refused /s (ENOSPC)")
     ax1.set_ylabel("creates / s")
     for ns in sorted({row["ns"] for row in r["samples"]}):
         mine = [row for row in r["samples"] if row["ns"] == ns]
-        ax2.plot([row["t"] - t0 for row in mine], [row["rss"] / 2**20 for row in mine], label=ns)
-        ax3.plot([row["t"] - t0 for row in mine], [row["objects"] for row in mine], label=ns)
+        ax2.plot([row["t"] - t0 for row in mine], [row["rss"] / 2**20 for row in mine], color=COLORS.get(ns), label=ns)
+        ax3.plot([row["t"] - t0 for row in mine], [row["objects"] for row in mine], color=COLORS.get(ns), label=ns)
     ax2.set_ylabel("NameNode RSS (MiB)")
     ax3.axhline(r["max_objects"], color="grey", linestyle="--", label=f"{FULL_NS} max_objects")
     ax3.set_ylabel("objects")
@@ -365,6 +370,8 @@ def render(r: dict, png: str) -> str:
         ("creates that succeeded", f"{r['writes']['ok']:,}", ""),
     ]
     rows += [(f"creates/s {phase}", f"{rate:,.0f}", "") for phase, rate in r["creates_per_s"].items()]
+    rows += [("creates/s after the move, per namespace", ", ".join(
+        f"{ns} {rate:,.0f}" for ns, rate in r["creates_per_s_after"].items()), "")]
     lines = ["# Past the memory wall: a namespace added and a subtree moved while users write", "",
              f"Measured {r['when']} on {r['machine']} (load average at the end {r['load'][0]:.1f} / "
              f"{r['load'][1]:.1f} / {r['load'][2]:.1f}; the machine is shared). Re-run with `make rebalance` "
