@@ -110,7 +110,7 @@ class Mover:
 
     def _import(self, entries: bytes) -> None:
         reply = self._target().call("ImportSubtree", pb.ImportSubtreeRequest(
-            path=self.report.path, source_pool=self.source_pool, entries=entries, move_id=self.report.move_id),
+            path=self.report.path, source_pool=getattr(self, "source_pool", ""), entries=entries, move_id=self.report.move_id),
             self.report.path)
         self.report.entries += reply.files + reply.directories
 
@@ -146,12 +146,19 @@ class Mover:
         return self._target().call("MoveProgress", pb.MoveProgressRequest(path=self.report.path), self.report.path)
 
     def _wait_links(self, timeout: float) -> pb.MoveProgressResponse:
+        """Until every block of the subtree has a replica in the target's pool (or ``timeout``).
+        Every second an empty import asks the target to send the links still missing again
+        (a DataNode restarted, a staging container finalized since)."""
         deadline = time.monotonic() + timeout
+        requeue_at = time.monotonic() + 1.0
         while True:
             done = self._progress_of_links()
             if done.blocks_with_replicas >= done.blocks or time.monotonic() > deadline:
                 self.report.blocks, self.report.replicas_linked = done.blocks, done.replicas_linked
                 return done
+            if time.monotonic() > requeue_at:
+                self._import(b"")
+                requeue_at = time.monotonic() + 1.0
             time.sleep(0.05)
 
     # --------------------------------------------------------------- steps
