@@ -54,6 +54,7 @@ class MoveReport:
     source: str
     target: str
     state: str = "started"     # started, copied, fenced, switching, switched, done, aborted
+    source_pool: str = ""
     txid: int = 0              # the source's edits up to here are in the target
     rounds: int = 0
     entries: int = 0           # entries imported, over every round
@@ -103,14 +104,14 @@ class Mover:
         try:
             for chunk in client._stub.ExportSubtree(request, metadata=client.metadata, timeout=EXPORT_TIMEOUT):
                 self.txid_seen = chunk.txid
-                self.source_pool = chunk.pool_id or getattr(self, "source_pool", "")
+                self.report.source_pool = chunk.pool_id or self.report.source_pool
                 yield chunk.entries
         except grpc.RpcError as e:
             raise rebuild_error(e, client.nameservice, client.address, self.report.path) from None
 
     def _import(self, entries: bytes) -> None:
         reply = self._target().call("ImportSubtree", pb.ImportSubtreeRequest(
-            path=self.report.path, source_pool=getattr(self, "source_pool", ""), entries=entries, move_id=self.report.move_id),
+            path=self.report.path, source_pool=self.report.source_pool, entries=entries, move_id=self.report.move_id),
             self.report.path)
         self.report.entries += reply.files + reply.directories
 
