@@ -10,7 +10,8 @@ from protos import datatransfer as dt
 from protos.checksum import BYTES_PER_CHECKSUM
 from namenode import budget as budget_mod, replication
 from namenode.auth import Authenticator
-from namenode.namesystem import DeleteCmd, Namesystem, TransferCmd, VerifyCmd
+from namenode.move_service import MoveRpcs
+from namenode.namesystem import DeleteCmd, LinkCmd, Namesystem, TransferCmd, VerifyCmd
 from namenode.packer import PackCmd
 from namenode.ops import attrs, dirs, files, reads, small
 
@@ -62,7 +63,7 @@ def _block_tuple(block: pb.Block):
     return (block.block_id, block.num_bytes) if block.block_id else None
 
 
-class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
+class ClientProtocolServicer(MoveRpcs, pb_grpc.ClientProtocolServicer):
     def __init__(self, fsn: Namesystem, auth: Authenticator, tls: bool = False):
         self.fsn = fsn
         self.auth = auth
@@ -449,6 +450,10 @@ class DatanodeProtocolServicer(pb_grpc.DatanodeProtocolServicer):
         if isinstance(cmd, VerifyCmd):
             return pb.DatanodeCommand(verify=pb.VerifyCommand(blocks=[
                 pb.Block(block_id=b, generation_stamp=g, num_bytes=n, pool_id=pool) for b, g, n in cmd.blocks]))
+        if isinstance(cmd, LinkCmd):
+            return pb.DatanodeCommand(link=pb.LinkCommand(source_pool=cmd.source_pool, blocks=[
+                pb.LinkedBlock(source=pb.Block(block_id=s, generation_stamp=g, num_bytes=n, pool_id=cmd.source_pool),
+                               target_block_id=t) for s, g, n, t in cmd.blocks]))
         assert isinstance(cmd, DeleteCmd)
         return pb.DatanodeCommand(delete=pb.DeleteCommand(blocks=[
             pb.Block(block_id=b, generation_stamp=g, num_bytes=n, pool_id=pool) for b, g, n in cmd.blocks]))
