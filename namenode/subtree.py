@@ -509,17 +509,25 @@ def check_room_for(fsn, path: str, count: int) -> None:
 
 def import_subtree(fsn, path: str, source_pool: str, payload, removed, move_id: str) -> dict:
     """ImportSubtree: one journaled edit, then links queued. With no entries and nothing
-    removed it only re-queues links of the move still missing a replica."""
-    record = import_record(fsn, path, source_pool, payload, removed, move_id)
+    removed it only re-queues the move's links still missing a replica (no edit, so also
+    in safe mode: a target restarted mid-move waits there for exactly those replicas)."""
     counts = {"files": 0, "directories": 0, "blocks": 0}
-    if record.entries or record.removed:
-        counts = fsn.commit(record)
-    move = fsn.moves.get(move_id)
-    if move is not None:
-        wanted = None if not record.entries or not move.requeued else \
-            {move.ids[s] for s, *_ in source_blocks(json.loads(record.entries))}
-        queue_links(fsn, move, wanted)
+    if not payload and not removed:
+        path, _root = subtree_root(fsn, path, "import into", must_exist=False)
+        move = fsn.moves.get(move_id)
+        if move is None or (move.source_pool, move.path) != (source_pool, path):
+            raise InvalidArgument(f"{fsn.ns.where(path)}: no move {move_id} of {path} from pool {source_pool} "
+                                  f"here: nothing to link", path)
+        queue_links(fsn, move)
         move.requeued = True
+        return counts
+    record = import_record(fsn, path, source_pool, payload, removed, move_id)
+    counts = fsn.commit(record)
+    move = fsn.moves[move_id]
+    wanted = None if not move.requeued else {move.ids[s] for s, *_ in source_blocks(json.loads(record.entries))} \
+        if record.entries else set()
+    queue_links(fsn, move, wanted)
+    move.requeued = True
     return counts
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from protos import small_entry
-from protos.errors import InvalidArgument, InvalidPath, NoSpace, NotFound, Retry
+from protos.errors import InvalidArgument, InvalidPath, NoSpace, NotFound, Retry, SafeMode as SafeModeError
 from namenode import budget as budget_mod, subtree
 from namenode.journal import Journal, edits_after
 from namenode.namesystem import DeleteCmd, LinkCmd, Namesystem
@@ -198,8 +198,13 @@ def test_an_empty_import_requeues_links_still_missing(source, target):
     for node in target.datanodes.nodes.values():
         node.commands.clear()
     target.pending.clear()
+    target.safemode.enter(manual=False)      # a target restarted mid-move waits for these replicas
+    with pytest.raises(SafeModeError):
+        import_all(target, export(source))
     subtree.import_subtree(target, "/data/proj", "BP-a", b"", [], "m1")
     assert link_all(target) == 8
+    with pytest.raises(InvalidArgument, match="no move m2"):
+        subtree.import_subtree(target, "/data/proj", "BP-a", b"", [], "m2")
 
 
 def test_rounds_carry_later_changes_over(source, target):
