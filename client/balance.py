@@ -178,6 +178,7 @@ class Mover:
                 self._fence(Fence.DROP)
             except errors.NotFound:
                 pass               # dropped before a crash
+            self._fence(Fence.UNFENCE, self._target())    # the target forgets the move's block mapping
             self._step("drop source copy", t)
             self._save("done")
         r.seconds += time.monotonic() - started
