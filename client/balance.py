@@ -54,6 +54,7 @@ class MoveReport:
     source: str
     target: str
     state: str = "started"     # started, copied, fenced, switching, switched, done, aborted
+    source_pool: str = ""
     txid: int = 0              # the source's edits up to here are in the target
     rounds: int = 0
     entries: int = 0           # entries imported, over every round
@@ -103,14 +104,14 @@ class Mover:
         try:
             for chunk in client._stub.ExportSubtree(request, metadata=client.metadata, timeout=EXPORT_TIMEOUT):
                 self.txid_seen = chunk.txid
-                self.source_pool = chunk.pool_id or getattr(self, "source_pool", "")
+                self.report.source_pool = chunk.pool_id or self.report.source_pool
                 yield chunk.entries
         except grpc.RpcError as e:
             raise rebuild_error(e, client.nameservice, client.address, self.report.path) from None
 
     def _import(self, entries: bytes) -> None:
         reply = self._target().call("ImportSubtree", pb.ImportSubtreeRequest(
-            path=self.report.path, source_pool=self.source_pool, entries=entries, move_id=self.report.move_id),
+            path=self.report.path, source_pool=self.report.source_pool, entries=entries, move_id=self.report.move_id),
             self.report.path)
         self.report.entries += reply.files + reply.directories
 
@@ -146,12 +147,19 @@ class Mover:
         return self._target().call("MoveProgress", pb.MoveProgressRequest(path=self.report.path), self.report.path)
 
     def _wait_links(self, timeout: float) -> pb.MoveProgressResponse:
+        """Until every block of the subtree has a replica in the target's pool (or ``timeout``).
+        Every second an empty import asks the target to send the links still missing again
+        (a DataNode restarted, a staging container finalized since)."""
         deadline = time.monotonic() + timeout
+        requeue_at = time.monotonic() + 1.0
         while True:
             done = self._progress_of_links()
             if done.blocks_with_replicas >= done.blocks or time.monotonic() > deadline:
                 self.report.blocks, self.report.replicas_linked = done.blocks, done.replicas_linked
                 return done
+            if time.monotonic() > requeue_at:
+                self._import(b"")
+                requeue_at = time.monotonic() + 1.0
             time.sleep(0.05)
 
     # --------------------------------------------------------------- steps
@@ -170,6 +178,7 @@ class Mover:
                 self._fence(Fence.DROP)
             except errors.NotFound:
                 pass               # dropped before a crash
+            self._fence(Fence.UNFENCE, self._target())    # the target forgets the move's block mapping
             self._step("drop source copy", t)
             self._save("done")
         r.seconds += time.monotonic() - started

@@ -64,6 +64,7 @@ class _Container:
         self.end = 0                 # bytes appended
         self.committed_end = 0       # end of the last committed entry
         self.broken = False
+        self.closed_by_namenode = False   # a subtree move closed it: nothing left for us to complete
         self.used_at = time.monotonic()
 
     @property
@@ -189,10 +190,15 @@ class SmallFileWriter:
         try:
             todo, self._acked = self._acked, []
             self._lock.release()
+            reopen = []
             try:
-                self._commit(todo)
+                reopen = self._commit(todo)
             finally:
                 self._lock.acquire()
+            for container, entry, error in reopen:     # its container was closed under it: write it again
+                self._closed_under_us(container, error)
+                entry.request.ClearField("container_block_id")
+                self._retry(entry)
         finally:
             self._committing = False
             self._round_done.notify_all()
@@ -207,15 +213,20 @@ class SmallFileWriter:
         else:
             self._append(entry)
 
-    def _commit(self, todo: list[tuple[_Container, _Entry]]) -> None:
+    def _commit(self, todo: list[tuple[_Container, _Entry]]) -> list:
+        """Commit ``todo``; returns (container, entry, error) of the entries whose container the
+        NameNode closed under them (LeaseConflict), which the caller writes again elsewhere."""
+        reopen = []
         if len(todo) == 1:
             container, entry = todo[0]
             try:
                 self.nn.commit_small(entry.request)
+            except errors.LeaseConflict as e:
+                return [(container, entry, e)]
             except errors.HfedError as e:
                 entry.error = e
             self._committed(container, entry)
-            return
+            return reopen
         for start in range(0, len(todo), pb.MAX_BATCH):
             chunk = todo[start:start + pb.MAX_BATCH]
             try:
@@ -223,9 +234,13 @@ class SmallFileWriter:
             except errors.HfedError as error:
                 replies = [error] * len(chunk)
             for (container, entry), reply in zip(chunk, replies):
+                if isinstance(reply, errors.LeaseConflict):
+                    reopen.append((container, entry, reply))
+                    continue
                 if isinstance(reply, Exception):
                     entry.error = reply
                 self._committed(container, entry)
+        return reopen
 
     @staticmethod
     def _committed(container: _Container, entry: _Entry) -> None:
@@ -241,6 +256,17 @@ class SmallFileWriter:
                     container.path, self.nameservice, error, container.committed_end)
         self.failed_datanodes.note(error.failed_uuid)
         container.broken = True
+        container.writer.abort()
+        self._retire(container)
+
+    def _closed_under_us(self, container: _Container, error: errors.HfedError) -> None:
+        """The NameNode closed this container (its lease recovered, e.g. for a subtree move):
+        stop its pipeline, keep what was committed, open a new one for what comes next."""
+        if container.closed_by_namenode:
+            return
+        log.info("staging container %s (namespace %s) was closed by the NameNode (%s); writing on in a new one",
+                 container.path, self.nameservice, error)
+        container.closed_by_namenode = container.broken = True
         container.writer.abort()
         self._retire(container)
 
@@ -266,6 +292,8 @@ class SmallFileWriter:
         """Finish the pipeline (if still whole) and Complete the container; False while no
         DataNode has reported it yet (try again later). A broken one ends at its last
         committed entry: the DataNodes kept at least that much."""
+        if container.closed_by_namenode:
+            return True
         if not container.broken and not container.writer.finished:
             try:
                 container.writer.close()

@@ -230,3 +230,33 @@ class Pack(Edit, kind="pack"):
 class Restage(Edit, kind="restage"):
     container_block: int
     entries: tuple[tuple[str, int, str], ...]         # (path, slot, base64 data)
+
+
+# ---------------------------------------------------------- subtree moves
+@dataclass(frozen=True)
+class ImportSubtree(Edit, kind="import_subtree"):
+    """A chunk of a subtree moved in from another namespace (namenode/subtree.py). ``entries``
+    is the chunk's JSON text as the mover sent it; ``assigned`` the (source block id, target
+    block id) pairs this call gave out, so replay makes exactly the same blocks."""
+    path: str
+    move_id: str
+    source_pool: str
+    entries: str
+    removed: tuple[str, ...]
+    assigned: tuple[tuple[int, int], ...]
+    mtime: int
+
+
+@dataclass(frozen=True)
+class DropSubtree(Edit, kind="drop_subtree"):
+    """The subtree moved away (or an aborted import): deleted here, whatever fence is up;
+    the move's block mapping, if this namespace was its target, is forgotten."""
+    path: str
+    move_id: str
+    mtime: int
+
+
+@dataclass(frozen=True)
+class ForgetMove(Edit, kind="forget_move"):
+    """A move into this namespace is over: its (source block -> target block) mapping goes."""
+    move_id: str

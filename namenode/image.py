@@ -40,6 +40,7 @@ import numpy as np
 from protos.checksum import BYTES_PER_CHECKSUM
 from protos.errors import HfedError
 from protos.files import fsync_dir
+from namenode import subtree
 from namenode.columns import DTYPES
 from namenode.inode_table import DIR_BIT, PERM_BITS, USED_BIT
 from namenode.small_files import IMAGE_ROWS as ROW_COLUMNS, PACKED_BIT, STAGED_BIT
@@ -82,6 +83,8 @@ def snapshot(fsn, txid: int, copy: bool = True) -> dict:
     header = {"cluster_id": fsn.cluster_id, "nameservice": fsn.nameservice, "txid": txid,
               "next_inode_id": fsn.ns.table.next_id, "next_block_id": blocks.next_block_id,
               "next_generation_stamp": blocks.next_generation_stamp, "names": list(fsn.ns.table.strings)}
+    if fsn.moves:        # subtree moves into this namespace under way: their block mappings
+        header["moves"] = subtree.moves_to_json(fsn)
     grab = blocks.column if copy else blocks.view
     return {"header": header, "inodes": fsn.ns.table.export(copy),
             "blocks": {name: grab(name) for name in ("ids", "inode", "gs", "num_bytes", "committed")}}
@@ -420,3 +423,4 @@ def _load(fsn, image: dict) -> None:
     fsn.blocks.load(c["block_id"], c["inode_id"], c["gs"], c["num_bytes"], c["committed"])
     fsn.blocks.next_block_id = max(fsn.blocks.next_block_id, head["next_block_id"])
     fsn.blocks.next_generation_stamp = max(fsn.blocks.next_generation_stamp, head["next_generation_stamp"])
+    subtree.moves_from_json(fsn, head.get("moves"))

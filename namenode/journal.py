@@ -85,6 +85,15 @@ class Journal:
     async def sync_to(self, txid: int) -> None:
         await self.editlog.sync_to(txid)
 
+    async def edits_since(self, txid: int) -> tuple[list | None, int]:
+        """(the records after ``txid``, as (txid, Edit), or None when some are no longer on
+        disk; the last txid now). Buffered edits are written first; the files are read
+        in a thread while the namespace goes on changing."""
+        await self.editlog.drain()
+        self.editlog.flush()            # no await since drain: no write is in flight
+        through = self.last_txid
+        return await asyncio.to_thread(edits_after, self.meta_dir, txid, through), through
+
     # --------------------------------------------------------------- lock
     def lock(self) -> None:
         """Hold meta_dir/in_use.lock for the life of the process (a second NameNode refuses)."""
@@ -342,6 +351,35 @@ class Journal:
                 self._lock_file = None
 
 
+def edits_after(meta_dir: Path, after: int, through: int) -> list | None:
+    """(txid, Edit) of the records after ``after`` up to ``through`` in the segments on disk;
+    None when some are gone (pruned after a checkpoint)."""
+    for _attempt in range(3):          # a checkpoint may rename a segment while we read
+        try:
+            return _read_edits(meta_dir, after, through)
+        except FileNotFoundError:
+            continue
+    return _read_edits(meta_dir, after, through)
+
+
+def _read_edits(meta_dir: Path, after: int, through: int) -> list | None:
+    out, expected = [], after + 1
+    for seg in editlog_mod.list_segments(meta_dir):
+        if expected > through:
+            break
+        if seg.last is not None and seg.last < expected:
+            continue
+        if seg.first > expected:
+            return None
+        result = editlog_mod.scan(seg.path, seg.path.read_bytes(), seg.first, tail_ok=seg.inprogress,
+                                  recover=False)
+        for txid, payload in result.records:
+            if expected <= txid <= through:
+                out.append((txid, edits.decode(payload)))
+                expected = txid + 1
+    return out if expected > through else None
+
+
 def transplant(fsn, fresh) -> None:
     """Give ``fsn`` the namespace of ``fresh``, keeping reported block locations
     (they are not in the log; DataNodes would only report them again)."""
@@ -352,6 +390,6 @@ def transplant(fsn, fresh) -> None:
                 fresh.blocks.add_replica(block, uuid_)
             if block.block_id in fsn.blocks.corrupt:
                 fresh.blocks.corrupt[block.block_id] = set(fsn.blocks.corrupt[block.block_id])
-    fsn.ns, fsn.blocks, fsn.leases = fresh.ns, fresh.blocks, fresh.leases
+    fsn.ns, fsn.blocks, fsn.leases, fsn.moves = fresh.ns, fresh.blocks, fresh.leases, fresh.moves
     fsn.pending = {b: p for b, p in fsn.pending.items() if b in fresh.blocks}
     fsn.needs_check = {block.block_id for block in fresh.blocks.all_blocks()}

@@ -11,13 +11,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from namenode import ops
+from namenode import ops, subtree
 from namenode.edits import Edit
 from namenode.blocks import BlockInfo, BlockMap, RemovedBlock
 from namenode.datanodes import DatanodeRegistry
 from namenode.namespace import Inode, Namespace
 from namenode.safemode import SafeMode
 from namenode.small_files import Layout
+
+
+LINKS_PER_COMMAND = 4096
 
 
 @dataclass
@@ -39,6 +42,14 @@ class DeleteCmd:
 class VerifyCmd:
     """Ask a DataNode to check replicas' checksums now (a client claimed they are
     corrupt): (block_id, generation_stamp, num_bytes). It reports them bad only if they are."""
+    blocks: list
+
+
+@dataclass
+class LinkCmd:
+    """Ask a DataNode to hard-link replicas of another block pool into this one (a subtree
+    moved in): (source block id, generation stamp, num_bytes, target block id)."""
+    source_pool: str
     blocks: list
 
 
@@ -77,6 +88,8 @@ class Namesystem:
         self.user_token_lifetime = 30 * 86400.0   # seconds, of user tokens the superuser issues
         self.block_keys = None          # namenode.block_keys.BlockKeys when block tokens are on
         self.mount_table = None         # namenode.mounts.ClusterMounts: this NameNode's copy of the cluster's
+        self.moves: dict = {}           # move id -> namenode.subtree.MoveMap, moves into this namespace
+        self.fences: dict[str, str] = {}   # subtree being moved away -> move id (memory only)
 
     def check_room(self, path: str) -> None:
         """Refuse an operation that adds objects once the memory budget is spent
@@ -93,6 +106,8 @@ class Namesystem:
 
     def commit(self, record: Edit):
         """Apply a mutation, then journal it (nothing is journaled if it fails)."""
+        if self.fences:
+            subtree.check_fences(self, record)
         result = ops.APPLY[type(record)](self, record)
         if self.journal is not None:
             self.journal.append(record)
@@ -160,6 +175,22 @@ class Namesystem:
         node = self.datanodes.nodes.get(uuid)
         if node is not None and node.alive:
             node.commands.append(DeleteCmd([(block_id, generation_stamp, num_bytes)]))
+
+    def queue_links(self, source_pool: str, links: dict[str, list], deadline: float) -> int:
+        """Hand each live DataNode its (source id, gs, num_bytes, target id) links, in
+        batches; the targets count as pending on it until reported. Returns links queued."""
+        queued = 0
+        for uuid, blocks in links.items():
+            node = self.datanodes.nodes.get(uuid)
+            if node is None or not node.alive:
+                continue
+            for start in range(0, len(blocks), LINKS_PER_COMMAND):
+                node.commands.append(LinkCmd(source_pool, blocks[start:start + LINKS_PER_COMMAND]))
+            for _src, _gs, _n, target in blocks:
+                waiting = self.pending.get(target)
+                self.pending[target] = ((waiting[0] if waiting else set()) | {uuid}, deadline)
+            queued += len(blocks)
+        return queued
 
     def live_locations(self, block: BlockInfo, client_host: str = "") -> list:
         """Live DataNodes with a good replica, the client's own host first."""

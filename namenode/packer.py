@@ -114,7 +114,8 @@ class Packer:
                 legacy.append(block_id)
             else:
                 block = self.fsn.blocks.get(block_id)
-                if block is not None and live_bytes < self.compact_live_fraction * block.num_bytes:
+                # no replica yet: a container that moved in from another namespace, links pending
+                if block is not None and block.replicas and live_bytes < self.compact_live_fraction * block.num_bytes:
                     sparse.append(block_id)
         if everything or small.staged or legacy or sparse:
             return legacy + sparse + staging

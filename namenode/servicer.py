@@ -11,8 +11,9 @@ from protos.checksum import BYTES_PER_CHECKSUM
 from namenode import budget as budget_mod, replication
 from namenode.auth import Authenticator
 from namenode.mounts import VERSION_KEY, caller_version
+from namenode.move_service import MoveRpcs
+from namenode.namesystem import DeleteCmd, LinkCmd, Namesystem, TransferCmd, VerifyCmd
 from protos.mount_state import MountState
-from namenode.namesystem import DeleteCmd, Namesystem, TransferCmd, VerifyCmd
 from namenode.packer import PackCmd
 from namenode.ops import attrs, dirs, files, reads, small
 
@@ -90,7 +91,7 @@ def _routed_paths(request):
     return () if path is None else ((path, not isinstance(request, _READS)),)
 
 
-class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
+class ClientProtocolServicer(MoveRpcs, pb_grpc.ClientProtocolServicer):
     def __init__(self, fsn: Namesystem, auth: Authenticator, tls: bool = False):
         self.fsn = fsn
         self.auth = auth
@@ -425,12 +426,6 @@ class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
         return pb.SaveNamespaceResponse(txid=txid, image=str(path))
 
     # ---------------------------------------------------------- mount table
-    def _superuser(self, context, what: str):
-        caller = self._caller(context)
-        if not caller.superuser:
-            raise errors.AccessDenied(f"{self.where}: only the superuser may {what} (user={caller.user})")
-        return caller
-
     def _mounts(self):
         if self.fsn.mount_table is None:
             raise errors.InvalidArgument(f"{self.where} keeps no cluster mount table")
@@ -518,6 +513,10 @@ class DatanodeProtocolServicer(pb_grpc.DatanodeProtocolServicer):
         if isinstance(cmd, VerifyCmd):
             return pb.DatanodeCommand(verify=pb.VerifyCommand(blocks=[
                 pb.Block(block_id=b, generation_stamp=g, num_bytes=n, pool_id=pool) for b, g, n in cmd.blocks]))
+        if isinstance(cmd, LinkCmd):
+            return pb.DatanodeCommand(link=pb.LinkCommand(source_pool=cmd.source_pool, blocks=[
+                pb.LinkedBlock(source=pb.Block(block_id=s, generation_stamp=g, num_bytes=n, pool_id=cmd.source_pool),
+                               target_block_id=t) for s, g, n, t in cmd.blocks]))
         assert isinstance(cmd, DeleteCmd)
         return pb.DatanodeCommand(delete=pb.DeleteCommand(blocks=[
             pb.Block(block_id=b, generation_stamp=g, num_bytes=n, pool_id=pool) for b, g, n in cmd.blocks]))

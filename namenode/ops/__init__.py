@@ -6,7 +6,7 @@ changes the tables from the record. ``Namesystem.commit`` runs the apply
 function for live calls and journal replay runs the very same one.
 """
 from namenode import edits
-from namenode.ops import attrs, dirs, files, small
+from namenode.ops import attrs, dirs, files, moves, small
 
 APPLY = {
     edits.Mkdirs: dirs.apply_mkdirs,
@@ -23,6 +23,9 @@ APPLY = {
     edits.SetTimes: attrs.apply_set_times,
     edits.CommitSmall: small.apply_commit_small,
     edits.Packed: small.apply_packed,
+    edits.ImportSubtree: moves.apply_import,
+    edits.DropSubtree: moves.apply_drop,
+    edits.ForgetMove: moves.apply_forget,
     # records of an older hfed that held small files' bytes (replayed, never written now)
     edits.CompleteSmall: small.apply_complete_small,
     edits.StageFile: small.apply_stage_file,

@@ -18,7 +18,7 @@ import base64
 
 from protos import paths, small_entry
 from protos.checksum import BYTES_PER_CHECKSUM
-from protos.errors import AccessDenied, InvalidArgument, IsADirectory, NotFound
+from protos.errors import AccessDenied, InvalidArgument, IsADirectory, LeaseConflict, NotFound
 from namenode import edits
 from namenode.namespace import WRITE, Caller
 from namenode.ops import dirs, files
@@ -81,8 +81,10 @@ def _open_container_of(fsn, path: str, block_id: int, client_name: str):
             or not container.blocks or container.blocks[-1] != block_id:
         raise InvalidArgument(f"{fsn.ns.where(path)}: block {block_id} is not a staging container", path)
     if container.lease_holder != client_name:
-        raise InvalidArgument(f"{fsn.ns.where(path)}: staging container block {block_id} is not open for "
-                              f"{client_name} (it was closed, or another writer holds it)", path)
+        # LeaseConflict: the writer sends the entry again in a new container (client/small_writer.py);
+        # a subtree move closes the containers that hold its files, with writers still using them.
+        raise LeaseConflict(f"{fsn.ns.where(path)}: staging container block {block_id} is not open for "
+                            f"{client_name} (it was closed, or another writer holds it)", path)
     return container
 
 

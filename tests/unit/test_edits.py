@@ -35,6 +35,10 @@ EXAMPLES = [
     edits.StageFile("/user/a/s", "QUFBQQ=="),
     edits.Pack("/.hfed-containers/c1", 1 << 30, (("/user/a/s", 5, 0, 4), ("/user/a/t", 6, 4, 2))),
     edits.Restage(1 << 30, (("/user/a/s", 5, "QUFBQQ=="),)),
+    edits.ImportSubtree("/data/p", "m1", "BP-a", '[{"path":"","type":"dir"}]', ("/data/p/x",),
+                        ((1 << 30, (1 << 30) + 7),), 13),
+    edits.DropSubtree("/data/p", "m1", 14),
+    edits.ForgetMove("m1"),
 ]
 
 

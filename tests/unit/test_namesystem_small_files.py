@@ -104,7 +104,7 @@ def test_a_commit_naming_what_the_writer_was_not_given_is_refused_and_changes_no
     app = Appender(fsn)
     app.put("/user/alice/first", 100)
     args = dict(offset=app.end, length=2000, client="c1", block=app.block.block_id) | bad
-    with pytest.raises(InvalidArgument, match=message) as caught:
+    with pytest.raises((InvalidArgument, LeaseConflict), match=message) as caught:
         small.commit_small(fsn, alice(fsn), "/user/alice/x", args["client"], args["block"], args["offset"],
                            args["length"], 0, create=dict(permission=0, overwrite=True, create_parent=True,
                                                           replication=0))
