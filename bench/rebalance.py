@@ -2,7 +2,7 @@
 move half of the full namespace into it while users keep writing.
 
     python -m bench.rebalance [--max-objects 100000] [--users 8] [--batch 10]
-                              [--hold 5] [--after 30] [--max-seconds 600] [--tiny]
+                              [--hold 5] [--after 60] [--max-seconds 600] [--tiny]
 
 A MiniCluster with two namespaces (ns-a owns /user and /tmp, ns-b owns /data) and
 --datanodes DataNodes (default 1); ns-b has a budget of --max-objects (files + directories + blocks).
@@ -411,7 +411,7 @@ def main(argv=None) -> int:
     parser.add_argument("--datanodes", type=int, default=1, help="DataNodes (empty files need none; they "
                                                                   "register with the added namespace)")
     parser.add_argument("--hold", type=float, default=5.0, help="seconds at the wall before adding a namespace")
-    parser.add_argument("--after", type=float, default=30.0, help="seconds the users go on after the move")
+    parser.add_argument("--after", type=float, default=60.0, help="seconds the users go on after the move")
     parser.add_argument("--max-seconds", type=float, default=600.0, help="give up reaching the wall after this")
     parser.add_argument("--results", default=str(RESULTS), help="where rebalance.md, .json and .png go")
     parser.add_argument("--tiny", action="store_true", help="a seconds-long run (smoke test)")
