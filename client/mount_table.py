@@ -1,4 +1,4 @@
-"""Client-side mount table with HDFS ViewFs rules.
+"""Client-side view of the cluster mount table (protos/mount_state.py), with HDFS ViewFs rules.
 
 Each mount sends one directory subtree to one nameservice. A path goes to the
 mount whose path is its longest prefix *by whole components* (/user owns
@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 from protos import errors, paths
 from protos.config import ClusterConfig
+from protos.mount_state import MountState
 
 
 class Resolved(NamedTuple):
@@ -28,11 +29,14 @@ class Resolved(NamedTuple):
 
 
 class MountTable:
-    def __init__(self, cfg: ClusterConfig):
+    def __init__(self, source: ClusterConfig | MountState):
+        """Routing by a cluster mount table, or by the one a config seeds (version 0)."""
+        self.state = source if isinstance(source, MountState) else MountState.from_config(source, 0)
+        self.version = self.state.version
         # Longest first, so the first match is the longest prefix.
-        self.mounts: list[tuple[str, str]] = sorted(cfg.mounts, key=lambda m: len(m[0]), reverse=True)
-        self.fallback: str | None = cfg.fallback
-        self._by_path = dict(cfg.mounts)
+        self.mounts: list[tuple[str, str]] = [(m.path, m.nameservice) for m in self.state.mounts]
+        self.fallback: str | None = self.state.fallback or None
+        self._by_path = dict(self.mounts)
 
     def mount_of(self, path: str) -> tuple[str, str] | None:
         """(mount path, nameservice) of the mount owning ``path``, or None."""
@@ -52,6 +56,10 @@ class MountTable:
         known = ", ".join(m for m, _ in sorted(self.mounts)) or "none"
         raise errors.NotFound(f"{path}: no mount point covers this path and there is no fallback "
                               f"namespace (mount points: {known})", path)
+
+    def is_read_only(self, path: str) -> bool:
+        mount = self.state.mount_of(paths.check(path))
+        return mount is not None and mount.readonly
 
     def is_mount_point(self, path: str) -> bool:
         return paths.check(path) in self._by_path

@@ -13,6 +13,7 @@ import time
 import grpc
 
 from protos import errors, rpc, rpc_errors
+from protos.mount_state import MountState
 from protos import hfed_pb2 as pb
 from protos import hfed_pb2_grpc as pb_grpc
 
@@ -24,6 +25,13 @@ CONNECT_TIMEOUT_MS = 2000
 _IDEMPOTENT = {"GetFileInfo", "GetListing", "GetBlockLocations", "GetContentSummary", "GetStats",
                "GetServerDefaults", "RenewLease", "PackNow"}
 _RETRY_BUDGET = 2.0
+# How long a call refused with errors.Retry (a subtree being cut over to another
+# namespace) is tried again before the error reaches the caller.
+RETRY_WAIT = 30.0
+# Calls bound to state in one namespace (a staging container): after a mount change they
+# are not sent elsewhere; the caller redoes the work (client/fs.py pipe_many).
+_NOT_REDIRECTED = {"CommitSmall", "OpenContainer"}
+VERSION_KEY = "hfed-mount-version"   # namenode/mounts.py: the mount table version each side knows
 PACK_TIMEOUT = 600.0   # PackNow returns once DataNodes packed every closed container
 
 CHANNEL_OPTIONS = rpc.OPTIONS + [
@@ -63,19 +71,25 @@ def name_error(error: errors.HfedError, nameservice: str, address: str, path: st
     return rebuilt
 
 
+def _is_retry(err: grpc.RpcError) -> bool:
+    return any(k == rpc_errors.ERROR_KEY and v == errors.Retry.kind for k, v in err.trailing_metadata() or ())
+
+
 class NamenodeClient:
     def __init__(self, nameservice: str, address: str, user: str | None = None,
                  groups: list[str] | None = None, timeout: float = DEFAULT_TIMEOUT, metadata: tuple | None = None,
-                 cfg=None):
+                 cfg=None, router=None):
         """``metadata``: what every call carries (client/credentials.py: a token); without it the
         caller only claims ``user`` and ``groups``, which a cluster with tokens refuses. ``cfg``:
-        the cluster's config, for its TLS settings (None: a plain channel)."""
+        the cluster's config, for its TLS settings (None: a plain channel). ``router``: the
+        session whose mount table this client follows (client/session.py), or None."""
         self.nameservice = nameservice
         self.address = address
         self.timeout = timeout
         self.metadata = metadata if metadata is not None else rpc.identity_metadata(user, groups)
         self._channel = rpc.channel(address, cfg, CHANNEL_OPTIONS)
         self._stub = pb_grpc.ClientProtocolStub(self._channel)
+        self.router = router
 
     def __repr__(self) -> str:
         return f"NamenodeClient({self.nameservice!r}, {self.address!r})"
@@ -84,17 +98,48 @@ class NamenodeClient:
         self._channel.close()
 
     def call(self, method: str, request, path: str | None = None, timeout: float | None = None):
-        """Invoke ``method`` with ``request``; raise hfed errors naming namespace and path."""
+        """Invoke ``method`` with ``request``; raise hfed errors naming namespace and path.
+        With a router, the call follows the cluster mount table: a reply showing a newer
+        table refreshes it; a path now owned elsewhere (MountMoved) is sent there; a subtree
+        being cut over (Retry) is waited for, up to RETRY_WAIT seconds."""
+        retry_until = None
+        delay = 0.05
+        while True:
+            try:
+                return self._call_once(method, request, path, timeout)
+            except errors.MountMoved:
+                if self.router is None:
+                    raise
+                self.router.refresh_mounts()
+                other = self.router.namenode_for(path) if path and method not in _NOT_REDIRECTED else self
+                if other is self:
+                    raise
+                return other.call(method, request, path, timeout)
+            except errors.Retry:
+                retry_until = retry_until or time.monotonic() + RETRY_WAIT
+                if time.monotonic() + delay > retry_until:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+
+    def _call_once(self, method: str, request, path: str | None, timeout: float | None):
         stub_method = getattr(self._stub, method)
         deadline = time.monotonic() + _RETRY_BUDGET
         delay = 0.1
+        router = self.router
+        metadata = self.metadata if router is None else self.metadata + ((VERSION_KEY, str(router.mount_version)),)
         while True:
             try:
-                return stub_method(request, timeout=timeout or self.timeout, metadata=self.metadata,
-                                   wait_for_ready=False)
+                reply, call = stub_method.with_call(request, timeout=timeout or self.timeout, metadata=metadata,
+                                                    wait_for_ready=False)
+                if router is not None:
+                    for key, value in call.trailing_metadata() or ():
+                        if key == VERSION_KEY and int(value) > router.mount_version:
+                            router.refresh_mounts()
+                return reply
             except grpc.RpcError as e:
                 retry = (method in _IDEMPOTENT and e.code() == grpc.StatusCode.UNAVAILABLE
-                         and time.monotonic() + delay < deadline)
+                         and not _is_retry(e) and time.monotonic() + delay < deadline)
                 if not retry:
                     raise rebuild_error(e, self.nameservice, self.address, path) from None
                 time.sleep(delay)
@@ -250,7 +295,34 @@ class NamenodeClient:
     def batch(self, entries: list[pb.BatchEntry]) -> list:
         """Many operations in one call (at most pb.MAX_BATCH): one result per
         entry, in order, each its reply message or, for an entry that failed,
-        the exception its single call would have raised (returned, not raised)."""
-        reply = self.call("Batch", pb.BatchRequest(entries=entries))
-        return [batch_error(r.error, self.nameservice, self.address) if r.HasField("error")
-                else getattr(r, r.WhichOneof("result")) for r in reply.results]
+        the exception its single call would have raised (returned, not raised).
+        Entries refused with Retry are sent again (up to RETRY_WAIT); after a mount
+        change the entries go to the namespaces that own their paths now."""
+        try:
+            reply = self.call("Batch", pb.BatchRequest(entries=entries))
+        except errors.MountMoved as moved:
+            if self.router is None:
+                raise
+            return self.router.rebatch(entries, moved)
+        results = [batch_error(r.error, self.nameservice, self.address) if r.HasField("error")
+                   else getattr(r, r.WhichOneof("result")) for r in reply.results]
+        retry_until, delay = time.monotonic() + RETRY_WAIT, 0.05
+        while True:
+            again = [i for i, r in enumerate(results) if isinstance(r, errors.Retry)]
+            if not again or time.monotonic() + delay > retry_until:
+                return results
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+            for i, result in zip(again, self.batch([entries[i] for i in again])):
+                results[i] = result
+
+
+def mount_table_of(client: NamenodeClient, known_version: int = 0) -> MountState | None:
+    """The cluster mount table ``client``'s NameNode knows, or None when it is not newer than
+    ``known_version``. A plain call: it neither follows nor refreshes a mount table."""
+    try:
+        reply = client._stub.GetMountTable(pb.GetMountTableRequest(known_version=known_version),
+                                           timeout=5.0, metadata=client.metadata, wait_for_ready=False)
+    except grpc.RpcError as e:
+        raise rebuild_error(e, client.nameservice, client.address) from None
+    return MountState.from_pb(reply.table) if reply.HasField("table") else None

@@ -11,18 +11,24 @@ the filesystem object.
 """
 from __future__ import annotations
 
+import logging
 import os
 import threading
+import time
 import uuid
 
 from client import credentials
 from client.datanode_client import DatanodePool
 from client.failed_datanodes import FailedDatanodes
 from client.mount_table import MountTable, Resolved
-from client.namenode_client import NamenodeClient
+from client.namenode_client import NamenodeClient, mount_table_of
 from client.small_writer import SmallFileWriter
 from protos import checksum, config, errors
 from protos import hfed_pb2 as pb
+from protos.mount_state import MountState
+
+log = logging.getLogger(__name__)
+MOUNT_REFRESH_GAP = 0.2   # seconds: a table that just failed to refresh is not asked for again sooner
 
 
 class ClusterSession:
@@ -34,7 +40,7 @@ class ClusterSession:
             self.cfg = conf
         else:
             self.cfg = config.load(config.find_config_path(str(conf) if conf else None))
-        self.mounts = MountTable(self.cfg)
+        self.mounts = MountTable(self.cfg)     # the config's table until the cluster's arrives
         self.credentials = credentials.find(self.cfg, user, groups)
         self.user = self.credentials.user
         self.groups = self.credentials.groups or [self.user]   # what the client shows; NameNodes decide
@@ -46,6 +52,9 @@ class ClusterSession:
         self._namenodes: dict[str, NamenodeClient] = {}
         self._defaults: dict[str, pb.GetServerDefaultsResponse] = {}
         self._small_writers: dict[str, SmallFileWriter] = {}   # nameservice -> its open staging container
+        self._mount_lock = threading.Lock()
+        self._last_refresh_failed = 0.0
+        self.refresh_mounts()
 
     def __repr__(self) -> str:
         return f"<ClusterSession user={self.user!r} host={self.host!r} {sorted(self.cfg.nameservices)}>"
@@ -58,13 +67,78 @@ class ClusterSession:
         with self._lock:
             client = self._namenodes.get(nameservice)
             if client is None:
-                ns = self.cfg.nameservices.get(nameservice)
-                if ns is None:
+                address = self.mounts.state.nameservices.get(nameservice)
+                if address is None or address.endswith(":0"):     # not bound yet when the table was made
+                    address = getattr(self.cfg.nameservices.get(nameservice), "address", None)
+                if address is None:
                     raise errors.InvalidArgument(f"unknown nameservice {nameservice!r} "
-                                                 f"(known: {', '.join(sorted(self.cfg.nameservices))})")
+                                                 f"(known: {', '.join(sorted(self.mounts.state.nameservices))})")
                 client = self._namenodes[nameservice] = NamenodeClient(
-                    nameservice, ns.address, metadata=self.credentials.metadata(nameservice, self.cfg), cfg=self.cfg)
+                    nameservice, address, metadata=self.credentials.metadata(nameservice, self.cfg), cfg=self.cfg,
+                    router=self)
             return client
+
+    def nameservices(self) -> list[str]:
+        """Every namespace of the cluster, by the current mount table."""
+        return sorted(self.mounts.state.nameservices)
+
+    # ---------------------------------------------------------- mount table
+
+    @property
+    def mount_version(self) -> int:
+        return self.mounts.version
+
+    def refresh_mounts(self) -> bool:
+        """Fetch the cluster mount table (from its holder, else any NameNode that answers) if
+        it is newer than ours. False when no NameNode answered: we keep routing by the cached table."""
+        with self._mount_lock:
+            if time.monotonic() - self._last_refresh_failed < MOUNT_REFRESH_GAP:
+                return False
+            known = self.mounts.version
+            holder = self.mounts.state.holder or self.cfg.holder()
+            for ns in [holder] + [n for n in self.nameservices() if n != holder]:
+                try:
+                    state = mount_table_of(self.namenode(ns), known)
+                except (errors.HfedError, OSError):
+                    continue
+                if state is not None and state.version > self.mounts.version:
+                    self._install(state)
+                return True
+            self._last_refresh_failed = time.monotonic()
+            return False
+
+    def _install(self, state: MountState) -> None:
+        moved = [ns for ns, address in state.nameservices.items()
+                 if self.mounts.state.nameservices.get(ns, address) != address]
+        self.mounts = MountTable(state)
+        with self._lock:
+            for ns in moved:       # a namespace served from a new address: reconnect
+                client = self._namenodes.pop(ns, None)
+                if client is not None:
+                    client.close()
+
+    def namenode_for(self, path: str) -> NamenodeClient:
+        return self.namenode(self.resolve(path).nameservice)
+
+    def rebatch(self, entries: list[pb.BatchEntry], moved: errors.MountMoved) -> list:
+        """A batch refused because a path moved: each entry sent where its path lives now.
+        Small-file commits stay bound to their namespace's container: they get ``moved``."""
+        self.refresh_mounts()
+        results: list = [None] * len(entries)
+        by_ns: dict[str, list[int]] = {}
+        for i, entry in enumerate(entries):
+            inner = getattr(entry, entry.WhichOneof("op"))
+            if entry.WhichOneof("op") == "commit_small":
+                results[i] = errors.MountMoved(moved.message, inner.path)
+                continue
+            try:
+                by_ns.setdefault(self.resolve(inner.path).nameservice, []).append(i)
+            except errors.HfedError as e:
+                results[i] = e
+        for ns, todo in by_ns.items():
+            for i, result in zip(todo, self.namenode(ns).batch([entries[i] for i in todo])):
+                results[i] = result
+        return results
 
     # ------------------------------------------------------- server defaults
 
@@ -97,7 +171,7 @@ class ClusterSession:
     def stats(self) -> list[tuple[str, pb.GetStatsResponse | Exception]]:
         """Each namespace's statistics, or the error when it is down (the others still answer)."""
         result = []
-        for ns in sorted(self.cfg.nameservices):
+        for ns in self.nameservices():
             try:
                 result.append((ns, self.namenode(ns).get_stats()))
             except (errors.HfedError, OSError) as e:

@@ -76,6 +76,7 @@ class Namesystem:
         self.delegation = None          # namenode.delegation.DelegationTokens when tokens are on
         self.user_token_lifetime = 30 * 86400.0   # seconds, of user tokens the superuser issues
         self.block_keys = None          # namenode.block_keys.BlockKeys when block tokens are on
+        self.mount_table = None         # namenode.mounts.ClusterMounts: this NameNode's copy of the cluster's
 
     def check_room(self, path: str) -> None:
         """Refuse an operation that adds objects once the memory budget is spent

@@ -21,6 +21,7 @@ from protos.rpc import aio_server, current_user, write_address_file
 from namenode import auth, budget as budget_mod, journal as journal_mod, replication
 from namenode.delegation import DelegationTokens
 from namenode.block_keys import BlockKeys
+from namenode.mounts import ClusterMounts, follow_holder
 from namenode.namesystem import Namesystem
 from namenode.packer import Packer
 from namenode.ops import dirs
@@ -63,6 +64,7 @@ def build_namesystem(cfg: config_mod.ClusterConfig, nameservice: str, recover: b
                  "changes are acknowledged before they are on disk)")
         fsn.journal = journal
     fsn.ns.supergroup = cfg.security.supergroup
+    fsn.mount_table = ClusterMounts(nameservice, cfg, ns_cfg.meta_dir)
     fsn.user_token_lifetime = cfg.security.user_token_lifetime
     if cfg.security.tokens:
         fsn.delegation = DelegationTokens(security.ensure_secret(cfg.secret_path()), nameservice,
@@ -161,18 +163,21 @@ async def serve(cfg: config_mod.ClusterConfig, nameservice: str, address_file: s
     address = f"{host}:{port}"
     log.info("namespace %s (pool %s, cluster %s) serving on %s; security: %s auth, superuser %s", nameservice,
              fsn.pool_id, cfg.cluster_id, address, authenticator.mode, fsn.ns.superuser)
+    fsn.mount_table.advertise(address)
     write_address_file(address_file, address)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     packer = asyncio.create_task(fsn.packer.run())
-    tasks = [asyncio.create_task(monitor(fsn, min(cfg.heartbeat_interval, 1.0)))]
+    tasks = [asyncio.create_task(monitor(fsn, min(cfg.heartbeat_interval, 1.0))),
+             asyncio.create_task(follow_holder(fsn.mount_table, cfg, min(cfg.heartbeat_interval, 1.0)))]
     if fsn.journal is not None:
         tasks.append(asyncio.create_task(checkpointer(fsn, cfg.checkpoint_txns, cfg.checkpoint_period)))
     await stop.wait()
     log.info("namespace %s stopping", nameservice)
     tasks[0].cancel()
+    tasks[1].cancel()
     packer.cancel()
     await server.stop(grace=1.0)
     if fsn.journal is not None:
@@ -180,7 +185,7 @@ async def serve(cfg: config_mod.ClusterConfig, nameservice: str, address_file: s
             if not fsn.journal.editlog.broken:
                 await fsn.journal.checkpoint(fsn)   # waits for a running one; the next start replays nothing
         finally:
-            for task in tasks[1:]:
+            for task in tasks[2:]:
                 task.cancel()
             fsn.journal.close()
 

@@ -5,11 +5,13 @@ import functools
 import inspect
 import logging
 
-from protos import errors, rpc_errors, security, hfed_pb2 as pb, hfed_pb2_grpc as pb_grpc
+from protos import errors, paths, rpc_errors, security, hfed_pb2 as pb, hfed_pb2_grpc as pb_grpc
 from protos import datatransfer as dt
 from protos.checksum import BYTES_PER_CHECKSUM
 from namenode import budget as budget_mod, replication
 from namenode.auth import Authenticator
+from namenode.mounts import VERSION_KEY, caller_version
+from protos.mount_state import MountState
 from namenode.namesystem import DeleteCmd, Namesystem, TransferCmd, VerifyCmd
 from namenode.packer import PackCmd
 from namenode.ops import attrs, dirs, files, reads, small
@@ -32,6 +34,9 @@ def translated(handler):
             reply = await reply
         if journal is not None and journal.last_txid > before:
             await journal.sync_to(journal.last_txid)
+        mounts = self.fsn.mount_table
+        if mounts is not None:     # every reply says which mount table version this NameNode knows
+            context.set_trailing_metadata(((VERSION_KEY, str(mounts.version)),))
         return reply
     return rpc_errors.serves(durable)
 
@@ -62,6 +67,29 @@ def _block_tuple(block: pb.Block):
     return (block.block_id, block.num_bytes) if block.block_id else None
 
 
+# Requests that name no path, or that the mover sends to both sides of a move (paths the
+# mount table gives to another namespace on purpose): not checked against the mount table.
+UNROUTED = (pb.ExportSubtreeRequest, pb.SubtreeChangesRequest, pb.FenceSubtreeRequest, pb.ImportSubtreeRequest,
+            pb.MoveProgressRequest)
+_READS = (pb.GetFileInfoRequest, pb.GetListingRequest, pb.GetBlockLocationsRequest, pb.GetContentSummaryRequest)
+
+
+def _routed_paths(request):
+    """(path, is a write) for every path a client request names."""
+    if isinstance(request, pb.RenameRequest):
+        return ((request.src, True), (request.dst, True))
+    if isinstance(request, pb.BatchRequest):
+        found = []
+        for entry in request.entries:
+            op = entry.WhichOneof("op")
+            if op is not None:
+                inner = getattr(entry, op)
+                found.append((inner.path, not isinstance(inner, _READS)))
+        return found
+    path = getattr(request, "path", None)
+    return () if path is None else ((path, not isinstance(request, _READS)),)
+
+
 class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
     def __init__(self, fsn: Namesystem, auth: Authenticator, tls: bool = False):
         self.fsn = fsn
@@ -74,7 +102,16 @@ class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
         return self.auth.client(context)
 
     def _authenticate(self, request, context) -> None:
-        self.auth.client(context)
+        caller = self.auth.client(context)
+        mounts = self.fsn.mount_table
+        if mounts is not None and type(request) not in UNROUTED:
+            version = caller_version(context)
+            for path, write in _routed_paths(request):
+                try:
+                    path = paths.check(path)
+                except errors.HfedError:
+                    continue          # a malformed path gets its own error from the operation
+                mounts.check(path, write, version)
 
     def _block(self, block) -> pb.Block:
         return pb.Block(block_id=block.block_id, generation_stamp=block.generation_stamp,
@@ -386,6 +423,38 @@ class ClientProtocolServicer(pb_grpc.ClientProtocolServicer):
             raise errors.InvalidArgument(f"namespace {fsn.nameservice} has no meta_dir: nothing to save to")
         txid, path = await fsn.journal.checkpoint(fsn)
         return pb.SaveNamespaceResponse(txid=txid, image=str(path))
+
+    # ---------------------------------------------------------- mount table
+    def _superuser(self, context, what: str):
+        caller = self._caller(context)
+        if not caller.superuser:
+            raise errors.AccessDenied(f"{self.where}: only the superuser may {what} (user={caller.user})")
+        return caller
+
+    def _mounts(self):
+        if self.fsn.mount_table is None:
+            raise errors.InvalidArgument(f"{self.where} keeps no cluster mount table")
+        return self.fsn.mount_table
+
+    @translated
+    def GetMountTable(self, request, context):
+        mounts = self._mounts()
+        if request.known_version and request.known_version >= mounts.version:
+            return pb.GetMountTableResponse()
+        return pb.GetMountTableResponse(table=mounts.to_pb())
+
+    @translated
+    def UpdateMountTable(self, request, context):
+        self._superuser(context, "change the mount table")
+        state = self._mounts().update(request.expected_version, MountState.from_pb(request.table))
+        return pb.UpdateMountTableResponse(table=state.to_pb())
+
+    @translated
+    def InstallMountTable(self, request, context):
+        self._superuser(context, "install a mount table")
+        mounts = self._mounts()
+        mounts.install(MountState.from_pb(request.table))
+        return pb.InstallMountTableResponse(version=mounts.version)
 
 
 class DatanodeProtocolServicer(pb_grpc.DatanodeProtocolServicer):

@@ -20,6 +20,9 @@
     pack_age = 30.0
     compact_live_fraction = 0.5   # rewrite containers whose live bytes fall below this fraction
     fallback = "ns-a"             # optional: namespace for unmounted paths
+    mount_holder = "ns-a"         # the NameNode that orders changes of the cluster's mount table
+                                  # (default: the fallback, else the first nameservice by name); the
+                                  # mounts below only seed that table (protos/mount_state.py)
 
     [nameservices.ns-a]
     address = "127.0.0.1:9000"
@@ -142,6 +145,7 @@ class ClusterConfig:
     mounts: list[tuple[str, str]]
     datanodes: dict[str, DatanodeConfig] = field(default_factory=dict)
     fallback: str | None = None
+    mount_holder: str | None = None     # None: the fallback, else the first nameservice by name
     block_size: int = 128 << 20
     replication: int = 3
     heartbeat_interval: float = 1.0
@@ -176,6 +180,10 @@ class ClusterConfig:
 
     def tls_path(self) -> Path:
         return Path(self.security.tls_dir) if self.security.tls_dir else self.config_dir() / "tls"
+
+    def holder(self) -> str:
+        """The nameservice whose NameNode orders changes of the cluster mount table."""
+        return self.mount_holder or self.fallback or min(self.nameservices)
 
     def client_host_label(self) -> str:
         return os.environ.get(ENV_HOST) or self.client_host
@@ -232,6 +240,9 @@ def from_dict(raw: dict, source: str = "<dict>") -> ClusterConfig:
     fallback = top.pop("fallback")
     if fallback is not None and fallback not in nameservices:
         fail(f"fallback names unknown nameservice {fallback!r}")
+    if top["mount_holder"] is not None and top["mount_holder"] not in nameservices:
+        fail(f"mount_holder names unknown nameservice {top['mount_holder']!r} "
+             f"(known: {', '.join(sorted(nameservices))})")
     datanodes = {}
     for label, dn in check.table(raw, "datanodes").items():
         where = f"datanodes.{label}."
@@ -290,6 +301,7 @@ _POSITIVE_SECONDS = dict(kind="seconds", low=0, above=True)
 _TOP = {
     "cluster_id": _Key("str", "CID-hfed"),
     "fallback": _Key("str", None),
+    "mount_holder": _Key("str", None),
     "block_size": _Key("size", 128 << 20, 1),
     "replication": _Key("int", 3, 1, 512),
     "heartbeat_interval": _Key(default=1.0, **_POSITIVE_SECONDS),
@@ -443,6 +455,8 @@ def dump(cfg: ClusterConfig) -> str:
         "pack_bytes", "pack_age", "compact_live_fraction"))
     if cfg.fallback:
         top["fallback"] = cfg.fallback
+    if cfg.mount_holder:
+        top["mount_holder"] = cfg.mount_holder
     top["nameservices"] = {ns.name: {"address": ns.address, "meta_dir": ns.meta_dir,
                                      **{k: getattr(ns, k) for k in ("max_memory", "max_objects") if getattr(ns, k)}}
                            for ns in cfg.nameservices.values()}

@@ -7,6 +7,8 @@ import time
 import pytest
 
 from client.fs import HfedFileSystem
+from client.namenode_client import NamenodeClient
+from protos import errors
 
 
 def test_root_lists_mount_points_as_directories(fs):
@@ -22,10 +24,16 @@ def test_paths_route_to_their_namespace(fs):
     assert fs.session.resolve("/user/route/a").nameservice == "ns-a"
     assert fs.session.resolve("/data/route/b").nameservice == "ns-b"
     assert fs.info("/data/route/b")["nameservice"] == "ns-b"
-    # Each namespace holds only its own subtree.
-    ns_b = fs.session.namenode("ns-b")
-    with pytest.raises(FileNotFoundError):
-        ns_b.get_file_info("/user/route")
+    # Each namespace holds only its own subtree, and refuses calls for another's (by the
+    # cluster mount table), naming the owner; a session's client follows the table there.
+    routed = fs.session.namenode("ns-b")
+    plain = NamenodeClient("ns-b", routed.address, metadata=routed.metadata, cfg=fs.session.cfg)
+    try:
+        with pytest.raises(errors.MountMoved, match="belongs to namespace ns-a"):
+            plain.get_file_info("/user/route")
+    finally:
+        plain.close()
+    assert routed.get_file_info("/user/route").is_dir
     fs.rm("/user/route", recursive=True)
     fs.rm("/data/route", recursive=True)
 
