@@ -318,6 +318,11 @@ class NameserviceActor:
                         block_name(block.block_id, block.generation_stamp), self.where, e)
 
 
+def _usable_address(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    return bool(host) and port.isdigit() and int(port) > 0
+
+
 class NamenodeLinks:
     """Every NameserviceActor of this DataNode, and routing of reports by block pool."""
 
@@ -336,7 +341,7 @@ class NamenodeLinks:
         self.packing: set[tuple[str, int]] = set()
         self.link_slots = asyncio.Semaphore(1)   # LinkCommands: one batch of links at a time
         self.mount_version = 0   # of the newest cluster mount table a heartbeat reply carried
-        self._left_alone: set[str] = set()   # nameservices no longer in the table, logged once
+        self._left_alone: set[tuple[str, str]] = set()   # (nameservice, address) the table disagrees on, logged once
         self._serving_transfers = serving_transfers
         # What every DatanodeProtocol call carries: a token only holders of the cluster secret can make.
         self.metadata = ((security.TOKEN_KEY, security.datanode_token(security.ensure_secret(cfg.secret_path()),
@@ -367,27 +372,28 @@ class NamenodeLinks:
         return actor
 
     def mount_table_seen(self, table: pb.MountTableState, source: str) -> None:
-        """A heartbeat reply carried the cluster mount table: join the nameservices it adds."""
+        """A heartbeat reply carried the cluster mount table: join the nameservices it adds.
+        One listed without a usable address yet (a NameNode that has not told the holder
+        where it serves: port 0) is joined from a later version."""
         if table.version <= self.mount_version:
             return
-        listed = {ns.name: ns.address for ns in table.nameservices}
+        listed = {ns.name: ns.address for ns in table.nameservices if _usable_address(ns.address)}
         for name, address in listed.items():
-            if not name or not address:
-                log.warning("mount table version %d from %s names a nameservice without a name or address;"
-                            " ignoring it", table.version, source)
-                continue
             self.add_nameservice(name, address)
         for actor in self.actors:
-            name = actor.ns.name
-            if name not in listed and name not in self._left_alone:
-                self._left_alone.add(name)
-                log.warning("nameservice %s is not in mount table version %d; still serving its pool",
-                            name, table.version)
-            elif listed.get(name) not in (None, actor.ns.address) and name not in self._left_alone:
-                self._left_alone.add(name)
-                log.warning("mount table version %d has nameservice %s at %s; this DataNode keeps %s",
-                            table.version, name, listed[name], actor.ns.address)
+            name, address = actor.ns.name, listed.get(actor.ns.name)
+            if name not in listed and not any(ns.name == name for ns in table.nameservices):
+                self._note_once((name, ""), "nameservice %s is not in mount table version %d (from %s); "
+                                "still serving its pool", name, table.version, source)
+            elif address is not None and address != actor.ns.address:
+                self._note_once((name, address), "mount table version %d (from %s) has nameservice %s at %s;"
+                                " this DataNode keeps %s", table.version, source, name, address, actor.ns.address)
         self.mount_version = table.version
+
+    def _note_once(self, key: tuple[str, str], message: str, *args) -> None:
+        if key not in self._left_alone:
+            self._left_alone.add(key)
+            log.warning(message, *args)
 
     async def wait_registered(self) -> None:
         await asyncio.gather(*(actor.registered.wait() for actor in self.actors))
