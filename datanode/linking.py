@@ -34,6 +34,9 @@ from protos.files import fsync_dir
 log = logging.getLogger("hfed.datanode.linking")
 
 LOG_FIRST_SKIPS = 10   # a batch of tens of thousands must not log a line per missing replica
+# Blocks planned and adopted on the event loop at a time (between them it serves other
+# work) and linked per trip to a worker thread, with one directory fsync each.
+SLICE = 1000
 
 
 @dataclass
@@ -52,8 +55,10 @@ async def link_replicas(storage: BlockStorage, target_pool: str, command: pb.Lin
     """Execute one LinkCommand for ``target_pool``. Lookups and the replica map change on
     the event loop; the links and the directory fsync run in a worker thread."""
     outcome = LinkOutcome()
-    planned = _plan(storage, target_pool, command, outcome)
-    if planned:
+    for start in range(0, len(command.blocks), SLICE):
+        planned = _plan(storage, target_pool, command.source_pool, command.blocks[start:start + SLICE], outcome)
+        if not planned:
+            continue
         done = await asyncio.to_thread(_link_all, storage, planned, outcome)
         for replica in done:
             existing = storage.find(target_pool, replica.block_id)
@@ -79,13 +84,13 @@ def _skip(outcome: LinkOutcome, reason: str) -> None:
         log.warning("not linking %s", reason)
 
 
-def _plan(storage: BlockStorage, target_pool: str, command: pb.LinkCommand,
+def _plan(storage: BlockStorage, target_pool: str, default_source_pool: str, blocks,
           outcome: LinkOutcome) -> list[tuple[Replica, Replica]]:
     """(source replica, target replica to make) for each block that can be linked."""
     target_dir = storage.pool_dir(target_pool, FINALIZED)
     planned = []
-    for linked in command.blocks:
-        source_pool = linked.source.pool_id or command.source_pool
+    for linked in blocks:
+        source_pool = linked.source.pool_id or default_source_pool
         name = block_name(linked.source.block_id, linked.source.generation_stamp)
         target_name = block_name(linked.target_block_id, linked.source.generation_stamp)
         what = (f"{name} of pool {source_pool} as {target_name} of pool {target_pool}"
