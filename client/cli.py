@@ -7,6 +7,9 @@
     hfed [--conf PATH] dfsadmin -fetchToken USER FILE [-lifetime DAYS]
     hfed [--conf PATH] fetchdt [-renewer USER] FILE | -renew FILE | -cancel FILE | -print FILE
     hfed [--conf PATH] groups
+    hfed [--conf PATH] mount -ls | -add PATH NS [-readonly] | -rm PATH
+    hfed [--conf PATH] balance PATH NS [-forceCloseOpen] | -continue | -abort | -ls
+    hfed cluster add-namespace NS [--dir DIR]
     hfed cluster up|down|status [--dir DIR] [--namespaces N] [--datanodes M] [--block-size SIZE] [--replication R]
     hfed [--conf PATH] namenode --nameservice NS    /   hfed [--conf PATH] datanode --host-label LABEL
 
@@ -22,7 +25,7 @@ import time
 import traceback
 from pathlib import Path
 
-from client import cli_format as fmt, cli_tokens
+from client import balance, cli_format as fmt, cli_tokens, mount_admin
 from client.cli_dfs import CommandError, Context, Parser, UsageError, absolute, progress, run_dfs
 from client.session import ClusterSession
 from protos import config as hconfig
@@ -45,7 +48,12 @@ commands:
   fetchdt [-renewer USER] FILE | -renew FILE | -cancel FILE | -print FILE
                          delegation tokens for a job's processes (they set HFED_TOKEN_FILE=FILE)
   groups                 the user and groups the NameNodes take you to be, and the security mode
+  mount -ls | -add PATH NS [-readonly] | -rm PATH
+                         show or change the cluster mount table (changes: superuser)
+  balance PATH NS [-forceCloseOpen] | -continue | -abort | -ls
+                         move the subtree PATH to namespace NS, online, copying no bytes (superuser)
   cluster up|down|status start, stop or show a local cluster (hfed cluster -h)
+  cluster add-namespace NS       start one more NameNode in the running local cluster
   namenode --nameservice NS      run a NameNode in the foreground
   datanode --host-label LABEL    run a DataNode in the foreground
 
@@ -173,7 +181,8 @@ def run_cluster(ctx, args) -> int:
     from client.minicluster import MiniCluster
 
     parser = Parser("hfed cluster", description="a local cluster: one process per NameNode and DataNode")
-    parser.add_argument("action", choices=["up", "down", "status"])
+    parser.add_argument("action", choices=["up", "down", "status", "add-namespace"])
+    parser.add_argument("name", nargs="?", help="add-namespace: the new namespace's name")
     parser.add_argument("--dir", help=f"cluster directory (default {hconfig.DEFAULT_HOME / 'cluster'})")
     parser.add_argument("--namespaces", type=int, default=2, help="NameNodes, one per namespace (new cluster)")
     parser.add_argument("--datanodes", type=int, default=3, help="DataNodes host-1..host-M (new cluster)")
@@ -196,6 +205,14 @@ def run_cluster(ctx, args) -> int:
         return 0
     if cluster.config is None:
         raise FileNotFoundError(f"no cluster in {directory} ({directory / 'hfed.toml'} does not exist)")
+    if a.action == "add-namespace":
+        if not a.name:
+            raise UsageError("cluster add-namespace: name the new namespace, e.g. hfed cluster add-namespace ns-c")
+        address = cluster.add_namespace(a.name)
+        print(f"namespace {a.name} serving on {address}; every running DataNode registered with it. "
+              f"Mount a path on it (hfed mount -add PATH {a.name}) or move a subtree to it "
+              f"(hfed balance PATH {a.name})")
+        return 0
     if a.action == "down":
         running = sum(row["alive"] for row in cluster.status())
         cluster.down()
@@ -246,6 +263,7 @@ def main_dispatch(argv: list[str]) -> int:
     ctx = Context(conf)
     handlers = {"dfs": run_dfs, "fsck": run_fsck, "archive": run_archive, "dfsadmin": run_dfsadmin, "cluster": run_cluster,
                 "fetchdt": cli_tokens.run_fetchdt, "groups": cli_tokens.run_groups,
+                "mount": mount_admin.run_mount, "balance": balance.run_balance,
                 "namenode": lambda c, r: run_daemon(c, "namenode", r),
                 "datanode": lambda c, r: run_daemon(c, "datanode", r)}
     if command not in handlers:

@@ -34,6 +34,9 @@ from protos import hfed_pb2 as pb
 LISTING_PAGE = 1000
 
 
+MOUNT_MOVES_FOLLOWED = 3   # times a write follows its path to another namespace before giving up
+
+
 class HfedFileSystem(AbstractFileSystem):
     protocol = "hfed"
     root_marker = "/"
@@ -420,8 +423,20 @@ class HfedFileSystem(AbstractFileSystem):
     def pipe_many(self, items, overwrite=True, permission=0o644) -> list[None | Exception]:
         """Write many files ({path: bytes} or (path, bytes) pairs): small ones appended to
         staging containers and committed in batches (up to MAX_BATCH per call), larger
-        ones one by one. None where it worked, else the exception, in order."""
+        ones one by one. None where it worked, else the exception, in order. A small
+        file whose path moved to another namespace meanwhile is written again there
+        (its bytes went into the old namespace's container)."""
         pairs = list(items.items() if isinstance(items, dict) else items)
+        results = self._pipe_many(pairs, overwrite, permission)
+        for _ in range(MOUNT_MOVES_FOLLOWED):
+            moved = [i for i, r in enumerate(results) if isinstance(r, errors.MountMoved)]
+            if not moved:
+                break
+            for i, result in zip(moved, self._pipe_many([pairs[i] for i in moved], overwrite, permission)):
+                results[i] = result
+        return results
+
+    def _pipe_many(self, pairs, overwrite: bool, permission: int) -> list[None | Exception]:
         results: list = [None] * len(pairs)
         by_ns: dict[str, list[tuple[int, pb.CommitSmallRequest, bytes]]] = {}
         for i, (raw, value) in enumerate(pairs):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -40,12 +41,14 @@ from protos import hfed_pb2_grpc as pb_grpc
 from protos import rpc, security, tls
 from client import credentials
 from protos.files import replace_atomically
+from protos.mount_state import MountState
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NAMENODE_MODULE = "namenode.server"
 DATANODE_MODULE = "datanode.server"
 CONFIG_NAME = "hfed.toml"
 LOG_TAIL_LINES = 30
+_NAMESERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
 class ClusterStartError(RuntimeError):
@@ -153,6 +156,7 @@ class MiniCluster:
                                                         **self.nameservice_settings.get(ns, {}))
                           for ns in names},
             mounts=default_mounts(names),
+            mount_holder=names[0],       # fixed, so namespaces added later never move the table
             datanodes={label: hconfig.DatanodeConfig(label, str(self.dir / "data" / label), **self.datanode_settings)
                        for label in (f"host-{i}" for i in range(1, self.datanodes + 1))},
             block_size=self.block_size, replication=self.replication,
@@ -212,6 +216,53 @@ class MiniCluster:
         if self.restarted:
             self.wait_for_block_reports()
         return self
+
+    def add_namespace(self, name: str, timeout: float = 30.0) -> str:
+        """Start one more NameNode in the running cluster (`hfed cluster add-namespace`); returns
+        its address once the cluster mount table lists it and every running DataNode registered
+        with it (they learn of it from their heartbeats: no daemon restarts)."""
+        cfg = self._require_config()
+        if not _NAMESERVICE_NAME.match(name):
+            raise ValueError(f"invalid namespace name {name!r}: letters, digits, '-' and '_', at most 64")
+        if name in cfg.nameservices:
+            raise ValueError(f"namespace {name} already exists in {self.config_path}")
+        running = [s["name"] for s in self.status() if s["alive"] and s["role"] == "datanode"]
+        meta_dir = self.dir / "meta" / name
+        meta_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        new = hconfig.NameserviceConfig(name, "127.0.0.1:0", str(meta_dir), **self.nameservice_settings.get(name, {}))
+        # The new NameNode binds port 0 from a config beside the real one (same directory: same
+        # secret and TLS files); the real one names it only once its address is known.
+        bootstrap_path = self.dir / f"bootstrap-{name}.toml"
+        self._write_config(dataclasses.replace(cfg, nameservices={**cfg.nameservices, name: new}), bootstrap_path)
+        try:
+            self._launch_namenode(name, bootstrap_path)
+            address = self._await_ready(name)
+        finally:
+            bootstrap_path.unlink(missing_ok=True)
+        self.config = dataclasses.replace(cfg, nameservices={
+            **cfg.nameservices, name: dataclasses.replace(new, address=address)})
+        self._write_config(self.config, self.config_path)
+        holder = self.config.holder()
+
+        def joined() -> bool:
+            try:
+                if name not in self._mount_table(holder).nameservices:
+                    return False
+                return sum(d.alive for d in self.stats(name).datanodes) >= len(running)
+            except (grpc.RpcError, OSError):
+                return False
+        if not _wait(joined, timeout):
+            raise ClusterStartError(f"namespace {name} at {address} started, but after {timeout:.0f}s the mount "
+                                    f"table holder {holder} does not list it or not all of {', '.join(running)} "
+                                    f"registered with it\n{self.log_tail(name)}")
+        return address
+
+    def _mount_table(self, ns: str):
+        cfg = self._require_config()
+        with rpc.channel(self.namenode_address(ns), cfg) as channel:
+            reply = pb_grpc.ClientProtocolStub(channel).GetMountTable(
+                pb.GetMountTableRequest(), timeout=5.0, metadata=self._credentials(cfg).metadata(ns, cfg))
+        return MountState.from_pb(reply.table)
 
     def down(self, timeout: float = 10.0) -> None:
         """SIGTERM every daemon, wait, SIGKILL the stragglers, clear pid/addr files."""
@@ -446,3 +497,13 @@ class MiniCluster:
         self._pid_file(name).unlink(missing_ok=True)
         self._addr_file(name).unlink(missing_ok=True)
         Path(f"{self._addr_file(name)}.tmp").unlink(missing_ok=True)
+
+
+def _wait(condition, timeout: float, interval: float = 0.1) -> bool:
+    """Poll ``condition`` until it holds (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+    return True

@@ -61,16 +61,23 @@ class ClusterSession:
 
     def resolve(self, path: str) -> Resolved:
         """The namespace of ``path`` (checked here unless it is a paths.CheckedPath already)."""
-        return self.mounts.resolve(path)
+        try:
+            return self.mounts.resolve(path)
+        except errors.NotFound:
+            if not self.refresh_mounts():     # a mount added since we last looked may cover it
+                raise
+            return self.mounts.resolve(path)
 
     def namenode(self, nameservice: str) -> NamenodeClient:
         with self._lock:
             client = self._namenodes.get(nameservice)
             if client is None:
-                address = self.mounts.state.nameservices.get(nameservice)
-                if address is None or address.endswith(":0"):     # not bound yet when the table was made
-                    address = getattr(self.cfg.nameservices.get(nameservice), "address", None)
+                # The config's address when it names the namespace (it is where this client was
+                # told to go; a restarted local cluster rewrites it); the table's for one added since.
+                address = getattr(self.cfg.nameservices.get(nameservice), "address", None)
                 if address is None:
+                    address = self.mounts.state.nameservices.get(nameservice)
+                if address is None or address.endswith(":0"):
                     raise errors.InvalidArgument(f"unknown nameservice {nameservice!r} "
                                                  f"(known: {', '.join(sorted(self.mounts.state.nameservices))})")
                 client = self._namenodes[nameservice] = NamenodeClient(
