@@ -8,6 +8,12 @@ incremental block reports and sends a full report every block_report_interval. W
 restarted and forgot this DataNode) or answers again after being unreachable,
 the actor registers anew and sends a full report, which also supersedes any
 incremental reports still queued.
+
+Heartbeats carry the cluster mount table version the DataNode knows; a reply
+with a newer table names every nameservice, and the DataNode starts an actor
+for each one it has none for (a namespace added to the running cluster, as
+HDFS's `dfsadmin -refreshNamenodes`). Nameservices gone from the table keep
+their actor: their blocks may still be read.
 """
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ import time
 
 import grpc
 
-from datanode import packing, scanner
+from datanode import linking, packing, scanner
 from datanode.block_keys import BlockKeyRing
 from datanode.storage import BlockStorage, block_name
 from datanode.transfer import send_replica
@@ -139,12 +145,15 @@ class NameserviceActor:
         while True:
             request = pb.HeartbeatRequest(
                 uuid=self.datanode_id.uuid, capacity=self.storage.capacity(), used=self.storage.used(),
-                remaining=self.storage.remaining(), active_transfers=self.links.active_transfers())
+                remaining=self.storage.remaining(), active_transfers=self.links.active_transfers(),
+                mount_version=self.links.mount_version)
             try:
                 response = await self._call(self.stub.Heartbeat, request)
                 if response.reregister:
                     return "the NameNode asked this DataNode to register again"
                 self.links.block_keys.update(self.pool_id, response.block_keys)
+                if response.HasField("mount_table"):
+                    self.links.mount_table_seen(response.mount_table, self.where)
                 for command in response.commands:
                     self._execute(command)
                 await self.flush_incremental_reports()
@@ -162,9 +171,10 @@ class NameserviceActor:
         kind = command.WhichOneof("command")
         if kind == "delete":
             self._delete(command.delete.blocks)
-        elif kind in ("transfer", "pack", "verify"):
+        elif kind in ("transfer", "pack", "verify", "link"):
             work = (self._transfer(command.transfer) if kind == "transfer" else
-                    packing.run(self, command.pack) if kind == "pack" else self._verify(command.verify.blocks))
+                    packing.run(self, command.pack) if kind == "pack" else
+                    self._link(command.link) if kind == "link" else self._verify(command.verify.blocks))
             task = asyncio.ensure_future(work)   # off the heartbeat loop
             self._commands.add(task)
             task.add_done_callback(self._commands.discard)
@@ -206,6 +216,18 @@ class NameserviceActor:
         except (HfedError, OSError) as e:
             log.warning("replication of %s to %s failed: %s",
                         block_name(block.block_id, block.generation_stamp), targets, e)
+
+    async def _link(self, command: pb.LinkCommand) -> None:
+        """Hard-link replicas of another pool into this one (datanode/linking.py), one
+        command at a time per DataNode, and report what is here now in one report."""
+        pool_id = self.pool_id
+        async with self.links.link_slots:
+            try:
+                outcome = await linking.link_replicas(self.storage, pool_id, command)
+            except (HfedError, OSError) as e:
+                log.warning("LinkCommand from %s into pool %s failed: %s", self.where, pool_id, e)
+                return
+        await self.blocks_received(outcome.received())
 
     async def _verify(self, blocks) -> None:
         """A client claimed these replicas are corrupt: check them now, one after another;
@@ -257,6 +279,19 @@ class NameserviceActor:
             log.warning("report of %s to %s failed, queued for the next heartbeat: %s",
                         name, self.where, rpc_errors.from_rpc_error(e, self.where))
 
+    async def blocks_received(self, blocks: list[pb.Block]) -> None:
+        """Report many finalized replicas in one incremental report (queued on failure)."""
+        if not blocks:
+            return
+        self._received.extend(blocks)
+        if not self.connected:
+            return
+        try:
+            await self.flush_incremental_reports()
+        except grpc.RpcError as e:
+            log.warning("report of %d received blocks to %s failed, queued for the next heartbeat: %s",
+                        len(blocks), self.where, rpc_errors.from_rpc_error(e, self.where))
+
     async def container_packed(self, request: pb.ContainerPackedRequest) -> None:
         """Tell the NameNode how a PackCommand went, retrying a few times (its packer
         gives up on the job after a while and deletes the container then)."""
@@ -283,12 +318,19 @@ class NameserviceActor:
                         block_name(block.block_id, block.generation_stamp), self.where, e)
 
 
+def _usable_address(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    return bool(host) and port.isdigit() and int(port) > 0
+
+
 class NamenodeLinks:
     """Every NameserviceActor of this DataNode, and routing of reports by block pool."""
 
     def __init__(self, cfg: ClusterConfig, storage: BlockStorage, datanode_id: pb.DatanodeId,
                  peers: Connections, serving_transfers=lambda: 0):
+        self.cfg = cfg
         self.storage = storage
+        self.datanode_id = datanode_id
         self.peers = peers  # DataTransfer connections to other DataNodes
         self.block_keys = BlockKeyRing(cfg.security.tokens)   # per pool, from register and heartbeat replies
         self.pools: dict[str, NameserviceActor] = {}
@@ -297,6 +339,9 @@ class NamenodeLinks:
         # (pool, block id) of each queued or running one, so a repeat is dropped.
         self.pack_slots = asyncio.Semaphore(1)
         self.packing: set[tuple[str, int]] = set()
+        self.link_slots = asyncio.Semaphore(1)   # LinkCommands: one batch of links at a time
+        self.mount_version = 0   # of the newest cluster mount table a heartbeat reply carried
+        self._left_alone: set[tuple[str, str]] = set()   # (nameservice, address) the table disagrees on, logged once
         self._serving_transfers = serving_transfers
         # What every DatanodeProtocol call carries: a token only holders of the cluster secret can make.
         self.metadata = ((security.TOKEN_KEY, security.datanode_token(security.ensure_secret(cfg.secret_path()),
@@ -304,17 +349,57 @@ class NamenodeLinks:
             if cfg.security.tokens else rpc.identity_metadata()
         self.actors = [NameserviceActor(ns, cfg, storage, datanode_id, self) for ns in cfg.nameservices.values()]
         self._tasks: list[asyncio.Task] = []
+        self._started = False
 
     def active_transfers(self) -> int:
         return self._serving_transfers() + self.transfers_in_progress
 
     def start(self) -> None:
+        self._started = True
         self._tasks = [asyncio.ensure_future(actor.run()) for actor in self.actors]
+
+    def add_nameservice(self, name: str, address: str) -> NameserviceActor | None:
+        """Start talking to a nameservice added to the running cluster: register, full
+        report, heartbeats, as the ones configured at start. None if it has an actor."""
+        if any(actor.ns.name == name for actor in self.actors):
+            return None
+        actor = NameserviceActor(NameserviceConfig(name=name, address=address), self.cfg, self.storage,
+                                 self.datanode_id, self)
+        self.actors.append(actor)
+        if self._started:
+            self._tasks.append(asyncio.ensure_future(actor.run()))
+        log.info("nameservice %s at %s joined the cluster: registering with it", name, address)
+        return actor
+
+    def mount_table_seen(self, table: pb.MountTableState, source: str) -> None:
+        """A heartbeat reply carried the cluster mount table: join the nameservices it adds.
+        One listed without a usable address yet (a NameNode that has not told the holder
+        where it serves: port 0) is joined from a later version."""
+        if table.version <= self.mount_version:
+            return
+        listed = {ns.name: ns.address for ns in table.nameservices if _usable_address(ns.address)}
+        for name, address in listed.items():
+            self.add_nameservice(name, address)
+        for actor in self.actors:
+            name, address = actor.ns.name, listed.get(actor.ns.name)
+            if name not in listed and not any(ns.name == name for ns in table.nameservices):
+                self._note_once((name, ""), "nameservice %s is not in mount table version %d (from %s); "
+                                "still serving its pool", name, table.version, source)
+            elif address is not None and address != actor.ns.address:
+                self._note_once((name, address), "mount table version %d (from %s) has nameservice %s at %s;"
+                                " this DataNode keeps %s", table.version, source, name, address, actor.ns.address)
+        self.mount_version = table.version
+
+    def _note_once(self, key: tuple[str, str], message: str, *args) -> None:
+        if key not in self._left_alone:
+            self._left_alone.add(key)
+            log.warning(message, *args)
 
     async def wait_registered(self) -> None:
         await asyncio.gather(*(actor.registered.wait() for actor in self.actors))
 
     async def stop(self) -> None:
+        self._started = False
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

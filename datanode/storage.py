@@ -7,6 +7,10 @@ Layout under data_dir:
     <pool_id>/finalized/blk_<id>_<gs>.meta   protos.checksum header + big-endian CRC32C per chunk
     <pool_id>/rbw/blk_<id>, blk_<id>_<gs>.meta   replicas being written
 
+A replica may share its files with one in another pool (hard links made when a
+subtree moved between namespaces, datanode/linking.py): space is counted once per
+file, not per name, and removing a name gives space back only when it was the last.
+
 At start the finalized replicas are scanned back into memory. A replica left
 in rbw/ by a crash is cut to its checksum-verified prefix (recovery.py) and
 finalized at that length, so it is reported like any other: the NameNode keeps
@@ -201,7 +205,13 @@ class BlockStorage:
         # Replicas whose checksums failed (block scanner or short-circuit check): kept
         # until their NameNode asks for their deletion, never handed out again.
         self._corrupt: set[tuple[str, int, int]] = set()
+        # Held while a replica's names are looked at and removed (delete, finalize over an
+        # older generation) or linked (datanode/linking.py), so "was it the last name" and
+        # the link cannot interleave.
+        self.names_lock = threading.Lock()
+        self._counted_inodes: set[tuple[int, int]] = set()  # files with several names, at start-up
         self._scan()
+        self._counted_inodes.clear()
 
     # ------------------------------------------------------------ start-up
 
@@ -284,11 +294,12 @@ class BlockStorage:
             with open(path, "r+b") as f:
                 f.truncate(size)
                 os.fsync(f.fileno())
+        freed = freed_bytes(older) if older is not None else 0
         os.replace(meta_path, replica.meta_path)
         os.replace(block_path, replica.block_path)
         if older is not None:
             _unlink(older.meta_path)  # its data file was just replaced
-            self._account(-(older.num_bytes + meta_size(older.num_bytes)))
+            self._account(-freed)
         fsync_dir(finalized)
         self._account(length + meta_size(length))
         self._pools[pool_id][block_id] = replica
@@ -300,11 +311,11 @@ class BlockStorage:
         block_path = os.path.join(finalized, f"blk_{block_id}")
         meta_path = os.path.join(finalized, block_name(block_id, gs) + ".meta")
         try:
-            num_bytes = os.path.getsize(block_path)
-            meta_bytes = os.path.getsize(meta_path)
+            data_st, meta_st = os.stat(block_path), os.stat(meta_path)
         except FileNotFoundError:
             log.warning("pool %s: %s has no block file; ignoring it", pool_id, meta_path)
             return None
+        num_bytes, meta_bytes = data_st.st_size, meta_st.st_size
         if meta_bytes != meta_size(num_bytes):
             # A replica whose checksums do not cover its data cannot be served: leave the files for inspection.
             log.warning("pool %s: %s is %d bytes, expected %d for a %d-byte block; ignoring the replica",
@@ -321,8 +332,17 @@ class BlockStorage:
                 return None
             self._account(meta_bytes - meta_size(previous.num_bytes))  # the data file is shared
             return Replica(pool_id, block_id, gs, num_bytes, block_path, meta_path)
-        self._account(num_bytes + meta_bytes)
+        self._account(self._first_count(data_st) + self._first_count(meta_st))
         return Replica(pool_id, block_id, gs, num_bytes, block_path, meta_path)
+
+    def _first_count(self, st: os.stat_result) -> int:
+        """The file's size the first time the start-up scan meets it, 0 for its other names."""
+        if st.st_nlink > 1:
+            inode = (st.st_dev, st.st_ino)
+            if inode in self._counted_inodes:
+                return 0
+            self._counted_inodes.add(inode)
+        return st.st_size
 
     # ------------------------------------------------------------ pools and lookup
 
@@ -354,6 +374,16 @@ class BlockStorage:
     def holds(self, replica: Replica) -> bool:
         """Is this exact replica (not a deleted or replaced one) still here?"""
         return self._pools.get(replica.pool_id, {}).get(replica.block_id) is replica
+
+    def find(self, pool_id: str, block_id: int) -> Replica | None:
+        """The finalized replica of this block id in the pool, whatever its generation."""
+        return self._pools.get(pool_id, {}).get(block_id)
+
+    def adopt(self, replica: Replica) -> None:
+        """Add a finalized replica whose files another name already holds (a hard link,
+        datanode/linking.py): its bytes are counted already."""
+        self.pool_dir(replica.pool_id, FINALIZED)
+        self._pools[replica.pool_id][replica.block_id] = replica
 
     def is_being_written(self, pool_id: str, block_id: int) -> bool:
         return (pool_id, block_id) in self._writing
@@ -427,16 +457,20 @@ class BlockStorage:
                           os.path.join(finalized, f"blk_{rbw.block_id}"),
                           os.path.join(finalized, block_name(rbw.block_id, rbw.generation_stamp) + ".meta"))
         older = self._pools.get(rbw.pool_id, {}).get(rbw.block_id)
+        freed = 0
 
         def move():
+            nonlocal freed
             if partial:
                 for f, size in ((rbw._data, rbw.num_bytes), (rbw._meta, meta_size(rbw.num_bytes))):
                     f.truncate(size)
             rbw.sync_and_close(self.sync_on_close)
-            os.replace(rbw.meta_path, replica.meta_path)
-            os.replace(rbw.block_path, replica.block_path)
-            if older is not None and older.meta_path != replica.meta_path:
-                _unlink(older.meta_path)
+            with self.names_lock:
+                freed = freed_bytes(older) if older is not None else 0
+                os.replace(rbw.meta_path, replica.meta_path)
+                os.replace(rbw.block_path, replica.block_path)
+                if older is not None and older.meta_path != replica.meta_path:
+                    _unlink(older.meta_path)
             if self.sync_on_close:
                 fsync_dir(finalized)
 
@@ -449,7 +483,7 @@ class BlockStorage:
         if partial:  # give back what was reserved for packets received but never written
             self._account(-(rbw.reserved - (rbw.num_bytes + meta_size(rbw.num_bytes) - checksum.HEADER_SIZE)))
         if older is not None:
-            self._account(-(older.num_bytes + meta_size(older.num_bytes)))
+            self._account(-freed)
             self._corrupt.discard(_replica_key(older))
         self._account(checksum.HEADER_SIZE)
         self._pools[rbw.pool_id][rbw.block_id] = replica
@@ -477,9 +511,11 @@ class BlockStorage:
         if replica is None or (generation_stamp and replica.generation_stamp > generation_stamp):
             return None
         del replicas[block_id]
-        _unlink(replica.block_path)
-        _unlink(replica.meta_path)
-        self._account(-(replica.num_bytes + meta_size(replica.num_bytes)))
+        with self.names_lock:
+            freed = freed_bytes(replica)
+            _unlink(replica.block_path)
+            _unlink(replica.meta_path)
+        self._account(-freed)
         self._forget_verification(replica)
         self._corrupt.discard(_replica_key(replica))
         return replica
@@ -602,6 +638,20 @@ class BlockStorage:
 
 def _replica_key(replica: Replica) -> tuple[str, int, int]:
     return replica.pool_id, replica.block_id, replica.generation_stamp
+
+
+def freed_bytes(replica: Replica) -> int:
+    """What removing the replica's two names gives back: nothing for a file another name
+    (a hard link in another pool) still holds."""
+    freed = 0
+    for path, size in ((replica.block_path, replica.num_bytes), (replica.meta_path, meta_size(replica.num_bytes))):
+        try:
+            if os.stat(path).st_nlink > 1:
+                continue
+        except FileNotFoundError:
+            pass
+        freed += size
+    return freed
 
 
 def _unlink(path: str) -> None:

@@ -491,7 +491,16 @@ class DatanodeProtocolServicer(pb_grpc.DatanodeProtocolServicer):
             return pb.HeartbeatResponse(reregister=True)
         # Every valid key, every heartbeat (a few of ~50 bytes): a DataNode that missed
         # a roll catches up at once, and its set is exactly the NameNode's.
-        return pb.HeartbeatResponse(commands=[self._command(c) for c in commands], block_keys=self._block_keys())
+        reply = pb.HeartbeatResponse(commands=[self._command(c) for c in commands], block_keys=self._block_keys())
+        self._newer_mount_table(request.mount_version, reply)
+        return reply
+
+    def _newer_mount_table(self, known_version: int, reply: pb.HeartbeatResponse) -> None:
+        """A DataNode behind on the cluster mount table gets it: it registers with
+        namespaces added since (only then, so a heartbeat stays small)."""
+        table = getattr(self.fsn, "mount_table", None)
+        if table is not None and known_version < table.version:
+            reply.mount_table.CopyFrom(table.to_pb())
 
     def _block_keys(self) -> list[pb.BlockKey]:
         keys = self.fsn.block_keys

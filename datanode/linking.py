@@ -1,0 +1,175 @@
+"""LinkCommand: give replicas of one block pool a second name in another, copying nothing.
+
+When a subtree moves between namespaces (client/balance.py), the target NameNode
+allocates its own block ids and asks each DataNode holding a source replica to
+hard-link it into the target pool:
+
+    <source pool>/finalized/blk_<id>, blk_<id>_<gs>.meta
+        -> <target pool>/finalized/blk_<target id>, blk_<target id>_<gs>.meta
+
+Both names share one inode, so the disk holds the bytes once (storage counts
+space per file, not per name) and a later DeleteCommand in the source pool
+removes only the source's names. Replicas are never modified in place (a new
+generation is written to rbw/ and renamed over the old names), so a write in
+one pool cannot change the other's bytes.
+
+The meta file is linked first: a crash between the two links leaves a meta file
+without data, which the start-up scan reports and ignores, rather than a data
+name no scan looks for that would keep the bytes alive after both pools
+deleted the block. A repeated command finds the names already there (the same
+inode) and reports them again.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass, field
+
+from datanode.storage import FINALIZED, BlockStorage, Replica, block_name
+from protos import hfed_pb2 as pb
+from protos.errors import InvalidArgument
+from protos.files import fsync_dir
+
+log = logging.getLogger("hfed.datanode.linking")
+
+LOG_FIRST_SKIPS = 10   # a batch of tens of thousands must not log a line per missing replica
+# Blocks planned and adopted on the event loop at a time (between them it serves other
+# work) and linked per trip to a worker thread, with one directory fsync each.
+SLICE = 1000
+
+
+@dataclass
+class LinkOutcome:
+    """What one LinkCommand did: replicas now in the target pool, and why others are not."""
+    linked: list[Replica] = field(default_factory=list)    # new names made by this command
+    present: list[Replica] = field(default_factory=list)   # already linked (a repeated command)
+    skipped: list[str] = field(default_factory=list)       # one reason per block not linked
+
+    def received(self) -> list[pb.Block]:
+        """The blocks to report received to the target pool's NameNode."""
+        return [r.to_block() for r in self.linked + self.present]
+
+
+async def link_replicas(storage: BlockStorage, target_pool: str, command: pb.LinkCommand) -> LinkOutcome:
+    """Execute one LinkCommand for ``target_pool``. Lookups and the replica map change on
+    the event loop; the links and the directory fsync run in a worker thread."""
+    outcome = LinkOutcome()
+    for start in range(0, len(command.blocks), SLICE):
+        planned = _plan(storage, target_pool, command.source_pool, command.blocks[start:start + SLICE], outcome)
+        if not planned:
+            continue
+        done = await asyncio.to_thread(_link_all, storage, planned, outcome)
+        for replica in done:
+            existing = storage.find(target_pool, replica.block_id)
+            if existing is not None and existing.generation_stamp == replica.generation_stamp:
+                outcome.present.append(existing)  # a concurrent repeat of this command got there first
+            elif existing is not None or storage.is_being_written(target_pool, replica.block_id):
+                _skip(outcome, f"{block_name(replica.block_id, replica.generation_stamp)} of pool {target_pool}"
+                               f" changed while it was being linked")
+            else:
+                storage.adopt(replica)
+                outcome.linked.append(replica)
+    if len(outcome.skipped) > LOG_FIRST_SKIPS:
+        log.warning("link into pool %s on DataNode %s: %d more replicas skipped", target_pool,
+                    storage.host_label, len(outcome.skipped) - LOG_FIRST_SKIPS)
+    log.info("link into pool %s on DataNode %s: %d linked, %d already there, %d skipped", target_pool,
+             storage.host_label, len(outcome.linked), len(outcome.present), len(outcome.skipped))
+    return outcome
+
+
+def _skip(outcome: LinkOutcome, reason: str) -> None:
+    outcome.skipped.append(reason)
+    if len(outcome.skipped) <= LOG_FIRST_SKIPS:
+        log.warning("not linking %s", reason)
+
+
+def _plan(storage: BlockStorage, target_pool: str, default_source_pool: str, blocks,
+          outcome: LinkOutcome) -> list[tuple[Replica, Replica]]:
+    """(source replica, target replica to make) for each block that can be linked."""
+    target_dir = storage.pool_dir(target_pool, FINALIZED)
+    planned = []
+    for linked in blocks:
+        source_pool = linked.source.pool_id or default_source_pool
+        name = block_name(linked.source.block_id, linked.source.generation_stamp)
+        target_name = block_name(linked.target_block_id, linked.source.generation_stamp)
+        what = (f"{name} of pool {source_pool} as {target_name} of pool {target_pool}"
+                f" on DataNode {storage.host_label}")
+        try:
+            storage.pool_dir(source_pool)
+        except InvalidArgument as e:
+            _skip(outcome, f"{what}: {e}")
+            continue
+        if source_pool == target_pool or not linked.target_block_id:
+            _skip(outcome, f"{what}: the source and target must be different blocks of different pools")
+            continue
+        existing = storage.find(target_pool, linked.target_block_id)
+        if existing is not None:
+            if existing.generation_stamp == linked.source.generation_stamp:
+                outcome.present.append(existing)
+            else:
+                _skip(outcome, f"{what}: the target pool holds {existing}")
+            continue
+        if storage.is_being_written(target_pool, linked.target_block_id):
+            _skip(outcome, f"{what}: {target_name} is being written in pool {target_pool}")
+            continue
+        source = storage.find(source_pool, linked.source.block_id)
+        if source is None or source.generation_stamp != linked.source.generation_stamp:
+            _skip(outcome, f"{what}: no such replica here")
+            continue
+        if storage.is_corrupt(source):
+            _skip(outcome, f"{what}: the source replica is corrupt")
+            continue
+        if linked.source.num_bytes and linked.source.num_bytes != source.num_bytes:
+            _skip(outcome, f"{what}: the source replica has {source.num_bytes} bytes,"
+                           f" the block {linked.source.num_bytes}")
+            continue
+        target = Replica(target_pool, linked.target_block_id, source.generation_stamp, source.num_bytes,
+                         os.path.join(target_dir, f"blk_{linked.target_block_id}"),
+                         os.path.join(target_dir, target_name + ".meta"))
+        planned.append((source, target))
+    return planned
+
+
+def _link_all(storage: BlockStorage, planned: list[tuple[Replica, Replica]], outcome: LinkOutcome) -> list[Replica]:
+    """Worker thread: make the target names, then fsync the target directory once."""
+    done = []
+    for source, target in planned:
+        try:
+            with storage.names_lock:   # against a delete of the source judging whether it held the last name
+                _link(source.meta_path, target.meta_path)
+                try:
+                    _link(source.block_path, target.block_path)
+                except OSError:
+                    _unlink_if_same(source.meta_path, target.meta_path)
+                    raise
+        except OSError as e:
+            # Appending to a list is thread safe; the event loop reads it only after this returns.
+            _skip(outcome, f"{source} as {block_name(target.block_id, target.generation_stamp)} of pool"
+                           f" {target.pool_id} on DataNode {storage.host_label}: {e}")
+            continue
+        done.append(target)
+    if done:
+        fsync_dir(os.path.dirname(done[0].block_path))
+    return done
+
+
+def _link(source: str, target: str) -> None:
+    """Make ``target`` a second name of ``source``; a name already there for this very
+    file is fine (a repeated command), another file under it (the remains of an
+    interrupted link of a replica since gone) is replaced."""
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        if os.path.samefile(source, target):
+            return
+        os.unlink(target)
+        os.link(source, target)
+
+
+def _unlink_if_same(source: str, target: str) -> None:
+    try:
+        if os.path.samefile(source, target):
+            os.unlink(target)
+    except FileNotFoundError:
+        pass
