@@ -54,7 +54,7 @@ GOAL_SPEEDUP = 20.0
 GOAL_DISK_GROWTH = 0.01
 PER = 10_000                     # figures per this many files
 VERIFY_FILES = 200               # files read back after the move
-TINY = dict(files=300, files_per_dir=100, sample=100, file_size=1024, threads=4)
+TINY = dict(files=300, files_per_dir=100, sample=100, file_size=1024, threads=4, wait_deletes=True)
 
 
 def progress(msg: str) -> None:
@@ -137,7 +137,10 @@ def disk_usage(cluster) -> dict:
     for dn in cluster.config.datanodes.values():
         for folder, dirnames, filenames in os.walk(dn.data_dir):
             for name in [*dirnames, *filenames]:
-                st = os.lstat(os.path.join(folder, name))
+                try:
+                    st = os.lstat(os.path.join(folder, name))
+                except FileNotFoundError:     # a source name the DataNode deleted meanwhile
+                    continue
                 links += name in filenames
                 if (st.st_dev, st.st_ino) in seen:
                     continue
@@ -160,6 +163,11 @@ def replica_files(cluster, ns: str) -> int:
     return count
 
 
+def leftover_replicas(cluster, ns: str, replication: int) -> int:
+    """Replica files in ``ns``'s pool beyond its NameNode's blocks: deletes still to do."""
+    return replica_files(cluster, ns) - cluster.stats(ns).blocks * replication
+
+
 def wait_replicas_settled(cluster, names: list[str], replication: int, timeout: float = 180.0) -> bool:
     """Until each pool holds exactly its NameNode's blocks x replication (deletes done)."""
     deadline = time.monotonic() + timeout
@@ -168,6 +176,19 @@ def wait_replicas_settled(cluster, names: list[str], replication: int, timeout: 
             return True
         time.sleep(0.5)
     return False
+
+
+def source_deletes(cluster, deletes: dict, args) -> dict:
+    """How far the DataNodes got deleting the source's replicas since the move (with
+    --wait-deletes: until none is left, at most 180 s more)."""
+    settled = wait_replicas_settled(cluster, [SOURCE_NS], args.replication) if args.wait_deletes else False
+    remaining = leftover_replicas(cluster, SOURCE_NS, args.replication)
+    seconds = time.monotonic() - deletes["since"]
+    rate = (deletes["at_move_end"] - remaining) / seconds
+    progress(f"source replicas: {deletes['at_move_end']:,} when the move ended, {remaining:,} left "
+             f"{seconds:.0f} s later ({rate:,.1f} deleted/s)")
+    return {"at_move_end": deletes["at_move_end"], "remaining": remaining, "seconds": seconds,
+            "per_s": rate, "settled": settled}
 
 
 # ------------------------------------------------------------------ 3: move
@@ -238,16 +259,20 @@ def run(args) -> dict:
             progress(f"moving {SOURCE_ROOT} from {SOURCE_NS} to {args.target}")
             moved = move_subtree(session, SOURCE_ROOT, args.target)
             progress(f"  moved in {moved['wall_seconds']:.1f} s")
-            settled = wait_replicas_settled(cluster, [SOURCE_NS, args.target], args.replication)
+            # Measured at once: the source's names for the replicas may still be there, but a
+            # hard link shares its inode, and each inode is counted once.
             after = disk_usage(cluster)
             growth = (after["allocated"] - before["allocated"]) / before["allocated"]
             progress(f"DataNode disk after the move: {after['allocated'] / 2**20:,.1f} MiB "
-                     f"({after['inodes']:,} files; growth {growth:+.2%})")
+                     f"({after['inodes']:,} files, {after['names']:,} names; growth {growth:+.2%})")
+            deletes = {"at_move_end": leftover_replicas(cluster, SOURCE_NS, args.replication),
+                       "since": time.monotonic()}
             checked = verify(fs, session, SOURCE_ROOT, args.files, args.file_size, args.files_per_dir, args.target)
             progress(f"  read back {checked['checked']} files at their paths: {checked['wrong']} wrong; "
                      f"{checked['files_listed']:,} files under {SOURCE_ROOT}")
             copied = baseline_copy(conf, SOURCE_ROOT, COPY_ROOT, args.sample, args.files_per_dir)
             session.close()
+            deletes = source_deletes(cluster, deletes, args)
         finally:
             cluster.down()
     move_per_10k = moved["wall_seconds"] * PER / args.files
@@ -257,7 +282,7 @@ def run(args) -> dict:
             "replication": args.replication, "datanodes": args.datanodes, "target": args.target,
             "fill": filled, "disk_before": before, "disk_after": after, "disk_growth": growth,
             "dir_growth_per_file": (after["directories"] - before["directories"]) / args.files,
-            "replicas_settled": settled, "move": moved, "move_per_10k": move_per_10k, "verify": checked,
+            "deletes": deletes, "move": moved, "move_per_10k": move_per_10k, "verify": checked,
             "copy": copied, "speedup": copied["per_10k"] / move_per_10k}
 
 
@@ -268,7 +293,7 @@ def verdict(ok: bool) -> str:
 
 def render(r: dict) -> str:
     mib = 2 ** 20
-    m, c = r["move"], r["copy"]
+    m, c, d = r["move"], r["copy"], r["deletes"]
     rows = [
         ("move, seconds (all of it: export, import, rounds, fence, cutover, drop)",
          f"{m['wall_seconds']:.1f}", ""),
@@ -303,10 +328,13 @@ def render(r: dict) -> str:
     lines += ["", "The move's own report:", "", "| " + " | ".join(m) + " |", "|" + "---:|" * len(m),
               "| " + " | ".join(f"{v:,.2f}" if isinstance(v, float) else f"{v:,}" for v in m.values()) + " |", "",
               "Disk usage counts every file and directory under the DataNodes' data dirs by st_blocks, each inode "
-              "once (a hard link adds a name, not blocks). \"After\" is measured once the source's replicas were "
-              f"deleted ({'they were' if r['replicas_settled'] else 'NOT settled within 180 s'}): "
+              "once (a hard link adds a name, not blocks), right before and right after the move: "
               f"{r['disk_before']['inodes']:,} files before, {r['disk_after']['inodes']:,} after "
-              f"({r['disk_after']['names']:,} names). Directories (the pools' own, holding a name per block and "
+              f"({r['disk_after']['names']:,} names: the source's names go as the DataNodes delete its replicas). "
+              f"Those deletes: {d['at_move_end']:,} source replicas when the move ended, {d['remaining']:,} left "
+              f"{d['seconds']:.0f} s later ({d['per_s']:,.1f} deleted/s"
+              + (f"; all of them would take ~{d['at_move_end'] / d['per_s'] / 60:,.0f} min" if d["remaining"] and
+                 d["per_s"] > 0 else "") + "); they free no space, the target's names keep the inodes. Directories (the pools' own, holding a name per block and "
               f".meta file) take {r['disk_before']['directories'] / mib:,.1f} MiB before and "
               f"{r['disk_after']['directories'] / mib:,.1f} MiB after: the target pool's new directory entries "
               f"are the growth, {r['dir_growth_per_file']:,.0f} B per moved file whatever its size (so the "
@@ -327,6 +355,8 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=8, help="fill threads")
     parser.add_argument("--target", default="ns-a", help="namespace to move to (added when the cluster lacks it)")
     parser.add_argument("--results", default=str(RESULTS), help="where move.md and move.json go")
+    parser.add_argument("--wait-deletes", action="store_true",
+                        help="at the end, wait (up to 180 s) until the source's replicas are deleted")
     parser.add_argument("--tiny", action="store_true", help="a seconds-long run (smoke test)")
     args = parser.parse_args(argv)
     args.files, args.sample = parse_count(args.files), parse_count(args.sample)

@@ -24,7 +24,7 @@ def test_move_bench_writes_its_figures(tmp_path):
     assert figures["move"]["files"] == figures["files"]
     assert figures["verify"]["wrong"] == 0 and figures["verify"]["files_listed"] == figures["files"]
     assert figures["copy"]["files"] > 0 and figures["speedup"] > 0
-    assert figures["replicas_settled"]
+    assert figures["deletes"]["settled"] and figures["deletes"]["remaining"] == 0
     for text in ("seconds per 10,000 files", "move vs copy", "disk growth", "Tiny run"):
         assert text in page
     assert "x (goal >= 20x)" in done.stdout and "disk growth" in done.stdout
