@@ -77,7 +77,8 @@ fuzz: install
 
 # A subtree of one-block files moved to another namespace by metadata only (hard links)
 # vs `hfed dfs -cp` of a sample, per 10k files, and the DataNodes' disk before/after
-# (~8 min): bench/results/move.md. MOVEBENCH_ARGS="--files 100k" for the 100k figure.
+# (~10 min, mostly the fill): bench/results/move.md. MOVEBENCH_ARGS="--files 20k --sample 2k" for a
+# quicker run, "--files 100k" for the 100k figure.
 .PHONY: movebench
 MOVEBENCH_ARGS ?=
 movebench: install

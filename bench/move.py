@@ -24,8 +24,12 @@ blocks; small_file_threshold 0, so every file has a block of its own). Steps:
 Figures and ratios are printed and written to bench/results/move.md and move.json
 (--results DIR writes them elsewhere; --tiny is a seconds-long run for the tests).
 On this 2-core machine a one-block file takes ~5 ms of CPU to write (client,
-NameNode and DataNode together), so the default --files 50k keeps the run under
-~10 minutes; --files 100k takes about twice as long.
+NameNode and DataNode together) and the fill is most of the run: the default
+--files 50k takes ~10 minutes on an idle machine, more on a shared one (50k filled
+at 84 files/s in 10 min with other work running); --files 100k twice as long.
+The DataNode deletes the source's replicas after the move at a few dozen a second
+(a delete command per block, 64 per heartbeat), which takes longer than the move:
+the run reports how far it got rather than waiting (--wait-deletes waits).
 """
 from __future__ import annotations
 
@@ -318,8 +322,8 @@ def render(r: dict) -> str:
              f"1 MiB blocks, small_file_threshold 0 (every file its own block). {SOURCE_ROOT} in {SOURCE_NS} was "
              f"filled with {r['files']:,} one-block files of {r['file_size']:,} B ({r['files_per_dir']:,} per "
              f"directory) in {r['fill']['seconds']:.0f} s ({r['fill']['files_per_s']:,.0f} files/s; a one-block file "
-             "costs ~5 ms of CPU to write on this machine, so the default run holds 50k files to stay under ~10 "
-             f"minutes), then moved to {r['target']} with `client.balance.move` (what `hfed balance` runs): the "
+             "costs ~5 ms of CPU to write on this machine, and the fill is most of the run: the default "
+             f"`--files 50k` takes ~10 minutes on an idle machine, more when it is shared), then moved to {r['target']} with `client.balance.move` (what `hfed balance` runs): the "
              "DataNodes hard-link the replicas into the target's block pool, nothing is copied. The baseline, in "
              f"the same run, is `hfed dfs -cp` of {c['files']:,} of those files to another namespace (the CLI's "
              "own code, called in-process): every byte read and written again.", "",
