@@ -107,6 +107,8 @@ def _plan(storage: BlockStorage, target_pool: str, default_source_pool: str, blo
             _skip(outcome, f"{what}: the source and target must be different blocks of different pools")
             continue
         existing = storage.find(target_pool, linked.target_block_id)
+        if existing is not None and existing.num_bytes < linked.source.num_bytes:
+            existing = _lengthened(storage, source_pool, linked.source, existing)
         if existing is not None:
             if existing.generation_stamp == linked.source.generation_stamp:
                 outcome.present.append(existing)
@@ -147,6 +149,25 @@ def _committed_prefix(storage: BlockStorage, pool_id: str, block: pb.Block) -> R
             or block.num_bytes % BPC or rbw.num_bytes < block.num_bytes):
         return None
     return Replica(pool_id, block.block_id, block.generation_stamp, block.num_bytes, rbw.block_path, rbw.meta_path)
+
+
+def _lengthened(storage: BlockStorage, pool_id: str, block: pb.Block, linked: Replica) -> Replica | None:
+    """A staging container linked while it was written, asked for again at a longer committed
+    length: the same file (one inode) holds more now, so the replica here grows to it.
+    None (link it anew) when the source is no longer that file."""
+    source = storage.find(pool_id, block.block_id)
+    if source is None or source.generation_stamp != block.generation_stamp:
+        source = _committed_prefix(storage, pool_id, block)
+    try:
+        same = source is not None and os.path.samefile(source.block_path, linked.block_path)
+    except OSError:
+        same = False
+    if not same or source.num_bytes < block.num_bytes:
+        return None
+    grown = Replica(linked.pool_id, linked.block_id, linked.generation_stamp, source.num_bytes,
+                    linked.block_path, linked.meta_path)
+    storage.adopt(grown)
+    return grown
 
 
 def _link_all(storage: BlockStorage, planned: list[tuple[Replica, Replica]], outcome: LinkOutcome) -> list[Replica]:

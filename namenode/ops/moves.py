@@ -140,8 +140,10 @@ def _container(fsn, target: int, c: list, mtime: int) -> int:
     _source, gs, num_bytes, _uuids, raw, replication, block_size = c
     block = fsn.blocks.get(target)
     if block is not None:
-        if num_bytes > block.num_bytes:      # a staging container that took more commits
-            block.num_bytes = num_bytes
+        if num_bytes > block.num_bytes:      # a staging container that took more commits:
+            block.num_bytes = num_bytes      # its replicas here are too short until linked again
+            for uuid in list(block.replicas):
+                fsn.blocks.remove_replica(target, uuid)
         return target
     table, su = fsn.ns.table, fsn.ns.superuser
     folder = fsn.ns.resolve(CONTAINER_DIR)[-1]
