@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import random
 import subprocess
 import sys
@@ -31,6 +32,7 @@ from client.namenode_client import NamenodeClient
 from protos import errors
 
 VICTIMS = ("mover", "source", "target", "datanode")
+STEPS = ("started", "copied", "fenced", "switching", "switched")   # the mover's journal, in order
 SMALL = 4096
 REPORT = Path(__file__).resolve().parent / "results" / "move_faults.md"
 
@@ -51,9 +53,30 @@ def start(directory: Path) -> MiniCluster:
     return mc
 
 
+def wait_for_step(mc: MiniCluster, root: str, step: str, mover: subprocess.Popen, timeout: float = 60.0) -> str:
+    """Wait until the mover's journal for ``root`` shows ``step`` or a later one (or the mover
+    exited); returns the step seen."""
+    journals = balance.journal_dir(mc.config)
+    deadline = time.monotonic() + timeout
+    seen = "-"
+    while time.monotonic() < deadline and mover.poll() is None:
+        for file in journals.glob("*.json") if journals.is_dir() else ():
+            try:
+                record = json.loads(file.read_text())
+            except (OSError, ValueError):
+                continue        # being replaced
+            if record["path"] == root and record["state"] in STEPS + ("done",):
+                seen = record["state"]
+        if seen != "-" and (seen == "done" or STEPS.index(seen) >= STEPS.index(step)):
+            return seen
+        time.sleep(0.01)
+    return seen
+
+
 def check(fs: HfedFileSystem, files: dict[str, bytes], root: str) -> list[str]:
     """What is wrong with the moved subtree (empty: nothing)."""
     problems = []
+    fs.session.refresh_mounts()
     owner = fs.session.resolve(root).nameservice
     other = "ns-b" if owner == "ns-c" else "ns-c"
     routed = fs.session.namenode(other)
@@ -86,9 +109,12 @@ def trial(mc: MiniCluster, index: int, victim: str, files_per_trial: int, rng: r
         fs.pipe_many(list(files.items()))
         fs.session.flush_small_files()
         fs.session.namenode("ns-b").pack_now()
-        delay = rng.uniform(0.8, 3.0)   # the mover's process needs ~0.7 s to start
+        # A random moment of the move: a random step of its journal, then a random delay.
+        step = rng.choice(STEPS)
+        delay = rng.uniform(0.0, 0.3)
         mover = subprocess.Popen([sys.executable, "-m", "client.cli", "--conf", str(mc.config_path), "balance",
                                   root, "ns-c"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        reached = wait_for_step(mc, root, step, mover)
         time.sleep(delay)
         if victim == "mover":
             mover.kill()
@@ -119,9 +145,9 @@ def trial(mc: MiniCluster, index: int, victim: str, files_per_trial: int, rng: r
         if balance.unfinished(fs.session):
             problems.append("the move is still unfinished after -continue")
         owner = fs.session.resolve(root).nameservice
-        result = dict(trial=index, victim=victim, delay=round(delay, 2), mover_exit=mover_exit,
+        result = dict(trial=index, victim=victim, step=reached, delay=round(delay, 2), mover_exit=mover_exit,
                       continued=",".join(continued) or "-", owner=owner, files=len(files), problems=problems)
-        log(f"trial {index}: kill {victim} after {delay:.2f}s, mover exit {mover_exit}, continued "
+        log(f"trial {index}: kill {victim} {delay:.2f}s after step {reached}, mover exit {mover_exit}, continued "
             f"{result['continued']}, now in {owner}: {'OK' if not problems else problems[:3]}")
         if problems and err:
             log("  mover stderr: " + err[-500:])
@@ -142,12 +168,13 @@ def run(trials: int, files_per_trial: int, seed: int, directory: Path, log=print
 def write_report(results: list[dict], seed: int, seconds: float) -> None:
     lines = ["# Subtree moves interrupted by kill -9 (bench/move_faults.py)", "",
              f"{len(results)} trials, seed {seed}, {seconds:.0f} s. Each trial moves /data/tN (ns-b -> ns-c, "
-             f"added live), kills one process at a random moment, restarts it, runs `hfed balance -continue`, "
+             f"added live), kills one process at a random moment (a random step of the mover's journal, "
+             f"then 0-0.3 s), restarts it, runs `hfed balance -continue`, "
              f"then checks every file exactly once with identical bytes and fsck HEALTHY.", "",
-             "| trial | killed | after (s) | mover exit | continued | owner | files | result |",
-             "|---:|---|---:|---:|---|---|---:|---|"]
+             "| trial | killed | at step (+ s) | mover exit | continued | owner | files | result |",
+             "|---:|---|---|---:|---|---|---:|---|"]
     for r in results:
-        lines.append(f"| {r['trial']} | {r['victim']} | {r['delay']} | {r['mover_exit']} | {r['continued']} | "
+        lines.append(f"| {r['trial']} | {r['victim']} | {r['step']} (+{r['delay']}) | {r['mover_exit']} | {r['continued']} | "
                      f"{r['owner']} | {r['files']} | {'OK' if not r['problems'] else '; '.join(r['problems'][:2])} |")
     failed = sum(bool(r["problems"]) for r in results)
     lines += ["", f"**{len(results) - failed} of {len(results)} trials OK.**", ""]

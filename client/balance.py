@@ -162,6 +162,21 @@ class Mover:
                 requeue_at = time.monotonic() + 1.0
             time.sleep(0.05)
 
+    def _wait_writable(self, client, requeue_links: bool = False) -> None:
+        """Wait (up to LINK_WAIT) for a NameNode restarted mid-move to leave safe mode. A target
+        waits there for replicas of the blocks it imported, which only links bring: with
+        ``requeue_links`` they are asked for again (an empty import works in safe mode)."""
+        deadline = time.monotonic() + LINK_WAIT
+        while True:
+            state = client.set_safe_mode()
+            if not state.on or state.manual or time.monotonic() > deadline:
+                return           # manual safe mode (or a timeout) is reported by the next change
+            self.progress(f"{client.nameservice} is in safe mode ({state.reported_blocks} of "
+                          f"{state.total_blocks} blocks reported): waiting")
+            if requeue_links and self.report.source_pool:
+                self._import(b"")
+            time.sleep(1.0)
+
     # --------------------------------------------------------------- steps
     def run(self) -> MoveReport:
         """The move from wherever its journal says it stopped."""
@@ -174,6 +189,7 @@ class Mover:
             self._switch()
         if r.state == "switched":
             t = time.monotonic()
+            self._wait_writable(self._source())
             try:
                 self._fence(Fence.DROP)
             except errors.NotFound:
@@ -193,6 +209,7 @@ class Mover:
             r.txid = self._copy()
             self._save("copied")
         else:       # continued: import everything again (idempotent), then the edits since the journal's txid
+            self._wait_writable(self._target(), requeue_links=True)
             self.progress(f"continuing: re-importing {r.path} into {r.target}")
             self._copy()
         self._step("snapshot copy", t)

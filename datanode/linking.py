@@ -18,6 +18,9 @@ without data, which the start-up scan reports and ignores, rather than a data
 name no scan looks for that would keep the bytes alive after both pools
 deleted the block. A repeated command finds the names already there (the same
 inode) and reports them again.
+
+A staging container still being written (small files committed into it while its
+writer goes on appending) is linked from rbw/ for its committed prefix only.
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 
-from datanode.storage import FINALIZED, BlockStorage, Replica, block_name
+from datanode.storage import BPC, FINALIZED, BlockStorage, Replica, block_name
 from protos import hfed_pb2 as pb
 from protos.errors import InvalidArgument
 from protos.files import fsync_dir
@@ -104,6 +107,8 @@ def _plan(storage: BlockStorage, target_pool: str, default_source_pool: str, blo
             _skip(outcome, f"{what}: the source and target must be different blocks of different pools")
             continue
         existing = storage.find(target_pool, linked.target_block_id)
+        if existing is not None and existing.num_bytes < linked.source.num_bytes:
+            existing = _lengthened(storage, source_pool, linked.source, existing)
         if existing is not None:
             if existing.generation_stamp == linked.source.generation_stamp:
                 outcome.present.append(existing)
@@ -115,12 +120,15 @@ def _plan(storage: BlockStorage, target_pool: str, default_source_pool: str, blo
             continue
         source = storage.find(source_pool, linked.source.block_id)
         if source is None or source.generation_stamp != linked.source.generation_stamp:
+            source = _committed_prefix(storage, source_pool, linked.source)
+        if source is None:
             _skip(outcome, f"{what}: no such replica here")
             continue
         if storage.is_corrupt(source):
             _skip(outcome, f"{what}: the source replica is corrupt")
             continue
-        if linked.source.num_bytes and linked.source.num_bytes != source.num_bytes:
+        if linked.source.num_bytes > source.num_bytes:
+            # Longer is fine: a staging container's replica holds entries written after its last commit.
             _skip(outcome, f"{what}: the source replica has {source.num_bytes} bytes,"
                            f" the block {linked.source.num_bytes}")
             continue
@@ -129,6 +137,37 @@ def _plan(storage: BlockStorage, target_pool: str, default_source_pool: str, blo
                          os.path.join(target_dir, target_name + ".meta"))
         planned.append((source, target))
     return planned
+
+
+def _committed_prefix(storage: BlockStorage, pool_id: str, block: pb.Block) -> Replica | None:
+    """A staging container still being written (its writer goes on appending small files):
+    the target gets its committed prefix, ``block.num_bytes``, which ends on a checksum
+    chunk (entries are chunk-aligned), so the bytes and checksums it names never change
+    again; the writer's later appends only lengthen the shared file past it."""
+    rbw = storage.being_written(pool_id, block.block_id)
+    if (rbw is None or rbw.generation_stamp != block.generation_stamp or not block.num_bytes
+            or block.num_bytes % BPC or rbw.num_bytes < block.num_bytes):
+        return None
+    return Replica(pool_id, block.block_id, block.generation_stamp, block.num_bytes, rbw.block_path, rbw.meta_path)
+
+
+def _lengthened(storage: BlockStorage, pool_id: str, block: pb.Block, linked: Replica) -> Replica | None:
+    """A staging container linked while it was written, asked for again at a longer committed
+    length: the same file (one inode) holds more now, so the replica here grows to it.
+    None (link it anew) when the source is no longer that file."""
+    source = storage.find(pool_id, block.block_id)
+    if source is None or source.generation_stamp != block.generation_stamp:
+        source = _committed_prefix(storage, pool_id, block)
+    try:
+        same = source is not None and os.path.samefile(source.block_path, linked.block_path)
+    except OSError:
+        same = False
+    if not same or source.num_bytes < block.num_bytes:
+        return None
+    grown = Replica(linked.pool_id, linked.block_id, linked.generation_stamp, source.num_bytes,
+                    linked.block_path, linked.meta_path)
+    storage.adopt(grown)
+    return grown
 
 
 def _link_all(storage: BlockStorage, planned: list[tuple[Replica, Replica]], outcome: LinkOutcome) -> list[Replica]:

@@ -388,6 +388,9 @@ class BlockStorage:
     def is_being_written(self, pool_id: str, block_id: int) -> bool:
         return (pool_id, block_id) in self._writing
 
+    def being_written(self, pool_id: str, block_id: int) -> "ReplicaBeingWritten | None":
+        return self._writing.get((pool_id, block_id))
+
     def get(self, pool_id: str, block_id: int, generation_stamp: int) -> Replica:
         """The finalized replica, or BlockMissing naming block, pool and host."""
         replica = self._pools.get(pool_id, {}).get(block_id)

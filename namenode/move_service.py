@@ -2,29 +2,10 @@
 and namenode/ops/moves.py calls, proto out. Superuser only, every one of them."""
 from __future__ import annotations
 
-import functools
-import inspect
-
 from protos import errors, rpc_errors, hfed_pb2 as pb
 from namenode import subtree
+from namenode.handlers import translated
 from namenode.ops import moves
-
-
-def journaled(handler):
-    """As servicer.translated (which this module cannot import: the servicer inherits
-    from it): authenticate first, and reply once the handler's edits are on disk."""
-    @functools.wraps(handler)
-    async def durable(self, request, context):
-        self._authenticate(request, context)
-        journal = self.fsn.journal
-        before = journal.last_txid if journal is not None else 0
-        reply = handler(self, request, context)
-        if inspect.isawaitable(reply):
-            reply = await reply
-        if journal is not None and journal.last_txid > before:
-            await journal.sync_to(journal.last_txid)
-        return reply
-    return rpc_errors.serves(durable)
 
 
 class MoveRpcs:
@@ -50,7 +31,7 @@ class MoveRpcs:
         for chunk in chunks:
             yield pb.ExportSubtreeResponse(entries=chunk, txid=txid, pool_id=self.fsn.pool_id)
 
-    @journaled
+    @translated
     async def SubtreeChanges(self, request, context):
         self._superuser(context, "list a subtree's changes", request.path)
         fsn = self.fsn
@@ -63,7 +44,7 @@ class MoveRpcs:
         changed, resync = subtree.changed_paths(fsn, path, records)
         return pb.SubtreeChangesResponse(paths=changed, txid=txid, resync=resync)
 
-    @journaled
+    @translated
     def FenceSubtree(self, request, context):
         self._superuser(context, "fence a subtree", request.path)
         fsn, action, reply = self.fsn, request.action, pb.FenceSubtreeResponse()
@@ -79,14 +60,14 @@ class MoveRpcs:
         reply.txid = self._txid()
         return reply
 
-    @journaled
+    @translated
     def ImportSubtree(self, request, context):
         self._superuser(context, "import a subtree", request.path)
         counts = subtree.import_subtree(self.fsn, request.path, request.source_pool, request.entries,
                                         list(request.removed), request.move_id)
         return pb.ImportSubtreeResponse(**counts)
 
-    @journaled
+    @translated
     def MoveProgress(self, request, context):
         self._superuser(context, "follow a move", request.path)
         return pb.MoveProgressResponse(**subtree.progress(self.fsn, request.path))

@@ -239,6 +239,7 @@ class Namesystem:
             if not block.committed:
                 block.num_bytes = max(block.num_bytes, num_bytes)
             self.blocks.add_replica(block, uuid)
+            self.ns.table.small.unreported_targets.pop(block_id, None)
         pending = self.pending.get(block_id)
         if pending is not None:
             pending[0].discard(uuid)

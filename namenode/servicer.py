@@ -1,8 +1,6 @@
 """gRPC servicers: proto in, a call on the Namesystem, proto out. Nothing else."""
 from __future__ import annotations
 
-import functools
-import inspect
 import logging
 
 from protos import errors, paths, rpc_errors, security, hfed_pb2 as pb, hfed_pb2_grpc as pb_grpc
@@ -10,7 +8,8 @@ from protos import datatransfer as dt
 from protos.checksum import BYTES_PER_CHECKSUM
 from namenode import budget as budget_mod, replication
 from namenode.auth import Authenticator
-from namenode.mounts import VERSION_KEY, caller_version
+from namenode.handlers import translated
+from namenode.mounts import caller_version
 from namenode.move_service import MoveRpcs
 from namenode.namesystem import DeleteCmd, LinkCmd, Namesystem, TransferCmd, VerifyCmd
 from protos.mount_state import MountState
@@ -18,28 +17,6 @@ from namenode.packer import PackCmd
 from namenode.ops import attrs, dirs, files, reads, small
 
 log = logging.getLogger(__name__)
-
-
-def translated(handler):
-    """``rpc_errors.serves`` plus authentication (the servicer's ``_authenticate``, before
-    anything else) and durable acknowledgement: a handler that changed the
-    namespace appended edits to the journal; the reply waits until the last of them
-    is on disk (one fdatasync shared by every RPC that appended before it started)."""
-    @functools.wraps(handler)
-    async def durable(self, request, context):
-        self._authenticate(request, context)
-        journal = self.fsn.journal
-        before = journal.last_txid if journal is not None else 0
-        reply = handler(self, request, context)
-        if inspect.isawaitable(reply):
-            reply = await reply
-        if journal is not None and journal.last_txid > before:
-            await journal.sync_to(journal.last_txid)
-        mounts = self.fsn.mount_table
-        if mounts is not None:     # every reply says which mount table version this NameNode knows
-            context.set_trailing_metadata(((VERSION_KEY, str(mounts.version)),))
-        return reply
-    return rpc_errors.serves(durable)
 
 
 def file_status(st: reads.Status) -> pb.FileStatus:

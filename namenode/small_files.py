@@ -56,6 +56,9 @@ class SmallFiles:
         self.live: dict[int, list[int]] = {}          # container number -> [live files, live bytes]
         self.open_end: dict[int, int] = {}            # open container block id -> end of its last entry
         self.open_targets: dict[int, list[str]] = {}  # open container block id -> pipeline DataNode uuids
+        # Closed containers no DataNode has reported yet -> their pipeline's DataNodes (a subtree
+        # move links replicas from there: a container its move closed may still be in their rbw/).
+        self.unreported_targets: dict[int, list[str]] = {}
         self.raw: set[int] = set()                    # block ids of containers without entry headers (older hfed)
         self.staged: dict[int, bytes] = {}            # older hfed: inode slot -> bytes, in staging order
         self.staged_at: dict[int, float] = {}
@@ -80,6 +83,7 @@ class SmallFiles:
         """The container block left the namespace (no live file may point at it)."""
         number = self.number.pop(block_id, None)
         self.container_closed(block_id)
+        self.unreported_targets.pop(block_id, None)
         self.raw.discard(block_id)
         if number is not None:
             self.blocks[number] = 0
@@ -89,7 +93,9 @@ class SmallFiles:
     def container_closed(self, block_id: int) -> None:
         """A staging container was completed: no more commits into it."""
         self.open_end.pop(block_id, None)
-        self.open_targets.pop(block_id, None)
+        targets = self.open_targets.pop(block_id, None)
+        if targets:
+            self.unreported_targets[block_id] = targets
 
     def committed_end(self, block_id: int) -> int:
         """End of the last entry committed into an open container (rebuilt from its rows

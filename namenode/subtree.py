@@ -159,7 +159,8 @@ def entry(fsn, rel: str, inode: Inode) -> dict:
 def container_entry(fsn, block_id: int) -> list:
     small, block = fsn.ns.table.small, fsn.blocks.get(block_id)
     holder = fsn.ns.table.find(block.inode_id)
-    replicas = sorted(block.replicas) or list(small.open_targets.get(block_id, ()))
+    replicas = sorted(block.replicas) or list(small.open_targets.get(block_id, ())
+                                              or small.unreported_targets.get(block_id, ()))
     length = max(block.num_bytes, small.open_end.get(block_id, 0))
     return [block_id, block.generation_stamp, length, replicas, int(block_id in small.raw),
             holder.replication if holder else fsn.default_replication,

@@ -86,14 +86,7 @@ def apply_delete(fsn, rec: edits.Delete) -> None:
     if inode.is_dir and table.child_count(inode.id) and not rec.recursive:
         raise NotEmpty(f"{fsn.ns.where(path)}: directory is not empty (use recursive delete)", path)
     parent = table.get(inode.parent)
-    # Post-order walk so every directory is empty when it is removed.
-    stack, order = [inode], []
-    while stack:
-        node = stack.pop()
-        order.append(node)
-        if node.is_dir:
-            stack.extend(child for _name, child in table.children(node.id))
-    for node in reversed(order):
+    for node in bottom_up(table, inode):
         if not node.is_dir:
             remove_file_blocks(fsn, node)
         table.remove(node)
@@ -150,3 +143,16 @@ def apply_rename(fsn, rec: edits.Rename) -> None:
     old_parent = fsn.ns.table.get(inode.parent)
     fsn.ns.table.move(inode, new_parent.id, paths.components(dst)[-1])
     old_parent.mtime = new_parent.mtime = rec.mtime
+
+
+def bottom_up(table, inode) -> list:
+    """``inode`` and everything below it, children before their directory (so each
+    directory is empty by the time it is removed); iterative, for deep trees."""
+    stack, order = [inode], []
+    while stack:
+        node = stack.pop()
+        order.append(node)
+        if node.is_dir:
+            stack.extend(child for _name, child in table.children(node.id))
+    order.reverse()
+    return order

@@ -20,7 +20,7 @@ from namenode import edits
 from namenode.inode_table import ROOT_ID
 from namenode.namespace import Inode
 from namenode.ops import files
-from namenode.ops.dirs import make_missing_dirs
+from namenode.ops.dirs import bottom_up, make_missing_dirs
 from namenode.ops.small import CONTAINER_DIR
 from namenode.small_files import Layout
 from namenode.subtree import MoveMap, absolute, lookup_path, open_files, source_blocks, subtree_root
@@ -140,8 +140,10 @@ def _container(fsn, target: int, c: list, mtime: int) -> int:
     _source, gs, num_bytes, _uuids, raw, replication, block_size = c
     block = fsn.blocks.get(target)
     if block is not None:
-        if num_bytes > block.num_bytes:      # a staging container that took more commits
-            block.num_bytes = num_bytes
+        if num_bytes > block.num_bytes:      # a staging container that took more commits:
+            block.num_bytes = num_bytes      # its replicas here are too short until linked again
+            for uuid in list(block.replicas):
+                fsn.blocks.remove_replica(target, uuid)
         return target
     table, su = fsn.ns.table, fsn.ns.superuser
     folder = fsn.ns.resolve(CONTAINER_DIR)[-1]
@@ -169,13 +171,7 @@ def remove_tree(fsn, inode: Inode, keep: set = frozenset()) -> None:
     """Remove ``inode`` and everything below it; blocks in ``keep`` stay in the map
     (another entry of the same import takes them)."""
     table = fsn.ns.table
-    stack, order = [inode], []
-    while stack:                 # post-order below, so each directory is empty when removed
-        node = stack.pop()
-        order.append(node)
-        if node.is_dir:
-            stack.extend(child for _name, child in table.children(node.id))
-    for node in reversed(order):
+    for node in bottom_up(table, inode):
         if not node.is_dir:
             if node.lease_holder:
                 fsn.release_lease(node)

@@ -105,7 +105,7 @@ def test_a_subtree_moves_live_without_copying_bytes(moving_cluster):
                 assert fresh.cat_file(path) == path.encode().replace(b"/data/proj/live/f", b"live "), path
             for path, info in before_info.items():
                 now = fresh.info(path)
-                for key in ("type", "size", "mode", "owner", "group", "mtime"):
+                for key in ("type", "size", "permission", "owner", "group", "mtime"):
                     assert now[key] == info[key], (path, key)
                 assert now["nameservice"] == "ns-c"
             assert fresh.cat_file("/data/other/keep") == b"stays in ns-b"

@@ -97,23 +97,27 @@ def test_missing_corrupt_and_mismatched_sources_are_skipped_the_rest_linked(stor
     bad = write_block(storage, SOURCE, 3, b"bad" * 1000)
     storage.mark_corrupt(bad)
     cmd = command((1, 101), (2, 102), (3, 103), (4, 104))     # 2 is at gs 5, 4 does not exist
+    # A replica longer than the NameNode's length is linked and reported with its own length (the
+    # NameNode judges: a staging container's may be longer); a shorter one cannot be the block.
     cmd.blocks.add(source=pb.Block(block_id=1, generation_stamp=1, num_bytes=999), target_block_id=105)
+    cmd.blocks.add(source=pb.Block(block_id=1, generation_stamp=1, num_bytes=3001), target_block_id=108)
     cmd.blocks.add(source=pb.Block(pool_id=TARGET, block_id=1, generation_stamp=1), target_block_id=106)
     cmd.blocks.add(source=pb.Block(pool_id="../etc", block_id=1, generation_stamp=1), target_block_id=107)
 
     outcome = link(storage, cmd)
 
-    assert [r.block_id for r in outcome.linked] == [101]
+    assert [(r.block_id, r.num_bytes) for r in outcome.linked] == [(101, 3000), (105, 3000)]
     assert len(outcome.skipped) == 6
     text = "\n".join(outcome.skipped)
     assert f"blk_2_1 of pool {SOURCE} as blk_102_1 of pool {TARGET} on DataNode host-1: no such replica" in text
     assert "blk_3_1" in text and "corrupt" in text
-    assert "blk_4_1" in text and "has 3000 bytes, the block 999" in text
+    assert "blk_1_1" in text and "has 3000 bytes, the block 3001" in text
     assert "invalid block pool id '../etc'" in text
     assert "different pools" in text
     assert "no such replica" in caplog.text
-    assert [b.block_id for b in storage.report(TARGET)] == [101]
-    assert sorted(os.listdir(os.path.join(storage.data_dir, TARGET, "finalized"))) == ["blk_101", "blk_101_1.meta"]
+    assert [b.block_id for b in storage.report(TARGET)] == [101, 105]
+    assert sorted(os.listdir(os.path.join(storage.data_dir, TARGET, "finalized"))) == \
+        ["blk_101", "blk_101_1.meta", "blk_105", "blk_105_1.meta"]
 
 
 def test_a_target_already_holding_another_generation_is_left_alone(storage):
