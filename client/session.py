@@ -72,18 +72,21 @@ class ClusterSession:
         with self._lock:
             client = self._namenodes.get(nameservice)
             if client is None:
-                # The config's address when it names the namespace (it is where this client was
-                # told to go; a restarted local cluster rewrites it); the table's for one added since.
-                address = getattr(self.cfg.nameservices.get(nameservice), "address", None)
+                address = self._address_of(nameservice)
                 if address is None:
-                    address = self.mounts.state.nameservices.get(nameservice)
-                if address is None or address.endswith(":0"):
                     raise errors.InvalidArgument(f"unknown nameservice {nameservice!r} "
                                                  f"(known: {', '.join(sorted(self.mounts.state.nameservices))})")
                 client = self._namenodes[nameservice] = NamenodeClient(
                     nameservice, address, metadata=self.credentials.metadata(nameservice, self.cfg), cfg=self.cfg,
                     router=self)
             return client
+
+    def _address_of(self, nameservice: str) -> str | None:
+        """The config's address when it names the namespace (where this client was told to go;
+        a restarted local cluster rewrites it), else the table's (a namespace added since)."""
+        address = getattr(self.cfg.nameservices.get(nameservice), "address", None) or \
+            self.mounts.state.nameservices.get(nameservice)
+        return None if address is None or address.endswith(":0") else address
 
     def nameservices(self) -> list[str]:
         """Every namespace of the cluster, by the current mount table."""
@@ -115,14 +118,14 @@ class ClusterSession:
             return False
 
     def _install(self, state: MountState) -> None:
-        moved = [ns for ns, address in state.nameservices.items()
-                 if self.mounts.state.nameservices.get(ns, address) != address]
         self.mounts = MountTable(state)
         with self._lock:
-            for ns in moved:       # a namespace served from a new address: reconnect
-                client = self._namenodes.pop(ns, None)
-                if client is not None:
-                    client.close()
+            for ns, client in list(self._namenodes.items()):
+                address = self._address_of(ns)
+                if address is not None and address != client.address:
+                    # Served elsewhere now: new calls go there. Not closed: a stream still
+                    # open holds the old client and finishes with it (or fails over).
+                    del self._namenodes[ns]
 
     def namenode_for(self, path: str) -> NamenodeClient:
         return self.namenode(self.resolve(path).nameservice)

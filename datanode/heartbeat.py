@@ -182,18 +182,23 @@ class NameserviceActor:
             log.warning("ignoring unknown command %r from %s", kind, self.where)
 
     def _delete(self, blocks) -> None:
+        absent = []
         for block in blocks:
             pool_id = block.pool_id or self.pool_id
             replica = self.storage.delete(pool_id, block.block_id, block.generation_stamp)
             if replica is None:
-                log.info("delete: %s of pool %s is not here", block_name(block.block_id, block.generation_stamp),
-                         pool_id)
+                absent.append(block_name(block.block_id, block.generation_stamp))
                 deleted = pb.Block(pool_id=pool_id, block_id=block.block_id,
                                    generation_stamp=block.generation_stamp)
             else:
-                log.info("deleted %s as asked by %s", replica, self.where)
                 deleted = replica.to_block()
             self._deleted.append(deleted)
+        # One line per command, not per replica (a dropped subtree deletes tens of thousands).
+        first = blocks[0] if len(blocks) else None
+        if first is not None:
+            log.info("deleted %d replica(s) of pool %s as asked by %s (first %s)%s", len(blocks) - len(absent),
+                     first.pool_id or self.pool_id, self.where, block_name(first.block_id, first.generation_stamp),
+                     f"; {len(absent)} not here (first {absent[0]})" if absent else "")
 
     async def _transfer(self, command: pb.TransferCommand) -> None:
         block = command.block

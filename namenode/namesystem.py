@@ -32,6 +32,9 @@ class TransferCmd:
     targets: list  # DatanodeInfo
 
 
+DELETES_PER_COMMAND = 1000   # replicas one DeleteCmd names (a dropped subtree queues tens of thousands)
+
+
 @dataclass
 class DeleteCmd:
     """Ask a DataNode to delete replicas: (block_id, generation_stamp, num_bytes)."""
@@ -174,7 +177,11 @@ class Namesystem:
     def queue_delete(self, uuid: str, block_id: int, generation_stamp: int, num_bytes: int) -> None:
         node = self.datanodes.nodes.get(uuid)
         if node is not None and node.alive:
-            node.commands.append(DeleteCmd([(block_id, generation_stamp, num_bytes)]))
+            last = node.commands[-1] if node.commands else None
+            if isinstance(last, DeleteCmd) and len(last.blocks) < DELETES_PER_COMMAND:
+                last.blocks.append((block_id, generation_stamp, num_bytes))   # a big delete: few commands
+            else:
+                node.commands.append(DeleteCmd([(block_id, generation_stamp, num_bytes)]))
 
     def queue_links(self, source_pool: str, links: dict[str, list], deadline: float) -> int:
         """Hand each live DataNode its (source id, gs, num_bytes, target id) links, in
