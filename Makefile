@@ -90,3 +90,10 @@ movebench: install
 REBALANCE_ARGS ?=
 rebalance: install
 	$(PY) -m bench.rebalance $(REBALANCE_ARGS)
+
+# Subtree moves interrupted by kill -9 of the mover, a NameNode or a DataNode, then continued
+# (~3 min): bench/results/move_faults.md.
+.PHONY: movefaults
+MOVEFAULTS_ARGS ?=
+movefaults: install
+	$(PY) -m bench.move_faults $(MOVEFAULTS_ARGS)

@@ -195,7 +195,14 @@ class NameserviceActor:
             self._deleted.append(deleted)
         # One line per command, not per replica (a dropped subtree deletes tens of thousands).
         first = blocks[0] if len(blocks) else None
-        if first is not None:
+        if len(blocks) == 1:
+            pool_id = first.pool_id or self.pool_id
+            name = block_name(first.block_id, first.generation_stamp)
+            if absent:
+                log.info("delete: %s of pool %s is not here", name, pool_id)
+            else:
+                log.info("deleted %s of pool %s as asked by %s", name, pool_id, self.where)
+        elif first is not None:
             log.info("deleted %d replica(s) of pool %s as asked by %s (first %s)%s", len(blocks) - len(absent),
                      first.pool_id or self.pool_id, self.where, block_name(first.block_id, first.generation_stamp),
                      f"; {len(absent)} not here (first {absent[0]})" if absent else "")
