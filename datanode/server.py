@@ -15,11 +15,11 @@ import os
 import signal
 import sys
 
-from datanode import scanner
+from datanode import http_app, scanner
 from datanode.heartbeat import NamenodeLinks
 from datanode.storage import BlockStorage
 from datanode.transfer import TransferServer
-from protos import config, rpc, tls
+from protos import config, http_server, rpc, tls
 from protos import hfed_pb2 as pb
 
 log = logging.getLogger("hfed.datanode.server")
@@ -50,12 +50,24 @@ async def serve(cfg: config.ClusterConfig, host_label: str, address_file: str | 
     log.info("DataTransfer serving on %s", address)
     rpc.write_address_file(transfer_address_file, address)
 
-    datanode_id = pb.DatanodeId(uuid=storage.uuid, host_label=host_label, transfer_address=address)
+    context = http_app.DatanodeContext(cfg, host_label, storage, transfer=transfer)
+    try:
+        http_runner, http_address = await http_server.start(http_app.build(context), dn.http_address,
+                                                            f"DataNode {host_label}")
+    except OSError:
+        transfer.stop()
+        raise
+    log.info("HTTP serving on http://%s", http_address)
+
+    datanode_id = pb.DatanodeId(uuid=storage.uuid, host_label=host_label, transfer_address=address,
+                                http_address=http_address)
     links = NamenodeLinks(cfg, storage, datanode_id, transfer.peers, lambda: transfer.active_transfers)
     transfer.links = links
+    context.links = links
     links.start()
     period, rate = scanner.settings(cfg)
     block_scanner = scanner.BlockScanner(storage, links.report_bad_block, period, rate)
+    context.scanner = block_scanner
     block_scanner.start()
     registered = asyncio.ensure_future(links.wait_registered())
     stopping = asyncio.ensure_future(stop.wait())
@@ -71,6 +83,7 @@ async def serve(cfg: config.ClusterConfig, host_label: str, address_file: str | 
         stopping.cancel()
         await block_scanner.stop()
         await links.stop()
+        await http_runner.cleanup()
         transfer.stop()
         log.info("stopped")
 

@@ -20,6 +20,7 @@ class DatanodeInfo:
     remaining: int = 0
     active_transfers: int = 0
     reported: bool = False            # sent a full block report since registering
+    http_address: str = ""            # its HTTP server (WebHDFS data endpoint, /metrics); "" none
     commands: deque = field(default_factory=deque)
 
 
@@ -28,12 +29,12 @@ class DatanodeRegistry:
         self.dead_interval = dead_interval
         self.nodes: dict[str, DatanodeInfo] = {}
 
-    def register(self, uuid: str, host_label: str, address: str, now: float) -> DatanodeInfo:
+    def register(self, uuid: str, host_label: str, address: str, now: float, http_address: str = "") -> DatanodeInfo:
         """(Re-)register: a restarted DataNode keeps its uuid, may change address."""
         node = self.nodes.get(uuid)
         if node is None:
             node = self.nodes[uuid] = DatanodeInfo(uuid, host_label, address, now)
-        node.host_label, node.transfer_address = host_label, address
+        node.host_label, node.transfer_address, node.http_address = host_label, address, http_address
         node.last_heartbeat, node.alive, node.reported = now, True, False
         node.commands.clear()
         return node

@@ -87,6 +87,8 @@ class Namesystem:
         self.container_bytes = 64 << 20  # size limit of a staging container (pack_bytes)
         self.container_seq = 0           # names containers apart within one millisecond
         self.packer = None              # namenode.packer.Packer, set by the server
+        self.http_address = ""          # host:port of the NameNode's HTTP server, set by the server
+        self.started = time.time()      # when this process built its namesystem (status page, metrics)
         self.delegation = None          # namenode.delegation.DelegationTokens when tokens are on
         self.user_token_lifetime = 30 * 86400.0   # seconds, of user tokens the superuser issues
         self.block_keys = None          # namenode.block_keys.BlockKeys when block tokens are on
@@ -206,9 +208,9 @@ class Namesystem:
         return nodes
 
     # --------------------------------------------------- DataNode protocol
-    def register_datanode(self, uuid: str, host_label: str, address: str):
+    def register_datanode(self, uuid: str, host_label: str, address: str, http_address: str = ""):
         self.blocks.drop_datanode(uuid)           # its next full report rebuilds them
-        return self.datanodes.register(uuid, host_label, address, self.monotonic())
+        return self.datanodes.register(uuid, host_label, address, self.monotonic(), http_address)
 
     def block_report(self, uuid: str, reported: list[tuple[int, int, int]]) -> None:
         """Full report: the DataNode holds exactly these (block_id, gs, num_bytes)."""

@@ -15,10 +15,10 @@ import sys
 import time
 from pathlib import Path
 
-from protos import config as config_mod, paths, rpc, rpc_errors, security
+from protos import config as config_mod, http_server, paths, rpc, rpc_errors, security
 from protos.errors import HfedError
 from protos.rpc import aio_server, current_user, write_address_file
-from namenode import auth, budget as budget_mod, journal as journal_mod, replication
+from namenode import auth, budget as budget_mod, http_app, journal as journal_mod, replication
 from namenode.delegation import DelegationTokens
 from namenode.block_keys import BlockKeys
 from namenode.mounts import ClusterMounts, follow_holder
@@ -161,6 +161,10 @@ async def serve(cfg: config_mod.ClusterConfig, nameservice: str, address_file: s
         raise HfedError(f"namespace {nameservice}: cannot bind {cfg.nameservices[nameservice].address}")
     await server.start()
     address = f"{host}:{port}"
+    http_runner, fsn.http_address = await http_server.start(http_app.build(fsn, cfg),
+                                                             cfg.nameservices[nameservice].http_address,
+                                                             f"namespace {nameservice}")
+    log.info("namespace %s: HTTP (status page, /metrics, /jmx) on http://%s", nameservice, fsn.http_address)
     log.info("namespace %s (pool %s, cluster %s) serving on %s; security: %s auth, superuser %s", nameservice,
              fsn.pool_id, cfg.cluster_id, address, authenticator.mode, fsn.ns.superuser)
     fsn.mount_table.advertise(address)
@@ -179,6 +183,7 @@ async def serve(cfg: config_mod.ClusterConfig, nameservice: str, address_file: s
     tasks[0].cancel()
     tasks[1].cancel()
     packer.cancel()
+    await http_runner.cleanup()
     await server.stop(grace=1.0)
     if fsn.journal is not None:
         try:

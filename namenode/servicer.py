@@ -28,7 +28,8 @@ def file_status(st: reads.Status) -> pb.FileStatus:
 
 
 def datanode_id(node) -> pb.DatanodeId:
-    return pb.DatanodeId(uuid=node.uuid, host_label=node.host_label, transfer_address=node.transfer_address)
+    return pb.DatanodeId(uuid=node.uuid, host_label=node.host_label, transfer_address=node.transfer_address,
+                         http_address=node.http_address)
 
 
 # The user named in block tokens the NameNode hands to DataNodes in commands.
@@ -297,7 +298,8 @@ class ClientProtocolServicer(MoveRpcs, pb_grpc.ClientProtocolServicer):
             nameservice=fsn.nameservice, cluster_id=fsn.cluster_id, pool_id=fsn.pool_id,
             under_replicated=under, missing=missing, corrupt_replicas=fsn.blocks.corrupt_count(),
             pending_replications=len(fsn.pending), datanodes=nodes, auth_mode=self.auth.mode, tls=self.tls,
-            caller=caller.user, caller_groups=caller.groups, caller_superuser=caller.superuser, **usage)
+            caller=caller.user, caller_groups=caller.groups, caller_superuser=caller.superuser,
+            http_address=fsn.http_address, started_ms=int(fsn.started * 1000), **usage)
 
     @translated
     def GetServerDefaults(self, request, context):
@@ -453,7 +455,10 @@ class DatanodeProtocolServicer(pb_grpc.DatanodeProtocolServicer):
         if request.cluster_id != fsn.cluster_id:
             raise errors.InvalidArgument(f"DataNode {request.id.host_label} belongs to cluster "
                                          f"{request.cluster_id!r}, namespace {fsn.nameservice} to {fsn.cluster_id!r}")
-        fsn.register_datanode(request.id.uuid, request.id.host_label, request.id.transfer_address)
+        if request.id.http_address:
+            dt.split_address(request.id.http_address)
+        fsn.register_datanode(request.id.uuid, request.id.host_label, request.id.transfer_address,
+                              request.id.http_address)
         log.info("DataNode %s (%s) registered at %s", request.id.host_label, request.id.uuid,
                  request.id.transfer_address)
         return pb.RegisterResponse(nameservice=fsn.nameservice, pool_id=fsn.pool_id, cluster_id=fsn.cluster_id,

@@ -101,6 +101,7 @@ class NameserviceConfig:
     name: str
     address: str
     meta_dir: str = ""
+    http_address: str = "127.0.0.1:0"   # status page, /metrics, /jmx (port 0: any free port)
     max_memory: int = 0   # bytes of NameNode RSS past which objects are no longer added (0: unlimited)
     max_objects: int = 0  # files + directories + blocks allowed (0: unlimited)
 
@@ -110,6 +111,7 @@ class DatanodeConfig:
     host_label: str
     data_dir: str
     address: str = "127.0.0.1:0"
+    http_address: str = "127.0.0.1:0"   # WebHDFS data endpoint, /metrics, /jmx (port 0: any free port)
     capacity: int = 0  # 0: the disk's free space
     sync_on_close: bool = False  # fsync each finalized replica (HDFS dfs.datanode.synconclose)
     # False: replicas are written with O_DIRECT (as HDFS's drop-behind for writes): no page
@@ -165,6 +167,7 @@ class ClusterConfig:
     pack_age: float = 30.0              # ... or the oldest has waited this many seconds
     compact_live_fraction: float = 0.5  # containers with less live data than this are rewritten
     client_host: str = ""
+    webhdfs_address: str = "127.0.0.1:0"   # the WebHDFS gateway (`hfed webhdfs`, started by `cluster up`)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     source: str = ""
 
@@ -203,7 +206,7 @@ def from_dict(raw: dict, source: str = "<dict>") -> ClusterConfig:
         check.known(ns, _NAMESERVICE, where)
         if "address" not in ns:
             fail(f"nameservice {name!r} has no address")
-        fields = {key: check.value(ns, key, _NAMESERVICE[key], where) for key in ("address", "meta_dir")}
+        fields = {key: check.value(ns, key, _NAMESERVICE[key], where) for key in ("address", "meta_dir", "http_address")}
         for key, parse, kind in (("max_memory", parse_size, "size such as 256M"),
                                  ("max_objects", int, "whole number")):
             value = ns.get(key, 0)
@@ -320,12 +323,14 @@ _TOP = {
     "pack_bytes": _Key("size", 64 << 20, 1),
     "pack_age": _Key("seconds", 30.0, 0),
     "compact_live_fraction": _Key("fraction", 0.5, 0, 1),
+    "webhdfs_address": _Key("address", "127.0.0.1:0"),
 }
 _TOP_KEYS = {*_TOP, "nameservices", "mounts", "datanodes", "client", "security"}
-_NAMESERVICE = {"address": _Key("address"), "meta_dir": _Key("str", ""),
+_NAMESERVICE = {"address": _Key("address"), "meta_dir": _Key("str", ""), "http_address": _Key("address", "127.0.0.1:0"),
                 "max_memory": _Key("size", 0, 0), "max_objects": _Key("int", 0, 0)}
 _MOUNT = {"path": _Key("str"), "nameservice": _Key("str")}
-_DATANODE = {"data_dir": _Key("str"), "address": _Key("address", "127.0.0.1:0"), "capacity": _Key("size", 0, 0),
+_DATANODE = {"data_dir": _Key("str"), "address": _Key("address", "127.0.0.1:0"),
+             "http_address": _Key("address", "127.0.0.1:0"), "capacity": _Key("size", 0, 0),
              "sync_on_close": _Key("bool", False), "cache_writes": _Key("bool", True)}
 _CLIENT = {"host": _Key("str", "")}
 _SECURITY = {
@@ -452,16 +457,17 @@ def dump(cfg: ClusterConfig) -> str:
         "block_size", "replication", "heartbeat_interval", "dead_interval", "block_report_interval",
         "safemode_threshold", "lease_hard_limit", "durable_edits", "checkpoint_txns", "checkpoint_period",
         "keep_images", "scan_period", "scan_bytes_per_second", "small_file_threshold", "pack_count",
-        "pack_bytes", "pack_age", "compact_live_fraction"))
+        "pack_bytes", "pack_age", "compact_live_fraction", "webhdfs_address"))
     if cfg.fallback:
         top["fallback"] = cfg.fallback
     if cfg.mount_holder:
         top["mount_holder"] = cfg.mount_holder
-    top["nameservices"] = {ns.name: {"address": ns.address, "meta_dir": ns.meta_dir,
+    top["nameservices"] = {ns.name: {"address": ns.address, "meta_dir": ns.meta_dir, "http_address": ns.http_address,
                                      **{k: getattr(ns, k) for k in ("max_memory", "max_objects") if getattr(ns, k)}}
                            for ns in cfg.nameservices.values()}
     top["mounts"] = [{"path": path, "nameservice": ns} for path, ns in cfg.mounts]
-    top["datanodes"] = {dn.host_label: {"data_dir": dn.data_dir, "address": dn.address, "capacity": dn.capacity,
+    top["datanodes"] = {dn.host_label: {"data_dir": dn.data_dir, "address": dn.address, "http_address": dn.http_address,
+                                        "capacity": dn.capacity,
                                         "sync_on_close": dn.sync_on_close, "cache_writes": dn.cache_writes}
                         for dn in cfg.datanodes.values()}
     if cfg.client_host:

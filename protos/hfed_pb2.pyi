@@ -56,14 +56,16 @@ class FileStatus(_message.Message):
     def __init__(self, path: _Optional[str] = ..., is_dir: _Optional[bool] = ..., length: _Optional[int] = ..., replication: _Optional[int] = ..., block_size: _Optional[int] = ..., mtime_ms: _Optional[int] = ..., atime_ms: _Optional[int] = ..., permission: _Optional[int] = ..., owner: _Optional[str] = ..., group: _Optional[str] = ..., file_id: _Optional[int] = ..., children_count: _Optional[int] = ..., under_construction: _Optional[bool] = ..., layout: _Optional[_Union[FileLayout, str]] = ...) -> None: ...
 
 class DatanodeId(_message.Message):
-    __slots__ = ("uuid", "host_label", "transfer_address")
+    __slots__ = ("uuid", "host_label", "transfer_address", "http_address")
     UUID_FIELD_NUMBER: _ClassVar[int]
     HOST_LABEL_FIELD_NUMBER: _ClassVar[int]
     TRANSFER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    HTTP_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     uuid: str
     host_label: str
     transfer_address: str
-    def __init__(self, uuid: _Optional[str] = ..., host_label: _Optional[str] = ..., transfer_address: _Optional[str] = ...) -> None: ...
+    http_address: str
+    def __init__(self, uuid: _Optional[str] = ..., host_label: _Optional[str] = ..., transfer_address: _Optional[str] = ..., http_address: _Optional[str] = ...) -> None: ...
 
 class Block(_message.Message):
     __slots__ = ("block_id", "generation_stamp", "num_bytes", "pool_id")
@@ -184,6 +186,26 @@ class CompleteRequest(_message.Message):
     client_name: str
     last: Block
     def __init__(self, path: _Optional[str] = ..., client_name: _Optional[str] = ..., last: _Optional[_Union[Block, _Mapping]] = ...) -> None: ...
+
+class AppendRequest(_message.Message):
+    __slots__ = ("path", "client_name", "new_block", "client_host")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    NEW_BLOCK_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_HOST_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    client_name: str
+    new_block: bool
+    client_host: str
+    def __init__(self, path: _Optional[str] = ..., client_name: _Optional[str] = ..., new_block: _Optional[bool] = ..., client_host: _Optional[str] = ...) -> None: ...
+
+class AppendResponse(_message.Message):
+    __slots__ = ("status", "last_block")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    LAST_BLOCK_FIELD_NUMBER: _ClassVar[int]
+    status: FileStatus
+    last_block: LocatedBlock
+    def __init__(self, status: _Optional[_Union[FileStatus, _Mapping]] = ..., last_block: _Optional[_Union[LocatedBlock, _Mapping]] = ...) -> None: ...
 
 class CompleteResponse(_message.Message):
     __slots__ = ("completed",)
@@ -456,7 +478,7 @@ class DatanodeReport(_message.Message):
     def __init__(self, id: _Optional[_Union[DatanodeId, _Mapping]] = ..., alive: _Optional[bool] = ..., capacity: _Optional[int] = ..., used: _Optional[int] = ..., remaining: _Optional[int] = ..., last_heartbeat_ms_ago: _Optional[int] = ..., num_blocks: _Optional[int] = ...) -> None: ...
 
 class GetStatsResponse(_message.Message):
-    __slots__ = ("nameservice", "cluster_id", "pool_id", "files", "directories", "blocks", "under_replicated", "missing", "corrupt_replicas", "pending_replications", "datanodes", "rss_bytes", "objects", "max_memory", "max_objects", "bytes_per_object", "baseline_rss_bytes", "hdfs_heap_estimate", "budget_refusal", "small_staged", "small_staged_bytes", "small_packed", "containers", "container_live_bytes", "container_bytes", "auth_mode", "tls", "caller", "caller_groups", "caller_superuser")
+    __slots__ = ("nameservice", "cluster_id", "pool_id", "files", "directories", "blocks", "under_replicated", "missing", "corrupt_replicas", "pending_replications", "datanodes", "rss_bytes", "objects", "max_memory", "max_objects", "bytes_per_object", "baseline_rss_bytes", "hdfs_heap_estimate", "budget_refusal", "small_staged", "small_staged_bytes", "small_packed", "containers", "container_live_bytes", "container_bytes", "auth_mode", "tls", "caller", "caller_groups", "caller_superuser", "http_address", "started_ms")
     NAMESERVICE_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     POOL_ID_FIELD_NUMBER: _ClassVar[int]
@@ -487,6 +509,8 @@ class GetStatsResponse(_message.Message):
     CALLER_FIELD_NUMBER: _ClassVar[int]
     CALLER_GROUPS_FIELD_NUMBER: _ClassVar[int]
     CALLER_SUPERUSER_FIELD_NUMBER: _ClassVar[int]
+    HTTP_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    STARTED_MS_FIELD_NUMBER: _ClassVar[int]
     nameservice: str
     cluster_id: str
     pool_id: str
@@ -517,7 +541,9 @@ class GetStatsResponse(_message.Message):
     caller: str
     caller_groups: _containers.RepeatedScalarFieldContainer[str]
     caller_superuser: bool
-    def __init__(self, nameservice: _Optional[str] = ..., cluster_id: _Optional[str] = ..., pool_id: _Optional[str] = ..., files: _Optional[int] = ..., directories: _Optional[int] = ..., blocks: _Optional[int] = ..., under_replicated: _Optional[int] = ..., missing: _Optional[int] = ..., corrupt_replicas: _Optional[int] = ..., pending_replications: _Optional[int] = ..., datanodes: _Optional[_Iterable[_Union[DatanodeReport, _Mapping]]] = ..., rss_bytes: _Optional[int] = ..., objects: _Optional[int] = ..., max_memory: _Optional[int] = ..., max_objects: _Optional[int] = ..., bytes_per_object: _Optional[int] = ..., baseline_rss_bytes: _Optional[int] = ..., hdfs_heap_estimate: _Optional[int] = ..., budget_refusal: _Optional[str] = ..., small_staged: _Optional[int] = ..., small_staged_bytes: _Optional[int] = ..., small_packed: _Optional[int] = ..., containers: _Optional[int] = ..., container_live_bytes: _Optional[int] = ..., container_bytes: _Optional[int] = ..., auth_mode: _Optional[str] = ..., tls: _Optional[bool] = ..., caller: _Optional[str] = ..., caller_groups: _Optional[_Iterable[str]] = ..., caller_superuser: _Optional[bool] = ...) -> None: ...
+    http_address: str
+    started_ms: int
+    def __init__(self, nameservice: _Optional[str] = ..., cluster_id: _Optional[str] = ..., pool_id: _Optional[str] = ..., files: _Optional[int] = ..., directories: _Optional[int] = ..., blocks: _Optional[int] = ..., under_replicated: _Optional[int] = ..., missing: _Optional[int] = ..., corrupt_replicas: _Optional[int] = ..., pending_replications: _Optional[int] = ..., datanodes: _Optional[_Iterable[_Union[DatanodeReport, _Mapping]]] = ..., rss_bytes: _Optional[int] = ..., objects: _Optional[int] = ..., max_memory: _Optional[int] = ..., max_objects: _Optional[int] = ..., bytes_per_object: _Optional[int] = ..., baseline_rss_bytes: _Optional[int] = ..., hdfs_heap_estimate: _Optional[int] = ..., budget_refusal: _Optional[str] = ..., small_staged: _Optional[int] = ..., small_staged_bytes: _Optional[int] = ..., small_packed: _Optional[int] = ..., containers: _Optional[int] = ..., container_live_bytes: _Optional[int] = ..., container_bytes: _Optional[int] = ..., auth_mode: _Optional[str] = ..., tls: _Optional[bool] = ..., caller: _Optional[str] = ..., caller_groups: _Optional[_Iterable[str]] = ..., caller_superuser: _Optional[bool] = ..., http_address: _Optional[str] = ..., started_ms: _Optional[int] = ...) -> None: ...
 
 class GetServerDefaultsRequest(_message.Message):
     __slots__ = ()

@@ -54,6 +54,11 @@ class ClientProtocolStub:
                 request_serializer=protos_dot_hfed__pb2.CompleteRequest.SerializeToString,
                 response_deserializer=protos_dot_hfed__pb2.CompleteResponse.FromString,
                 _registered_method=True)
+        self.Append = channel.unary_unary(
+                '/hfed.ClientProtocol/Append',
+                request_serializer=protos_dot_hfed__pb2.AppendRequest.SerializeToString,
+                response_deserializer=protos_dot_hfed__pb2.AppendResponse.FromString,
+                _registered_method=True)
         self.AbandonBlock = channel.unary_unary(
                 '/hfed.ClientProtocol/AbandonBlock',
                 request_serializer=protos_dot_hfed__pb2.AbandonBlockRequest.SerializeToString,
@@ -243,6 +248,12 @@ class ClientProtocolServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Complete(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Append(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -468,6 +479,11 @@ def add_ClientProtocolServicer_to_server(servicer, server):
                     servicer.Complete,
                     request_deserializer=protos_dot_hfed__pb2.CompleteRequest.FromString,
                     response_serializer=protos_dot_hfed__pb2.CompleteResponse.SerializeToString,
+            ),
+            'Append': grpc.unary_unary_rpc_method_handler(
+                    servicer.Append,
+                    request_deserializer=protos_dot_hfed__pb2.AppendRequest.FromString,
+                    response_serializer=protos_dot_hfed__pb2.AppendResponse.SerializeToString,
             ),
             'AbandonBlock': grpc.unary_unary_rpc_method_handler(
                     servicer.AbandonBlock,
@@ -743,6 +759,33 @@ class ClientProtocol:
             '/hfed.ClientProtocol/Complete',
             protos_dot_hfed__pb2.CompleteRequest.SerializeToString,
             protos_dot_hfed__pb2.CompleteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Append(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hfed.ClientProtocol/Append',
+            protos_dot_hfed__pb2.AppendRequest.SerializeToString,
+            protos_dot_hfed__pb2.AppendResponse.FromString,
             options,
             channel_credentials,
             insecure,
