@@ -20,7 +20,6 @@ EXAMPLES = [
     edits.AddBlock("/user/a/f", "c1", (1 << 30) + 1, 1001, (1 << 30, 128 << 20)),
     edits.Complete("/user/a/f", "c1", ((1 << 30) + 1, 17), 7),
     edits.Complete("/user/a/empty", "c1", None, 7),
-    edits.Append("/user/a/f", "c2"),
     edits.AbandonBlock("/user/a/f", "c1", 1 << 30),
     edits.RecoverLease("/user/a/f", "c1", None, 8),
     edits.RecoverLease("/user/a/f", "c1", 4096, 8),
@@ -40,6 +39,7 @@ EXAMPLES = [
                         ((1 << 30, (1 << 30) + 7),), 13),
     edits.DropSubtree("/data/p", "m1", 14),
     edits.ForgetMove("m1"),
+    edits.Append("/user/a/f", "c2"),
 ]
 
 
