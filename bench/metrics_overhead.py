@@ -26,7 +26,8 @@ from pathlib import Path
 
 import requests
 
-from bench.nnbench import OPS, RPCS_PER_OP, names, ordered, parents, progress, start_namenode, stop, timed, unbatched_action
+from bench.nnbench import (OPS, RPCS_PER_OP, names, ordered, parents, progress, start_namenode, stop, timed,
+                           unbatched_action)
 from protos import hfed_pb2 as pb, hfed_pb2_grpc as pb_grpc, rpc
 
 REPO = Path(__file__).resolve().parents[1]

@@ -108,7 +108,8 @@ def test_datanode_metrics_count_bytes_and_blocks(setup):
     assert verified_bytes(read(setup.datanode, blk, token=read_token(setup, "/data/dn-metrics")))[1] == data
     pool = dt.Connections()
     try:    # a short-circuit grant: the client reads the file itself
-        dt.short_circuit(pool, setup.datanode.address, blk, "host-1", "test", token=read_token(setup, "/data/dn-metrics"))
+        dt.short_circuit(pool, setup.datanode.address, blk, "host-1", "test",
+                         token=read_token(setup, "/data/dn-metrics"))
     finally:
         pool.close()
     after = scrape(dn_http)
