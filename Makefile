@@ -97,3 +97,10 @@ rebalance: install
 MOVEFAULTS_ARGS ?=
 movefaults: install
 	$(PY) -m bench.move_faults $(MOVEFAULTS_ARGS)
+
+# What metrics and the status page cost a NameNode: one op per RPC with a 1 s scraper vs the
+# build before metrics, same run (~3 min): bench/results/metrics_overhead.md.
+.PHONY: metricsbench
+METRICSBENCH_ARGS ?=
+metricsbench: install
+	$(PY) -m bench.metrics_overhead $(METRICSBENCH_ARGS)
