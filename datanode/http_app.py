@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from datanode import webhdfs
 from datanode.storage import BlockStorage
 from protos import config
 
@@ -24,4 +25,5 @@ class DatanodeContext:
 def build(context: DatanodeContext) -> web.Application:
     app = web.Application()
     app["datanode"] = context
+    webhdfs.add_routes(app, context)
     return app
