@@ -71,6 +71,8 @@ def remote_exception(error: BaseException, op: str = "") -> tuple[int, dict]:
     else:
         name, package = _java_name(error, op)
         message = str(error) or type(error).__name__
+        if name == "FileNotFoundException" and "does not exist" not in message:
+            message = f"File does not exist: {message}"    # HDFS's wording, which clients look for
         status = _STATUS.get(name, 403 if isinstance(error, OSError) else 500)
     return status, {"RemoteException": {"exception": name, "javaClassName": f"{package}.{name}",
                                         "message": message}}
