@@ -106,7 +106,9 @@ def build(cfg: config.ClusterConfig) -> web.Application:
     app = web.Application()
     gateway = app["gateway"] = Gateway(cfg)
     app.router.add_get("/", index)
-    app.router.add_route("*", PREFIX + "{tail:.*}", handle)
+    # No gateway operation reads a body: a client asking "Expect: 100-continue" (curl -T) gets the
+    # answer (CREATE's redirect) at once, instead of sending the gateway a file it would throw away.
+    app.router.add_route("*", PREFIX + "{tail:.*}", handle, expect_handler=handle)
 
     async def stop(_app):
         gateway.close()

@@ -109,9 +109,6 @@ def redirect_to_block(fs, req: Request, chooser: DatanodeChooser, offset: int, e
     """OPEN and GETFILECHECKSUM: a DataNode with the replica of the block at ``offset``."""
     target = fs.session.resolve(req.path)
     located = fs.session.namenode(target.nameservice).get_block_locations(target.path, offset, 1)
-    if offset > located.file_length:
-        raise errors.HfedError(f"{req.path}: offset {offset} is beyond the end of the file "
-                               f"({located.file_length} bytes) [namespace {target.nameservice}]", req.path)
     holders = [lb for lb in located.blocks if lb.offset <= offset] or list(located.blocks)
     candidates = [d for d in holders[-1].locations if d.http_address] if holders else []
     if not candidates:     # empty, or bytes kept by the NameNode: any DataNode reads it through the client
