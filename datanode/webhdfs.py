@@ -27,7 +27,7 @@ from aiohttp import web
 from client.webhdfs.auth import Sessions, identify
 from client.webhdfs.operations import FILE_PERMISSION, MAX_REPLICATION
 from client.webhdfs.params import PREFIX, Params, request_path
-from client.webhdfs.shapes import file_checksum, illegal_argument, remote_exception, unsupported
+from client.webhdfs.shapes import file_checksum, illegal_argument, remote_exception
 from protos import errors
 
 log = logging.getLogger("hfed.datanode.webhdfs")
@@ -149,7 +149,38 @@ async def create_file(endpoint: Endpoint, request, path, params, caller) -> web.
 
 
 async def append_file(endpoint: Endpoint, request, path, params, caller) -> web.Response:
-    raise unsupported(f"APPEND {path}: appending is not supported by this hfed version")
+    """The body goes at the end of the file. If the upload breaks off, the file is closed with
+    the bytes that arrived (handed to the writer, up to CHUNK fewer than received): what the
+    file held before is never touched, and it is not left open until its lease expires."""
+    params.integer("buffersize", None, low=1, high=1 << 31)
+    stack = ExitStack()
+
+    def open_writer():
+        with ExitStack() as opening:
+            fs = opening.enter_context(endpoint.sessions.using(caller))
+            if fs.info(path)["type"] == "directory":      # NotFound for a missing file, as HDFS
+                raise errors.IsADirectory(f"cannot append to {path}: it is a directory", path)
+            check_room(fs, path, request.content_length)
+            writer = fs.open(path, "ab")
+            stack.push(opening.pop_all())
+            return writer
+    writer = await endpoint.call(open_writer)
+    try:
+        await upload(endpoint, request, writer)
+    except BaseException:
+        await asyncio.shield(endpoint.call(keep_what_arrived, writer))
+        raise
+    finally:
+        await asyncio.shield(endpoint.call(stack.close))
+    return web.Response(status=200)
+
+
+def keep_what_arrived(writer) -> None:
+    try:
+        writer.close()
+    except Exception as e:  # noqa: BLE001 - a broken pipeline: the NameNode recovers the file
+        log.warning("closing the interrupted append to %s failed: %s", writer.path, e)
+        writer.abort()
 
 
 async def upload(endpoint: Endpoint, request: web.Request, writer) -> None:

@@ -271,7 +271,10 @@ def op_canceldelegationtoken(fs, req, chooser):
 # -------------------------------------------------------------- POST, DELETE
 
 def op_append(fs, req, chooser):
-    raise unsupported(f"APPEND {req.path}: appending is not supported by this hfed version")
+    if fs.info(req.path)["type"] == "directory":      # FileNotFoundException for a missing file, as HDFS
+        raise errors.IsADirectory(f"cannot append to {req.path}: it is a directory", req.path)
+    buffersize = req.params.integer("buffersize", None, 1, 1 << 31)
+    return redirect_to_any(fs, req, chooser, {"buffersize": buffersize})
 
 
 def op_delete(fs, req, chooser):

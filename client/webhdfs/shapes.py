@@ -80,7 +80,7 @@ def remote_exception(error: BaseException, op: str = "") -> tuple[int, dict]:
 
 def _java_name(error: BaseException, op: str) -> tuple[str, str]:
     kind = getattr(error, "kind", None)
-    if kind == "is-a-directory" and op in ("CREATE", "APPEND"):
+    if kind == "is-a-directory" and op == "CREATE":
         return "FileAlreadyExistsException", "org.apache.hadoop.fs"   # HDFS: "already exists as a directory"
     if kind in _JAVA:
         return _JAVA[kind]

@@ -166,3 +166,33 @@ def test_create_redirects_with_its_parameters_and_answers_201(url, client, top):
 def test_gateway_index_links_each_namenode(url):
     page = requests.get(url + "/")
     assert page.status_code == 200 and "ns-a" in page.text and "ns-b" in page.text and "http://" in page.text
+
+
+def test_fsspec_put_get_pipe_across_namespaces(url, top, tmp_path):
+    """fsspec writes by CREATE of an empty file, then one APPEND per 5 MiB chunk."""
+    host, port = url.rsplit("//", 1)[1].split(":")
+    fs = fsspec.filesystem("webhdfs", host=host, port=int(port), user=ME, skip_instance_cache=True)
+    data = os.urandom(7 * (1 << 20) + 3)
+    local = tmp_path / "put.bin"
+    local.write_bytes(data)
+    fs.put(str(local), f"{top}/put.bin")
+    assert fs.info(f"{top}/put.bin")["size"] == len(data)
+    fs.get(f"{top}/put.bin", str(tmp_path / "got.bin"))
+    assert (tmp_path / "got.bin").read_bytes() == data
+    fs.pipe(f"{top}/small.txt", b"piped")
+    assert fs.cat(f"{top}/small.txt") == b"piped"
+    with fs.open(f"{top}/small.txt", "ab") as f:
+        f.write(b" and appended")
+    assert fs.cat(f"{top}/small.txt") == b"piped and appended"
+    fs.rm(f"{top}/put.bin")
+    assert sorted(fs.ls(top)) == [f"{top}/small.txt"]
+
+
+def test_hdfscli_append(client, top):
+    client.write(f"{top}/log.txt", data=b"first\n")
+    client.write(f"{top}/log.txt", data=b"second\n", append=True)
+    with client.read(f"{top}/log.txt") as reader:
+        assert reader.read() == b"first\nsecond\n"
+    with pytest.raises(HdfsError) as missing:
+        client.write(f"{top}/nope.txt", data=b"x", append=True)
+    assert missing.value.exception == "FileNotFoundException"
