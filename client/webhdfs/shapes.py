@@ -9,8 +9,6 @@ map by kind to the Java exception HDFS would throw for the same case.
 """
 from __future__ import annotations
 
-from protos import errors
-
 # kind -> (exception, its Java package); status by the rules above
 _JAVA = {
     "not-found": ("FileNotFoundException", "java.io"),
@@ -151,5 +149,3 @@ def file_checksum(algorithm: str, digest: bytes) -> dict:
 def location(url: str) -> dict:
     return {"Location": url}
 
-
-KNOWN_ERRORS = errors.KINDS   # every kind above must be one of these (checked by a unit test)

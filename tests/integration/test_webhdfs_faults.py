@@ -152,6 +152,52 @@ def test_a_client_that_disconnects_mid_upload_leaves_no_file(cluster, url):
     assert call(url, "GET", "/data/broken.bin", "GETFILESTATUS").json()["FileStatus"]["length"] == 1000
 
 
+def test_a_broken_append_keeps_what_was_there(cluster, url):
+    original = b"o" * 5000
+    InsecureClient(url, user=ME).write("/user/appended.bin", data=original, overwrite=True)
+    first = call(url, "POST", "/user/appended.bin", "APPEND", noredirect="true")
+    address, rest = first.json()["Location"].split("//", 1)[1].split("/", 1)
+    host, port = address.split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(f"POST /{rest} HTTP/1.1\r\nHost: {address}\r\nContent-Length: {8 << 20}\r\n\r\n".encode())
+        sock.sendall(b"n" * (3 << 20))
+    deadline = time.monotonic() + 30
+    while True:      # closed with a prefix of the new bytes: the file takes appends again
+        again = call(url, "POST", "/user/appended.bin", "APPEND", noredirect="true")
+        if again.status_code == 200 and requests.post(again.json()["Location"], data=b"!").status_code == 200:
+            break
+        assert time.monotonic() < deadline, again.text
+        time.sleep(0.2)
+    with InsecureClient(url, user=ME).read("/user/appended.bin") as reader:
+        content = reader.read()
+    assert content.startswith(original) and content.endswith(b"!")
+    assert set(content[len(original):-1]) <= {ord("n")}
+    still_serving(url)
+
+
+def test_streaming_holds_no_file_in_memory(cluster, url):
+    """A 256 MiB upload and download through one DataNode grow its memory by far less than the file."""
+    import psutil
+    size, piece = 256 << 20, b"z" * (1 << 20)
+    target = datanode_create_url(url, "/data/stream.bin") + "&replication=1"
+    address = target.split("//", 1)[1].split("/", 1)[0]
+    label = next(d.id.host_label for d in cluster.stats("ns-b").datanodes if d.id.http_address == address)
+    process = psutil.Process(cluster.datanode_pid(label))
+    before = process.memory_info().rss
+    done = requests.put(target, data=(piece for _ in range(size // len(piece))))
+    assert done.status_code == 201
+    after_upload = process.memory_info().rss
+    got = 0
+    with requests.get(f"http://{address}/webhdfs/v1/data/stream.bin", params={"op": "OPEN", "user.name": ME},
+                      stream=True) as reply:
+        for chunk in reply.iter_content(1 << 20):
+            got += len(chunk)
+    assert got == size
+    after_download = process.memory_info().rss
+    assert after_upload - before < size // 4 and after_download - before < size // 4
+    call(url, "DELETE", "/data/stream.bin", "DELETE")
+
+
 def test_json_shapes(url):
     client = InsecureClient(url, user=ME)
     client.write("/data/shapes/f.txt", data=b"abc", overwrite=True)
