@@ -613,5 +613,5 @@ def cluster_status(cluster, out=sys.stdout, stats=None) -> None:
         print(f"{row['role']:<9} {row['name']:<8} {row['address'] or '-':<21} {row['pid'] or '-':>8} "
               f"{objects:>10} {rss:>7} {budget:>6}  {state}", file=out)
     webhdfs = cluster.webhdfs_address()
-    print(f"webhdfs  {f'http://{webhdfs}' if webhdfs else 'not running'}", file=out)
+    print(f"webhdfs  {f'http://{webhdfs}' if webhdfs else 'stopped'}", file=out)
     print(security_summary(cluster.config), file=out)
