@@ -117,10 +117,13 @@ def inprocess(op_names: list[str], ops: int, files_per_dir: int) -> dict:
 
 
 # ------------------------------------------------------------ processes
-def start_process(argv: list[str], tmp: Path, name: str) -> tuple[subprocess.Popen, str]:
-    """Start a server process that announces its address in a file; wait for it."""
+def start_process(argv: list[str], tmp: Path, name: str, code: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """Start a server process that announces its address in a file; wait for it.
+    ``code``: run the modules of that source tree (another version of hfed)."""
     addr, log = tmp / f"{name}.addr", tmp / f"{name}.log"
-    proc = subprocess.Popen([sys.executable, "-m", *argv, "--address-file", str(addr)], stderr=open(log, "w"))
+    env = None if code is None else {**os.environ, "PYTHONPATH": str(code)}
+    proc = subprocess.Popen([sys.executable, "-m", *argv, "--address-file", str(addr)], stderr=open(log, "w"),
+                            cwd=code, env=env)
     deadline = time.time() + 60
     while not addr.exists():
         if proc.poll() is not None or time.time() > deadline:
@@ -130,9 +133,11 @@ def start_process(argv: list[str], tmp: Path, name: str) -> tuple[subprocess.Pop
     return proc, addr.read_text()
 
 
-def start_namenode(tmp: Path, secure: bool = False) -> tuple[subprocess.Popen, str, config_mod.ClusterConfig]:
+def start_namenode(tmp: Path, secure: bool = False,
+                   code: Path | None = None) -> tuple[subprocess.Popen, str, config_mod.ClusterConfig]:
     """A NameNode in ``tmp``: (process, address, its config, which clients need for its CA and
-    token); ``secure``: tokens and TLS (the default of a real cluster), else both off."""
+    token); ``secure``: tokens and TLS (the default of a real cluster), else both off;
+    ``code``: the source tree to run it from (default: this one)."""
     tmp.mkdir(parents=True, exist_ok=True)
     security = {"auth": "token", "tls": True} if secure else {"auth": "simple", "tls": False}
     cfg = config_mod.from_dict({"cluster_id": "CID-bench", "replication": 1, "security": security,
@@ -143,7 +148,7 @@ def start_namenode(tmp: Path, secure: bool = False) -> tuple[subprocess.Popen, s
     conf = tmp / "hfed.toml"
     conf.write_text(config_mod.dump(cfg))
     proc, address = start_process(["namenode.server", "--conf", str(conf), "--nameservice", "ns-a"], tmp,
-                                  "namenode")
+                                  "namenode", code)
     return proc, address, config_mod.load(conf)
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from datanode import webhdfs
+from datanode import metrics, webhdfs
 from datanode.storage import BlockStorage
 from protos import config
 
@@ -25,5 +25,6 @@ class DatanodeContext:
 def build(context: DatanodeContext) -> web.Application:
     app = web.Application()
     app["datanode"] = context
+    metrics.add_routes(app)
     webhdfs.add_routes(app, context)
     return app

@@ -158,6 +158,7 @@ class WriteReceiver:
                     self._last_store.result()   # every packet is on disk, in order
                     replica = self.server.await_on_loop(self.storage.finalize(self.rbw, verified=True))
                     self.finalized = True
+                    self.server.activity.written(replica.num_bytes, self.server.is_local(self.peer))
                     log.info("finalized %s (%d bytes)", replica, replica.num_bytes)
                     self.server.block_received(replica.to_block())
             except (HfedError, OSError) as e:
@@ -247,6 +248,7 @@ class WriteReceiver:
                           self.where, self.rbw.num_bytes, e)
                 return
             self.finalized = True
+            self.server.activity.written(replica.num_bytes, self.server.is_local(self.peer))
             log.warning("write of %s ended before its last packet; kept the %d bytes written (keep_partial)",
                         replica, replica.num_bytes)
             self.server.block_received(replica.to_block())

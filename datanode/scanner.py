@@ -78,6 +78,11 @@ class BlockScanner:
         self.throttle = Throttle(bytes_per_second, self._stop)
         self.state_path = os.path.join(storage.data_dir, STATE_FILE)
         self._task: asyncio.Task | None = None
+        # Progress, for metrics: passes finished since start, the current pass's replicas
+        # and how many of them are done, totals verified and found corrupt.
+        self.passes = self.pass_replicas = self.pass_done = 0
+        self.verified_total = self.verified_bytes_total = self.corrupt_total = 0
+        self.last_pass_end = self._last_pass_end()
 
     @property
     def enabled(self) -> bool:
@@ -107,7 +112,9 @@ class BlockScanner:
                 await asyncio.sleep(wait)
             started = time.monotonic()
             summary = await self.scan_pass()
-            self._save_pass_end(time.time())
+            self.last_pass_end = time.time()
+            self.passes += 1
+            self._save_pass_end(self.last_pass_end)
             log.info("block scanner pass done in %.1fs: %d replicas (%d bytes) verified, %d corrupt, %d skipped",
                      time.monotonic() - started, summary.scanned, summary.scanned_bytes, summary.corrupt,
                      summary.skipped)
@@ -117,15 +124,21 @@ class BlockScanner:
     async def scan_pass(self) -> PassSummary:
         """Verify every finalized replica once (those present when the pass starts)."""
         summary = PassSummary()
-        for replica in self.storage.finalized_replicas():
+        replicas = self.storage.finalized_replicas()
+        self.pass_replicas, self.pass_done = len(replicas), 0
+        for replica in replicas:
             outcome = await self.scan_replica(replica)
             if outcome == "ok":
                 summary.scanned += 1
                 summary.scanned_bytes += replica.num_bytes
+                self.verified_total += 1
+                self.verified_bytes_total += replica.num_bytes
             elif outcome == "corrupt":
                 summary.corrupt += 1
+                self.corrupt_total += 1
             else:
                 summary.skipped += 1
+            self.pass_done += 1
         return summary
 
     async def scan_replica(self, replica: Replica) -> str:

@@ -366,6 +366,10 @@ class BlockStorage:
     def num_replicas(self) -> int:
         return sum(len(p) for p in self._pools.values())
 
+    def pool_sizes(self) -> dict[str, int]:
+        """Finalized replicas per block pool."""
+        return {pool_id: len(replicas) for pool_id, replicas in self._pools.items()}
+
     def finalized_replicas(self) -> list[Replica]:
         """A snapshot of every finalized replica, in pool and block order."""
         return [replica for pool_id in sorted(self._pools)

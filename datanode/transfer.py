@@ -15,6 +15,7 @@ import socket
 import threading
 
 from datanode.block_keys import BlockKeyRing
+from datanode.metrics import DataNodeActivity, is_local_peer
 from datanode.pipeline import WriteReceiver
 from datanode.reading import check_files, open_readable, read_end, replica_chunks, send_range
 from datanode.storage import BPC, BlockStorage, Replica, block_name
@@ -48,6 +49,8 @@ class TransferServer:
         host, port = dt.split_address(address)
         self.listener = socket.create_server((host or "0.0.0.0", port), backlog=128)
         self.port = self.listener.getsockname()[1]
+        self.bound_host = host
+        self.activity = DataNodeActivity()   # bytes and blocks moved (/metrics, /jmx)
         self._connections: set[socket.socket] = set()
         self._per_connection = threading.local()   # each connection has its own thread
         self._lock = threading.Lock()
@@ -180,7 +183,7 @@ class TransferServer:
             return WriteReceiver(self, conn, body, bpc, peer).run()
         try:
             if op == dt.Op.READ:
-                return self._read(conn, body)
+                return self._read(conn, body, peer)
             dt.send_reply(conn, self._short_circuit(body))
             return True
         except HfedError as e:
@@ -198,7 +201,10 @@ class TransferServer:
             buffer = self._per_connection.buffer = memoryview(bytearray(size))
         return buffer
 
-    def _read(self, conn: socket.socket, request: pb.ReadBlockRequest) -> bool:
+    def is_local(self, peer: str) -> bool:
+        return is_local_peer(peer, self.bound_host)
+
+    def _read(self, conn: socket.socket, request: pb.ReadBlockRequest, peer: str) -> bool:
         self.check_token(request.token, request.block, security.READ)
         replica, writing, files = open_readable(self.storage, request.block)
         try:
@@ -209,6 +215,7 @@ class TransferServer:
                 start = request.offset - request.offset % BPC
                 send_range(conn, replica, files, start, end, self.storage.host_label,
                            self._read_buffer(min(dt.PACKET_SIZE, end - start)))
+                self.activity.read(end - start, self.is_local(peer))
             except HfedError as e:   # after the reply: the reader learns it from a FAILED packet
                 log.warning("READ of %s: %s", replica, e)
                 dt.send_failed_packet(conn, e)
@@ -237,6 +244,7 @@ class TransferServer:
             log.error("corrupt replica %s: %s", replica, e)
             self.report_bad_block(replica.to_block())
             raise
+        self.activity.short_circuit(replica.num_bytes)
         return pb.ShortCircuitResponse(block_path=replica.block_path, meta_path=replica.meta_path,
                                        length=replica.num_bytes)
 

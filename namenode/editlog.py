@@ -215,6 +215,7 @@ class EditLog:
         self.on_failure = None      # called with (error, first lost txid, last lost txid)
         self.broken: str = ""       # set when the log could not even be rolled back
         self.syncs = 0              # fdatasync rounds, for tests and benchmarks
+        self.on_sync = None         # called with each sync's seconds (metrics; may run in a thread)
         self._buf = bytearray()
         self._waiters: list[tuple[int, asyncio.Future]] = []
         self._task: asyncio.Task | None = None
@@ -333,6 +334,8 @@ class EditLog:
             self.segment.sync()
             self.syncs += 1
         self._last_sync_s = time.perf_counter() - started
+        if self.durable and self.on_sync is not None:
+            self.on_sync(self._last_sync_s)
 
     def flush(self) -> None:
         """Write and sync the buffer now, on the calling thread (no syncer in flight)."""

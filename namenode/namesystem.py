@@ -89,6 +89,7 @@ class Namesystem:
         self.packer = None              # namenode.packer.Packer, set by the server
         self.http_address = ""          # host:port of the NameNode's HTTP server, set by the server
         self.started = time.time()      # when this process built its namesystem (status page, metrics)
+        self.metrics = None             # namenode.metrics.NamenodeMetrics, set by the server
         self.delegation = None          # namenode.delegation.DelegationTokens when tokens are on
         self.user_token_lifetime = 30 * 86400.0   # seconds, of user tokens the superuser issues
         self.block_keys = None          # namenode.block_keys.BlockKeys when block tokens are on

@@ -20,6 +20,7 @@ from protos.errors import HfedError
 from protos.rpc import aio_server, current_user, write_address_file
 from namenode import auth, budget as budget_mod, http_app, journal as journal_mod, replication
 from namenode.delegation import DelegationTokens
+from namenode.metrics import NamenodeMetrics
 from namenode.block_keys import BlockKeys
 from namenode.mounts import ClusterMounts, follow_holder
 from namenode.namesystem import Namesystem
@@ -159,6 +160,10 @@ async def serve(cfg: config_mod.ClusterConfig, nameservice: str, address_file: s
     port = rpc.add_port(server, cfg.nameservices[nameservice].address, cfg)
     if port == 0:
         raise HfedError(f"namespace {nameservice}: cannot bind {cfg.nameservices[nameservice].address}")
+    fsn.metrics = NamenodeMetrics(fsn)      # before the first RPC
+    fsn.metrics.rpc_port = port
+    if fsn.journal is not None:
+        fsn.journal.editlog.on_sync = fsn.metrics.edit_log_sync.observe
     await server.start()
     address = f"{host}:{port}"
     http_runner, fsn.http_address = await http_server.start(http_app.build(fsn, cfg),

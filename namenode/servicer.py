@@ -6,7 +6,7 @@ import logging
 from protos import errors, paths, rpc_errors, security, hfed_pb2 as pb, hfed_pb2_grpc as pb_grpc
 from protos import datatransfer as dt
 from protos.checksum import BYTES_PER_CHECKSUM
-from namenode import budget as budget_mod, replication
+from namenode import stats
 from namenode.auth import Authenticator
 from namenode.handlers import translated
 from namenode.mounts import caller_version
@@ -70,6 +70,8 @@ def _routed_paths(request):
 
 
 class ClientProtocolServicer(MoveRpcs, pb_grpc.ClientProtocolServicer):
+    PROTOCOL = "ClientProtocol"      # names its RPCs in metrics
+
     def __init__(self, fsn: Namesystem, auth: Authenticator, tls: bool = False):
         self.fsn = fsn
         self.auth = auth
@@ -279,27 +281,14 @@ class ClientProtocolServicer(MoveRpcs, pb_grpc.ClientProtocolServicer):
     @translated
     def GetStats(self, request, context):
         fsn = self.fsn
-        under, missing = replication.under_replicated(fsn)
-        now = fsn.monotonic()
-        nodes = [pb.DatanodeReport(id=datanode_id(n), alive=n.alive, capacity=n.capacity, used=n.used,
-                                   remaining=n.remaining,
-                                   last_heartbeat_ms_ago=int((now - n.last_heartbeat) * 1000),
-                                   num_blocks=fsn.blocks.replica_count(n.uuid))
-                 for n in sorted(fsn.datanodes.nodes.values(), key=lambda n: n.host_label)]
-        usage = (fsn.budget or budget_mod.MemoryBudget()).usage(fsn)   # objects, memory, budget
-        packing = fsn.ns.table.small
-        containers = [fsn.blocks.get(c) for c in packing.number]
-        usage.update(small_staged=len(packing.staged), small_staged_bytes=packing.staged_bytes,
-                     small_packed=packing.packed, containers=len(packing.number),
-                     container_live_bytes=sum(stats[1] for stats in packing.live.values()),
-                     container_bytes=sum(b.num_bytes for b in containers if b is not None))
+        nodes = [pb.DatanodeReport(id=datanode_id(row.node), alive=row.alive, capacity=row.capacity, used=row.used,
+                                   remaining=row.remaining, last_heartbeat_ms_ago=int(row.last_heartbeat_s_ago * 1000),
+                                   num_blocks=row.num_blocks)
+                 for row in stats.datanode_rows(fsn)]
         caller = self._caller(context)
-        return pb.GetStatsResponse(
-            nameservice=fsn.nameservice, cluster_id=fsn.cluster_id, pool_id=fsn.pool_id,
-            under_replicated=under, missing=missing, corrupt_replicas=fsn.blocks.corrupt_count(),
-            pending_replications=len(fsn.pending), datanodes=nodes, auth_mode=self.auth.mode, tls=self.tls,
-            caller=caller.user, caller_groups=caller.groups, caller_superuser=caller.superuser,
-            http_address=fsn.http_address, started_ms=int(fsn.started * 1000), **usage)
+        return pb.GetStatsResponse(datanodes=nodes, auth_mode=self.auth.mode, tls=self.tls, caller=caller.user,
+                                   caller_groups=caller.groups, caller_superuser=caller.superuser,
+                                   **stats.namesystem_figures(fsn))
 
     @translated
     def GetServerDefaults(self, request, context):
@@ -432,6 +421,8 @@ class ClientProtocolServicer(MoveRpcs, pb_grpc.ClientProtocolServicer):
 
 
 class DatanodeProtocolServicer(pb_grpc.DatanodeProtocolServicer):
+    PROTOCOL = "DatanodeProtocol"
+
     def __init__(self, fsn: Namesystem, auth: Authenticator, heartbeat_interval: float,
                  block_report_interval: float):
         self.fsn = fsn
