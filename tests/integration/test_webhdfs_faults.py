@@ -142,17 +142,20 @@ def test_a_client_that_disconnects_mid_upload_leaves_no_file(cluster, url):
     target = datanode_create_url(url, "/data/broken.bin").split("//", 1)[1]
     address, rest = target.split("/", 1)
     host, port = address.split(":")
+    deadline = time.monotonic() + 30
     with socket.create_connection((host, int(port))) as sock:
         sock.sendall(f"PUT /{rest} HTTP/1.1\r\nHost: {address}\r\nContent-Length: {8 << 20}\r\n\r\n".encode())
         sock.sendall(b"x" * (3 << 20))           # three blocks' worth of the promised eight, then gone
-    deadline = time.monotonic() + 30
+        while call(url, "GET", "/data/broken.bin", "GETFILESTATUS").status_code != 200:
+            assert time.monotonic() < deadline, "the upload never started"
+            time.sleep(0.05)
     while call(url, "GET", "/data/broken.bin", "GETFILESTATUS").status_code != 404:
         assert time.monotonic() < deadline, "the partial upload is still there"
         time.sleep(0.2)
     still_serving(url)
     # the same DataNode takes the next upload
     done = requests.put(f"http://{target}", data=b"y" * 1000)
-    assert done.status_code == 201
+    assert done.status_code == 201, done.text
     assert call(url, "GET", "/data/broken.bin", "GETFILESTATUS").json()["FileStatus"]["length"] == 1000
 
 
@@ -171,10 +174,16 @@ def test_a_broken_append_keeps_what_was_there(cluster, url):
     first = call(url, "POST", "/user/appended.bin", "APPEND", noredirect="true")
     address, rest = first.json()["Location"].split("//", 1)[1].split("/", 1)
     host, port = address.split(":")
+    deadline = time.monotonic() + 30
     with socket.create_connection((host, int(port))) as sock:
         sock.sendall(f"POST /{rest} HTTP/1.1\r\nHost: {address}\r\nContent-Length: {8 << 20}\r\n\r\n".encode())
         sock.sendall(b"n" * (3 << 20))
-    deadline = time.monotonic() + 30
+        while True:     # an empty append is refused once the broken one holds the file (its lease)
+            probe = call(url, "POST", "/user/appended.bin", "APPEND", noredirect="true")
+            if requests.post(probe.json()["Location"], data=b"").status_code == 403:
+                break
+            assert time.monotonic() < deadline, "the append never started"
+            time.sleep(0.05)
     while True:      # closed with a prefix of the new bytes: the file takes appends again
         again = call(url, "POST", "/user/appended.bin", "APPEND", noredirect="true")
         if again.status_code == 200 and requests.post(again.json()["Location"], data=b"!").status_code == 200:
