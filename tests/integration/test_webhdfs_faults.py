@@ -13,6 +13,7 @@ import pytest
 import requests
 from hdfs import InsecureClient
 
+from client.fs import HfedFileSystem
 from client.webhdfs.operations import appending_supported
 from protos import config
 from tests.integration.conftest import start_cluster
@@ -178,12 +179,13 @@ def test_a_broken_append_keeps_what_was_there(cluster, url):
     with socket.create_connection((host, int(port))) as sock:
         sock.sendall(f"POST /{rest} HTTP/1.1\r\nHost: {address}\r\nContent-Length: {8 << 20}\r\n\r\n".encode())
         sock.sendall(b"n" * (3 << 20))
-        while True:     # an empty append is refused once the broken one holds the file (its lease)
-            probe = call(url, "POST", "/user/appended.bin", "APPEND", noredirect="true")
-            if requests.post(probe.json()["Location"], data=b"").status_code == 403:
-                break
-            assert time.monotonic() < deadline, "the append never started"
-            time.sleep(0.05)
+        fs = HfedFileSystem(conf=str(cluster.config_path), user=ME, skip_instance_cache=True)
+        try:
+            while not fs.info("/user/appended.bin")["under_construction"]:     # the append is under way
+                assert time.monotonic() < deadline, "the append never started"
+                time.sleep(0.05)
+        finally:
+            fs.close()
     while True:      # closed with a prefix of the new bytes: the file takes appends again
         again = call(url, "POST", "/user/appended.bin", "APPEND", noredirect="true")
         if again.status_code == 200 and requests.post(again.json()["Location"], data=b"!").status_code == 200:
