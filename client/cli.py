@@ -36,8 +36,9 @@ USAGE = """usage: hfed [--conf PATH] COMMAND ...
 
 commands:
   dfs [-D KEY=VALUE]... -CMD ARGS...
-                         filesystem commands: -ls -mkdir -put -get -cat -head -tail -rm -rmdir -mv -cp
-                         -du -count -stat -setrep -chmod -chown -chgrp -test -touchz (hfed dfs -help)
+                         filesystem commands: -ls -mkdir -put -appendToFile -get -cat -head -tail -rm
+                         -rmdir -mv -cp -du -count -stat -setrep -chmod -chown -chgrp -test -touchz
+                         (hfed dfs -help)
   fsck PATH [-files [-blocks [-locations]]]
                          check the blocks under PATH (computed by the client)
   archive PATH...        pack the small files under PATH into container blocks, in place

@@ -135,6 +135,7 @@ DFS_SPECS = {
     "ls": ("list directories and files", "R h d", "PATH*"),
     "mkdir": ("create directories", "p", "PATH+"),
     "put": ("copy local files (- for stdin) into hfed", "f", "LOCALSRC+ DST"),
+    "appendToFile": ("append local files (- for stdin), in order, to DST (created if missing)", "", "LOCALSRC+ DST"),
     "get": ("copy files to the local filesystem", "f", "SRC+ LOCALDST"),
     "cat": ("print files", "", "PATH+"),
     "head": ("print the first KB of files", "", "PATH+"),
@@ -313,6 +314,27 @@ def cmd_put(ctx, a):
         if hasattr(callback, "close"):
             callback.close()
     return for_each("put", a.sources, one)
+
+
+def cmd_append_to_file(ctx, a):
+    """As `hdfs dfs -appendToFile`: DST is opened for appending once and every source goes on
+    at its end in order; a missing source fails before anything is appended."""
+    dst = absolute(a.dst)
+    for source in a.sources:
+        if source != "-" and not os.path.isfile(source):
+            what = "Is a directory" if os.path.isdir(source) else "No such file or directory"
+            raise FileNotFoundError(f"{source}: {what} (local)")
+    callback = progress(f"appendToFile {dst}")
+    callback.set_size(sum(os.path.getsize(s) for s in a.sources if s != "-"))
+    with ctx.fs.open(dst, "ab", **ctx.write_options) as out:
+        for source in a.sources:
+            with (open(source, "rb") if source != "-" else open(sys.stdin.fileno(), "rb", closefd=False)) as src:
+                while chunk := src.read(CHUNK):
+                    out.write(chunk)
+                    callback.relative_update(len(chunk))
+    if hasattr(callback, "close"):
+        callback.close()
+    return 0
 
 
 def cmd_get(ctx, a):
@@ -564,7 +586,8 @@ def cmd_touchz(ctx, a):
 
 
 DFS_COMMANDS = {
-    "ls": cmd_ls, "mkdir": cmd_mkdir, "put": cmd_put, "copyFromLocal": cmd_put, "get": cmd_get,
+    "ls": cmd_ls, "mkdir": cmd_mkdir, "put": cmd_put, "copyFromLocal": cmd_put, "appendToFile": cmd_append_to_file,
+    "get": cmd_get,
     "copyToLocal": cmd_get, "cat": cmd_cat, "head": lambda c, a: cmd_head_tail(c, a, tail=False),
     "tail": lambda c, a: cmd_head_tail(c, a, tail=True), "rm": cmd_rm, "rmdir": cmd_rmdir, "mv": cmd_mv,
     "cp": cmd_cp, "du": cmd_du, "count": cmd_count, "stat": cmd_stat, "setrep": cmd_setrep, "chmod": cmd_chmod,

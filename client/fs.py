@@ -387,15 +387,17 @@ class HfedFileSystem(AbstractFileSystem):
         target = self._target(path)
         if mode == "rb":
             return HfedReader(self.session, target)
-        if mode in ("wb", "xb"):
+        if mode in ("wb", "xb", "ab"):
             if self.mounts.is_protected(target.path):
                 raise errors.IsADirectory(f"cannot open {target.path} for writing: it is a mount point or "
                                           f"holds one", target.path)
-            return HfedWriter.create(self.session, target, overwrite=overwrite and mode == "wb",
-                                     permission=permission, replication=replication or 0,
-                                     block_size=block_size or 0, pack=pack)
-        raise errors.InvalidArgument(f"cannot open {target.path} with mode {mode!r}: hfed supports 'rb', 'wb' "
-                                     f"and 'xb'", target.path)
+            options = dict(permission=permission, replication=replication or 0, block_size=block_size or 0,
+                           pack=pack)
+            if mode == "ab":      # at the end of the file (created if missing), as HDFS's append
+                return HfedWriter.append(self.session, target, **options)
+            return HfedWriter.create(self.session, target, overwrite=overwrite and mode == "wb", **options)
+        raise errors.InvalidArgument(f"cannot open {target.path} with mode {mode!r}: hfed supports 'rb', 'wb', "
+                                     f"'xb' and 'ab'", target.path)
 
     def cat_file(self, path, start=None, end=None, **kwargs) -> bytes:
         with self.open(path, "rb") as f:

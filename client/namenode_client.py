@@ -210,6 +210,12 @@ class NamenodeClient:
                                    block_size=block_size or 0, client_name=client_name)
         return self.call("Create", request, path).status
 
+    def append(self, path: str, client_name: str, client_host: str = "") -> pb.AppendResponse:
+        """Reopen a closed file for writing at its end, leased to ``client_name`` (as after
+        create). The NameNode does not reopen the last block: appends go on in a new one."""
+        request = pb.AppendRequest(path=path, client_name=client_name, new_block=True, client_host=client_host or "")
+        return self.call("Append", request, path)
+
     def add_block(self, path: str, client_name: str, previous: pb.Block | None = None,
                   excluded_uuids=(), client_host: str = "") -> pb.LocatedBlock:
         request = pb.AddBlockRequest(path=path, client_name=client_name, excluded_uuids=list(excluded_uuids),

@@ -246,6 +246,47 @@ class HfedWriter(io.BufferedIOBase):
             target.path, session.client_name, permission, overwrite, True, replication, block_size)
         return cls(session, target, status, session.small_file_threshold(target.nameservice) if pack else 0)
 
+    @classmethod
+    def append(cls, session: ClusterSession, target: Resolved, *, permission: int, replication: int = 0,
+               block_size: int = 0, pack: bool = True) -> "HfedWriter":
+        """A writer that goes on at the file's end (its lease taken); a missing file is
+        created (Python's "ab"). A small file's bytes are read and written again ahead of
+        the new ones: as a new entry if it stays small, else as the first blocks (the
+        NameNode keeps the old entry until those blocks are committed)."""
+        nn = session.namenode(target.nameservice)
+        try:
+            status = nn.append(target.path, session.client_name, session.host).status
+        except errors.NotFound:
+            return cls.create(session, target, overwrite=False, permission=permission, replication=replication,
+                              block_size=block_size, pack=pack)
+        writer = cls(session, target, status, session.small_file_threshold(target.nameservice) if pack else 0)
+        writer.mode = "ab"
+        try:
+            writer._go_to_end(target, status)
+        except BaseException:
+            writer.abort()
+            io.BufferedIOBase.close(writer)
+            raise
+        return writer
+
+    def _go_to_end(self, target: Resolved, status: pb.FileStatus) -> None:
+        """Start at the end of the file just reopened for appending."""
+        if status.layout == pb.PACKED:
+            with HfedReader(self.session, target) as reader:
+                old = reader.read()
+            self._unchanged = len(old)
+            if self._held is not None and len(old) < self._small_limit:
+                self._held += old
+            else:
+                self._held = None
+                self._write_blocks(memoryview(old))
+        else:
+            located = self._nn.get_block_locations(self.path, 0, 1 << 62, self.session.host)
+            if located.blocks:           # appended bytes go on in new blocks after the last one
+                self._held = None
+                self._previous = located.blocks[-1].block
+        self._written = status.length
+
     def __init__(self, session: ClusterSession, target: Resolved, status: pb.FileStatus,
                  small_file_threshold: int = 0):
         """``small_file_threshold``: a file that ends below it (and is not empty) is closed
@@ -262,6 +303,7 @@ class HfedWriter(io.BufferedIOBase):
         self._small_limit = small_file_threshold
         self._held: bytearray | None = bytearray() if small_file_threshold > 0 else None  # bytes of a maybe-small file
         self._written = 0
+        self._unchanged = -1                     # appending to a small file: its old length
         self._previous: pb.Block | None = None   # last fully acked block
         self._located: pb.LocatedBlock | None = None
         self._pipeline: BlockWriter | None = None
@@ -398,7 +440,7 @@ class HfedWriter(io.BufferedIOBase):
             if self._failed:
                 self.abort()
                 return
-            if self._held:                      # 0 < size < threshold: a small file
+            if self._held and len(self._held) != self._unchanged:   # 0 < size < threshold: a small file
                 error = self.session.small_writer(self.nameservice).write(
                     [pb.CommitSmallRequest(path=self.path)], [bytes(self._held)])[0]
                 if error is not None:

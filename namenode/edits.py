@@ -124,6 +124,13 @@ class Complete(Edit, kind="complete"):
 
 
 @dataclass(frozen=True)
+class Append(Edit, kind="append"):
+    """A closed file reopened for writing at its end, leased to ``client``."""
+    path: str
+    client: str
+
+
+@dataclass(frozen=True)
 class AbandonBlock(Edit, kind="abandon_block"):
     path: str
     client: str

@@ -12,7 +12,8 @@ holders, column list) followed by columns, one little-endian array per field:
     then the free inode slots, int32 in reuse order (ids after a restart are
     given out exactly as before it); then the packed small files' rows
     (container q, offset I, length I, inode i) and the staged small files
-    (inode slots i, lengths q, their bytes back to back)
+    (inode slots i, lengths q, their bytes back to back); the header lists small
+    files being appended to whose entry is still kept ("appending")
 
 Columns, not JSON rows: the in-memory table is itself columns
 (namenode/inode_table.py), so saving and loading are mostly numpy copies.
@@ -199,6 +200,8 @@ def _parts(snap: dict) -> tuple[dict, list]:
                   inodes=inodes, blocks=blocks)
     header["sizes"] = [size for _code, size, _chunks_ in parts]
     header["raw_containers"] = [int(b) for b in small["raw_containers"]]   # absent: an older hfed's image
+    if small["appending"]:     # small files being appended to in blocks: (slot, container, offset, length)
+        header["appending"] = small["appending"]
     return header, parts
 
 
@@ -418,6 +421,8 @@ def _load(fsn, image: dict) -> None:
     if orphans:
         raise CorruptImage(f"image txid {head['txid']}: {len(orphans)} inodes have no parent directory "
                            f"(e.g. inode {orphans[0]})")
+    for slot, container, offset, length in head.get("appending", ()):
+        table.small.appending[slot] = table.small.add_row(container, offset, length)
     for row, holder in head["leases"]:
         fsn.add_lease(holder, table.get(int(c["id"][row])))
     fsn.blocks.load(c["block_id"], c["inode_id"], c["gs"], c["num_bytes"], c["committed"])

@@ -477,6 +477,9 @@ class InodeTable:
 
     def drop_small(self, slot: int) -> None:
         """Forget a file's staged bytes or packed row (it is removed or rewritten)."""
+        stashed = self.small.appending.pop(slot, None)
+        if stashed is not None:
+            self.small.remove_row(stashed)
         mode = self.mode[slot]
         if mode & STAGED_BIT:
             self.small.unstage(slot)
@@ -484,6 +487,26 @@ class InodeTable:
             self.small.remove_row(self.first_block[slot])
             self.first_block[slot] = 0
         self.mode[slot] = mode & ~(STAGED_BIT | PACKED_BIT)
+
+    def stash_small(self, inode: Inode) -> None:
+        """A packed file being appended to gets its first block: its row moves aside
+        (``small.appending``) and stays live until ``unstash_small``."""
+        slot = inode.slot
+        self.small.appending[slot] = self.first_block[slot]
+        self.first_block[slot] = 0
+        self.mode[slot] &= ~PACKED_BIT
+
+    def unstash_small(self, inode: Inode, restore: bool) -> None:
+        """The appended file's blocks now hold its old bytes (drop the row), or, ``restore``,
+        they never will (its blocks are gone already): it is the packed entry again."""
+        slot = inode.slot
+        row = self.small.appending.pop(slot)
+        if restore:
+            self.clear_blocks(inode)
+            self.first_block[slot] = row
+            self.mode[slot] |= PACKED_BIT
+        else:
+            self.small.remove_row(row)
 
     def packed_slots(self) -> np.ndarray:
         """Slots of every packed file (a vectorised scan; for the packer, not per request)."""

@@ -121,8 +121,11 @@ class Namesystem:
 
     # ----------------------------------------------------------- file helpers
     def file_length(self, inode: Inode) -> int:
-        if self.ns.table.layout(inode.id) != Layout.BLOCKS:
-            return self.ns.table.small_length(inode.id)
+        table = self.ns.table
+        if table.layout(inode.id) != Layout.BLOCKS:
+            return table.small_length(inode.id)
+        if table.small.appending and inode.id in table.small.appending:   # its old bytes until blocks hold them
+            return table.small.length[table.small.appending[inode.id]]
         blocks, total = self.blocks, 0
         for block_id in inode.blocks:
             slot = blocks.slot_of(block_id)

@@ -14,7 +14,7 @@ from namenode.move_service import MoveRpcs
 from namenode.namesystem import DeleteCmd, LinkCmd, Namesystem, TransferCmd, VerifyCmd
 from protos.mount_state import MountState
 from namenode.packer import PackCmd
-from namenode.ops import attrs, dirs, files, reads, small
+from namenode.ops import append, attrs, dirs, files, reads, small
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +191,8 @@ class ClientProtocolServicer(MoveRpcs, pb_grpc.ClientProtocolServicer):
         caller = self._caller(context)
         block, targets = files.add_block(self.fsn, caller, request.path, request.client_name,
                                          previous, set(request.excluded_uuids), request.client_host)
-        offset = self.fsn.file_length(self.fsn.ns.get(request.path.rstrip("/"))) - block.num_bytes
+        inode = self.fsn.ns.get(request.path.rstrip("/"))
+        offset = append.blocks_length(self.fsn, inode) - block.num_bytes
         return pb.AddBlockResponse(block=pb.LocatedBlock(
             block=self._block(block), offset=offset, locations=[datanode_id(t) for t in targets],
             token=block_token(self.fsn, caller.user, block.block_id, block.generation_stamp,
@@ -200,6 +201,12 @@ class ClientProtocolServicer(MoveRpcs, pb_grpc.ClientProtocolServicer):
     @translated
     def Complete(self, request, context):
         return self._answer(self._complete, request, context, pb.CompleteResponse())
+
+    @translated
+    def Append(self, request, context):
+        """Always the NEW_BLOCK variant: last_block stays unset (no block is reopened)."""
+        inode = append.append(self.fsn, self._caller(context), request.path, request.client_name)
+        return pb.AppendResponse(status=file_status(reads.status(self.fsn, request.path.rstrip("/"), inode)))
 
     @translated
     def AbandonBlock(self, request, context):

@@ -30,6 +30,7 @@ from protos import small_entry
 from namenode import columns
 from namenode.columns import DTYPES
 
+CONTAINER_DIR = "/.hfed-containers"     # outside every mount point: clients never see it
 STAGED_BIT, PACKED_BIT = 0x1000, 0x2000      # inode mode bits (above the 12 permission bits)
 
 
@@ -60,6 +61,9 @@ class SmallFiles:
         # move links replicas from there: a container its move closed may still be in their rbw/).
         self.unreported_targets: dict[int, list[str]] = {}
         self.raw: set[int] = set()                    # block ids of containers without entry headers (older hfed)
+        # Small files being appended to in blocks: inode slot -> their entry's row, still live
+        # (readable, counted in its container) until the file's committed blocks hold its bytes.
+        self.appending: dict[int, int] = {}
         self.staged: dict[int, bytes] = {}            # older hfed: inode slot -> bytes, in staging order
         self.staged_at: dict[int, float] = {}
         self.staged_bytes = 0
@@ -175,7 +179,8 @@ class SmallFiles:
                     "length": np.frombuffer(self.length, dtype=DTYPES["I"])[rows].copy(),
                     "inode": slots.astype(np.int32)}
         staged = list(self.staged.items())
-        return {"rows": out_rows, "raw_containers": sorted(self.raw),
+        appending = [[slot, *map(int, self.location(row))] for slot, row in self.appending.items()]
+        return {"rows": out_rows, "raw_containers": sorted(self.raw), "appending": appending,
                 "staged_slots": np.array([s for s, _ in staged], dtype=np.int32),
                 "staged_lengths": np.array([len(d) for _, d in staged], dtype=np.int64),
                 "staged_data": b"".join(d for _, d in staged)}

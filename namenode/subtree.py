@@ -281,7 +281,7 @@ def changed_paths(fsn, root: str, records) -> tuple[list[str], bool]:
 # Records that change the namespace under a fenced subtree; writers of files already
 # open may finish (add_block, complete, abandon_block, recover_lease, commit_small of
 # an open file), and the packer may move files between containers.
-FENCED = (edits.Mkdirs, edits.Create, edits.Delete, edits.SetReplication, edits.SetPermission,
+FENCED = (edits.Mkdirs, edits.Create, edits.Append, edits.Delete, edits.SetReplication, edits.SetPermission,
           edits.SetOwner, edits.SetTimes, edits.ImportSubtree)
 
 

@@ -6,7 +6,7 @@ changes the tables from the record. ``Namesystem.commit`` runs the apply
 function for live calls and journal replay runs the very same one.
 """
 from namenode import edits
-from namenode.ops import attrs, dirs, files, moves, small
+from namenode.ops import append, attrs, dirs, files, moves, small
 
 APPLY = {
     edits.Mkdirs: dirs.apply_mkdirs,
@@ -15,6 +15,7 @@ APPLY = {
     edits.Create: files.apply_create,
     edits.AddBlock: files.apply_add_block,
     edits.Complete: files.apply_complete,
+    edits.Append: append.apply_append,
     edits.AbandonBlock: files.apply_abandon_block,
     edits.RecoverLease: files.apply_recover_lease,
     edits.SetReplication: attrs.apply_set_replication,

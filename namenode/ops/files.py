@@ -9,6 +9,7 @@ from namenode import edits
 from namenode.blocks import BlockInfo, choose_targets
 from namenode.inode_table import MAX_BLOCK_SIZE
 from namenode.namespace import EXECUTE, WRITE, Caller, Inode
+from namenode.ops import append as appending
 from namenode.ops.dirs import make_missing_dirs, remove_file_blocks
 
 DEFAULT_FILE_MODE = 0o644
@@ -98,6 +99,14 @@ def _check_last(fsn, inode: Inode, path: str, block_id: int) -> None:
                               f"({last})", path)
 
 
+def _check_fixed_length(fsn, path: str, block_id: int, num_bytes: int) -> None:
+    """A block already of fixed length (the last one of a file being appended to) keeps it."""
+    block = fsn.blocks.get(block_id)
+    if block is not None and block.committed and block.num_bytes != num_bytes:
+        raise InvalidArgument(f"{fsn.ns.where(path)}: block {block_id} has {block.num_bytes} bytes, "
+                              f"not {num_bytes}", path)
+
+
 # --------------------------------------------------------------- add_block
 def add_block(fsn, caller: Caller, path: str, client_name: str, previous: tuple[int, int] | None,
               excluded: set[str], client_host: str):
@@ -107,6 +116,7 @@ def add_block(fsn, caller: Caller, path: str, client_name: str, previous: tuple[
     inode = writing_inode(fsn, path, client_name)
     if previous is not None:
         _check_last(fsn, inode, path, previous[0])
+        _check_fixed_length(fsn, path, *previous)
     elif inode.blocks:
         raise InvalidArgument(f"{fsn.ns.where(path)}: add_block needs the previous block", path)
     fsn.check_room(path)
@@ -131,6 +141,9 @@ def apply_add_block(fsn, rec: edits.AddBlock) -> BlockInfo:
     inode = writing_inode(fsn, rec.path, rec.client)
     if rec.previous:
         _commit_length(fsn, *rec.previous)
+        appending.blocks_committed(fsn, inode)
+    else:
+        appending.before_first_block(fsn, inode)
     block = fsn.blocks.add(rec.block_id, inode.id, rec.gs)
     fsn.ns.table.append_block(inode, block.block_id)
     return block
@@ -152,6 +165,7 @@ def complete(fsn, caller: Caller, path: str, client_name: str, last: tuple[int, 
         raise InvalidArgument(f"{fsn.ns.where(path)}: complete needs the last block", path)
     if any(not fsn.blocks.get(b).replicas for b in inode.blocks):
         return False
+    appending.check_final_length(fsn, inode, path, last)
     fsn.commit(edits.Complete(path, client_name, tuple(last) if last else None, fsn.now_ms()))
     return True
 
@@ -161,6 +175,7 @@ def apply_complete(fsn, rec: edits.Complete) -> None:
     if rec.last:
         _commit_length(fsn, *rec.last)
         fsn.ns.table.small.container_closed(rec.last[0])
+    appending.blocks_committed(fsn, inode)
     inode.mtime = rec.mtime
     fsn.release_lease(inode)
     fsn.needs_check.update(inode.blocks)
@@ -211,6 +226,7 @@ def apply_recover_lease(fsn, rec: edits.RecoverLease) -> None:
         else:
             _commit_length(fsn, inode.blocks[-1], rec.last_len)
             fsn.ns.table.small.container_closed(inode.blocks[-1])
+    appending.recovered(fsn, inode)
     inode.mtime = rec.mtime
     fsn.release_lease(inode)
     fsn.needs_check.update(inode.blocks)

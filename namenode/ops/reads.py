@@ -67,11 +67,13 @@ def get_block_locations(fsn, caller: Caller, path: str, offset: int, length: int
     layout = table.layout(inode.id)
     if layout == Layout.STAGED:
         return Locations(file_length, False, [], layout, table.small.staged[inode.id])
-    if layout == Layout.PACKED:
-        container, packed_offset, _length = table.small.location(table.first_block[inode.id])
+    stashed = table.small.appending.get(inode.id) if table.small.appending else None
+    if layout == Layout.PACKED or stashed is not None:    # (stashed: an append's blocks do not hold it yet)
+        row = table.first_block[inode.id] if stashed is None else stashed
+        container, packed_offset, _length = table.small.location(row)
         block = fsn.blocks.get(container)
-        return Locations(file_length, False, [(block, 0, container_locations(fsn, block, client_host))], layout,
-                         b"", packed_offset, container in table.small.raw)
+        return Locations(file_length, False, [(block, 0, container_locations(fsn, block, client_host))],
+                         Layout.PACKED, b"", packed_offset, container in table.small.raw)
     if offset > file_length:
         raise InvalidArgument(f"{fsn.ns.where(path)}: offset {offset} is past the end ({file_length})", path)
     end = file_length if length == 0 else min(file_length, offset + length)

@@ -24,9 +24,7 @@ from namenode.namespace import WRITE, Caller
 from namenode.ops import dirs, files
 from namenode.ops.dirs import remove_file_blocks
 from namenode.ops.files import writing_inode
-from namenode.small_files import Layout
-
-CONTAINER_DIR = "/.hfed-containers"     # outside every mount point: clients never see it
+from namenode.small_files import CONTAINER_DIR, Layout
 
 
 def _threshold(fsn, path: str) -> int:

@@ -163,3 +163,27 @@ def test_mid_log_corruption_refuses_to_start_and_recover_skips_it(tmp_path, name
     nn.call("GetFileInfo", pb.GetFileInfoRequest(path="/user/d4"))
     with pytest.raises(FileNotFoundError):
         nn.call("GetFileInfo", pb.GetFileInfoRequest(path="/user/d0"))
+
+
+def test_an_append_and_its_refusals_survive_kill_9(tmp_path, namenodes):
+    conf = write_conf(tmp_path)
+    nn = start(namenodes, tmp_path, conf).wait_ready()
+    nn.call("Mkdirs", pb.MkdirsRequest(path="/user/alice", permission=0o777, create_parent=True))
+    nn.call("Create", pb.CreateRequest(path="/user/alice/log", permission=0o644, client_name="c1"), user="alice")
+    assert nn.call("Complete", pb.CompleteRequest(path="/user/alice/log", client_name="c1"), user="alice").completed
+    with pytest.raises(FileNotFoundError, match="/user/alice/nope"):
+        nn.call("Append", pb.AppendRequest(path="/user/alice/nope", client_name="c2"), user="alice")
+    with pytest.raises(PermissionError, match="user=bob"):
+        nn.call("Append", pb.AppendRequest(path="/user/alice/log", client_name="c2"), user="bob")
+    with pytest.raises(IsADirectoryError):
+        nn.call("Append", pb.AppendRequest(path="/user/alice", client_name="c2"), user="alice")
+    reply = nn.call("Append", pb.AppendRequest(path="/user/alice/log", client_name="c2", new_block=True),
+                    user="alice")
+    assert reply.status.under_construction and reply.status.length == 0 and not reply.HasField("last_block")
+    nn.stop(signal.SIGKILL)
+    nn = start(namenodes, tmp_path, conf).wait_ready()
+    with pytest.raises(OSError, match="open for writing by c2"):        # the lease came back with the replay
+        nn.call("Append", pb.AppendRequest(path="/user/alice/log", client_name="c3"), user="alice")
+    assert nn.call("GetFileInfo", pb.GetFileInfoRequest(path="/user/alice/log")).status.under_construction
+    assert nn.call("Complete", pb.CompleteRequest(path="/user/alice/log", client_name="c2"), user="alice").completed
+    assert not nn.call("GetFileInfo", pb.GetFileInfoRequest(path="/user/alice/log")).status.under_construction

@@ -71,4 +71,4 @@ def test_bad_paths_and_modes_rejected(fs):
     with pytest.raises(ValueError, match="'/user/../x'"):
         fs.info("/user/../x")
     with pytest.raises(ValueError, match="/user/f"):
-        fs.open("/user/f", "ab")
+        fs.open("/user/f", "r+b")

@@ -39,6 +39,7 @@ EXAMPLES = [
                         ((1 << 30, (1 << 30) + 7),), 13),
     edits.DropSubtree("/data/p", "m1", 14),
     edits.ForgetMove("m1"),
+    edits.Append("/user/a/f", "c2"),
 ]
 
 
