@@ -25,9 +25,9 @@ import crc32c
 from aiohttp import web
 
 from client.webhdfs.auth import Sessions, identify
-from client.webhdfs.operations import FILE_PERMISSION, MAX_REPLICATION, appending_supported
+from client.webhdfs.operations import FILE_PERMISSION, MAX_REPLICATION
 from client.webhdfs.params import PREFIX, Params, request_path
-from client.webhdfs.shapes import file_checksum, illegal_argument, remote_exception, unsupported
+from client.webhdfs.shapes import file_checksum, illegal_argument, remote_exception
 from protos import errors
 
 log = logging.getLogger("hfed.datanode.webhdfs")
@@ -153,8 +153,6 @@ async def append_file(endpoint: Endpoint, request, path, params, caller) -> web.
     the bytes that arrived (handed to the writer, up to CHUNK fewer than received): what the
     file held before is never touched, and it is not left open until its lease expires."""
     params.integer("buffersize", None, low=1, high=1 << 31)
-    if not appending_supported():
-        raise unsupported(f"APPEND {path}: this hfed build cannot append to files")
     stack = ExitStack()
 
     def open_writer():

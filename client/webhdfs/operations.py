@@ -17,7 +17,6 @@ from typing import Callable, NamedTuple
 from urllib.parse import quote, urlencode
 
 from client.fs import HfedFileSystem
-from client.streams import HfedWriter
 from client.webhdfs import shapes
 from client.webhdfs.auth import Caller, decode_delegation, encode_delegation
 from client.webhdfs.params import PREFIX, Params
@@ -271,14 +270,7 @@ def op_canceldelegationtoken(fs, req, chooser):
 
 # -------------------------------------------------------------- POST, DELETE
 
-def appending_supported() -> bool:
-    """Whether this build's client library appends (HfedFileSystem.open(path, "ab"))."""
-    return hasattr(HfedWriter, "append")
-
-
 def op_append(fs, req, chooser):
-    if not appending_supported():
-        raise unsupported(f"APPEND {req.path}: this hfed build cannot append to files")
     if fs.info(req.path)["type"] == "directory":      # FileNotFoundException for a missing file, as HDFS
         raise errors.IsADirectory(f"cannot append to {req.path}: it is a directory", req.path)
     buffersize = req.params.integer("buffersize", None, 1, 1 << 31)

@@ -11,15 +11,11 @@ import pytest
 import requests
 from hdfs import HdfsError, InsecureClient
 
-from client.webhdfs.operations import appending_supported
 from protos import config
 from tests.integration.conftest import start_cluster
 
 ME = getpass.getuser()     # the process user: the NameNodes' superuser
 BOTH = ["/user/webhdfs", "/data/webhdfs"]     # one directory in each namespace
-
-NEEDS_APPEND = pytest.mark.skipif(not appending_supported(), reason="APPEND needs the client library's append "
-                                                                  "(HfedFileSystem.open(path, 'ab'))")
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +168,6 @@ def test_gateway_index_links_each_namenode(url):
     assert page.status_code == 200 and "ns-a" in page.text and "ns-b" in page.text and "http://" in page.text
 
 
-@NEEDS_APPEND
 def test_fsspec_put_get_pipe_across_namespaces(url, top, tmp_path):
     """fsspec writes by CREATE of an empty file, then one APPEND per 5 MiB chunk."""
     host, port = url.rsplit("//", 1)[1].split(":")
@@ -190,7 +185,6 @@ def test_fsspec_put_get_pipe_across_namespaces(url, top, tmp_path):
     assert sorted(fs.ls(top)) == [f"{top}/small.txt"]
 
 
-@NEEDS_APPEND
 def test_hdfscli_append(client, top):
     client.write(f"{top}/log.txt", data=b"first\n")
     client.write(f"{top}/log.txt", data=b"second\n", append=True)

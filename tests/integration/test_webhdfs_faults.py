@@ -14,15 +14,11 @@ import requests
 from hdfs import InsecureClient
 
 from client.fs import HfedFileSystem
-from client.webhdfs.operations import appending_supported
 from protos import config
 from tests.integration.conftest import start_cluster
 
 ME = getpass.getuser()
 SIMPLE = {"security": config.SecurityConfig(auth="simple", tls=False)}
-
-NEEDS_APPEND = pytest.mark.skipif(not appending_supported(), reason="APPEND needs the client library's append "
-                                                                  "(HfedFileSystem.open(path, 'ab'))")
 
 
 @pytest.fixture(scope="module")
@@ -160,15 +156,6 @@ def test_a_client_that_disconnects_mid_upload_leaves_no_file(cluster, url):
     assert call(url, "GET", "/data/broken.bin", "GETFILESTATUS").json()["FileStatus"]["length"] == 1000
 
 
-@pytest.mark.skipif(appending_supported(), reason="this build appends")
-def test_append_without_the_client_append_is_unsupported(url):
-    InsecureClient(url, user=ME).write("/user/no-append.txt", data=b"x", overwrite=True)
-    refused = call(url, "POST", "/user/no-append.txt", "APPEND")
-    assert remote_exception(refused) == (400, "UnsupportedOperationException")
-    still_serving(url)
-
-
-@NEEDS_APPEND
 def test_a_broken_append_keeps_what_was_there(cluster, url):
     original = b"o" * 5000
     InsecureClient(url, user=ME).write("/user/appended.bin", data=original, overwrite=True)
