@@ -12,6 +12,7 @@
     hfed cluster add-namespace NS [--dir DIR]
     hfed cluster up|down|status [--dir DIR] [--namespaces N] [--datanodes M] [--block-size SIZE] [--replication R]
     hfed [--conf PATH] namenode --nameservice NS    /   hfed [--conf PATH] datanode --host-label LABEL
+    hfed [--conf PATH] webhdfs [--address-file F] [--bind HOST:PORT]   |   hfed webhdfs -token
 
 The config is --conf, else $HFED_CONF, else the one the last `hfed cluster up` wrote.
 Exit codes: 0 ok, 1 the operation failed (one line on stderr: `hfed: <message>`), 2 usage error.
@@ -57,6 +58,9 @@ commands:
   cluster add-namespace NS       start one more NameNode in the running local cluster
   namenode --nameservice NS      run a NameNode in the foreground
   datanode --host-label LABEL    run a DataNode in the foreground
+  webhdfs [--address-file F] [--bind HOST:PORT]
+                         run the WebHDFS gateway in the foreground (`cluster up` starts one)
+  webhdfs -token         print your token for WebHDFS's delegation= parameter
 
 options:
   --conf PATH            cluster config (default: $HFED_CONF, else the last `hfed cluster up`)
@@ -151,6 +155,26 @@ def run_dfsadmin(ctx, args) -> int:
             print(f"hfed: dfsadmin: {ns}: {fmt.describe(e)}", file=sys.stderr)
             failed += 1
     return 1 if failed else 0
+
+
+def run_webhdfs(ctx, args) -> int:
+    """hfed webhdfs: run the gateway in the foreground; -token: print the caller's token for it."""
+    if args == ["-token"]:
+        from client.webhdfs.auth import encode_delegation
+        creds = ctx.session.credentials
+        if not ctx.config().security.tokens:
+            raise CommandError("webhdfs", ValueError("security is off on this cluster: WebHDFS callers say who "
+                                                     "they are with user.name="))
+        if not creds.tokens:
+            raise CommandError("webhdfs", PermissionError("you have no token for this cluster: ask the superuser "
+                                                          "for one (hfed dfsadmin -fetchToken USER FILE)"))
+        print(creds.tokens["*"] if "*" in creds.tokens else encode_delegation(creds.tokens))
+        return 0
+    conf = str(ctx.conf_path)
+    if not Path(conf).exists():
+        raise FileNotFoundError(f"hfed config {conf} does not exist (start a cluster with `hfed cluster up`)")
+    from client.webhdfs import gateway
+    return gateway.main(["--conf", conf, *args])
 
 
 def run_daemon(ctx, role: str, args: list[str]) -> int:
@@ -265,7 +289,7 @@ def main_dispatch(argv: list[str]) -> int:
     handlers = {"dfs": run_dfs, "fsck": run_fsck, "archive": run_archive, "dfsadmin": run_dfsadmin, "cluster": run_cluster,
                 "fetchdt": cli_tokens.run_fetchdt, "groups": cli_tokens.run_groups,
                 "mount": mount_admin.run_mount, "balance": balance.run_balance,
-                "namenode": lambda c, r: run_daemon(c, "namenode", r),
+                "webhdfs": run_webhdfs, "namenode": lambda c, r: run_daemon(c, "namenode", r),
                 "datanode": lambda c, r: run_daemon(c, "datanode", r)}
     if command not in handlers:
         raise UsageError(f"unknown command {command!r}", USAGE.strip())

@@ -588,6 +588,8 @@ def cluster_started(cluster, out=sys.stdout) -> None:
     for row in cluster.status():
         if row["role"] == "datanode":
             print(f"  DataNode {row['name']:<6} {row['address']:<21} pid {row['pid']}", file=out)
+    if cluster.webhdfs_address():
+        print(f"  WebHDFS  http://{cluster.webhdfs_address()}/webhdfs/v1/", file=out)
     print(f"Config: {cluster.config_path}", file=out)
     print("The hfed command finds this cluster by itself; from other tools or shells:", file=out)
     print(f"  export HFED_CONF={cluster.config_path}", file=out)
@@ -610,4 +612,6 @@ def cluster_status(cluster, out=sys.stdout, stats=None) -> None:
         objects, rss, budget = namenode_memory_columns(stats.get(row["name"]) if row["role"] == "namenode" else None)
         print(f"{row['role']:<9} {row['name']:<8} {row['address'] or '-':<21} {row['pid'] or '-':>8} "
               f"{objects:>10} {rss:>7} {budget:>6}  {state}", file=out)
+    webhdfs = cluster.webhdfs_address()
+    print(f"webhdfs  {f'http://{webhdfs}' if webhdfs else 'stopped'}", file=out)
     print(security_summary(cluster.config), file=out)

@@ -9,6 +9,7 @@ Directory layout (DIR is the cluster directory)::
     DIR/logs/<name>.log    each daemon's stdout/stderr (appended across restarts)
     DIR/run/<name>.pid     pid of each running daemon
     DIR/run/<name>.addr    bound address, written by the daemon once it is ready
+                           (<name>: a nameservice, a host label, or webhdfs: the WebHDFS gateway)
 
 Mount layout: one namespace owns /user, /tmp and /data. With two, ns-a owns /user
 and /tmp and ns-b owns /data. Each further namespace ns-c, ns-d, ... owns a
@@ -46,6 +47,8 @@ from protos.mount_state import MountState
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NAMENODE_MODULE = "namenode.server"
 DATANODE_MODULE = "datanode.server"
+GATEWAY_MODULE = "client.webhdfs.gateway"
+WEBHDFS = "webhdfs"      # the WebHDFS gateway's name in run/ and logs/
 CONFIG_NAME = "hfed.toml"
 LOG_TAIL_LINES = 30
 _NAMESERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -87,9 +90,11 @@ class MiniCluster:
                  replication: int = 3, heartbeat_interval: float = 1.0, dead_interval: float = 10.0,
                  block_report_interval: float = 300.0, client_host: str = "",
                  write_pointer: bool = False, start_timeout: float = 30.0, settings: dict | None = None,
-                 nameservice_settings: dict[str, dict] | None = None, datanode_settings: dict | None = None):
+                 nameservice_settings: dict[str, dict] | None = None, datanode_settings: dict | None = None,
+                 webhdfs: bool = True):
         """``write_pointer``: make this the cluster the hfed CLI finds by default
-        (writes DEFAULT_HOME/current); only the CLI asks for it, tests must not."""
+        (writes DEFAULT_HOME/current); only the CLI asks for it, tests must not. ``webhdfs``:
+        start the WebHDFS gateway too (client/webhdfs/)."""
         self.dir = Path(dir).resolve()
         self.namespaces = namespaces
         self.datanodes = datanodes
@@ -104,6 +109,7 @@ class MiniCluster:
         self.settings = settings or {}   # other ClusterConfig fields, e.g. {"lease_hard_limit": 2.0}
         self.nameservice_settings = nameservice_settings or {}   # e.g. {"ns-a": {"max_objects": 50}}
         self.datanode_settings = datanode_settings or {}   # every DataNode's, e.g. {"cache_writes": False}
+        self.webhdfs = webhdfs
         self.config: hconfig.ClusterConfig | None = None
         self.restarted = False  # True when up() found an existing cluster in dir
         self._procs: dict[str, subprocess.Popen] = {}
@@ -174,6 +180,7 @@ class MiniCluster:
     def up(self) -> "MiniCluster":
         """Start every daemon and wait until each DataNode registered with every NameNode."""
         running = [s["name"] for s in self.status() if s["alive"]] if self.config else []
+        running += [WEBHDFS] if self.config and self._live_process(WEBHDFS) else []
         if running:
             raise ClusterStartError(f"cluster in {self.dir} is already running ({', '.join(running)}); "
                                     f"stop it first (hfed cluster down --dir {self.dir})")
@@ -205,8 +212,12 @@ class MiniCluster:
             self._write_config(self.config, self.config_path)
             for label in self.config.datanodes:
                 self._launch_datanode(label)
+            if self.webhdfs:
+                self._launch_webhdfs()
             for label in self.config.datanodes:
                 self._await_ready(label)
+            if self.webhdfs:
+                self._await_ready(WEBHDFS)
         except BaseException:
             self.down()
             raise
@@ -313,6 +324,20 @@ class MiniCluster:
                              "pid": proc.pid if proc else self._read_pid(name), "alive": proc is not None})
         return rows
 
+    def webhdfs_address(self) -> str | None:
+        """host:port of the running WebHDFS gateway (None when it is not running)."""
+        addr_file = self._addr_file(WEBHDFS)
+        if self._live_process(WEBHDFS) is None or not addr_file.exists():
+            return None
+        return addr_file.read_text().strip() or None
+
+    def start_webhdfs(self) -> str:
+        """(Re)start the WebHDFS gateway; its address once it serves."""
+        self._require_config()
+        self._ensure_stopped(WEBHDFS)
+        self._launch_webhdfs()
+        return self._await_ready(WEBHDFS)
+
     # ------------------------------------------------------- fault helpers
 
     def kill_namenode(self, ns: str, sig: int = signal.SIGKILL) -> None:
@@ -395,13 +420,16 @@ class MiniCluster:
     def _daemon_names(self) -> list[str]:
         if self.config is None:
             return []
-        return [*self.config.nameservices, *self.config.datanodes]
+        return [*self.config.nameservices, *self.config.datanodes, WEBHDFS]
 
     def _launch_namenode(self, ns: str, conf: Path) -> None:
         self._launch(ns, [NAMENODE_MODULE, "--conf", str(conf), "--nameservice", ns])
 
     def _launch_datanode(self, label: str) -> None:
         self._launch(label, [DATANODE_MODULE, "--conf", str(self.config_path), "--host-label", label])
+
+    def _launch_webhdfs(self) -> None:
+        self._launch(WEBHDFS, [GATEWAY_MODULE, "--conf", str(self.config_path)])
 
     def _launch(self, name: str, module_args: list[str]) -> None:
         self._clear_run_files(name)
@@ -470,6 +498,8 @@ class MiniCluster:
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             return None
         if name in cmdline and any(m in cmdline for m in (NAMENODE_MODULE, DATANODE_MODULE)):
+            return proc
+        if name == WEBHDFS and GATEWAY_MODULE in cmdline:
             return proc
         return None
 

@@ -33,15 +33,17 @@ MOUNT_REFRESH_GAP = 0.2   # seconds: a table that just failed to refresh is not 
 
 class ClusterSession:
     def __init__(self, conf: str | os.PathLike | config.ClusterConfig | None = None, user: str | None = None,
-                 host: str | None = None, groups: list[str] | None = None):
+                 host: str | None = None, groups: list[str] | None = None,
+                 acting_for: credentials.Credentials | None = None):
         """``conf``: a config or its path (default: --conf / $HFED_CONF / the last `hfed cluster up`);
-        ``host``: this client's host label, for locality (default: the config's)."""
+        ``host``: this client's host label, for locality (default: the config's); ``acting_for``:
+        the credentials a caller presented (the WebHDFS gateway), instead of this process's own."""
         if isinstance(conf, config.ClusterConfig):
             self.cfg = conf
         else:
             self.cfg = config.load(config.find_config_path(str(conf) if conf else None))
         self.mounts = MountTable(self.cfg)     # the config's table until the cluster's arrives
-        self.credentials = credentials.find(self.cfg, user, groups)
+        self.credentials = acting_for or credentials.find(self.cfg, user, groups)
         self.user = self.credentials.user
         self.groups = self.credentials.groups or [self.user]   # what the client shows; NameNodes decide
         self.host = host or self.cfg.client_host_label()

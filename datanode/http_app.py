@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from datanode import metrics
+from datanode import metrics, webhdfs
 from datanode.storage import BlockStorage
 from protos import config
 
@@ -26,4 +26,5 @@ def build(context: DatanodeContext) -> web.Application:
     app = web.Application()
     app["datanode"] = context
     metrics.add_routes(app)
+    webhdfs.add_routes(app, context)
     return app

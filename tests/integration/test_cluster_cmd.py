@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import requests
+
 from client.minicluster import MiniCluster
 
 HFED = [sys.executable, "-m", "client.cli"]
@@ -28,20 +30,25 @@ def test_cluster_up_status_down_and_restart_keeps_data(tmp_path, hfed_env):
         assert pointer.read_text().strip() == str(directory / "hfed.toml")
 
         status = run(hfed_env, "cluster", "status", "--dir", str(directory))
-        rows = [line.split() for line in status.splitlines()[2:] if not line.startswith("Security")]
+        rows = [line.split() for line in status.splitlines()[2:] if not line.startswith(("Security", "webhdfs"))]
         assert "Security: token authentication" in status     # secure unless the config says otherwise
         assert sorted(r[1] for r in rows) == ["host-1", "host-2", "host-3", "ns-a", "ns-b"]
         assert all(r[-1] == "running" for r in rows), status
+        webhdfs = next(line.split()[1] for line in status.splitlines() if line.startswith("webhdfs "))
 
         # no --conf and no HFED_CONF: the CLI finds the cluster through the pointer
         run(hfed_env, "dfs", "-put", "-", "/data/kept.bin", input=data)
         run(hfed_env, "dfs", "-mkdir", "-p", "/user/someone/dir")
         block_size = run(hfed_env, "dfs", "-stat", "%o", "/data/kept.bin").strip()
         assert block_size == str(1 << 20)
+        # the WebHDFS gateway `cluster up` started serves it, with the token `hfed webhdfs -token` prints
+        token = run(hfed_env, "webhdfs", "-token").strip()
+        assert requests.get(f"{webhdfs}/webhdfs/v1/data/kept.bin", params={"op": "OPEN", "delegation": token},
+                            timeout=60).content == data
 
         assert "stopped" in run(hfed_env, "cluster", "down")  # finds the dir through the pointer too
         status = run(hfed_env, "cluster", "status", "--dir", str(directory))
-        assert "running" not in status and status.count("stopped") == 5
+        assert "running" not in status and status.count("stopped") == 6 and "webhdfs  stopped" in status
         assert not list((directory / "run").glob("*.pid"))
 
         text = run(hfed_env, "cluster", "up", "--dir", str(directory))

@@ -20,6 +20,10 @@ FORBIDDEN = {
     "namenode": {"datanode", "client", "bench"},
     "client": {"datanode", "namenode", "bench"},
 }
+# The one exception, by name and why: a DataNode's WebHDFS data endpoint reads and writes
+# files for a caller through the client library (acting with the caller's credentials),
+# as HDFS's DataNode runs a DFSClient for WebHDFS. Nothing else of datanode/ may.
+ALLOWED = {("datanode.webhdfs", "client")}
 
 
 def module_name(path: Path) -> str:
@@ -69,7 +73,8 @@ def test_package_imports_only_what_its_layer_allows(package):
     wrong = sorted(f"{module} imports {target}"
                    for module in MODULES if module.split(".")[0] == package
                    for target in imports_of(module, module_level_only=False)
-                   if target.split(".")[0] in FORBIDDEN[package])
+                   if target.split(".")[0] in FORBIDDEN[package]
+                   and (module, target.split(".")[0]) not in ALLOWED)
     assert not wrong, "layer violations:\n" + "\n".join(wrong)
 
 
