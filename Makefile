@@ -104,3 +104,10 @@ movefaults: install
 METRICSBENCH_ARGS ?=
 metricsbench: install
 	$(PY) -m bench.metrics_overhead $(METRICSBENCH_ARGS)
+
+# WebHDFS OPEN/CREATE of a 1 GiB file through the redirect vs the native client, same run
+# (~3 min): bench/results/webhdfs.md. WEBHDFSBENCH_ARGS="--size 256M" for a quicker run.
+.PHONY: webhdfsbench
+WEBHDFSBENCH_ARGS ?=
+webhdfsbench: install
+	$(PY) -m bench.webhdfs $(WEBHDFSBENCH_ARGS)

@@ -160,7 +160,7 @@ def run_dfsadmin(ctx, args) -> int:
 def run_webhdfs(ctx, args) -> int:
     """hfed webhdfs: run the gateway in the foreground; -token: print the caller's token for it."""
     if args == ["-token"]:
-        from client.webhdfs.auth import encode_delegation
+        from client.webhdfs.auth import delegation_param
         creds = ctx.session.credentials
         if not ctx.config().security.tokens:
             raise CommandError("webhdfs", ValueError("security is off on this cluster: WebHDFS callers say who "
@@ -168,7 +168,7 @@ def run_webhdfs(ctx, args) -> int:
         if not creds.tokens:
             raise CommandError("webhdfs", PermissionError("you have no token for this cluster: ask the superuser "
                                                           "for one (hfed dfsadmin -fetchToken USER FILE)"))
-        print(creds.tokens["*"] if "*" in creds.tokens else encode_delegation(creds.tokens))
+        print(delegation_param(creds.tokens))
         return 0
     conf = str(ctx.conf_path)
     if not Path(conf).exists():

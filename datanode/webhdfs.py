@@ -95,12 +95,20 @@ async def read_file(endpoint: Endpoint, request, path, params, caller) -> web.St
         response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
         response.content_length = remaining
         await response.prepare(request)
+        # The next chunk is read (in a thread) while this one goes out: disk and socket overlap.
+        ahead = asyncio.ensure_future(endpoint.call(reader.read, min(CHUNK, remaining))) if remaining else None
         while remaining > 0:
-            chunk = await endpoint.call(reader.read, min(CHUNK, remaining))
+            chunk = await ahead
             if not chunk:
                 raise errors.HfedError(f"{path}: the file ended {remaining} bytes early (truncated meanwhile?)", path)
-            await response.write(chunk)
             remaining -= len(chunk)
+            ahead = asyncio.ensure_future(endpoint.call(reader.read, min(CHUNK, remaining))) if remaining else None
+            try:
+                await response.write(chunk)
+            except BaseException:
+                if ahead is not None:
+                    await asyncio.wait([ahead])     # the reader is closed below: not while a thread reads
+                raise
         await response.write_eof()
         return response
     finally:

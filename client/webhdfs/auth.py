@@ -107,6 +107,11 @@ def encode_delegation(by_ns: dict[str, str]) -> str:
     return SEPARATOR.join(by_ns[ns] for ns in sorted(by_ns))
 
 
+def delegation_param(tokens: dict[str, str]) -> str:
+    """What a holder of ``tokens`` (client Credentials.tokens) passes as ``delegation=``."""
+    return tokens["*"] if "*" in tokens else encode_delegation(tokens)
+
+
 def host_groups(user: str) -> list[str]:
     """Simple mode: the groups this host knows for ``user`` (its own name when it has no account here)."""
     try:
