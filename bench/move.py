@@ -140,18 +140,18 @@ def disk_usage(cluster) -> dict:
     allocated = in_dirs = files = links = 0
     for dn in cluster.config.datanodes.values():
         for folder, dirnames, filenames in os.walk(dn.data_dir):
-            for name in [*dirnames, *filenames]:
+            for name, is_file in [*((d, False) for d in dirnames), *((f, True) for f in filenames)]:
                 try:
                     st = os.lstat(os.path.join(folder, name))
                 except FileNotFoundError:     # a source name the DataNode deleted meanwhile
                     continue
-                links += name in filenames
+                links += is_file
                 if (st.st_dev, st.st_ino) in seen:
                     continue
                 seen.add((st.st_dev, st.st_ino))
                 allocated += st.st_blocks * 512
-                in_dirs += st.st_blocks * 512 if name in dirnames else 0
-                files += name in filenames
+                in_dirs += 0 if is_file else st.st_blocks * 512
+                files += is_file
     return {"allocated": allocated, "directories": in_dirs, "inodes": files, "names": links}
 
 
