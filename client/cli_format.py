@@ -426,6 +426,8 @@ def _datanode_block(d, out):
     print(f"Name: {d.id.transfer_address} ({d.id.host_label})", file=out)
     print(f"Hostname: {d.id.host_label}", file=out)
     print(f"Uuid: {d.id.uuid}", file=out)
+    if d.id.http_address:
+        print(f"HTTP: http://{d.id.http_address}/ (WebHDFS data, /metrics, /jmx)", file=out)
     print(f"Configured Capacity: {byte_size(d.capacity)}", file=out)
     print(f"DFS Used: {byte_size(d.used)}", file=out)
     print(f"DFS Remaining: {byte_size(d.remaining)}", file=out)
@@ -551,6 +553,8 @@ def dfsadmin_report(cfg, stats, out=sys.stdout) -> list[str]:
             continue
         print(f"Namespace {ns} at {address} ({mounts}): UP", file=out)
         print(f"Block pool: {s.pool_id}", file=out)
+        if s.http_address:
+            print(f"Status page: http://{s.http_address}/ (and /metrics, /jmx)", file=out)
         print(f"Files: {s.files}   Directories: {s.directories}   Blocks: {s.blocks}", file=out)
         _namespace_memory(s, out)
         _small_files_report(s, cfg.replication, out)
