@@ -23,7 +23,10 @@ def disk_bytes(mc) -> int:
     for dn in mc.config.datanodes.values():
         for root, _dirs, names in os.walk(dn.data_dir):
             for name in names:
-                st = os.lstat(os.path.join(root, name))
+                try:
+                    st = os.lstat(os.path.join(root, name))
+                except FileNotFoundError:    # a source replica name the DataNode deleted meanwhile
+                    continue
                 if (st.st_dev, st.st_ino) not in seen:
                     seen.add((st.st_dev, st.st_ino))
                     total += st.st_size
