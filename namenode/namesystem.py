@@ -126,6 +126,10 @@ class Namesystem:
             return table.small_length(inode.id)
         if table.small.appending and inode.id in table.small.appending:   # its old bytes until blocks hold them
             return table.small.length[table.small.appending[inode.id]]
+        return self.blocks_length(inode)
+
+    def blocks_length(self, inode: Inode) -> int:
+        """Bytes in the file's blocks (an appended small file's old entry not counted)."""
         blocks, total = self.blocks, 0
         for block_id in inode.blocks:
             slot = blocks.slot_of(block_id)

@@ -192,7 +192,7 @@ class ClientProtocolServicer(MoveRpcs, pb_grpc.ClientProtocolServicer):
         block, targets = files.add_block(self.fsn, caller, request.path, request.client_name,
                                          previous, set(request.excluded_uuids), request.client_host)
         inode = self.fsn.ns.get(request.path.rstrip("/"))
-        offset = append.blocks_length(self.fsn, inode) - block.num_bytes
+        offset = self.fsn.blocks_length(inode) - block.num_bytes
         return pb.AddBlockResponse(block=pb.LocatedBlock(
             block=self._block(block), offset=offset, locations=[datanode_id(t) for t in targets],
             token=block_token(self.fsn, caller.user, block.block_id, block.generation_stamp,

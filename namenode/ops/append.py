@@ -75,10 +75,6 @@ def stashed_length(fsn, inode: Inode) -> int | None:
     return None if row is None else small.length[row]
 
 
-def blocks_length(fsn, inode: Inode) -> int:
-    return sum(fsn.blocks.get(b).num_bytes for b in inode.blocks)
-
-
 def before_first_block(fsn, inode: Inode) -> None:
     """add_block's apply: a packed file's entry moves aside (readable) as blocks start."""
     if fsn.ns.table.layout(inode.id) == Layout.PACKED:
@@ -89,7 +85,7 @@ def blocks_committed(fsn, inode: Inode) -> None:
     """Every block of the file has its final length: once they hold the old entry's bytes,
     the entry goes (its container may then be compacted)."""
     old = stashed_length(fsn, inode)
-    if old is not None and blocks_length(fsn, inode) >= old:
+    if old is not None and fsn.blocks_length(inode) >= old:
         fsn.ns.table.unstash_small(inode, restore=False)
 
 
@@ -109,7 +105,7 @@ def recovered(fsn, inode: Inode) -> None:
     old = stashed_length(fsn, inode)
     if old is None:
         return
-    if blocks_length(fsn, inode) >= old:
+    if fsn.blocks_length(inode) >= old:
         fsn.ns.table.unstash_small(inode, restore=False)
     else:
         remove_file_blocks(fsn, inode)
