@@ -132,13 +132,15 @@ class Mover:
         changes = self._changes()
         if changes.resync:         # the edits are gone from the log: the whole subtree again
             self.progress("edit log pruned past the last round: exporting the whole subtree again")
-            self._copy()
+            self.report.txid = self._copy()     # a whole snapshot: consistent at its own txid
             count = -1
         else:
             if changes.paths:
                 self._copy(list(changes.paths))
             count = len(changes.paths)
-        self.report.txid = max(changes.txid, self.txid_seen)
+            # Only up to the change list's txid: the export of those paths came later, and
+            # an edit in between to a path not on the list must be in the next round.
+            self.report.txid = changes.txid
         self.report.rounds += 1
         self._save()
         return count

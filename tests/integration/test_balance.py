@@ -190,3 +190,35 @@ def test_an_aborted_move_leaves_the_source_untouched(moving_cluster):
             hashlib.sha256(files["/data/half/big/b1"]).digest()
     finally:
         fs.close()
+
+
+def test_a_change_between_a_rounds_list_and_its_export_is_carried_over(moving_cluster):
+    """A round lists the paths changed since the last one, then exports them: a file written
+    in between, elsewhere in the subtree, must reach the target in a later round."""
+    mc = moving_cluster
+    fs = HfedFileSystem(conf=str(mc.config_path), skip_instance_cache=True)
+    writer = HfedFileSystem(conf=str(mc.config_path), skip_instance_cache=True)
+    try:
+        fs.pipe_file("/data/race/first", b"before the move")
+        source, summary = balance.check_move(fs.session, "/data/race", "ns-c")
+        report = balance.MoveReport("race-test", "/data/race", source, "ns-c", files=summary.file_count)
+        mover = balance.Mover(fs.session, report)
+        listed = mover._changes
+
+        def changes_then_a_write():
+            if report.rounds == 0:
+                writer.pipe_file("/data/race/listed", b"in the round's list")
+            reply = listed()
+            if report.rounds == 0:
+                writer.pipe_file("/data/race/sub/after-list", b"written after the list")
+            return reply
+        mover._changes = changes_then_a_write
+        mover._save()
+        assert mover.run().state == "done"
+        assert fs.session.resolve("/data/race").nameservice == "ns-c"
+        assert fs.cat_file("/data/race/listed") == b"in the round's list"
+        assert fs.cat_file("/data/race/sub/after-list") == b"written after the list"
+        assert fs.info("/data/race/sub/after-list")["nameservice"] == "ns-c"
+    finally:
+        writer.close()
+        fs.close()
