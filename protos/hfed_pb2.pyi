@@ -414,16 +414,42 @@ class GetContentSummaryRequest(_message.Message):
     def __init__(self, path: _Optional[str] = ...) -> None: ...
 
 class GetContentSummaryResponse(_message.Message):
-    __slots__ = ("length", "file_count", "directory_count", "space_consumed")
+    __slots__ = ("length", "file_count", "directory_count", "space_consumed", "quota", "space_quota")
     LENGTH_FIELD_NUMBER: _ClassVar[int]
     FILE_COUNT_FIELD_NUMBER: _ClassVar[int]
     DIRECTORY_COUNT_FIELD_NUMBER: _ClassVar[int]
     SPACE_CONSUMED_FIELD_NUMBER: _ClassVar[int]
+    QUOTA_FIELD_NUMBER: _ClassVar[int]
+    SPACE_QUOTA_FIELD_NUMBER: _ClassVar[int]
     length: int
     file_count: int
     directory_count: int
     space_consumed: int
-    def __init__(self, length: _Optional[int] = ..., file_count: _Optional[int] = ..., directory_count: _Optional[int] = ..., space_consumed: _Optional[int] = ...) -> None: ...
+    quota: int
+    space_quota: int
+    def __init__(self, length: _Optional[int] = ..., file_count: _Optional[int] = ..., directory_count: _Optional[int] = ..., space_consumed: _Optional[int] = ..., quota: _Optional[int] = ..., space_quota: _Optional[int] = ...) -> None: ...
+
+class SetQuotaRequest(_message.Message):
+    __slots__ = ("path", "namespace_quota", "space_quota")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_QUOTA_FIELD_NUMBER: _ClassVar[int]
+    SPACE_QUOTA_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    namespace_quota: int
+    space_quota: int
+    def __init__(self, path: _Optional[str] = ..., namespace_quota: _Optional[int] = ..., space_quota: _Optional[int] = ...) -> None: ...
+
+class RefreshNodesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RefreshNodesResponse(_message.Message):
+    __slots__ = ("decommissioning", "decommissioned")
+    DECOMMISSIONING_FIELD_NUMBER: _ClassVar[int]
+    DECOMMISSIONED_FIELD_NUMBER: _ClassVar[int]
+    decommissioning: _containers.RepeatedScalarFieldContainer[str]
+    decommissioned: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, decommissioning: _Optional[_Iterable[str]] = ..., decommissioned: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RenewLeaseRequest(_message.Message):
     __slots__ = ("client_name",)
@@ -460,7 +486,7 @@ class GetStatsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class DatanodeReport(_message.Message):
-    __slots__ = ("id", "alive", "capacity", "used", "remaining", "last_heartbeat_ms_ago", "num_blocks")
+    __slots__ = ("id", "alive", "capacity", "used", "remaining", "last_heartbeat_ms_ago", "num_blocks", "admin_state")
     ID_FIELD_NUMBER: _ClassVar[int]
     ALIVE_FIELD_NUMBER: _ClassVar[int]
     CAPACITY_FIELD_NUMBER: _ClassVar[int]
@@ -468,6 +494,7 @@ class DatanodeReport(_message.Message):
     REMAINING_FIELD_NUMBER: _ClassVar[int]
     LAST_HEARTBEAT_MS_AGO_FIELD_NUMBER: _ClassVar[int]
     NUM_BLOCKS_FIELD_NUMBER: _ClassVar[int]
+    ADMIN_STATE_FIELD_NUMBER: _ClassVar[int]
     id: DatanodeId
     alive: bool
     capacity: int
@@ -475,7 +502,8 @@ class DatanodeReport(_message.Message):
     remaining: int
     last_heartbeat_ms_ago: int
     num_blocks: int
-    def __init__(self, id: _Optional[_Union[DatanodeId, _Mapping]] = ..., alive: _Optional[bool] = ..., capacity: _Optional[int] = ..., used: _Optional[int] = ..., remaining: _Optional[int] = ..., last_heartbeat_ms_ago: _Optional[int] = ..., num_blocks: _Optional[int] = ...) -> None: ...
+    admin_state: str
+    def __init__(self, id: _Optional[_Union[DatanodeId, _Mapping]] = ..., alive: _Optional[bool] = ..., capacity: _Optional[int] = ..., used: _Optional[int] = ..., remaining: _Optional[int] = ..., last_heartbeat_ms_ago: _Optional[int] = ..., num_blocks: _Optional[int] = ..., admin_state: _Optional[str] = ...) -> None: ...
 
 class GetStatsResponse(_message.Message):
     __slots__ = ("nameservice", "cluster_id", "pool_id", "files", "directories", "blocks", "under_replicated", "missing", "corrupt_replicas", "pending_replications", "datanodes", "rss_bytes", "objects", "max_memory", "max_objects", "bytes_per_object", "baseline_rss_bytes", "hdfs_heap_estimate", "budget_refusal", "small_staged", "small_staged_bytes", "small_packed", "containers", "container_live_bytes", "container_bytes", "auth_mode", "tls", "caller", "caller_groups", "caller_superuser", "http_address", "started_ms")
@@ -1138,3 +1166,23 @@ class ShortCircuitResponse(_message.Message):
     meta_path: str
     length: int
     def __init__(self, block_path: _Optional[str] = ..., meta_path: _Optional[str] = ..., length: _Optional[int] = ...) -> None: ...
+
+class BlockChecksumRequest(_message.Message):
+    __slots__ = ("block", "length", "token")
+    BLOCK_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    block: Block
+    length: int
+    token: str
+    def __init__(self, block: _Optional[_Union[Block, _Mapping]] = ..., length: _Optional[int] = ..., token: _Optional[str] = ...) -> None: ...
+
+class BlockChecksumResponse(_message.Message):
+    __slots__ = ("crc32c", "length", "bytes_per_checksum")
+    CRC32C_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_FIELD_NUMBER: _ClassVar[int]
+    BYTES_PER_CHECKSUM_FIELD_NUMBER: _ClassVar[int]
+    crc32c: int
+    length: int
+    bytes_per_checksum: int
+    def __init__(self, crc32c: _Optional[int] = ..., length: _Optional[int] = ..., bytes_per_checksum: _Optional[int] = ...) -> None: ...

@@ -224,6 +224,16 @@ class ClientProtocolStub:
                 request_serializer=protos_dot_hfed__pb2.MoveProgressRequest.SerializeToString,
                 response_deserializer=protos_dot_hfed__pb2.MoveProgressResponse.FromString,
                 _registered_method=True)
+        self.SetQuota = channel.unary_unary(
+                '/hfed.ClientProtocol/SetQuota',
+                request_serializer=protos_dot_hfed__pb2.SetQuotaRequest.SerializeToString,
+                response_deserializer=protos_dot_hfed__pb2.SetAttrResponse.FromString,
+                _registered_method=True)
+        self.RefreshNodes = channel.unary_unary(
+                '/hfed.ClientProtocol/RefreshNodes',
+                request_serializer=protos_dot_hfed__pb2.RefreshNodesRequest.SerializeToString,
+                response_deserializer=protos_dot_hfed__pb2.RefreshNodesResponse.FromString,
+                _registered_method=True)
 
 
 class ClientProtocolServicer:
@@ -457,6 +467,18 @@ class ClientProtocolServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetQuota(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RefreshNodes(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClientProtocolServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -649,6 +671,16 @@ def add_ClientProtocolServicer_to_server(servicer, server):
                     servicer.MoveProgress,
                     request_deserializer=protos_dot_hfed__pb2.MoveProgressRequest.FromString,
                     response_serializer=protos_dot_hfed__pb2.MoveProgressResponse.SerializeToString,
+            ),
+            'SetQuota': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetQuota,
+                    request_deserializer=protos_dot_hfed__pb2.SetQuotaRequest.FromString,
+                    response_serializer=protos_dot_hfed__pb2.SetAttrResponse.SerializeToString,
+            ),
+            'RefreshNodes': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefreshNodes,
+                    request_deserializer=protos_dot_hfed__pb2.RefreshNodesRequest.FromString,
+                    response_serializer=protos_dot_hfed__pb2.RefreshNodesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1677,6 +1709,60 @@ class ClientProtocol:
             '/hfed.ClientProtocol/MoveProgress',
             protos_dot_hfed__pb2.MoveProgressRequest.SerializeToString,
             protos_dot_hfed__pb2.MoveProgressResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetQuota(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hfed.ClientProtocol/SetQuota',
+            protos_dot_hfed__pb2.SetQuotaRequest.SerializeToString,
+            protos_dot_hfed__pb2.SetAttrResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefreshNodes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hfed.ClientProtocol/RefreshNodes',
+            protos_dot_hfed__pb2.RefreshNodesRequest.SerializeToString,
+            protos_dot_hfed__pb2.RefreshNodesResponse.FromString,
             options,
             channel_credentials,
             insecure,
