@@ -349,7 +349,8 @@ class HfedFileSystem(AbstractFileSystem):
     def content_summary(self, path) -> dict:
         """Totals under ``path``, across every namespace mounted below it."""
         path = self._path(path)
-        total = {"length": 0, "file_count": 0, "directory_count": 0, "space_consumed": 0}
+        total = {"length": 0, "file_count": 0, "directory_count": 0, "space_consumed": 0,
+                 "quota": -1, "space_quota": -1}
         parts = []
         if self.mounts.mount_of(path) is not None or self.mounts.fallback:
             parts.append(path)
@@ -366,6 +367,8 @@ class HfedFileSystem(AbstractFileSystem):
             found = True
             for key in total:
                 total[key] += getattr(reply, key)
+            if part == path:   # quotas are the directory's own (-1 or 0: none set)
+                total["quota"], total["space_quota"] = reply.quota, reply.space_quota
         if not found and not self.mounts.is_protected(path):
             raise errors.NotFound(f"{path}: no such file or directory", path)
         return total

@@ -31,9 +31,10 @@ def err(proc) -> str:
 
 
 def assert_one_line_error(proc, code=1, *fragments):
+    """hfed's commands print `hfed: ...`; dfs commands HDFS's `CMD: ...` (``mkdir: `/x': File exists``)."""
     assert proc.returncode == code, (proc.returncode, out(proc), err(proc))
     lines = err(proc).strip().splitlines()
-    assert lines and lines[0].startswith("hfed: "), err(proc)
+    assert lines and re.match(r"(hfed|[a-zA-Z]+): ", lines[0]), err(proc)
     if code == 1:
         assert len(lines) == 1 and "Traceback" not in err(proc), err(proc)
     for fragment in fragments:
@@ -227,12 +228,25 @@ def test_dfsadmin_report(conf_path):
 
 
 def test_usage_errors_exit_2(conf_path):
-    for args in (["dfs", "-nope"], ["dfs", "-ls", "-Z", "/"], ["dfs", "-setrep", "x", "/user"],
-                 ["dfs", "-chmod", "u+x", "/user"], ["bogus"], [], ["dfs", "-mv", "/user"],
-                 ["cluster", "sideways"], ["fsck"]):
+    for args in (["bogus"], [], ["cluster", "sideways"], ["fsck"]):
         proc = hfed(conf_path, *args)
         assert proc.returncode == 2, (args, err(proc))
         assert err(proc).startswith("hfed: ") and "Traceback" not in err(proc), (args, err(proc))
+
+
+def test_dfs_usage_errors_exit_255_with_the_usage_as_hdfs(conf_path):
+    cases = {("-nope",): "-nope: Unknown command", ("-ls", "-Z", "/"): "-ls: Illegal option -Z",
+             ("-setrep", "x", "/user"): "-setrep: Illegal replication, a positive integer expected",
+             ("-chmod", "u+q", "/user"): "-chmod: chmod : mode 'u+q' does not match the expected pattern.",
+             ("-mv", "/user"): "-mv: Not enough arguments: expected 2 but got 1",
+             ("-ls", ""): "-ls: Can not create a Path from an empty string", (): "Usage: hfed dfs"}
+    for args, first in cases.items():
+        proc = hfed(conf_path, "dfs", *args)
+        assert proc.returncode == 255, (args, err(proc))
+        lines = err(proc).splitlines()
+        assert lines[0].startswith(first) and any(line.startswith("Usage: hfed dfs") for line in lines), \
+            (args, err(proc))
+        assert "Traceback" not in err(proc), (args, err(proc))
 
 
 def test_operation_errors_are_one_line(conf_path, tmp_path):
