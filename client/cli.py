@@ -15,7 +15,8 @@
     hfed [--conf PATH] webhdfs [--address-file F] [--bind HOST:PORT]   |   hfed webhdfs -token
 
 The config is --conf, else $HFED_CONF, else the one the last `hfed cluster up` wrote.
-Exit codes: 0 ok, 1 the operation failed (one line on stderr: `hfed: <message>`), 2 usage error.
+Exit codes: 0 ok, 1 the operation failed (one line on stderr: `hfed: <message>`), 2 usage error
+(`hfed dfs` as `hdfs dfs`: ``CMD: `PATH': reason`` and 1; usage errors 255).
 Relative paths are taken from the user's home directory /user/<name>, as in HDFS.
 """
 from __future__ import annotations
@@ -36,9 +37,9 @@ USAGE = """usage: hfed [--conf PATH] COMMAND ...
 
 commands:
   dfs [-D KEY=VALUE]... -CMD ARGS...
-                         filesystem commands: -ls -mkdir -put -appendToFile -get -cat -head -tail -rm
-                         -rmdir -mv -cp -du -count -stat -setrep -chmod -chown -chgrp -test -touchz
-                         (hfed dfs -help)
+                         filesystem commands, as `hdfs dfs`: -ls -mkdir -put -get -cat -text -rm -mv
+                         -cp -du -df -count -stat -find -getmerge -touch -test -chmod ... (hfed dfs -help;
+                         its usage errors exit 255, as HDFS)
   fsck PATH [-files [-blocks [-locations]]]
                          check the blocks under PATH (computed by the client)
   archive PATH...        pack the small files under PATH into container blocks, in place

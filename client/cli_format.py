@@ -1,5 +1,5 @@
 """How the hfed CLI prints things, kept to the shapes HDFS users know: error lines,
-ls/stat/count rows, sizes, progress, and the fsck, dfsadmin and cluster reports."""
+sizes, progress, and the fsck, dfsadmin and cluster reports (the dfs rows: client/shell_format.py)."""
 from __future__ import annotations
 
 import stat as statmod
@@ -80,76 +80,8 @@ def byte_size(n: int) -> str:
     return f"{n} ({human_bytes(n)})"
 
 
-def ls_time(mtime: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(mtime))
-
-
 def is_dir(entry: dict) -> bool:
     return entry.get("type") == "directory"
-
-
-def ls_lines(entries: list[dict], human: bool = False) -> list[str]:
-    """HDFS `ls` rows with columns as wide as the widest value of the listing:
-    drwxr-xr-x   - alice alice          0 2026-11-26 12:00 /user/alice"""
-    rows = []
-    for e in entries:
-        size = int(e.get("size") or 0)
-        rows.append((
-            permission_string(int(e.get("permission") or 0), is_dir(e)),
-            "-" if is_dir(e) else str(e.get("replication") or 0),
-            printable(e.get("owner") or ""), printable(e.get("group") or ""),
-            human_size(size) if human else str(size),
-            ls_time(float(e.get("mtime") or 0)), printable(e["name"]),
-        ))
-    if not rows:
-        return []
-    w_repl = max(len(r[1]) for r in rows)
-    w_owner = max(len(r[2]) for r in rows)
-    w_group = max(len(r[3]) for r in rows)
-    w_size = max(10, max(len(r[4]) for r in rows))
-    return [f"{perm} {repl:>{w_repl + 2}} {owner:<{w_owner}} {group:<{w_group}} {size:>{w_size}} {when} {name}"
-            for perm, repl, owner, group, size, when, name in rows]
-
-
-def stat_line(fmt: str, entry: dict) -> str:
-    """`-stat` format: %a octal perm, %A symbolic, %b size, %F type, %g group, %n name,
-    %o block size, %r replication, %u owner, %y mtime (UTC), %Y mtime in ms."""
-    mode = int(entry.get("permission") or 0)
-    mtime = float(entry.get("mtime") or 0)
-    name = entry["name"].rstrip("/").rsplit("/", 1)[-1] or "/"
-    values = {
-        "a": f"{mode & 0o7777:o}",
-        "A": permission_string(mode, is_dir(entry))[1:],
-        "b": str(int(entry.get("size") or 0)),
-        "F": "directory" if is_dir(entry) else "regular file",
-        "g": printable(entry.get("group") or ""),
-        "n": printable(name),
-        "o": str(int(entry.get("block_size") or 0)),
-        "r": "0" if is_dir(entry) else str(int(entry.get("replication") or 0)),
-        "u": printable(entry.get("owner") or ""),
-        "y": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(mtime)),
-        "Y": str(int(mtime * 1000)),
-        "%": "%",
-    }
-    out, i = [], 0
-    while i < len(fmt):
-        ch = fmt[i]
-        if ch == "%" and i + 1 < len(fmt) and fmt[i + 1] in values:
-            out.append(values[fmt[i + 1]])
-            i += 2
-        elif ch == "\\" and i + 1 < len(fmt) and fmt[i + 1] in "nt":
-            out.append("\n" if fmt[i + 1] == "n" else "\t")
-            i += 2
-        else:
-            out.append(ch)
-            i += 1
-    return "".join(out)
-
-
-def count_line(summary: dict, path: str) -> str:
-    """`-count`: DIR_COUNT FILE_COUNT CONTENT_SIZE PATHNAME, HDFS widths."""
-    return (f"{summary['directory_count']:>12}{summary['file_count']:>12}"
-            f"{summary['length']:>18} {printable(path)}")
 
 
 def percent(part: float, whole: float) -> str:

@@ -113,7 +113,8 @@ def cmd_du(ctx, o, args) -> int:
 # -------------------------------------------------------------------- -df
 
 def cmd_df(ctx, o, args) -> int:
-    """Capacity of the DataNodes each namespace sees (every DataNode serves every namespace)."""
+    """Capacity of the DataNodes each namespace sees (every DataNode serves every namespace);
+    the Filesystem column names the namespace (HDFS prints its filesystem's URI)."""
     session = ctx.session
     wanted = sorted({session.resolve(to_path(a)).nameservice for a in args}) if args else None
     rows, status = [], 0
@@ -127,7 +128,7 @@ def cmd_df(ctx, o, args) -> int:
         live = [d for d in stats.datanodes if d.alive]
         size, used, free = (sum(getattr(d, k) for d in live) for k in ("capacity", "used", "remaining"))
         use = f"{round(100 * used / size) if size else 0}%"
-        rows.append((f"hfed://{ns}", *(sf.size_text(n, o.h) for n in (size, used, free)), use))
+        rows.append((ns, *(sf.size_text(n, o.h) for n in (size, used, free)), use))
     header = ("Filesystem", "Size", "Used", "Available", "Use%")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(5)]
     for row in [header, *rows]:

@@ -110,6 +110,8 @@ def cmd_append_to_file(ctx, o, args) -> int:
     for source in sources:
         if source != "-" and not os.path.isfile(source):
             raise ShellError(source, "Is a directory" if os.path.isdir(source) else "No such file or directory")
+    if not ctx.fs.exists(dst):
+        parent_must_be_dir(ctx.fs, dst, dst_arg)      # created if missing, but not its parents (as HDFS)
     callback = progress(f"appendToFile {dst}")
     callback.set_size(sum(os.path.getsize(s) for s in sources if s != "-"))
     with ctx.fs.open(dst, "ab", **ctx.write_options) as out:
