@@ -245,6 +245,7 @@ def run_dfs(ctx, args: list[str]) -> int:
             opts, rest = Options(), args[1:]
         else:
             opts, rest = parse_options(command, args[1:])
+        opts["command"] = name           # aliases report under their own name (copyFromLocal: ...)
         return command.run(ctx, opts, rest)
     except UsageProblem as e:
         print(f"-{name}: {e}\n{usage_line(name)}", file=sys.stderr)

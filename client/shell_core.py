@@ -211,20 +211,28 @@ def _match(fs, base: str, parts: list[str]) -> Iterator[str]:
 
 def expand(fs, arg: str, missing_ok: bool = False) -> Iterator[Target]:
     """The targets of one argument: itself, or what its glob matches (HDFS: a pattern
-    matching nothing is ```PATTERN': No such file or directory``)."""
+    matching nothing is ```PATTERN': No such file or directory``; an existing file named
+    like a pattern matching nothing else is taken as it is, which HDFS cannot do)."""
     path = to_path(arg)
     if not has_glob(arg):
         yield Target(arg, path)
         return
     relative = not (arg.startswith("/") or URI.match(arg))
-    found = False
-    for pattern in expand_braces(path):
-        for match in iter_glob(fs, pattern):
-            found = True
-            shown = posixpath.relpath(match, home_dir()) if relative else match
-            yield Target(shown, match)
-    if not found and not missing_ok:
-        raise ShellError(arg, "No such file or directory")
+    found, problem = False, None
+    try:
+        for pattern in expand_braces(path):
+            for match in iter_glob(fs, pattern):
+                found = True
+                shown = posixpath.relpath(match, home_dir()) if relative else match
+                yield Target(shown, match)
+    except UsageProblem as e:         # "x[1" is no pattern, but may well be a name
+        problem = str(e)
+    if found:
+        return
+    if fs.exists(path):       # a name that merely looks like a pattern ("x[1]"): itself
+        yield Target(arg, path)
+    elif not missing_ok or problem:
+        raise ShellError(arg, problem or "No such file or directory")
 
 
 def for_each(command: str, fs, args: Iterable[str], action: Callable[[Target], None],

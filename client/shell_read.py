@@ -143,7 +143,7 @@ def cmd_get(ctx, o, args) -> int:
     *sources, dst = args
     fs = ctx.fs
     dst_is_dir = os.path.isdir(dst)
-    targets, status = expand_all("get", fs, sources)
+    targets, status = expand_all(o.command or "get", fs, sources)
     if len(targets) > 1 and not dst_is_dir:
         raise ShellError(dst, "Is not a directory")
 
@@ -159,7 +159,7 @@ def cmd_get(ctx, o, args) -> int:
                 os.makedirs(spot, exist_ok=True)
             else:
                 download(ctx, o, name, spot)
-    return run_each("get", targets, one) | status
+    return run_each(o.command or "get", targets, one) | status
 
 
 def cmd_getmerge(ctx, o, args) -> int:

@@ -46,7 +46,7 @@ def cmd_mkdir(ctx, o, args) -> int:
 def cmd_put(ctx, o, args, move=False) -> int:
     *sources, dst_arg = args
     fs, dst = ctx.fs, to_path(dst_arg)
-    command = "moveFromLocal" if move else "put"
+    command = o.command or "put"
     try:
         dst_info = fs.info(dst)
     except FileNotFoundError:

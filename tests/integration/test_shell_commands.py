@@ -193,3 +193,23 @@ def test_find_getmerge_text_head_tail(sh, fs, top, tmp_path):
     assert sh("-tail", f"{top}/lines", code=0)[1] == lines[-1024:].decode()
 
 
+
+
+def test_names_like_patterns_and_missing_parents_of_new_files(sh, fs, top, tmp_path):
+    fs.pipe_file(f"{top}/x[1]", b"bracketed")
+    fs.pipe_file(f"{top}/y[2", b"unclosed")
+    assert sh("-cat", f"{top}/x[1]", code=0)[1] == "bracketed"       # no other match: the name itself
+    assert sh("-cat", f"{top}/y[2", code=0)[1] == "unclosed"
+    assert "Unclosed character class" in sh("-ls", f"{top}/z[2", code=1)[2]
+    local = tmp_path / "f"
+    local.write_bytes(b"local")
+    for command in ("-put", "-appendToFile", "-copyFromLocal"):
+        assert sh(command, str(local), f"{top}/none/f", code=1)[2] == \
+            f"{command[1:]}: `{top}/none/f': No such file or directory\n"
+    fs.pipe_file(f"{top}/src", b"s")
+    assert sh("-cp", f"{top}/src", f"{top}/none/f", code=1)[2] == f"cp: `{top}/none/f': No such file or directory\n"
+    assert not fs.exists(f"{top}/none")
+    back = tmp_path / "back"
+    fs.set_times(f"{top}/src", mtime=1_000_000)
+    sh("-get", "-p", f"{top}/src", str(back), code=0)
+    assert back.read_bytes() == b"s" and back.stat().st_mtime == 1_000_000

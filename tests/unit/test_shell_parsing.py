@@ -148,3 +148,8 @@ def test_error_shapes():
     assert error_message(errors.NotEmpty("/d is not empty", "/d"), "/d") == "`/d': Directory is not empty"
     assert error_message(errors.CrossNamespace("cannot rename /a (namespace ns-a) to /b (namespace ns-b)"), "/a") \
         == "cannot rename /a (namespace ns-a) to /b (namespace ns-b)"
+
+
+def test_bad_patterns_name_the_problem():
+    with pytest.raises(UsageProblem, match="Unclosed character class"):
+        glob_regex("x[1")
