@@ -175,8 +175,8 @@ def help_text(name: str) -> str:
     """HDFS's -help shape: the usage line, the description, then each flag further indented."""
     command, body = COMMANDS[name], []
     for i, line in enumerate(command.help.splitlines()):
-        indent = "    " if i and line.startswith("-") else "  "
-        body += textwrap.wrap(line, 78, initial_indent=indent, subsequent_indent=indent + ("    " if i else ""))
+        flag = i and line.startswith("-")
+        body += textwrap.wrap(line, 78, initial_indent="  ", subsequent_indent="      " if flag else "  ")
     return f"-{name} {command.usage} :\n" + "\n".join(body) + "\n"
 
 

@@ -375,7 +375,7 @@ COMMANDS = [
     Command("touch", "[-a] [-m] [-t TIMESTAMP (yyyyMMdd:HHmmss)] [-c] <path> ...",
             "Set the access and modification times of each file to now (or TIMESTAMP, UTC), creating "
             "a missing file empty (its parent must exist).\n-a  Change only the access time.\n"
-            "-m  Change only the modification time.\n-c  Create no file.", cmd_touch, flags="a m c",
+            "-m  Change only the modification time.\n-t  Use TIMESTAMP (UTC) instead of now.\n-c  Create no file.", cmd_touch, flags="a m c",
             values="t", min_args=1),
     Command("touchz", "<path> ...", "Create an empty file at each path (its parent must exist); an "
             "existing file must be empty.", cmd_touchz, min_args=1),
