@@ -150,8 +150,6 @@ def parse_generic_options(args: list[str]) -> tuple[dict, list[str]]:
     return options, rest
 
 
-
-
 # ---------------------------------------------------------------- commands
 
 COMMANDS = {c.name: c for c in [*shell_list.COMMANDS, *shell_read.COMMANDS, *shell_write.COMMANDS]}
@@ -227,7 +225,7 @@ def run_dfs(ctx, args: list[str]) -> int:
     try:
         options, args = parse_generic_options(args)
     except UsageError as e:
-        print(f"{e}\n{all_usage()}", file=sys.stderr)
+        print(f"{e}\n{e.usage}", file=sys.stderr)
         return DFS_USAGE_EXIT
     ctx.write_options.update(options)
     if not args:

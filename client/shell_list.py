@@ -21,12 +21,14 @@ def cmd_ls(ctx, o, args) -> int:
     out = sf.LsFormatter(human=o.h, atime=o.u, path_only=o.C, question_marks=o.q)
     incomplete = []
 
-    def listing(target: Target):
-        """One directory's entries in the asked order, with their targets; [] (reported) if unreachable."""
+    def listing(target: Target, below=False):
+        """One directory's entries in the asked order, with their targets. A subtree below
+        the path that cannot be listed (its namespace down, its path too long) is reported
+        and skipped, so the rest is still listed."""
         try:
             entries = sf.ls_order(fs.ls(target.path, detail=True), o.t, o.S, o.r, o.u)
         except (ConnectionError, InvalidPath) as e:
-            if not o.R or target.path == top[0]:
+            if not below:
                 raise
             report("ls", e, target.shown)
             incomplete.append(target)
@@ -40,7 +42,6 @@ def cmd_ls(ctx, o, args) -> int:
             out.widen([info])
             print(out.line(info, target.shown))
             return
-        top[:] = [target.path]
         if not o.R:
             entries = listing(target)
             if entries and not o.C:
@@ -57,8 +58,7 @@ def cmd_ls(ctx, o, args) -> int:
             entry, child = item
             print(out.line(entry, child.shown))
             if entry["type"] == "directory":
-                stack.append(iter(listing(child)))
-    top: list[str] = []
+                stack.append(iter(listing(child, below=True)))
     status = for_each("ls", fs, _targets_or_home(args), one)
     return 1 if incomplete else status
 
