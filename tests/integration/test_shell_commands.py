@@ -6,6 +6,9 @@ from __future__ import annotations
 import gzip
 import os
 import re
+import subprocess
+import sys
+import threading
 import time
 import uuid
 
@@ -213,3 +216,30 @@ def test_names_like_patterns_and_missing_parents_of_new_files(sh, fs, top, tmp_p
     fs.set_times(f"{top}/src", mtime=1_000_000)
     sh("-get", "-p", f"{top}/src", str(back), code=0)
     assert back.read_bytes() == b"s" and back.stat().st_mtime == 1_000_000
+
+
+def test_tail_f_prints_what_is_appended(cluster, fs, top):
+    fs.pipe_file(f"{top}/log", b"first\n")
+    env = dict(os.environ, HFED_CONF=str(cluster.config_path))
+    proc = subprocess.Popen([sys.executable, "-m", "client.cli", "dfs", "-tail", "-f", f"{top}/log"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    seen = bytearray()
+    reader = threading.Thread(target=lambda: [seen.extend(c) for c in iter(lambda: proc.stdout.read1(1024), b"")],
+                              daemon=True)
+    reader.start()
+    try:
+        wait_for(lambda: bytes(seen) == b"first\n")
+        with fs.open(f"{top}/log", "ab") as f:
+            f.write(b"second\n")
+        wait_for(lambda: bytes(seen) == b"first\nsecond\n")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        reader.join(timeout=30)
+
+
+def wait_for(condition, limit=60.0):
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline, "not seen in time"
+        time.sleep(0.1)
