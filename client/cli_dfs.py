@@ -154,6 +154,8 @@ DFS_SPECS = {
     "chown": ("set OWNER[:GROUP]", "R", "OWNER[:GROUP] PATH+"),
     "chgrp": ("set the group", "R", "GROUP PATH+"),
     "touchz": ("create empty files", "", "PATH+"),
+    "checksum": ("print each file's COMPOSITE-CRC32C (the same for the same bytes whatever the block size)", "",
+                 "PATH+"),
 }
 ALIASES = {"copyFromLocal": "put", "copyToLocal": "get"}
 DESTS = {"PATH": "paths", "LOCALSRC": "sources", "SRC": "sources", "DST": "dst", "LOCALDST": "dst",
@@ -585,6 +587,11 @@ def cmd_touchz(ctx, a):
     return for_each("touchz", [absolute(p) for p in a.paths], one)
 
 
+def cmd_checksum(ctx, a):
+    from client.cli_checksum import cmd_checksum as checksum   # imported on use: it imports this module
+    return checksum(ctx, a)
+
+
 DFS_COMMANDS = {
     "ls": cmd_ls, "mkdir": cmd_mkdir, "put": cmd_put, "copyFromLocal": cmd_put, "appendToFile": cmd_append_to_file,
     "get": cmd_get,
@@ -592,6 +599,7 @@ DFS_COMMANDS = {
     "tail": lambda c, a: cmd_head_tail(c, a, tail=True), "rm": cmd_rm, "rmdir": cmd_rmdir, "mv": cmd_mv,
     "cp": cmd_cp, "du": cmd_du, "count": cmd_count, "stat": cmd_stat, "setrep": cmd_setrep, "chmod": cmd_chmod,
     "chown": cmd_chown, "chgrp": cmd_chgrp, "test": cmd_test, "touchz": cmd_touchz,
+    "checksum": cmd_checksum,
 }
 
 

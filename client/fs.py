@@ -22,6 +22,7 @@ from fsspec import AbstractFileSystem
 from fsspec.callbacks import DEFAULT_CALLBACK
 
 from client.archive import ArchiveResult, archive
+from client.checksums import file_checksum
 from client.datanode_client import PACKET_SIZE
 from client.file_info import status_to_info
 from client.mount_table import Resolved
@@ -212,6 +213,16 @@ class HfedFileSystem(AbstractFileSystem):
 
     def created(self, path) -> datetime.datetime:
         return self.modified(path)
+
+    def checksum(self, path) -> int:
+        """The file's content checksum: its COMPOSITE-CRC32C (`hfed dfs -checksum`) as an int,
+        folded by DataNodes from stored CRCs (client/checksums.py): equal bytes, equal value."""
+        return file_checksum(self.session, self._target(path)).value
+
+    def ukey(self, path) -> str:
+        """A content key: algorithm, length and CRC32C (no mtime: a copy has the same key)."""
+        found = file_checksum(self.session, self._target(path))
+        return f"{found.algorithm}:{found.file_length}:{found.hex}"
 
     # ------------------------------------------------------------ directories
 
