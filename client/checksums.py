@@ -6,8 +6,8 @@ the CRC32C of the block's bytes (DataTransfer BLOCK_CHECKSUM, protos/DATATRANSFE
 and the client joins the block CRCs in file order (protos/checksum.combine).
 The result is the CRC32C of the whole file: the same value for the same bytes
 whatever the block size, so it compares files across namespaces, clusters and
-local copies (crc32c of the local bytes). Blocks are asked for concurrently; a
-replica that fails (down, missing, checksums truncated) falls back to the next
+local copies (crc32c of the local bytes). The blocks are spread over the
+DataNodes holding them and the DataNodes asked concurrently; a replica that fails (down, missing, checksums truncated) falls back to the next
 one, a corrupt one is reported to the NameNode as a read would.
 
 Small files have no block of their own: a packed one is one ranged read of its
@@ -32,7 +32,7 @@ from protos.pipeline import block_name, describe
 log = logging.getLogger(__name__)
 
 ALGORITHM = "COMPOSITE-CRC32C"   # HDFS's name (dfs.checksum.combine.mode=COMPOSITE_CRC, CRC32C chunks)
-WORKERS = 8                      # blocks asked for at once: their DataNodes fold CRCs in parallel
+WORKERS = 8                      # DataNodes asked at once: they fold CRCs in parallel
 
 
 @dataclass(frozen=True)
@@ -88,21 +88,44 @@ def _file_crc(session: ClusterSession, target: Resolved, located: pb.LocatedBloc
             return crc32c.crc32c(reader.read())
     spans = block_spans(list(located.blocks), located.file_length)
     jobs = [(lb, end - start) for lb, (start, end) in zip(located.blocks, spans) if end > start]
-    if len(jobs) > 1 and workers > 1:
-        with ThreadPoolExecutor(min(workers, len(jobs)), thread_name_prefix="checksum") as pool:
-            crcs = list(pool.map(lambda job: block_crc(session, target, *job), jobs))
+    crcs = [0] * len(jobs)
+
+    def run(uuid: str, indices: list[int]) -> None:
+        for i in indices:
+            crcs[i] = block_crc(session, target, *jobs[i], prefer=uuid)
+    plan = list(_spread(jobs).items())
+    if len(plan) > 1 and workers > 1:
+        with ThreadPoolExecutor(min(workers, len(plan)), thread_name_prefix="checksum") as pool:
+            list(pool.map(lambda item: run(*item), plan))      # list(): raises the first error
     else:
-        crcs = [block_crc(session, target, *job) for job in jobs]
+        for uuid, indices in plan:
+            run(uuid, indices)
     value = 0
     for crc, (_, length) in zip(crcs, jobs):
         value = checksum.combine(value, crc, length)
     return value
 
 
-def block_crc(session: ClusterSession, target: Resolved, located: pb.LocatedBlock, length: int) -> int:
-    """CRC32C of the block's first ``length`` bytes, from the first replica that answers."""
+def _spread(jobs: list[tuple[pb.LocatedBlock, int]]) -> dict[str, list[int]]:
+    """DataNode uuid -> the blocks (indices) to ask it for: each block goes to the replica whose
+    DataNode has the fewest so far (the nearest on a tie). One connection per DataNode then
+    asks for its blocks in turn while the DataNodes fold in parallel: measured here, fewer
+    TLS handshakes and less contention than one connection per block."""
+    load: dict[str, int] = {}
+    plan: dict[str, list[int]] = {}
+    for i, (located, _) in enumerate(jobs):
+        uuid = min((dn.uuid for dn in located.locations), key=lambda u: load.get(u, 0), default="")
+        load[uuid] = load.get(uuid, 0) + 1
+        plan.setdefault(uuid, []).append(i)
+    return plan
+
+
+def block_crc(session: ClusterSession, target: Resolved, located: pb.LocatedBlock, length: int,
+              prefer: str = "") -> int:
+    """CRC32C of the block's first ``length`` bytes, from the first replica that answers
+    (the one on DataNode ``prefer`` first, then the NameNode's order)."""
     tried = []
-    for dn in located.locations:
+    for dn in sorted(located.locations, key=lambda dn: dn.uuid != prefer):
         where = f"{target.path} (namespace {target.nameservice}), {block_name(located.block)} on DataNode {describe(dn)}"
         try:
             reply = datatransfer.block_checksum(session.datanodes, dn.transfer_address, located.block, length,

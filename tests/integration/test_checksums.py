@@ -109,17 +109,19 @@ def replica_paths(cluster, located, dn) -> tuple:
 
 
 def test_a_missing_or_corrupt_replica_falls_back_to_another(cluster, fs):
-    data = os.urandom(3 * MiB)
-    write(fs, "/user/ck/r3", data)
-    blocks = fs.block_locations("/user/ck/r3").blocks
-    broken = blocks[0].locations[0]          # replication 3 of 3 DataNodes: every block is on it
-    for path in replica_paths(cluster, blocks[0], broken):
+    data = os.urandom(MiB)        # one block each: a client on the broken replica's host asks it first
+    write(fs, "/user/ck/gone", data)
+    write(fs, "/user/ck/torn", data)
+    gone, torn = (fs.block_locations(p).blocks[0] for p in ("/user/ck/gone", "/user/ck/torn"))
+    broken = gone.locations[0]    # replication 3 of 3 DataNodes: every block is on it
+    for path in replica_paths(cluster, gone, broken):
         os.unlink(path)                                          # the DataNode still lists it: BlockMissing
-    os.truncate(replica_paths(cluster, blocks[1], broken)[1], checksum.HEADER_SIZE + 8)   # ChecksumError
+    os.truncate(replica_paths(cluster, torn, broken)[1], checksum.HEADER_SIZE + 8)   # 2 CRCs left: ChecksumError
     near = HfedFileSystem(conf=str(cluster.config_path), host=broken.host_label, skip_instance_cache=True)
     try:
-        assert all(lb.locations[0].uuid == broken.uuid for lb in near.block_locations("/user/ck/r3").blocks)
-        assert near.checksum("/user/ck/r3") == crc32c.crc32c(data)      # asked the broken replica first
+        for path in ("/user/ck/gone", "/user/ck/torn"):
+            assert near.block_locations(path).blocks[0].locations[0].uuid == broken.uuid
+            assert near.checksum(path) == crc32c.crc32c(data)
     finally:
         near.close()
 
