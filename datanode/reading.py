@@ -101,13 +101,14 @@ def send_range(sock: socket.socket, replica: Replica, files: tuple, start: int, 
             return
 
 
-def replica_crc(replica: Replica, files: tuple, length: int, host_label: str) -> int:
+def replica_crc(replica: Replica, files: tuple, length: int, host_label: str, writing: bool = False) -> int:
     """CRC32C of the first ``length`` bytes of a replica (check_files passed for ``length``),
     folded from the chunk CRCs in its meta file: only a partial last chunk (``length`` short
-    of a stored chunk's end) is read and checksummed; at the replica's end the stored CRC
-    of its short last chunk covers it exactly."""
+    of a stored chunk's end) is read and checksummed; at a finalized replica's end the stored
+    CRC of its short last chunk covers it exactly (``writing``: that chunk may still grow,
+    so it is read)."""
     data_file, meta_file = files
-    tail = length % BPC if length < replica.num_bytes else 0
+    tail = length % BPC if writing or length < replica.num_bytes else 0
     stored = length - tail
     want = datatransfer.crc_bytes(stored)
     crcs = os.pread(meta_file.fileno(), want, checksum.HEADER_SIZE)

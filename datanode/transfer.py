@@ -236,14 +236,19 @@ class TransferServer:
         far yet, a bad length) is BlockMissing, a truncated one ChecksumError: the client
         asks another replica (and reports a corrupt one, as a reader does)."""
         self.check_token(request.token, request.block, security.READ)
-        replica, _, files = open_readable(self.storage, request.block)
+        replica, writing, files = open_readable(self.storage, request.block)
         try:
             length = request.length or replica.num_bytes
             if length > replica.num_bytes:
                 raise BlockMissing(f"block {replica} has {replica.num_bytes} bytes on DataNode "
                                    f"{self.storage.host_label}, not the {length} asked for")
-            check_files(replica, files, length, self.storage.host_label)
-            crc = replica_crc(replica, files, length, self.storage.host_label)   # ChecksumError: the client reports it
+            try:
+                check_files(replica, files, length, self.storage.host_label)
+                crc = replica_crc(replica, files, length, self.storage.host_label, writing)
+            except ChecksumError as e:
+                if writing:    # its files are still growing: not corrupt, just not there yet
+                    raise BlockMissing(str(e)) from None
+                raise          # the client reports it, as a reader does
             return pb.BlockChecksumResponse(crc32c=crc, length=length, bytes_per_checksum=BPC)
         finally:
             for f in files:

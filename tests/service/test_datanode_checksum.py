@@ -11,7 +11,7 @@ import pytest
 from protos import checksum, errors
 from protos import datatransfer as dt
 from protos import hfed_pb2 as pb
-from tests.service.test_datanode import MiB, POOL, block, cluster, write  # noqa: F401 - cluster is a fixture
+from tests.service.test_datanode import MiB, POOL, OpenWrite, block, cluster, write  # noqa: F401 - a fixture
 
 
 def block_checksum(node, blk: pb.Block, length: int) -> pb.BlockChecksumResponse:
@@ -78,3 +78,24 @@ def test_one_connection_carries_checksums_and_reads(cluster):
         assert dt.block_checksum(pool, dn1.address, block(5), 7, "test").crc32c == crc32c.crc32c(data[:7])
     finally:
         pool.close()
+
+
+def test_a_replica_being_written_answers_for_the_bytes_it_has(cluster):
+    dn1 = cluster.nodes["host-1"]
+    data = os.urandom(8192 + 300)
+    stream = OpenWrite(dn1, block(7))
+    try:
+        assert stream.ready
+        stream.send(0, 0, data[:8192])
+        stream.wait_ack(0)
+        for length in (1000, 8192):
+            assert block_checksum(dn1, block(7), length).crc32c == crc32c.crc32c(data[:length])
+        assert block_checksum(dn1, block(7), 0).length == 8192          # what is on disk so far
+        with pytest.raises(errors.BlockMissing, match="has 8192 bytes"):
+            block_checksum(dn1, block(7), 8193)
+        stream.send(1, 8192, data[8192:], last=True)
+        stream.wait_ack(1)
+    finally:
+        stream.close()
+    whole = block_checksum(dn1, block(7), 0)
+    assert (whole.crc32c, whole.length) == (crc32c.crc32c(data), len(data))
