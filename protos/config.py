@@ -35,6 +35,10 @@
     path = "/user"
     nameservice = "ns-a"
 
+    [datanodes]
+    exclude = ["host-3"]          # optional: DataNodes (host labels or uuids) to decommission at the
+                                  # next `hfed dfsadmin -refreshNodes` (HDFS's dfs.hosts.exclude)
+
     [datanodes.host-1]            # one DataNode per host label
     data_dir = "/var/hfed/host-1"
     address = "127.0.0.1:0"       # port 0: any free port
@@ -146,6 +150,7 @@ class ClusterConfig:
     nameservices: dict[str, NameserviceConfig]
     mounts: list[tuple[str, str]]
     datanodes: dict[str, DatanodeConfig] = field(default_factory=dict)
+    datanode_exclude: list[str] = field(default_factory=list)   # [datanodes] exclude: to decommission
     fallback: str | None = None
     mount_holder: str | None = None     # None: the fallback, else the first nameservice by name
     block_size: int = 128 << 20
@@ -247,7 +252,10 @@ def from_dict(raw: dict, source: str = "<dict>") -> ClusterConfig:
         fail(f"mount_holder names unknown nameservice {top['mount_holder']!r} "
              f"(known: {', '.join(sorted(nameservices))})")
     datanodes = {}
+    exclude = _exclude_list(check.table(raw, "datanodes").get("exclude", []), fail)
     for label, dn in check.table(raw, "datanodes").items():
+        if label == EXCLUDE_KEY:
+            continue
         where = f"datanodes.{label}."
         check.is_table(dn, where[:-1])
         check.known(dn, _DATANODE, where)
@@ -264,10 +272,22 @@ def from_dict(raw: dict, source: str = "<dict>") -> ClusterConfig:
     if small_file_threshold and pack_bytes < HEADER_SIZE + small_file_threshold:
         fail(f"pack_bytes = {pack_bytes} cannot hold one small file of small_file_threshold = "
              f"{small_file_threshold} bytes; raise pack_bytes or lower small_file_threshold")
-    return ClusterConfig(nameservices=nameservices, mounts=mounts, datanodes=datanodes, fallback=fallback,
+    return ClusterConfig(nameservices=nameservices, mounts=mounts, datanodes=datanodes, datanode_exclude=exclude,
+                         fallback=fallback,
                          client_host=check.value(client, "host", _CLIENT["host"], "client."),
                          security=_security(check.table(raw, "security"), fail, check),
                          source=source, **top)
+
+
+EXCLUDE_KEY = "exclude"    # in [datanodes]: a list, so no DataNode can be labelled so
+
+
+def _exclude_list(value, fail) -> list[str]:
+    """[datanodes] exclude: host labels or uuids of DataNodes to decommission."""
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        fail(f"datanodes.exclude = {_show(value)}: expected a list of DataNode host labels or uuids "
+             f"(strings), e.g. exclude = [\"host-3\"]")
+    return list(value)
 
 
 def _security(raw: dict, fail, check: "_Checker | None" = None) -> SecurityConfig:
@@ -470,6 +490,8 @@ def dump(cfg: ClusterConfig) -> str:
                                         "capacity": dn.capacity,
                                         "sync_on_close": dn.sync_on_close, "cache_writes": dn.cache_writes}
                         for dn in cfg.datanodes.values()}
+    if cfg.datanode_exclude:
+        top["datanodes"] = {EXCLUDE_KEY: list(cfg.datanode_exclude), **top["datanodes"]}
     if cfg.client_host:
         top["client"] = {"host": cfg.client_host}
     sec = cfg.security
