@@ -80,19 +80,22 @@ def check(fsn: Namesystem) -> list[DatanodeInfo]:
 
 def _unsafe(fsn: Namesystem, block_id: int, in_service_hosts: int) -> str:
     """Why ``block_id`` still needs a decommissioning holder ("" when it does not): it needs
-    its replication factor on in-service DataNodes, or as many as there are hosts, and one at least."""
+    its replication factor on in-service DataNodes, or as many as there are hosts (HDFS would
+    wait forever there), and one at least."""
     block = fsn.blocks.get(block_id)
     inode = None if block is None else fsn.ns.table.find(block.inode_id)
     if inode is None:
         return ""        # deleted meanwhile
     good = sum(1 for n in fsn.live_locations(block) if n.admin_state == NORMAL)
-    needed = max(1, min(inode.replication, in_service_hosts))
+    being_written = inode.under_construction and inode.blocks and inode.blocks[-1] == block_id
+    # A block being written needs one copy elsewhere (its writer's pipeline completes it), as HDFS.
+    needed = 1 if being_written else max(1, min(inode.replication, in_service_hosts))
     if good >= needed:
         return ""
     fsn.needs_check.add(block_id)      # the monitor tries again (e.g. a file since closed)
     if not in_service_hosts:
         return f"blk_{block_id} has no in-service DataNode to be copied to"
-    if inode.under_construction and inode.blocks and inode.blocks[-1] == block_id:
+    if being_written:
         return f"blk_{block_id} is being written ({fsn.ns.path_of(inode)})"
     return f"blk_{block_id} has {good} of {needed} replicas elsewhere"
 

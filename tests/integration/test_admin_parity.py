@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
+import requests
 
 from client import cli_fsck
 from client.fs import HfedFileSystem
@@ -164,6 +165,11 @@ def test_decommission_copies_replicas_off_then_back_in_service(fresh_cluster):
     fs.pipe_file("/user/dec/new", os.urandom(MB + 5))
     assert all("host-1" not in [loc.host_label for loc in b.locations]
                for b in fs.block_locations("/user/dec/new").blocks)
+    http = mc.stats("ns-a").http_address
+    beans = requests.get(f"http://{http}/jmx", params={"qry": "Hadoop:service=NameNode,name=FSNamesystemState"},
+                         timeout=10).json()["beans"]
+    assert beans[0]["NumDecomLiveDataNodes"] == 1 and beans[0]["NumDecommissioningDataNodes"] == 0
+    assert "live, Decommissioned" in requests.get(f"http://{http}/", timeout=10).text
     report = out(hfed(conf, "dfsadmin", "-report", check=0))
     host1 = report.split("Hostname: host-1\n", 1)[1]
     assert host1.startswith("Decommission Status : Decommissioned")

@@ -4,7 +4,7 @@ import pytest
 from namenode import decommission, replication
 from namenode.datanodes import DECOMMISSIONED, DECOMMISSIONING, NORMAL
 from namenode.namesystem import Namesystem, TransferCmd
-from namenode.ops import dirs, files
+from namenode.ops import attrs, dirs, files
 
 
 @pytest.fixture
@@ -81,3 +81,12 @@ def test_a_node_registering_while_excluded_is_decommissioned(fsn):
     n1, n2 = add_datanodes(fsn, 2)
     assert (n1.admin_state, n2.admin_state) == (NORMAL, DECOMMISSIONING)
     assert decommission.check(fsn) == [n2]                    # holds nothing
+
+
+def test_replication_above_the_hosts_left_needs_as_many_copies_as_hosts(fsn):
+    n1, n2, n3 = add_datanodes(fsn, 3)
+    block = write_on(fsn, "/user/three", [n1, n2, n3])
+    attrs.set_replication(fsn, fsn.ns.caller("admin"), "/user/three", 3)
+    decommission.refresh(fsn, ["host-3"])
+    assert decommission.check(fsn) == [n3]        # two in-service hosts, a copy on each
+    assert fsn.blocks.get(block.block_id).replicas == {"uuid-1", "uuid-2", "uuid-3"}
