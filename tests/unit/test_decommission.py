@@ -90,3 +90,17 @@ def test_replication_above_the_hosts_left_needs_as_many_copies_as_hosts(fsn):
     decommission.refresh(fsn, ["host-3"])
     assert decommission.check(fsn) == [n3]        # two in-service hosts, a copy on each
     assert fsn.blocks.get(block.block_id).replicas == {"uuid-1", "uuid-2", "uuid-3"}
+
+
+def test_the_exclude_list_in_the_config_is_checked_and_kept():
+    import tomllib
+
+    from protos import config
+    from protos.errors import InvalidArgument
+    base = {"nameservices": {"ns-a": {"address": "127.0.0.1:1"}}, "datanodes": {"host-1": {"data_dir": "/d"}}}
+    cfg = config.from_dict({**base, "datanodes": {"exclude": ["host-1", "uuid-9"], "host-1": {"data_dir": "/d"}}})
+    assert cfg.datanode_exclude == ["host-1", "uuid-9"] and list(cfg.datanodes) == ["host-1"]
+    assert config.from_dict(tomllib.loads(config.dump(cfg))).datanode_exclude == ["host-1", "uuid-9"]
+    for bad in ("host-1", [""], [3]):
+        with pytest.raises(InvalidArgument, match=r"datanodes.exclude = .*expected a list of DataNode host labels"):
+            config.from_dict({**base, "datanodes": {"exclude": bad, "host-1": {"data_dir": "/d"}}})
