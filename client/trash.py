@@ -16,22 +16,18 @@ A name already in the trash gets the time in milliseconds appended (as HDFS). A 
 already in the trash is deleted for good; a path holding the user's trash is refused
 (use -skipTrash). `-expunge` deletes the checkpoints older than the interval, then
 renames Current to a checkpoint named by the time (yyMMddHHmmss, UTC);
-`-expunge -immediate` deletes every checkpoint, Current included. No NameNode empties
-the trash on its own: `-expunge` (e.g. from cron, every fs.trash.checkpoint.interval)
-is the way.
+`-expunge -immediate` deletes every checkpoint, Current included. Each NameNode does
+the same for the trash roots it holds every fs.trash.checkpoint.interval, as HDFS's
+emptier (namenode/trash_emptier.py). Names: protos/trash_layout.py.
 """
 from __future__ import annotations
 
-import datetime
 import posixpath
 import sys
 import time
 
 from protos import errors, paths
-
-CURRENT = "Current"
-TRASH = ".Trash"
-CHECKPOINT_FORMAT = "%y%m%d%H%M%S"     # HDFS's checkpoint names
+from protos.trash_layout import CURRENT, TRASH, checkpoint_name, checkpoint_time, expired
 SHARED_TRASH_MODE = 0o1777             # <mount>/.Trash: anyone may add their own, only owners remove
 USER_TRASH_MODE = 0o700                # as HDFS: a user's trash is private
 
@@ -146,8 +142,7 @@ class Trash:
         current = posixpath.join(root, CURRENT)
         if not self.fs.exists(current):
             return None
-        base = posixpath.join(root, datetime.datetime.fromtimestamp(self.now(), datetime.timezone.utc)
-                              .strftime(CHECKPOINT_FORMAT))
+        base = posixpath.join(root, checkpoint_name(self.now()))
         checkpoint, attempt = base, 0
         while self.fs.exists(checkpoint):                 # two in one second: -1, -2 ... as HDFS
             attempt += 1
@@ -162,24 +157,14 @@ class Trash:
             name = posixpath.basename(entry)
             if name == CURRENT:
                 continue
-            taken = checkpoint_time(name)
-            if taken is None:
+            if checkpoint_time(name) is None:
                 print(f"hfed: expunge: unexpected item in trash: {entry}; ignored", file=sys.stderr)
                 continue
-            if everything or self.now() - taken > self.interval * 60:
+            if everything or expired(name, self.now(), self.interval):
                 self.fs.rm(entry, recursive=True)
                 print(f"Deleted trash checkpoint: {entry}", file=out)
                 deleted.append(entry)
         return deleted
-
-
-def checkpoint_time(name: str) -> float | None:
-    """Seconds since the epoch a checkpoint name stands for (``-N`` suffix allowed)."""
-    try:
-        stamp = datetime.datetime.strptime(name.split("-", 1)[0], CHECKPOINT_FORMAT)
-    except ValueError:
-        return None
-    return stamp.replace(tzinfo=datetime.timezone.utc).timestamp()
 
 
 # ----------------------------------------------------------- dfs commands

@@ -11,7 +11,8 @@ import pytest
 
 from client.fs import HfedFileSystem
 from client.minicluster import MiniCluster
-from client.trash import Trash, checkpoint_time
+from client.trash import Trash
+from protos.trash_layout import checkpoint_time
 from protos import rpc
 
 ME = rpc.current_user()
