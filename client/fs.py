@@ -4,8 +4,9 @@ The mount table picks the NameNode for each path; metadata calls go to it and
 block bytes go to DataNodes (client/datanode_client.py). Mount points and the
 directories above them look like ordinary directories, cannot be deleted or
 renamed, and a rename between namespaces is refused with EXDEV, as in HDFS
-ViewFs. Every error is a Python built-in naming the path and the namespace;
-one namespace being down raises ConnectionError for its paths only.
+ViewFs (mv(recursive=True) copies, verifies, then deletes: client/fs_tree.py).
+Every error is a Python built-in naming the path and the namespace; one
+namespace being down raises ConnectionError for its paths only.
 
 The filesystem holds no connection or client state of its own: that is the
 ClusterSession (client/session.py) it wraps, ``fs.session``. Each method
@@ -23,7 +24,6 @@ from fsspec.callbacks import DEFAULT_CALLBACK
 from fsspec.utils import isfilelike
 
 from client import fs_tree
-
 from client.archive import ArchiveResult, archive
 from client.datanode_client import PACKET_SIZE
 from client.file_info import status_to_info

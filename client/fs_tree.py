@@ -11,6 +11,7 @@ meanwhile is not deleted (its directory stays and the move reports it).
 from __future__ import annotations
 
 import errno
+import glob
 import posixpath
 
 import crc32c
@@ -25,7 +26,8 @@ COPY_CHUNK = PACKET_SIZE * 8
 
 
 def has_magic(path) -> bool:
-    return isinstance(path, str) and any(c in path for c in "*?[")
+    """A glob pattern, as fsspec tells one (glob.has_magic)."""
+    return isinstance(path, str) and glob.has_magic(path)
 
 
 def expand_sources(fs, path) -> list[str]:

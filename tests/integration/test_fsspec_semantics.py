@@ -271,3 +271,22 @@ def test_mv_refuses_mount_points(hfs, area):
         with pytest.raises(PermissionError, match="/data"):
             hfs.mv("/data", target, recursive=True)
     assert not hfs.exists(f"{user}/x")
+
+
+def test_a_move_that_fails_midway_deletes_nothing(cluster, hfs, area):
+    """alice moves her tree to another namespace; one file in it is not readable by her,
+    so the copy fails partway: every source file is still there."""
+    user, data, _ = area
+    for d in (user, data):
+        hfs.chown(d, "alice", "alice")
+    alice = HfedFileSystem(conf=str(cluster.config_path), user="alice", skip_instance_cache=True)
+    try:
+        alice.pipe({f"{user}/src/a": b"a", f"{user}/src/z": b"z"})
+        hfs.pipe_file(f"{user}/src/m-secret", b"not hers")       # copied between a and z
+        hfs.chmod(f"{user}/src/m-secret", 0o600)
+        with pytest.raises(PermissionError, match="m-secret"):
+            alice.mv(f"{user}/src", f"{data}/dst", recursive=True)
+        assert sorted(hfs.ls(f"{user}/src", detail=False)) == [f"{user}/src/{n}" for n in ("a", "m-secret", "z")]
+        assert hfs.cat_file(f"{user}/src/a") == b"a"
+    finally:
+        alice.close()
