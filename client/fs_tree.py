@@ -32,10 +32,12 @@ def has_magic(path) -> bool:
 
 def expand_sources(fs, path) -> list[str]:
     """A path, a list of them or a glob -> the paths named, as fsspec expands them
-    (a glob matching nothing is FileNotFoundError naming the pattern)."""
+    (a glob matching nothing is FileNotFoundError naming the pattern). A name that
+    exists as written is taken literally (HDFS allows * [ ? in names; the CLI and
+    WebHDFS hand over such names after their own expansion)."""
     if isinstance(path, (list, tuple)):
         return [p for one in path for p in expand_sources(fs, one)]
-    if has_magic(path):
+    if has_magic(path) and not fs.exists(path):
         found = fs.glob(path)
         if not found:
             raise FileNotFoundError(errno.ENOENT, f"{path}: no match", path)

@@ -203,6 +203,10 @@ def test_rm_globs_lists_and_maxdepth(hfs, area):
     assert hfs.ls(f"{user}/g", detail=False) == [f"{user}/g/y"]
     with pytest.raises(FileNotFoundError, match="nomatch"):
         hfs.rm(f"{user}/g/nomatch*")
+    hfs.pipe({f"{user}/g/lit*": b"4", f"{user}/g/lit-other": b"5"})
+    hfs.rm(f"{user}/g/lit*")             # a name that exists as written is not a pattern
+    assert hfs.ls(f"{user}/g", detail=False) == [f"{user}/g/lit-other", f"{user}/g/y"]
+    hfs.rm(f"{user}/g/lit-other")
     hfs.pipe({f"{user}/m/f": b"1", f"{user}/m/d/f": b"2", f"{user}/m/d/deep/f": b"3"})
     with pytest.raises(OSError) as full:
         hfs.rm(f"{user}/m", recursive=True, maxdepth=2)   # m/d/deep stays, so m/d and m do too
@@ -222,6 +226,12 @@ def test_mv_within_a_namespace_is_a_rename_and_across_needs_recursive(hfs, area)
     assert refused.value.errno == errno.EXDEV and hfs.exists(f"{user}/g") and not hfs.exists(f"{data}/g")
     hfs.mv(f"{user}/g", f"{data}/g", recursive=True)      # a file, copied then deleted
     assert hfs.cat_file(f"{data}/g") == b"data" and not hfs.exists(f"{user}/g")
+    hfs.pipe({f"{user}/l1": b"1", f"{user}/l2": b"2"})
+    hfs.mv(f"{user}/l*", f"{user}/into")                  # several sources: into a directory
+    assert hfs.cat_file(f"{user}/into/l1") == b"1" and hfs.cat_file(f"{user}/into/l2") == b"2"
+    hfs.mv([f"{user}/into/l1", f"{user}/into/l2"], f"{data}/list", recursive=True)
+    assert sorted(hfs.ls(f"{data}/list", detail=False)) == [f"{data}/list/l1", f"{data}/list/l2"]
+    assert hfs.ls(f"{user}/into", detail=False) == []
 
 
 def test_mv_recursive_between_namespaces_copies_verifies_then_deletes(hfs, area):
