@@ -28,6 +28,7 @@ import time
 
 from protos import errors, paths
 from protos.trash_layout import CURRENT, TRASH, checkpoint_name, checkpoint_time, expired
+
 SHARED_TRASH_MODE = 0o1777             # <mount>/.Trash: anyone may add their own, only owners remove
 USER_TRASH_MODE = 0o700                # as HDFS: a user's trash is private
 
