@@ -48,6 +48,10 @@
     [client]
     host = "host-1"               # this client's host label (or env HFED_HOST)
 
+    [fs.trash]                    # HDFS's keys, spelled as in core-site.xml (client/trash.py)
+    interval = 0                  # fs.trash.interval: minutes `hfed dfs -rm` keeps deleted paths (0: no trash)
+    checkpoint.interval = 0       # fs.trash.checkpoint.interval: minutes between checkpoints (0: the interval)
+
     [security]                    # protos/security.py; README "Security"
     auth = "token"                # "token": every call proves its user; "simple": callers say who they are
     tls = true                    # encrypt gRPC and DataTransfer with the cluster CA's certificates
@@ -173,6 +177,8 @@ class ClusterConfig:
     compact_live_fraction: float = 0.5  # containers with less live data than this are rewritten
     client_host: str = ""
     webhdfs_address: str = "127.0.0.1:0"   # the WebHDFS gateway (`hfed webhdfs`, started by `cluster up`)
+    trash_interval: float = 0.0             # fs.trash.interval, minutes (0: `dfs -rm` deletes at once, as HDFS)
+    trash_checkpoint_interval: float = 0.0  # fs.trash.checkpoint.interval, minutes (0: trash_interval)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     source: str = ""
 
@@ -276,7 +282,22 @@ def from_dict(raw: dict, source: str = "<dict>") -> ClusterConfig:
                          fallback=fallback,
                          client_host=check.value(client, "host", _CLIENT["host"], "client."),
                          security=_security(check.table(raw, "security"), fail, check),
-                         source=source, **top)
+                         source=source, **_trash(check.table(raw, "fs"), check), **top)
+
+
+def _trash(raw: dict, check: "_Checker") -> dict:
+    """[fs.trash] interval and checkpoint.interval (HDFS's fs.trash.* keys), in minutes."""
+    check.known(raw, {"trash"}, "fs.")
+    trash = check.table(raw, "trash", "fs.")
+    check.known(trash, {"interval", "checkpoint"}, "fs.trash.")
+    checkpoint = check.table(trash, "checkpoint", "fs.trash.")
+    check.known(checkpoint, {"interval"}, "fs.trash.checkpoint.")
+    interval = check.value(trash, "interval", _TRASH_MINUTES, "fs.trash.")
+    every = check.value(checkpoint, "interval", _TRASH_MINUTES, "fs.trash.checkpoint.")
+    if every > interval:
+        check.fail(f"fs.trash.checkpoint.interval = {every} exceeds fs.trash.interval = {interval} "
+                   f"(a checkpoint cannot be taken less often than trash is emptied)")
+    return {"trash_interval": interval, "trash_checkpoint_interval": every}
 
 
 EXCLUDE_KEY = "exclude"    # in [datanodes]: a list, so no DataNode can be labelled so
@@ -345,7 +366,8 @@ _TOP = {
     "compact_live_fraction": _Key("fraction", 0.5, 0, 1),
     "webhdfs_address": _Key("address", "127.0.0.1:0"),
 }
-_TOP_KEYS = {*_TOP, "nameservices", "mounts", "datanodes", "client", "security"}
+_TOP_KEYS = {*_TOP, "nameservices", "mounts", "datanodes", "client", "security", "fs"}
+_TRASH_MINUTES = _Key("minutes", 0.0, 0)
 _NAMESERVICE = {"address": _Key("address"), "meta_dir": _Key("str", ""), "http_address": _Key("address", "127.0.0.1:0"),
                 "max_memory": _Key("size", 0, 0), "max_objects": _Key("int", 0, 0)}
 _MOUNT = {"path": _Key("str"), "nameservice": _Key("str")}
@@ -367,7 +389,7 @@ _SECURITY = {
     "block_token_lifetime": _Key(default=600 * 60.0, **_POSITIVE_SECONDS),
 }
 _SECURITY_KEYS = {*_SECURITY, "groups"}
-_EXPECTED = {"str": "a string (in quotes)", "bool": "true or false (a TOML boolean, unquoted)",
+_EXPECTED = {"minutes": "a number of minutes", "str": "a string (in quotes)", "bool": "true or false (a TOML boolean, unquoted)",
              "int": "a whole number", "seconds": "a number of seconds", "fraction": "a number from 0 to 1",
              "size": "a size in bytes such as 1048576 or \"64M\"", "address": "\"host:port\" (port 0 to 65535)"}
 
@@ -414,7 +436,7 @@ class _Checker:
         value = self._typed(raw, spec.kind)
         if value is None:
             self.fail(f"{where}{key} = {_show(raw)}: expected {_EXPECTED[spec.kind]}")
-        if spec.kind in ("int", "seconds", "fraction", "size"):
+        if spec.kind in ("int", "seconds", "minutes", "fraction", "size"):
             too_low = spec.low is not None and (value <= spec.low if spec.above else value < spec.low)
             if not math.isfinite(value) or too_low or (spec.high is not None and value > spec.high):
                 bounds = (f"above {spec.low}" if spec.above else f"at least {spec.low}") if spec.high is None \
@@ -437,7 +459,7 @@ class _Checker:
             return raw if sep and host and port.isdigit() and int(port) <= 65535 else None
         if kind == "int":
             return raw if isinstance(raw, int) else None
-        if kind in ("seconds", "fraction"):
+        if kind in ("seconds", "minutes", "fraction"):
             return float(raw) if isinstance(raw, (int, float)) else None
         if kind == "size":
             if isinstance(raw, int):
@@ -494,6 +516,7 @@ def dump(cfg: ClusterConfig) -> str:
         top["datanodes"] = {EXCLUDE_KEY: list(cfg.datanode_exclude), **top["datanodes"]}
     if cfg.client_host:
         top["client"] = {"host": cfg.client_host}
+    top["fs"] = {"trash": {"interval": cfg.trash_interval, "checkpoint": {"interval": cfg.trash_checkpoint_interval}}}
     sec = cfg.security
     top["security"] = {key: getattr(sec, key) for key in (
         "auth", "tls", "encrypt_data", "secret_file", "tls_dir", "supergroup", "user_token_lifetime", "delegation_renew_interval",
