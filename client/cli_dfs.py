@@ -16,10 +16,10 @@ import textwrap
 from pathlib import Path
 
 from client import cli_format as fmt
-from client import shell_list, shell_read, shell_write
+from client import cli_checksum, shell_list, shell_read, shell_write, trash
 from client.fs import HfedFileSystem
 from client.session import ClusterSession
-from client.shell_core import Options, ShellError, UsageProblem, error_message, to_path
+from client.shell_core import Command, Options, ShellError, UsageProblem, error_message, to_path
 from client.shell_read import progress  # noqa: F401 - other hfed commands import it from here
 from protos import config as hconfig
 
@@ -152,7 +152,15 @@ def parse_generic_options(args: list[str]) -> tuple[dict, list[str]]:
 
 # ---------------------------------------------------------------- commands
 
-COMMANDS = {c.name: c for c in [*shell_list.COMMANDS, *shell_read.COMMANDS, *shell_write.COMMANDS]}
+COMMANDS = {c.name: c for c in [
+    *shell_list.COMMANDS, *shell_read.COMMANDS, *shell_write.COMMANDS,
+    Command("checksum", "<src> ...", "Print each file's COMPOSITE-CRC32C: PATH, algorithm, hex (the same "
+            "for the same bytes whatever the block size; computed from the stored checksums, no data read).",
+            cli_checksum.cmd_checksum, min_args=1),
+    Command("expunge", "[-immediate]", "Empty the trash: delete checkpoints older than fs.trash.interval, "
+            "then checkpoint Current.\n-immediate  Delete every checkpoint and Current now.",
+            lambda ctx, opts, args: trash.cmd_expunge(ctx, opts), flags="immediate", max_args=0),
+]}
 PRESERVE = re.compile(r"-p[topax]+")   # cp -ptopax: hfed keeps times, owner, group and mode for any
 
 

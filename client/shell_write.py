@@ -10,6 +10,7 @@ import sys
 import time
 
 from client import shell_format as sf
+from client import trash
 from client.cli_format import full_name, printable, walk
 from client.shell_core import (Command, ShellError, Target, UsageProblem, expand_all, for_each, run_each,
                                to_path)
@@ -127,7 +128,13 @@ def cmd_append_to_file(ctx, o, args) -> int:
 # ------------------------------------------------------------- -rm, -rmdir
 
 def delete(ctx, o, target: Target, is_dir: bool) -> None:
-    """Delete one path (-rm's trash, when added, goes here)."""
+    """Into the trash (unless -skipTrash, the trash is off, or the path is in the trash
+    already), else deleted for good."""
+    try:
+        if trash.to_trash(ctx.fs, target.path, o.skipTrash):
+            return
+    except OSError as e:       # the trash's own words (which trash, why): not HDFS's short reasons
+        raise errors.HfedError(str(e), target.path) from None
     ctx.fs.rm(target.path, recursive=is_dir)
     print(f"Deleted {printable(target.shown)}")
 
