@@ -16,6 +16,7 @@ from namenode.edits import Edit
 from namenode.blocks import BlockInfo, BlockMap, RemovedBlock
 from namenode.datanodes import DatanodeRegistry
 from namenode.namespace import Inode, Namespace
+from namenode.quotas import Quotas
 from namenode.safemode import SafeMode
 from namenode.small_files import Layout
 
@@ -96,6 +97,7 @@ class Namesystem:
         self.mount_table = None         # namenode.mounts.ClusterMounts: this NameNode's copy of the cluster's
         self.moves: dict = {}           # move id -> namenode.subtree.MoveMap, moves into this namespace
         self.fences: dict[str, str] = {}   # subtree being moved away -> move id (memory only)
+        self.quotas = Quotas()          # directory quotas and their counted usage (namenode/quotas.py)
 
     def check_room(self, path: str) -> None:
         """Refuse an operation that adds objects once the memory budget is spent
@@ -114,10 +116,17 @@ class Namesystem:
         """Apply a mutation, then journal it (nothing is journaled if it fails)."""
         if self.fences:
             subtree.check_fences(self, record)
-        result = ops.APPLY[type(record)](self, record)
+        result = self.apply(record)
         if self.journal is not None:
             self.journal.append(record)
         return result
+
+    def apply(self, record: Edit):
+        """Change the tables as ``record`` says (live calls and journal replay alike),
+        counting it against directory quotas when there are any."""
+        if self.quotas.dirs:
+            return self.quotas.apply(self, record, ops.APPLY[type(record)])
+        return ops.APPLY[type(record)](self, record)
 
     # ----------------------------------------------------------- file helpers
     def file_length(self, inode: Inode) -> int:

@@ -11,6 +11,7 @@ from namenode.auth import Authenticator
 from namenode.handlers import translated
 from namenode.mounts import caller_version
 from namenode.move_service import MoveRpcs
+from namenode.quota_service import QuotaRpcs
 from namenode.namesystem import DeleteCmd, LinkCmd, Namesystem, TransferCmd, VerifyCmd
 from protos.mount_state import MountState
 from namenode.packer import PackCmd
@@ -69,7 +70,7 @@ def _routed_paths(request):
     return () if path is None else ((path, not isinstance(request, _READS)),)
 
 
-class ClientProtocolServicer(MoveRpcs, pb_grpc.ClientProtocolServicer):
+class ClientProtocolServicer(QuotaRpcs, MoveRpcs, pb_grpc.ClientProtocolServicer):
     PROTOCOL = "ClientProtocol"      # names its RPCs in metrics
 
     def __init__(self, fsn: Namesystem, auth: Authenticator, tls: bool = False):

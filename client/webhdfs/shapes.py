@@ -30,6 +30,7 @@ _JAVA = {
     "mount-moved": ("RetriableException", "org.apache.hadoop.ipc"),
     "retry": ("RetriableException", "org.apache.hadoop.ipc"),
     "read-only": ("AccessControlException", "org.apache.hadoop.security"),
+    "quota": ("QuotaExceededException", "org.apache.hadoop.hdfs.protocol"),   # NS/DS quota: its base class
 }
 _STATUS = {"SecurityException": 401, "FileNotFoundException": 404, "IllegalArgumentException": 400,
            "InvalidPathException": 400, "UnsupportedOperationException": 400, "AuthorizationException": 403,

@@ -115,4 +115,10 @@ def content_summary(fsn, caller: Caller, path: str) -> dict:
             summary["file_count"] += 1
             summary["length"] += length
             summary["space_consumed"] += length * inode.replication
+    usage = fsn.quotas.quota_of(root.id)
+    if usage is None:
+        summary["quota"] = summary["space_quota"] = -1
+    else:   # as HDFS: a quota'd directory's counts are the ones its quotas are checked against
+        summary.update(quota=usage.ns_quota, space_quota=usage.space_quota, file_count=usage.files,
+                       directory_count=usage.dirs, space_consumed=usage.space)
     return summary
