@@ -346,10 +346,18 @@ class HfedFileSystem(AbstractFileSystem):
 
     # --------------------------------------------------------------- summaries
 
+    def set_quota(self, path, namespace_quota: int | None = None, space_quota: int | None = None) -> None:
+        """Superuser: a directory's name quota (files + directories, itself included) and space
+        quota (bytes x replication). None leaves one as it is, -1 clears it."""
+        nn, target = self._namenode_of(path)
+        nn.set_quota(target.path, namespace_quota, space_quota)
+
     def content_summary(self, path) -> dict:
-        """Totals under ``path``, across every namespace mounted below it."""
+        """Totals under ``path``, across every namespace mounted below it; ``quota`` and
+        ``space_quota`` are the directory's own (-1: none)."""
         path = self._path(path)
         total = {"length": 0, "file_count": 0, "directory_count": 0, "space_consumed": 0}
+        quotas = {"quota": -1, "space_quota": -1}
         parts = []
         if self.mounts.mount_of(path) is not None or self.mounts.fallback:
             parts.append(path)
@@ -366,9 +374,11 @@ class HfedFileSystem(AbstractFileSystem):
             found = True
             for key in total:
                 total[key] += getattr(reply, key)
+            if part == path:
+                quotas = {"quota": reply.quota, "space_quota": reply.space_quota}
         if not found and not self.mounts.is_protected(path):
             raise errors.NotFound(f"{path}: no such file or directory", path)
-        return total
+        return {**total, **quotas}
 
     def du(self, path, total=True, maxdepth=None, withdirs=False, **kwargs):
         """Bytes under ``path``; with total=False, per entry directly under it (as `hdfs dfs -du`)."""
