@@ -97,7 +97,7 @@ class Namesystem:
         self.mount_table = None         # namenode.mounts.ClusterMounts: this NameNode's copy of the cluster's
         self.moves: dict = {}           # move id -> namenode.subtree.MoveMap, moves into this namespace
         self.fences: dict[str, str] = {}   # subtree being moved away -> move id (memory only)
-        self.quotas = Quotas()          # directory quotas and their counted usage (namenode/quotas.py)
+        self.quotas = Quotas(ops.APPLY)  # directory quotas and their counted usage (namenode/quotas.py)
 
     def check_room(self, path: str) -> None:
         """Refuse an operation that adds objects once the memory budget is spent
@@ -124,9 +124,7 @@ class Namesystem:
     def apply(self, record: Edit):
         """Change the tables as ``record`` says (live calls and journal replay alike),
         counting it against directory quotas when there are any."""
-        if self.quotas.dirs:
-            return self.quotas.apply(self, record, ops.APPLY[type(record)])
-        return ops.APPLY[type(record)](self, record)
+        return self.quotas.appliers[type(record)](self, record)
 
     # ----------------------------------------------------------- file helpers
     def file_length(self, inode: Inode) -> int:

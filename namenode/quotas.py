@@ -37,19 +37,37 @@ from namenode.inode_table import DIR_BIT, ROOT_ID
 from namenode.small_files import Layout
 
 NONE = -1      # no quota set (HDFS prints "none" / "inf")
+OVER_CACHE = 1 << 16     # directories whose quota'd ancestors are remembered
+
+
+UNLIMITED = 1 << 62
 
 
 class Usage:
-    """One quota'd directory: its quotas and what its subtree holds now."""
-    __slots__ = ("ns_quota", "space_quota", "dirs", "files", "space")
+    """One quota'd directory: its quotas and what its subtree holds now: ``names``, its
+    directories + files (what the name quota counts; HDFS's fileAndDirectoryCount), and
+    ``space``. The limits are the quotas with none as UNLIMITED: a check is one comparison."""
+    __slots__ = ("_ns_quota", "_space_quota", "ns_limit", "space_limit", "names", "space")
 
     def __init__(self, ns_quota: int = NONE, space_quota: int = NONE):
         self.ns_quota, self.space_quota = ns_quota, space_quota
-        self.dirs = self.files = self.space = 0
+        self.names = self.space = 0
 
     @property
-    def names(self) -> int:
-        return self.dirs + self.files
+    def ns_quota(self) -> int:
+        return self._ns_quota
+
+    @ns_quota.setter
+    def ns_quota(self, value: int) -> None:
+        self._ns_quota, self.ns_limit = value, UNLIMITED if value == NONE else value
+
+    @property
+    def space_quota(self) -> int:
+        return self._space_quota
+
+    @space_quota.setter
+    def space_quota(self, value: int) -> None:
+        self._space_quota, self.space_limit = value, UNLIMITED if value == NONE else value
 
 
 class Counts:
@@ -77,6 +95,15 @@ def file_space(fsn, inode) -> int:
         if b is not None:
             total += blocks.num_bytes[b] if blocks.committed[b] else preferred
     return total * table.replication[slot]
+
+
+def missing(chain: list) -> int:
+    """How many inodes at the end of a resolved path do not exist (by identity: a list's
+    count(None) would call Inode.__eq__ on every element)."""
+    n = 0
+    while chain[-1 - n] is None:
+        n += 1
+    return n
 
 
 def walk(fsn, inode, quotas: dict) -> Counts:
@@ -107,9 +134,19 @@ def _fmt_bytes(n: int) -> str:
 
 
 class Quotas:
-    def __init__(self):
+    """``appliers``: record kind -> function(fsn, record) that applies it, what
+    ``Namesystem.apply`` calls: the plain apply functions while no directory has a quota
+    (nothing to count, not even a look-up), else those with a plan wrapped in it."""
+
+    def __init__(self, apply_table: dict):
         self.dirs: dict[int, Usage] = {}
         self.enforce = True
+        self.plain = self.appliers = apply_table
+        self.planned = {kind: _planned(self, plan, apply_table[kind]) for kind, plan in PLANS.items()}
+        # directory slot -> the Usage of the quota'd directories at and above it: one lookup
+        # instead of a walk up per create. Forgotten whenever a directory moves or goes, or
+        # a quota comes or goes (a slot may be reused; an ancestor may change).
+        self._over: dict[int, list[Usage]] = {}
 
     # ---------------------------------------------------------- accounting
     def quota_of(self, inode_id: int) -> Usage | None:
@@ -121,45 +158,103 @@ class Quotas:
         while True:
             usage = dirs.get(slot)
             if usage is not None:
-                found.append((slot, usage))
+                found.append(usage)
             if slot == ROOT_ID:
                 return found
             slot = parent[slot]
 
+    def over(self, fsn, slot: int) -> list[Usage]:
+        found = self._over.get(slot)
+        if found is None:
+            if len(self._over) >= OVER_CACHE:
+                self._over.clear()
+            found = self._over[slot] = self._above(fsn, slot)
+        return found
+
+    def forget_ancestors(self) -> None:
+        self._over.clear()
+
+    def set_usage(self, slot: int, usage: Usage) -> None:
+        self.dirs[slot] = usage
+        self._changed()
+
+    def drop(self, slot: int) -> None:
+        self.dirs.pop(slot, None)
+        self._changed()
+
+    def _changed(self) -> None:
+        """A quota came or went: ancestors' lists are stale; the appliers may change."""
+        self._over.clear()
+        self.appliers = {**self.plain, **self.planned} if self.dirs else self.plain
+
+    def names_added(self, fsn, chain: list) -> None:
+        """mkdirs' and create's apply, before they change anything: the inodes missing at the
+        end of the resolved ``chain`` (directories, and create's file) are made below the
+        deepest existing directory. Checked, then counted: the hot path, so written out as
+        one loop (undone if a directory refuses)."""
+        n = 0
+        while chain[-1 - n] is None:
+            n += 1
+        slot = chain[-1 - n].slot
+        over = self._over.get(slot)
+        if over is None:
+            over = self.over(fsn, slot)
+        if self.enforce:
+            for u in over:
+                total = u.names + n
+                if total > u.ns_limit:
+                    for done in over:
+                        if done is u:
+                            break
+                        done.names -= n
+                    self._refuse(fsn, u, n, 0)
+                u.names = total
+        else:
+            for u in over:
+                u.names += n
+
+    def file_replaced(self, fsn, parent, space: int) -> None:
+        """create's apply overwriting a file: its space goes (names stay as they are)."""
+        self._add(self.over(fsn, parent.slot), 0, 0, -space)
+
     def _check(self, fsn, over: list, names: int, space: int) -> None:
-        if not self.enforce or (names <= 0 and space <= 0):
-            return
-        for slot, u in over:
-            if names > 0 and u.ns_quota != NONE and u.names + names > u.ns_quota:
-                path = fsn.ns.path_of(fsn.ns.table.get(slot))
-                raise QuotaExceeded(f"The NameSpace quota (directories and files) of directory {path} "
-                                    f"(namespace {fsn.nameservice}) is exceeded: quota={u.ns_quota} "
-                                    f"file count={u.names + names}", path)
-            if space > 0 and u.space_quota != NONE and u.space + space > u.space_quota:
-                path = fsn.ns.path_of(fsn.ns.table.get(slot))
-                raise QuotaExceeded(f"The DiskSpace quota of {path} (namespace {fsn.nameservice}) is exceeded: "
-                                    f"quota = {u.space_quota} B = {_fmt_bytes(u.space_quota)} but diskspace "
-                                    f"consumed = {u.space + space} B = {_fmt_bytes(u.space + space)}", path)
+        """Refuse (live calls only) what would take a directory in ``over`` past a quota."""
+        if self.enforce and (names > 0 or space > 0):
+            for u in over:
+                if (names > 0 and u.names + names > u.ns_limit) or (space > 0 and u.space + space > u.space_limit):
+                    self._refuse(fsn, u, names, space)
+
+    def _refuse(self, fsn, u: Usage, names: int, space: int):
+        slot = next(s for s, usage in self.dirs.items() if usage is u)
+        path = fsn.ns.path_of(fsn.ns.table.get(slot))
+        if names > 0 and u.ns_quota != NONE and u.names + names > u.ns_quota:
+            raise QuotaExceeded(f"The NameSpace quota (directories and files) of directory {path} "
+                                f"(namespace {fsn.nameservice}) is exceeded: quota={u.ns_quota} "
+                                f"file count={u.names + names}", path)
+        raise QuotaExceeded(f"The DiskSpace quota of {path} (namespace {fsn.nameservice}) is exceeded: "
+                            f"quota = {u.space_quota} B = {_fmt_bytes(u.space_quota)} but diskspace "
+                            f"consumed = {u.space + space} B = {_fmt_bytes(u.space + space)}", path)
 
     @staticmethod
     def _add(over: list, dirs: int, files: int, space: int) -> None:
-        for _slot, u in over:
-            u.dirs += dirs
-            u.files += files
+        names = dirs + files
+        for u in over:
+            u.names += names
             u.space += space
 
     def recount(self, fsn, slot: int) -> None:
         counts = walk(fsn, fsn.ns.table.get(slot), {})
         u = self.dirs[slot]
-        u.dirs, u.files, u.space = counts.dirs, counts.files, counts.space
+        u.names, u.space = counts.dirs + counts.files, counts.space
 
     def recount_all(self, fsn) -> None:
         """After an image load: every quota'd directory's usage from its subtree (a
         quota'd directory whose slot is no directory any more is a corrupt image's: dropped)."""
+        self.forget_ancestors()
         table = fsn.ns.table
         for slot in list(self.dirs):
             if not table.exists(slot) or not table.mode[slot] & DIR_BIT:
-                del self.dirs[slot]
+                self.drop(slot)
             else:
                 self.recount(fsn, slot)
 
@@ -168,51 +263,41 @@ class Quotas:
 
     def from_json(self, rows) -> None:
         self.dirs = {int(slot): Usage(int(ns), int(space)) for slot, ns, space in rows or ()}
+        self._changed()
 
     # ------------------------------------------------------- one mutation
-    def apply(self, fsn, record, apply):
-        """``apply(fsn, record)`` with its quota check before and usage update after."""
-        plan = _PLANS.get(type(record))
-        if plan is None:
-            return apply(fsn, record)
-        return plan(self, fsn, record, apply)
+    # While there are quotas, a record with a plan is applied as plan(quotas, fsn, record,
+    # apply): the quota check before ``apply(fsn, record)`` and the usage update after it.
 
-    def _plan_names(self, fsn, record, apply):
-        """mkdirs and create: new directories (and a file) under the deepest existing one."""
+    def _plan_small_create(self, fsn, record, apply):
+        """commit_small creating its file: apply_create counts the names (names_added), this
+        the entry's space, checked before anything changes."""
         chain = fsn.ns.resolve(record.path)
         existing = chain[-1]
-        is_create = type(record) is not edits.Mkdirs
-        parents = record.create.parents if type(record) is edits.CommitSmall else record.parents
-        if (existing is not None and (not is_create or existing.is_dir)) or (chain[-2] is None and not parents):
-            return apply(fsn, record)                     # nothing new (or the apply refuses)
-        deepest = len(chain) - 2
-        while chain[deepest] is None:
-            deepest -= 1
-        new_dirs = len(chain) - 1 - deepest - (1 if is_create else 0)
-        new_files, space = (1, 0) if is_create else (0, 0)
-        if existing is not None:                          # overwrite: the old file goes
-            new_files, space = 0, -file_space(fsn, existing)
-        if type(record) is edits.CommitSmall:
-            space += record.length * record.create.replication
-        dirs = self.dirs
-        over = [(i.slot, u) for i in chain[:deepest + 1] if (u := dirs.get(i.slot)) is not None]
+        if existing is not None and existing.is_dir or chain[-2] is None and not record.create.parents:
+            return apply(fsn, record)                     # the apply refuses
+        deepest = chain[len(chain) - 1 - missing(chain) - (0 if existing is None else 1)]
+        over = self.over(fsn, deepest.slot)
         if not over:
             return apply(fsn, record)
-        self._check(fsn, over, new_dirs + new_files, space)
+        space = record.length * record.create.replication
+        self._check(fsn, over, 0, space - (file_space(fsn, existing) if existing is not None else 0))
         result = apply(fsn, record)
-        self._add(over, new_dirs, new_files, space)
+        self._add(over, 0, 0, space)
         return result
 
     def _plan_delete(self, fsn, record, apply):
         inode = fsn.ns.get(record.path)
-        over = self._above(fsn, inode.parent)
+        over = self.over(fsn, inode.parent)
         within = inode.is_dir and self._any_within(fsn, inode.slot)
+        if inode.is_dir:
+            self.forget_ancestors()
         counts = walk(fsn, inode, self.dirs) if over or within else None
         result = apply(fsn, record)
         if counts is not None:
             self._add(over, -counts.dirs, -counts.files, -counts.space)
             for slot in counts.quotas:
-                del self.dirs[slot]
+                self.drop(slot)
         return result
 
     def _any_within(self, fsn, root: int) -> bool:
@@ -230,20 +315,22 @@ class Quotas:
     def _plan_rename(self, fsn, record, apply):
         inode = fsn.ns.get(record.src)
         dst_chain = fsn.ns.resolve(record.dst)
-        src_over = self._above(fsn, inode.parent)
+        src_over = self.over(fsn, inode.parent)
         parent = dst_chain[-2]
-        dst_over = self._above(fsn, parent.slot) if parent is not None and parent.is_dir else []
-        src_ids, dst_ids = {s for s, _ in src_over}, {s for s, _ in dst_over}
+        dst_over = self.over(fsn, parent.slot) if parent is not None and parent.is_dir else []
+        src_ids, dst_ids = {id(u) for u in src_over}, {id(u) for u in dst_over}
         if src_ids == dst_ids:
             return apply(fsn, record)
+        if inode.is_dir:
+            self.forget_ancestors()
         own = self.dirs.get(inode.slot)
         if own is not None:
-            dirs, files, space = own.dirs, own.files, own.space
+            dirs, files, space = 0, own.names, own.space
         else:
             counts = walk(fsn, inode, {})
             dirs, files, space = counts.dirs, counts.files, counts.space
-        leaving = [(s, u) for s, u in src_over if s not in dst_ids]
-        entering = [(s, u) for s, u in dst_over if s not in src_ids]
+        leaving = [u for u in src_over if id(u) not in dst_ids]
+        entering = [u for u in dst_over if id(u) not in src_ids]
         self._check(fsn, entering, dirs + files, space)
         result = apply(fsn, record)
         self._add(leaving, -dirs, -files, -space)
@@ -252,12 +339,19 @@ class Quotas:
 
     def _plan_file(self, fsn, record, apply):
         """A change to one file's blocks, length or replication: its space before and after."""
-        if type(record) is edits.CommitSmall and record.create is not None:
-            return self._plan_names(fsn, record, apply)
+        kind = type(record)
+        if kind is edits.CommitSmall and record.create is not None:
+            return self._plan_small_create(fsn, record, apply)
         inode = fsn.ns.get(record.path)
-        over = self._above(fsn, inode.parent)
+        over = self.over(fsn, inode.parent)
         if not over:
             return apply(fsn, record)
+        if kind is edits.Complete:
+            delta = _completed(fsn, inode, record)
+            if delta is not None:                         # the common case, without two sums
+                result = apply(fsn, record)
+                self._add(over, 0, 0, delta)
+                return result
         before = file_space(fsn, inode)
         self._check(fsn, over, 0, _growth(fsn, inode, record, before))
         result = apply(fsn, record)
@@ -265,15 +359,21 @@ class Quotas:
         self._add(over, 0, 0, after - before)
         return result
 
+    def _plan_complete(self, fsn, record, apply):
+        if not record.last and not fsn.ns.table.small.appending:
+            return apply(fsn, record)                     # no last block: nothing changes
+        return self._plan_file(fsn, record, apply)
+
     def _plan_subtree(self, fsn, record, apply):
         """A subtree move's import or drop: counts of its root before and after (a walk,
         only when a quota'd directory is above or inside it). Not enforced."""
+        self.forget_ancestors()
         chain = fsn.ns.resolve(record.path)
         deepest = len(chain) - 1
         while chain[deepest] is None:
             deepest -= 1
         root = chain[-1]
-        over = [(i.slot, u) for i in chain[:deepest + 1] if i is not root and (u := self.dirs.get(i.slot))]
+        over = [u for i in chain[:deepest + 1] if i is not root and (u := self.dirs.get(i.slot))]
         if not over and (root is None or not self._any_within(fsn, root.slot)):
             return apply(fsn, record)
         before = walk(fsn, root, self.dirs) if root is not None else Counts()
@@ -285,10 +385,29 @@ class Quotas:
         self._add(over, after.dirs - before.dirs + made_above, after.files - before.files,
                   after.space - before.space)
         for slot in set(before.quotas) - set(after.quotas):
-            del self.dirs[slot]
+            self.drop(slot)
         for slot in after.quotas:
             self.recount(fsn, slot)
         return result
+
+
+def _planned(quotas: Quotas, plan, apply):
+    return lambda fsn, record: plan(quotas, fsn, record, apply)
+
+
+def _completed(fsn, inode, record) -> int | None:
+    """What complete changes in a file of blocks (only its last block's length is fixed now:
+    it counted the preferred block size); None for a small file being appended in blocks."""
+    table = fsn.ns.table
+    if table.small.appending and inode.slot in table.small.appending:
+        return None
+    if table.layout(inode.slot) != Layout.BLOCKS or not record.last:
+        return 0
+    blocks = fsn.blocks
+    b = blocks.slot_of(record.last[0])
+    if b is None or blocks.committed[b]:
+        return 0
+    return (record.last[1] - inode.block_size) * table.replication[inode.slot]
 
 
 def _growth(fsn, inode, record, before: int) -> int:
@@ -309,9 +428,10 @@ def _growth(fsn, inode, record, before: int) -> int:
     return 0
 
 
-_FILE_RECORDS = (edits.AddBlock, edits.Complete, edits.Append, edits.AbandonBlock, edits.RecoverLease,
+_FILE_RECORDS = (edits.AddBlock, edits.Append, edits.AbandonBlock, edits.RecoverLease,
                  edits.SetReplication, edits.CommitSmall, edits.CompleteSmall, edits.StageFile)
-_PLANS = {edits.Mkdirs: Quotas._plan_names, edits.Create: Quotas._plan_names,
-          edits.Delete: Quotas._plan_delete, edits.Rename: Quotas._plan_rename,
+# mkdirs and create count their names in their apply functions (names_added), where the
+# resolved path is at hand: they are the hot path, and a second look-up cost 10% of a create.
+PLANS = {edits.Delete: Quotas._plan_delete, edits.Rename: Quotas._plan_rename,
           edits.ImportSubtree: Quotas._plan_subtree, edits.DropSubtree: Quotas._plan_subtree,
-          **{kind: Quotas._plan_file for kind in _FILE_RECORDS}}
+          edits.Complete: Quotas._plan_complete, **{kind: Quotas._plan_file for kind in _FILE_RECORDS}}

@@ -43,10 +43,10 @@ def apply_set_quota(fsn, rec: edits.SetQuota) -> None:
         raise NotFound(f"{fsn.ns.where(rec.path)}: Cannot set quota on a file", rec.path)
     quotas = fsn.quotas
     if rec.ns_quota == NONE and rec.space_quota == NONE:
-        quotas.dirs.pop(inode.id, None)
+        quotas.drop(inode.id)
         return
     usage = quotas.dirs.get(inode.id)
     if usage is None:          # its first quota: count what is there once
-        usage = quotas.dirs[inode.id] = Usage()
+        quotas.set_usage(inode.id, usage := Usage())
         quotas.recount(fsn, inode.id)
     usage.ns_quota, usage.space_quota = rec.ns_quota, rec.space_quota

@@ -118,7 +118,7 @@ def content_summary(fsn, caller: Caller, path: str) -> dict:
     usage = fsn.quotas.quota_of(root.id)
     if usage is None:
         summary["quota"] = summary["space_quota"] = -1
-    else:   # as HDFS: a quota'd directory's counts are the ones its quotas are checked against
-        summary.update(quota=usage.ns_quota, space_quota=usage.space_quota, file_count=usage.files,
-                       directory_count=usage.dirs, space_consumed=usage.space)
+    else:   # the counts its quotas are checked against: files + directories, and space
+        summary.update(quota=usage.ns_quota, space_quota=usage.space_quota, space_consumed=usage.space,
+                       file_count=usage.names - summary["directory_count"])
     return summary

@@ -44,12 +44,12 @@ def su(fsn):
 
 def usage(fsn, path):
     u = fsn.quotas.quota_of(fsn.ns.get(path).id)
-    return (u.dirs, u.files, u.space)
+    return (u.names, u.space)
 
 
 def walked(fsn, path):
     c = quotas_mod.walk(fsn, fsn.ns.get(path), {})
-    return (c.dirs, c.files, c.space)
+    return (c.dirs + c.files, c.space)
 
 
 def create(fsn, path, client="c1", **kw):
@@ -62,8 +62,8 @@ def add_block(fsn, path, previous=None, client="c1"):
     return block
 
 
-def write(fsn, path, sizes, client="c1", replication=0):
-    create(fsn, path, client, replication=replication)
+def write(fsn, path, sizes, client="c1", replication=0, overwrite=False):
+    create(fsn, path, client, replication=replication, overwrite=overwrite)
     previous = None
     for size in sizes:
         block = add_block(fsn, path, previous, client)
@@ -81,7 +81,7 @@ def test_name_quota_counts_the_directory_itself_and_refuses_with_hdfs_message(fs
     quota.set_quota(fsn, su(fsn), "/q", 3, None)
     dirs.mkdirs(fsn, su(fsn), "/q/a", 0o755, False)
     create(fsn, "/q/a/f")
-    assert usage(fsn, "/q") == (2, 1, 0)
+    assert usage(fsn, "/q") == (3, 0)
     before = snapshot(fsn)
     with pytest.raises(QuotaExceeded) as e:
         create(fsn, "/q/g")
@@ -90,10 +90,10 @@ def test_name_quota_counts_the_directory_itself_and_refuses_with_hdfs_message(fs
                                    "is exceeded: quota=3 file count=4")
     with pytest.raises(QuotaExceeded):
         dirs.mkdirs(fsn, su(fsn), "/q/x/y", 0o755, True)      # two new directories: nothing made
-    assert snapshot(fsn) == before and usage(fsn, "/q") == (2, 1, 0)
+    assert snapshot(fsn) == before and usage(fsn, "/q") == (3, 0)
     create(fsn, "/q/a/f", overwrite=True)                      # overwrite adds no name
     dirs.delete(fsn, su(fsn), "/q/a", True)
-    assert usage(fsn, "/q") == (1, 0, 0)
+    assert usage(fsn, "/q") == (1, 0)
     create(fsn, "/q/g")
 
 
@@ -101,12 +101,12 @@ def test_space_counts_preferred_block_size_while_written_then_real_length(fsn):
     quota.set_quota(fsn, su(fsn), "/q", None, 4 * BLOCK * 3)
     create(fsn, "/q/f")
     b1 = add_block(fsn, "/q/f")
-    assert usage(fsn, "/q")[2] == BLOCK * 3
+    assert usage(fsn, "/q")[1] == BLOCK * 3
     for i in range(3):
         fsn.incremental_report(f"uuid-{i}", [(b1.block_id, b1.generation_stamp, 100)], [])
-    assert usage(fsn, "/q")[2] == BLOCK * 3                    # reports change nothing while written
+    assert usage(fsn, "/q")[1] == BLOCK * 3                    # reports change nothing while written
     assert files.complete(fsn, su(fsn), "/q/f", "c1", (b1.block_id, 100))
-    assert usage(fsn, "/q")[2] == 300 == walked(fsn, "/q")[2]
+    assert usage(fsn, "/q")[1] == 300 == walked(fsn, "/q")[1]
     write(fsn, "/q/g", [BLOCK, BLOCK])
     create(fsn, "/q/h")
     b = add_block(fsn, "/q/h")                                 # 300 + 6 KiB + 3 KiB of 12 KiB
@@ -123,16 +123,16 @@ def test_setrep_rename_and_quota_below_usage(fsn):
     with pytest.raises(QuotaExceeded, match=r"NameSpace .* of directory /q .*quota=2 file count=3"):
         dirs.rename(fsn, su(fsn), "/out", "/q/in")            # its directory and file: 2 names more
     dirs.rename(fsn, su(fsn), "/out/f", "/q/f")
-    assert usage(fsn, "/q") == (1, 1, BLOCK)
+    assert usage(fsn, "/q") == (2, BLOCK)
     with pytest.raises(QuotaExceeded, match="quota = 2048 B = 2 KB but diskspace consumed = 3072 B"):
         attrs.set_replication(fsn, su(fsn), "/q/f", 3)
     attrs.set_replication(fsn, su(fsn), "/q/f", 2)
-    assert usage(fsn, "/q") == (1, 1, 2 * BLOCK)
+    assert usage(fsn, "/q") == (2, 2 * BLOCK)
     quota.set_quota(fsn, su(fsn), "/q", 1, None)              # below usage: allowed, nothing new fits
     with pytest.raises(QuotaExceeded, match="quota=1 file count=3"):
         dirs.mkdirs(fsn, su(fsn), "/q/d", 0o755, False)
     dirs.rename(fsn, su(fsn), "/q/f", "/out/f")               # moving out is always allowed
-    assert usage(fsn, "/q") == (1, 0, 0)
+    assert usage(fsn, "/q") == (1, 0)
 
 
 def test_nested_quotas_renames_of_a_quotad_dir_and_delete_forgets_it(fsn):
@@ -140,10 +140,10 @@ def test_nested_quotas_renames_of_a_quotad_dir_and_delete_forgets_it(fsn):
     write(fsn, "/q/inner/x/f", [10])
     quota.set_quota(fsn, su(fsn), "/q/inner", 100, None)
     quota.set_quota(fsn, su(fsn), "/q", 100, 10 ** 6)
-    assert usage(fsn, "/q/inner") == (2, 1, 30) and usage(fsn, "/q") == (3, 1, 30)
+    assert usage(fsn, "/q/inner") == (3, 30) and usage(fsn, "/q") == (4, 30)
     dirs.mkdirs(fsn, su(fsn), "/other", 0o755, True)
     dirs.rename(fsn, su(fsn), "/q/inner", "/other/inner")     # counts come from inner's own usage
-    assert usage(fsn, "/q") == (1, 0, 0) and usage(fsn, "/other/inner") == (2, 1, 30)
+    assert usage(fsn, "/q") == (1, 0) and usage(fsn, "/other/inner") == (3, 30)
     slot = fsn.ns.get("/other/inner").id
     dirs.delete(fsn, su(fsn), "/other", True)
     assert fsn.quotas.quota_of(slot) is None
@@ -195,7 +195,7 @@ def random_ops(fsn, rng, n):
         try:
             if op < 0.3:
                 write(fsn, target, [rng.randrange(1, BLOCK + 1) for _ in range(rng.randrange(3))],
-                      replication=rng.randrange(1, 4))
+                      replication=rng.randrange(1, 4), overwrite=rng.random() < 0.5)
             elif op < 0.45:
                 dirs.mkdirs(fsn, su(fsn), f"{target}/{rng.choice('mn')}", 0o755, True)
             elif op < 0.6:
@@ -218,7 +218,7 @@ def check_exact(fsn):
     assert fsn.quotas.dirs
     for slot, u in fsn.quotas.dirs.items():
         path = fsn.ns.path_of(fsn.ns.table.get(slot))
-        assert (u.dirs, u.files, u.space) == walked(fsn, path), path
+        assert (u.names, u.space) == walked(fsn, path), path
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -235,7 +235,7 @@ def test_random_workload_counts_equal_a_walk_live_after_replay_and_after_image(t
     refused = random_ops(fsn, rng, 300)
     assert refused > 0
     check_exact(fsn)
-    live = {s: (u.ns_quota, u.space_quota, u.dirs, u.files, u.space) for s, u in fsn.quotas.dirs.items()}
+    live = {s: (u.ns_quota, u.space_quota, u.names, u.space) for s, u in fsn.quotas.dirs.items()}
 
     def reloaded():
         again = new_fsn(clock)
@@ -246,7 +246,7 @@ def test_random_workload_counts_equal_a_walk_live_after_replay_and_after_image(t
 
     journal.close()
     replayed = reloaded()                                  # edits only
-    assert {s: (u.ns_quota, u.space_quota, u.dirs, u.files, u.space)
+    assert {s: (u.ns_quota, u.space_quota, u.names, u.space)
             for s, u in replayed.quotas.dirs.items()} == live
     journal = Journal(tmp_path)
     fsn2 = new_fsn(clock)
@@ -254,6 +254,6 @@ def test_random_workload_counts_equal_a_walk_live_after_replay_and_after_image(t
     journal.checkpoint_now(fsn2)
     journal.close()
     from_image = reloaded()                                # image (+ nothing after it)
-    assert {s: (u.ns_quota, u.space_quota, u.dirs, u.files, u.space)
+    assert {s: (u.ns_quota, u.space_quota, u.names, u.space)
             for s, u in from_image.quotas.dirs.items()} == live
     check_exact(from_image)
