@@ -147,6 +147,12 @@ class Quotas:
         # instead of a walk up per create. Forgotten whenever a directory moves or goes, or
         # a quota comes or goes (a slot may be reused; an ancestor may change).
         self._over: dict[int, list[Usage]] = {}
+        # A lower bound of every quota'd directory's room under its name quota (limit - names):
+        # while an op adds no more than that, no directory can refuse it and the hot path skips
+        # the check. Lowered by every addition; computed again (a pass over the quotas) when
+        # quotas change and, once it is too low, after every len(dirs) exactly checked ops.
+        self.slack = UNLIMITED
+        self._exact = 0
 
     # ---------------------------------------------------------- accounting
     def quota_of(self, inode_id: int) -> Usage | None:
@@ -176,22 +182,23 @@ class Quotas:
 
     def set_usage(self, slot: int, usage: Usage) -> None:
         self.dirs[slot] = usage
-        self._changed()
+        self.changed()
 
     def drop(self, slot: int) -> None:
         self.dirs.pop(slot, None)
-        self._changed()
+        self.changed()
 
-    def _changed(self) -> None:
-        """A quota came or went: ancestors' lists are stale; the appliers may change."""
+    def changed(self) -> None:
+        """A quota came, went or changed: ancestors' lists and the slack are stale; the
+        appliers may change."""
         self._over.clear()
+        self._reslack()
         self.appliers = {**self.plain, **self.planned} if self.dirs else self.plain
 
     def names_added(self, fsn, chain: list) -> None:
         """mkdirs' and create's apply, before they change anything: the inodes missing at the
         end of the resolved ``chain`` (directories, and create's file) are made below the
-        deepest existing directory. Checked, then counted: the hot path, so written out as
-        one loop (undone if a directory refuses)."""
+        deepest existing directory. Checked, then counted: the hot path, so written out."""
         n = 0
         while chain[-1 - n] is None:
             n += 1
@@ -199,19 +206,22 @@ class Quotas:
         over = self._over.get(slot)
         if over is None:
             over = self.over(fsn, slot)
-        if self.enforce:
+        exact = self.enforce and self.slack < n
+        if exact:
             for u in over:
-                total = u.names + n
-                if total > u.ns_limit:
-                    for done in over:
-                        if done is u:
-                            break
-                        done.names -= n
+                if u.names + n > u.ns_limit:
                     self._refuse(fsn, u, n, 0)
-                u.names = total
-        else:
-            for u in over:
-                u.names += n
+        for u in over:
+            u.names += n
+        self.slack -= n
+        if exact:
+            self._exact += 1
+            if self._exact >= len(self.dirs):
+                self._reslack()
+
+    def _reslack(self) -> None:
+        self.slack = min((u.ns_limit - u.names for u in self.dirs.values()), default=UNLIMITED)
+        self._exact = 0
 
     def file_replaced(self, fsn, parent, space: int) -> None:
         """create's apply overwriting a file: its space goes (names stay as they are)."""
@@ -235,9 +245,10 @@ class Quotas:
                             f"quota = {u.space_quota} B = {_fmt_bytes(u.space_quota)} but diskspace "
                             f"consumed = {u.space + space} B = {_fmt_bytes(u.space + space)}", path)
 
-    @staticmethod
-    def _add(over: list, dirs: int, files: int, space: int) -> None:
+    def _add(self, over: list, dirs: int, files: int, space: int) -> None:
         names = dirs + files
+        if names > 0:
+            self.slack -= names
         for u in over:
             u.names += names
             u.space += space
@@ -246,6 +257,7 @@ class Quotas:
         counts = walk(fsn, fsn.ns.table.get(slot), {})
         u = self.dirs[slot]
         u.names, u.space = counts.dirs + counts.files, counts.space
+        self._reslack()
 
     def recount_all(self, fsn) -> None:
         """After an image load: every quota'd directory's usage from its subtree (a
@@ -263,7 +275,7 @@ class Quotas:
 
     def from_json(self, rows) -> None:
         self.dirs = {int(slot): Usage(int(ns), int(space)) for slot, ns, space in rows or ()}
-        self._changed()
+        self.changed()
 
     # ------------------------------------------------------- one mutation
     # While there are quotas, a record with a plan is applied as plan(quotas, fsn, record,

@@ -50,3 +50,4 @@ def apply_set_quota(fsn, rec: edits.SetQuota) -> None:
         quotas.set_usage(inode.id, usage := Usage())
         quotas.recount(fsn, inode.id)
     usage.ns_quota, usage.space_quota = rec.ns_quota, rec.space_quota
+    quotas.changed()
