@@ -395,3 +395,21 @@ def test_an_import_past_the_object_budget_is_refused_whole(source, target):
     with pytest.raises(NoSpace, match=r"/data/proj \(namespace ns-b\).*object budget"):
         import_all(target, export(source))
     assert (len(target.ns.table), len(target.blocks)) == before and not target.moves
+
+
+def test_quotas_count_a_subtree_moved_in_and_dropped(source, target):
+    """A move is an admin's: counted against the target's quotas (not refused), and the
+    source's quota'd directory above the dropped subtree gives its names and space back."""
+    from namenode import quotas
+    from namenode.ops import quota
+    quota.set_quota(source, su(source), "/data", 100, None)
+    dirs.mkdirs(target, su(target), "/data", 0o777, True)
+    quota.set_quota(target, su(target), "/data", 3, None)       # the subtree is bigger: still imported
+    before = source.quotas.quota_of(source.ns.get("/data").id).names
+    import_all(target, export(source, chunk_bytes=300))
+    walked = quotas.walk(target, target.ns.get("/data"), {})
+    usage = target.quotas.quota_of(target.ns.get("/data").id)
+    assert (usage.names, usage.space) == (walked.dirs + walked.files, walked.space) and usage.names > 3
+    moved = quotas.walk(source, source.ns.get("/data/proj"), {})
+    moves.drop(source, "/data/proj", "m1")
+    assert source.quotas.quota_of(source.ns.get("/data").id).names == before - moved.dirs - moved.files
