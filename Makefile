@@ -111,3 +111,10 @@ metricsbench: install
 WEBHDFSBENCH_ARGS ?=
 webhdfsbench: install
 	$(PY) -m bench.webhdfs $(WEBHDFSBENCH_ARGS)
+
+# `-checksum` of a 1 GiB file (replication 1) vs its GetBlockLocations round trip vs reading it
+# once (~1 min): bench/results/checksum.md. CHECKSUMBENCH_ARGS="--size 256M" for a quicker run.
+.PHONY: checksumbench
+CHECKSUMBENCH_ARGS ?=
+checksumbench: install
+	$(PY) -m bench.checksum $(CHECKSUMBENCH_ARGS)

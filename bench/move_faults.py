@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from client import balance, cli_format
+from client import balance, cli_fsck
 from client.fs import HfedFileSystem
 from client.minicluster import MiniCluster
 from client.namenode_client import NamenodeClient
@@ -104,7 +104,7 @@ def check(fs: HfedFileSystem, files: dict[str, bytes], root: str) -> list[str]:
     finally:
         plain.close()
     report = io.StringIO()
-    if not cli_format.fsck(fs, "/data", fs.session.cfg, out=report):
+    if not cli_fsck.fsck(fs, "/data", fs.session.cfg, out=report):
         problems.append("fsck /data is not HEALTHY: " + report.getvalue()[-400:])
     return problems
 

@@ -27,7 +27,7 @@ import time
 import traceback
 from pathlib import Path
 
-from client import balance, cli_format as fmt, cli_quota, cli_tokens, mount_admin
+from client import balance, cli_format as fmt, cli_fsck, cli_quota, cli_report, cli_tokens, mount_admin
 from client.cli_dfs import CommandError, Context, Parser, UsageError, absolute, progress, run_dfs
 from client.session import ClusterSession
 from protos import config as hconfig
@@ -40,16 +40,21 @@ commands:
                          filesystem commands: -ls -mkdir -put -appendToFile -get -cat -head -tail -rm
                          -rmdir -mv -cp -du -count -stat -setrep -chmod -chown -chgrp -test -touchz
                          (hfed dfs -help)
-  fsck PATH [-files [-blocks [-locations]]]
+  fsck PATH [-files [-blocks [-locations | -racks]]] [-openforwrite] [-list-corruptfileblocks]
+           [-delete | -move]
                          check the blocks under PATH (computed by the client)
   archive PATH...        pack the small files under PATH into container blocks, in place
-  dfsadmin -report       per-namespace report with live and dead DataNodes
+  dfsadmin -report [-live] [-dead] [-decommissioning]
+                         capacity and DataNodes (HDFS's fields), then each namespace
+  dfsadmin -refreshNodes every NameNode re-reads [datanodes] exclude (decommissioning)
   dfsadmin -safemode get|enter|leave|wait    safe mode of every namespace (or -ns NS)
   dfsadmin -saveNamespace                    write a checkpoint image now
   dfsadmin -fetchToken USER FILE [-lifetime DAYS]
-  dfsadmin -setQuota N DIR... | -clrQuota DIR...   name quota (files + directories)
-  dfsadmin -setSpaceQuota SIZE DIR... | -clrSpaceQuota DIR...   space quota (bytes x replication; 10g, 1t)
                          superuser: issue USER a token (USER then sets HFED_TOKEN_FILE=FILE)
+  dfsadmin -setQuota N DIR... | -clrQuota DIR...
+                         name quota: files + directories under DIR, DIR included (superuser)
+  dfsadmin -setSpaceQuota SIZE DIR... | -clrSpaceQuota DIR...
+                         space quota: bytes x replication, SIZE like 10g or 1t (superuser)
   fetchdt [-renewer USER] FILE | -renew FILE | -cancel FILE | -print FILE
                          delegation tokens for a job's processes (they set HFED_TOKEN_FILE=FILE)
   groups                 the user and groups the NameNodes take you to be, and the security mode
@@ -74,16 +79,26 @@ options:
 # ------------------------------------------------------------ other commands
 
 def run_fsck(ctx, args) -> int:
-    parser = Parser("hfed fsck", description="check the blocks of every file under PATH")
+    parser = Parser("hfed fsck", description="check the blocks of every file under PATH (as HDFS's fsck)")
     parser.add_argument("path")
     parser.add_argument("-files", action="store_true", help="print each file checked")
     parser.add_argument("-blocks", action="store_true", help="print each file's blocks (with -files)")
     parser.add_argument("-locations", action="store_true", help="print each block's DataNodes (with -blocks)")
+    parser.add_argument("-racks", action="store_true", help="print each block's DataNodes as rack/address")
+    parser.add_argument("-openforwrite", action="store_true", help="check files being written too")
+    parser.add_argument("-list-corruptfileblocks", dest="list_corrupt", action="store_true",
+                        help="only list the missing blocks and the files they belong to")
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("-delete", action="store_true", help="delete corrupt files")
+    action.add_argument("-move", action="store_true",
+                        help="move corrupt files to lost+found (at the top of their mount)")
     a = parser.parse_args(args)
     path = absolute(a.path)
+    options = cli_fsck.FsckOptions(files=a.files, blocks=a.blocks, locations=a.locations, racks=a.racks,
+                                   openforwrite=a.openforwrite, list_corrupt=a.list_corrupt,
+                                   delete=a.delete, move=a.move)
     try:
-        healthy = fmt.fsck(ctx.fs, path, ctx.config(), files=a.files, blocks=a.blocks,
-                           locations=a.locations, out=sys.stdout)
+        healthy = cli_fsck.fsck(ctx.fs, path, ctx.config(), out=sys.stdout, options=options)
     except (OSError, ValueError) as e:
         raise CommandError("fsck", e) from e
     return 0 if healthy else 1
@@ -116,12 +131,17 @@ def run_archive(ctx, args) -> int:
     return 1 if failed else 0
 
 
+REPORT_FILTERS = ("live", "dead", "decommissioning")
+
+
 def run_dfsadmin(ctx, args) -> int:
     if args and args[0] in cli_quota.COMMANDS:
         return cli_quota.run(ctx, args)
     parser = Parser("hfed dfsadmin", description="cluster administration")
     what = parser.add_mutually_exclusive_group(required=True)
-    what.add_argument("-report", action="store_true", help="per-namespace statistics and DataNodes")
+    what.add_argument("-report", action="store_true", help="capacity and DataNodes, as HDFS; then each namespace")
+    what.add_argument("-refreshNodes", action="store_true",
+                      help="every NameNode re-reads [datanodes] exclude: decommission or recommission DataNodes")
     what.add_argument("-safemode", choices=["get", "enter", "leave", "wait"],
                       help="show, enter or leave safe mode, or wait until it is off")
     what.add_argument("-saveNamespace", action="store_true", help="write a checkpoint image now")
@@ -129,12 +149,17 @@ def run_dfsadmin(ctx, args) -> int:
                       help="superuser: issue USER a token, saved as a credentials file")
     parser.add_argument("-lifetime", type=float, metavar="DAYS", help="of the token of -fetchToken")
     parser.add_argument("-ns", metavar="NAMESERVICE", help="only this namespace (default: all)")
+    for which in REPORT_FILTERS:
+        parser.add_argument(f"-{which}", action="store_true", help=f"-report: only the {which} DataNodes")
     a = parser.parse_args(args)
+    which = {w for w in REPORT_FILTERS if getattr(a, w)}
+    if which and not a.report:
+        raise UsageError(f"dfsadmin: -{' -'.join(sorted(which))} go with -report")
     if a.fetchToken:
         return cli_tokens.fetch_user_token(ctx, a.fetchToken[0], a.fetchToken[1], a.lifetime)
     if a.report:
         try:
-            down = fmt.dfsadmin_report(ctx.config(), ctx.session.stats(), out=sys.stdout)
+            down = cli_report.dfsadmin_report(ctx.config(), ctx.session.stats(), out=sys.stdout, which=which)
         except (OSError, ValueError) as e:
             raise CommandError("dfsadmin", e) from e
         for ns in down:
@@ -145,6 +170,9 @@ def run_dfsadmin(ctx, args) -> int:
     for ns in names:
         try:
             nn = ctx.session.namenode(ns)
+            if a.refreshNodes:
+                print("\n".join(cli_report.refresh_lines(ns, nn.call("RefreshNodes", pb.RefreshNodesRequest()))))
+                continue
             if a.saveNamespace:
                 reply = nn.save_namespace()
                 print(f"Save namespace successful for {ns}: image at txid {reply.txid} ({reply.image})")

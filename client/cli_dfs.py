@@ -16,6 +16,7 @@ from pathlib import Path
 from fsspec.callbacks import NoOpCallback
 
 from client import cli_format as fmt
+from client import trash
 from client.fs import HfedFileSystem
 from client.session import ClusterSession
 from protos import config as hconfig
@@ -129,7 +130,8 @@ def for_each(command: str, items, action) -> int:
 
 FLAG_HELP = {"R": "recursive", "r": "recursive", "h": "human-readable sizes", "d": "list a directory itself",
              "p": "create parents; no error if it exists", "f": "overwrite the destination", "s": "one total per path",
-             "w": "wait until the blocks have that many replicas", "skipTrash": "accepted for hdfs compatibility"}
+             "w": "wait until the blocks have that many replicas", "skipTrash": "delete at once, not into the trash",
+             "immediate": "delete every checkpoint and Current now"}
 # command: (description, flags, positionals); a positional's trailing + or * takes several values.
 DFS_SPECS = {
     "ls": ("list directories and files", "R h d", "PATH*"),
@@ -154,6 +156,10 @@ DFS_SPECS = {
     "chown": ("set OWNER[:GROUP]", "R", "OWNER[:GROUP] PATH+"),
     "chgrp": ("set the group", "R", "GROUP PATH+"),
     "touchz": ("create empty files", "", "PATH+"),
+    "checksum": ("print each file's COMPOSITE-CRC32C (the same for the same bytes whatever the block size)", "",
+                 "PATH+"),
+    "expunge": ("empty the trash: delete checkpoints older than fs.trash.interval, checkpoint Current",
+                "immediate", ""),
 }
 ALIASES = {"copyFromLocal": "put", "copyToLocal": "get"}
 DESTS = {"PATH": "paths", "LOCALSRC": "sources", "SRC": "sources", "DST": "dst", "LOCALDST": "dst",
@@ -409,6 +415,8 @@ def cmd_rm(ctx, a):
             raise FileNotFoundError(f"{path}: No such file or directory")
         if ctx.fs.isdir(path) and not a.r:
             raise IsADirectoryError(f"{path}: Is a directory (use -r)")
+        if trash.to_trash(ctx.fs, path, a.skipTrash):
+            return
         ctx.fs.rm(path, recursive=a.r)
         print(f"Deleted {fmt.printable(path)}")
     return for_each("rm", [absolute(p) for p in a.paths], one)
@@ -585,6 +593,11 @@ def cmd_touchz(ctx, a):
     return for_each("touchz", [absolute(p) for p in a.paths], one)
 
 
+def cmd_checksum(ctx, a):
+    from client.cli_checksum import cmd_checksum as checksum   # imported on use: it imports this module
+    return checksum(ctx, a)
+
+
 DFS_COMMANDS = {
     "ls": cmd_ls, "mkdir": cmd_mkdir, "put": cmd_put, "copyFromLocal": cmd_put, "appendToFile": cmd_append_to_file,
     "get": cmd_get,
@@ -592,6 +605,8 @@ DFS_COMMANDS = {
     "tail": lambda c, a: cmd_head_tail(c, a, tail=True), "rm": cmd_rm, "rmdir": cmd_rmdir, "mv": cmd_mv,
     "cp": cmd_cp, "du": cmd_du, "count": cmd_count, "stat": cmd_stat, "setrep": cmd_setrep, "chmod": cmd_chmod,
     "chown": cmd_chown, "chgrp": cmd_chgrp, "test": cmd_test, "touchz": cmd_touchz,
+    "checksum": cmd_checksum,
+    "expunge": trash.cmd_expunge,
 }
 
 

@@ -190,10 +190,6 @@ class ProgressCallback(Callback):
 
 # ------------------------------------------------------------------ reports
 
-def block_name(block) -> str:
-    return f"{block.pool_id}:blk_{block.block_id}_{block.generation_stamp}"
-
-
 def full_name(entry: dict) -> str:
     return entry["name"] if entry["name"].startswith("/") else "/" + entry["name"]
 
@@ -242,167 +238,6 @@ def walk(fs, path: str, include_self: bool = True, unreachable: list | None = No
                 stack.append(entries_of(name))
 
 
-def fsck(fs, path: str, cfg, files=False, blocks=False, locations=False, out=sys.stdout) -> bool:
-    """HDFS-style fsck computed by the client from listings and block locations.
-    Prints the report; True when the filesystem under ``path`` is HEALTHY."""
-    started = time.time()
-    print(f"Connecting to the NameNodes of cluster {cfg.cluster_id} ...", file=out)
-    print(f"FSCK started by {printable(fs_user())} for path {printable(path)} at {time.ctime(started)}", file=out)
-    t = dict(size=0, files=0, dirs=0, blocks=0, min_repl=0, under=0, over=0, missing=0, missing_size=0,
-             corrupt_files=0, replicas=0, missing_replicas=0, expected_replicas=0, staged=0, packed=0)
-    problems: list[str] = []
-    containers: dict[tuple[str, int], list] = {}   # (namespace, block id) -> [LocatedBlock, files, bytes]
-    for info in walk(fs, path, unreachable=problems):
-        name = full_name(info)
-        shown = printable(name)
-        if info["type"] == "directory":
-            t["dirs"] += 1
-            if files:
-                print(f"{shown} <dir>", file=out)
-            continue
-        t["files"] += 1
-        t["size"] += int(info.get("size") or 0)
-        target = int(info.get("replication") or cfg.replication)
-        try:
-            whole = fs.block_locations(name)
-        except ConnectionError as e:
-            problems.append(f"{name}: {e}")
-            continue
-        if info.get("layout") in ("staged", "packed"):
-            if not _fsck_small_file(t, containers, info, whole, files, blocks, locations, out):
-                t["corrupt_files"] += 1
-            continue
-        located = whole.blocks
-        lines, missing_here, file_ok = [], 0, True
-        for i, lb in enumerate(located):
-            live = len(lb.locations)
-            t["blocks"] += 1
-            t["replicas"] += live
-            t["expected_replicas"] += target
-            t["missing_replicas"] += max(0, target - live)
-            if live == 0:
-                t["missing"] += 1
-                t["missing_size"] += lb.block.num_bytes
-                missing_here += 1
-                file_ok = False
-                state = " MISSING!"
-            else:
-                t["min_repl"] += 1
-                state = ""
-                if live < target:
-                    t["under"] += 1
-                    state = f" Under replicated: target {target}"
-                elif live > target:
-                    t["over"] += 1
-            where = ""
-            if locations and lb.locations:
-                where = " [" + ", ".join(f"{d.host_label} {d.transfer_address}" for d in lb.locations) + "]"
-            lines.append(f"{i}. {block_name(lb.block)} len={lb.block.num_bytes} Live_repl={live}{state}{where}")
-        if missing_here:
-            t["corrupt_files"] += 1
-            print(f"{shown}: MISSING {missing_here} blocks of total size "
-                  f"{sum(lb.block.num_bytes for lb in located if not lb.locations)} B.", file=out)
-        if files:
-            print(f"{shown} {info.get('size') or 0} bytes, replicated: replication={target}, "
-                  f"{len(located)} block(s): {' OK' if file_ok else ' CORRUPT'}", file=out)
-            if blocks:
-                for line in lines:
-                    print(line, file=out)
-                print(file=out)
-    for problem in problems:
-        print(f"UNREACHABLE {printable(problem)}", file=out)
-    lost_containers = sum(1 for lb, _, _ in containers.values() if not lb.locations)
-    healthy = t["missing"] == 0 and lost_containers == 0 and not problems
-    status = "HEALTHY" if healthy else "CORRUPT"
-    n = t["blocks"]
-
-    def pct(x):
-        return f"{x} ({(100.0 * x / n) if n else 0.0:.1f} %)"
-    print(f"\nStatus: {status}", file=out)
-    print(f" Number of data-nodes:\t{len(cfg.datanodes)}", file=out)
-    print(f" Total dirs:\t\t\t{t['dirs']}", file=out)
-    print(f" Total files:\t\t\t{t['files']}", file=out)
-    if problems:
-        print(f" Unreachable subtrees:\t\t{len(problems)} (their namespace is down, or their path is too long)",
-              file=out)
-    if t["corrupt_files"]:
-        print(f" ********************************\n  CORRUPT FILES:\t{t['corrupt_files']}\n"
-              f"  MISSING BLOCKS:\t{t['missing']}\n  MISSING SIZE:\t\t{t['missing_size']} B\n"
-              " ********************************", file=out)
-    print("\nReplicated Blocks:", file=out)
-    print(f" Total size:\t{t['size']} B", file=out)
-    avg = f" (avg. block size {t['size'] // n} B)" if n else ""
-    print(f" Total blocks (validated):\t{n}{avg}", file=out)
-    print(f" Minimally replicated blocks:\t{pct(t['min_repl'])}", file=out)
-    print(f" Over-replicated blocks:\t{pct(t['over'])}", file=out)
-    print(f" Under-replicated blocks:\t{pct(t['under'])}", file=out)
-    print(f" Default replication factor:\t{cfg.replication}", file=out)
-    print(f" Average block replication:\t{(t['replicas'] / n) if n else 0.0:.1f}", file=out)
-    print(f" Missing blocks:\t\t{t['missing']}", file=out)
-    missing_pct = (100.0 * t["missing_replicas"] / t["expected_replicas"]) if t["expected_replicas"] else 0.0
-    print(f" Missing replicas:\t\t{t['missing_replicas']} ({missing_pct:.1f} %)", file=out)
-    _fsck_small_summary(t, containers, cfg, out)
-    print(f"\nFSCK ended at {time.ctime()} in {int((time.time() - started) * 1000)} milliseconds", file=out)
-    if problems:
-        print(f"\nThe filesystem under path '{printable(path)}' could not be checked completely: it is CORRUPT", file=out)
-    else:
-        print(f"\nThe filesystem under path '{printable(path)}' is {status}", file=out)
-    return healthy
-
-
-def _fsck_small_file(t, containers, info, whole, files, blocks, locations, out) -> bool:
-    """Tally one small file (staged or packed); False when its container has no live replica."""
-    name, size = printable(full_name(info)), int(info.get("size") or 0)
-    if info["layout"] == "staged" or not whole.blocks:
-        t["staged"] += 1
-        if files:
-            print(f"{name} {size} bytes, staged by an older hfed (its NameNode holds the bytes until the "
-                  f"packer moves them to a container):  OK",
-                  file=out)
-        return True
-    t["packed"] += 1
-    lb = whole.blocks[0]
-    entry = containers.setdefault((info.get("nameservice", ""), lb.block.block_id), [lb, 0, 0])
-    entry[1] += 1
-    entry[2] += size
-    ok = bool(lb.locations)
-    if files:
-        print(f"{name} {size} bytes, packed in container {block_name(lb.block)} at offset {whole.packed_offset}: "
-              f" {'OK' if ok else 'CORRUPT'}", file=out)
-        if blocks:
-            print(_container_line(lb, locations) + "\n", file=out)
-    elif not ok:
-        print(f"{name}: its container {block_name(lb.block)} has no live replica (MISSING)", file=out)
-    return ok
-
-
-def _container_line(lb, locations: bool = False) -> str:
-    where = (" [" + ", ".join(f"{d.host_label} {d.transfer_address}" for d in lb.locations) + "]"
-             if locations and lb.locations else "")
-    state = "" if lb.locations else " MISSING!"
-    return f"container {block_name(lb.block)} len={lb.block.num_bytes} Live_repl={len(lb.locations)}{state}{where}"
-
-
-CONTAINERS_LISTED = 20
-
-
-def _fsck_small_summary(t, containers, cfg, out) -> None:
-    """Layouts of the files checked, and the containers the packed ones are in."""
-    print("\nSmall files (no block of their own):", file=out)
-    print(f" Files with blocks:\t\t{t['files'] - t['staged'] - t['packed']}", file=out)
-    print(f" Staged files:\t\t\t{t['staged']} (an older hfed's, held by their NameNode until packed)", file=out)
-    print(f" Packed files:\t\t\t{t['packed']} in {len(containers)} container(s)", file=out)
-    lost = sum(1 for lb, _, _ in containers.values() if not lb.locations)
-    under = sum(1 for lb, _, _ in containers.values() if 0 < len(lb.locations) < cfg.replication)
-    print(f" Missing containers:\t\t{lost}", file=out)
-    print(f" Under-replicated containers:\t{under}", file=out)
-    ordered = sorted(containers.items(), key=lambda item: item[0])
-    for (ns, _), (lb, count, size) in ordered[:CONTAINERS_LISTED]:
-        print(f"  {ns} {_container_line(lb)}: {count} file(s) here, {size} B", file=out)
-    if len(ordered) > CONTAINERS_LISTED:
-        print(f"  ... and {len(ordered) - CONTAINERS_LISTED} more containers", file=out)
-
-
 def archive_summary(path: str, result) -> str:
     """What `hfed archive PATH` did, in two or three lines."""
     lines = [f"{printable(path)}: {result.staged} small file(s) moved into containers ({human_bytes(result.staged_bytes)}); "
@@ -414,28 +249,6 @@ def archive_summary(path: str, result) -> str:
     if result.errors:
         lines.append(f"  {len(result.errors)} error(s), listed on stderr")
     return "\n".join(lines)
-
-
-def fs_user() -> str:
-    from protos.rpc import current_user
-    return current_user()
-
-
-def _datanode_block(d, out):
-    used_pct = percent(d.used, d.capacity)
-    print(f"Name: {d.id.transfer_address} ({d.id.host_label})", file=out)
-    print(f"Hostname: {d.id.host_label}", file=out)
-    print(f"Uuid: {d.id.uuid}", file=out)
-    if d.id.http_address:
-        print(f"HTTP: http://{d.id.http_address}/ (WebHDFS data, /metrics, /jmx)", file=out)
-    print(f"Configured Capacity: {byte_size(d.capacity)}", file=out)
-    print(f"DFS Used: {byte_size(d.used)}", file=out)
-    print(f"DFS Remaining: {byte_size(d.remaining)}", file=out)
-    print(f"DFS Used%: {used_pct}", file=out)
-    print(f"DFS Remaining%: {percent(d.remaining, d.capacity)}", file=out)
-    print(f"Blocks of this namespace: {d.num_blocks}", file=out)
-    print(f"Last contact: {contact_time(d.last_heartbeat_ms_ago)}", file=out)
-    print(file=out)
 
 
 HDFS_HEAP_MODEL = "150 B/object"   # namenode.budget.HDFS_BYTES_PER_OBJECT, the usual HDFS sizing rule
@@ -518,59 +331,6 @@ def namenode_memory_columns(s) -> tuple[str, str, str]:
     used += [100 * s.objects / s.max_objects] if s.max_objects else []
     budget = "FULL" if s.budget_refusal else f"{max(used):.0f}%" if used else "none"
     return str(s.objects), human_size(s.rss_bytes).replace(" ", ""), budget
-
-
-def dfsadmin_report(cfg, stats, out=sys.stdout) -> list[str]:
-    """`dfsadmin -report`: cluster totals, then each namespace with its DataNodes.
-    ``stats`` is session.stats(): (nameservice, GetStatsResponse or the Exception).
-    Returns the namespaces that are down."""
-    up = [(ns, s) for ns, s in stats if not isinstance(s, BaseException)]
-    down = [ns for ns, s in stats if isinstance(s, BaseException)]
-    # Every DataNode serves every namespace: totals from any namespace that answered.
-    nodes = {}
-    for _, s in up:
-        for d in s.datanodes:
-            if d.alive:
-                nodes.setdefault(d.id.uuid, d)
-    capacity = sum(d.capacity for d in nodes.values())
-    used = sum(d.used for d in nodes.values())
-    remaining = sum(d.remaining for d in nodes.values())
-    print(f"Cluster {cfg.cluster_id}: {len(stats)} namespaces ({len(up)} up, {len(down)} down)", file=out)
-    print(security_summary(cfg), file=out)
-    print(f"Configured Capacity: {byte_size(capacity)}", file=out)
-    print(f"DFS Remaining: {byte_size(remaining)}", file=out)
-    print(f"DFS Used: {byte_size(used)}", file=out)
-    print(f"DFS Used%: {percent(used, capacity)}", file=out)
-    print(f"Live datanodes: {len(nodes)}", file=out)
-    for ns, s in stats:
-        mounts = ", ".join(p for p, owner in cfg.mounts if owner == ns) or "(no mounts)"
-        address = cfg.nameservices[ns].address if ns in cfg.nameservices else "?"
-        print("-" * 49, file=out)
-        if isinstance(s, BaseException):
-            reason = " ".join(str(s).split()) or type(s).__name__
-            print(f"Namespace {ns} at {address} ({mounts}): DOWN", file=out)
-            print(f"  {reason}", file=out)
-            continue
-        print(f"Namespace {ns} at {address} ({mounts}): UP", file=out)
-        print(f"Block pool: {s.pool_id}", file=out)
-        if s.http_address:
-            print(f"Status page: http://{s.http_address}/ (and /metrics, /jmx)", file=out)
-        print(f"Files: {s.files}   Directories: {s.directories}   Blocks: {s.blocks}", file=out)
-        _namespace_memory(s, out)
-        _small_files_report(s, cfg.replication, out)
-        print(f"Under replicated blocks: {s.under_replicated}", file=out)
-        print(f"Blocks with corrupt replicas: {s.corrupt_replicas}", file=out)
-        print(f"Missing blocks: {s.missing}", file=out)
-        print(f"Pending replications: {s.pending_replications}", file=out)
-        live = sorted((d for d in s.datanodes if d.alive), key=lambda d: d.id.host_label)
-        dead = sorted((d for d in s.datanodes if not d.alive), key=lambda d: d.id.host_label)
-        print(f"\nLive datanodes ({len(live)}):" + ("\n" if live else ""), file=out)
-        for d in live:
-            _datanode_block(d, out)
-        print(f"Dead datanodes ({len(dead)}):" + ("\n" if dead else ""), file=out)
-        for d in dead:
-            _datanode_block(d, out)
-    return down
 
 
 def security_summary(cfg) -> str:

@@ -4,8 +4,9 @@ The mount table picks the NameNode for each path; metadata calls go to it and
 block bytes go to DataNodes (client/datanode_client.py). Mount points and the
 directories above them look like ordinary directories, cannot be deleted or
 renamed, and a rename between namespaces is refused with EXDEV, as in HDFS
-ViewFs. Every error is a Python built-in naming the path and the namespace;
-one namespace being down raises ConnectionError for its paths only.
+ViewFs (mv(recursive=True) copies, verifies, then deletes: client/fs_tree.py).
+Every error is a Python built-in naming the path and the namespace; one
+namespace being down raises ConnectionError for its paths only.
 
 The filesystem holds no connection or client state of its own: that is the
 ClusterSession (client/session.py) it wraps, ``fs.session``. Each method
@@ -20,10 +21,14 @@ from typing import Iterable
 
 from fsspec import AbstractFileSystem
 from fsspec.callbacks import DEFAULT_CALLBACK
+from fsspec.utils import isfilelike
 
+from client import fs_tree
 from client.archive import ArchiveResult, archive
+from client.checksums import file_checksum
 from client.datanode_client import PACKET_SIZE
 from client.file_info import status_to_info
+from client.fs_batch import BatchCalls
 from client.mount_table import Resolved
 from client.namenode_client import NamenodeClient
 from client.session import ClusterSession
@@ -37,7 +42,14 @@ LISTING_PAGE = 1000
 MOUNT_MOVES_FOLLOWED = 3   # times a write follows its path to another namespace before giving up
 
 
-class HfedFileSystem(AbstractFileSystem):
+def _overwrite(mode: str, path) -> bool:
+    """fsspec's write mode: "overwrite" replaces a file, "create" refuses an existing one."""
+    if mode not in ("overwrite", "create"):
+        raise ValueError(f"cannot write {path}: mode must be 'overwrite' or 'create', got {mode!r}")
+    return mode == "overwrite"
+
+
+class HfedFileSystem(BatchCalls, AbstractFileSystem):
     protocol = "hfed"
     root_marker = "/"
     cachable = False
@@ -213,6 +225,16 @@ class HfedFileSystem(AbstractFileSystem):
     def created(self, path) -> datetime.datetime:
         return self.modified(path)
 
+    def checksum(self, path) -> int:
+        """The file's content checksum: its COMPOSITE-CRC32C (`hfed dfs -checksum`) as an int,
+        folded by DataNodes from stored CRCs (client/checksums.py): equal bytes, equal value."""
+        return file_checksum(self.session, self._target(path)).value
+
+    def ukey(self, path) -> str:
+        """A content key: algorithm, length and CRC32C (no mtime: a copy has the same key)."""
+        found = file_checksum(self.session, self._target(path))
+        return f"{found.algorithm}:{found.file_length}:{found.hex}"
+
     # ------------------------------------------------------------ directories
 
     def mkdir(self, path, create_parents=True, permission=0o755, **kwargs) -> None:
@@ -272,10 +294,13 @@ class HfedFileSystem(AbstractFileSystem):
             return False
 
     def rm(self, path, recursive=False, maxdepth=None) -> None:
-        if isinstance(path, (list, tuple)):
-            for p in path:
-                self.rm(p, recursive=recursive, maxdepth=maxdepth)
-            return
+        """fsspec's rm: a path, a list or a glob; a directory needs recursive=True unless it is
+        empty; with maxdepth only entries down to that depth (client/fs_tree.py). No trash:
+        `hfed dfs -rm` moves to the trash (client/trash.py)."""
+        fs_tree.remove(self, path, recursive, maxdepth)
+
+    def _rm_one(self, path, recursive: bool) -> None:
+        """One NameNode delete of one path (a whole tree with recursive)."""
         path = self._path(path)
         self._refuse_protected(path, "delete")
         nn, target = self._namenode_of(path)
@@ -287,11 +312,20 @@ class HfedFileSystem(AbstractFileSystem):
         path = self._path(path)
         if self.isdir(path):
             raise errors.IsADirectory(f"cannot delete {path} as a file: it is a directory", path)
-        self.rm(path)
+        self._rm_one(path, recursive=False)
 
     _rm = rm_file
 
     def mv(self, path1, path2, recursive=False, maxdepth=None, **kwargs) -> None:
+        """fsspec's mv. Within a namespace one rename; between namespaces EXDEV (as HDFS
+        ViewFs), unless recursive=True: then copy, verify every byte, and only then delete
+        the source (client/fs_tree.py)."""
+        fs_tree.move(self, path1, path2, recursive, maxdepth)
+
+    rename = mv
+
+    def _rename(self, path1, path2) -> None:
+        """One rename within a namespace; into ``path2`` when it is a directory (as hdfs dfs -mv)."""
         src, dst = self._path(path1), self._path(path2)
         self._refuse_protected(src, "rename")
         if src == dst:
@@ -309,8 +343,6 @@ class HfedFileSystem(AbstractFileSystem):
         if self.mounts.is_protected(dst):
             raise errors.AccessDenied(f"cannot rename {src} to {dst}: the target is a mount point", dst)
         self.session.namenode(src_ns).rename(src, dst)
-
-    rename = mv
 
     @staticmethod
     def _refuse_cross_namespace(src: str, src_ns: str, dst: str, dst_ns: str) -> None:
@@ -381,13 +413,9 @@ class HfedFileSystem(AbstractFileSystem):
         return {**total, **quotas}
 
     def du(self, path, total=True, maxdepth=None, withdirs=False, **kwargs):
-        """Bytes under ``path``; with total=False, per entry directly under it (as `hdfs dfs -du`)."""
-        path = self._path(path)
-        if total:
-            return self.content_summary(path)["length"]
-        return {entry["name"]: (self.content_summary(entry["name"])["length"]
-                                if entry["type"] == "directory" else entry["size"])
-                for entry in self.ls(path, detail=True)}
+        """fsspec's du: the bytes of the files under ``path``, or with total=False {path: size}
+        of each (directories too, size 0, with withdirs), down to ``maxdepth``."""
+        return fs_tree.disk_usage(self, path, total, maxdepth, withdirs, **kwargs)
 
     # ------------------------------------------------------------------ files
 
@@ -419,17 +447,18 @@ class HfedFileSystem(AbstractFileSystem):
             f.seek(start)
             return f.read(end - start)
 
-    def pipe_file(self, path, value, **kwargs) -> None:
-        """Write ``value`` as the file's content. A small file (0 < size < the namespace's
+    def pipe_file(self, path, value, mode="overwrite", **kwargs) -> None:
+        """Write ``value`` as the file's content; mode="create": FileExistsError if it exists
+        (checked by the NameNode, atomically). A small file (0 < size < the namespace's
         small_file_threshold, unless pack=False) is one entry in a staging container and
         one NameNode call that creates and closes it."""
-        if kwargs.get("pack", True) and not set(kwargs) - {"pack", "permission", "overwrite"}:
-            error = self.pipe_many([(path, value)], overwrite=kwargs.get("overwrite", True),
-                                   permission=kwargs.get("permission", 0o644))[0]
+        overwrite = kwargs.pop("overwrite", True) and _overwrite(mode, path)
+        if kwargs.get("pack", True) and not set(kwargs) - {"pack", "permission"}:
+            error = self.pipe_many([(path, value)], overwrite=overwrite, permission=kwargs.get("permission", 0o644))[0]
             if error is not None:
                 raise error
             return
-        with self.open(path, "wb", **kwargs) as f:
+        with self.open(path, "wb" if overwrite else "xb", **kwargs) as f:
             f.write(value)
 
     def pipe_many(self, items, overwrite=True, permission=0o644) -> list[None | Exception]:
@@ -486,27 +515,38 @@ class HfedFileSystem(AbstractFileSystem):
         return None
 
     def cp_file(self, path1, path2, **kwargs) -> None:
-        with self.open(path1, "rb") as src, self.open(path2, "wb", **kwargs) as dst:
-            while chunk := src.read(PACKET_SIZE * 8):
-                dst.write(chunk)
+        """As fsspec: a directory is created at ``path2`` (copy(recursive=True) hands them
+        over), a file's bytes copied (missing parents created). Between namespaces too."""
+        if self.isdir(path1):
+            self.makedirs(path2, exist_ok=True)
+            return
+        fs_tree.copy_bytes(self, path1, path2, **kwargs)
 
     def put_file(self, lpath, rpath, callback=None, mode="overwrite", **kwargs) -> None:
+        """As fsspec (parents created); mode="create": FileExistsError if ``rpath`` exists."""
         callback = callback or DEFAULT_CALLBACK
+        overwrite = _overwrite(mode, rpath)
         if os.path.isdir(lpath):
             self.makedirs(rpath, exist_ok=True)
             return
         with open(lpath, "rb") as local:
             callback.set_size(os.fstat(local.fileno()).st_size)
-            with self.open(rpath, "xb" if mode == "create" else "wb", **kwargs) as remote:
+            with self.open(rpath, "wb" if overwrite else "xb", **kwargs) as remote:
                 while chunk := local.read(PACKET_SIZE * 8):
                     remote.write(chunk)
                     callback.relative_update(len(chunk))
 
     def get_file(self, rpath, lpath, callback=None, outfile=None, **kwargs) -> None:
+        """As fsspec: a directory becomes a local directory; a file's local parents are created;
+        ``lpath`` may be an open file (or ``outfile`` given)."""
         callback = callback or DEFAULT_CALLBACK
-        if self.isdir(rpath):
+        if outfile is None and isfilelike(lpath):
+            outfile = lpath
+        elif outfile is None and self.isdir(rpath):
             os.makedirs(lpath, exist_ok=True)
             return
+        if outfile is None:
+            os.makedirs(os.path.dirname(os.path.abspath(lpath)), exist_ok=True)
         with self.open(rpath, "rb") as remote:
             callback.set_size(remote.size)
             local = outfile or open(lpath, "wb")
@@ -517,74 +557,6 @@ class HfedFileSystem(AbstractFileSystem):
             finally:
                 if outfile is None:
                     local.close()
-
-    # ---------------------------------------------------------------- batches
-
-    def _batched(self, raw_paths, entry_for) -> list[tuple[str | None, str | None, object]]:
-        """One Batch entry per path (``entry_for(path)``, the path checked), grouped by
-        namespace and chunked by MAX_BATCH. Returns (path, nameservice, result)
-        in the order given; result is the reply or the exception the single call
-        would have raised (a bad path, a down namespace) -- returned, not raised."""
-        out: list = [None] * len(raw_paths)
-        by_ns: dict[str, list[tuple[int, pb.BatchEntry]]] = {}
-        for i, raw in enumerate(raw_paths):
-            path = ns = None
-            try:
-                path = self._path(raw)
-                ns = self.session.resolve(path).nameservice
-                by_ns.setdefault(ns, []).append((i, entry_for(path)))
-                out[i] = (path, ns, None)
-            except errors.HfedError as e:
-                out[i] = (path, ns, e)
-        for ns, todo in by_ns.items():
-            for start in range(0, len(todo), pb.MAX_BATCH):
-                chunk = todo[start:start + pb.MAX_BATCH]
-                try:
-                    replies = self.session.namenode(ns).batch([entry for _, entry in chunk])
-                except errors.HfedError as e:   # e.g. the namespace is down: its paths fail, the others go on
-                    replies = [e] * len(chunk)
-                for (i, _), reply in zip(chunk, replies):
-                    out[i] = (out[i][0], ns, reply)
-        return out
-
-    def info_many(self, path_list) -> list[dict | Exception]:
-        """info() of many paths in one call per namespace (per MAX_BATCH paths), in order."""
-        def entry(path):
-            return pb.BatchEntry(get_file_info=pb.GetFileInfoRequest(path=path))
-        return [status_to_info(result.status, path, ns) if not isinstance(result, Exception)
-                else self._info_without_status(path, result) if path else result
-                for path, ns, result in self._batched(list(path_list), entry)]
-
-    def mkdirs_many(self, path_list, permission=0o755, create_parents=True) -> list[None | Exception]:
-        """mkdir() of many paths in few calls: None where it worked, else the exception, in order."""
-        def entry(path):
-            parents = create_parents or self.mounts.is_mount_point(path) or self.mounts.is_protected(
-                paths.parent_of(path))   # as mkdir(): a mount point's directory may not exist yet
-            return pb.BatchEntry(mkdirs=pb.MkdirsRequest(path=path, permission=permission, create_parent=parents))
-        return [result if isinstance(result, Exception) else None
-                for _, _, result in self._batched(list(path_list), entry)]
-
-    def touch_many(self, path_list, overwrite=True, permission=0o644, replication=0) -> list[None | Exception]:
-        """Create many empty files (Create, then Complete, batched): None where
-        it worked, else the exception the single call would raise, in order."""
-        def create(path):
-            if self.mounts.is_protected(path):
-                raise errors.IsADirectory(f"cannot create {path}: it is a mount point or holds one", path)
-            return pb.BatchEntry(create=pb.CreateRequest(
-                path=path, permission=permission, overwrite=overwrite, create_parent=True,
-                replication=replication or 0, client_name=self.session.client_name))
-
-        def complete(path):
-            return pb.BatchEntry(complete=pb.CompleteRequest(path=path, client_name=self.session.client_name))
-        raw = list(path_list)
-        results = [r if isinstance(r, Exception) else None for _, _, r in self._batched(raw, create)]
-        created = [i for i, r in enumerate(results) if r is None]
-        for i, (_, _, done) in zip(created, self._batched([raw[i] for i in created], complete)):
-            if isinstance(done, Exception):
-                results[i] = done
-            elif not done.completed:   # an empty file has no block to wait for
-                results[i] = errors.HfedError(f"{raw[i]}: the NameNode did not close the new file")
-        return results
 
     # -------------------------------------------------------------- for the CLI
 

@@ -11,6 +11,8 @@ import socket
 import time
 from typing import NamedTuple
 
+import crc32c
+
 from datanode.storage import BPC, BlockStorage, Replica, block_name
 from protos import checksum, datatransfer, errors
 from protos import hfed_pb2 as pb
@@ -97,6 +99,29 @@ def send_range(sock: socket.socket, replica: Replica, files: tuple, start: int, 
         pos += n
         if last:
             return
+
+
+def replica_crc(replica: Replica, files: tuple, length: int, host_label: str, writing: bool = False) -> int:
+    """CRC32C of the first ``length`` bytes of a replica (check_files passed for ``length``),
+    folded from the chunk CRCs in its meta file: only a partial last chunk (``length`` short
+    of a stored chunk's end) is read and checksummed; at a finalized replica's end the stored
+    CRC of its short last chunk covers it exactly (``writing``: that chunk may still grow,
+    so it is read)."""
+    data_file, meta_file = files
+    tail = length % BPC if writing or length < replica.num_bytes else 0
+    stored = length - tail
+    want = datatransfer.crc_bytes(stored)
+    crcs = os.pread(meta_file.fileno(), want, checksum.HEADER_SIZE)
+    if len(crcs) != want:
+        raise ChecksumError(f"the checksums of replica {replica} are truncated on disk on DataNode {host_label}"
+                            f" ({len(crcs) // checksum.CRC_SIZE} of {want // checksum.CRC_SIZE})")
+    value = checksum.chunks_crc(crcs, stored)
+    if tail:
+        data = os.pread(data_file.fileno(), tail, stored)
+        if len(data) != tail:
+            raise ChecksumError(f"replica {replica} shrank on DataNode {host_label} while being read")
+        value = checksum.combine(value, crc32c.crc32c(data), tail)
+    return value
 
 
 class Chunk(NamedTuple):

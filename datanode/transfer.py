@@ -3,7 +3,8 @@
 One thread per connection, serving its requests one after another: READ sends
 a replica's stored CRCs and its bytes (datanode/reading.py), WRITE runs a pipeline
 stream (datanode/pipeline.py), SHORT_CIRCUIT hands a verified replica's path
-to a client on this host. Blocking threads keep the byte path out of the event
+to a client on this host, BLOCK_CHECKSUM folds a replica's stored CRCs into
+the CRC32C of its bytes (no data read). Blocking threads keep the byte path out of the event
 loop (socket and disk I/O and CRCs release the GIL); the replica maps
 still change only on the event loop, reached through ``on_loop``.
 """
@@ -17,11 +18,11 @@ import threading
 from datanode.block_keys import BlockKeyRing
 from datanode.metrics import DataNodeActivity, is_local_peer
 from datanode.pipeline import WriteReceiver
-from datanode.reading import check_files, open_readable, read_end, replica_chunks, send_range
+from datanode.reading import check_files, open_readable, read_end, replica_chunks, replica_crc, send_range
 from datanode.storage import BPC, BlockStorage, Replica, block_name
 from protos import datatransfer as dt, security, tls
 from protos import hfed_pb2 as pb
-from protos.errors import AccessDenied, ChecksumError, HfedError
+from protos.errors import AccessDenied, BlockMissing, ChecksumError, HfedError
 from protos.log_limit import RateLimitedLog
 from protos.pipeline import PipelineStream
 
@@ -184,6 +185,9 @@ class TransferServer:
         try:
             if op == dt.Op.READ:
                 return self._read(conn, body, peer)
+            if op == dt.Op.BLOCK_CHECKSUM:
+                dt.send_reply(conn, self._block_checksum(body))
+                return True
             dt.send_reply(conn, self._short_circuit(body))
             return True
         except HfedError as e:
@@ -220,6 +224,32 @@ class TransferServer:
                 log.warning("READ of %s: %s", replica, e)
                 dt.send_failed_packet(conn, e)
             return True
+        finally:
+            for f in files:
+                f.close()
+
+    # ------------------------------------------------------------ block checksum
+
+    def _block_checksum(self, request: pb.BlockChecksumRequest) -> pb.BlockChecksumResponse:
+        """CRC32C of the replica's first ``length`` bytes (0: all) from its stored chunk CRCs,
+        under the same READ token as a read. A replica shorter than asked (a write not that
+        far yet, a bad length) is BlockMissing, a truncated one ChecksumError: the client
+        asks another replica (and reports a corrupt one, as a reader does)."""
+        self.check_token(request.token, request.block, security.READ)
+        replica, writing, files = open_readable(self.storage, request.block)
+        try:
+            length = request.length or replica.num_bytes
+            if length > replica.num_bytes:
+                raise BlockMissing(f"block {replica} has {replica.num_bytes} bytes on DataNode "
+                                   f"{self.storage.host_label}, not the {length} asked for")
+            try:
+                check_files(replica, files, length, self.storage.host_label)
+                crc = replica_crc(replica, files, length, self.storage.host_label, writing)
+            except ChecksumError as e:
+                if writing:    # its files are still growing: not corrupt, just not there yet
+                    raise BlockMissing(str(e)) from None
+                raise          # the client reports it, as a reader does
+            return pb.BlockChecksumResponse(crc32c=crc, length=length, bytes_per_checksum=BPC)
         finally:
             for f in files:
                 f.close()

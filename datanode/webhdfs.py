@@ -21,19 +21,19 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 
-import crc32c
 from aiohttp import web
 
+from client.checksums import path_checksum
+from client.webhdfs import shapes
 from client.webhdfs.auth import Sessions, identify
 from client.webhdfs.operations import FILE_PERMISSION, MAX_REPLICATION
 from client.webhdfs.params import PREFIX, Params, request_path
-from client.webhdfs.shapes import file_checksum, illegal_argument, remote_exception
+from client.webhdfs.shapes import illegal_argument, remote_exception
 from protos import errors
 
 log = logging.getLogger("hfed.datanode.webhdfs")
 CHUNK = 1 << 20          # bytes handed to or taken from the client library per thread hop
 WORKERS = 16
-CHECKSUM_ALGORITHM = "COMPOSITE-CRC32C"   # HDFS's block-size-independent file checksum
 
 
 class Endpoint:
@@ -116,14 +116,13 @@ async def read_file(endpoint: Endpoint, request, path, params, caller) -> web.St
 
 
 async def checksum_file(endpoint: Endpoint, request, path, params, caller) -> web.Response:
-    """CRC32C of the whole file: the same value whatever the block size (HDFS's COMPOSITE-CRC32C)."""
-    def compute() -> bytes:
-        with endpoint.sessions.using(caller) as fs, fs.open(path, "rb") as reader:
-            value = 0
-            while chunk := reader.read(CHUNK):
-                value = crc32c.crc32c(chunk, value)
-        return value.to_bytes(4, "big")
-    return web.json_response(file_checksum(CHECKSUM_ALGORITHM, await endpoint.call(compute)))
+    """HDFS's COMPOSITE-CRC32C: the CRC32C of the whole file, whatever the block size, folded by
+    the DataNodes from their stored CRCs (client/checksums.py): no file data is read."""
+    def compute():
+        with endpoint.sessions.using(caller) as fs:
+            return path_checksum(fs.session, path)
+    found = await endpoint.call(compute)
+    return web.json_response(shapes.file_checksum(found.algorithm, found.bytes))
 
 
 # ------------------------------------------------------------------ writing

@@ -220,6 +220,13 @@ class BlockMap:
                 self.extra_replicas[int(slot)].discard(number)
         return np.concatenate(found)
 
+    def block_ids_on(self, uuid: str) -> list[int]:
+        """Ids of the blocks with a good replica on DataNode ``uuid``."""
+        number = self._numbers.get(uuid)
+        if number is None:
+            return []
+        return np.frombuffer(self.ids, dtype=np.int64)[self._slots_on(number)].tolist()
+
     def replica_count(self, uuid: str) -> int:
         number = self._numbers.get(uuid)
         return 0 if number is None else len(self._slots_on(number))

@@ -7,6 +7,11 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+# Admin states, in HDFS's words (DatanodeReport.admin_state; namenode/decommission.py moves them).
+NORMAL = "Normal"
+DECOMMISSIONING = "Decommission in progress"
+DECOMMISSIONED = "Decommissioned"
+
 
 @dataclass
 class DatanodeInfo:
@@ -21,6 +26,8 @@ class DatanodeInfo:
     active_transfers: int = 0
     reported: bool = False            # sent a full block report since registering
     http_address: str = ""            # its HTTP server (WebHDFS data endpoint, /metrics); "" none
+    admin_state: str = NORMAL         # decommissioning: no new replicas here, its replicas copied elsewhere
+    decommission_wait: str = ""       # why decommissioning cannot finish yet ("" while it progresses)
     commands: deque = field(default_factory=deque)
 
 
@@ -60,6 +67,10 @@ class DatanodeRegistry:
 
     def live(self) -> list[DatanodeInfo]:
         return [n for n in self.nodes.values() if n.alive]
+
+    def in_service(self) -> list[DatanodeInfo]:
+        """Live DataNodes that take new replicas (not being or done being decommissioned)."""
+        return [n for n in self.nodes.values() if n.alive and n.admin_state == NORMAL]
 
     def is_live(self, uuid: str) -> bool:
         node = self.nodes.get(uuid)

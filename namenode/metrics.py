@@ -20,6 +20,7 @@ import time
 from prometheus_client import CollectorRegistry, Histogram
 
 from namenode import stats
+from namenode.datanodes import DECOMMISSIONED, DECOMMISSIONING
 from namenode.namesystem import Namesystem
 from protos.metrics_http import Bean, BeanCollector
 
@@ -131,7 +132,9 @@ def namesystem_beans(fsn: Namesystem, figures: dict, rows: list[stats.DatanodeRo
                      "LastCheckpointTime": wall_clock_ms(journal.last_checkpoint) if journal else 0,
                      "LastWrittenTransactionId": journal.last_txid if journal else 0,
                      "TotalLoad": sum(r.node.active_transfers for r in live)}
-    state = {**common, "FSState": "safeMode" if fsn.safemode.on else "Operational"}
+    state = {**common, "FSState": "safeMode" if fsn.safemode.on else "Operational",
+             "NumDecommissioningDataNodes": sum(r.node.admin_state == DECOMMISSIONING for r in live),
+             "NumDecomLiveDataNodes": sum(r.node.admin_state == DECOMMISSIONED for r in live)}
     info = {"ClusterId": fsn.cluster_id, "BlockPoolId": fsn.pool_id, "NNStartedTimeInMillis": figures["started_ms"],
             "Safemode": fsn.safemode.status(fsn)["reason"] if fsn.safemode.on else ""}
     return [Bean(NN + "FSNamesystem", fs_namesystem, record="FSNamesystem", help=HELP),

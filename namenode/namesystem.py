@@ -11,10 +11,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from namenode import ops, subtree
+from namenode import decommission, ops, subtree
 from namenode.edits import Edit
 from namenode.blocks import BlockInfo, BlockMap, RemovedBlock
-from namenode.datanodes import DatanodeRegistry
+from namenode.datanodes import NORMAL, DatanodeRegistry
 from namenode.namespace import Inode, Namespace
 from namenode.quotas import Quotas
 from namenode.safemode import SafeMode
@@ -97,6 +97,8 @@ class Namesystem:
         self.mount_table = None         # namenode.mounts.ClusterMounts: this NameNode's copy of the cluster's
         self.moves: dict = {}           # move id -> namenode.subtree.MoveMap, moves into this namespace
         self.fences: dict[str, str] = {}   # subtree being moved away -> move id (memory only)
+        self.datanode_exclude: frozenset[str] = frozenset()   # [datanodes] exclude (namenode/decommission.py)
+        self.config_source = ""         # the config file -refreshNodes re-reads, set by the server
         self.quotas = Quotas(ops.APPLY)  # directory quotas and their counted usage (namenode/quotas.py)
 
     def check_room(self, path: str) -> None:
@@ -217,15 +219,18 @@ class Namesystem:
         return queued
 
     def live_locations(self, block: BlockInfo, client_host: str = "") -> list:
-        """Live DataNodes with a good replica, the client's own host first."""
+        """Live DataNodes with a good replica, the client's own host first, decommissioning ones last."""
         nodes = [self.datanodes.nodes[u] for u in block.replicas if self.datanodes.is_live(u)]
-        nodes.sort(key=lambda n: (n.host_label != client_host, n.active_transfers, n.host_label))
+        nodes.sort(key=lambda n: (n.admin_state != NORMAL, n.host_label != client_host, n.active_transfers,
+                                  n.host_label))
         return nodes
 
     # --------------------------------------------------- DataNode protocol
     def register_datanode(self, uuid: str, host_label: str, address: str, http_address: str = ""):
         self.blocks.drop_datanode(uuid)           # its next full report rebuilds them
-        return self.datanodes.register(uuid, host_label, address, self.monotonic(), http_address)
+        node = self.datanodes.register(uuid, host_label, address, self.monotonic(), http_address)
+        decommission.on_register(self, node)
+        return node
 
     def block_report(self, uuid: str, reported: list[tuple[int, int, int]]) -> None:
         """Full report: the DataNode holds exactly these (block_id, gs, num_bytes)."""

@@ -259,9 +259,9 @@ class Packer:
         for block, _nodes, _raw in containers.values():
             for uuid in block.replicas:
                 votes[uuid] = votes.get(uuid, 0) + 1
-        live = self.fsn.datanodes.live()
+        live = self.fsn.datanodes.in_service()      # the runner writes the new container's first replica
         if not live:
-            raise HfedError(f"namespace {self.fsn.nameservice}: no live DataNode to pack small files")
+            raise HfedError(f"namespace {self.fsn.nameservice}: no live in-service DataNode to pack small files")
         return max(live, key=lambda n: votes.get(n.uuid, 0))
 
     def on_packed(self, block_id: int, num_bytes: int, offsets, failed: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from namenode.blocks import choose_targets
+from namenode.datanodes import NORMAL
 from namenode.namesystem import Namesystem, TransferCmd
 
 PENDING_TIMEOUT = 30.0     # seconds before an unreported transfer is retried
@@ -50,8 +51,10 @@ def _check_block(fsn: Namesystem, block_id: int, now: float) -> str:
         return "skip"
     expected = inode.replication
     live = fsn.live_locations(block)
+    # Replicas on decommissioning DataNodes are sources, but do not count (namenode/decommission.py).
+    counted = [n for n in live if n.admin_state == NORMAL]
     in_flight = fsn.pending.get(block_id, (set(), 0))[0]
-    missing = expected - len(live) - len(in_flight)
+    missing = expected - len(counted) - len(in_flight)
     if missing > 0:
         if not live:
             return "retry"   # no source: missing until some DataNode reports it
@@ -59,7 +62,7 @@ def _check_block(fsn: Namesystem, block_id: int, now: float) -> str:
                                                    if u in fsn.datanodes.nodes}
         holders |= {fsn.datanodes.nodes[u].host_label for u in fsn.blocks.corrupt.get(block_id, ())
                     if u in fsn.datanodes.nodes}
-        targets = choose_targets(missing, fsn.datanodes.live(), exclude_hosts=holders)
+        targets = choose_targets(missing, fsn.datanodes.in_service(), exclude_hosts=holders)
         if not targets:
             fsn.delete_corrupt_replicas(block)    # frees a host once the deletion is reported
             return "retry"
@@ -68,12 +71,12 @@ def _check_block(fsn: Namesystem, block_id: int, now: float) -> str:
         source.active_transfers += 1
         fsn.pending[block_id] = (in_flight | {t.uuid for t in targets}, now + PENDING_TIMEOUT)
         return "scheduled"
-    if len(live) > expected and not in_flight:
-        # Excess: drop replicas from the fullest DataNodes.
-        for node in sorted(live, key=lambda n: n.remaining)[:len(live) - expected]:
+    if len(counted) > expected and not in_flight:
+        # Excess: drop replicas from the fullest DataNodes (a decommissioning one keeps its copies).
+        for node in sorted(counted, key=lambda n: n.remaining)[:len(counted) - expected]:
             fsn.blocks.remove_replica(block_id, node.uuid)
             fsn.queue_delete(node.uuid, block_id, block.generation_stamp, block.num_bytes)
-    if len(live) >= expected and fsn.blocks.corrupt.get(block_id):
+    if len(counted) >= expected and fsn.blocks.corrupt.get(block_id):
         fsn.delete_corrupt_replicas(block)        # enough good copies again
     return "ok"
 

@@ -18,7 +18,8 @@ from pathlib import Path
 from protos import config as config_mod, http_server, paths, rpc, rpc_errors, security
 from protos.errors import HfedError
 from protos.rpc import aio_server, current_user, write_address_file
-from namenode import auth, budget as budget_mod, http_app, journal as journal_mod, replication
+from namenode import (auth, budget as budget_mod, decommission, http_app, journal as journal_mod, replication,
+                      trash_emptier)
 from namenode.delegation import DelegationTokens
 from namenode.metrics import NamenodeMetrics
 from namenode.block_keys import BlockKeys
@@ -67,6 +68,7 @@ def build_namesystem(cfg: config_mod.ClusterConfig, nameservice: str, recover: b
     fsn.ns.supergroup = cfg.security.supergroup
     fsn.mount_table = ClusterMounts(nameservice, cfg, ns_cfg.meta_dir)
     fsn.user_token_lifetime = cfg.security.user_token_lifetime
+    fsn.config_source, fsn.datanode_exclude = cfg.source, frozenset(cfg.datanode_exclude)   # -refreshNodes
     if cfg.security.tokens:
         fsn.delegation = DelegationTokens(security.ensure_secret(cfg.secret_path()), nameservice,
                                           ns_cfg.meta_dir or None, cfg.security.delegation_renew_interval,
@@ -129,6 +131,7 @@ async def monitor(fsn: Namesystem, interval: float) -> None:
                 log.info("%s: enough blocks reported, leaving safe mode", fsn.nameservice)
             if not fsn.safemode.on:     # block locations are incomplete until then
                 replication.tick(fsn)
+                decommission.check(fsn)
                 for path in fsn.recover_expired_leases():
                     log.warning("lease on %s expired (writer silent past the hard limit): file closed", path)
         except Exception:  # noqa: BLE001 - a monitor bug must not stop the NameNode
@@ -181,6 +184,8 @@ async def serve(cfg: config_mod.ClusterConfig, nameservice: str, address_file: s
     packer = asyncio.create_task(fsn.packer.run())
     tasks = [asyncio.create_task(monitor(fsn, min(cfg.heartbeat_interval, 1.0))),
              asyncio.create_task(follow_holder(fsn.mount_table, cfg, min(cfg.heartbeat_interval, 1.0)))]
+    emptier = asyncio.create_task(trash_emptier.run(fsn, fsn.mount_dirs, cfg.trash_interval,
+                                                    cfg.trash_checkpoint_interval)) if cfg.trash_interval > 0 else None
     if fsn.journal is not None:
         tasks.append(asyncio.create_task(checkpointer(fsn, cfg.checkpoint_txns, cfg.checkpoint_period)))
     await stop.wait()
@@ -188,6 +193,8 @@ async def serve(cfg: config_mod.ClusterConfig, nameservice: str, address_file: s
     tasks[0].cancel()
     tasks[1].cancel()
     packer.cancel()
+    if emptier is not None:
+        emptier.cancel()
     await http_runner.cleanup()
     await server.stop(grace=1.0)
     if fsn.journal is not None:

@@ -11,6 +11,7 @@ from namenode.auth import Authenticator
 from namenode.handlers import translated
 from namenode.mounts import caller_version
 from namenode.move_service import MoveRpcs
+from namenode.admin_service import AdminRpcs
 from namenode.quota_service import QuotaRpcs
 from namenode.namesystem import DeleteCmd, LinkCmd, Namesystem, TransferCmd, VerifyCmd
 from protos.mount_state import MountState
@@ -70,7 +71,7 @@ def _routed_paths(request):
     return () if path is None else ((path, not isinstance(request, _READS)),)
 
 
-class ClientProtocolServicer(QuotaRpcs, MoveRpcs, pb_grpc.ClientProtocolServicer):
+class ClientProtocolServicer(QuotaRpcs, MoveRpcs, AdminRpcs, pb_grpc.ClientProtocolServicer):
     PROTOCOL = "ClientProtocol"      # names its RPCs in metrics
 
     def __init__(self, fsn: Namesystem, auth: Authenticator, tls: bool = False):
@@ -291,7 +292,7 @@ class ClientProtocolServicer(QuotaRpcs, MoveRpcs, pb_grpc.ClientProtocolServicer
         fsn = self.fsn
         nodes = [pb.DatanodeReport(id=datanode_id(row.node), alive=row.alive, capacity=row.capacity, used=row.used,
                                    remaining=row.remaining, last_heartbeat_ms_ago=int(row.last_heartbeat_s_ago * 1000),
-                                   num_blocks=row.num_blocks)
+                                   num_blocks=row.num_blocks, admin_state=row.node.admin_state)
                  for row in stats.datanode_rows(fsn)]
         caller = self._caller(context)
         return pb.GetStatsResponse(datanodes=nodes, auth_mode=self.auth.mode, tls=self.tls, caller=caller.user,

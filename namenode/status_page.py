@@ -19,6 +19,7 @@ import urllib.parse
 from aiohttp import web
 
 from namenode import stats
+from namenode.datanodes import NORMAL
 from namenode.metrics import wall_clock_ms
 from namenode.namespace import mode_string
 from namenode.namesystem import Namesystem
@@ -125,6 +126,11 @@ def overview(fsn: Namesystem, security: str) -> str:
     return f"<h2>Overview</h2><table>{rows(pairs)}</table>" + datanodes_table(nodes)
 
 
+def _admin(node) -> str:
+    """', Decommission in progress' or ', Decommissioned' (namenode/decommission.py); '' in service."""
+    return "" if node.admin_state == NORMAL else f", {esc(node.admin_state)}"
+
+
 def datanodes_table(nodes: list[stats.DatanodeRow]) -> str:
     head = ("<tr><th>Host</th><th>Data transfer</th><th>HTTP</th><th>State</th><th>Last heartbeat</th>"
             "<th>Capacity</th><th>Used</th><th>Remaining</th><th>Used %</th><th>Blocks</th></tr>")
@@ -136,7 +142,7 @@ def datanodes_table(nodes: list[stats.DatanodeRow]) -> str:
         percent = f"{100 * n.used / n.capacity:.1f}%" if n.capacity else "-"
         out.append(f'<tr class={"live" if n.alive else "dead"}><td>{esc(node.host_label)}</td>'
                    f"<td>{esc(node.transfer_address)}</td><td>{http}</td>"
-                   f"<td>{'live' if n.alive else 'dead'}</td><td class=n>{n.last_heartbeat_s_ago:.1f} s ago</td>"
+                   f"<td>{'live' if n.alive else 'dead'}{_admin(node)}</td><td class=n>{n.last_heartbeat_s_ago:.1f} s ago</td>"
                    f"<td class=n>{size(n.capacity)}</td><td class=n>{size(n.used)}</td>"
                    f"<td class=n>{size(n.remaining)}</td><td class=n>{percent}</td>"
                    f"<td class=n>{n.num_blocks:,}</td></tr>")

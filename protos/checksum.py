@@ -13,6 +13,11 @@ so the stored chunk CRCs are folded pairwise with numpy into the CRC of the
 whole buffer and compared with one fast library call over the data (the crc32c
 package: hardware CRC, any buffer without a copy, the GIL released). Only on
 a mismatch does it walk the chunks to name the first bad one.
+
+The same composition gives content checksums without reading data: a DataNode
+folds a replica's stored chunk CRCs into the CRC of its bytes (``chunks_crc``)
+and a client joins the blocks' CRCs (``combine``) into the CRC32C of the whole
+file, the same value whatever the block size (HDFS's COMPOSITE-CRC32C).
 """
 from __future__ import annotations
 
@@ -78,6 +83,35 @@ def verify(data, checksums: bytes, offset: int, where: str,
         if expected[i:i + CRC_SIZE] != checksums[i:i + CRC_SIZE]:
             bad = offset + (i // CRC_SIZE) * bytes_per_checksum
             raise ChecksumError(f"checksum mismatch in {where} at offset {bad}")
+
+
+def combine(crc1: int, crc2: int, len2: int) -> int:
+    """CRC32C of A + B from crc1 = CRC32C(A), crc2 = CRC32C(B) and len(B) (zlib's crc32_combine
+    for CRC32C): crc1 shifted past len2 zero bytes, one power-of-two operator per set bit of
+    len2, xor crc2. The pre/post inversion of the CRC cancels out in the xor."""
+    if len2 < 0:
+        raise ValueError(f"negative length {len2}")
+    shifted, bit = crc1, 0
+    while len2 >> bit:
+        if (len2 >> bit) & 1:
+            shifted = _apply(_operator(1 << bit), shifted)
+        bit += 1
+    return shifted ^ crc2
+
+
+def chunks_crc(crcs: bytes, length: int, bytes_per_checksum: int = BYTES_PER_CHECKSUM) -> int:
+    """CRC32C of ``length`` bytes from their big-endian chunk CRCs (as stored in a meta file:
+    one per ``bytes_per_checksum`` bytes, the last chunk may be short). ValueError if the
+    CRCs do not cover exactly ``length`` bytes."""
+    chunks = -(-length // bytes_per_checksum)
+    if len(crcs) != chunks * CRC_SIZE:
+        raise ValueError(f"{len(crcs) // CRC_SIZE} checksums for {length} bytes in {chunks} chunks")
+    values = np.frombuffer(crcs, dtype=">u4").astype(np.uint32)
+    full = length // bytes_per_checksum
+    value = _combine(values[:full], bytes_per_checksum)
+    if full < chunks:
+        value = combine(value, int(values[full]), length - full * bytes_per_checksum)
+    return value
 
 
 # ------------------------------------------------- CRC composition (numpy)

@@ -35,6 +35,10 @@
     path = "/user"
     nameservice = "ns-a"
 
+    [datanodes]
+    exclude = ["host-3"]          # optional: DataNodes (host labels or uuids) to decommission at the
+                                  # next `hfed dfsadmin -refreshNodes` (HDFS's dfs.hosts.exclude)
+
     [datanodes.host-1]            # one DataNode per host label
     data_dir = "/var/hfed/host-1"
     address = "127.0.0.1:0"       # port 0: any free port
@@ -43,6 +47,10 @@
 
     [client]
     host = "host-1"               # this client's host label (or env HFED_HOST)
+
+    [fs.trash]                    # HDFS's keys, spelled as in core-site.xml (client/trash.py)
+    interval = 0                  # fs.trash.interval: minutes `hfed dfs -rm` keeps deleted paths (0: no trash)
+    checkpoint.interval = 0       # fs.trash.checkpoint.interval: minutes between checkpoints (0: the interval)
 
     [security]                    # protos/security.py; README "Security"
     auth = "token"                # "token": every call proves its user; "simple": callers say who they are
@@ -146,6 +154,7 @@ class ClusterConfig:
     nameservices: dict[str, NameserviceConfig]
     mounts: list[tuple[str, str]]
     datanodes: dict[str, DatanodeConfig] = field(default_factory=dict)
+    datanode_exclude: list[str] = field(default_factory=list)   # [datanodes] exclude: to decommission
     fallback: str | None = None
     mount_holder: str | None = None     # None: the fallback, else the first nameservice by name
     block_size: int = 128 << 20
@@ -168,6 +177,8 @@ class ClusterConfig:
     compact_live_fraction: float = 0.5  # containers with less live data than this are rewritten
     client_host: str = ""
     webhdfs_address: str = "127.0.0.1:0"   # the WebHDFS gateway (`hfed webhdfs`, started by `cluster up`)
+    trash_interval: float = 0.0             # fs.trash.interval, minutes (0: `dfs -rm` deletes at once, as HDFS)
+    trash_checkpoint_interval: float = 0.0  # fs.trash.checkpoint.interval, minutes (0: trash_interval)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     source: str = ""
 
@@ -247,7 +258,10 @@ def from_dict(raw: dict, source: str = "<dict>") -> ClusterConfig:
         fail(f"mount_holder names unknown nameservice {top['mount_holder']!r} "
              f"(known: {', '.join(sorted(nameservices))})")
     datanodes = {}
+    exclude = _exclude_list(check.table(raw, "datanodes").get("exclude", []), fail)
     for label, dn in check.table(raw, "datanodes").items():
+        if label == EXCLUDE_KEY:
+            continue
         where = f"datanodes.{label}."
         check.is_table(dn, where[:-1])
         check.known(dn, _DATANODE, where)
@@ -264,10 +278,37 @@ def from_dict(raw: dict, source: str = "<dict>") -> ClusterConfig:
     if small_file_threshold and pack_bytes < HEADER_SIZE + small_file_threshold:
         fail(f"pack_bytes = {pack_bytes} cannot hold one small file of small_file_threshold = "
              f"{small_file_threshold} bytes; raise pack_bytes or lower small_file_threshold")
-    return ClusterConfig(nameservices=nameservices, mounts=mounts, datanodes=datanodes, fallback=fallback,
+    return ClusterConfig(nameservices=nameservices, mounts=mounts, datanodes=datanodes, datanode_exclude=exclude,
+                         fallback=fallback,
                          client_host=check.value(client, "host", _CLIENT["host"], "client."),
                          security=_security(check.table(raw, "security"), fail, check),
-                         source=source, **top)
+                         source=source, **_trash(check.table(raw, "fs"), check), **top)
+
+
+def _trash(raw: dict, check: "_Checker") -> dict:
+    """[fs.trash] interval and checkpoint.interval (HDFS's fs.trash.* keys), in minutes."""
+    check.known(raw, {"trash"}, "fs.")
+    trash = check.table(raw, "trash", "fs.")
+    check.known(trash, {"interval", "checkpoint"}, "fs.trash.")
+    checkpoint = check.table(trash, "checkpoint", "fs.trash.")
+    check.known(checkpoint, {"interval"}, "fs.trash.checkpoint.")
+    interval = check.value(trash, "interval", _TRASH_MINUTES, "fs.trash.")
+    every = check.value(checkpoint, "interval", _TRASH_MINUTES, "fs.trash.checkpoint.")
+    if every > interval:
+        check.fail(f"fs.trash.checkpoint.interval = {every} exceeds fs.trash.interval = {interval} "
+                   f"(a checkpoint cannot be taken less often than trash is emptied)")
+    return {"trash_interval": interval, "trash_checkpoint_interval": every}
+
+
+EXCLUDE_KEY = "exclude"    # in [datanodes]: a list, so no DataNode can be labelled so
+
+
+def _exclude_list(value, fail) -> list[str]:
+    """[datanodes] exclude: host labels or uuids of DataNodes to decommission."""
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        fail(f"datanodes.exclude = {_show(value)}: expected a list of DataNode host labels or uuids "
+             f"(strings), e.g. exclude = [\"host-3\"]")
+    return list(value)
 
 
 def _security(raw: dict, fail, check: "_Checker | None" = None) -> SecurityConfig:
@@ -325,7 +366,8 @@ _TOP = {
     "compact_live_fraction": _Key("fraction", 0.5, 0, 1),
     "webhdfs_address": _Key("address", "127.0.0.1:0"),
 }
-_TOP_KEYS = {*_TOP, "nameservices", "mounts", "datanodes", "client", "security"}
+_TOP_KEYS = {*_TOP, "nameservices", "mounts", "datanodes", "client", "security", "fs"}
+_TRASH_MINUTES = _Key("minutes", 0.0, 0)
 _NAMESERVICE = {"address": _Key("address"), "meta_dir": _Key("str", ""), "http_address": _Key("address", "127.0.0.1:0"),
                 "max_memory": _Key("size", 0, 0), "max_objects": _Key("int", 0, 0)}
 _MOUNT = {"path": _Key("str"), "nameservice": _Key("str")}
@@ -347,7 +389,7 @@ _SECURITY = {
     "block_token_lifetime": _Key(default=600 * 60.0, **_POSITIVE_SECONDS),
 }
 _SECURITY_KEYS = {*_SECURITY, "groups"}
-_EXPECTED = {"str": "a string (in quotes)", "bool": "true or false (a TOML boolean, unquoted)",
+_EXPECTED = {"minutes": "a number of minutes", "str": "a string (in quotes)", "bool": "true or false (a TOML boolean, unquoted)",
              "int": "a whole number", "seconds": "a number of seconds", "fraction": "a number from 0 to 1",
              "size": "a size in bytes such as 1048576 or \"64M\"", "address": "\"host:port\" (port 0 to 65535)"}
 
@@ -394,7 +436,7 @@ class _Checker:
         value = self._typed(raw, spec.kind)
         if value is None:
             self.fail(f"{where}{key} = {_show(raw)}: expected {_EXPECTED[spec.kind]}")
-        if spec.kind in ("int", "seconds", "fraction", "size"):
+        if spec.kind in ("int", "seconds", "minutes", "fraction", "size"):
             too_low = spec.low is not None and (value <= spec.low if spec.above else value < spec.low)
             if not math.isfinite(value) or too_low or (spec.high is not None and value > spec.high):
                 bounds = (f"above {spec.low}" if spec.above else f"at least {spec.low}") if spec.high is None \
@@ -417,7 +459,7 @@ class _Checker:
             return raw if sep and host and port.isdigit() and int(port) <= 65535 else None
         if kind == "int":
             return raw if isinstance(raw, int) else None
-        if kind in ("seconds", "fraction"):
+        if kind in ("seconds", "minutes", "fraction"):
             return float(raw) if isinstance(raw, (int, float)) else None
         if kind == "size":
             if isinstance(raw, int):
@@ -470,8 +512,11 @@ def dump(cfg: ClusterConfig) -> str:
                                         "capacity": dn.capacity,
                                         "sync_on_close": dn.sync_on_close, "cache_writes": dn.cache_writes}
                         for dn in cfg.datanodes.values()}
+    if cfg.datanode_exclude:
+        top["datanodes"] = {EXCLUDE_KEY: list(cfg.datanode_exclude), **top["datanodes"]}
     if cfg.client_host:
         top["client"] = {"host": cfg.client_host}
+    top["fs"] = {"trash": {"interval": cfg.trash_interval, "checkpoint": {"interval": cfg.trash_checkpoint_interval}}}
     sec = cfg.security
     top["security"] = {key: getattr(sec, key) for key in (
         "auth", "tls", "encrypt_data", "secret_file", "tls_dir", "supergroup", "user_token_lifetime", "delegation_renew_interval",

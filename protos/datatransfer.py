@@ -43,9 +43,11 @@ class Op(enum.IntEnum):
     READ = 1            # body ReadBlockRequest; reply, then packets
     WRITE = 2           # body WriteHeader; packets in, acks out (the first, seqno -1, sets up the pipeline)
     SHORT_CIRCUIT = 3   # body ShortCircuitRequest; reply with ShortCircuitResponse
+    BLOCK_CHECKSUM = 4  # body BlockChecksumRequest; reply with BlockChecksumResponse
 
 
-BODIES = {Op.READ: pb.ReadBlockRequest, Op.WRITE: pb.WriteHeader, Op.SHORT_CIRCUIT: pb.ShortCircuitRequest}
+BODIES = {Op.READ: pb.ReadBlockRequest, Op.WRITE: pb.WriteHeader, Op.SHORT_CIRCUIT: pb.ShortCircuitRequest,
+          Op.BLOCK_CHECKSUM: pb.BlockChecksumRequest}
 SETUP_SEQNO = -1
 
 
@@ -349,5 +351,16 @@ def short_circuit(pool: Connections, address: str, block: pb.Block, client_host:
     sock, reply = request(pool, address, Op.SHORT_CIRCUIT,
                           pb.ShortCircuitRequest(block=block, client_host=client_host, token=token),
                           where, lambda s, w: recv_reply(s, w, pb.ShortCircuitResponse), timeout)
+    pool.release(address, sock)
+    return reply
+
+
+def block_checksum(pool: Connections, address: str, block: pb.Block, length: int, where: str,
+                   token: str = "", timeout: float = IO_TIMEOUT) -> pb.BlockChecksumResponse:
+    """CRC32C of the first ``length`` bytes of the replica at ``address`` (0: all of it),
+    folded by the DataNode from its stored chunk CRCs: no block data crosses the wire."""
+    sock, reply = request(pool, address, Op.BLOCK_CHECKSUM,
+                          pb.BlockChecksumRequest(block=block, length=length, token=token),
+                          where, lambda s, w: recv_reply(s, w, pb.BlockChecksumResponse), timeout)
     pool.release(address, sock)
     return reply

@@ -125,11 +125,12 @@ def add_block(fsn, caller: Caller, path: str, client_name: str, previous: tuple[
     elif inode.blocks:
         raise InvalidArgument(f"{fsn.ns.where(path)}: add_block needs the previous block", path)
     fsn.check_room(path)
-    candidates = [dn for dn in fsn.datanodes.live() if dn.uuid not in excluded]
+    candidates = [dn for dn in fsn.datanodes.in_service() if dn.uuid not in excluded]   # not decommissioning
     targets = choose_targets(inode.replication, candidates, client_host)
     if not targets:
         raise NoSpace(f"{fsn.ns.where(path)}: no live DataNode can take a block "
-                      f"({len(fsn.datanodes.live())} live, {len(excluded)} excluded)", path)
+                      f"({len(fsn.datanodes.live())} live, {len(fsn.datanodes.in_service())} in service, "
+                      f"{len(excluded)} excluded)", path)
     fsn.commit(edits.AddBlock(path, client_name, fsn.blocks.next_block_id, fsn.blocks.next_generation_stamp,
                               tuple(previous) if previous else None))
     return fsn.blocks.get(inode.blocks[-1]), targets

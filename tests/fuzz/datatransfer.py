@@ -2,7 +2,7 @@
 
 One input is one connection: a damaged frame (cut header, bad magic, version,
 op, bytes-per-checksum, a body length over the limit or longer than what
-follows), or a well-framed READ, WRITE or SHORT_CIRCUIT whose body is built
+follows), or a well-framed READ, WRITE, SHORT_CIRCUIT or BLOCK_CHECKSUM whose body is built
 from real blocks (the oracle's, at their generation stamps: WRITEs to existing
 blocks, READs past the end) and bent like the gRPC targets' requests. WRITEs
 that get their setup ack go on with packets: valid ones, wrong seqnos, offsets,
@@ -118,7 +118,7 @@ class DataTransferTarget:
     def _real_request(self, fdp: Provider, op: dt.Op):
         """A request an honest client could send: READs of the oracle's blocks (any range,
         some past the end), WRITEs of new blocks (no targets, or the other DataNodes),
-        SHORT_CIRCUIT from this host."""
+        SHORT_CIRCUIT from this host, BLOCK_CHECKSUMs of any prefix (some past the end)."""
         lb = pick(fdp, self.fc.located)
         if op == dt.Op.READ:
             offset = pick(fdp, [0, 0, 1, 511, 512, lb.block.num_bytes - 1, lb.block.num_bytes,
@@ -128,6 +128,9 @@ class DataTransferTarget:
         if op == dt.Op.SHORT_CIRCUIT:
             return pb.ShortCircuitRequest(block=lb.block, client_host=pick(fdp, lb.locations).host_label,
                                           token=lb.token)
+        if op == dt.Op.BLOCK_CHECKSUM:
+            length = pick(fdp, [0, 1, 511, 512, 513, lb.block.num_bytes, lb.block.num_bytes + 1, 2**40])
+            return pb.BlockChecksumRequest(block=lb.block, length=length, token=lb.token)
         self.next_block += 1
         block = pb.Block(block_id=self.next_block, generation_stamp=1, pool_id=self.fc.pool_id)
         targets = [] if chance(fdp, 0.7) else list(self.fc.datanodes[1:])

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from client import balance, cli_format, mount_admin
+from client import balance, cli_fsck, mount_admin
 from client.fs import HfedFileSystem
 from client.namenode_client import NamenodeClient
 from protos import errors, security
@@ -51,7 +51,7 @@ def fill(fs, root: str) -> dict[str, bytes]:
 
 
 def fsck_healthy(fs, path) -> bool:
-    return cli_format.fsck(fs, path, fs.session.cfg, out=io.StringIO())
+    return cli_fsck.fsck(fs, path, fs.session.cfg, out=io.StringIO())
 
 
 @pytest.fixture

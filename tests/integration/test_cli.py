@@ -220,7 +220,7 @@ def test_dfsadmin_report(conf_path):
     text = out(hfed(conf_path, "dfsadmin", "-report", check=0))
     assert "Namespace ns-a at" in text and "(/user, /tmp): UP" in text
     assert "Namespace ns-b at" in text and "(/data): UP" in text
-    assert text.count("Live datanodes (3):") == 2
+    assert text.count("Live datanodes (3):") == 1 and text.count("Decommission Status : Normal") == 3
     for label in ("host-1", "host-2", "host-3"):
         assert f"Hostname: {label}" in text
     assert "Last contact:" in text and "Configured Capacity:" in text

@@ -140,3 +140,15 @@ def test_load_names_the_file(tmp_path):
     path.write_text('replication = "three"\n[nameservices.ns-a]\naddress = "127.0.0.1:1"\n')
     with pytest.raises(InvalidArgument, match=rf"^{path}: replication = 'three': expected a whole number"):
         config.load(path)
+
+
+def test_trash_keys_are_hdfs_names_in_minutes():
+    cfg = config.from_dict(tomllib.loads('fs.trash.interval = 1440\nfs.trash.checkpoint.interval = 60\n'
+                                         '[nameservices.ns-a]\naddress = "127.0.0.1:1"\n'))
+    assert (cfg.trash_interval, cfg.trash_checkpoint_interval) == (1440.0, 60.0)
+    assert config.from_dict(BASE).trash_interval == 0        # HDFS's default: no trash
+    refused(with_("fs.trash", interval=-1), r"fs.trash.interval = -1: out of range")
+    refused(with_("fs.trash", interval="1d"), r"fs.trash.interval = '1d': expected a number of minutes")
+    refused(with_("fs.trash", intervall=5), r"fs.trash.intervall: unknown key \(did you mean interval\?\)")
+    refused(with_("fs.trash", interval=10, checkpoint={"interval": 20}),
+            r"fs.trash.checkpoint.interval = 20.0 exceeds fs.trash.interval = 10.0")
