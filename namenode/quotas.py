@@ -199,14 +199,15 @@ class Quotas:
         """mkdirs' and create's apply, before they change anything: the inodes missing at the
         end of the resolved ``chain`` (directories, and create's file) are made below the
         deepest existing directory. Checked, then counted: the hot path, so written out."""
-        n = 0
-        while chain[-1 - n] is None:
-            n += 1
-        slot = chain[-1 - n].slot
+        if chain[-2] is not None:                 # the usual case: one new inode
+            n, slot = 1, chain[-2].slot
+        else:
+            n = missing(chain)
+            slot = chain[-1 - n].slot
         over = self._over.get(slot)
         if over is None:
             over = self.over(fsn, slot)
-        exact = self.enforce and self.slack < n
+        exact = self.slack < n and self.enforce
         if exact:
             for u in over:
                 if u.names + n > u.ns_limit:
