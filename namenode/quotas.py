@@ -3,13 +3,15 @@
 A directory may carry a *name quota* (files + directories at and below it, the
 directory itself included) and a *space quota* (bytes x replication of the
 files below it). Only directories with a quota have an entry here: a sparse
-map inode id -> ``Usage``. Every namespace change passes through
-``Quotas.apply`` (``Namesystem.apply``, live and on replay), which works out
-what the change adds or removes from the state *before* it, checks the quota'd
-directories above the change, applies it, and then adds that to each of them:
-a walk up the changed inode's ancestors, never over a tree. Usage is counted by
-a tree walk only when a directory gets its first quota, when an image is loaded,
-and where HDFS walks too (below).
+map inode id -> ``Usage`` (quotas, names, space). A change adds what it makes or
+removes to the quota'd directories above it: a walk up the changed inode's
+ancestors (cached per directory), never over a tree. mkdirs and create do it in
+their apply functions (``names_added``: the hot path); every other kind through
+a *plan* (``PLANS``) that ``Namesystem.apply`` runs around the record's apply
+function while any quota exists: it works out what the change adds from the
+state before it, checks, applies, and adds. Live calls and journal replay run
+the same code. Usage is counted by a tree walk only when a directory gets its
+first quota, when an image is loaded, and where HDFS walks too (below).
 
 What a file counts against a space quota (as HDFS, ``INodeFile.storagespaceConsumed``):
 replication x (committed blocks' lengths + the *preferred block size* for each
