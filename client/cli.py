@@ -5,6 +5,7 @@
     hfed [--conf PATH] archive PATH...                       (pack the small files under PATH in place)
     hfed [--conf PATH] dfsadmin -report | -safemode get|enter|leave|wait | -saveNamespace  [-ns NS]
     hfed [--conf PATH] dfsadmin -fetchToken USER FILE [-lifetime DAYS]
+    hfed [--conf PATH] dfsadmin -setQuota N DIR... | -clrQuota DIR... (-setSpaceQuota SIZE, -clrSpaceQuota)
     hfed [--conf PATH] fetchdt [-renewer USER] FILE | -renew FILE | -cancel FILE | -print FILE
     hfed [--conf PATH] groups
     hfed [--conf PATH] mount -ls | -add PATH NS [-readonly] | -rm PATH
@@ -27,7 +28,7 @@ import time
 import traceback
 from pathlib import Path
 
-from client import balance, cli_format as fmt, cli_fsck, cli_report, cli_tokens, mount_admin
+from client import balance, cli_format as fmt, cli_fsck, cli_quota, cli_report, cli_tokens, mount_admin
 from client.cli_dfs import CommandError, Context, Parser, UsageError, absolute, progress, run_dfs
 from client.session import ClusterSession
 from protos import config as hconfig
@@ -51,6 +52,10 @@ commands:
   dfsadmin -saveNamespace                    write a checkpoint image now
   dfsadmin -fetchToken USER FILE [-lifetime DAYS]
                          superuser: issue USER a token (USER then sets HFED_TOKEN_FILE=FILE)
+  dfsadmin -setQuota N DIR... | -clrQuota DIR...
+                         name quota: files + directories under DIR, DIR included (superuser)
+  dfsadmin -setSpaceQuota SIZE DIR... | -clrSpaceQuota DIR...
+                         space quota: bytes x replication, SIZE like 10g or 1t (superuser)
   fetchdt [-renewer USER] FILE | -renew FILE | -cancel FILE | -print FILE
                          delegation tokens for a job's processes (they set HFED_TOKEN_FILE=FILE)
   groups                 the user and groups the NameNodes take you to be, and the security mode
@@ -131,6 +136,8 @@ REPORT_FILTERS = ("live", "dead", "decommissioning")
 
 
 def run_dfsadmin(ctx, args) -> int:
+    if args and args[0] in cli_quota.COMMANDS:
+        return cli_quota.run(ctx, args)
     parser = Parser("hfed dfsadmin", description="cluster administration")
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("-report", action="store_true", help="capacity and DataNodes, as HDFS; then each namespace")

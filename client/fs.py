@@ -37,7 +37,6 @@ from protos import config, errors, paths
 from protos import hfed_pb2 as pb
 
 LISTING_PAGE = 1000
-SUMMED = ("length", "file_count", "directory_count", "space_consumed")   # content summary totals
 
 
 MOUNT_MOVES_FOLLOWED = 3   # times a write follows its path to another namespace before giving up
@@ -379,11 +378,18 @@ class HfedFileSystem(BatchCalls, AbstractFileSystem):
 
     # --------------------------------------------------------------- summaries
 
+    def set_quota(self, path, namespace_quota: int | None = None, space_quota: int | None = None) -> None:
+        """Superuser: a directory's name quota (files + directories, itself included) and space
+        quota (bytes x replication). None leaves one as it is, -1 clears it."""
+        nn, target = self._namenode_of(path)
+        nn.set_quota(target.path, namespace_quota, space_quota)
+
     def content_summary(self, path) -> dict:
-        """Totals under ``path``, across every namespace mounted below it."""
+        """Totals under ``path``, across every namespace mounted below it; ``quota`` and
+        ``space_quota`` are the directory's own (-1: none)."""
         path = self._path(path)
-        total = {"length": 0, "file_count": 0, "directory_count": 0, "space_consumed": 0,
-                 "quota": -1, "space_quota": -1}
+        total = {"length": 0, "file_count": 0, "directory_count": 0, "space_consumed": 0}
+        quotas = {"quota": -1, "space_quota": -1}
         parts = []
         if self.mounts.mount_of(path) is not None or self.mounts.fallback:
             parts.append(path)
@@ -398,13 +404,13 @@ class HfedFileSystem(BatchCalls, AbstractFileSystem):
                     raise
                 continue
             found = True
-            for key in SUMMED:
+            for key in total:
                 total[key] += getattr(reply, key)
-            if part == path:   # quotas are the directory's own (-1 or 0: none set)
-                total["quota"], total["space_quota"] = reply.quota, reply.space_quota
+            if part == path:
+                quotas = {"quota": reply.quota, "space_quota": reply.space_quota}
         if not found and not self.mounts.is_protected(path):
             raise errors.NotFound(f"{path}: no such file or directory", path)
-        return total
+        return {**total, **quotas}
 
     def du(self, path, total=True, maxdepth=None, withdirs=False, **kwargs):
         """fsspec's du: the bytes of the files under ``path``, or with total=False {path: size}

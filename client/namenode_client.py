@@ -198,6 +198,12 @@ class NamenodeClient:
     def set_times(self, path: str, mtime_ms: int = -1, atime_ms: int = -1) -> pb.SetAttrResponse:
         return self.call("SetTimes", pb.SetTimesRequest(path=path, mtime_ms=mtime_ms, atime_ms=atime_ms), path)
 
+    def set_quota(self, path: str, namespace_quota: int | None = None,
+                  space_quota: int | None = None) -> pb.SetAttrResponse:
+        """None leaves a quota as it is; -1 clears it."""
+        return self.call("SetQuota", pb.SetQuotaRequest(path=path, namespace_quota=namespace_quota,
+                                                        space_quota=space_quota), path)
+
     def get_content_summary(self, path: str) -> pb.GetContentSummaryResponse:
         return self.call("GetContentSummary", pb.GetContentSummaryRequest(path=path), path)
 

@@ -48,7 +48,6 @@ async def serve(cfg: config.ClusterConfig, host_label: str, address_file: str | 
     transfer.start()
     address = advertised_address(dn.address, transfer.port)
     log.info("DataTransfer serving on %s", address)
-    rpc.write_address_file(transfer_address_file, address)
 
     context = http_app.DatanodeContext(cfg, host_label, storage, transfer=transfer)
     try:
@@ -64,6 +63,9 @@ async def serve(cfg: config.ClusterConfig, host_label: str, address_file: str | 
     links = NamenodeLinks(cfg, storage, datanode_id, transfer.peers, lambda: transfer.active_transfers)
     transfer.links = links
     context.links = links
+    # Announced only now: before ``links`` the server refuses every block (no token keys),
+    # even where the config turns tokens off.
+    rpc.write_address_file(transfer_address_file, address)
     links.start()
     period, rate = scanner.settings(cfg)
     block_scanner = scanner.BlockScanner(storage, links.report_bad_block, period, rate)

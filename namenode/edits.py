@@ -267,3 +267,12 @@ class DropSubtree(Edit, kind="drop_subtree"):
 class ForgetMove(Edit, kind="forget_move"):
     """A move into this namespace is over: its (source block -> target block) mapping goes."""
     move_id: str
+
+
+# ------------------------------------------------------------------ quotas
+@dataclass(frozen=True)
+class SetQuota(Edit, kind="set_quota"):
+    """A directory's quotas as they are now (-1: none; both -1: it has none)."""
+    path: str
+    ns_quota: int
+    space_quota: int

@@ -86,6 +86,8 @@ def snapshot(fsn, txid: int, copy: bool = True) -> dict:
               "next_generation_stamp": blocks.next_generation_stamp, "names": list(fsn.ns.table.strings)}
     if fsn.moves:        # subtree moves into this namespace under way: their block mappings
         header["moves"] = subtree.moves_to_json(fsn)
+    if fsn.quotas.dirs:  # directory quotas (their usage is counted again at load)
+        header["quotas"] = fsn.quotas.to_json()
     grab = blocks.column if copy else blocks.view
     return {"header": header, "inodes": fsn.ns.table.export(copy),
             "blocks": {name: grab(name) for name in ("ids", "inode", "gs", "num_bytes", "committed")}}
@@ -429,3 +431,5 @@ def _load(fsn, image: dict) -> None:
     fsn.blocks.next_block_id = max(fsn.blocks.next_block_id, head["next_block_id"])
     fsn.blocks.next_generation_stamp = max(fsn.blocks.next_generation_stamp, head["next_generation_stamp"])
     subtree.moves_from_json(fsn, head.get("moves"))
+    fsn.quotas.from_json(head.get("quotas"))
+    fsn.quotas.recount_all(fsn)

@@ -3,8 +3,8 @@
 ``Journal`` owns a NameNode's meta_dir: the lock file that keeps a second
 NameNode out, the VERSION file (cluster id, pool id), images (namenode/image.py)
 and edit log segments (namenode/editlog.py). Startup loads the newest valid
-image and replays later edits through ``ops.APPLY``, the same functions the
-live RPCs use.
+image and replays later edits through ``Namesystem.apply``, the same path the
+live RPCs use (quota checks off: those edits passed them when they were made).
 
 A failed edit log write or sync (disk full, I/O error) means the in-memory
 namespace is ahead of the disk: the edit log refuses every waiting RPC, cuts
@@ -26,7 +26,7 @@ import weakref
 from pathlib import Path
 
 from protos.errors import HfedError, InvalidArgument, NoSpace
-from namenode import edits, editlog as editlog_mod, image as image_mod, ops
+from namenode import edits, editlog as editlog_mod, image as image_mod
 from namenode.editlog import CorruptLog, EditLog, SegmentFile
 from protos.files import fsync_dir, replace_atomically
 from namenode.image import CorruptImage
@@ -228,9 +228,12 @@ class Journal:
             skipped.append(why)
             return
         try:
-            ops.APPLY[type(record)](fsn, record)
+            fsn.quotas.enforce = False      # it passed its quota checks when it was made
+            fsn.apply(record)
         except HfedError as e:        # edits are logged only after they applied, so this is divergence
             log.error("%s: replay of txid %d (%s) failed: %s", path, txid, record.kind, e)
+        finally:
+            fsn.quotas.enforce = True
 
     def _finish_segments(self, lasts: dict) -> None:
         """Finalize the in-progress segments found at startup (or drop empty ones)."""
@@ -391,5 +394,6 @@ def transplant(fsn, fresh) -> None:
             if block.block_id in fsn.blocks.corrupt:
                 fresh.blocks.corrupt[block.block_id] = set(fsn.blocks.corrupt[block.block_id])
     fsn.ns, fsn.blocks, fsn.leases, fsn.moves = fresh.ns, fresh.blocks, fresh.leases, fresh.moves
+    fsn.quotas = fresh.quotas
     fsn.pending = {b: p for b, p in fsn.pending.items() if b in fresh.blocks}
     fsn.needs_check = {block.block_id for block in fresh.blocks.all_blocks()}

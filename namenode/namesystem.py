@@ -16,6 +16,7 @@ from namenode.edits import Edit
 from namenode.blocks import BlockInfo, BlockMap, RemovedBlock
 from namenode.datanodes import NORMAL, DatanodeRegistry
 from namenode.namespace import Inode, Namespace
+from namenode.quotas import Quotas
 from namenode.safemode import SafeMode
 from namenode.small_files import Layout
 
@@ -98,6 +99,7 @@ class Namesystem:
         self.fences: dict[str, str] = {}   # subtree being moved away -> move id (memory only)
         self.datanode_exclude: frozenset[str] = frozenset()   # [datanodes] exclude (namenode/decommission.py)
         self.config_source = ""         # the config file -refreshNodes re-reads, set by the server
+        self.quotas = Quotas(ops.APPLY)  # directory quotas and their counted usage (namenode/quotas.py)
 
     def check_room(self, path: str) -> None:
         """Refuse an operation that adds objects once the memory budget is spent
@@ -116,10 +118,15 @@ class Namesystem:
         """Apply a mutation, then journal it (nothing is journaled if it fails)."""
         if self.fences:
             subtree.check_fences(self, record)
-        result = ops.APPLY[type(record)](self, record)
+        result = self.apply(record)
         if self.journal is not None:
             self.journal.append(record)
         return result
+
+    def apply(self, record: Edit):
+        """Change the tables as ``record`` says (live calls and journal replay alike),
+        counting it against directory quotas when there are any."""
+        return self.quotas.appliers[type(record)](self, record)
 
     # ----------------------------------------------------------- file helpers
     def file_length(self, inode: Inode) -> int:

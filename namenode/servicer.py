@@ -12,6 +12,7 @@ from namenode.handlers import translated
 from namenode.mounts import caller_version
 from namenode.move_service import MoveRpcs
 from namenode.admin_service import AdminRpcs
+from namenode.quota_service import QuotaRpcs
 from namenode.namesystem import DeleteCmd, LinkCmd, Namesystem, TransferCmd, VerifyCmd
 from protos.mount_state import MountState
 from namenode.packer import PackCmd
@@ -70,7 +71,7 @@ def _routed_paths(request):
     return () if path is None else ((path, not isinstance(request, _READS)),)
 
 
-class ClientProtocolServicer(MoveRpcs, AdminRpcs, pb_grpc.ClientProtocolServicer):
+class ClientProtocolServicer(QuotaRpcs, MoveRpcs, AdminRpcs, pb_grpc.ClientProtocolServicer):
     PROTOCOL = "ClientProtocol"      # names its RPCs in metrics
 
     def __init__(self, fsn: Namesystem, auth: Authenticator, tls: bool = False):

@@ -17,6 +17,7 @@ attributes::
     {"path": "a", "type": "dir", "perm": 493, "owner": "alice", "group": "staff",
      "mtime": 1700000000000, "atime": 0}
 
+A directory with a quota adds ``"quota": [name quota, space quota]`` (-1: none).
 A file adds ``replication``, ``block_size`` and ``layout`` (FileLayout: 0
 blocks, 1 staged, 2 packed), ``"open": true`` while it is being written (its
 last block, if its length is not fixed yet, is left out: the mover waits for
@@ -134,6 +135,9 @@ def entry(fsn, rel: str, inode: Inode) -> dict:
     out = {"path": rel, "type": "dir" if inode.is_dir else "file", "perm": inode.permission,
            "owner": inode.owner, "group": inode.group, "mtime": inode.mtime, "atime": inode.atime}
     if inode.is_dir:
+        quota = fsn.quotas.quota_of(inode.id)
+        if quota is not None:              # quotas travel with their directory
+            out["quota"] = [quota.ns_quota, quota.space_quota]
         return out
     table, blocks = fsn.ns.table, fsn.blocks
     layout = table.layout(inode.id)
@@ -213,7 +217,12 @@ def export_chunks(fsn, path: str, only=(), chunk_bytes: int = CHUNK_BYTES) -> li
         rel = _relative(path, p)
         names = rel.split("/") if rel else []
         if any("/".join(names[:i]) in whole for i in range(len(names))):
-            continue                        # inside a directory already exported whole
+            # Inside a directory exported whole: its entries are out already; a path gone
+            # from it must still be named, or the target would keep it.
+            if rel not in seen and lookup_path(fsn, p) is None:
+                seen.add(rel)
+                out.add({"path": rel, "type": "gone"})
+            continue
         node, at = root, ""
         for name in names[:-1]:             # the directories between the root and p
             child = fsn.ns.table.lookup(node.id, name) if node.is_dir else None
@@ -374,6 +383,10 @@ def _check_entry(fsn, root: str, n: int, item) -> None:
     if item["perm"] > 0o7777 or not item["owner"] or not item["group"]:
         raise bad("perm above 0o7777, or no owner/group")
     if kind == "dir":
+        quota = item.get("quota")
+        if quota is not None and not (isinstance(quota, list) and len(quota) == 2 and all(
+                isinstance(q, int) and not isinstance(q, bool) and (q == -1 or q > 0) for q in quota)):
+            raise bad("quota must be [name quota, space quota], each -1 (none) or positive")
         return
     if not rel:
         raise bad("the subtree root must be a directory")

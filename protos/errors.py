@@ -56,11 +56,15 @@ Retry = _error("Retry", (), "retry", errno.EAGAIN)
 # The path is under a read-only mount point.
 ReadOnlyMount = _error("ReadOnlyMount", (), "read-only", errno.EROFS)
 
+# A directory's name or space quota would be exceeded (HDFS's NSQuotaExceededException /
+# DSQuotaExceededException): the message names the directory, its quota and usage.
+QuotaExceeded = _error("QuotaExceeded", (), "quota", errno.EDQUOT)
+
 # kind -> class of every specific error (a plain HfedError is "error")
 KINDS = {cls.kind: cls for cls in (NotFound, AlreadyExists, NotADirectory, IsADirectory, AccessDenied,
                                    NotEmpty, CrossNamespace, InvalidPath, InvalidArgument, LeaseConflict,
                                    NoSpace, BlockMissing, ChecksumError, SafeMode, Unavailable,
-                                   Unauthenticated, MountMoved, Retry, ReadOnlyMount)}
+                                   Unauthenticated, MountMoved, Retry, ReadOnlyMount, QuotaExceeded)}
 
 
 def from_kind(kind: str, message: str, path: str | None = None) -> HfedError:

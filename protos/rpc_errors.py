@@ -52,6 +52,7 @@ STATUS = {
     errors.MountMoved.kind: Code.FAILED_PRECONDITION,
     errors.Retry.kind: Code.UNAVAILABLE,
     errors.ReadOnlyMount.kind: Code.FAILED_PRECONDITION,
+    errors.QuotaExceeded.kind: Code.RESOURCE_EXHAUSTED,
 }
 
 

@@ -30,6 +30,7 @@ _JAVA = {
     "mount-moved": ("RetriableException", "org.apache.hadoop.ipc"),
     "retry": ("RetriableException", "org.apache.hadoop.ipc"),
     "read-only": ("AccessControlException", "org.apache.hadoop.security"),
+    "quota": ("QuotaExceededException", "org.apache.hadoop.hdfs.protocol"),   # NS/DS quota: its base class
 }
 _STATUS = {"SecurityException": 401, "FileNotFoundException": 404, "IllegalArgumentException": 400,
            "InvalidPathException": 400, "UnsupportedOperationException": 400, "AuthorizationException": 403,
@@ -128,10 +129,11 @@ def directory_listing(infos: list[dict], remaining: int) -> dict:
 
 
 def content_summary(summary: dict) -> dict:
-    """hfed keeps no quotas: -1 (none), as HDFS shows an unset quota."""
+    """Quotas of the directory itself; -1 (none), as HDFS shows an unset quota."""
     return {"ContentSummary": {"directoryCount": summary["directory_count"], "fileCount": summary["file_count"],
-                               "length": summary["length"], "quota": -1,
-                               "spaceConsumed": summary["space_consumed"], "spaceQuota": -1, "typeQuota": {}}}
+                               "length": summary["length"], "quota": summary.get("quota", -1),
+                               "spaceConsumed": summary["space_consumed"],
+                               "spaceQuota": summary.get("space_quota", -1), "typeQuota": {}}}
 
 
 def boolean(value: bool) -> dict:

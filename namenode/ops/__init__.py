@@ -6,7 +6,7 @@ changes the tables from the record. ``Namesystem.commit`` runs the apply
 function for live calls and journal replay runs the very same one.
 """
 from namenode import edits
-from namenode.ops import append, attrs, dirs, files, moves, small
+from namenode.ops import append, attrs, dirs, files, moves, quota, small
 
 APPLY = {
     edits.Mkdirs: dirs.apply_mkdirs,
@@ -27,6 +27,7 @@ APPLY = {
     edits.ImportSubtree: moves.apply_import,
     edits.DropSubtree: moves.apply_drop,
     edits.ForgetMove: moves.apply_forget,
+    edits.SetQuota: quota.apply_set_quota,
     # records of an older hfed that held small files' bytes (replayed, never written now)
     edits.CompleteSmall: small.apply_complete_small,
     edits.StageFile: small.apply_stage_file,

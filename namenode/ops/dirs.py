@@ -46,6 +46,8 @@ def apply_mkdirs(fsn, rec: edits.Mkdirs) -> None:
         return
     if chain[-2] is None and not rec.parents:
         raise NotFound(f"{fsn.ns.where(path)}: parent {paths.parent_of(path)} does not exist", path)
+    if fsn.quotas.dirs:
+        fsn.quotas.names_added(fsn, chain)
     make_missing_dirs(fsn, path, chain, rec.perm, rec.owner, rec.group, rec.mtime, include_last=True)
 
 

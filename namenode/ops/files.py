@@ -5,7 +5,7 @@ from protos import paths
 from protos.checksum import BYTES_PER_CHECKSUM
 from protos.errors import (AlreadyExists, InvalidArgument, IsADirectory, LeaseConflict, NoSpace,
                            NotFound)
-from namenode import edits
+from namenode import edits, quotas
 from namenode.blocks import BlockInfo, choose_targets
 from namenode.inode_table import MAX_BLOCK_SIZE
 from namenode.namespace import EXECUTE, WRITE, Caller, Inode
@@ -69,6 +69,11 @@ def apply_create(fsn, rec: edits.Create) -> Inode:
             raise AlreadyExists(f"{ns.where(path)}: file exists", path)
     if chain[-2] is None and not rec.parents:
         raise NotFound(f"{ns.where(path)}: parent {paths.parent_of(path)} does not exist", path)
+    if fsn.quotas.dirs:     # counted (and checked) before anything changes
+        if existing is None:
+            fsn.quotas.names_added(fsn, chain)
+        else:
+            fsn.quotas.file_replaced(fsn, chain[-2], quotas.file_space(fsn, existing))
     if existing is not None:
         remove_file_blocks(fsn, existing)
         ns.table.remove(existing)

@@ -22,6 +22,7 @@ from namenode.namespace import Inode
 from namenode.ops import files
 from namenode.ops.dirs import bottom_up, make_missing_dirs
 from namenode.ops.small import CONTAINER_DIR
+from namenode.quotas import Usage
 from namenode.small_files import Layout
 from namenode.subtree import MoveMap, absolute, lookup_path, open_files, source_blocks, subtree_root
 
@@ -47,6 +48,7 @@ def apply_import(fsn, rec: edits.ImportSubtree) -> dict:
         make_missing_dirs(fsn, root, chain, 0o755, su, supergroup, rec.mtime, include_last=True)
     dirs = {"": fsn.ns.get(root)}
     counts = {"files": 0, "directories": 0, "blocks": len(keep)}
+    quotas = []
     for item in items:
         rel = item["path"]
         if item["type"] == "gone":
@@ -60,10 +62,27 @@ def apply_import(fsn, rec: edits.ImportSubtree) -> dict:
         if item["type"] == "dir":
             dirs[rel] = _upsert_dir(fsn, parent, name, item, existing, keep)
             counts["directories"] += 1
+            quotas.append((dirs[rel].id, item.get("quota")))
         else:
             _upsert_file(fsn, move, parent, name, item, existing, keep, rec.mtime)
             counts["files"] += 1
+    _carry_quotas(fsn, quotas)
     return counts
+
+
+def _carry_quotas(fsn, dirs: list) -> None:
+    """The imported directories' quotas as the source has them now (none: cleared),
+    their usage counted once the entries are in."""
+    known = fsn.quotas
+    for slot, quota in dirs:
+        if quota is None:
+            if known.quota_of(slot) is not None:
+                known.drop(slot)
+            continue
+        known.set_usage(slot, Usage(*quota))
+    for slot, quota in dirs:
+        if quota is not None:
+            known.recount(fsn, slot)
 
 
 def _set_attrs(inode: Inode, item: dict) -> None:
@@ -179,6 +198,8 @@ def remove_tree(fsn, inode: Inode, keep: set = frozenset()) -> None:
                 if block_id not in keep:
                     drop_block(fsn, block_id)
             table.clear_blocks(node)
+        elif fsn.quotas.quota_of(node.id) is not None:
+            fsn.quotas.drop(node.id)          # its slot may be reused by the next directory made
         table.remove(node)
 
 

@@ -115,4 +115,10 @@ def content_summary(fsn, caller: Caller, path: str) -> dict:
             summary["file_count"] += 1
             summary["length"] += length
             summary["space_consumed"] += length * inode.replication
+    usage = fsn.quotas.quota_of(root.id)
+    if usage is None:
+        summary["quota"] = summary["space_quota"] = -1
+    else:   # the counts its quotas are checked against: files + directories, and space
+        summary.update(quota=usage.ns_quota, space_quota=usage.space_quota, space_consumed=usage.space,
+                       file_count=usage.names - summary["directory_count"])
     return summary

@@ -137,6 +137,10 @@ def test_count_quota_columns_and_du(sh, fs, top):
     assert sh("-count", "-u", f"{top}/d", code=0)[1].split() == ["none", "inf", "none", "inf", f"{top}/d"]
     assert sh("-count", "-h", f"{top}/d", code=0)[1].split() == ["1", "1", "2", "K", f"{top}/d"]
     assert sh("-du", "-v", "-s", f"{top}/d", code=0)[1].splitlines()[1].split() == ["2048", "6144", f"{top}/d"]
+    fs.set_quota(f"{top}/d", namespace_quota=10, space_quota=1 << 20)     # the NameNode's quotas, as -count -q shows
+    assert sh("-count", "-q", f"{top}/d", code=0)[1].split() == [
+        "10", "8", str(1 << 20), str((1 << 20) - 6144), "1", "1", "2048", f"{top}/d"]
+    assert sh("-count", "-q", "-h", f"{top}/d", code=0)[1].split()[:5] == ["10", "8", "1", "M", "1018"]
 
 
 def test_stat_touch_and_test(sh, fs, top):

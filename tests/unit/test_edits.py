@@ -40,6 +40,7 @@ EXAMPLES = [
     edits.DropSubtree("/data/p", "m1", 14),
     edits.ForgetMove("m1"),
     edits.Append("/user/a/f", "c2"),
+    edits.SetQuota("/user/a", 10, -1),
 ]
 
 

@@ -395,3 +395,48 @@ def test_an_import_past_the_object_budget_is_refused_whole(source, target):
     with pytest.raises(NoSpace, match=r"/data/proj \(namespace ns-b\).*object budget"):
         import_all(target, export(source))
     assert (len(target.ns.table), len(target.blocks)) == before and not target.moves
+
+
+def test_quotas_count_a_subtree_moved_in_and_dropped(source, target):
+    """A move is an admin's: counted against the target's quotas (not refused), and the
+    source's quota'd directory above the dropped subtree gives its names and space back."""
+    from namenode import quotas
+    from namenode.ops import quota
+    quota.set_quota(source, su(source), "/data", 100, None)
+    dirs.mkdirs(target, su(target), "/data", 0o777, True)
+    quota.set_quota(target, su(target), "/data", 3, None)       # the subtree is bigger: still imported
+    before = source.quotas.quota_of(source.ns.get("/data").id).names
+    import_all(target, export(source, chunk_bytes=300))
+    walked = quotas.walk(target, target.ns.get("/data"), {})
+    usage = target.quotas.quota_of(target.ns.get("/data").id)
+    assert (usage.names, usage.space) == (walked.dirs + walked.files, walked.space) and usage.names > 3
+    moved = quotas.walk(source, source.ns.get("/data/proj"), {})
+    moves.drop(source, "/data/proj", "m1")
+    assert source.quotas.quota_of(source.ns.get("/data").id).names == before - moved.dirs - moved.files
+
+
+def test_quotas_inside_a_moved_subtree_travel_with_it(source, target):
+    """A quota on a directory inside the subtree holds in the target after the move (its
+    usage counted there); one cleared in the source meanwhile is cleared there too, and a
+    directory removed by a later round takes its quota with it (its slot can be reused)."""
+    from namenode import quotas
+    from namenode.ops import quota
+    quota.set_quota(source, su(source), "/data/proj/sub", 50, 1 << 30)
+    quota.set_quota(source, su(source), "/data/proj/sub/deep", 9, None)
+    import_all(target, export(source))
+    sub = target.quotas.quota_of(target.ns.get("/data/proj/sub").id)
+    walked = quotas.walk(target, target.ns.get("/data/proj/sub"), {})
+    assert (sub.ns_quota, sub.space_quota) == (50, 1 << 30)
+    assert (sub.names, sub.space) == (walked.dirs + walked.files, walked.space)
+    assert target.quotas.quota_of(target.ns.get("/data/proj/sub/deep").id).ns_quota == 9
+
+    quota.set_quota(source, su(source), "/data/proj/sub", -1, -1)
+    deep_slot = target.ns.get("/data/proj/sub/deep").id
+    dirs.delete(source, su(source), "/data/proj/sub/deep", True)
+    import_all(target, export(source, only=["/data/proj/sub", "/data/proj/sub/deep"]))
+    assert target.quotas.quota_of(target.ns.get("/data/proj/sub").id) is None
+    # deep is gone from the target too, though its parent was exported whole in that round
+    assert subtree.lookup_path(target, "/data/proj/sub/deep") is None
+    assert target.quotas.quota_of(deep_slot) is None
+    dirs.mkdirs(target, su(target), "/data/proj/fresh", 0o755, True)
+    assert target.quotas.quota_of(target.ns.get("/data/proj/fresh").id) is None
