@@ -46,15 +46,9 @@ def cmd_mkdir(ctx, o, args) -> int:
 
 def cmd_put(ctx, o, args, move=False) -> int:
     *sources, dst_arg = args
-    fs, dst = ctx.fs, to_path(dst_arg)
+    fs = ctx.fs
     command = o.command or "put"
-    try:
-        dst_info = fs.info(dst)
-    except FileNotFoundError:
-        dst_info = None
-    dst_is_dir = bool(dst_info) and dst_info["type"] == "directory"
-    if len(sources) > 1 and not dst_is_dir:
-        raise ShellError(dst_arg, "Is not a directory" if dst_info else "No such file or directory")
+    dst, dst_is_dir = destination(fs, dst_arg, len(sources))
 
     def claim(target: str, shown: str):
         if fs.exists(target):
@@ -168,18 +162,24 @@ def cmd_rmdir(ctx, o, args) -> int:
 
 # ---------------------------------------------------------------- -mv, -cp
 
-def sources_and_targets(command, fs, args):
-    """(source, destination) pairs: into DST when it is a directory (several sources need one)."""
-    *sources, dst_arg = args
+def destination(fs, dst_arg: str, sources: int) -> tuple[str, bool]:
+    """DST's path and whether it is a directory (which several sources need)."""
     dst = to_path(dst_arg)
-    targets, status = expand_all(command, fs, sources)
     try:
         dst_info = fs.info(dst)
     except FileNotFoundError:
         dst_info = None
     dst_is_dir = bool(dst_info) and dst_info["type"] == "directory"
-    if len(targets) > 1 and not dst_is_dir:
+    if sources > 1 and not dst_is_dir:
         raise ShellError(dst_arg, "Is not a directory" if dst_info else "No such file or directory")
+    return dst, dst_is_dir
+
+
+def sources_and_targets(command, fs, args):
+    """(source, destination) pairs: into DST when it is a directory (several sources need one)."""
+    *sources, dst_arg = args
+    targets, status = expand_all(command, fs, sources)
+    dst, dst_is_dir = destination(fs, dst_arg, len(targets))
     pairs = []
     for t in targets:
         name = posixpath.basename(t.path)
