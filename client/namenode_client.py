@@ -21,9 +21,10 @@ DEFAULT_TIMEOUT = 30.0
 CONNECT_TIMEOUT_MS = 2000
 # Read-only calls are safe to retry after a transient Unavailable (e.g. the
 # channel still backing off right after a NameNode restart).
-# PackNow too: a second run packs what the first left (nothing, if it finished).
+# PackNow too: a second run packs what the first left (nothing, if it finished); SetQuota
+# and RefreshNodes set absolute values, so a second call changes nothing more.
 _IDEMPOTENT = {"GetFileInfo", "GetListing", "GetBlockLocations", "GetContentSummary", "GetStats",
-               "GetServerDefaults", "RenewLease", "PackNow"}
+               "GetServerDefaults", "RenewLease", "PackNow", "SetQuota", "RefreshNodes"}
 _RETRY_BUDGET = 2.0
 # How long a call refused with errors.Retry (a subtree being cut over to another
 # namespace) is tried again before the error reaches the caller.
