@@ -14,6 +14,8 @@
     hfed cluster up|down|status [--dir DIR] [--namespaces N] [--datanodes M] [--block-size SIZE] [--replication R]
     hfed [--conf PATH] namenode --nameservice NS    /   hfed [--conf PATH] datanode --host-label LABEL
     hfed [--conf PATH] webhdfs [--address-file F] [--bind HOST:PORT]   |   hfed webhdfs -token
+    hfed [--conf PATH] tf-run --workers N [--hosts H,...] [--input GLOB] [--job-dir DIR] -- CMD ARGS...
+    hfed tf-gate --history FILE|hfed:///PATH [--metric M] [--tolerance T] RESULT.json
 
 The config is --conf, else $HFED_CONF, else the one the last `hfed cluster up` wrote.
 Exit codes: 0 ok, 1 the operation failed (one line on stderr: `hfed: <message>`), 2 usage error
@@ -28,7 +30,7 @@ import time
 import traceback
 from pathlib import Path
 
-from client import balance, cli_format as fmt, cli_fsck, cli_quota, cli_report, cli_tokens, mount_admin
+from client import balance, cli_format as fmt, cli_fsck, cli_quota, cli_report, cli_tf, cli_tokens, mount_admin
 from client.cli_dfs import CommandError, Context, Parser, UsageError, absolute, progress, run_dfs
 from client.session import ClusterSession
 from protos import config as hconfig
@@ -70,6 +72,11 @@ commands:
   webhdfs [--address-file F] [--bind HOST:PORT]
                          run the WebHDFS gateway in the foreground (`cluster up` starts one)
   webhdfs -token         print your token for WebHDFS's delegation= parameter
+  tf-run --workers N [--hosts H,...] [--input GLOB] [--job-dir DIR] -- CMD ARGS...
+                         run a training script on N workers (TF_CONFIG, host labels, one input
+                         plan, job tokens); exits with a failed worker's exit code
+  tf-gate --history FILE|hfed:///PATH [--metric M] [--tolerance T] RESULT.json
+                         exit 1 when RESULT is worse than the history's best minus T
 
 options:
   --conf PATH            cluster config (default: $HFED_CONF, else the last `hfed cluster up`)
@@ -323,7 +330,7 @@ def main_dispatch(argv: list[str]) -> int:
     handlers = {"dfs": run_dfs, "fsck": run_fsck, "archive": run_archive, "dfsadmin": run_dfsadmin, "cluster": run_cluster,
                 "fetchdt": cli_tokens.run_fetchdt, "groups": cli_tokens.run_groups,
                 "mount": mount_admin.run_mount, "balance": balance.run_balance,
-                "webhdfs": run_webhdfs, "namenode": lambda c, r: run_daemon(c, "namenode", r),
+                "webhdfs": run_webhdfs, "tf-run": cli_tf.run_tf_run, "tf-gate": cli_tf.run_tf_gate, "namenode": lambda c, r: run_daemon(c, "namenode", r),
                 "datanode": lambda c, r: run_daemon(c, "datanode", r)}
     if command not in handlers:
         raise UsageError(f"unknown command {command!r}", USAGE.strip())
