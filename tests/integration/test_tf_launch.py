@@ -201,3 +201,26 @@ def test_multi_worker_mirrored_strategy_job_reads_its_plan_locally(cluster, fs, 
         assert all(r["credentials"].endswith("job-tokens.json") for r in reads)
     finally:
         fs.rm("/data/launch-test", recursive=True)
+
+
+def test_gate_cli_with_the_history_in_hfed(cluster, fs, tmp_path):
+    history = "hfed:///tmp/gate-test/history.jsonl"
+    base = [sys.executable, "-m", "client.cli", "--conf", str(cluster.config_path), "tf-gate", "--history", history,
+            "--metric", "accuracy", "--tolerance", "0.02"]
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_text(json.dumps({"accuracy": 0.96}))
+    bad.write_text(json.dumps({"accuracy": 0.93}))
+    try:
+        first = subprocess.run(base + [str(good)], cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert first.returncode == 0 and "no earlier run" in first.stdout, first.stderr
+        worse = subprocess.run(base + [str(bad)], cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert worse.returncode == 1
+        assert "GATE FAILED: accuracy 0.9300 is more than 0.02 below the best earlier run (0.9600)" in worse.stderr
+        lines = fs.cat_file("/tmp/gate-test/history.jsonl").decode().splitlines()
+        assert [json.loads(line)["accuracy"] for line in lines] == [0.96]
+        missing = subprocess.run(base + [str(tmp_path / "nope.json")], cwd=REPO, capture_output=True, text=True,
+                                 timeout=60)
+        assert missing.returncode == 1 and "nope.json" in missing.stderr
+    finally:
+        if fs.exists("/tmp/gate-test"):
+            fs.rm("/tmp/gate-test", recursive=True)
