@@ -6,13 +6,14 @@
 
 Steps: write scikit-learn's bundled digits data set (no download) into hfed as
 TFRecord shards (one block each; shard i's first replica on trainer i mod N's
-host), plan which trainer reads which shard (client/tf_assign.py), start N
-trainer processes on localhost with TF_CONFIG for MultiWorkerMirroredStrategy,
-each declaring the host label of one DataNode (HFED_HOST), train a small Keras
-model, evaluate it on a held-out split (also read through the adapter), print
-the accuracy and the locality counters, and append the run to
-bench/results/train_history.jsonl. With --gate the run fails (exit 3) when the
-accuracy is more than --tolerance below the best earlier run in that history.
+host), plan which trainer reads which shard (client/tf_assign.py), run N
+trainers through the launcher (client/tf_launch.py: TF_CONFIG for
+MultiWorkerMirroredStrategy, each trainer's host label, the plan, the job's
+delegation tokens, prefixed logs), train a small Keras model, evaluate it on a
+held-out split (also read through the adapter), print the accuracy and the
+locality counters, and append the run to bench/results/train_history.jsonl.
+With --gate the run fails (exit 3) when the accuracy is more than --tolerance
+below the best earlier run in that history (client/tf_gate.py, as `hfed tf-gate`).
 """
 from __future__ import annotations
 
@@ -21,7 +22,6 @@ import datetime
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -69,13 +69,14 @@ def parse_example(record):
 # ------------------------------------------------------------------ one trainer
 
 def run_worker(args) -> None:
-    """One trainer process: TF_CONFIG names its peers, HFED_HOST its host label."""
+    """One trainer process, started by the launcher (its environment: client/tf_launch.py)."""
     import tensorflow as tf
     from client.fs import HfedFileSystem
     from client.tf_adapter import HfedInput
-    from client.tf_assign import InputPlan
+    from client.tf_launch import finish, job_plan
 
-    plan = InputPlan.from_json(Path(args.plan).read_text())
+    plan = job_plan()
+    job_dir = Path(os.environ["HFED_JOB_DIR"])
     strategy = tf.distribute.MultiWorkerMirroredStrategy(
         communication_options=tf.distribute.experimental.CommunicationOptions(
             implementation=tf.distribute.experimental.CommunicationImplementation.RING))
@@ -85,7 +86,7 @@ def run_worker(args) -> None:
     def dataset_fn(ctx: tf.distribute.InputContext):
         worker = ctx.input_pipeline_id
         source = HfedInput(plan=plan, input_context=ctx, fs=fs, shuffle_files=True, seed=args.seed + worker,
-                           cache_dir=str(Path(args.result).parent / f"cache-{worker}"))
+                           cache_dir=str(job_dir / f"cache-{worker}"))
         inputs.append(source)
         batch = ctx.get_per_replica_batch_size(args.batch_size)
         return (source.dataset().map(parse_example).shuffle(1024, seed=args.seed).batch(batch, drop_remainder=True)
@@ -125,22 +126,18 @@ def run_worker(args) -> None:
               "final_loss": round(epoch_loss, 4), "credentials": fs.session.credentials.source,
               "counters": source.counters_now().as_dict()}
     if source.worker_index == 0:
-        result.update(evaluate(model, fs, args))
-    Path(args.result).write_text(json.dumps(result))
-    # Leave without TensorFlow's shutdown: a worker that outlives the coordination leader (the
-    # chief) can hang there for minutes; everything this process owes is in its result file.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+        result.update(evaluate(model, fs, job_dir))
+    (job_dir / f"result-{source.worker_index}.json").write_text(json.dumps(result))
+    finish()   # no TensorFlow shutdown: it can hang a worker that outlives worker 0 (client/tf_launch.py)
 
 
-def evaluate(model, fs, args) -> dict:
+def evaluate(model, fs, job_dir: Path) -> dict:
     """Accuracy on the held-out shards, read through the adapter by the chief alone."""
     import numpy as np
     from client.tf_adapter import HfedInput
 
     source = HfedInput(f"{DATA_DIR}/test-*.tfrecord", 0, 1, fs=fs,
-                       cache_dir=str(Path(args.result).parent / "cache-eval"))
+                       cache_dir=str(job_dir / "cache-eval"))
     correct = total = 0
     for pixels, labels in source.dataset().map(parse_example).batch(256):
         predicted = np.argmax(model(pixels, training=False).numpy(), axis=1)
@@ -151,16 +148,6 @@ def evaluate(model, fs, args) -> dict:
 
 
 # ------------------------------------------------------------------ launcher
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
 
 def write_data(fs, hosts: list[str], args) -> tuple[list, list]:
     from client.tf_records import write_tfrecord_shards
@@ -178,46 +165,21 @@ def write_data(fs, hosts: list[str], args) -> tuple[list, list]:
     return train_shards, test_shards
 
 
-def start_workers(args, hosts: list[str], plan_path: Path, steps: int, out: Path,
-                  token_file: Path) -> list[subprocess.Popen]:
-    ports = free_ports(len(hosts))
-    cluster = {"worker": [f"localhost:{p}" for p in ports]}
-    procs = []
-    for index, host in enumerate(hosts):
-        env = dict(os.environ, HFED_HOST=host, CUDA_VISIBLE_DEVICES="-1", TF_CPP_MIN_LOG_LEVEL="2",
-                   **({"HFED_TOKEN_FILE": str(token_file)} if token_file.exists() else {}),
-                   TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
-        cmd = [sys.executable, "-m", "bench.train", "--worker", "--conf", args.conf, "--plan", str(plan_path),
-               "--result", str(out / f"worker-{index}.json"), "--epochs", str(args.epochs),
-               "--steps-per-epoch", str(steps), "--batch-size", str(args.batch_size),
-               "--learning-rate", str(args.learning_rate), "--seed", str(args.seed)]
-        log = open(out / f"worker-{index}.log", "wb")
-        procs.append(subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT))
-    return procs
+def start_and_wait(args, hosts: list[str], plan, steps: int, job_dir: Path) -> list[dict]:
+    """The trainers, through the launcher; a failed trainer ends the run with its exit code."""
+    from client.tf_launch import launch
 
-
-def wait_workers(procs: list[subprocess.Popen], out: Path, timeout: float) -> list[dict]:
-    """Wait for every trainer; a trainer that failed ends the run with the tail of its log."""
-    deadline = time.monotonic() + timeout
-    try:
-        while any(proc.poll() is None for proc in procs):
-            for index, proc in enumerate(procs):
-                if proc.poll() not in (None, 0):
-                    tail = (out / f"worker-{index}.log").read_text(errors="replace").splitlines()[-25:]
-                    raise SystemExit(f"trainer {index} failed (exit {proc.returncode}); last lines of its log:\n"
-                                     + "\n".join(tail))
-            if time.monotonic() > deadline:
-                raise SystemExit(f"trainers did not finish within {timeout:.0f}s (logs in {out})")
-            time.sleep(0.2)
-    finally:
-        for proc in procs:   # the others would wait forever for a failed peer's collectives
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    missing = [i for i, proc in enumerate(procs) if proc.returncode != 0 or not (out / f"worker-{i}.json").exists()]
-    if missing:
-        raise SystemExit(f"trainers {missing} ended without a result (logs in {out})")
-    return [json.loads((out / f"worker-{i}.json").read_text()) for i in range(len(procs))]
+    cmd = [sys.executable, "-m", "bench.train", "--worker", "--epochs", str(args.epochs),
+           "--steps-per-epoch", str(steps), "--batch-size", str(args.batch_size),
+           "--learning-rate", str(args.learning_rate), "--seed", str(args.seed)]
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="-1", TF_CPP_MIN_LOG_LEVEL="2",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    result = launch(cmd, len(hosts), hosts=hosts, conf=args.conf, job_dir=job_dir, plan=plan, env=env,
+                    timeout=args.timeout)
+    if result.exit_code != 0:
+        raise SystemExit(f"trainer {result.summary['failed_worker']} failed (exit {result.exit_code}); "
+                         f"logs in {job_dir}")
+    return [json.loads((job_dir / f"result-{i}.json").read_text()) for i in range(len(hosts))]
 
 
 def git_commit() -> str:
@@ -231,18 +193,7 @@ def git_commit() -> str:
         return ""
 
 
-def best_previous(history: Path) -> float | None:
-    if not history.exists():
-        return None
-    scores = []
-    for line in history.read_text().splitlines():
-        if line.strip():
-            scores.append(json.loads(line).get("accuracy", 0.0))
-    return max(scores) if scores else None
-
-
 def run(args) -> int:
-    from client import credentials
     from client.fs import HfedFileSystem
     from client.minicluster import MiniCluster
     from client.tf_adapter import plan_input
@@ -266,21 +217,10 @@ def run(args) -> int:
         per_worker = [sum(records[f.path] for f in plan.files_of(w)) for w in range(len(hosts))]
         # Every trainer must take the same number of steps: the smallest share sets the epoch.
         steps = max(1, min(per_worker) // (args.batch_size // len(hosts)))
-        plan_path = work / "plan.json"
-        plan_path.write_text(plan.to_json())
         print(f"plan {plan.digest()}: records per trainer {per_worker}, {steps} steps per epoch of "
               f"{args.batch_size} (global batch)", flush=True)
-        print(f"starting {len(hosts)} trainers (logs in {work}) ...", flush=True)
-        # The trainers act as this user through delegation tokens, never with the user's own credentials.
-        token_file = work / "job-tokens.json"
-        if fs.session.cfg.security.tokens:
-            credentials.fetch_delegation_tokens(fs.session, token_file)
-        try:
-            results = wait_workers(start_workers(args, hosts, plan_path, steps, work, token_file), work,
-                                   args.timeout)
-        finally:
-            if token_file.exists():
-                credentials.cancel_delegation_tokens(fs.session, token_file)
+        print(f"starting {len(hosts)} trainers (logs in {work / 'job'}) ...", flush=True)
+        results = start_and_wait(args, hosts, plan, steps, work / "job")
     finally:
         if cluster is not None:
             cluster.down()
@@ -302,27 +242,23 @@ def report(args, hosts: list[str], results: list[dict], seconds: float) -> int:
     print(f"local input bytes: {local} ({local_pct:.1f}%)")
     print(f"remote input bytes: {remote}")
     print(f"run time: {seconds:.1f}s (training {max(r['train_seconds'] for r in results):.1f}s)")
-    history = Path(args.history)
-    best = best_previous(history)
-    gate_failed = args.gate and best is not None and chief["accuracy"] < best - args.tolerance
+    from client import tf_gate
+
+    history = args.history
     entry = {"time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
              "commit": git_commit(), "workers": len(hosts), "epochs": args.epochs,
              "learning_rate": args.learning_rate, "accuracy": round(chief["accuracy"], 4),
              "local_bytes": local, "remote_bytes": remote, "seconds": round(seconds, 1),
-             "per_worker": [{"host": r["host"], "credentials": r["credentials"], **r["counters"]} for r in results],
-             "gate": ("failed" if gate_failed else "passed") if args.gate else "off"}
-    history.parent.mkdir(parents=True, exist_ok=True)
-    with history.open("a") as f:
-        f.write(json.dumps(entry) + "\n")
+             "per_worker": [{"host": r["host"], "credentials": r["credentials"], **r["counters"]} for r in results]}
+    if not args.gate:
+        tf_gate.append_history(history, {**entry, "gate": "off"})
+        print(f"appended this run to {history}")
+        return 0
+    # A failed run is kept in this history too (marked), as it always was; it never sets the bar.
+    verdict = tf_gate.gate(entry, history, "accuracy", args.tolerance, record_failures=True)
     print(f"appended this run to {history}")
-    if gate_failed:
-        print(f"GATE FAILED: accuracy {chief['accuracy']:.4f} is more than {args.tolerance} below the best "
-              f"previous run ({best:.4f}) in {history}", file=sys.stderr)
-        return GATE_FAILED
-    if args.gate:
-        print(f"gate passed: accuracy {chief['accuracy']:.4f}, best previous "
-              f"{'none' if best is None else f'{best:.4f}'}, tolerance {args.tolerance}")
-    return 0
+    print(verdict.message, file=sys.stdout if verdict.passed else sys.stderr)
+    return 0 if verdict.passed else GATE_FAILED
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -344,8 +280,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=600.0, help="seconds for the trainers to finish")
     # internal: one trainer process
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--plan", help=argparse.SUPPRESS)
-    p.add_argument("--result", help=argparse.SUPPRESS)
     p.add_argument("--steps-per-epoch", type=int, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:

@@ -17,7 +17,6 @@ Environment of every worker (the contract a script can rely on):
     TF_CONFIG        {"cluster": {"worker": [...]}, "task": {"type": "worker", "index": i}}
                      for MultiWorkerMirroredStrategy (unset with --workers 1: plain one process)
     HFED_HOST        the worker's host label (the client reads local blocks of that DataNode)
-    HFED_WORKER_HOSTS  every worker's host label, comma-separated, in worker order
     HFED_INPUT_PLAN  path of the input plan (InputPlan JSON) when --input was given; the same
                      file for every worker (``job_plan()`` reads it)
     HFED_JOB_DIR     the job directory: logs, plan, tokens, counters, summary.json
@@ -51,7 +50,6 @@ from client.tf_assign import InputPlan
 
 ENV_PLAN = "HFED_INPUT_PLAN"
 ENV_JOB_DIR = "HFED_JOB_DIR"
-ENV_WORKER_HOSTS = "HFED_WORKER_HOSTS"
 PLAN_FILE = "plan.json"
 TOKEN_FILE = "job-tokens.json"
 SUMMARY_FILE = "summary.json"
@@ -99,7 +97,10 @@ def worker_env(index: int, hosts: list[str], ports: list[int], job_dir: Path, co
                plan_path: Path | None, token_file: Path | None, base: dict | None = None) -> dict:
     env = dict(os.environ if base is None else base)
     env.pop("TF_CONFIG", None)
-    env.update({"HFED_HOST": hosts[index], ENV_WORKER_HOSTS: ",".join(hosts), ENV_JOB_DIR: str(job_dir),
+    # Not HFED_WORKER_HOSTS: the adapter would apply it to every HfedInput of the script, a
+    # one-worker evaluation input too (and refuse it); the plan carries the hosts instead.
+    env.pop("HFED_WORKER_HOSTS", None)
+    env.update({"HFED_HOST": hosts[index], ENV_JOB_DIR: str(job_dir),
                 "HFED_CONF": conf, "PYTHONUNBUFFERED": "1"})
     if len(hosts) > 1:
         env["TF_CONFIG"] = json.dumps({"cluster": {"worker": [f"localhost:{p}" for p in ports]},
