@@ -26,7 +26,7 @@ SEE_SCRIPT = textwrap.dedent("""
     token_file = os.environ.get("HFED_TOKEN_FILE")
     (job / f"seen-{index}.json").write_text(json.dumps({
         "tf_config": tf_config, "host": os.environ["HFED_HOST"], "conf": os.environ["HFED_CONF"],
-"plan": Path(plan).read_text() if plan else None,
+        "plan": Path(plan).read_text() if plan else None,
         "token_file": token_file, "token_file_existed": bool(token_file) and os.path.exists(token_file),
         "pid": os.getpid(), "argv": sys.argv[1:]}))
     print(f"hello from {index}", flush=True)
