@@ -23,13 +23,16 @@ Environment of every worker (the contract a script can rely on):
     HFED_CONF        the cluster config the launcher used
     HFED_TOKEN_FILE  the job's delegation tokens (token security on only)
 
-Ending a worker: call ``finish()`` (or ``os._exit``) after the last step instead of
-returning. With MultiWorkerMirroredStrategy, TensorFlow's coordination service runs
-inside worker 0; at interpreter exit every worker's coordination agent waits at a
-shutdown barrier for all tasks, and a worker that reaches it after worker 0's process
-is gone waits until the barrier's timeout (minutes) before exiting. ``finish()`` flushes
-the output and leaves at once; whatever the worker owes (results, checkpoints) must be
-written before it.
+Ending a worker: call ``finish()`` after the last step instead of returning. With
+MultiWorkerMirroredStrategy, TensorFlow's coordination service runs inside worker 0; at
+interpreter exit every worker's coordination agent waits at a shutdown barrier for all
+tasks, and a worker that reaches it after worker 0's process is gone waits until the
+barrier's timeout (minutes) before exiting. A bare ``os._exit`` right after the last step
+is not enough either: a peer may still be receiving that step's collective from the
+leaving worker and fail ("Collective ops is aborted by: Socket closed"). ``finish()``
+waits until every worker has reached it (marks in the job directory), flushes the output
+and leaves without TensorFlow's shutdown; whatever the worker owes (results, checkpoints)
+must be written before it.
 """
 from __future__ import annotations
 
@@ -55,6 +58,7 @@ TOKEN_FILE = "job-tokens.json"
 SUMMARY_FILE = "summary.json"
 COUNTER_NAMES = ("local_bytes", "remote_bytes", "cached_bytes", "files", "records")
 DEFAULT_GRACE = 10.0
+FINISH_TIMEOUT = 120.0
 
 
 @dataclasses.dataclass
@@ -72,8 +76,21 @@ def job_plan() -> InputPlan | None:
     return InputPlan.from_json(Path(path).read_text()) if path else None
 
 
-def finish(code: int = 0) -> None:
-    """Leave the worker now, skipping TensorFlow's shutdown (see the module doc)."""
+def finish(code: int = 0, timeout: float = FINISH_TIMEOUT) -> None:
+    """Leave the worker now, skipping TensorFlow's shutdown (see the module doc).
+
+    First a barrier: every worker of the job marks itself done in the job directory and waits
+    for the others' marks (at most ``timeout`` seconds). A worker that left right after its last
+    step could break a peer still receiving that step's collective from it ("Socket closed")."""
+    job = os.environ.get(ENV_JOB_DIR)
+    if job and "TF_CONFIG" in os.environ:
+        tf_config = json.loads(os.environ["TF_CONFIG"])
+        workers = len(tf_config["cluster"]["worker"])
+        Path(job, f"worker-{tf_config['task']['index']}.done").write_text(str(code))
+        deadline = time.monotonic() + timeout
+        while (time.monotonic() < deadline
+               and not all(Path(job, f"worker-{i}.done").exists() for i in range(workers))):
+            time.sleep(0.05)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
@@ -133,9 +150,11 @@ def launch(command: list[str], workers: int, *, hosts: list[str] | None = None, 
     conf_path = str(hconfig.find_config_path(conf).resolve())
     session = ClusterSession(conf_path)
     try:
-        hosts = _hosts(session, hosts, workers, conf_path)
+        hosts = _hosts(session, hosts or (list(plan.worker_hosts) if plan else None), workers, conf_path)
         job = Path(job_dir) if job_dir else Path(tempfile.mkdtemp(prefix="hfed-job-"))
         job.mkdir(parents=True, exist_ok=True)
+        for stale in [*job.glob("worker-*.done"), *job.glob("worker-*.json")]:   # a job dir used before
+            stale.unlink()
         started = time.monotonic()
         if plan is None and input is not None:
             from client.fs import HfedFileSystem
@@ -144,7 +163,8 @@ def launch(command: list[str], workers: int, *, hosts: list[str] | None = None, 
         plan_path = None
         if plan is not None:
             if list(plan.worker_hosts) != hosts:
-                raise ValueError(f"the input plan is for hosts {list(plan.worker_hosts)}, not {hosts}")
+                raise ValueError(f"the input plan is for workers on {list(plan.worker_hosts)}, not on {hosts}: "
+                                 f"plan for these hosts (plan_input) or launch on the plan's")
             plan_path = job / PLAN_FILE
             plan_path.write_text(plan.to_json())
         token_file = None

@@ -224,3 +224,52 @@ def test_gate_cli_with_the_history_in_hfed(cluster, fs, tmp_path):
     finally:
         if fs.exists("/tmp/gate-test"):
             fs.rm("/tmp/gate-test", recursive=True)
+
+
+def test_a_plan_for_other_hosts_is_refused_before_any_worker_starts(cluster, see_script, tmp_path):
+    from client.tf_assign import InputPlan
+
+    plan = InputPlan((), ("host-3", "host-1"), ())
+    with pytest.raises(ValueError, match=r"plan is for workers on \['host-3', 'host-1'\], not on \['host-1', 'host-2'\]"):
+        launch([sys.executable, str(see_script)], 2, hosts=["host-1", "host-2"], plan=plan,
+               conf=str(cluster.config_path), job_dir=tmp_path / "j")
+    assert not list((tmp_path / "j").glob("seen-*"))
+
+
+@pytest.mark.slow
+def test_input_matching_nothing_fails_the_job_before_it_starts(cluster, see_script, tmp_path):
+    pytest.importorskip("tensorflow", reason="the tf extra is not installed")
+    cmd = [sys.executable, "-m", "client.cli", "--conf", str(cluster.config_path), "tf-run", "--workers", "2",
+           "--input", "/data/no-such-*.tfrecord", "--job-dir", str(tmp_path / "j"), "--", sys.executable,
+           str(see_script)]
+    run = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1
+    assert "/data/no-such-*.tfrecord: no hfed file matches this pattern [namespace" in run.stderr
+    assert not list((tmp_path / "j").glob("seen-*"))
+
+
+def test_finish_waits_for_every_worker_before_leaving(cluster, tmp_path):
+    script = tmp_path / "barrier.py"
+    script.write_text(textwrap.dedent("""
+        import json, os, time
+        from pathlib import Path
+        from client.tf_launch import finish
+        index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
+        job = Path(os.environ["HFED_JOB_DIR"])
+        if index == 1:
+            (job / "pid-1").write_text(str(os.getpid()))
+            finish()
+        while not (job / "worker-1.done").exists():
+            time.sleep(0.05)
+        try:
+            os.kill(int((job / "pid-1").read_text()), 0)
+            (job / "peer-alive").write_text("worker 1 still waits at the barrier")
+        except ProcessLookupError:
+            pass
+        finish()
+    """))
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    result = launch([sys.executable, str(script)], 2, conf=str(cluster.config_path), job_dir=tmp_path / "j",
+                    env=env, timeout=60)
+    assert result.exit_code == 0
+    assert (tmp_path / "j" / "peer-alive").exists()
