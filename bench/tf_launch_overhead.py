@@ -5,7 +5,7 @@
 A local cluster holds small TFRecord shards spread over the workers' hosts. The
 same user script (MultiWorkerMirroredStrategy, HfedInput over the plan, one Keras
 training step, then it records the wall-clock time of that step's end and leaves)
-is started, alternating, by:
+is started, alternating (and alternating who goes first), by:
 - hand:     what bench/train.py did by hand before the launcher: plan_input once, the
             plan written to a file, the job's delegation tokens, free ports, one
             Popen per worker with TF_CONFIG / HFED_HOST / HFED_INPUT_PLAN /
@@ -142,8 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         script.write_text(SCRIPT)
         import client.tf_adapter  # noqa: F401  TensorFlow imported here once: no run pays for it in-process
         times = {"hand": [], "launcher": []}
+        runners = [("hand", run_by_hand), ("launcher", run_by_launcher)]
         for run in range(args.runs):
-            for name, runner in (("hand", run_by_hand), ("launcher", run_by_launcher)):
+            for name, runner in runners[::1 if run % 2 == 0 else -1]:   # who goes first alternates
                 seconds = runner(conf, hosts, script, work / f"{name}-{run}")
                 times[name].append(seconds)
                 print(f"run {run} {name:<8} {seconds:6.2f}s to the first step", flush=True)
