@@ -171,3 +171,84 @@ def test_exact_epochs_under_a_strategy_and_keras_fit(cluster, uneven, tmp_path):
     model.fit(source.dataset().map(example).batch(64), epochs=2, verbose=0)
     fitted = source.epoch_counters()[before:]
     assert [e["records"] for e in fitted] == [TOTAL, TOTAL]
+
+
+STRATEGY_WORKER = r'''
+import json, os, sys
+import tensorflow as tf
+from client.fs import HfedFileSystem
+from client.tf_adapter import HfedInput
+
+conf, out = sys.argv[1], sys.argv[2]
+strategy = tf.distribute.MultiWorkerMirroredStrategy()
+made = []
+
+def dataset_fn(ctx):   # the plan comes from HFED_INPUT_PLAN, the worker index from the context
+    source = HfedInput(input_context=ctx, fs=HfedFileSystem(conf=conf, skip_instance_cache=True),
+                       exact_epochs="pad", cache_dir=f"{out}-cache-{ctx.input_pipeline_id}")
+    made.append(source)
+    return source.dataset().batch(ctx.get_per_replica_batch_size(32))
+
+dist = strategy.distribute_datasets_from_function(dataset_fn)
+
+@tf.function
+def weight_sum(weights):   # a collective: every worker must take the same number of steps
+    return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(tf.reduce_sum, args=(weights,)), axis=None)
+
+epochs = []
+for _ in range(2):
+    ids, steps, global_weight = [], 0, 0.0
+    for records, weights in dist:
+        r = strategy.experimental_local_results(records)[0].numpy()
+        w = strategy.experimental_local_results(weights)[0].numpy()
+        ids += [int.from_bytes(x[3:7], "little") for x, wx in zip(r, w) if wx == 1.0]
+        global_weight += float(weight_sum(weights))
+        steps += 1
+    epochs.append({"ids": ids, "steps": steps, "global_weight": global_weight})
+(source,) = made
+with open(f"{out}-{source.worker_index}.json", "w") as f:
+    json.dump({"epochs": epochs, "counters": source.epoch_counters()}, f)
+sys.stdout.flush()
+os._exit(0)   # not TensorFlow's shutdown, which can wait for a peer that has already left
+'''
+
+
+@pytest.mark.slow
+def test_two_worker_processes_under_multi_worker_mirrored_strategy(cluster, uneven, tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+    hosts = ["host-1", "host-2"]
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(plan_input("/data/tf-ep", hosts, client(cluster, "host-1"), record_counts=uneven).to_json())
+    sockets = [socket.socket() for _ in hosts]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    tf_cluster = {"worker": [f"localhost:{s.getsockname()[1]}" for s in sockets]}
+    for s in sockets:
+        s.close()
+    procs = []
+    for index, host in enumerate(hosts):
+        env = dict(os.environ, HFED_HOST=host, HFED_INPUT_PLAN=str(plan_file), CUDA_VISIBLE_DEVICES="-1",
+                   TF_CONFIG=json.dumps({"cluster": tf_cluster, "task": {"type": "worker", "index": index}}))
+        procs.append(subprocess.Popen([sys.executable, "-c", STRATEGY_WORKER, str(cluster.config_path),
+                                       str(tmp_path / "result")], cwd=Path(__file__).resolve().parents[2],
+                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+    try:
+        logs = [p.communicate(timeout=240)[0].decode(errors="replace") for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert all(p.returncode == 0 for p in procs), "\n".join(log[-3000:] for log in logs)
+    results = [json.loads((tmp_path / f"result-{i}.json").read_text()) for i in range(2)]
+    for epoch in range(2):
+        mine = [r["epochs"][epoch] for r in results]
+        assert mine[0]["steps"] == mine[1]["steps"] == 15                 # 228 elements each, 16 per step
+        assert sorted(mine[0]["ids"] + mine[1]["ids"]) == list(range(TOTAL))   # every record once
+        assert mine[0]["global_weight"] == mine[1]["global_weight"] == TOTAL   # padding weighs nothing
+    assert [[e["records"] for e in r["counters"]] for r in results] in ([[228, 228], [227, 227]],
+                                                                         [[227, 227], [228, 228]])
