@@ -58,7 +58,7 @@ except ImportError as e:  # the core installs without TensorFlow
 from client.datanode_client import describe, iter_block_range, short_circuit_file
 from client.fs import HfedFileSystem
 from client.streams import HfedReader, block_spans
-from client.tf_assign import FileLayout, InputPlan, check_worker_index, epoch_shares, steps_per_epoch
+from client.tf_assign import REMAINDERS, FileLayout, InputPlan, check_worker_index, epoch_shares, steps_per_epoch
 from client.tf_cache import BlockCache
 from client.tf_plan import KINDS, expand_paths, file_layout, plan_input   # noqa: F401 (this module's API)
 from client import tf_records
@@ -130,6 +130,8 @@ class HfedInput:
                  exact_epochs: str | None = None, record_counts: dict[str, int] | None = None):
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        if exact_epochs is not None and exact_epochs not in REMAINDERS:   # before any file is counted
+            raise ValueError(f"exact_epochs must be None or one of {', '.join(REMAINDERS)}, got {exact_epochs!r}")
         if plan is None and os.environ.get(INPUT_PLAN_ENV):
             plan = load_plan(os.environ[INPUT_PLAN_ENV])
         if input_context is not None:   # tf.distribute.InputContext: one input pipeline per worker

@@ -95,6 +95,8 @@ def test_plan_file_from_the_launcher_and_the_drop_policy(cluster, uneven, tmp_pa
         got += mine
     assert len(set(got)) == len(got) == 453
     assert set(record(i) for i in range(TOTAL)) - set(got) == {record(453), record(454)}   # the plan's last two
+    with pytest.raises(ValueError, match="exact_epochs must be None or one of pad, drop, got 'even'"):
+        HfedInput(worker_index=0, fs=client(cluster, "host-1"), exact_epochs="even")
     plan_file.write_text("{not json")
     with pytest.raises(ValueError, match=f"input plan {plan_file} \\(from HFED_INPUT_PLAN\\) is unreadable"):
         HfedInput(worker_index=0, fs=client(cluster, "host-1"))
