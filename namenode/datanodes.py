@@ -1,6 +1,14 @@
 """DataNode registry: registration, heartbeats, dead-node detection, command queues.
 
 Time is passed in (seconds, monotonic), so the logic is tested without sleeping.
+
+One uuid, one live DataNode. A registration under the uuid of a DataNode that
+is alive at another transfer address (a copied data directory, a second DataNode
+started on the same one) is refused until that DataNode is dead: silent for
+dead_interval, as for every other purpose, or no longer accepting connections
+at its address (the servicer probes it), so one killed and restarted at a new
+port re-registers at once. HDFS itself lets the newcomer replace the old
+registration and relies on the storage lock alone; a copied directory has no lock.
 """
 from __future__ import annotations
 
@@ -44,6 +52,16 @@ class DatanodeRegistry:
         node.host_label, node.transfer_address, node.http_address = host_label, address, http_address
         node.last_heartbeat, node.alive, node.reported = now, True, False
         node.commands.clear()
+        return node
+
+    def live_elsewhere(self, uuid: str, address: str, now: float) -> DatanodeInfo | None:
+        """The DataNode registered under ``uuid`` at another address, if it is still alive
+        (heartbeated within dead_interval): a registration from ``address`` must not replace it
+        unless it no longer answers there."""
+        node = self.nodes.get(uuid)
+        if node is None or not node.alive or node.transfer_address == address \
+                or now - node.last_heartbeat > self.dead_interval:
+            return None
         return node
 
     def heartbeat(self, uuid: str, now: float, capacity: int, used: int, remaining: int,
