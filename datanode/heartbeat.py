@@ -7,7 +7,9 @@ datanode/packing.py, as tasks off the heartbeat loop), flushes queued
 incremental block reports and sends a full report every block_report_interval. When the NameNode asks to re-register (it
 restarted and forgot this DataNode) or answers again after being unreachable,
 the actor registers anew and sends a full report, which also supersedes any
-incremental reports still queued.
+incremental reports still queued. A registration the NameNode refuses as
+AlreadyExists (this uuid is a live DataNode's at another address: a copied data
+directory) is not retried: the DataNode stops (datanode/server.py).
 
 Heartbeats carry the cluster mount table version the DataNode knows; a reply
 with a newer table names every nameservice, and the DataNode starts an actor
