@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from protos.errors import AlreadyExists
+
 # Admin states, in HDFS's words (DatanodeReport.admin_state; namenode/decommission.py moves them).
 NORMAL = "Normal"
 DECOMMISSIONING = "Decommission in progress"
@@ -63,6 +65,14 @@ class DatanodeRegistry:
                 or now - node.last_heartbeat > self.dead_interval:
             return None
         return node
+
+    def refusal(self, holder: DatanodeInfo, host_label: str, address: str, nameservice: str) -> AlreadyExists:
+        """Why a registration under ``holder``'s uuid from ``address`` is refused."""
+        return AlreadyExists(
+            f"namespace {nameservice}: DataNode uuid {holder.uuid} is registered by a live DataNode "
+            f"({holder.host_label}) at {holder.transfer_address}; refusing {host_label} at {address} "
+            f"(a copy of its data directory? each DataNode needs its own; the uuid is free once that one "
+            f"is stopped, or after {self.dead_interval:g}s without its heartbeat)")
 
     def heartbeat(self, uuid: str, now: float, capacity: int, used: int, remaining: int,
                   active_transfers: int) -> DatanodeInfo | None:

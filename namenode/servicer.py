@@ -459,13 +459,9 @@ class DatanodeProtocolServicer(pb_grpc.DatanodeProtocolServicer):
             return
         if fsn.datanodes.live_elsewhere(dn.uuid, dn.transfer_address, fsn.monotonic()) is not holder:
             return        # it re-registered or died while we probed: the registry decides anew
-        log.warning("refused DataNode %s at %s: uuid %s is registered by live DataNode %s at %s",
-                    dn.host_label, dn.transfer_address, dn.uuid, holder.host_label, holder.transfer_address)
-        raise errors.AlreadyExists(
-            f"namespace {fsn.nameservice}: DataNode uuid {dn.uuid} is registered by a live DataNode "
-            f"({holder.host_label}) at {holder.transfer_address}; refusing {dn.host_label} at "
-            f"{dn.transfer_address} (a copy of its data directory? each DataNode needs its own; the uuid is "
-            f"free once that one is stopped, or after {fsn.datanodes.dead_interval:g}s without its heartbeat)")
+        refusal = fsn.datanodes.refusal(holder, dn.host_label, dn.transfer_address, fsn.nameservice)
+        log.warning("%s", refusal)
+        raise refusal
 
     @translated
     async def Register(self, request, context):
