@@ -17,29 +17,37 @@ How one worker's share is read (files are planned by client/tf_assign.py):
   replica), then read natively from the cache. Nothing is skipped: a file
   that cannot be read fails the epoch with an error naming it.
 
-Counters (per worker, `HfedInput.counters`): bytes handed to the reader from
-local block files, bytes that came over the network, bytes served again from
-the cache, files opened and records produced. Bytes are counted per whole
-file when it is handed to the reader, and so are records: a background thread
-walks each handed-out file's TFRecord length fields (or counts its lines) off
-the input path. An epoch stopped early over-counts both. (A tf op counting
-each record, or even each batch, cost 10-50% of the throughput here.)
+Counters (per worker, `HfedInput.counters` in all, `epoch_counters()` per
+epoch): bytes handed to the reader from local block files, bytes that came
+over the network, bytes served again from the cache, files opened and
+records produced. Bytes are counted per whole file when it is handed to the
+reader, and so are records: a background thread walks each handed-out file's
+TFRecord length fields (or counts its lines) off the input path; with exact
+epochs the plan's counts are used. An epoch stopped early over-counts both.
+(A tf op counting each record, or even each batch, cost 10-50% of the
+throughput here.) An epoch ends when its last file has been handed to the
+reader: one index past the last file closes it, once per epoch, so no Python
+runs per record; with HFED_JOB_DIR set the epoch's counters are then written
+to $HFED_JOB_DIR/worker-<index>.json.
+
+Exact epochs (``exact_epochs="pad"`` or ``"drop"``): the plan carries every
+file's record count, and tf_assign.epoch_shares gives every worker ranges of
+records (its own files first; the surplus of a worker above an even share is
+read, from the same file, by one below it) so that every worker yields the
+same number of elements. A range is read natively: TFRecordDataset(file)
+.skip(start).take(count).
 """
 from __future__ import annotations
 
-import collections
 import concurrent.futures
 import contextlib
 import dataclasses
-import hashlib
+import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 import threading
-import weakref
-from typing import Iterable
 
 try:
     import tensorflow as tf
@@ -49,77 +57,24 @@ except ImportError as e:  # the core installs without TensorFlow
 
 from client.datanode_client import describe, iter_block_range, short_circuit_file
 from client.fs import HfedFileSystem
-from client.session import ClusterSession
 from client.streams import HfedReader, block_spans
-from client.tf_assign import FileLayout, InputPlan, assign_files, check_worker_index
+from client.tf_assign import REMAINDERS, FileLayout, InputPlan, check_worker_index, epoch_shares, steps_per_epoch
+from client.tf_cache import BlockCache
+from client.tf_plan import KINDS, expand_paths, file_layout, plan_input   # noqa: F401 (this module's API)
 from client import tf_records
 from protos import errors
 from protos import hfed_pb2 as pb
 
 log = logging.getLogger(__name__)
 
-KINDS = ("tfrecord", "lines", "bytes")
 DEFAULT_CACHE_BYTES = 2 << 30
 READER_BUFFER = 1 << 20      # TFRecordDataset read buffer
 SHORT_CIRCUIT_TIMEOUT = 30.0
-GLOB_CHARS = re.compile(r"[*?\[]")
 WORKER_HOSTS_ENV = "HFED_WORKER_HOSTS"
-CACHE_NAME = re.compile(r"^[0-9a-f]{16}-")   # BlockCache.key(): digest, then the file's base name
-
-
-# ------------------------------------------------------------------ planning
-
-def expand_paths(fs: HfedFileSystem, paths_or_globs: str | Iterable[str]) -> list[str]:
-    """Files named by paths, directories (their files, recursively) and globs; sorted, no duplicates."""
-    items = [paths_or_globs] if isinstance(paths_or_globs, str) else list(paths_or_globs)
-    if not items:
-        raise ValueError("no input paths given")
-    found: set[str] = set()
-    for item in items:
-        ns = _namespace_of(fs, item)
-        if GLOB_CHARS.search(item):
-            matches = [p for p, info in fs.glob(item, detail=True).items() if info["type"] == "file"]
-            if not matches:
-                raise FileNotFoundError(f"{item}: no hfed file matches this pattern [namespace {ns}]")
-            found.update(matches)
-            continue
-        info = fs.info(item)   # FileNotFoundError naming the path and namespace
-        if info["type"] == "file":
-            found.add(info["name"])
-            continue
-        files = fs.find(item)
-        if not files:
-            raise FileNotFoundError(f"{item}: directory holds no files [namespace {ns}]")
-        found.update(files)
-    return sorted(found)
-
-
-def _namespace_of(fs: HfedFileSystem, path: str) -> str:
-    try:
-        return fs.session.resolve(GLOB_CHARS.split(path, 1)[0].rsplit("/", 1)[0] or "/").nameservice
-    except (errors.HfedError, ValueError):
-        return "none"
-
-
-def file_layout(session: ClusterSession, path: str) -> FileLayout:
-    target = session.resolve(path)
-    ns = target.nameservice
-    located = session.block_locations(target)
-    if located.layout != pb.BLOCKS:   # a small file: no block of its own (packed: a range of a container)
-        hosts = tuple(sorted(dn.host_label for lb in located.blocks[:1] for dn in lb.locations))
-        return FileLayout(path, ns, located.file_length, ((located.file_length, hosts),) if hosts else ())
-    spans = block_spans(list(located.blocks), located.file_length)
-    blocks = tuple((end - start, tuple(sorted(dn.host_label for dn in lb.locations)))
-                   for lb, (start, end) in zip(located.blocks, spans))
-    return FileLayout(path, ns, located.file_length, blocks)
-
-
-def plan_input(paths_or_globs, worker_hosts: list[str], fs: HfedFileSystem | None = None,
-               imbalance: float = 0.1) -> InputPlan:
-    """Ask the NameNodes where every block is and assign the files to workers."""
-    fs = fs or HfedFileSystem()
-    layouts = [file_layout(fs.session, p) for p in expand_paths(fs, paths_or_globs)]
-    return assign_files(layouts, list(worker_hosts), imbalance)
+INPUT_PLAN_ENV = "HFED_INPUT_PLAN"   # path of an InputPlan JSON file (InputPlan.to_json), e.g. from a launcher
+JOB_DIR_ENV = "HFED_JOB_DIR"         # each worker writes its per-epoch counters there as worker-<index>.json
+END_OF_EPOCH = -1                    # the file index that closes an epoch (after the last file)
+START_OF_EPOCH = -2                  # the file index that opens one (a pass left unfinished is not an epoch)
 
 
 # ------------------------------------------------------------------ counters
@@ -141,74 +96,6 @@ class InputCounters:
         return self.local_bytes / moved if moved else 1.0
 
 
-class BlockCache:
-    """Whole files fetched from hfed, in a directory bounded to ``max_bytes``.
-
-    Entries are keyed by the file's block ids and generation stamps, which never
-    change for the same bytes, so a rewritten file is never served stale. The
-    least recently used entries are evicted, but never the ``keep_recent`` newest:
-    those may still be open in a reader (unlinking an open file is safe on
-    POSIX, the reader keeps its bytes)."""
-
-    def __init__(self, directory: str | None, max_bytes: int, keep_recent: int = 2):
-        self.max_bytes = max_bytes
-        self.keep_recent = keep_recent
-        self._entries: collections.OrderedDict[str, int] = collections.OrderedDict()
-        self._directory = directory
-        if directory is not None:
-            self._scan(directory)
-
-    @property
-    def directory(self) -> str:
-        """Made on first use: a worker whose files are all local never needs one."""
-        if self._directory is None:
-            self._directory = tempfile.mkdtemp(prefix="hfed-tf-cache-")
-            weakref.finalize(self, shutil.rmtree, self._directory, True)
-        return self._directory
-
-    def _scan(self, directory: str) -> None:
-        os.makedirs(directory, exist_ok=True)
-        # Entries left by earlier runs are reused; only names this cache made are ever touched.
-        ours = [n for n in os.listdir(directory) if CACHE_NAME.match(n)]
-        for name in sorted(ours, key=lambda n: os.path.getmtime(os.path.join(directory, n))):
-            if name.endswith(".part"):   # a fetch that never finished
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(os.path.join(directory, name))
-            else:
-                self._entries[name] = os.path.getsize(os.path.join(directory, name))
-
-    @staticmethod
-    def key(nameservice: str, path: str, located: pb.LocatedBlocks) -> str:
-        ids = ",".join(f"{lb.block.block_id}.{lb.block.generation_stamp}" for lb in located.blocks)
-        # A small file has no block of its own: its place in the container, or its staged bytes, name it.
-        ids += f"@{located.packed_offset}:{hashlib.sha256(located.inline_data).hexdigest()}" \
-            if located.layout != pb.BLOCKS else ""
-        digest = hashlib.sha256(f"{nameservice}:{path}:{located.file_length}:{ids}".encode()).hexdigest()[:16]
-        return f"{digest}-{os.path.basename(path) or 'root'}"
-
-    def lookup(self, key: str) -> str | None:
-        if key in self._entries:
-            self._entries.move_to_end(key)
-            return os.path.join(self.directory, key)
-        return None
-
-    def partial_path(self, key: str) -> str:
-        return os.path.join(self.directory, key + ".part")
-
-    def commit(self, key: str) -> str:
-        final = os.path.join(self.directory, key)
-        os.replace(self.partial_path(key), final)
-        self._entries[key] = os.path.getsize(final)
-        self._evict()
-        return final
-
-    def _evict(self) -> None:
-        while sum(self._entries.values()) > self.max_bytes and len(self._entries) > self.keep_recent:
-            name, _ = self._entries.popitem(last=False)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(self.directory, name))
-
-
 # ------------------------------------------------------------------ one worker
 
 class HfedInput:
@@ -227,15 +114,26 @@ class HfedInput:
     cycle_length     files read at once (1: in order, one after another)
     shuffle_files, seed      reshuffle this worker's file order every epoch
     count_records    count records per file in a background thread (see the module doc)
+    exact_epochs     None, "pad" or "drop": every worker gets the same number of elements
+                     per epoch and every record is read once per epoch across workers
+                     (tf_assign.epoch_shares); the plan must carry record counts (counted
+                     when this makes the plan). With "pad" elements are (record, weight):
+                     weight 1.0, and 0.0 for the padding element some workers end with.
+    Without ``plan``, the plan in the file named by env HFED_INPUT_PLAN is used, if set.
     """
 
     def __init__(self, paths_or_globs=None, worker_index: int | None = None, num_workers: int | None = None, *,
                  fs: HfedFileSystem | None = None, kind: str = "tfrecord", worker_hosts: list[str] | None = None,
                  plan: InputPlan | None = None, input_context=None, cache_dir: str | None = None,
                  cache_bytes: int = DEFAULT_CACHE_BYTES, count_records: bool = True, cycle_length: int = 1,
-                 shuffle_files: bool = False, seed: int | None = None, imbalance: float = 0.1):
+                 shuffle_files: bool = False, seed: int | None = None, imbalance: float = 0.1,
+                 exact_epochs: str | None = None, record_counts: dict[str, int] | None = None):
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        if exact_epochs is not None and exact_epochs not in REMAINDERS:   # before any file is counted
+            raise ValueError(f"exact_epochs must be None or one of {', '.join(REMAINDERS)}, got {exact_epochs!r}")
+        if plan is None and os.environ.get(INPUT_PLAN_ENV):
+            plan = load_plan(os.environ[INPUT_PLAN_ENV])
         if input_context is not None:   # tf.distribute.InputContext: one input pipeline per worker
             worker_index, num_workers = input_context.input_pipeline_id, input_context.num_input_pipelines
         worker_index = 0 if worker_index is None else worker_index
@@ -249,7 +147,8 @@ class HfedInput:
             if paths_or_globs is None:
                 raise ValueError("give paths_or_globs or a precomputed plan")
             worker_hosts = self._worker_hosts(worker_hosts, num_workers)
-            plan = plan_input(paths_or_globs, worker_hosts, self.fs, imbalance)
+            plan = plan_input(paths_or_globs, worker_hosts, self.fs, imbalance, kind=kind,
+                              count_records=exact_epochs is not None, record_counts=record_counts)
         elif plan.num_workers != num_workers:
             raise ValueError(f"the plan is for {plan.num_workers} workers, not {num_workers}")
         self.plan = plan
@@ -258,17 +157,25 @@ class HfedInput:
             log.warning("worker %d is planned on host %r but its client declares %r; reading as %r",
                         worker_index, self.host, self.session.host, self.host)
         self.files = plan.files_of(worker_index)
+        self.exact_epochs = exact_epochs
+        # Exact epochs: this worker's record ranges (some of other workers' files) and padding.
+        self.share = epoch_shares(plan, exact_epochs)[worker_index] if exact_epochs is not None else None
         self.cache = BlockCache(cache_dir, cache_bytes, keep_recent=max(2, cycle_length + 1))
         self.count_records = count_records
         self.cycle_length = cycle_length
         self.shuffle_files = shuffle_files
         self.seed = seed
-        self.counters = InputCounters()
+        self.counters = InputCounters()            # since this object was made
+        self._epoch = InputCounters()              # the epoch being read
+        self._epochs: list[dict] = []              # finished epochs, oldest first
+        self._remote_warned: set[str] = set()      # files already logged as read remotely
         self._lock = threading.Lock()
         self._current: tuple[str, str, str] | None = None   # hfed path, namespace, local path being read
         # Records are counted per file off the input path, by a thread walking the file's framing.
         self._counter_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="hfed-count")
         self._record_counts: set[concurrent.futures.Future] = set()
+        self.job_file = (os.path.join(os.environ[JOB_DIR_ENV], f"worker-{worker_index}.json")
+                         if os.environ.get(JOB_DIR_ENV) else None)
 
     def _worker_hosts(self, worker_hosts, num_workers: int) -> list[str]:
         if worker_hosts is None and os.environ.get(WORKER_HOSTS_ENV):
@@ -288,69 +195,205 @@ class HfedInput:
     def planned_bytes(self) -> int:
         return sum(f.size for f in self.files)
 
+    @property
+    def elements_per_epoch(self) -> int | None:
+        """Elements every worker's dataset yields per epoch with exact_epochs (else None)."""
+        return self.share.elements if self.share else None
+
+    def steps_per_epoch(self, batch_size: int, drop_remainder: bool = False) -> int:
+        """Batches per epoch, the same on every worker (exact_epochs only), e.g. for Keras fit()."""
+        if self.share is None:
+            raise ValueError("steps_per_epoch needs exact_epochs: without it workers' shares differ")
+        return steps_per_epoch(self.share.elements, batch_size, drop_remainder)
+
     # ------------------------------------------------------------ the dataset
 
     def dataset(self) -> "tf.data.Dataset":
-        indices = tf.data.Dataset.range(len(self.files))
+        if self.share is not None:
+            return self._exact_dataset()
+        indices = tf.data.Dataset.from_tensor_slices(
+            tf.constant([i for i, w in enumerate(self.plan.owner) if w == self.worker_index], tf.int64))
         if self.shuffle_files:
             indices = indices.shuffle(max(len(self.files), 1), seed=self.seed, reshuffle_each_iteration=True)
-        local_paths = indices.map(self._local_path_op)
+        # A first and a last index open and close the epoch (counters); they map to "" and are filtered out.
+        indices = (tf.data.Dataset.from_tensors(tf.constant(START_OF_EPOCH, tf.int64)).concatenate(indices)
+                   .concatenate(tf.data.Dataset.from_tensors(tf.constant(END_OF_EPOCH, tf.int64))))
+        local_paths = indices.map(lambda i: self._local_path_op(i, tf.constant(-1, tf.int64)))
+        local_paths = local_paths.filter(lambda p: p != "")
         if self.kind == "bytes":
             ds = local_paths.map(tf.io.read_file)
+        elif self.cycle_length == 1:
+            ds = local_paths.flat_map(self._reader)
         else:
-            reader = ((lambda p: tf.data.TFRecordDataset(p, buffer_size=READER_BUFFER)) if self.kind == "tfrecord"
-                      else tf.data.TextLineDataset)
-            if self.cycle_length == 1:
-                ds = local_paths.flat_map(reader)
-            else:
-                ds = local_paths.interleave(reader, cycle_length=self.cycle_length,
-                                            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            ds = local_paths.interleave(self._reader, cycle_length=self.cycle_length,
+                                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return self._finish(ds)
+
+    def _exact_dataset(self) -> "tf.data.Dataset":
+        """This worker's record ranges, then its padding: the same element count on every worker."""
+        segments = self.share.segments
+        ranges = tf.data.Dataset.from_tensor_slices(tuple(
+            tf.constant([getattr(s, name) for s in segments], tf.int64, shape=[len(segments)])
+            for name in ("file", "start", "stop")))
+        if self.shuffle_files:
+            ranges = ranges.shuffle(max(len(segments), 1), seed=self.seed, reshuffle_each_iteration=True)
+        start, end = tf.constant(START_OF_EPOCH, tf.int64), tf.constant(END_OF_EPOCH, tf.int64)
+        ranges = (tf.data.Dataset.from_tensors((start, start, start)).concatenate(ranges)
+                  .concatenate(tf.data.Dataset.from_tensors((end, end, end))))
+        opened = ranges.map(lambda f, start, stop: (self._local_path_op(f, stop - start), start, stop))
+        opened = opened.filter(lambda path, start, stop: path != "")
+
+        def records(path, start, stop):
+            return self._reader(path).skip(start).take(stop - start)
+        if self.cycle_length == 1:
+            ds = opened.flat_map(records)
+        else:
+            ds = opened.interleave(records, cycle_length=self.cycle_length,
+                                   num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        if self.exact_epochs == "pad":
+            ds = ds.map(lambda r: (r, tf.constant(1.0)))
+            if self.share.padding:
+                # A real record (so the user's parsing works) with weight 0: it changes no loss.
+                pad_file = (segments[0].file if segments
+                            else next(i for i, f in enumerate(self.plan.files) if f.records))
+                padding = tf.data.Dataset.from_tensors(tf.constant(pad_file, tf.int64)).map(self._padding_path_op)
+                ds = ds.concatenate(padding.flat_map(self._reader).take(1).map(lambda r: (r, tf.constant(0.0)))
+                                    .repeat(self.share.padding))
+        # Known length: Keras and tf.distribute see the steps per epoch without a first pass.
+        return self._finish(ds.apply(tf.data.experimental.assert_cardinality(self.share.elements)))
+
+    def _reader(self, path) -> "tf.data.Dataset":
+        if self.kind == "tfrecord":
+            return tf.data.TFRecordDataset(path, buffer_size=READER_BUFFER)
+        if self.kind == "lines":
+            return tf.data.TextLineDataset(path)
+        return tf.data.Dataset.from_tensors(path).map(tf.io.read_file)
+
+    @staticmethod
+    def _finish(ds: "tf.data.Dataset") -> "tf.data.Dataset":
         options = tf.data.Options()
         # hfed already gave this worker its own files; TF must not shard them again.
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
         return ds.with_options(options)
 
-    def _local_path_op(self, index):
-        path = tf.py_function(self._local_path_for, [index], tf.string, name="hfed_local_path")
+    def _local_path_op(self, index, records):
+        path = tf.py_function(self._local_path_for, [index, records], tf.string, name="hfed_local_path")
+        path.set_shape([])
+        return path
+
+    def _padding_path_op(self, index):
+        path = tf.py_function(self._padding_path_for, [index], tf.string, name="hfed_padding_path")
         path.set_shape([])
         return path
 
     def counters_now(self) -> InputCounters:
         """A snapshot of the counters, once the record counts of the files handed out so far are in."""
-        concurrent.futures.wait(list(self._record_counts))
+        self._settle()
         with self._lock:
             return dataclasses.replace(self.counters)
 
+    def epoch_counters(self) -> list[dict]:
+        """One dict per finished epoch: {"epoch": n (from 1), local_bytes, remote_bytes,
+        cached_bytes, files, records}. An epoch finishes when the dataset is read to its end."""
+        self._settle()
+        with self._lock:
+            return [dict(e) for e in self._epochs]
+
+    def current_epoch_counters(self) -> dict:
+        """The epoch being read (or the next one, before its first file), as epoch_counters."""
+        self._settle()
+        with self._lock:
+            return {"epoch": len(self._epochs) + 1, **self._epoch.as_dict()}
+
+    def _settle(self) -> None:
+        concurrent.futures.wait(list(self._record_counts))
+
+    def _start_epoch(self) -> None:
+        with self._lock:
+            if self._epoch != InputCounters():
+                # An iterator dropped before the end (e.g. a look-ahead by Keras): its reads stay
+                # in the running totals, but the epoch starts afresh.
+                log.debug("worker %d: a pass over the input stopped early: %s", self.worker_index, self._epoch)
+                self._epoch = InputCounters()
+
+    def _end_epoch(self) -> None:
+        with self._lock:
+            finished, self._epoch = self._epoch, InputCounters()
+        # Queued behind this epoch's record counts on the same single thread, so they are in.
+        self._later(self._close_epoch, finished)
+
+    def _close_epoch(self, finished: InputCounters) -> None:
+        with self._lock:
+            self._epochs.append({"epoch": len(self._epochs) + 1, **finished.as_dict()})
+            epochs = [dict(e) for e in self._epochs]
+        if self.job_file:
+            write_json_atomically(self.job_file, {"worker": self.worker_index, "epochs": epochs})
+
+    def _later(self, fn, *args) -> None:
+        future = self._counter_thread.submit(fn, *args)
+        with self._lock:
+            self._record_counts = {f for f in self._record_counts if not f.done()} | {future}
+
     # ------------------------------------------------------------ per file
 
-    def _local_path_for(self, index) -> str:
-        return self.local_path(self.files[int(index)])
+    def _local_path_for(self, index, records) -> str:
+        if int(index) == END_OF_EPOCH:
+            self._end_epoch()
+            return ""
+        if int(index) == START_OF_EPOCH:
+            self._start_epoch()
+            return ""
+        return self.local_path(self.plan.files[int(index)], int(records))
 
-    def local_path(self, layout: FileLayout) -> str:
-        """A local file holding ``layout``'s current bytes: its block file, or a cache copy."""
+    def _padding_path_for(self, index) -> str:
+        """The padding element's file: read like any other, but not counted as read input."""
+        layout = self.plan.files[int(index)]
+        return self._block_or_cached_path(layout, self.session.block_locations(self.session.resolve(layout.path)),
+                                          count=False)
+
+    def local_path(self, layout: FileLayout, records: int = -1) -> str:
+        """A local file holding ``layout``'s current bytes: its block file, or a cache copy.
+        ``records``: how many of its records will be read, when known (exact epochs)."""
         located = self.session.block_locations(self.session.resolve(layout.path))   # fresh: replicas may have moved
-        local = None
+        local = self._block_or_cached_path(layout, located)
+        self._count(files=1)
+        with self._lock:
+            self._current = (layout.path, layout.nameservice, local)
+        if records >= 0:
+            self._count(records=records)
+        elif self.count_records:
+            fd = os.open(local, os.O_RDONLY)   # opened now: the cache may unlink the file before the count runs
+            self._later(self._count_records_in, fd, self._epoch)
+        return local
+
+    def _block_or_cached_path(self, layout: FileLayout, located: pb.LocatedBlocks, count: bool = True) -> str:
         if (located.layout == pb.BLOCKS and len(located.blocks) == 1
                 and located.blocks[0].block.num_bytes == located.file_length):
             local = self._local_block_path(located.blocks[0], layout)
             if local is not None:
-                self._count(local_bytes=located.file_length)
-        if local is None:
-            local = self._cached_copy(layout, located)
-        with self._lock:
-            self.counters.files += 1
-            self._current = (layout.path, layout.nameservice, local)
-        if self.count_records:
-            self._count_records_later(local)
-        return local
+                if count:
+                    self._count(local_bytes=located.file_length)
+                return local
+        self._warn_remote_once(layout, located)
+        return self._cached_copy(layout, located, count)
 
-    def _count_records_later(self, local: str) -> None:
-        fd = os.open(local, os.O_RDONLY)   # opened now: the cache may unlink the file before the count runs
-        future = self._counter_thread.submit(self._count_records_in, fd)
-        with self._lock:
-            self._record_counts = {f for f in self._record_counts if not f.done()} | {future}
+    def _warn_remote_once(self, layout: FileLayout, located: pb.LocatedBlocks) -> None:
+        """Name, once per file, a file whose bytes come over the network, and why."""
+        if layout.path in self._remote_warned:
+            return
+        blocks = list(located.blocks) if located.layout == pb.BLOCKS else list(located.blocks[:1])
+        elsewhere = [i for i, lb in enumerate(blocks) if not any(dn.host_label == self.host for dn in lb.locations)]
+        if not elsewhere:
+            return   # local replicas exist (a short-circuit failure is logged where it happens)
+        self._remote_warned.add(layout.path)
+        hosts = sorted({dn.host_label for i in elsewhere for dn in blocks[i].locations})
+        why = ("this worker declares no host label (HFED_HOST)" if not self.host else
+               f"no replica on this worker's host {self.host!r} of {len(elsewhere)} of its {len(blocks)} "
+               f"block(s) (replicas on: {', '.join(hosts) or 'none'})")
+        log.warning("worker %d reads %s [namespace %s] remotely: %s", self.worker_index, layout.path,
+                    layout.nameservice, why)
 
-    def _count_records_in(self, fd: int) -> None:
+    def _count_records_in(self, fd: int, epoch: InputCounters) -> None:
         try:
             if self.kind == "bytes":
                 records = 1
@@ -360,7 +403,7 @@ class HfedInput:
                 records = tf_records.count_lines(fd)
         finally:
             os.close(fd)
-        self._count(records=records)
+        self._count(epoch, records=records)
 
     def _local_block_path(self, located: pb.LocatedBlock, layout: FileLayout) -> str | None:
         """The verified block file of a replica on this host, or None (then the caller fetches)."""
@@ -378,13 +421,16 @@ class HfedInput:
                 return block_path
         return None
 
-    def _cached_copy(self, layout: FileLayout, located: pb.LocatedBlocks) -> str:
+    def _cached_copy(self, layout: FileLayout, located: pb.LocatedBlocks, count: bool = True) -> str:
         key = BlockCache.key(layout.nameservice, layout.path, located)
         with self._lock:
             hit = self.cache.lookup(key)
         if hit is not None:
-            self._count(cached_bytes=located.file_length)
+            if count:
+                self._count(cached_bytes=located.file_length)
             return hit
+        if not count:   # the padding file, not in the cache: fetch it, counted, as the next epoch would
+            return self._cached_copy(layout, located)
         if located.layout != pb.BLOCKS:   # a small file: the reader serves its range of the container
             with open(self.cache.partial_path(key), "wb") as out, \
                     HfedReader(self.session, self.session.resolve(layout.path)) as f:
@@ -419,10 +465,12 @@ class HfedInput:
     def _reporter(self, nameservice: str):
         return lambda block, dn, token: self.session.report_bad_replica(nameservice, block, dn.uuid, token)
 
-    def _count(self, **amounts: int) -> None:
+    def _count(self, epoch: InputCounters | None = None, **amounts: int) -> None:
+        """Add to the running totals and to ``epoch`` (default: the epoch being read)."""
         with self._lock:
-            for name, amount in amounts.items():
-                setattr(self.counters, name, getattr(self.counters, name) + amount)
+            for counters in (self.counters, epoch or self._epoch):
+                for name, amount in amounts.items():
+                    setattr(counters, name, getattr(counters, name) + amount)
 
     # ------------------------------------------------------------ errors
 
@@ -452,3 +500,27 @@ def hfed_dataset(paths_or_globs=None, worker_index: int | None = None, num_worke
     ds = source.dataset()
     ds.hfed_input = source
     return ds
+
+
+def load_plan(path: str) -> InputPlan:
+    """An InputPlan from a JSON file (InputPlan.to_json), with an error naming the file."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return InputPlan.from_json(f.read())
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"input plan {path} (from {INPUT_PLAN_ENV}) is unreadable: {e}") from e
+
+
+def write_json_atomically(path: str, document: dict) -> None:
+    """Readers see the old file or the new one, never half of one."""
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, exist_ok=True)
+    fd, partial = tempfile.mkstemp(prefix=".worker-", suffix=".json.part", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(document, f, indent=1, sort_keys=True)
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial)
+        raise

@@ -22,19 +22,25 @@ class FileLayout:
     nameservice: str
     size: int
     blocks: tuple[tuple[int, tuple[str, ...]], ...] = ()   # (block length, sorted replica host labels)
+    records: int | None = None   # records in the file, when known (needed for exact epochs)
 
     def local_bytes(self, host: str) -> int:
         """Bytes of this file with a replica on ``host``."""
         return sum(length for length, hosts in self.blocks if host in hosts) if host else 0
 
     def to_dict(self) -> dict:
-        return {"path": self.path, "nameservice": self.nameservice, "size": self.size,
-                "blocks": [[length, list(hosts)] for length, hosts in self.blocks]}
+        raw = {"path": self.path, "nameservice": self.nameservice, "size": self.size,
+               "blocks": [[length, list(hosts)] for length, hosts in self.blocks]}
+        if self.records is not None:
+            raw["records"] = self.records
+        return raw
 
     @classmethod
     def from_dict(cls, raw: dict) -> "FileLayout":
+        records = raw.get("records")
         return cls(raw["path"], raw["nameservice"], int(raw["size"]),
-                   tuple((int(length), tuple(hosts)) for length, hosts in raw["blocks"]))
+                   tuple((int(length), tuple(hosts)) for length, hosts in raw["blocks"]),
+                   None if records is None else int(records))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,3 +127,111 @@ def assign_files(files: list[FileLayout], worker_hosts: list[str], imbalance: fl
         owner[i] = chosen
         load[chosen] += size
     return InputPlan(tuple(files), tuple(worker_hosts), tuple(owner))
+
+
+# ------------------------------------------------------------------ exact epochs
+
+REMAINDERS = ("pad", "drop")
+
+
+@dataclasses.dataclass(frozen=True)
+class Segment:
+    """Records ``[start, stop)`` of ``plan.files[file]``, in the file's record order."""
+    file: int
+    start: int
+    stop: int
+
+    @property
+    def records(self) -> int:
+        return self.stop - self.start
+
+
+@dataclasses.dataclass(frozen=True)
+class EpochShare:
+    """What one worker reads per epoch: its segments, and how many padding elements follow them."""
+    segments: tuple[Segment, ...]
+    padding: int
+
+    @property
+    def records(self) -> int:
+        return sum(s.records for s in self.segments)
+
+    @property
+    def elements(self) -> int:
+        return self.records + self.padding
+
+
+def epoch_shares(plan: InputPlan, remainder: str = "pad") -> list[EpochShare]:
+    """Every worker's share for exact epochs: the same number of elements on every worker.
+
+    Workers keep their planned files as far as their even share allows (locality);
+    the tails of the files of workers above it go, split at record boundaries, to
+    workers below it. With ``total = q * N + r`` records the r fullest workers read
+    q + 1 records and the others q; then
+      "pad":  those others get one padding element each (the adapter marks it with
+              weight 0), so every worker has q + 1 elements (q when r == 0) and
+              every record is read exactly once per epoch;
+      "drop": the plan's last r records (in file order) are not read, so every
+              worker has q records; the rest are read exactly once per epoch.
+    Pure arithmetic on the plan's record counts, so every worker computes the same.
+    """
+    if remainder not in REMAINDERS:
+        raise ValueError(f"remainder must be one of {', '.join(REMAINDERS)}, got {remainder!r}")
+    unknown = [f.path for f in plan.files if f.records is None]
+    if unknown:
+        raise ValueError(f"exact epochs need every file's record count; the plan has none for "
+                         f"{unknown[0]}" + (f" and {len(unknown) - 1} more" if len(unknown) > 1 else ""))
+    n = plan.num_workers
+    counts = [f.records for f in plan.files]
+    total = sum(counts)
+    if remainder == "drop":
+        counts = _drop_last(counts, total % n)
+        total = sum(counts)
+    q, r = divmod(total, n)
+    owned = [sum(counts[i] for i, w in enumerate(plan.owner) if w == worker) for worker in range(n)]
+    fullest = sorted(range(n), key=lambda w: (-owned[w], w))[:r]
+    target = [q + (w in fullest) for w in range(n)]
+    kept: list[list[Segment]] = [[] for _ in range(n)]
+    surplus: list[Segment] = []
+    for worker in range(n):
+        room = target[worker]
+        for i, w in enumerate(plan.owner):
+            if w != worker or counts[i] == 0:
+                continue
+            take = min(room, counts[i])
+            if take:
+                kept[worker].append(Segment(i, 0, take))
+            if take < counts[i]:
+                surplus.append(Segment(i, take, counts[i]))
+            room -= take
+    for worker in range(n):
+        room = target[worker] - sum(s.records for s in kept[worker])
+        while room > 0:
+            seg = surplus.pop(0)
+            take = min(room, seg.records)
+            kept[worker].append(Segment(seg.file, seg.start, seg.start + take))
+            if take < seg.records:
+                surplus.insert(0, Segment(seg.file, seg.start + take, seg.stop))
+            room -= take
+    assert not surplus, "every record has a reader"
+    elements = q + (r > 0) if remainder == "pad" else q
+    return [EpochShare(tuple(sorted(kept[w], key=lambda s: (s.file, s.start))), elements - target[w])
+            for w in range(n)]
+
+
+def _drop_last(counts: list[int], drop: int) -> list[int]:
+    counts = list(counts)
+    for i in reversed(range(len(counts))):
+        if drop == 0:
+            break
+        cut = min(drop, counts[i])
+        counts[i] -= cut
+        drop -= cut
+    return counts
+
+
+def steps_per_epoch(elements: int, batch_size: int, drop_remainder: bool = False) -> int:
+    """Batches of ``batch_size`` in ``elements`` (as ``Dataset.batch`` makes them)."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    return elements // batch_size if drop_remainder else -(-elements // batch_size)

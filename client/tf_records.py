@@ -12,6 +12,8 @@ it from the block file with TensorFlow's native reader (client/tf_adapter.py).
 from __future__ import annotations
 
 import dataclasses
+import logging
+import math
 import mmap
 import os
 import struct
@@ -21,6 +23,8 @@ import crc32c
 
 from client.fs import HfedFileSystem
 from protos import paths
+
+log = logging.getLogger(__name__)
 
 FRAME_OVERHEAD = 16   # length, its CRC, the data's CRC
 
@@ -74,12 +78,42 @@ def count_records(fd: int) -> int:
         return count
 
 
+def count_records_in_stream(chunks: Iterable[bytes], size: int) -> int:
+    """Records in a TFRecord file of ``size`` bytes read as ``chunks`` (e.g. from hfed),
+    walking only the length fields, as count_records does; no more than one header is buffered."""
+    unpack = struct.Struct("<Q").unpack_from
+    count = 0
+    record_at = 0      # offset of the next record's header
+    buffered = b""     # bytes from offset ``buffered_at`` on, once the next header is near
+    buffered_at = 0
+    end = 0            # offset just past the chunks seen so far
+    for chunk in chunks:
+        start, end = end, end + len(chunk)
+        if record_at >= end:
+            continue
+        buffered = (buffered if buffered_at + len(buffered) == start else b"") + chunk[max(0, record_at - start):]
+        buffered_at = end - len(buffered)
+        while record_at + 12 <= end and record_at + 12 <= size:
+            (length,) = unpack(buffered, record_at - buffered_at)
+            record_at += FRAME_OVERHEAD + length
+            if record_at > size:
+                return count
+            count += 1
+        buffered = buffered[max(0, record_at - buffered_at):]
+        buffered_at = end - len(buffered)
+    return count
+
+
 def count_lines(fd: int) -> int:
     """Lines as TextLineDataset yields them: one per newline, plus an unterminated last line."""
+    return count_lines_in_stream(iter(lambda: os.read(fd, 1 << 20), b""))
+
+
+def count_lines_in_stream(chunks: Iterable[bytes]) -> int:
     count, last = 0, b"\n"
-    while chunk := os.read(fd, 1 << 20):
+    for chunk in chunks:
         count += chunk.count(b"\n")
-        last = chunk[-1:]
+        last = chunk[-1:] or last
     return count + (last != b"\n")
 
 
@@ -94,7 +128,9 @@ class ShardInfo:
 def write_tfrecord_shards(fs: HfedFileSystem, records: Iterable[bytes], directory: str, *,
                           replication: int | None = None, hosts: list[str] | None = None,
                           prefix: str = "part", block_size: int | None = None, overwrite: bool = False,
-                          on_shard: Callable[[ShardInfo], None] | None = None) -> list[ShardInfo]:
+                          on_shard: Callable[[ShardInfo], None] | None = None, workers: int | None = None,
+                          shards_per_worker: int | None = None,
+                          records_per_shard: int | None = None) -> list[ShardInfo]:
     """Write ``records`` (serialized tf.train.Example bytes, or any bytes) as TFRecord
     shards ``directory/prefix-NNNNN.tfrecord``, each no larger than one block.
 
@@ -102,10 +138,28 @@ def write_tfrecord_shards(fs: HfedFileSystem, records: Iterable[bytes], director
     ``hosts``: shard i is written by a client declaring host ``hosts[i % len(hosts)]``,
     so the NameNode puts its first replica there (the remaining ``replication - 1``
     replicas go wherever placement chooses).
+    ``workers`` (default: the number of ``hosts``) trainers will read the shards:
+    ``shards_per_worker`` asks for at least that many shards per worker (records are
+    spread evenly over them; this holds all records in memory to count them), and
+    ``records_per_shard`` caps a shard's records; a shard never exceeds one block.
+    Fewer shards than workers leaves some worker without input: logged as a warning.
     """
     directory = fs._path(directory)
     nameservice = fs.session.resolve(directory).nameservice
     limit = block_size or fs.session.default_block_size(nameservice)
+    workers = workers if workers is not None else (len(hosts) if hosts else None)
+    for name, value in (("workers", workers), ("shards_per_worker", shards_per_worker),
+                        ("records_per_shard", records_per_shard)):
+        if value is not None and value < 1:
+            raise ValueError(f"{name} must be at least 1, got {value} (writing {directory}, "
+                             f"namespace {nameservice})")
+    if shards_per_worker is not None:
+        if workers is None:
+            raise ValueError(f"shards_per_worker needs workers (or hosts) for {directory} "
+                             f"(namespace {nameservice})")
+        records = list(records)
+        per_shard = max(1, math.ceil(len(records) / (shards_per_worker * workers)))
+        records_per_shard = min(records_per_shard or per_shard, per_shard)
     fs.makedirs(directory, exist_ok=True)
     writers = [_client_on(fs, host) for host in hosts] if hosts else [fs]
     shards: list[ShardInfo] = []
@@ -133,7 +187,7 @@ def write_tfrecord_shards(fs: HfedFileSystem, records: Iterable[bytes], director
             if len(framed) > limit:
                 raise ValueError(f"a record of {len(record)} bytes does not fit one {limit}-byte block of "
                                  f"{directory} (namespace {nameservice})")
-            if pending_size + len(framed) > limit:
+            if pending_size + len(framed) > limit or (records_per_shard and len(pending) >= records_per_shard):
                 flush()
             pending.append(framed)
             pending_size += len(framed)
@@ -143,6 +197,10 @@ def write_tfrecord_shards(fs: HfedFileSystem, records: Iterable[bytes], director
         for client in writers:
             if client is not fs:
                 client.close()
+    if workers is not None and len(shards) < workers:
+        log.warning("%s [namespace %s]: %d shard(s) for %d workers: %d worker(s) will read nothing; "
+                    "ask for shards_per_worker=1 or a smaller records_per_shard", directory, nameservice,
+                    len(shards), workers, workers - len(shards))
     return shards
 
 

@@ -7,7 +7,9 @@ datanode/packing.py, as tasks off the heartbeat loop), flushes queued
 incremental block reports and sends a full report every block_report_interval. When the NameNode asks to re-register (it
 restarted and forgot this DataNode) or answers again after being unreachable,
 the actor registers anew and sends a full report, which also supersedes any
-incremental reports still queued.
+incremental reports still queued. A registration the NameNode refuses as
+AlreadyExists (this uuid is a live DataNode's at another address: a copied data
+directory) is not retried: the DataNode stops (datanode/server.py).
 
 Heartbeats carry the cluster mount table version the DataNode knows; a reply
 with a newer table names every nameservice, and the DataNode starts an actor
@@ -32,7 +34,7 @@ from protos import hfed_pb2 as pb
 from protos import hfed_pb2_grpc as pb_grpc
 from protos.config import ClusterConfig, NameserviceConfig
 from protos.datatransfer import Connections
-from protos.errors import HfedError
+from protos.errors import AlreadyExists, HfedError
 
 log = logging.getLogger("hfed.datanode.heartbeat")
 
@@ -81,7 +83,11 @@ class NameserviceActor:
 
     async def run(self) -> None:
         while True:
-            await self._register()
+            try:
+                await self._register()
+            except AlreadyExists as refusal:     # the whole DataNode stops (datanode/server.py)
+                self.links.refuse(refusal)
+                return
             try:
                 await self._full_report()
             except grpc.RpcError as e:
@@ -107,9 +113,12 @@ class NameserviceActor:
                 response = await self._call(self.stub.Register, request)
                 break
             except grpc.RpcError as e:
+                error = rpc_errors.from_rpc_error(e, self.where)
+                if isinstance(error, AlreadyExists):
+                    raise error from None   # our uuid is a live DataNode's elsewhere: retrying cannot help
                 if failures % LOG_EVERY_N_FAILURES == 0:
                     log.warning("registration with %s failed (attempt %d), retrying every %.1fs: %s",
-                                self.where, failures + 1, self.retry_delay, rpc_errors.from_rpc_error(e, self.where))
+                                self.where, failures + 1, self.retry_delay, error)
                 failures += 1
                 await asyncio.sleep(self.retry_delay)
         if self.pool_id and response.pool_id != self.pool_id:
@@ -362,9 +371,19 @@ class NamenodeLinks:
         self.actors = [NameserviceActor(ns, cfg, storage, datanode_id, self) for ns in cfg.nameservices.values()]
         self._tasks: list[asyncio.Task] = []
         self._started = False
+        # Set when a NameNode refuses this DataNode's registration for good (its uuid is
+        # registered by a live DataNode at another address); ``refusal`` says why.
+        self.refused = asyncio.Event()
+        self.refusal: HfedError | None = None
 
     def active_transfers(self) -> int:
         return self._serving_transfers() + self.transfers_in_progress
+
+    def refuse(self, refusal: HfedError) -> None:
+        if self.refusal is None:
+            self.refusal = refusal
+            log.error("%s", refusal)
+        self.refused.set()
 
     def start(self) -> None:
         self._started = True

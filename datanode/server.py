@@ -5,6 +5,11 @@
 The DataTransfer service serves as soon as it is bound (F2 is written then);
 F is written once the DataNode is registered with every nameservice of the
 config. SIGTERM or SIGINT stops it gracefully.
+
+The DataNode holds data_dir/in_use.lock while it runs (protos/dir_lock.py): a
+second one on the same directory exits at once naming the holder. A NameNode
+that refuses its registration (its uuid belongs to a live DataNode elsewhere: a
+copied data directory) makes it exit too, naming that DataNode's address.
 """
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ from datanode.heartbeat import NamenodeLinks
 from datanode.storage import BlockStorage
 from datanode.transfer import TransferServer
 from protos import config, http_server, rpc, tls
+from protos.dir_lock import DirLock
 from protos import hfed_pb2 as pb
 
 log = logging.getLogger("hfed.datanode.server")
@@ -37,6 +43,17 @@ async def serve(cfg: config.ClusterConfig, host_label: str, address_file: str | 
                 transfer_address_file: str | None = None, stop: asyncio.Event | None = None) -> None:
     dn = cfg.datanodes[host_label]
     stop = stop or asyncio.Event()
+    # Before anything reads or repairs the directory: a second DataNode on it refuses here.
+    lock = DirLock(dn.data_dir, f"DataNode {host_label}").acquire()
+    try:
+        await _serve_locked(cfg, host_label, address_file, transfer_address_file, stop)
+    finally:
+        lock.release()
+
+
+async def _serve_locked(cfg: config.ClusterConfig, host_label: str, address_file: str | None,
+                        transfer_address_file: str | None, stop: asyncio.Event) -> None:
+    dn = cfg.datanodes[host_label]
     storage = BlockStorage(dn.data_dir, host_label, dn.capacity, dn.sync_on_close, dn.cache_writes)
     log.info("data dir %s, uuid %s, %d replicas", storage.data_dir, storage.uuid, storage.num_replicas())
     if cfg.security.tls:
@@ -73,16 +90,19 @@ async def serve(cfg: config.ClusterConfig, host_label: str, address_file: str | 
     block_scanner.start()
     registered = asyncio.ensure_future(links.wait_registered())
     stopping = asyncio.ensure_future(stop.wait())
+    refused = asyncio.ensure_future(links.refused.wait())
     try:
-        await asyncio.wait([registered, stopping], return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait([registered, stopping, refused], return_when=asyncio.FIRST_COMPLETED)
         if registered.done():
             rpc.write_address_file(address_file, address)
             log.info("registered with all %d nameservices; DataNode ready at %s", len(links.actors), address)
-        await stopping
+            await asyncio.wait([stopping, refused], return_when=asyncio.FIRST_COMPLETED)
+        if refused.done():
+            raise links.refusal
     finally:
         log.info("stopping")
-        registered.cancel()
-        stopping.cancel()
+        for waiter in (registered, stopping, refused):
+            waiter.cancel()
         await block_scanner.stop()
         await links.stop()
         await http_runner.cleanup()

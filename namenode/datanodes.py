@@ -1,11 +1,21 @@
 """DataNode registry: registration, heartbeats, dead-node detection, command queues.
 
 Time is passed in (seconds, monotonic), so the logic is tested without sleeping.
+
+One uuid, one live DataNode. A registration under the uuid of a DataNode that
+is alive at another transfer address (a copied data directory, a second DataNode
+started on the same one) is refused until that DataNode is dead: silent for
+dead_interval, as for every other purpose, or no longer accepting connections
+at its address (the servicer probes it), so one killed and restarted at a new
+port re-registers at once. HDFS itself lets the newcomer replace the old
+registration and relies on the storage lock alone; a copied directory has no lock.
 """
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+
+from protos.errors import AlreadyExists
 
 # Admin states, in HDFS's words (DatanodeReport.admin_state; namenode/decommission.py moves them).
 NORMAL = "Normal"
@@ -45,6 +55,24 @@ class DatanodeRegistry:
         node.last_heartbeat, node.alive, node.reported = now, True, False
         node.commands.clear()
         return node
+
+    def live_elsewhere(self, uuid: str, address: str, now: float) -> DatanodeInfo | None:
+        """The DataNode registered under ``uuid`` at another address, if it is still alive
+        (heartbeated within dead_interval): a registration from ``address`` must not replace it
+        unless it no longer answers there."""
+        node = self.nodes.get(uuid)
+        if node is None or not node.alive or node.transfer_address == address \
+                or now - node.last_heartbeat > self.dead_interval:
+            return None
+        return node
+
+    def refusal(self, holder: DatanodeInfo, host_label: str, address: str, nameservice: str) -> AlreadyExists:
+        """Why a registration under ``holder``'s uuid from ``address`` is refused."""
+        return AlreadyExists(
+            f"namespace {nameservice}: DataNode uuid {holder.uuid} is registered by a live DataNode "
+            f"({holder.host_label}) at {holder.transfer_address}; refusing {host_label} at {address} "
+            f"(a copy of its data directory? each DataNode needs its own; the uuid is free once that one "
+            f"is stopped, or after {self.dead_interval:g}s without its heartbeat)")
 
     def heartbeat(self, uuid: str, now: float, capacity: int, used: int, remaining: int,
                   active_transfers: int) -> DatanodeInfo | None:

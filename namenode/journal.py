@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import fcntl
 import gc
 import json
 import logging
@@ -25,6 +24,7 @@ import uuid
 import weakref
 from pathlib import Path
 
+from protos.dir_lock import DirLock
 from protos.errors import HfedError, InvalidArgument, NoSpace
 from namenode import edits, editlog as editlog_mod, image as image_mod
 from namenode.editlog import CorruptLog, EditLog, SegmentFile
@@ -32,7 +32,7 @@ from protos.files import fsync_dir, replace_atomically
 from namenode.image import CorruptImage
 
 log = logging.getLogger(__name__)
-VERSION, LOCK = "VERSION", "in_use.lock"
+VERSION = "VERSION"
 
 
 def read_or_create_version(meta_dir: Path, nameservice: str, cluster_id: str) -> dict:
@@ -70,7 +70,7 @@ class Journal:
         self.image_txid = 0
         self.last_checkpoint = time.monotonic()
         self.fsn = None
-        self._lock_file = None
+        self._lock = DirLock(self.meta_dir, "NameNode")
         self._checkpointing: asyncio.Lock | None = None
         self.fork_checkpoints = image_mod.can_fork()   # False: snapshot copies (namenode/image.py)
 
@@ -97,23 +97,7 @@ class Journal:
     # --------------------------------------------------------------- lock
     def lock(self) -> None:
         """Hold meta_dir/in_use.lock for the life of the process (a second NameNode refuses)."""
-        if self._lock_file is not None:
-            return
-        self.meta_dir.mkdir(parents=True, exist_ok=True)
-        path = self.meta_dir / LOCK
-        f = open(path, "a+")
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0)
-            holder = f.read().strip() or "unknown"
-            f.close()
-            raise HfedError(f"{self.meta_dir} is in use by another NameNode (pid {holder}, lock {path}); "
-                            "refusing to start") from None
-        f.truncate(0)
-        f.write(f"{os.getpid()}\n")
-        f.flush()
-        self._lock_file = f
+        self._lock.acquire()
 
     # ------------------------------------------------------------ startup
     def load(self, fsn, recover: bool = False) -> int:
@@ -349,9 +333,7 @@ class Journal:
                 self.editlog.flush()
         finally:
             self.editlog.close()
-            if self._lock_file is not None:
-                self._lock_file.close()
-                self._lock_file = None
+            self._lock.release()
 
 
 def edits_after(meta_dir: Path, after: int, through: int) -> list | None:

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from protos import config as config_mod, http_server, paths, rpc, rpc_errors, security
+from protos import config as config_mod, datatransfer as dt, http_server, paths, rpc, rpc_errors, security
 from protos.errors import HfedError
 from protos.rpc import aio_server, current_user, write_address_file
 from namenode import (auth, budget as budget_mod, decommission, http_app, journal as journal_mod, replication,
@@ -151,6 +151,20 @@ async def checkpointer(fsn: Namesystem, every_txns: int, period: float) -> None:
                 log.exception("checkpoint failed")
 
 
+def bind(server, cfg: config_mod.ClusterConfig, nameservice: str) -> int:
+    """The port ``server`` bound for ``nameservice``; HfedError saying why it could not."""
+    address = cfg.nameservices[nameservice].address
+    try:
+        port = rpc.add_port(server, address, cfg)
+    except RuntimeError:      # grpc's "Failed to bind": the reason is only in its own log line
+        port = 0
+    if port == 0:
+        clash = (" (in use: something already serves there, a running NameNode? see `hfed cluster status`)"
+                 if dt.accepts_connections(address, 1.0) else "")
+        raise HfedError(f"namespace {nameservice}: cannot bind {address}{clash}")
+    return port
+
+
 async def serve(cfg: config_mod.ClusterConfig, nameservice: str, address_file: str | None = None,
                 recover: bool = False) -> None:
     fsn = build_namesystem(cfg, nameservice, recover)
@@ -160,9 +174,7 @@ async def serve(cfg: config_mod.ClusterConfig, nameservice: str, address_file: s
     rpc_errors.add_service(server, "DatanodeProtocol", DatanodeProtocolServicer(
         fsn, authenticator, cfg.heartbeat_interval, cfg.block_report_interval))
     host = cfg.nameservices[nameservice].address.rsplit(":", 1)[0]
-    port = rpc.add_port(server, cfg.nameservices[nameservice].address, cfg)
-    if port == 0:
-        raise HfedError(f"namespace {nameservice}: cannot bind {cfg.nameservices[nameservice].address}")
+    port = bind(server, cfg, nameservice)
     fsn.metrics = NamenodeMetrics(fsn)      # before the first RPC
     fsn.metrics.rpc_port = port
     if fsn.journal is not None:

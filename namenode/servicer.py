@@ -1,6 +1,7 @@
 """gRPC servicers: proto in, a call on the Namesystem, proto out. Nothing else."""
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from protos import errors, paths, rpc_errors, security, hfed_pb2 as pb, hfed_pb2_grpc as pb_grpc
@@ -19,6 +20,9 @@ from namenode.packer import PackCmd
 from namenode.ops import append, attrs, dirs, files, reads, small
 
 log = logging.getLogger(__name__)
+# How long the NameNode waits for a DataNode's old address to accept a connection
+# before it counts as gone (a registration under its uuid from elsewhere then replaces it).
+UUID_PROBE_TIMEOUT = 1.0
 
 
 def file_status(st: reads.Status) -> pb.FileStatus:
@@ -445,8 +449,22 @@ class DatanodeProtocolServicer(pb_grpc.DatanodeProtocolServicer):
         self.auth.datanode(context, request.id.uuid if isinstance(request, pb.RegisterRequest) else
                            getattr(request, "uuid", ""))
 
+    async def _refuse_if_uuid_is_live_elsewhere(self, dn: pb.DatanodeId) -> None:
+        """AlreadyExists while a live DataNode holds ``dn.uuid`` at another address (the rule:
+        namenode/datanodes.py); the registry is left as it was."""
+        fsn = self.fsn
+        holder = fsn.datanodes.live_elsewhere(dn.uuid, dn.transfer_address, fsn.monotonic())
+        if holder is None or not await asyncio.to_thread(dt.accepts_connections, holder.transfer_address,
+                                                         UUID_PROBE_TIMEOUT):
+            return
+        if fsn.datanodes.live_elsewhere(dn.uuid, dn.transfer_address, fsn.monotonic()) is not holder:
+            return        # it re-registered or died while we probed: the registry decides anew
+        refusal = fsn.datanodes.refusal(holder, dn.host_label, dn.transfer_address, fsn.nameservice)
+        log.warning("%s", refusal)
+        raise refusal
+
     @translated
-    def Register(self, request, context):
+    async def Register(self, request, context):
         fsn = self.fsn
         if not request.id.uuid or not request.id.host_label:
             raise errors.InvalidArgument(f"namespace {fsn.nameservice}: a DataNode registers with a uuid and a "
@@ -457,6 +475,7 @@ class DatanodeProtocolServicer(pb_grpc.DatanodeProtocolServicer):
                                          f"{request.cluster_id!r}, namespace {fsn.nameservice} to {fsn.cluster_id!r}")
         if request.id.http_address:
             dt.split_address(request.id.http_address)
+        await self._refuse_if_uuid_is_live_elsewhere(request.id)
         fsn.register_datanode(request.id.uuid, request.id.host_label, request.id.transfer_address,
                               request.id.http_address)
         log.info("DataNode %s (%s) registered at %s", request.id.host_label, request.id.uuid,

@@ -221,6 +221,17 @@ def split_address(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def accepts_connections(address: str, timeout: float) -> bool:
+    """Whether something listens at "host:port" (a TCP connect, closed at once): a cheap
+    is-it-still-there probe of a server whose protocol need not be spoken."""
+    try:
+        host, port = split_address(address)
+        socket.create_connection((host, port), timeout=timeout).close()
+        return True
+    except OSError:      # refused, unreachable, timed out; InvalidArgument (a bad address) too
+        return False
+
+
 def connect(address: str, timeout: float = IO_TIMEOUT, ssl_context: ssl.SSLContext | None = None) -> socket.socket:
     """A connection to the DataNode at ``address``; with ``ssl_context``, a TLS one (a
     tls.TlsStream, which the functions here use as they use a socket) whose certificate

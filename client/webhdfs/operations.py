@@ -9,7 +9,6 @@ APPEND, GETFILECHECKSUM), as HDFS's two-step flow.
 from __future__ import annotations
 
 import random
-import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from client.webhdfs import shapes
 from client.webhdfs.auth import Caller, decode_delegation, encode_delegation
 from client.webhdfs.params import PREFIX, Params
 from client.webhdfs.shapes import illegal_argument, unsupported
-from protos import errors, paths
+from protos import datatransfer as dt, errors, paths
 
 LISTING_LIMIT = 1000          # entries per LISTSTATUS_BATCH reply (HDFS dfs.ls.limit)
 STATS_FRESH = 1.0             # seconds a namespace's DataNode list is reused for picking redirect targets
@@ -89,14 +88,11 @@ class DatanodeChooser:
                                  f"{', '.join(d.host_label for d in candidates) or 'none: no live DataNode'})")
 
     def _reachable(self, address: str) -> bool:
-        host, _, port = address.rpartition(":")
-        try:
-            socket.create_connection((host, int(port)), timeout=PROBE_TIMEOUT).close()
+        if dt.accepts_connections(address, PROBE_TIMEOUT):
             return True
-        except OSError:
-            with self._lock:
-                self._unreachable[address] = time.monotonic() + UNREACHABLE_FOR
-            return False
+        with self._lock:
+            self._unreachable[address] = time.monotonic() + UNREACHABLE_FOR
+        return False
 
 
 def location(http_address: str, req: Request, nameservice: str, extra: dict) -> str:

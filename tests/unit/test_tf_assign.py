@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from client.tf_assign import FileLayout, InputPlan, assign_files, check_worker_index
+from client.tf_assign import FileLayout, InputPlan, assign_files, check_worker_index, epoch_shares, steps_per_epoch
 
 MB = 1 << 20
 
@@ -85,3 +85,84 @@ def test_bad_worker_index_and_empty_worker_list():
     with pytest.raises(ValueError, match="inconsistent"):
         InputPlan.from_json('{"worker_hosts": ["h"], "owner": [1], "files": '
                             '[{"path": "/a", "nameservice": "n", "size": 1, "blocks": []}]}')
+
+
+# ------------------------------------------------------------------ exact epochs
+
+def plan_with_records(counts_by_worker, hosts=("host-1", "host-2", "host-3")):
+    """A plan whose worker w owns files with the given record counts (one file per count)."""
+    files, owner = [], []
+    for w, counts in enumerate(counts_by_worker):
+        for j, records in enumerate(counts):
+            files.append(FileLayout(f"/data/w{w}-{j}", "ns-b", records * 100, ((records * 100, (hosts[w],)),),
+                                    records))
+            owner.append(w)
+    return InputPlan(tuple(files), tuple(hosts[:len(counts_by_worker)]), tuple(owner))
+
+
+def records_read(plan, shares):
+    """(file path, record number) of every record the shares read."""
+    return [(plan.files[s.file].path, r) for share in shares for s in share.segments for r in range(s.start, s.stop)]
+
+
+def every_record(plan):
+    return [(f.path, r) for f in plan.files for r in range(f.records)]
+
+
+def test_exact_epochs_pad_reads_every_record_once_with_equal_element_counts():
+    plan = plan_with_records([[100, 79], [138], [70, 68]])          # 179 / 138 / 138 = 455 = 3 * 151 + 2
+    shares = epoch_shares(plan, "pad")
+    assert sorted(records_read(plan, shares)) == sorted(every_record(plan))
+    assert [s.elements for s in shares] == [152, 152, 152]
+    assert sorted(s.records for s in shares) == [151, 152, 152] and sum(s.padding for s in shares) == 1
+    # locality: a worker keeps its own files up to its share; only the surplus moves
+    own = [sum(s.records for s in share.segments if plan.owner[s.file] == w) for w, share in enumerate(shares)]
+    assert own == [152, 138, 138]
+
+
+def test_exact_epochs_drop_leaves_out_only_the_last_records():
+    plan = plan_with_records([[179], [138], [138]])
+    shares = epoch_shares(plan, "drop")
+    assert [s.elements for s in shares] == [151, 151, 151] and all(s.padding == 0 for s in shares)
+    read = records_read(plan, shares)
+    assert len(read) == len(set(read)) == 453
+    assert set(every_record(plan)) - set(read) == {("/data/w2-0", 136), ("/data/w2-0", 137)}
+
+
+def test_exact_epochs_property_over_random_plans():
+    rng = random.Random(11)
+    for _ in range(200):
+        workers = rng.randint(1, 3)
+        counts = [[rng.randint(0, 40) for _ in range(rng.randint(0, 4))] for _ in range(workers)]
+        plan = plan_with_records(counts)
+        total = sum(map(sum, counts))
+        for remainder in ("pad", "drop"):
+            if total == 0:
+                continue
+            shares = epoch_shares(plan, remainder)
+            read = records_read(plan, shares)
+            assert len(read) == len(set(read)), "no record twice"
+            assert len({s.elements for s in shares}) == 1, "every worker the same element count"
+            missing = len(every_record(plan)) - len(read)
+            assert missing == (0 if remainder == "pad" else total % workers)
+            assert all(0 <= s.padding <= (1 if remainder == "pad" else 0) for s in shares)
+            assert all(seg.records > 0 for share in shares for seg in share.segments)
+
+
+def test_exact_epochs_need_record_counts_and_a_known_policy():
+    plan = assign_files([single_block("/data/a", MB, "host-1")], ["host-1"])
+    with pytest.raises(ValueError, match="record count.*/data/a"):
+        epoch_shares(plan, "pad")
+    with pytest.raises(ValueError, match="remainder must be one of pad, drop"):
+        epoch_shares(plan_with_records([[3]]), "spread")
+
+
+def test_record_counts_travel_with_the_plan_and_steps_are_computed_like_batch():
+    plan = plan_with_records([[5, 7], [3]])
+    assert InputPlan.from_json(plan.to_json()) == plan
+    old = '{"worker_hosts": ["h"], "owner": [0], "files": [{"path": "/a", "nameservice": "n", "size": 1, "blocks": []}]}'
+    assert InputPlan.from_json(old).files[0].records is None            # plans written before counts still load
+    assert steps_per_epoch(152, 32) == 5 and steps_per_epoch(152, 32, drop_remainder=True) == 4
+    assert steps_per_epoch(0, 8) == 0
+    with pytest.raises(ValueError, match="batch_size must be at least 1"):
+        steps_per_epoch(10, 0)

@@ -50,3 +50,17 @@ def test_adapter_without_tensorflow_says_how_to_install_it():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert run.returncode != 0
     assert "client.tf_adapter needs TensorFlow" in run.stderr and ".[tf]" in run.stderr
+
+
+def test_records_and_lines_are_counted_alike_from_any_chunking(tmp_path):
+    import random
+    from client.tf_records import count_lines_in_stream, count_records_in_stream
+    rng = random.Random(5)
+    for _ in range(100):
+        raw = b"".join(frame(os.urandom(rng.randint(0, 60))) for _ in range(rng.randint(0, 20)))
+        raw = raw[:rng.randint(0, len(raw))] if rng.random() < 0.3 else raw     # sometimes a truncated tail
+        cuts = sorted(rng.sample(range(1, len(raw)), min(5, max(0, len(raw) - 1)))) if len(raw) > 1 else []
+        chunks = [raw[a:b] for a, b in zip([0] + cuts, cuts + [len(raw)])]
+        assert count_records_in_stream(chunks, len(raw)) == counted(tmp_path, raw, count_records)
+        text = bytes(rng.choice(b"ab\n") for _ in range(rng.randint(0, 50)))
+        assert count_lines_in_stream([text[:7], text[7:]]) == counted(tmp_path, text, count_lines)
