@@ -136,13 +136,8 @@ def evaluate(model, fs, job_dir: Path) -> dict:
     import numpy as np
     from client.tf_adapter import HfedInput
 
-    # The job's plan and counter files (HFED_INPUT_PLAN, HFED_JOB_DIR) belong to the training input:
-    # this second, one-worker input must neither take that plan nor write over worker-0's counters.
-    job_env = {name: os.environ.pop(name) for name in ("HFED_INPUT_PLAN", "HFED_JOB_DIR") if name in os.environ}
-    try:
-        source = HfedInput(f"{DATA_DIR}/test-*.tfrecord", 0, 1, fs=fs, cache_dir=str(job_dir / "cache-eval"))
-    finally:
-        os.environ.update(job_env)
+    # Its own paths and plan: it neither takes the job's plan nor writes the job's counters.
+    source = HfedInput(f"{DATA_DIR}/test-*.tfrecord", 0, 1, fs=fs, cache_dir=str(job_dir / "cache-eval"))
     correct = total = 0
     for pixels, labels in source.dataset().map(parse_example).batch(256):
         predicted = np.argmax(model(pixels, training=False).numpy(), axis=1)

@@ -119,7 +119,8 @@ class HfedInput:
                      (tf_assign.epoch_shares); the plan must carry record counts (counted
                      when this makes the plan). With "pad" elements are (record, weight):
                      weight 1.0, and 0.0 for the padding element some workers end with.
-    Without ``plan``, the plan in the file named by env HFED_INPUT_PLAN is used, if set.
+    Without ``plan`` and paths, the plan in the file named by env HFED_INPUT_PLAN (a
+    launcher's) is used; only an input with that plan writes the job's counter file.
     """
 
     def __init__(self, paths_or_globs=None, worker_index: int | None = None, num_workers: int | None = None, *,
@@ -132,8 +133,9 @@ class HfedInput:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
         if exact_epochs is not None and exact_epochs not in REMAINDERS:   # before any file is counted
             raise ValueError(f"exact_epochs must be None or one of {', '.join(REMAINDERS)}, got {exact_epochs!r}")
-        if plan is None and os.environ.get(INPUT_PLAN_ENV):
-            plan = load_plan(os.environ[INPUT_PLAN_ENV])
+        job_plan = load_plan(os.environ[INPUT_PLAN_ENV]) if os.environ.get(INPUT_PLAN_ENV) else None
+        if plan is None and paths_or_globs is None:
+            plan = job_plan
         if input_context is not None:   # tf.distribute.InputContext: one input pipeline per worker
             worker_index, num_workers = input_context.input_pipeline_id, input_context.num_input_pipelines
         worker_index = 0 if worker_index is None else worker_index
@@ -174,8 +176,11 @@ class HfedInput:
         # Records are counted per file off the input path, by a thread walking the file's framing.
         self._counter_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="hfed-count")
         self._record_counts: set[concurrent.futures.Future] = set()
+        # Only the job's own input (its plan is the launcher's) reports epochs to the job:
+        # another input of the same script (an evaluation set) must not overwrite them.
+        job_input = job_plan is None or plan.digest() == job_plan.digest()
         self.job_file = (os.path.join(os.environ[JOB_DIR_ENV], f"worker-{worker_index}.json")
-                         if os.environ.get(JOB_DIR_ENV) else None)
+                         if os.environ.get(JOB_DIR_ENV) and job_input else None)
 
     def _worker_hosts(self, worker_hosts, num_workers: int) -> list[str]:
         if worker_hosts is None and os.environ.get(WORKER_HOSTS_ENV):

@@ -254,3 +254,18 @@ def test_two_worker_processes_under_multi_worker_mirrored_strategy(cluster, unev
         assert mine[0]["global_weight"] == mine[1]["global_weight"] == TOTAL   # padding weighs nothing
     assert [[e["records"] for e in r["counters"]] for r in results] in ([[228, 228], [227, 227]],
                                                                          [[227, 227], [228, 228]])
+
+
+def test_a_second_input_in_a_launched_job_keeps_its_own_paths_and_counters(cluster, uneven, monkeypatch, tmp_path):
+    """In a job (HFED_INPUT_PLAN, HFED_JOB_DIR set by the launcher), an evaluation input given
+    its own paths reads those, and writes nothing over the job's counter file."""
+    plan = HfedInput("/data/tf-ep", 0, 3, fs=client(cluster, "host-1"), worker_hosts=HOSTS, imbalance=0.5).plan
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(plan.to_json())
+    monkeypatch.setenv("HFED_INPUT_PLAN", str(plan_file))
+    monkeypatch.setenv("HFED_JOB_DIR", str(tmp_path))
+    job_input = HfedInput(worker_index=0, fs=client(cluster, "host-1"))
+    assert job_input.plan.digest() == plan.digest() and job_input.job_file == str(tmp_path / "worker-0.json")
+    other = HfedInput("/data/tf-ep/host-1-*", 0, 1, fs=client(cluster, "host-1"))
+    assert other.plan.digest() != plan.digest() and other.job_file is None
+    assert {f.path for f in other.files} == {p for p in uneven if p.startswith("/data/tf-ep/host-1-")}
