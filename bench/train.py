@@ -81,16 +81,21 @@ def run_worker(args) -> None:
         communication_options=tf.distribute.experimental.CommunicationOptions(
             implementation=tf.distribute.experimental.CommunicationImplementation.RING))
     fs = HfedFileSystem(conf=args.conf, skip_instance_cache=True)
-    inputs: list[HfedInput] = []
+    inputs: list[tuple[HfedInput, int]] = []   # this trainer's input and its per-replica batch size
 
     def dataset_fn(ctx: tf.distribute.InputContext):
         worker = ctx.input_pipeline_id
+        # Exact epochs: every record once per epoch across trainers, the same element count on
+        # each; elements are (record, weight), weight 0.0 for a trainer's padding element.
         source = HfedInput(plan=plan, input_context=ctx, fs=fs, shuffle_files=True, seed=args.seed + worker,
-                           cache_dir=str(job_dir / f"cache-{worker}"))
-        inputs.append(source)
+                           cache_dir=str(job_dir / f"cache-{worker}"), exact_epochs="pad")
         batch = ctx.get_per_replica_batch_size(args.batch_size)
-        return (source.dataset().map(parse_example).shuffle(1024, seed=args.seed).batch(batch, drop_remainder=True)
-                .repeat().prefetch(2))
+        inputs.append((source, batch))
+        # No drop_remainder: the last, smaller batch of an epoch keeps every real record in some
+        # batch; it has the same size on every trainer (equal element counts), so steps match.
+        # No repeat(): one pass per epoch, so read-ahead never starts (and counts) an extra epoch.
+        return (source.dataset().map(lambda record, weight: (*parse_example(record), weight))
+                .shuffle(1024, seed=args.seed).batch(batch).prefetch(2))
 
     tf.keras.utils.set_random_seed(args.seed)
     with strategy.scope():
@@ -106,25 +111,31 @@ def run_worker(args) -> None:
 
     @tf.function
     def train_step(iterator):
-        def step(pixels, labels):
+        def step(pixels, labels, weights):
+            # The mean over the real records of the global batch: a padding element (weight 0)
+            # adds nothing to the loss or to the count, and a short last batch is not scaled down.
+            real = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM,
+                                                                  tf.reduce_sum(weights))
             with tf.GradientTape() as tape:
-                loss = tf.nn.compute_average_loss(losses(labels, model(pixels, training=True)),
-                                                  global_batch_size=args.batch_size)
+                loss = tf.math.divide_no_nan(tf.reduce_sum(losses(labels, model(pixels, training=True)) * weights),
+                                             real)
             optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables),
                                           model.trainable_variables))
             return loss
         return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(step, args=next(iterator)), axis=None)
 
+    ((source, batch),) = inputs   # dataset_fn ran when the distributed dataset was made
+    steps = source.steps_per_epoch(batch)   # the same on every trainer
     started = time.perf_counter()
-    iterator = iter(dist)
     for epoch in range(args.epochs):
-        epoch_loss = sum(float(train_step(iterator)) for _ in range(args.steps_per_epoch)) / args.steps_per_epoch
+        iterator = iter(dist)   # one pass over this epoch's elements
+        epoch_loss = sum(float(train_step(iterator)) for _ in range(steps)) / steps
     train_seconds = time.perf_counter() - started
-    (source,) = inputs
     result = {"worker": source.worker_index, "host": source.host, "plan_digest": plan.digest(),
               "files_planned": len(source.files), "train_seconds": round(train_seconds, 2),
-              "final_loss": round(epoch_loss, 4), "credentials": fs.session.credentials.source,
-              "counters": source.counters_now().as_dict()}
+              "steps_per_epoch": steps, "final_loss": round(epoch_loss, 4),
+              "credentials": fs.session.credentials.source, "counters": source.counters_now().as_dict(),
+              "epochs": source.epoch_counters()}   # settled: the last epoch's worker-<i>.json is written
     if source.worker_index == 0:
         result.update(evaluate(model, fs, job_dir))
     (job_dir / f"result-{source.worker_index}.json").write_text(json.dumps(result))
@@ -165,12 +176,13 @@ def write_data(fs, hosts: list[str], args) -> tuple[list, list]:
     return train_shards, test_shards
 
 
-def start_and_wait(args, hosts: list[str], plan, steps: int, job_dir: Path) -> list[dict]:
-    """The trainers, through the launcher; a failed trainer ends the run with its exit code."""
+def start_and_wait(args, hosts: list[str], plan, job_dir: Path) -> tuple[list[dict], dict]:
+    """The trainers, through the launcher; a failed trainer ends the run with its exit code.
+    Returns each trainer's result and the launcher's job summary (per-epoch counters)."""
     from client.tf_launch import launch
 
     cmd = [sys.executable, "-m", "bench.train", "--worker", "--epochs", str(args.epochs),
-           "--steps-per-epoch", str(steps), "--batch-size", str(args.batch_size),
+           "--batch-size", str(args.batch_size),
            "--learning-rate", str(args.learning_rate), "--seed", str(args.seed)]
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="-1", TF_CPP_MIN_LOG_LEVEL="2",
                PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
@@ -179,7 +191,25 @@ def start_and_wait(args, hosts: list[str], plan, steps: int, job_dir: Path) -> l
     if result.exit_code != 0:
         raise SystemExit(f"trainer {result.summary['failed_worker']} failed (exit {result.exit_code}); "
                          f"logs in {job_dir}")
-    return [json.loads((job_dir / f"result-{i}.json").read_text()) for i in range(len(hosts))]
+    return [json.loads((job_dir / f"result-{i}.json").read_text()) for i in range(len(hosts))], result.summary
+
+
+def records_per_epoch(summary: dict, epochs: int, train_records: int) -> list[list[int]]:
+    """Records each trainer read in each epoch, from the counters the adapter wrote per epoch
+    ($HFED_JOB_DIR/worker-<i>.json, merged by the launcher into summary.json); refuses a run in
+    which some epoch did not read every training record exactly once across trainers."""
+    if summary.get("counters_missing"):
+        raise SystemExit(f"no exact-epoch check: {summary['counters_missing']}")
+    per_worker = [[e["records"] for e in w["epochs"]] for w in summary["per_worker"]]
+    if any(len(counts) != epochs for counts in per_worker):
+        raise SystemExit(f"trainers reported {[len(c) for c in per_worker]} epochs of input, not {epochs} "
+                         f"each (job {summary['job']})")
+    sums = [sum(column) for column in zip(*per_worker)]
+    wrong = [(epoch, total) for epoch, total in enumerate(sums, 1) if total != train_records]
+    if wrong:
+        raise SystemExit(f"records read per epoch over all trainers should be {train_records} (the training set) "
+                         f"but epoch {wrong[0][0]} read {wrong[0][1]} (job {summary['job']})")
+    return per_worker
 
 
 def git_commit() -> str:
@@ -197,6 +227,7 @@ def run(args) -> int:
     from client.fs import HfedFileSystem
     from client.minicluster import MiniCluster
     from client.tf_adapter import plan_input
+    from client.tf_assign import epoch_shares, steps_per_epoch
 
     started = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="hfed-train-"))
@@ -212,23 +243,29 @@ def run(args) -> int:
         if len(hosts) < 2:
             raise SystemExit("need at least 2 trainer hosts (DataNode host labels) for multi-worker training")
         train_shards, _ = write_data(fs, hosts, args)
-        plan = plan_input(f"{DATA_DIR}/train-*.tfrecord", hosts, fs)
-        records = {s.path: s.records for s in train_shards}
-        per_worker = [sum(records[f.path] for f in plan.files_of(w)) for w in range(len(hosts))]
-        # Every trainer must take the same number of steps: the smallest share sets the epoch.
-        steps = max(1, min(per_worker) // (args.batch_size // len(hosts)))
-        print(f"plan {plan.digest()}: records per trainer {per_worker}, {steps} steps per epoch of "
-              f"{args.batch_size} (global batch)", flush=True)
+        train_records = sum(s.records for s in train_shards)
+        # The writer's record counts go into the plan: neither the launcher nor a trainer reads a
+        # file to count it, and the trainers' exact epochs (tf_assign.epoch_shares) come from them.
+        plan = plan_input(f"{DATA_DIR}/train-*.tfrecord", hosts, fs,
+                          record_counts={s.path: s.records for s in train_shards})
+        shares = epoch_shares(plan, "pad")
+        per_replica = args.batch_size // len(hosts)
+        steps = steps_per_epoch(shares[0].elements, per_replica)
+        print(f"plan {plan.digest()}: records per trainer per epoch {[s.records for s in shares]} "
+              f"(padding {[s.padding for s in shares]}), {steps} steps per epoch of {args.batch_size} "
+              f"(global batch; the last one smaller)", flush=True)
         print(f"starting {len(hosts)} trainers (logs in {work / 'job'}) ...", flush=True)
-        results = start_and_wait(args, hosts, plan, steps, work / "job")
+        results, summary = start_and_wait(args, hosts, plan, work / "job")
+        per_epoch = records_per_epoch(summary, args.epochs, train_records)
     finally:
         if cluster is not None:
             cluster.down()
     shutil.rmtree(work, ignore_errors=True)   # kept (with the trainers' logs) only when a run fails
-    return report(args, hosts, results, time.perf_counter() - started)
+    return report(args, hosts, results, per_epoch, train_records, time.perf_counter() - started)
 
 
-def report(args, hosts: list[str], results: list[dict], seconds: float) -> int:
+def report(args, hosts: list[str], results: list[dict], per_epoch: list[list[int]], train_records: int,
+           seconds: float) -> int:
     chief = results[0]
     local = sum(r["counters"]["local_bytes"] for r in results)
     remote = sum(r["counters"]["remote_bytes"] for r in results)
@@ -238,6 +275,13 @@ def report(args, hosts: list[str], results: list[dict], seconds: float) -> int:
         print(f"{r['worker']:<8} {r['host']:<8} {c['files']:>5} {c['records']:>8} {c['local_bytes']:>12} "
               f"{c['remote_bytes']:>12}")
     local_pct = 100.0 * local / (local + remote) if local + remote else 100.0
+    print("\nrecords read per epoch (adapter's per-epoch counters, summary.json):")
+    for r, counts in zip(results, per_epoch):
+        same = len(set(counts)) == 1
+        print(f"  trainer {r['worker']} ({r['host']}): {counts[0] if same else counts}"
+              f"{f' in each of {len(counts)} epochs' if same else ''}")
+    print(f"  sum over trainers: {train_records} in every epoch = the training set ({train_records} records), "
+          f"each record once per epoch")
     print(f"\naccuracy on {chief['test_records']} held-out digits: {chief['accuracy']:.4f}")
     print(f"local input bytes: {local} ({local_pct:.1f}%)")
     print(f"remote input bytes: {remote}")
@@ -249,6 +293,7 @@ def report(args, hosts: list[str], results: list[dict], seconds: float) -> int:
              "commit": git_commit(), "workers": len(hosts), "epochs": args.epochs,
              "learning_rate": args.learning_rate, "accuracy": round(chief["accuracy"], 4),
              "local_bytes": local, "remote_bytes": remote, "seconds": round(seconds, 1),
+             "train_records": train_records, "records_per_epoch": per_epoch,
              "per_worker": [{"host": r["host"], "credentials": r["credentials"], **r["counters"]} for r in results]}
     if not args.gate:
         tf_gate.append_history(history, {**entry, "gate": "off"})
@@ -280,7 +325,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=600.0, help="seconds for the trainers to finish")
     # internal: one trainer process
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--steps-per-epoch", type=int, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
         run_worker(args)

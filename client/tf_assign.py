@@ -166,8 +166,10 @@ def epoch_shares(plan: InputPlan, remainder: str = "pad") -> list[EpochShare]:
 
     Workers keep their planned files as far as their even share allows (locality);
     the tails of the files of workers above it go, split at record boundaries, to
-    workers below it. With ``total = q * N + r`` records the r fullest workers read
-    q + 1 records and the others q; then
+    workers below it: first to one with a replica of the file on its host (moved
+    records stay local where the replicas allow), then to any. With
+    ``total = q * N + r`` records the r fullest workers read q + 1 records and the
+    others q; then
       "pad":  those others get one padding element each (the adapter marks it with
               weight 0), so every worker has q + 1 elements (q when r == 0) and
               every record is read exactly once per epoch;
@@ -191,29 +193,29 @@ def epoch_shares(plan: InputPlan, remainder: str = "pad") -> list[EpochShare]:
     owned = [sum(counts[i] for i, w in enumerate(plan.owner) if w == worker) for worker in range(n)]
     fullest = sorted(range(n), key=lambda w: (-owned[w], w))[:r]
     target = [q + (w in fullest) for w in range(n)]
-    kept: list[list[Segment]] = [[] for _ in range(n)]
-    surplus: list[Segment] = []
-    for worker in range(n):
-        room = target[worker]
-        for i, w in enumerate(plan.owner):
-            if w != worker or counts[i] == 0:
-                continue
-            take = min(room, counts[i])
-            if take:
-                kept[worker].append(Segment(i, 0, take))
-            if take < counts[i]:
-                surplus.append(Segment(i, take, counts[i]))
-            room -= take
-    for worker in range(n):
-        room = target[worker] - sum(s.records for s in kept[worker])
-        while room > 0:
-            seg = surplus.pop(0)
-            take = min(room, seg.records)
-            kept[worker].append(Segment(seg.file, seg.start, seg.start + take))
-            if take < seg.records:
-                surplus.insert(0, Segment(seg.file, seg.start + take, seg.stop))
-            room -= take
-    assert not surplus, "every record has a reader"
+    hosts = plan.worker_hosts
+    excess = [max(0, owned[w] - target[w]) for w in range(n)]
+    need = [max(0, target[w] - owned[w]) for w in range(n)]
+    cut = [0] * len(counts)     # records given away from the end of file i
+    moved: list[list[Segment]] = [[] for _ in range(n)]
+    # Records move first to a worker with a replica of their file, then to any worker short of its share.
+    for local_only in (True, False):
+        for worker in range(n):
+            for i, owner in enumerate(plan.owner):
+                if need[worker] == 0:
+                    break
+                if excess[owner] == 0 or (local_only and not plan.files[i].local_bytes(hosts[worker])):
+                    continue
+                take = min(need[worker], excess[owner], counts[i] - cut[i])
+                if take:
+                    stop = counts[i] - cut[i]
+                    moved[worker].append(Segment(i, stop - take, stop))
+                    cut[i] += take
+                    need[worker] -= take
+                    excess[owner] -= take
+    assert not any(need) and not any(excess), "every record has a reader"
+    kept = [[Segment(i, 0, counts[i] - cut[i]) for i, w in enumerate(plan.owner)
+             if w == worker and counts[i] > cut[i]] + moved[worker] for worker in range(n)]
     elements = q + (r > 0) if remainder == "pad" else q
     return [EpochShare(tuple(sorted(kept[w], key=lambda s: (s.file, s.start))), elements - target[w])
             for w in range(n)]

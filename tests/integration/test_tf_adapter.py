@@ -210,5 +210,12 @@ def test_bench_train_two_workers_and_the_gate(tmp_path):
     entry = json.loads(history.read_text().splitlines()[-1])
     assert entry["workers"] == 2 and entry["remote_bytes"] == 0 and entry["gate"] == "failed"
     assert all(w["records"] > 0 for w in entry["per_worker"])
+    # Exact epochs: in every epoch the trainers' records (the adapter's per-epoch counters, merged by
+    # the launcher) add up to the training set (digits: 1797 records, 360 held out), each read once.
+    assert entry["train_records"] == 1797 - 360
+    per_epoch = entry["records_per_epoch"]
+    assert len(per_epoch) == 2 and all(len(counts) == 3 for counts in per_epoch)
+    assert [sum(column) for column in zip(*per_epoch)] == [1437, 1437, 1437]
+    assert "sum over trainers: 1437 in every epoch = the training set (1437 records)" in run.stdout
     # Trainers act as the user through the job's delegation tokens, not the user's own credentials.
     assert all(w["credentials"].endswith("job-tokens.json") for w in entry["per_worker"]), entry["per_worker"]

@@ -120,6 +120,22 @@ def test_exact_epochs_pad_reads_every_record_once_with_equal_element_counts():
     assert own == [152, 138, 138]
 
 
+def test_exact_epochs_move_records_to_a_worker_holding_a_replica():
+    # Worker 0 (host-1) holds 28 records above an even share (151); worker 2 (host-3) is 28 short.
+    # Of worker 0's files only /data/a-both also has a replica on host-3: its tail is what moves.
+    def layout(path, records, *hosts):
+        return FileLayout(path, "ns-b", records * 100, ((records * 100, hosts),), records)
+    files = (layout("/data/a-both", 79, "host-1", "host-3"), layout("/data/b-only-1", 100, "host-1"),
+             layout("/data/c", 151, "host-2"), layout("/data/d", 123, "host-3"))
+    plan = InputPlan(files, ("host-1", "host-2", "host-3"), (0, 0, 1, 2))
+    shares = epoch_shares(plan, "pad")
+    assert sorted(records_read(plan, shares)) == sorted(every_record(plan))
+    assert [s.elements for s in shares] == [151, 151, 151]
+    for worker, share in enumerate(shares):
+        assert all(plan.files[s.file].local_bytes(plan.worker_hosts[worker]) > 0 for s in share.segments)
+    assert (0, 51, 79) in [(s.file, s.start, s.stop) for s in shares[2].segments]
+
+
 def test_exact_epochs_drop_leaves_out_only_the_last_records():
     plan = plan_with_records([[179], [138], [138]])
     shares = epoch_shares(plan, "drop")
