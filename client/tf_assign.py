@@ -201,7 +201,8 @@ def epoch_shares(plan: InputPlan, remainder: str = "pad") -> list[EpochShare]:
     # Records move first to a worker with a replica of their file, then to any worker short of its share.
     for local_only in (True, False):
         for worker in range(n):
-            for i, owner in enumerate(plan.owner):
+            for i in reversed(range(len(counts))):   # a worker keeps its first files, gives its last
+                owner = plan.owner[i]
                 if need[worker] == 0:
                     break
                 if excess[owner] == 0 or (local_only and not plan.files[i].local_bytes(hosts[worker])):
