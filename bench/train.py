@@ -112,13 +112,12 @@ def run_worker(args) -> None:
     @tf.function
     def train_step(iterator):
         def step(pixels, labels, weights):
-            # The mean over the real records of the global batch: a padding element (weight 0)
-            # adds nothing to the loss or to the count, and a short last batch is not scaled down.
-            real = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM,
-                                                                  tf.reduce_sum(weights))
+            # A padding element (weight 0) adds nothing to the loss; the divisor is the fixed global
+            # batch size, so it changes nothing there either (an epoch's short last batch weighs a
+            # little less, as with any fixed divisor; no extra collective per step to count it).
             with tf.GradientTape() as tape:
-                loss = tf.math.divide_no_nan(tf.reduce_sum(losses(labels, model(pixels, training=True)) * weights),
-                                             real)
+                loss = tf.nn.compute_average_loss(losses(labels, model(pixels, training=True)),
+                                                  sample_weight=weights, global_batch_size=args.batch_size)
             optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables),
                                           model.trainable_variables))
             return loss
