@@ -198,22 +198,47 @@ def epoch_shares(plan: InputPlan, remainder: str = "pad") -> list[EpochShare]:
     need = [max(0, target[w] - owned[w]) for w in range(n)]
     cut = [0] * len(counts)     # records given away from the end of file i
     moved: list[list[Segment]] = [[] for _ in range(n)]
-    # Records move first to a worker with a replica of their file, then to any worker short of its share.
-    for local_only in (True, False):
+    last_first = list(reversed(range(len(counts))))   # a worker keeps its first files, gives its last
+
+    def local(i: int, worker: int) -> bool:
+        return plan.files[i].local_bytes(hosts[worker]) > 0
+
+    def move(i: int, worker: int, take: int) -> None:
+        stop = counts[i] - cut[i]
+        moved[worker].append(Segment(i, stop - take, stop))
+        cut[i] += take
+
+    # Records move first to a worker with a replica of their file; failing that, through a third
+    # worker (it gives the short one the tail of a file of its own with a replica there, and takes
+    # as many records from the full one's file with a replica on its host); then to any worker.
+    for stage in ("local", "via", "any"):
         for worker in range(n):
-            for i in reversed(range(len(counts))):   # a worker keeps its first files, gives its last
+            for i in last_first:
                 owner = plan.owner[i]
                 if need[worker] == 0:
                     break
-                if excess[owner] == 0 or (local_only and not plan.files[i].local_bytes(hosts[worker])):
+                if excess[owner] == 0 or counts[i] == cut[i]:
                     continue
-                take = min(need[worker], excess[owner], counts[i] - cut[i])
-                if take:
-                    stop = counts[i] - cut[i]
-                    moved[worker].append(Segment(i, stop - take, stop))
-                    cut[i] += take
+                if stage == "any" or (stage == "local" and local(i, worker)):
+                    take = min(need[worker], excess[owner], counts[i] - cut[i])
+                    move(i, worker, take)
                     need[worker] -= take
                     excess[owner] -= take
+                    continue
+                if stage != "via":
+                    continue
+                for j in last_first:
+                    via = plan.owner[j]
+                    if via in (worker, owner) or excess[via] or need[via] or not local(j, worker) \
+                            or not local(i, via) or counts[j] == cut[j] or need[worker] == 0:
+                        continue
+                    take = min(need[worker], excess[owner], counts[i] - cut[i], counts[j] - cut[j])
+                    move(j, worker, take)
+                    move(i, via, take)
+                    need[worker] -= take
+                    excess[owner] -= take
+                    if excess[owner] == 0 or counts[i] == cut[i]:
+                        break
     assert not any(need) and not any(excess), "every record has a reader"
     kept = [[Segment(i, 0, counts[i] - cut[i]) for i, w in enumerate(plan.owner)
              if w == worker and counts[i] > cut[i]] + moved[worker] for worker in range(n)]

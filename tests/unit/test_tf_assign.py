@@ -136,6 +136,22 @@ def test_exact_epochs_move_records_to_a_worker_holding_a_replica():
     assert (0, 51, 79) in [(s.file, s.start, s.stop) for s in shares[2].segments]
 
 
+def test_exact_epochs_move_records_through_a_third_worker_to_stay_local():
+    # 350 records: shares 117/117/116. Worker 0 (host-1) is 83 over, worker 1 17 short, worker 2
+    # (host-3) 66 short, and no file of worker 0 has a replica on host-3: worker 1 hands worker 2
+    # 66 records of its file that does and takes 17 + 66 of worker 0's. Every read stays local.
+    def layout(path, records, *hosts):
+        return FileLayout(path, "ns-b", records * 100, ((records * 100, hosts),), records)
+    files = (layout("/data/a", 200, "host-1", "host-2"), layout("/data/b", 100, "host-2", "host-3"),
+             layout("/data/c", 50, "host-3"))
+    plan = InputPlan(files, ("host-1", "host-2", "host-3"), (0, 1, 2))
+    shares = epoch_shares(plan, "pad")
+    assert sorted(records_read(plan, shares)) == sorted(every_record(plan))
+    assert [s.records for s in shares] == [117, 117, 116] and [s.elements for s in shares] == [117] * 3
+    for worker, share in enumerate(shares):
+        assert all(plan.files[s.file].local_bytes(plan.worker_hosts[worker]) > 0 for s in share.segments)
+
+
 def test_exact_epochs_drop_leaves_out_only_the_last_records():
     plan = plan_with_records([[179], [138], [138]])
     shares = epoch_shares(plan, "drop")
