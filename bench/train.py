@@ -9,9 +9,12 @@ TFRecord shards (one block each; shard i's first replica on trainer i mod N's
 host), plan which trainer reads which shard (client/tf_assign.py), run N
 trainers through the launcher (client/tf_launch.py: TF_CONFIG for
 MultiWorkerMirroredStrategy, each trainer's host label, the plan, the job's
-delegation tokens, prefixed logs), train a small Keras model, evaluate it on a
-held-out split (also read through the adapter), print the accuracy and the
-locality counters, and append the run to bench/results/train_history.jsonl.
+delegation tokens, prefixed logs), train a small Keras model with exact epochs
+(every training record once per epoch across trainers: HfedInput(exact_epochs="pad"),
+the padding element weighted 0 in the loss), evaluate it on a held-out split
+(also read through the adapter), print the accuracy, the locality counters and
+the records each trainer read per epoch (checked to add up to the training set),
+and append the run to bench/results/train_history.jsonl.
 With --gate the run fails (exit 3) when the accuracy is more than --tolerance
 below the best earlier run in that history (client/tf_gate.py, as `hfed tf-gate`).
 """
