@@ -18,6 +18,7 @@ import crc32c
 from fsspec.utils import other_paths
 from fsspec.implementations.local import trailing_sep
 
+from client.checksums import file_checksum
 from client.datanode_client import PACKET_SIZE
 from protos import errors
 from protos import hfed_pb2 as pb
@@ -118,19 +119,16 @@ def copy_bytes(fs, src: str, dst: str, overwrite: bool = True, **open_options) -
 
 
 def verify_copy(fs, src: str, dst: str, length: int, crc: int) -> None:
-    """The one check made before a moved file's source is deleted: ``dst`` reads back as
-    the ``length`` bytes with CRC32C ``crc`` copied from ``src``, and ``src`` still has that
-    length. (To switch to content checksums: compare fs.checksum(src) and fs.checksum(dst).)"""
-    copied_length, copied_crc = 0, 0
-    with fs.open(dst, "rb") as reader:
-        while chunk := reader.read(COPY_CHUNK):
-            copied_length += len(chunk)
-            copied_crc = crc32c.crc32c(chunk, copied_crc)
+    """The one check made before a moved file's source is deleted: ``dst`` holds the
+    ``length`` bytes with CRC32C ``crc`` copied from ``src`` (its content checksum, folded
+    by the DataNodes from the CRCs they stored: nothing is read back), and ``src`` still
+    has that length."""
+    found = file_checksum(fs.session, fs._target(dst))
     source_length = fs.info(src)["size"]
-    if (copied_length, copied_crc) != (length, crc) or source_length != length:
+    if (found.file_length, found.value) != (length, crc) or source_length != length:
         raise OSError(errno.EIO, f"cannot move {src} to {dst}: the copy does not match (source {source_length} "
-                                 f"bytes, copied {length} bytes crc32c {crc:08x}, read back {copied_length} "
-                                 f"bytes crc32c {copied_crc:08x}); nothing was deleted", src)
+                                 f"bytes, copied {length} bytes crc32c {crc:08x}, the copy holds "
+                                 f"{found.file_length} bytes crc32c {found.value:08x}); nothing was deleted", src)
 
 
 # ------------------------------------------------------------------- mv
