@@ -11,13 +11,16 @@
     hfed [--conf PATH] mount -ls | -add PATH NS [-readonly] | -rm PATH
     hfed [--conf PATH] balance PATH NS [-forceCloseOpen] | -continue | -abort | -ls
     hfed cluster add-namespace NS [--dir DIR]
+    hfed cluster which
     hfed cluster up|down|status [--dir DIR] [--namespaces N] [--datanodes M] [--block-size SIZE] [--replication R]
     hfed [--conf PATH] namenode --nameservice NS    /   hfed [--conf PATH] datanode --host-label LABEL
     hfed [--conf PATH] webhdfs [--address-file F] [--bind HOST:PORT]   |   hfed webhdfs -token
     hfed [--conf PATH] tf-run --workers N [--hosts H,...] [--input GLOB] [--job-dir DIR] -- CMD ARGS...
     hfed tf-gate --history FILE|hfed:///PATH [--metric M] [--tolerance T] RESULT.json
 
-The config is --conf, else $HFED_CONF, else the one the last `hfed cluster up` wrote.
+The config is --conf, else $HFED_CONF, else the one the last `hfed cluster up` named in the pointer
+$HFED_HOME/current (HFED_HOME default ~/.hfed), else $HFED_HOME/cluster/hfed.toml: `hfed cluster which`
+prints it and why, `hfed -v COMMAND` too (on stderr).
 Exit codes: 0 ok, 1 the operation failed (one line on stderr: `hfed: <message>`), 2 usage error
 (`hfed dfs` as `hdfs dfs`: ``CMD: `PATH': reason`` and 1; usage errors 255).
 Relative paths are taken from the user's home directory /user/<name>, as in HDFS.
@@ -33,10 +36,10 @@ from pathlib import Path
 from client import balance, cli_format as fmt, cli_fsck, cli_quota, cli_report, cli_tf, cli_tokens, mount_admin
 from client.cli_dfs import CommandError, Context, Parser, UsageError, absolute, progress, run_dfs
 from client.session import ClusterSession
-from protos import config as hconfig
+from protos import cluster_state, config as hconfig
 from protos import hfed_pb2 as pb
 
-USAGE = """usage: hfed [--conf PATH] COMMAND ...
+USAGE = """usage: hfed [-v] [--conf PATH] COMMAND ...
 
 commands:
   dfs [-D KEY=VALUE]... -CMD ARGS...
@@ -66,6 +69,7 @@ commands:
   balance PATH NS [-forceCloseOpen] | -continue | -abort | -ls
                          move the subtree PATH to namespace NS, online, copying no bytes (superuser)
   cluster up|down|status start, stop or show a local cluster (hfed cluster -h)
+  cluster which          the config commands use here, and why
   cluster add-namespace NS       start one more NameNode in the running local cluster
   namenode --nameservice NS      run a NameNode in the foreground
   datanode --host-label LABEL    run a DataNode in the foreground
@@ -80,6 +84,7 @@ commands:
 
 options:
   --conf PATH            cluster config (default: $HFED_CONF, else the last `hfed cluster up`)
+  -v, --verbose          print the config used, and why, on stderr
 """
 
 
@@ -233,7 +238,8 @@ def run_daemon(ctx, role: str, args: list[str]) -> int:
 
 
 def cluster_dir(ctx, a) -> Path:
-    """--dir; else, for down/status, the cluster the config points at; else DEFAULT_HOME/cluster."""
+    """--dir; else, except for up, the cluster of the config commands use (cluster which);
+    else DEFAULT_HOME/cluster."""
     if a.dir:
         return Path(a.dir)
     if a.action != "up":
@@ -243,32 +249,44 @@ def cluster_dir(ctx, a) -> Path:
     return hconfig.DEFAULT_HOME / "cluster"
 
 
+NEW_CLUSTER_DEFAULTS = {"namespaces": 2, "datanodes": 3, "block_size": "128M", "replication": 3}
+
+
 def run_cluster(ctx, args) -> int:
     from client.minicluster import MiniCluster
 
     parser = Parser("hfed cluster", description="a local cluster: one process per NameNode and DataNode")
-    parser.add_argument("action", choices=["up", "down", "status", "add-namespace"])
+    parser.add_argument("action", choices=["up", "down", "status", "add-namespace", "which"])
     parser.add_argument("name", nargs="?", help="add-namespace: the new namespace's name")
     parser.add_argument("--dir", help=f"cluster directory (default {hconfig.DEFAULT_HOME / 'cluster'})")
-    parser.add_argument("--namespaces", type=int, default=2, help="NameNodes, one per namespace (new cluster)")
-    parser.add_argument("--datanodes", type=int, default=3, help="DataNodes host-1..host-M (new cluster)")
-    parser.add_argument("--block-size", default="128M", help="default block size, e.g. 64M (new cluster)")
-    parser.add_argument("--replication", type=int, default=3, help="default replication (new cluster)")
+    # No defaults here: on an existing cluster only the options given are requests (cluster_options.py).
+    parser.add_argument("--namespaces", type=int, help="NameNodes, one per namespace (new cluster: 2; "
+                                                       "existing: more are added, fewer refused)")
+    parser.add_argument("--datanodes", type=int, help="DataNodes host-1..host-M (new cluster: 3; "
+                                                      "existing: more are added, fewer refused)")
+    parser.add_argument("--block-size", help="default block size, e.g. 64M (new cluster: 128M; "
+                                             "existing: a different one is refused)")
+    parser.add_argument("--replication", type=int, help="default replication of new files (new cluster: 3; "
+                                                        "existing: written to its config)")
     parser.add_argument("-h", "--help", action="help", help="show this help")
     a = parser.parse_args(args)
+    if a.action == "which":
+        return run_cluster_which(ctx)
     try:
-        block_size = hconfig.parse_size(a.block_size)
+        block_size = None if a.block_size is None else hconfig.parse_size(a.block_size)
     except ValueError as e:
         raise UsageError(f"cluster: --block-size: {e}")
-    if not 1 <= a.namespaces <= 26 or a.datanodes < 1 or a.replication < 1:
+    if (a.namespaces is not None and not 1 <= a.namespaces <= 26) or (a.datanodes is not None and a.datanodes < 1) \
+            or (a.replication is not None and a.replication < 1):
         raise UsageError("cluster: --namespaces must be 1..26, --datanodes and --replication at least 1")
     directory = cluster_dir(ctx, a)
-    cluster = MiniCluster(directory, namespaces=a.namespaces, datanodes=a.datanodes, block_size=block_size,
-                          replication=a.replication, write_pointer=True)
+    if ctx.verbose:
+        why = ("--dir" if a.dir else f"the default of `cluster up` ({hconfig.DEFAULT_HOME / 'cluster'})"
+               if a.action == "up" or directory != ctx.conf_path.parent else f"config {ctx.choice().reason}")
+        print(f"hfed: config {directory / 'hfed.toml'} (cluster directory from {why})", file=sys.stderr)
     if a.action == "up":
-        cluster.up()
-        fmt.cluster_started(cluster, out=sys.stdout)
-        return 0
+        return cluster_up(directory, a.namespaces, a.datanodes, block_size, a.replication)
+    cluster = MiniCluster(directory)
     if cluster.config is None:
         raise FileNotFoundError(f"no cluster in {directory} ({directory / 'hfed.toml'} does not exist)")
     if a.action == "add-namespace":
@@ -285,6 +303,50 @@ def run_cluster(ctx, args) -> int:
         print(f"hfed cluster in {cluster.dir} stopped ({running} daemons were running)")
         return 0
     fmt.cluster_status(cluster, out=sys.stdout, stats=namenode_stats(cluster))
+    return 0
+
+
+def cluster_up(directory: Path, namespaces, datanodes, block_size, replication) -> int:
+    """`hfed cluster up`: a new cluster with the options (or their defaults), or the existing
+    one in ``directory`` with the options given applied or refused (client/cluster_options.py)."""
+    from client import cluster_options
+    from client.minicluster import MiniCluster
+
+    config_path = directory / "hfed.toml"
+    if not config_path.exists():
+        given = {"namespaces": namespaces, "datanodes": datanodes, "block_size": block_size,
+                 "replication": replication}
+        options = {k: NEW_CLUSTER_DEFAULTS[k] if v is None else v for k, v in given.items()}
+        cluster = MiniCluster(directory, write_pointer=True, **options)
+        cluster.up()
+        fmt.cluster_started(cluster, out=sys.stdout)
+        return 0
+    cluster = MiniCluster(directory, write_pointer=True)
+    plan = cluster_options.plan(config_path, namespaces, datanodes, block_size, replication)
+    cluster.refuse_if_running()
+    if plan.edit:
+        plan.edit.save()
+    try:
+        cluster.up()
+    except BaseException:
+        if plan.edit:
+            plan.edit.restore()   # a start that failed leaves the user's config as it was
+        raise
+    for ns in plan.new_namespaces:
+        cluster.add_namespace(ns)
+    fmt.cluster_started(cluster, out=sys.stdout, applied=plan.notes)
+    return 0
+
+
+def run_cluster_which(ctx) -> int:
+    """`hfed cluster which`: the config commands use here, and why (the rule of choose_config)."""
+    choice = ctx.choice()
+    print(choice.path)
+    print(f"  why: {choice.reason}")
+    if not choice.path.exists():
+        print(f"  (it does not exist: start a cluster with `hfed cluster up`)")
+    else:
+        print(f"  runtime state: {cluster_state.state_path(choice.path)}")
     return 0
 
 
@@ -309,12 +371,15 @@ def namenode_stats(cluster) -> dict:
 def main_dispatch(argv: list[str]) -> int:
     conf = None
     args = list(argv)
-    while args and args[0].startswith("--"):
+    verbose = False
+    while args and (args[0].startswith("--") or args[0] == "-v"):
         opt = args.pop(0)
         if opt in ("--help", "-h"):
             print(USAGE)
             return 0
-        if opt == "--conf" and args:
+        if opt in ("-v", "--verbose"):
+            verbose = True
+        elif opt == "--conf" and args:
             conf = args.pop(0)
         elif opt.startswith("--conf="):
             conf = opt.split("=", 1)[1]
@@ -326,7 +391,9 @@ def main_dispatch(argv: list[str]) -> int:
     if not args:
         raise UsageError("no command given", USAGE.strip())
     command, rest = args[0], args[1:]
-    ctx = Context(conf)
+    ctx = Context(conf, verbose=verbose)
+    if verbose and command != "cluster":   # `cluster` names the directory it acts on itself
+        print_config_used(ctx)
     handlers = {"dfs": run_dfs, "fsck": run_fsck, "archive": run_archive, "dfsadmin": run_dfsadmin, "cluster": run_cluster,
                 "fetchdt": cli_tokens.run_fetchdt, "groups": cli_tokens.run_groups,
                 "mount": mount_admin.run_mount, "balance": balance.run_balance,
@@ -338,6 +405,16 @@ def main_dispatch(argv: list[str]) -> int:
         return handlers[command](ctx, rest)
     finally:
         ctx.close()
+
+
+def print_config_used(ctx) -> None:
+    """-v: one line on stderr naming the config this command uses and why."""
+    try:
+        choice = ctx.choice()
+    except OSError as e:
+        print(f"hfed: config: {e}", file=sys.stderr)
+        return
+    print(f"hfed: config {choice.path} ({choice.reason})", file=sys.stderr)
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -64,15 +64,20 @@ def absolute(path: str) -> str:
 class Context:
     """What a command needs: the config path, and a cluster session and filesystem made on first use."""
 
-    def __init__(self, conf: str | None):
+    def __init__(self, conf: str | None, verbose: bool = False):
         self.conf_flag = conf
+        self.verbose = verbose     # -v: say which config is used
         self._session: ClusterSession | None = None
         self._fs: HfedFileSystem | None = None
         self.write_options: dict = {}   # from `hfed dfs -D key=value`: how new files are written
 
     @property
     def conf_path(self) -> Path:
-        return hconfig.find_config_path(self.conf_flag)
+        return self.choice().path
+
+    def choice(self) -> hconfig.ConfigChoice:
+        """The config this command uses and why (--conf, $HFED_CONF, the pointer, the default)."""
+        return hconfig.choose_config(self.conf_flag)
 
     def config(self) -> hconfig.ClusterConfig:
         return hconfig.load(self.conf_path)

@@ -273,21 +273,31 @@ def security_summary(cfg) -> str:
     return f"Security: {auth}; TLS {'on' if sec.tls else 'off'}"
 
 
-def cluster_started(cluster, out=sys.stdout) -> None:
-    """What `hfed cluster up` prints: the daemons, the config and how to use it."""
+def cluster_started(cluster, out=sys.stdout, applied: list[str] = ()) -> None:
+    """What `hfed cluster up` prints: the daemons, the config and how to use it; ``applied``:
+    the options that changed an existing cluster."""
+    from protos import config as hconfig
+
     cfg = cluster.config
     verb = "restarted (existing data kept)" if cluster.restarted else "started"
     print(f"hfed cluster {verb} in {cluster.dir}", file=out)
+    for note in applied:
+        print(f"  applied: {note}", file=out)
     for ns in cfg.nameservices.values():
         mounts = ", ".join(p for p, owner in cfg.mounts if owner == ns.name)
-        print(f"  NameNode {ns.name:<6} {ns.address:<21} owns {mounts}", file=out)
+        print(f"  NameNode {ns.name:<6} {ns.address:<21} {'owns ' + mounts if mounts else 'no mount in the config'}",
+              file=out)
     for row in cluster.status():
         if row["role"] == "datanode":
             print(f"  DataNode {row['name']:<6} {row['address']:<21} pid {row['pid']}", file=out)
     if cluster.webhdfs_address():
         print(f"  WebHDFS  http://{cluster.webhdfs_address()}/webhdfs/v1/", file=out)
-    print(f"Config: {cluster.config_path}", file=out)
-    print("The hfed command finds this cluster by itself; from other tools or shells:", file=out)
+    print(f"Config: {cluster.config_path} (kept as written; the addresses bound are in {cluster.state_path})",
+          file=out)
+    if cluster.write_pointer:
+        print(f"hfed commands without --conf or $HFED_CONF now use this cluster (pointer "
+              f"{hconfig.DEFAULT_HOME / hconfig.CURRENT_POINTER}; `hfed cluster which` shows the choice). "
+              f"To pin it in a shell or another tool:", file=out)
     print(f"  export HFED_CONF={cluster.config_path}", file=out)
     print(f"Logs in {cluster.log_dir}; stop with: hfed cluster down --dir {cluster.dir}", file=out)
     print(security_summary(cfg), file=out)

@@ -3,7 +3,10 @@ one DataNode process per host label, all on 127.0.0.1 with free ports.
 
 Directory layout (DIR is the cluster directory)::
 
-    DIR/hfed.toml          the cluster config clients use (real NameNode addresses)
+    DIR/hfed.toml          the cluster config: written once for a new cluster, then kept as the
+                           user edits it (`cluster up` never rewrites it)
+    DIR/run/state.json     runtime state: the addresses the daemons bound (protos/cluster_state.py);
+                           a NameNode configured on port 0 is found through it
     DIR/meta/<ns>/         each NameNode's edit log and checkpoints
     DIR/data/<host>/       each DataNode's block pools
     DIR/logs/<name>.log    each daemon's stdout/stderr (appended across restarts)
@@ -17,7 +20,7 @@ directory named after itself (/ns-c, /ns-d, ...). Paths outside the mounts belon
 to no namespace (no fallback), as with a ViewFs mount table without linkFallback.
 
 ``up()`` on a DIR that already holds hfed.toml restarts that cluster with its data
-(same cluster id, meta and data dirs; the ports may change). The processes outlive
+(same cluster id, meta and data dirs; port-0 addresses may change). The processes outlive
 the Python object that started them, so ``hfed cluster down`` in another process
 stops them through the pid files.
 """
@@ -39,8 +42,9 @@ import psutil
 from protos import config as hconfig
 from protos import hfed_pb2 as pb
 from protos import hfed_pb2_grpc as pb_grpc
-from protos import rpc, security, tls
+from protos import cluster_state, rpc, security, tls
 from client import credentials
+from client.config_edit import ConfigEdit
 from protos.files import replace_atomically
 from protos.mount_state import MountState
 
@@ -177,39 +181,45 @@ class MiniCluster:
 
     # ------------------------------------------------------- start / stop
 
-    def up(self) -> "MiniCluster":
-        """Start every daemon and wait until each DataNode registered with every NameNode."""
-        running = [s["name"] for s in self.status() if s["alive"]] if self.config else []
-        running += [WEBHDFS] if self.config and self._live_process(WEBHDFS) else []
+    def running_daemons(self) -> list[str]:
+        """Names of this cluster's daemons that are running (WebHDFS included)."""
+        if self.config is None:
+            return []
+        return [s["name"] for s in self.status() if s["alive"]] + ([WEBHDFS] if self._live_process(WEBHDFS) else [])
+
+    def refuse_if_running(self) -> None:
+        running = self.running_daemons()
         if running:
             raise ClusterStartError(f"cluster in {self.dir} is already running ({', '.join(running)}); "
                                     f"stop it first (hfed cluster down --dir {self.dir})")
+
+    def up(self) -> "MiniCluster":
+        """Start every daemon and wait until each DataNode registered with every NameNode.
+        An existing config is used as written and never rewritten: the addresses the daemons
+        bind go into the state file (protos/cluster_state.py)."""
+        self.refuse_if_running()
         for sub in ("run", "logs", "meta", "data"):
             (self.dir / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.restarted = self.config is not None
-        cfg = self.config if self.restarted else self._new_config()
-        # NameNodes bind port 0 from a bootstrap config, then clients get the real ports.
-        bootstrap = dataclasses.replace(cfg, nameservices={
-            ns.name: dataclasses.replace(ns, address="127.0.0.1:0") for ns in cfg.nameservices.values()})
-        for ns in bootstrap.nameservices.values():
+        self.restarted = self.config_path.exists()
+        if not self.restarted:
+            # A new cluster's config is written once, before anything starts, so a failed first
+            # start keeps its cluster id; NameNodes on port 0 (addresses go to the state file).
+            replace_atomically(self.config_path, hconfig.dump(self._new_config()))
+        # The previous run's addresses must not be taken for this run's: port-0 NameNodes bind anew.
+        cluster_state.clear(self.config_path)
+        cfg = self.config = hconfig.load_as_written(self.config_path)
+        for ns in cfg.nameservices.values():
             Path(ns.meta_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
-        for dn in bootstrap.datanodes.values():
+        for dn in cfg.datanodes.values():
             Path(dn.data_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
-        # Written before anything starts, so a failed first start keeps its cluster id.
-        self.config = bootstrap
-        self._write_config(bootstrap, self.config_path)
         if cfg.security.tokens:   # the daemons would make it; made here, the owner is known to be us
-            security.ensure_secret(bootstrap.secret_path())
-        if bootstrap.security.tls:
-            tls.ensure_tls(bootstrap)   # here, so a bad TLS directory is reported once, not by every daemon
+            security.ensure_secret(cfg.secret_path())
+        if cfg.security.tls:
+            tls.ensure_tls(cfg)   # here, so a bad TLS directory is reported once, not by every daemon
         try:
             for ns in cfg.nameservices:
                 self._launch_namenode(ns, self.config_path)
-            addresses = {ns: self._await_ready(ns) for ns in cfg.nameservices}
-            self.config = dataclasses.replace(cfg, nameservices={
-                ns.name: dataclasses.replace(ns, address=addresses[ns.name]) for ns in cfg.nameservices.values()},
-                source=str(self.config_path))
-            self._write_config(self.config, self.config_path)
+            self._save_state(nameservices={ns: self._await_ready(ns) for ns in cfg.nameservices})
             for label in self.config.datanodes:
                 self._launch_datanode(label)
             if self.webhdfs:
@@ -218,6 +228,7 @@ class MiniCluster:
                 self._await_ready(label)
             if self.webhdfs:
                 self._await_ready(WEBHDFS)
+            self._save_state()
         except BaseException:
             self.down()
             raise
@@ -228,10 +239,28 @@ class MiniCluster:
             self.wait_for_block_reports()
         return self
 
+    @property
+    def state_path(self) -> Path:
+        return cluster_state.state_path(self.config_path)
+
+    def _save_state(self, nameservices: dict[str, str] | None = None) -> None:
+        """Write the state file from what the daemons bound (their run/<name>.addr files), then
+        reload the config through it, so self.config holds the real NameNode addresses."""
+        known = cluster_state.read(self.config_path)
+        nameservices = {**(known.get("nameservices") or {}), **(nameservices or {})}
+        bound = {name: self._addr_file(name).read_text().strip()
+                 for name in self._daemon_names() if self._addr_file(name).exists()}
+        nameservices.update((ns, bound[ns]) for ns in self._require_config().nameservices if bound.get(ns))
+        cluster_state.write(self.config_path, self._require_config().cluster_id, nameservices=nameservices,
+                            datanodes={dn: bound[dn] for dn in self.config.datanodes if bound.get(dn)},
+                            webhdfs=bound.get(WEBHDFS, ""))
+        self.config = hconfig.load(self.config_path)
+
     def add_namespace(self, name: str, timeout: float = 30.0) -> str:
         """Start one more NameNode in the running cluster (`hfed cluster add-namespace`); returns
         its address once the cluster mount table lists it and every running DataNode registered
-        with it (they learn of it from their heartbeats: no daemon restarts)."""
+        with it (they learn of it from their heartbeats: no daemon restarts). The config gets
+        one table more ([nameservices.NAME], port 0), the rest of it unchanged."""
         cfg = self._require_config()
         if not _NAMESERVICE_NAME.match(name):
             raise ValueError(f"invalid namespace name {name!r}: letters, digits, '-' and '_', at most 64")
@@ -250,9 +279,12 @@ class MiniCluster:
             address = self._await_ready(name)
         finally:
             bootstrap_path.unlink(missing_ok=True)
-        self.config = dataclasses.replace(cfg, nameservices={
-            **cfg.nameservices, name: dataclasses.replace(new, address=address)})
-        self._write_config(self.config, self.config_path)
+        # State first: a reader that sees the new table also finds its address.
+        self._save_state(nameservices={name: address})
+        edit = ConfigEdit(self.config_path)
+        edit.add_nameservice(name, new.address, new.meta_dir, **self.nameservice_settings.get(name, {}))
+        edit.save()
+        self.config = hconfig.load(self.config_path)
         holder = self.config.holder()
 
         def joined() -> bool:
@@ -336,7 +368,9 @@ class MiniCluster:
         self._require_config()
         self._ensure_stopped(WEBHDFS)
         self._launch_webhdfs()
-        return self._await_ready(WEBHDFS)
+        address = self._await_ready(WEBHDFS)
+        self._save_state()
+        return address
 
     # ------------------------------------------------------- fault helpers
 

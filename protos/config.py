@@ -81,7 +81,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from protos import paths
+from protos import cluster_state, paths
 from protos.small_entry import HEADER_SIZE
 from protos.errors import InvalidArgument
 
@@ -470,6 +470,8 @@ class _Checker:
 
 
 def load(path: str | os.PathLike) -> ClusterConfig:
+    """The config at ``path``, with the addresses a running cluster bound (protos/cluster_state.py):
+    a nameservice configured on port 0 gets its NameNode's address from run/state.json."""
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text())
@@ -477,19 +479,54 @@ def load(path: str | os.PathLike) -> ClusterConfig:
         raise FileNotFoundError(f"hfed config {path} does not exist (start a cluster with `hfed cluster up`)")
     except tomllib.TOMLDecodeError as e:
         raise InvalidArgument(f"{path}: not valid TOML: {e}")
-    return from_dict(raw, str(path))
+    cfg = from_dict(raw, str(path))
+    state = cluster_state.read(path)
+    if state:
+        for ns in cfg.nameservices.values():
+            ns.address = cluster_state.resolved_address(state, cfg.cluster_id, "nameservices", ns.name, ns.address)
+    return cfg
+
+
+def load_as_written(path: str | os.PathLike) -> ClusterConfig:
+    """The config at ``path`` without the runtime state: what daemons bind on a fresh start."""
+    path = Path(path)
+    try:
+        return from_dict(tomllib.loads(path.read_text()), str(path))
+    except tomllib.TOMLDecodeError as e:
+        raise InvalidArgument(f"{path}: not valid TOML: {e}")
+
+
+class ConfigChoice(NamedTuple):
+    path: Path
+    reason: str     # why this config: --conf, $HFED_CONF, the pointer, or the default
+
+
+def choose_config(explicit: str | None = None) -> ConfigChoice:
+    """The config a command uses, and why: --conf, else $HFED_CONF, else the pointer
+    $HFED_HOME/current that the last `hfed cluster up` wrote, else $HFED_HOME/cluster/hfed.toml.
+    A pointer naming a config that no longer exists is an error naming both."""
+    if explicit:
+        return ConfigChoice(Path(explicit), "given with --conf")
+    if os.environ.get(ENV_CONF):
+        return ConfigChoice(Path(os.environ[ENV_CONF]), f"from ${ENV_CONF}")
+    home = f"$HFED_HOME={DEFAULT_HOME}" if os.environ.get("HFED_HOME") else f"{DEFAULT_HOME}: $HFED_HOME is not set"
+    pointer = DEFAULT_HOME / CURRENT_POINTER
+    if pointer.exists():
+        target = Path(pointer.read_text().strip())
+        if not target.exists():
+            raise FileNotFoundError(
+                f"the current-cluster pointer {pointer} names {target}, which does not exist (was the cluster "
+                f"directory deleted?): start a cluster with `hfed cluster up`, or choose one with --conf PATH "
+                f"or ${ENV_CONF}")
+        return ConfigChoice(target, f"from the pointer {pointer}, written by the last `hfed cluster up` "
+                                    f"(no --conf, no ${ENV_CONF}; home {home})")
+    return ConfigChoice(DEFAULT_HOME / "cluster" / "hfed.toml",
+                        f"the default (no --conf, no ${ENV_CONF}, no pointer {pointer}; home {home})")
 
 
 def find_config_path(explicit: str | None = None) -> Path:
-    """--conf, then $HFED_CONF, then the config of the last `hfed cluster up`."""
-    if explicit:
-        return Path(explicit)
-    if os.environ.get(ENV_CONF):
-        return Path(os.environ[ENV_CONF])
-    pointer = DEFAULT_HOME / CURRENT_POINTER
-    if pointer.exists():
-        return Path(pointer.read_text().strip())
-    return DEFAULT_HOME / "cluster" / "hfed.toml"
+    """--conf, then $HFED_CONF, then the config of the last `hfed cluster up` (choose_config)."""
+    return choose_config(explicit).path
 
 
 def dump(cfg: ClusterConfig) -> str:
