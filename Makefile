@@ -5,6 +5,7 @@ PIP := $(VENV)/bin/pip
 .PHONY: install demo test protos bench train loadtest memwall smallfiles checkpointmem clean
 
 install: $(VENV)/.installed
+	@echo "hfed is in $(VENV)/bin: run 'source $(VENV)/bin/activate' so that 'hfed' is on your PATH"
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
