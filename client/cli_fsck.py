@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from client.cli_format import describe, full_name, printable, walk
 
-DEFAULT_RACK = "/default-rack"     # hfed has no topology: every DataNode is here, HDFS's default
+from protos.config import DEFAULT_RACK
 LOST_FOUND = "lost+found"
 CONTAINERS_LISTED = 20
 
@@ -68,7 +68,7 @@ def _where(lb, opts: FsckOptions) -> str:
     if not lb.locations or not (opts.locations or opts.racks):
         return ""
     if opts.racks:
-        return " [" + ", ".join(f"{DEFAULT_RACK}/{d.transfer_address}" for d in lb.locations) + "]"
+        return " [" + ", ".join(f"{d.rack or DEFAULT_RACK}/{d.transfer_address}" for d in lb.locations) + "]"
     return " [" + ", ".join(f"{d.host_label} {d.transfer_address}" for d in lb.locations) + "]"
 
 
