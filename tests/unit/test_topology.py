@@ -139,7 +139,7 @@ def test_add_block_places_by_rack_and_reads_come_nearest_first(fsn):
     add_datanodes(fsn, 6)
     block, targets = write_on(fsn, "/user/f", None)
     assert targets[0].host_label == "host-1" and len({t.rack for t in targets}) == 2
-    assert [n.host_label for n in targets[1:]] != [] and {t.rack for t in targets[1:]} == {"/rack-2"}
+    assert {t.rack for t in targets[1:]} == {"/rack-2"}
     assert fsn.live_locations(block, "host-1")[0].host_label == "host-1"            # its own host
     assert fsn.live_locations(block, "host-3")[0].host_label == "host-1"            # its rack's replica
     reader = next(h for h in ("host-2", "host-4", "host-6") if h not in {t.host_label for t in targets})
