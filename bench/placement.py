@@ -95,6 +95,8 @@ def run(blocks: int, rounds: int, rev: str) -> list[str]:
               f"before {cost['rack-blind (before)']:.1f} µs/block, ratio {ratio:.2f}x; spanning "
               f"{figures['rack-aware']['spanning']}/{blocks} vs {figures['rack-blind (before)']['spanning']}/{blocks}, "
               f"max per node {figures['rack-aware']['max_per_node']}", flush=True)
+    lines += ["", "An AddBlock is an RPC of its own (about 1 ms on this machine: bench/results/nnbench.md, "
+              "create); the placement cost above is per call of choose_targets, in the NameNode's lock."]
     return lines
 
 
