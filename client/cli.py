@@ -13,6 +13,7 @@
     hfed cluster add-namespace NS [--dir DIR]
     hfed cluster which
     hfed cluster up|down|status [--dir DIR] [--namespaces N] [--datanodes M] [--block-size SIZE] [--replication R]
+                                [--racks R]
     hfed [--conf PATH] namenode --nameservice NS    /   hfed [--conf PATH] datanode --host-label LABEL
     hfed [--conf PATH] webhdfs [--address-file F] [--bind HOST:PORT]   |   hfed webhdfs -token
     hfed [--conf PATH] tf-run --workers N [--hosts H,...] [--input GLOB] [--job-dir DIR] -- CMD ARGS...
@@ -55,6 +56,7 @@ commands:
   dfsadmin -refreshNodes every NameNode re-reads [datanodes] exclude (decommissioning)
   dfsadmin -safemode get|enter|leave|wait    safe mode of every namespace (or -ns NS)
   dfsadmin -saveNamespace                    write a checkpoint image now
+  dfsadmin -printTopology                    each rack and its DataNodes ([topology] in the config)
   dfsadmin -fetchToken USER FILE [-lifetime DAYS]
                          superuser: issue USER a token (USER then sets HFED_TOKEN_FILE=FILE)
   dfsadmin -setQuota N DIR... | -clrQuota DIR...
@@ -158,6 +160,7 @@ def run_dfsadmin(ctx, args) -> int:
     what.add_argument("-safemode", choices=["get", "enter", "leave", "wait"],
                       help="show, enter or leave safe mode, or wait until it is off")
     what.add_argument("-saveNamespace", action="store_true", help="write a checkpoint image now")
+    what.add_argument("-printTopology", action="store_true", help="each rack and its DataNodes, as HDFS")
     what.add_argument("-fetchToken", nargs=2, metavar=("USER", "FILE"),
                       help="superuser: issue USER a token, saved as a credentials file")
     parser.add_argument("-lifetime", type=float, metavar="DAYS", help="of the token of -fetchToken")
@@ -177,6 +180,11 @@ def run_dfsadmin(ctx, args) -> int:
             raise CommandError("dfsadmin", e) from e
         for ns in down:
             print(f"hfed: dfsadmin: namespace {ns} is DOWN", file=sys.stderr)
+        return 0
+    if a.printTopology:
+        down = cli_report.print_topology(ctx.session.stats(), out=sys.stdout)
+        for ns in down:
+            print(f"hfed: dfsadmin: namespace {ns} is DOWN (its DataNodes may be missing above)", file=sys.stderr)
         return 0
     names = [a.ns] if a.ns else sorted(ctx.config().nameservices)
     failed = 0
@@ -249,7 +257,7 @@ def cluster_dir(ctx, a) -> Path:
     return hconfig.DEFAULT_HOME / "cluster"
 
 
-NEW_CLUSTER_DEFAULTS = {"namespaces": 2, "datanodes": 3, "block_size": "128M", "replication": 3}
+NEW_CLUSTER_DEFAULTS = {"namespaces": 2, "datanodes": 3, "block_size": 128 << 20, "replication": 3, "racks": 0}
 
 
 def run_cluster(ctx, args) -> int:
@@ -268,6 +276,9 @@ def run_cluster(ctx, args) -> int:
                                              "existing: a different one is refused)")
     parser.add_argument("--replication", type=int, help="default replication of new files (new cluster: 3; "
                                                         "existing: written to its config)")
+    parser.add_argument("--racks", type=int,
+                        help="put host-1..host-M round-robin on racks /rack-1../rack-R (new cluster: 0, no "
+                             "racks; existing: its [topology] table decides, a different count is refused)")
     parser.add_argument("-h", "--help", action="help", help="show this help")
     a = parser.parse_args(args)
     if a.action == "which":
@@ -279,13 +290,16 @@ def run_cluster(ctx, args) -> int:
     if (a.namespaces is not None and not 1 <= a.namespaces <= 26) or (a.datanodes is not None and a.datanodes < 1) \
             or (a.replication is not None and a.replication < 1):
         raise UsageError("cluster: --namespaces must be 1..26, --datanodes and --replication at least 1")
+    if a.racks is not None and not 0 <= a.racks <= (a.datanodes or NEW_CLUSTER_DEFAULTS["datanodes"]):
+        raise UsageError(f"cluster: --racks must be 0 (no racks) to the number of DataNodes (at most one rack "
+                         f"per DataNode), got {a.racks}")
     directory = cluster_dir(ctx, a)
     if ctx.verbose:
         why = ("--dir" if a.dir else f"the default of `cluster up` ({hconfig.DEFAULT_HOME / 'cluster'})"
                if a.action == "up" or directory != ctx.conf_path.parent else f"config {ctx.choice().reason}")
         print(f"hfed: config {directory / 'hfed.toml'} (cluster directory from {why})", file=sys.stderr)
     if a.action == "up":
-        return cluster_up(directory, a.namespaces, a.datanodes, block_size, a.replication)
+        return cluster_up(directory, a.namespaces, a.datanodes, block_size, a.replication, a.racks)
     cluster = MiniCluster(directory)
     if cluster.config is None:
         raise FileNotFoundError(f"no cluster in {directory} ({directory / 'hfed.toml'} does not exist)")
@@ -306,7 +320,7 @@ def run_cluster(ctx, args) -> int:
     return 0
 
 
-def cluster_up(directory: Path, namespaces, datanodes, block_size, replication) -> int:
+def cluster_up(directory: Path, namespaces, datanodes, block_size, replication, racks) -> int:
     """`hfed cluster up`: a new cluster with the options (or their defaults), or the existing
     one in ``directory`` with the options given applied or refused (client/cluster_options.py)."""
     from client import cluster_options
@@ -315,14 +329,14 @@ def cluster_up(directory: Path, namespaces, datanodes, block_size, replication) 
     config_path = directory / "hfed.toml"
     if not config_path.exists():
         given = {"namespaces": namespaces, "datanodes": datanodes, "block_size": block_size,
-                 "replication": replication}
+                 "replication": replication, "racks": racks}
         options = {k: NEW_CLUSTER_DEFAULTS[k] if v is None else v for k, v in given.items()}
         cluster = MiniCluster(directory, write_pointer=True, **options)
         cluster.up()
         fmt.cluster_started(cluster, out=sys.stdout)
         return 0
     cluster = MiniCluster(directory, write_pointer=True)
-    plan = cluster_options.plan(config_path, namespaces, datanodes, block_size, replication)
+    plan = cluster_options.plan(config_path, namespaces, datanodes, block_size, replication, racks)
     cluster.refuse_if_running()
     if plan.edit:
         plan.edit.save()

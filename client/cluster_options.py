@@ -7,6 +7,7 @@ refused (before anything changes) where they cannot.
                        cluster runs, as `hfed cluster add-namespace` does; fewer: refused
     --datanodes M      more than there are: host-* DataNodes added to the config and started;
                        fewer: refused, naming the DataNodes that would be dropped
+    --racks R          a count other than the [topology] table's racks is refused (edit the table)
     --block-size SIZE  a different one is refused: every existing file keeps the block size it
                        was written with, so a changed default would only look applied; the
                        message says how to change it for new files (block_size in the config)
@@ -33,7 +34,7 @@ class Plan:
 
 
 def plan(config_path: Path, namespaces: int | None, datanodes: int | None, block_size: int | None,
-         replication: int | None) -> Plan:
+         replication: int | None, racks: int | None = None) -> Plan:
     """The changes the given options ask of the cluster at ``config_path``; InvalidArgument
     naming the config and the option when one cannot be applied (nothing is changed then)."""
     cfg = hconfig.load_as_written(config_path)
@@ -57,6 +58,11 @@ def plan(config_path: Path, namespaces: int | None, datanodes: int | None, block
             f"{where} has {len(cfg.datanodes)} DataNodes ({', '.join(sorted(cfg.datanodes))}): "
             f"--datanodes {datanodes} would drop {', '.join(dropped)} and the replicas they store; not done "
             f"(decommission them first: [datanodes] exclude and hfed dfsadmin -refreshNodes)")
+    rack_count = len(set(cfg.topology.racks.values()))
+    if racks is not None and racks != rack_count:
+        refused.append(
+            f"{where} has {rack_count or 'no'} racks in its [topology] table: --racks {racks} not applied "
+            f"(racks of an existing cluster are set there: host-N = \"/rack-R\" in {config_path})")
     if refused:
         raise InvalidArgument("; and ".join(refused))
     edit = ConfigEdit(config_path)
