@@ -290,9 +290,6 @@ def run_cluster(ctx, args) -> int:
     if (a.namespaces is not None and not 1 <= a.namespaces <= 26) or (a.datanodes is not None and a.datanodes < 1) \
             or (a.replication is not None and a.replication < 1):
         raise UsageError("cluster: --namespaces must be 1..26, --datanodes and --replication at least 1")
-    if a.racks is not None and not 0 <= a.racks <= (a.datanodes or NEW_CLUSTER_DEFAULTS["datanodes"]):
-        raise UsageError(f"cluster: --racks must be 0 (no racks) to the number of DataNodes (at most one rack "
-                         f"per DataNode), got {a.racks}")
     directory = cluster_dir(ctx, a)
     if ctx.verbose:
         why = ("--dir" if a.dir else f"the default of `cluster up` ({hconfig.DEFAULT_HOME / 'cluster'})"
@@ -331,6 +328,9 @@ def cluster_up(directory: Path, namespaces, datanodes, block_size, replication, 
         given = {"namespaces": namespaces, "datanodes": datanodes, "block_size": block_size,
                  "replication": replication, "racks": racks}
         options = {k: NEW_CLUSTER_DEFAULTS[k] if v is None else v for k, v in given.items()}
+        if not 0 <= options["racks"] <= options["datanodes"]:
+            raise UsageError(f"cluster: --racks must be 0 (no racks) to {options['datanodes']} (at most one rack "
+                             f"per DataNode), got {options['racks']}")
         cluster = MiniCluster(directory, write_pointer=True, **options)
         cluster.up()
         fmt.cluster_started(cluster, out=sys.stdout)

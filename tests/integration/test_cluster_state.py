@@ -136,8 +136,9 @@ def test_options_on_an_existing_cluster_are_applied_or_refused(tmp_path, hfed_en
         # Fewer namespaces or DataNodes, another block size: refused, naming what; nothing changes.
         applied = config.read_bytes()
         stderr = failed(hfed_env, "cluster", "up", "--dir", str(directory), "--namespaces", "1",
-                        "--datanodes", "1", "--block-size", "2M")
+                        "--datanodes", "1", "--block-size", "2M", "--racks", "2")
         assert "block size 1M" in stderr and "--block-size 2M not applied" in stderr
+        assert "has no racks in its [topology] table: --racks 2 not applied" in stderr
         assert "would drop ns-b" in stderr and "would drop host-2" in stderr
         assert config.read_bytes() == applied and nothing_running(directory)
 
