@@ -12,6 +12,7 @@
     hfed [--conf PATH] balance PATH NS [-forceCloseOpen] | -continue | -abort | -ls
     hfed cluster add-namespace NS [--dir DIR]
     hfed cluster up|down|status [--dir DIR] [--namespaces N] [--datanodes M] [--block-size SIZE] [--replication R]
+                                [--emulate-hosts N [--link RATE]]
     hfed [--conf PATH] namenode --nameservice NS    /   hfed [--conf PATH] datanode --host-label LABEL
     hfed [--conf PATH] webhdfs [--address-file F] [--bind HOST:PORT]   |   hfed webhdfs -token
     hfed [--conf PATH] tf-run --workers N [--hosts H,...] [--input GLOB] [--job-dir DIR] -- CMD ARGS...
@@ -254,17 +255,23 @@ def run_cluster(ctx, args) -> int:
     parser.add_argument("--datanodes", type=int, default=3, help="DataNodes host-1..host-M (new cluster)")
     parser.add_argument("--block-size", default="128M", help="default block size, e.g. 64M (new cluster)")
     parser.add_argument("--replication", type=int, default=3, help="default replication (new cluster)")
+    parser.add_argument("--emulate-hosts", type=int, default=0, metavar="N",
+                        help="N DataNodes, each in its own network namespace with its own 198.18.x.y address "
+                             "(root only; new cluster)")
+    parser.add_argument("--link", default="1gbit", help="with --emulate-hosts: each host's link rate, e.g. 1gbit")
     parser.add_argument("-h", "--help", action="help", help="show this help")
     a = parser.parse_args(args)
     try:
         block_size = hconfig.parse_size(a.block_size)
     except ValueError as e:
         raise UsageError(f"cluster: --block-size: {e}")
-    if not 1 <= a.namespaces <= 26 or a.datanodes < 1 or a.replication < 1:
-        raise UsageError("cluster: --namespaces must be 1..26, --datanodes and --replication at least 1")
+    if not 1 <= a.namespaces <= 26 or a.datanodes < 1 or a.replication < 1 or a.emulate_hosts < 0:
+        raise UsageError("cluster: --namespaces must be 1..26, --datanodes and --replication at least 1, "
+                         "--emulate-hosts not negative")
     directory = cluster_dir(ctx, a)
     cluster = MiniCluster(directory, namespaces=a.namespaces, datanodes=a.datanodes, block_size=block_size,
-                          replication=a.replication, write_pointer=True)
+                          replication=a.replication, write_pointer=True,
+                          emulate_hosts=a.emulate_hosts if a.action == "up" else 0, link=a.link)
     if a.action == "up":
         cluster.up()
         fmt.cluster_started(cluster, out=sys.stdout)
