@@ -189,17 +189,23 @@ def build(cluster_dir, emulation: Emulation) -> None:
             _run(["ip", "-n", ns, "addr", "add", f"{host.ip}/{subnet.prefixlen}", "dev", HOST_IFACE])
             _run(["ip", "-n", ns, "link", "set", HOST_IFACE, "up"])
             _run(["ip", "-n", ns, "link", "set", "lo", "up"])
-            _shape([], host.veth, emulation.link)             # into the host
-            _shape(["-n", ns], HOST_IFACE, emulation.link)    # out of the host
+            shape(emulation, host.label, emulation.link)
     except EmulationError:
         teardown(cluster_dir)
         raise
 
 
-def _shape(netns_args: list[str], dev: str, rate: str) -> None:
-    _run(["tc", *netns_args, "qdisc", "add", "dev", dev, "root", "handle", "1:", "htb", "default", "1"])
-    _run(["tc", *netns_args, "class", "add", "dev", dev, "parent", "1:", "classid", "1:1", "htb",
-          "rate", rate, "ceil", rate, "quantum", str(HTB_QUANTUM)])
+def shape(emulation: Emulation, label: str, rate: str | None) -> None:
+    """Limit ``label``'s link to ``rate`` both ways (None: unlimited; a benchmark compares the two)."""
+    host = emulation.host(label)
+    for netns_args, dev in (([], host.veth), (["-n", host.netns], HOST_IFACE)):   # into / out of the host
+        _run(["tc", *netns_args, "qdisc", "del", "dev", dev, "root"], check=False)   # none yet: fine
+        if rate is None:
+            continue
+        link_bits(rate)
+        _run(["tc", *netns_args, "qdisc", "add", "dev", dev, "root", "handle", "1:", "htb", "default", "1"])
+        _run(["tc", *netns_args, "class", "add", "dev", dev, "parent", "1:", "classid", "1:1", "htb",
+              "rate", rate, "ceil", rate, "quantum", str(HTB_QUANTUM)])
 
 
 def teardown(cluster_dir, cluster_id: str | None = None) -> list[str]:
