@@ -16,7 +16,7 @@ Measured in one run:
     by the launcher, client/tf_launch.py, which does that by itself on such a cluster),
     each reading its share through HfedInput: the adapter's locality plan (plan_input)
     vs a locality-blind round-robin plan (shard i to trainer i mod 3), alternating,
-    --repeats times each. Epoch time: from a barrier all trainers pass after building
+    --repeats epochs each in the same trainer processes, each epoch with an empty cache. Epoch time: from a barrier all trainers pass after building
     their input to the last trainer's last record; bytes that came over the network.
 """
 from __future__ import annotations
@@ -114,52 +114,75 @@ def block_reads(emulation, conf: str, reader: str, paths: list[str]) -> list[dic
     return json.loads(out)
 
 
-# ------------------------------------------------------------------ one trainer (started by the launcher)
+# ------------------------------------------------------------------ the trainers (started by the launcher)
 
-def run_trainer(batch: int) -> None:
+PLANS_FILE = "plans.json"
+
+
+def epoch_order(names: list[str], repeats: int) -> list[tuple[int, str]]:
+    """(repeat, plan) in run order: the plans alternate which goes first."""
+    return [(rep, name) for rep in range(repeats) for name in (names if rep % 2 == 0 else names[::-1])]
+
+
+def run_trainer(batch: int, repeats: int) -> None:
+    """Every epoch of every plan in one process (TensorFlow starts once); a barrier before each epoch."""
     from client.fs import HfedFileSystem
     from client.tf_adapter import HfedInput
-    from client.tf_launch import finish, job_plan
+    from client.tf_assign import InputPlan
+    from client.tf_launch import finish
 
-    plan = job_plan()
     index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
     job = Path(os.environ["HFED_JOB_DIR"])
+    plans = {name: InputPlan.from_json(text) for name, text in json.loads((job / PLANS_FILE).read_text()).items()}
     fs = HfedFileSystem(conf=os.environ["HFED_CONF"], host=os.environ["HFED_HOST"], skip_instance_cache=True)
-    source = HfedInput(plan=plan, worker_index=index, num_workers=plan.num_workers, fs=fs,
-                       cache_dir=str(job / f"cache-{index}"))
-    dataset = source.dataset().batch(batch)
-    # Every trainer starts reading together: TensorFlow's start-up is not the epoch.
-    (job / f"ready-{index}").write_text("")
-    deadline = time.monotonic() + BARRIER_TIMEOUT
-    while not all((job / f"ready-{i}").exists() for i in range(plan.num_workers)):
-        if time.monotonic() > deadline:
-            raise SystemExit(f"trainer {index}: the others did not get ready in {BARRIER_TIMEOUT:.0f}s")
-        time.sleep(0.01)
-    started = time.time()
-    count = sum(int(b.shape[0]) for b in dataset)
-    ended = time.time()
-    (job / f"result-{index}.json").write_text(json.dumps({
-        "worker": index, "host": os.environ["HFED_HOST"], "records": count, "started": started, "ended": ended,
-        "counters": source.counters_now().as_dict()}))
+    for rep, name in epoch_order(list(plans), repeats):
+        plan = plans[name]
+        cache = job / f"cache-{name}-{rep}-{index}"    # empty: every epoch fetches its remote files
+        source = HfedInput(plan=plan, worker_index=index, num_workers=plan.num_workers, fs=fs, cache_dir=str(cache))
+        dataset = source.dataset().batch(batch)
+        # Every trainer starts reading together: building the input is not the epoch.
+        tag = f"{name}-{rep}"
+        (job / f"ready-{tag}-{index}").write_text("")
+        deadline = time.monotonic() + BARRIER_TIMEOUT
+        while not all((job / f"ready-{tag}-{i}").exists() for i in range(plan.num_workers)):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"trainer {index}: the others did not get ready in {BARRIER_TIMEOUT:.0f}s")
+            time.sleep(0.005)
+        started = time.time()
+        count = sum(int(b.shape[0]) for b in dataset)
+        ended = time.time()
+        (job / f"result-{tag}-{index}.json").write_text(json.dumps({
+            "worker": index, "host": os.environ["HFED_HOST"], "records": count, "started": started,
+            "ended": ended, "counters": source.counters_now().as_dict()}))
+        shutil.rmtree(cache, ignore_errors=True)
     finish()
 
 
-def run_epoch(conf: str, plan, hosts: list[str], job: Path, batch: int) -> dict:
+def run_epochs(conf: str, plans: dict, hosts: list[str], job: Path, batch: int, repeats: int) -> dict[str, list]:
+    """One launch of 3 trainers running ``repeats`` epochs of each plan; per plan, each epoch's figures."""
     from client.tf_launch import launch
     shutil.rmtree(job, ignore_errors=True)
+    job.mkdir(parents=True)
+    (job / PLANS_FILE).write_text(json.dumps({name: plan.to_json() for name, plan in plans.items()}))
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="-1", TF_CPP_MIN_LOG_LEVEL="2",
                PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    sink = open(os.devnull, "w")
-    result = launch([sys.executable, "-m", "bench.locality", "--trainer", "--batch", str(batch)], len(hosts),
-                    hosts=hosts, conf=conf, job_dir=job, plan=plan, env=env, timeout=300, out=sink, err=sink)
-    sink.close()
+    with open(os.devnull, "w") as sink:
+        result = launch([sys.executable, "-m", "bench.locality", "--trainer", "--batch", str(batch),
+                         "--repeats", str(repeats)], len(hosts), hosts=hosts, conf=conf, job_dir=job,
+                        plan=plans["locality"], env=env, timeout=600, out=sink, err=sink)
     if result.exit_code != 0:
         raise SystemExit(f"a trainer failed (exit {result.exit_code}); logs in {job}")
-    trainers = [json.loads((job / f"result-{i}.json").read_text()) for i in range(len(hosts))]
-    return {"seconds": max(t["ended"] for t in trainers) - min(t["started"] for t in trainers),
-            "remote_bytes": sum(t["counters"]["remote_bytes"] for t in trainers),
-            "local_bytes": sum(t["counters"]["local_bytes"] for t in trainers),
-            "records": sum(t["records"] for t in trainers), "trainers": trainers}
+    epochs: dict[str, list] = {name: [] for name in plans}
+    for rep, name in epoch_order(list(plans), repeats):
+        trainers = [json.loads((job / f"result-{name}-{rep}-{i}.json").read_text()) for i in range(len(hosts))]
+        epoch = {"seconds": max(t["ended"] for t in trainers) - min(t["started"] for t in trainers),
+                 "remote_bytes": sum(t["counters"]["remote_bytes"] for t in trainers),
+                 "local_bytes": sum(t["counters"]["local_bytes"] for t in trainers),
+                 "records": sum(t["records"] for t in trainers), "trainers": trainers}
+        epochs[name].append(epoch)
+        print(f"epoch {rep + 1} {name:<11} {epoch['seconds']:.2f} s, remote "
+              f"{epoch['remote_bytes'] / MiB:.0f} MiB, records {epoch['records']}", flush=True)
+    return epochs
 
 
 def blind_plan(plan):
@@ -220,13 +243,7 @@ def measure(args) -> dict:
             # (b) one epoch, three trainers, locality plan vs round-robin, alternating
             plans = {"locality": plan_input(f"{DATA_DIR}/*.tfrecord", hosts, fs)}
             plans["round-robin"] = blind_plan(plans["locality"])
-            epochs: dict[str, list[dict]] = {name: [] for name in plans}
-            for rep in range(args.repeats):
-                for name in (list(plans) if rep % 2 == 0 else list(reversed(plans))):
-                    epoch = run_epoch(conf, plans[name], hosts, work / f"job-{name}-{rep}", args.batch)
-                    epochs[name].append(epoch)
-                    print(f"epoch {rep + 1} {name:<11} {epoch['seconds']:.2f} s, remote "
-                          f"{epoch['remote_bytes'] / MiB:.0f} MiB, records {epoch['records']}", flush=True)
+            epochs = run_epochs(conf, plans, hosts, work / "job", args.batch, args.repeats)
             planned_local = {name: sum(p.local_bytes_of(w) for w in range(p.num_workers)) for name, p in plans.items()}
             total_bytes = sum(s.size for s in shards)
     finally:
@@ -337,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--raw-mb", type=int, default=128, help="bytes of each raw TCP transfer, MiB")
     p.add_argument("--read-repeats", type=int, default=3, help="raw transfers and block reads of each kind")
-    p.add_argument("--repeats", type=int, default=2, help="epochs of each plan (alternating)")
+    p.add_argument("--repeats", type=int, default=3, help="epochs of each plan (alternating, same trainers)")
     p.add_argument("--seed", type=int, default=17)
     p.add_argument("--out", default=str(RESULTS / "locality.md"))
     # internal: the processes the run starts inside the namespaces
@@ -351,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("paths", nargs="*", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.trainer:
-        run_trainer(args.batch)
+        run_trainer(args.batch, args.repeats)
         return 0
     if args.probe:
         {"sink": lambda: probe_sink(args.bind), "source": lambda: probe_source(args.connect, args.bytes),
