@@ -137,6 +137,9 @@ class MiniCluster:
         if self.config_path.exists():
             self.config = hconfig.load(self.config_path)
         self.emulation = emulated_hosts.load(self.dir)
+        if emulate_hosts and self.config is not None and self.emulation is None:
+            raise ValueError(f"the cluster in {self.dir} was made without emulated hosts and keeps its DataNodes' "
+                             f"addresses: start it without --emulate-hosts, or use a new --dir")
         if emulate_hosts and self.config is None:
             problem = emulated_hosts.support_problem()
             if problem:

@@ -197,3 +197,13 @@ def test_without_root_emulated_hosts_are_refused_with_the_reason():
          "print(support_problem())"], cwd="/", capture_output=True, text=True, timeout=30)
     assert probe.returncode == 0, probe.stderr
     assert "need root" in probe.stdout and "without --emulate-hosts" in probe.stdout
+
+
+def test_a_cluster_made_without_emulated_hosts_is_not_switched_to_them(tmp_path):
+    if PROBLEM:
+        pytest.skip(f"no emulated hosts here: {PROBLEM}")
+    plain = MiniCluster(tmp_path / "c", namespaces=1, datanodes=1, replication=1, webhdfs=False).up()
+    plain.down()
+    with pytest.raises(ValueError, match="made without emulated hosts"):
+        MiniCluster(tmp_path / "c", emulate_hosts=2)
+    assert not (tmp_path / "c" / emulated_hosts.SPEC_NAME).exists()
