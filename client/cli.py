@@ -13,7 +13,7 @@
     hfed cluster add-namespace NS [--dir DIR]
     hfed cluster which
     hfed cluster up|down|status [--dir DIR] [--namespaces N] [--datanodes M] [--block-size SIZE] [--replication R]
-                                [--racks R]
+                                [--racks R] [--emulate-hosts N [--link RATE]]
     hfed [--conf PATH] namenode --nameservice NS    /   hfed [--conf PATH] datanode --host-label LABEL
     hfed [--conf PATH] webhdfs [--address-file F] [--bind HOST:PORT]   |   hfed webhdfs -token
     hfed [--conf PATH] tf-run --workers N [--hosts H,...] [--input GLOB] [--job-dir DIR] -- CMD ARGS...
@@ -279,24 +279,30 @@ def run_cluster(ctx, args) -> int:
     parser.add_argument("--racks", type=int,
                         help="put host-1..host-M round-robin on racks /rack-1../rack-R (new cluster: 0, no "
                              "racks; existing: its [topology] table decides, a different count is refused)")
+    parser.add_argument("--emulate-hosts", type=int, metavar="N",
+                        help="N DataNodes, each in its own network namespace with its own 198.18.x.y address "
+                             "(root only; new cluster)")
+    parser.add_argument("--link", default="1gbit", help="with --emulate-hosts: each host's link rate, e.g. 1gbit")
     parser.add_argument("-h", "--help", action="help", help="show this help")
     a = parser.parse_args(args)
     if a.action == "which":
         return run_cluster_which(ctx)
     try:
-        block_size = None if a.block_size is None else hconfig.parse_size(a.block_size)
+        if a.block_size is not None:
+            hconfig.parse_size(a.block_size)
     except ValueError as e:
         raise UsageError(f"cluster: --block-size: {e}")
     if (a.namespaces is not None and not 1 <= a.namespaces <= 26) or (a.datanodes is not None and a.datanodes < 1) \
-            or (a.replication is not None and a.replication < 1):
-        raise UsageError("cluster: --namespaces must be 1..26, --datanodes and --replication at least 1")
+            or (a.replication is not None and a.replication < 1) or (a.emulate_hosts or 0) < 0:
+        raise UsageError("cluster: --namespaces must be 1..26, --datanodes and --replication at least 1, "
+                         "--emulate-hosts not negative")
     directory = cluster_dir(ctx, a)
     if ctx.verbose:
         why = ("--dir" if a.dir else f"the default of `cluster up` ({hconfig.DEFAULT_HOME / 'cluster'})"
                if a.action == "up" or directory != ctx.conf_path.parent else f"config {ctx.choice().reason}")
         print(f"hfed: config {directory / 'hfed.toml'} (cluster directory from {why})", file=sys.stderr)
     if a.action == "up":
-        return cluster_up(directory, a.namespaces, a.datanodes, block_size, a.replication, a.racks)
+        return cluster_up(directory, a)
     cluster = MiniCluster(directory)
     if cluster.config is None:
         raise FileNotFoundError(f"no cluster in {directory} ({directory / 'hfed.toml'} does not exist)")
@@ -317,26 +323,31 @@ def run_cluster(ctx, args) -> int:
     return 0
 
 
-def cluster_up(directory: Path, namespaces, datanodes, block_size, replication, racks) -> int:
+def cluster_up(directory: Path, a) -> int:
     """`hfed cluster up`: a new cluster with the options (or their defaults), or the existing
     one in ``directory`` with the options given applied or refused (client/cluster_options.py)."""
     from client import cluster_options
     from client.minicluster import MiniCluster
 
+    block_size = None if a.block_size is None else hconfig.parse_size(a.block_size)
     config_path = directory / "hfed.toml"
     if not config_path.exists():
-        given = {"namespaces": namespaces, "datanodes": datanodes, "block_size": block_size,
-                 "replication": replication, "racks": racks}
+        given = {"namespaces": a.namespaces, "datanodes": a.datanodes, "block_size": block_size,
+                 "replication": a.replication, "racks": a.racks}
         options = {k: NEW_CLUSTER_DEFAULTS[k] if v is None else v for k, v in given.items()}
-        if not 0 <= options["racks"] <= options["datanodes"]:
-            raise UsageError(f"cluster: --racks must be 0 (no racks) to {options['datanodes']} (at most one rack "
+        hosts = a.emulate_hosts or options["datanodes"]
+        if not 0 <= options["racks"] <= hosts:
+            raise UsageError(f"cluster: --racks must be 0 (no racks) to {hosts} (at most one rack "
                              f"per DataNode), got {options['racks']}")
-        cluster = MiniCluster(directory, write_pointer=True, **options)
+        cluster = MiniCluster(directory, write_pointer=True, emulate_hosts=a.emulate_hosts or 0, link=a.link,
+                              **options)
         cluster.up()
         fmt.cluster_started(cluster, out=sys.stdout)
         return 0
-    cluster = MiniCluster(directory, write_pointer=True)
-    plan = cluster_options.plan(config_path, namespaces, datanodes, block_size, replication, racks)
+    # An existing cluster keeps its emulated hosts (or their absence: MiniCluster refuses).
+    cluster = MiniCluster(directory, write_pointer=True, emulate_hosts=a.emulate_hosts or 0, link=a.link)
+    plan = cluster_options.plan(config_path, a.namespaces, a.datanodes, block_size, a.replication, a.racks,
+                                emulated=cluster.emulation is not None)
     cluster.refuse_if_running()
     if plan.edit:
         plan.edit.save()

@@ -34,7 +34,7 @@ class Plan:
 
 
 def plan(config_path: Path, namespaces: int | None, datanodes: int | None, block_size: int | None,
-         replication: int | None, racks: int | None = None) -> Plan:
+         replication: int | None, racks: int | None = None, emulated: bool = False) -> Plan:
     """The changes the given options ask of the cluster at ``config_path``; InvalidArgument
     naming the config and the option when one cannot be applied (nothing is changed then)."""
     cfg = hconfig.load_as_written(config_path)
@@ -58,6 +58,9 @@ def plan(config_path: Path, namespaces: int | None, datanodes: int | None, block
             f"{where} has {len(cfg.datanodes)} DataNodes ({', '.join(sorted(cfg.datanodes))}): "
             f"--datanodes {datanodes} would drop {', '.join(dropped)} and the replicas they store; not done "
             f"(decommission them first: [datanodes] exclude and hfed dfsadmin -refreshNodes)")
+    if emulated and datanodes is not None and datanodes > len(cfg.datanodes):
+        refused.append(f"{where} runs its DataNodes on emulated hosts, made with the cluster: --datanodes "
+                       f"{datanodes} not applied (make a new cluster with --emulate-hosts {datanodes})")
     rack_count = len(set(cfg.topology.racks.values()))
     if racks is not None and racks != rack_count:
         refused.append(
