@@ -21,6 +21,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,10 +110,12 @@ class _Session:
                 return "timeout", out
             if line is None:
                 return "exited", out
-            if line.startswith(DONE):
-                return "done", out
-            if line.startswith(FAILED):
-                return "failed", out + [line]
+            # Output that ends without a newline (curl's, say) runs into the marker.
+            for marker, status in ((DONE, "done"), (FAILED, "failed")):
+                if marker in line:
+                    before, _, after = line.partition(marker)
+                    out += [before + "\n"] if before else []
+                    return status, out + ([marker + after] if status == "failed" else [])
             out.append(line)
 
     def close(self):
@@ -156,8 +159,10 @@ class ReadmeRunner:
         self._shell: _Session | None = None
         self._python: _Session | None = None
         self.executed: list[Block] = []
+        self.seconds: dict[int, float] = {}     # README line -> run time
 
     def run(self, block: Block) -> None:
+        started = time.monotonic()
         path = self.scratch / f"block-{block.line}.{'py' if block.kind == 'python' else 'sh'}"
         if block.kind == "shell":
             code = console_commands(block.code) if block.lang == "console" else block.code
@@ -176,6 +181,7 @@ class ReadmeRunner:
         else:
             raise ValueError(f"README.md line {block.line}: block of kind {block.kind} is not run")
         self.executed.append(block)
+        self.seconds[block.line] = time.monotonic() - started
         if status != "done":
             raise BlockFailed(self._describe(block, status, out))
 

@@ -71,6 +71,7 @@ def test_readme_runs_as_written(tmp_path):
             if block.kind in ("shell", "python"):
                 runner.run(block)
     finally:
+        print("seconds per block: " + ", ".join(f"line {line}: {sec:.1f}" for line, sec in runner.seconds.items()))
         runner.close()
         cluster = Path(env["HFED_HOME"]) / "cluster"
         if (cluster / "hfed.toml").exists():
