@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -177,9 +176,9 @@ def main(argv=None) -> int:
     from client.tf_adapter import plan_input
     from client.tf_records import write_tfrecord_shards
 
-    work = Path(tempfile.mkdtemp(prefix="hfed-tf-input-"))
-    with MiniCluster(work / "cluster", namespaces=1, datanodes=args.workers, replication=1,
-                     block_size=args.block_size_mb * MiB) as cluster:
+    with tempfile.TemporaryDirectory(prefix="hfed-tf-input-") as scratch, \
+            MiniCluster(Path(scratch) / "cluster", namespaces=1, datanodes=args.workers, replication=1,
+                        block_size=args.block_size_mb * MiB) as cluster:
         conf = str(cluster.config_path)
         fs = HfedFileSystem(conf=conf, skip_instance_cache=True)
         hosts = list(fs.session.cfg.datanodes)
@@ -189,7 +188,7 @@ def main(argv=None) -> int:
                                        replication=1, hosts=hosts,
                                        on_shard=lambda s: print(f"  {s.path} on {s.first_replica_host}", flush=True))
         plan = plan_input("/data/bench/*.tfrecord", hosts, fs)
-        plain_dir = work / "plain"
+        plain_dir = Path(scratch) / "plain"
         plain_dir.mkdir()
         for shard in shards:   # the same bytes, as ordinary local files
             fs.get_file(shard.path, str(plain_dir / Path(shard.path).name))
@@ -208,7 +207,6 @@ def main(argv=None) -> int:
              f"{args.size_mb} MiB of {args.record_bytes}-byte records in {len(shards)} one-block shards, batch "
              f"{args.batch}, unbatched rows over the first {args.unbatched_records} records, median of "
              f"{args.repeats} alternating runs; {os.cpu_count()} CPUs, page cache warm.")
-    shutil.rmtree(work, ignore_errors=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(report(results, args, setup))
     print(f"report: {args.out}")

@@ -145,12 +145,18 @@ for request in sys.stdin:
         print("__HFED_README_DONE__", flush=True)
 """
 
+def _split(marker: str) -> str:
+    return f"{marker[:8]} {marker[8:]}"
+
+
 # The bash session: errexit as a script would, and a trap that names the failing command
 # and its line in the block file before the shell exits.
 SHELL_PRELUDE = (
     "set -eE\n"
-    "trap 'rc=$?; echo \"" + FAILED + " exit $rc at line $LINENO: $BASH_COMMAND\"' ERR\n"
+    "trap 'rc=$?; printf \"%s%s exit %s at line %s: %s\\n\" " + _split(FAILED)
+    + " \"$rc\" \"$LINENO\" \"$BASH_COMMAND\"' ERR\n"
 )
+DONE_COMMAND = "printf '%s%s\\n' " + _split(DONE) + "\n"   # split, so a trace (set -x) never shows it whole
 
 
 class ReadmeRunner:
@@ -160,6 +166,7 @@ class ReadmeRunner:
         self._python: _Session | None = None
         self.executed: list[Block] = []
         self.seconds: dict[int, float] = {}     # README line -> run time
+        self.transcript = scratch / "transcript.log"   # every block's output, in order
 
     def run(self, block: Block) -> None:
         started = time.monotonic()
@@ -170,7 +177,9 @@ class ReadmeRunner:
             if self._shell is None:
                 self._shell = _Session(["bash", "--noprofile", "--norc"], self.workdir, self.env)
                 self._shell.proc.stdin.write(SHELL_PRELUDE)
-            status, out = self._shell.send(f"source {path} </dev/null\necho {DONE}\n", self.timeout)
+                if os.environ.get("HFED_README_TRACE"):     # each command with the time it started
+                    self._shell.proc.stdin.write("PS4='+ $(date +%T) '; set -x\n")
+            status, out = self._shell.send(f"source {path} </dev/null\n" + DONE_COMMAND, self.timeout)
         elif block.kind == "python":
             path.write_text(block.code)
             if self._python is None:
@@ -180,6 +189,8 @@ class ReadmeRunner:
             status, out = self._python.send(request + "\n", self.timeout)
         else:
             raise ValueError(f"README.md line {block.line}: block of kind {block.kind} is not run")
+        with self.transcript.open("a") as log:
+            log.write(f"=== README.md line {block.line} ({block.lang}): {status}\n" + "".join(out))
         self.executed.append(block)
         self.seconds[block.line] = time.monotonic() - started
         if status != "done":

@@ -73,6 +73,9 @@ def test_readme_runs_as_written(tmp_path):
     finally:
         print("seconds per block: " + ", ".join(f"line {line}: {sec:.1f}" for line, sec in runner.seconds.items()))
         runner.close()
+        if os.environ.get("HFED_README_TRANSCRIPT"):      # keep the blocks' output to read
+            import shutil
+            shutil.copy(runner.transcript, os.environ["HFED_README_TRANSCRIPT"])
         cluster = Path(env["HFED_HOME"]) / "cluster"
         if (cluster / "hfed.toml").exists():
             import subprocess
