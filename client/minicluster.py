@@ -39,7 +39,7 @@ import psutil
 from protos import config as hconfig
 from protos import hfed_pb2 as pb
 from protos import hfed_pb2_grpc as pb_grpc
-from protos import rpc, security, tls
+from protos import hosts, rpc, security, tls
 from client import credentials
 from protos.files import replace_atomically
 from protos.mount_state import MountState
@@ -91,7 +91,7 @@ class MiniCluster:
                  block_report_interval: float = 300.0, client_host: str = "",
                  write_pointer: bool = False, start_timeout: float = 30.0, settings: dict | None = None,
                  nameservice_settings: dict[str, dict] | None = None, datanode_settings: dict | None = None,
-                 webhdfs: bool = True):
+                 webhdfs: bool = True, datanode_overrides: dict[str, dict] | None = None):
         """``write_pointer``: make this the cluster the hfed CLI finds by default
         (writes DEFAULT_HOME/current); only the CLI asks for it, tests must not. ``webhdfs``:
         start the WebHDFS gateway too (client/webhdfs/)."""
@@ -109,6 +109,7 @@ class MiniCluster:
         self.settings = settings or {}   # other ClusterConfig fields, e.g. {"lease_hard_limit": 2.0}
         self.nameservice_settings = nameservice_settings or {}   # e.g. {"ns-a": {"max_objects": 50}}
         self.datanode_settings = datanode_settings or {}   # every DataNode's, e.g. {"cache_writes": False}
+        self.datanode_overrides = datanode_overrides or {}   # one DataNode's, e.g. {"host-2": {"address": ...}}
         self.webhdfs = webhdfs
         self.config: hconfig.ClusterConfig | None = None
         self.restarted = False  # True when up() found an existing cluster in dir
@@ -158,12 +159,15 @@ class MiniCluster:
         names = nameservice_names(self.namespaces)
         return hconfig.ClusterConfig(
             cluster_id=f"CID-{uuid.uuid4()}",
-            nameservices={ns: hconfig.NameserviceConfig(ns, "127.0.0.1:0", str(self.dir / "meta" / ns),
-                                                        **self.nameservice_settings.get(ns, {}))
+            nameservices={ns: hconfig.NameserviceConfig(ns, **{"address": "127.0.0.1:0",
+                                                               "meta_dir": str(self.dir / "meta" / ns),
+                                                               **self.nameservice_settings.get(ns, {})})
                           for ns in names},
             mounts=default_mounts(names),
             mount_holder=names[0],       # fixed, so namespaces added later never move the table
-            datanodes={label: hconfig.DatanodeConfig(label, str(self.dir / "data" / label), **self.datanode_settings)
+            datanodes={label: hconfig.DatanodeConfig(label, str(self.dir / "data" / label),
+                                                     **{**self.datanode_settings,
+                                                        **self.datanode_overrides.get(label, {})})
                        for label in (f"host-{i}" for i in range(1, self.datanodes + 1))},
             block_size=self.block_size, replication=self.replication,
             heartbeat_interval=self.heartbeat_interval, dead_interval=self.dead_interval,
@@ -188,9 +192,10 @@ class MiniCluster:
             (self.dir / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
         self.restarted = self.config is not None
         cfg = self.config if self.restarted else self._new_config()
-        # NameNodes bind port 0 from a bootstrap config, then clients get the real ports.
+        # NameNodes bind port 0 (on their configured host) from a bootstrap config, then
+        # clients get the real ports.
         bootstrap = dataclasses.replace(cfg, nameservices={
-            ns.name: dataclasses.replace(ns, address="127.0.0.1:0") for ns in cfg.nameservices.values()})
+            ns.name: dataclasses.replace(ns, address=_with_port(ns.address, 0)) for ns in cfg.nameservices.values()})
         for ns in bootstrap.nameservices.values():
             Path(ns.meta_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
         for dn in bootstrap.datanodes.values():
@@ -207,7 +212,8 @@ class MiniCluster:
                 self._launch_namenode(ns, self.config_path)
             addresses = {ns: self._await_ready(ns) for ns in cfg.nameservices}
             self.config = dataclasses.replace(cfg, nameservices={
-                ns.name: dataclasses.replace(ns, address=addresses[ns.name]) for ns in cfg.nameservices.values()},
+                ns.name: dataclasses.replace(ns, address=_with_port(ns.address, hosts.split(addresses[ns.name])[1]))
+                for ns in cfg.nameservices.values()},
                 source=str(self.config_path))
             self._write_config(self.config, self.config_path)
             for label in self.config.datanodes:
@@ -319,7 +325,7 @@ class MiniCluster:
                 addr_file = self._addr_file(name)
                 address = addr_file.read_text().strip() if addr_file.exists() else ""
                 if not address and role == "namenode":
-                    address = cfg.nameservices[name].address
+                    address = cfg.nameservices[name].dial_address
                 rows.append({"role": role, "name": name, "address": address,
                              "pid": proc.pid if proc else self._read_pid(name), "alive": proc is not None})
         return rows
@@ -369,7 +375,7 @@ class MiniCluster:
         return proc.pid if proc else None
 
     def namenode_address(self, ns: str) -> str:
-        return self._require_config().nameservices[self._check_ns(ns)].address
+        return self._require_config().nameservices[self._check_ns(ns)].dial_address
 
     def _credentials(self, cfg: hconfig.ClusterConfig) -> credentials.Credentials:
         """The owner's credentials, found once per cluster: stats() is polled in wait loops."""
@@ -527,6 +533,11 @@ class MiniCluster:
         self._pid_file(name).unlink(missing_ok=True)
         self._addr_file(name).unlink(missing_ok=True)
         Path(f"{self._addr_file(name)}.tmp").unlink(missing_ok=True)
+
+
+def _with_port(address: str, port: int) -> str:
+    """``address``'s host (a wildcard stays one: the NameNode advertises its own name) with ``port``."""
+    return hosts.join(address.rpartition(":")[0], port)
 
 
 def _wait(condition, timeout: float, interval: float = 0.1) -> bool:
