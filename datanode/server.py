@@ -40,6 +40,8 @@ async def serve(cfg: config.ClusterConfig, host_label: str, address_file: str | 
                 transfer_address_file: str | None = None, stop: asyncio.Event | None = None) -> None:
     dn = cfg.datanodes[host_label]
     stop = stop or asyncio.Event()
+    hosts.check_section(f"datanodes.{host_label}", dn.advertise_host, address=dn.address,
+                        http_address=dn.http_address)
     # Before anything reads or repairs the directory: a second DataNode on it refuses here.
     lock = DirLock(dn.data_dir, f"DataNode {host_label}").acquire()
     try:
@@ -52,7 +54,6 @@ async def _serve_locked(cfg: config.ClusterConfig, host_label: str, address_file
                         transfer_address_file: str | None, stop: asyncio.Event) -> None:
     dn = cfg.datanodes[host_label]
     key = f"datanodes.{host_label}.address"
-    hosts.check_bindable(dn.address, key)
     advertised_host = hosts.advertised_host(dn.address, dn.advertise_host, key)
     identity = dn.identity(advertised_host)     # the host locality knows it by
     storage = BlockStorage(dn.data_dir, identity, dn.capacity, dn.sync_on_close, dn.cache_writes)

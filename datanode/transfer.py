@@ -50,7 +50,9 @@ class TransferServer:
         self.ssl_context = tls.context_for(cfg, server_side=True, names=names)
         self.peers = dt.Connections(ssl_context=tls.context_for(cfg))   # to other DataNodes: replication, packing
         host, port = dt.split_address(address)
-        self.listener = socket.create_server((host or "0.0.0.0", port), backlog=128)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET    # "[::]:9866" binds IPv6 (and v4)
+        self.listener = socket.create_server((host or "0.0.0.0", port), family=family, backlog=128,
+                                             dualstack_ipv6=host == "::" and socket.has_dualstack_ipv6())
         self.port = self.listener.getsockname()[1]
         self.bound_host = host
         self.activity = DataNodeActivity()   # bytes and blocks moved (/metrics, /jmx)

@@ -176,6 +176,9 @@ def bind(server, cfg: config_mod.ClusterConfig, nameservice: str) -> int:
 
 async def serve(cfg: config_mod.ClusterConfig, nameservice: str, address_file: str | None = None,
                 recover: bool = False) -> None:
+    ns = cfg.nameservices[nameservice]
+    hosts.check_section(f"nameservices.{nameservice}", ns.advertise_host, address=ns.address,
+                        http_address=ns.http_address)
     fsn = build_namesystem(cfg, nameservice, recover)
     authenticator = auth.Authenticator(cfg, nameservice, fsn.ns, fsn.delegation)
     server = aio_server()
@@ -183,7 +186,6 @@ async def serve(cfg: config_mod.ClusterConfig, nameservice: str, address_file: s
     rpc_errors.add_service(server, "DatanodeProtocol", DatanodeProtocolServicer(
         fsn, authenticator, cfg.heartbeat_interval, cfg.block_report_interval))
     port = bind(server, cfg, nameservice)
-    ns = cfg.nameservices[nameservice]
     fsn.metrics = NamenodeMetrics(fsn)      # before the first RPC
     fsn.metrics.rpc_port = port
     if fsn.journal is not None:

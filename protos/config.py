@@ -143,21 +143,25 @@ class DatanodeConfig:
     advertise_host: str = ""   # what others dial ("": the bound host; a wildcard: the machine's name)
     label: str = ""            # the host it is on, for locality ("": see identity())
 
+    @property
+    def labelled(self) -> bool:
+        """Whether a label names its host: ``label`` set, or the section name when it binds
+        the loopback address every DataNode of one machine shares (the emulator's label mode)."""
+        return bool(self.label) or (self.address.rpartition(":")[0] in hosts.SHARED_LOOPBACK
+                                    and not self.advertise_host)
+
     def identity(self, advertised_host: str) -> str:
-        """The host this DataNode is on, as locality sees it: its label if set, its section
-        name when it binds the loopback address every DataNode of one machine shares (the
-        emulator's label mode), else the host it advertises."""
-        if self.label:
-            return self.label
-        if self.address.rpartition(":")[0] in hosts.SHARED_LOOPBACK and not self.advertise_host:
-            return self.host_label
+        """The host this DataNode is on, as locality sees it: its label (see ``labelled``),
+        else the host it advertises."""
+        if self.labelled:
+            return self.label or self.host_label
         return advertised_host
 
     def static_identity(self) -> str | None:
         """identity() where the config alone tells it; None for a wildcard bind (the name of
         the machine it runs on)."""
         bind = self.address.rpartition(":")[0]
-        if not self.label and not self.advertise_host and hosts.is_wildcard(bind):
+        if not self.labelled and not self.advertise_host and hosts.is_wildcard(bind):
             return None
         return self.identity(self.advertise_host or bind.strip("[]"))
 
@@ -245,12 +249,12 @@ class ClusterConfig:
         Sections in label mode (127.0.0.1, or a label) never match: there the host is a label."""
         wildcard = False
         for dn in self.datanodes.values():
-            if dn.label:
+            if dn.labelled:
                 continue
             known = dn.static_identity()
             if known is None:
                 wildcard = True
-            elif known != dn.host_label and hosts.is_this_machine(known):
+            elif hosts.is_this_machine(known):
                 return known
         return hosts.machine_host() if wildcard else ""
 
@@ -435,18 +439,18 @@ _TOP = {
     "pack_age": _Key("seconds", 30.0, 0),
     "compact_live_fraction": _Key("fraction", 0.5, 0, 1),
     "webhdfs_address": _Key("address", "127.0.0.1:0"),
-    "webhdfs_advertise_host": _Key("str", ""),
+    "webhdfs_advertise_host": _Key("host", ""),
 }
 _TOP_KEYS = {*_TOP, "nameservices", "mounts", "datanodes", "client", "security", "fs"}
 _TRASH_MINUTES = _Key("minutes", 0.0, 0)
 _NAMESERVICE = {"address": _Key("address"), "meta_dir": _Key("str", ""), "http_address": _Key("address", "127.0.0.1:0"),
                 "max_memory": _Key("size", 0, 0), "max_objects": _Key("int", 0, 0),
-                "advertise_host": _Key("str", "")}
+                "advertise_host": _Key("host", "")}
 _MOUNT = {"path": _Key("str"), "nameservice": _Key("str")}
 _DATANODE = {"data_dir": _Key("str"), "address": _Key("address", "127.0.0.1:0"),
              "http_address": _Key("address", "127.0.0.1:0"), "capacity": _Key("size", 0, 0),
              "sync_on_close": _Key("bool", False), "cache_writes": _Key("bool", True),
-             "advertise_host": _Key("str", ""), "label": _Key("str", "")}
+             "advertise_host": _Key("host", ""), "label": _Key("str", "")}
 _CLIENT = {"host": _Key("str", "")}
 _SECURITY = {
     "auth": _Key("str", "token"),
@@ -464,7 +468,8 @@ _SECURITY = {
 _SECURITY_KEYS = {*_SECURITY, "groups"}
 _EXPECTED = {"minutes": "a number of minutes", "str": "a string (in quotes)", "bool": "true or false (a TOML boolean, unquoted)",
              "int": "a whole number", "seconds": "a number of seconds", "fraction": "a number from 0 to 1",
-             "size": "a size in bytes such as 1048576 or \"64M\"", "address": "\"host:port\" (port 0 to 65535)"}
+             "size": "a size in bytes such as 1048576 or \"64M\"", "address": "\"host:port\" (port 0 to 65535)",
+             "host": "a host name or IP address others reach it at, such as \"10.0.0.5\" (no port)"}
 
 
 def _show(value) -> str:
@@ -527,6 +532,8 @@ class _Checker:
             return None
         if kind == "str":
             return raw if isinstance(raw, str) else None
+        if kind == "host":
+            return raw if isinstance(raw, str) and (raw == "" or hosts.valid_host(raw)) else None
         if kind == "address":
             host, sep, port = raw.rpartition(":") if isinstance(raw, str) else ("", "", "")
             return raw if sep and host and port.isdigit() and int(port) <= 65535 else None

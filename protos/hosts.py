@@ -22,6 +22,7 @@ from __future__ import annotations
 import errno
 import functools
 import ipaddress
+import re
 import socket
 
 import psutil
@@ -42,6 +43,19 @@ def join(host: str, port: int) -> str:
     """"host:port", an IPv6 host bracketed."""
     host = host.strip("[]")
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                       r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
+
+
+def valid_host(host: str) -> bool:
+    """Whether ``host`` is an IP address or a DNS host name (what can be advertised)."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return not is_wildcard(host)
+    except ValueError:
+        return bool(_HOSTNAME.match(host))
 
 
 def is_wildcard(host: str) -> bool:
@@ -139,6 +153,15 @@ def check_bindable(address: str, key: str) -> None:
                     return       # let the server's own bind report it (a permission, say)
                 reasons.append(sockaddr[0])
     own = ", ".join(sorted(ip for ip in local_addresses() if _routable(ip))) or "only loopback"
-    raise InvalidArgument(f"{key} = {address!r}: {host} ({', '.join(reasons)}) is not an address of this "
+    named = host if reasons == [host] else f"{host} ({', '.join(reasons)})"
+    raise InvalidArgument(f"{key} = {address!r}: {named} is not an address of this "
                           f"machine (its addresses: {own}); start this daemon on the machine that has it, "
                           f"or bind 0.0.0.0 and set advertise_host")
+
+
+def check_section(where: str, advertise_host: str, **addresses: str) -> None:
+    """Before a daemon loads anything: each of its addresses (key -> "host:port") can be
+    bound here and has a host to advertise; InvalidArgument naming ``where``.key otherwise."""
+    for key, address in addresses.items():
+        check_bindable(address, f"{where}.{key}")
+        advertised_host(address, advertise_host, f"{where}.{key}")
