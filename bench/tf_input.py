@@ -1,13 +1,17 @@
 """Input throughput of the TensorFlow adapter against TensorFlow's own reader on plain files.
 
-    python -m bench.tf_input            # ~1-2 minutes; writes bench/results/tf_input.md
+    python -m bench.tf_input            # ~8 minutes; writes bench/results/tf_input.md
+    python -m bench.tf_input --block-size-mb 32 --runs 1     # one shard size, one run (~1-2 min)
 
-A local cluster (one DataNode per trainer host, replication 1) holds TFRecord
-shards of one block each, spread over the hosts. For each worker, in the same
-run and alternating, we time:
+For each shard size (16 and 32 MiB by default) a local cluster (one DataNode per
+trainer host, replication 1, that block size) holds TFRecord shards of one block
+each, spread over the hosts. For each worker, in each of --runs consecutive runs,
+in the same run and alternating, we time:
 - plain:    tf.data.TFRecordDataset over local copies of that worker's shards
             (the same bytes, from ordinary files: this machine's limit);
 - adapter:  HfedInput for that worker on its own host (block files read natively);
+- floor:    TFRecordDataset over the worker's replica files listed up front (what
+            the adapter reads, with no Python per file);
 - remote:   the same share read by a worker on no DataNode's host (every byte
             fetched over DataTransfer into the cache, then read natively).
 Batched = .batch(B) consumed from Python; unbatched = one record at a time from
@@ -57,6 +61,37 @@ def timed(fn):
     return time.perf_counter() - started, result
 
 
+def per_file_setup(source, files) -> dict:
+    """What Python costs per file, in ms (medians): the first hand-out of a file's
+    replica path (its DataNode asked), a later epoch's (the answer reused), one
+    lookup of all the worker's block locations (once per epoch), and walking a
+    file's TFRecord framing to count its records (once per file)."""
+    from client.tf_records import count_records
+
+    def ms(fn, *a):
+        started = time.perf_counter()
+        result = fn(*a)
+        return (time.perf_counter() - started) * 1e3, result
+    # Two epochs' hand-outs, opened and closed as the dataset does (the locations looked up at the start).
+    source._start_epoch()
+    first = [ms(source.local_path, f) for f in files]
+    source._end_epoch()
+    source._start_epoch()
+    later = [ms(source.local_path, f)[0] for f in files]
+    source._end_epoch()
+    lookup = [ms(source.fs.locations_many, [f.path for f in files])[0] for _ in range(5)]
+    counting = []
+    for _, path in first:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            counting.append(ms(count_records, fd)[0])
+        finally:
+            os.close(fd)
+    return {"block_paths": [path for _, path in first], "first_ms": statistics.median(t for t, _ in first),
+            "later_ms": statistics.median(later), "lookup_ms": statistics.median(lookup),
+            "count_ms": statistics.median(counting)}
+
+
 def measure_worker(w: int, plan, hosts, conf: str, plain_dir: Path, args) -> dict:
     import tensorflow as tf
     from client.fs import HfedFileSystem
@@ -77,8 +112,12 @@ def measure_worker(w: int, plan, hosts, conf: str, plain_dir: Path, args) -> dic
     # Build every pipeline once (tracing the adapter's tf.functions is a one-off cost, not throughput).
     local = lambda **kw: HfedInput(plan=plan, worker_index=w, num_workers=n, fs=fs, **kw)   # noqa: E731
     counted_source = local()
+    # The replica files themselves, listed up front: TensorFlow's reader with no Python per file.
+    setup = per_file_setup(local(), files)
+    block_paths = setup.pop("block_paths")
     pipelines = {"plain_b": plain().batch(args.batch), "adapter_b": counted_source.dataset().batch(args.batch),
                  "adapter_b_nocount": local(count_records=False).dataset().batch(args.batch),
+                 "blocks_b": tf.data.TFRecordDataset(block_paths, buffer_size=READER_BUFFER).batch(args.batch),
                  "plain_u": plain().take(args.unbatched_records),
                  "adapter_u": local().dataset().take(args.unbatched_records)}
     consume = {k: (consume_batched if k.endswith(("_b", "nocount")) else consume_unbatched_all)
@@ -116,6 +155,8 @@ def measure_worker(w: int, plan, hosts, conf: str, plain_dir: Path, args) -> dic
              med["plain_b"] / med["adapter_b"]),
             ("adapter, batched, record counting off", total_records / med["adapter_b_nocount"],
              share_bytes / med["adapter_b_nocount"], med["plain_b"] / med["adapter_b_nocount"]),
+            ("replica files listed up front, batched", total_records / med["blocks_b"],
+             share_bytes / med["blocks_b"], med["plain_b"] / med["blocks_b"]),
             ("plain TFRecordDataset, unbatched", unbatched / med["plain_u"], unbatched_bytes / med["plain_u"], None),
             ("adapter, unbatched", unbatched / med["adapter_u"], unbatched_bytes / med["adapter_u"],
              med["plain_u"] / med["adapter_u"]),
@@ -125,93 +166,121 @@ def measure_worker(w: int, plan, hosts, conf: str, plain_dir: Path, args) -> dic
              med["plain_b"] / remote_cached),
         ],
         "local_counters": local_counters.as_dict(), "remote_counters": remote_counters.as_dict(),
-        "spread": {k: (min(v), max(v)) for k, v in times.items()},
+        "spread": {k: (min(v), max(v)) for k, v in times.items()}, "setup": setup,
     }
 
 
-def report(results: list[dict], args, setup: str) -> str:
+def worker_section(r: dict, args) -> list[str]:
+    lines = [f"### worker {r['worker']} ({r['host']}): {r['files']} files, {r['bytes'] / MiB:.0f} MiB, "
+             f"{r['records']} records", "",
+             "| path | records/s | MB/s | ratio vs plain |", "|---|---:|---:|---:|"]
+    for name, rps, bps, ratio in r["rows"]:
+        lines.append(f"| {name} | {rps:,.0f} | {bps / 1e6:,.0f} | {'' if ratio is None else f'{ratio:.2f}x'} |")
+    lc, rc, st = r["local_counters"], r["remote_counters"], r["setup"]
+    return lines + [
+        "", f"Counters, {args.repeats + 1} local epochs (batched): local bytes {lc['local_bytes']}, "
+            f"remote bytes {lc['remote_bytes']}, files {lc['files']}, records {lc['records']}. Remote-only worker, "
+            f"two epochs: local bytes {rc['local_bytes']}, remote bytes {rc['remote_bytes']}, cached bytes "
+            f"{rc['cached_bytes']}, records {rc['records']}.", "",
+        f"Python per file: {st['first_ms']:.2f} ms at its first hand-out (its DataNode asked), "
+        f"{st['later_ms']:.2f} ms in later epochs (the answer reused); the worker's block locations: "
+        f"{st['lookup_ms']:.2f} ms per epoch (one call); counting a file's records: {st['count_ms']:.2f} ms, "
+        f"once per file.", ""]
+
+
+def ratio_of(r: dict, row: str) -> float:
+    return next(value for name, _, _, value in r["rows"] if name == row)
+
+
+def report(runs: dict[int, list[list[dict]]], args, setup: str) -> str:
+    """``runs``: block size (MiB) -> one list of worker results per run."""
     lines = ["# TensorFlow input: hfed adapter vs plain local files", "",
              f"`python -m bench.tf_input {' '.join(sys.argv[1:])}`".replace(" `", "`"), "", setup, "",
              "Ratios are against the plain reader measured in the same run (batched rows against plain batched, "
              "unbatched against plain unbatched). Unbatched means Python pulls one record at a time, a "
              "per-element cost that dominates both readers. The 'record counting off' and 'next epoch (cache)' "
              "rows read through the same native path as the plain reader, so their spread around 1.0x is "
-             "this machine's run-to-run noise.", "",
-             "## Summary", "", "| worker | adapter/plain batched | adapter/plain unbatched | remote fetch/plain | "
-             "remote bytes when local |", "|---|---:|---:|---:|---:|"]
-    for r in results:
-        ratio = {name: value for name, _, _, value in r["rows"]}
-        lines.append(f"| {r['worker']} ({r['host']}) | {ratio['adapter, batched']:.2f}x | "
-                     f"{ratio['adapter, unbatched']:.2f}x | {ratio['remote only, batched, first epoch (fetch)']:.2f}x"
-                     f" | {r['local_counters']['remote_bytes']} |")
+             "this machine's run-to-run noise. 'replica files listed up front' is TensorFlow's reader over the "
+             "worker's block files with no Python per file: the adapter's floor.", "",
+             "## Adapter / plain TFRecordDataset, batched: every worker, every run", "",
+             "| shard size | run | " + " | ".join(f"worker {w}" for w in range(args.workers)) + " | lowest |",
+             "|---|---:|" + "---:|" * (args.workers + 1)]
+    for size, size_runs in runs.items():
+        for n, results in enumerate(size_runs, 1):
+            ratios = [ratio_of(r, "adapter, batched") for r in results]
+            lines.append(f"| {size} MiB | {n} | " + " | ".join(f"{x:.2f}x" for x in ratios)
+                         + f" | {min(ratios):.2f}x |")
     lines.append("")
-    for r in results:
-        lines += [f"## worker {r['worker']} ({r['host']}): {r['files']} files, {r['bytes'] / MiB:.0f} MiB, "
-                  f"{r['records']} records", "",
-                  "| path | records/s | MB/s | ratio vs plain |", "|---|---:|---:|---:|"]
-        for name, rps, bps, ratio in r["rows"]:
-            lines.append(f"| {name} | {rps:,.0f} | {bps / 1e6:,.0f} | {'' if ratio is None else f'{ratio:.2f}x'} |")
-        lc, rc = r["local_counters"], r["remote_counters"]
-        lines += ["", f"Counters, {args.repeats + 1} local epochs (batched): local bytes {lc['local_bytes']}, "
-                      f"remote bytes {lc['remote_bytes']}, "
-                      f"files {lc['files']}, records {lc['records']}. Remote-only worker, two epochs: local bytes "
-                      f"{rc['local_bytes']}, remote bytes {rc['remote_bytes']}, cached bytes {rc['cached_bytes']}, "
-                      f"records {rc['records']}.", ""]
+    for size, size_runs in runs.items():
+        lines += [f"## {size} MiB shards, run {len(size_runs)} in detail", ""]
+        for r in size_runs[-1]:
+            lines += worker_section(r, args)
     return "\n".join(lines) + "\n"
+
+
+def measure_size(size_mb: int, args, work: Path) -> list[list[dict]]:
+    """A cluster with ``size_mb`` blocks and shards; every worker measured, ``args.runs`` times."""
+    from client.fs import HfedFileSystem
+    from client.minicluster import MiniCluster
+    from client.tf_adapter import plan_input
+    from client.tf_records import write_tfrecord_shards
+
+    with MiniCluster(work / f"cluster-{size_mb}", namespaces=1, datanodes=args.workers, replication=1,
+                     block_size=size_mb * MiB) as cluster:
+        conf = str(cluster.config_path)
+        fs = HfedFileSystem(conf=conf, skip_instance_cache=True)
+        hosts = list(fs.session.cfg.datanodes)
+        print(f"writing {args.size_mb} MiB of {args.record_bytes}-byte records as "
+              f"{size_mb} MiB shards on {', '.join(hosts)} ...", flush=True)
+        shards = write_tfrecord_shards(fs, records(args.size_mb * MiB, args.record_bytes), "/data/bench",
+                                       replication=1, hosts=hosts)
+        plan = plan_input("/data/bench/*.tfrecord", hosts, fs)
+        plain_dir = work / f"plain-{size_mb}"
+        plain_dir.mkdir()
+        for shard in shards:   # the same bytes, as ordinary local files
+            fs.get_file(shard.path, str(plain_dir / Path(shard.path).name))
+        size_runs = []
+        for run in range(1, args.runs + 1):
+            results = []
+            for w in range(len(hosts)):
+                print(f"{size_mb} MiB shards, run {run}, worker {w} ({hosts[w]}): measuring ...", flush=True)
+                results.append(measure_worker(w, plan, hosts, conf, plain_dir, args))
+                for name, rps, bps, ratio in results[-1]["rows"]:
+                    print(f"  {name:<44} {rps:>10,.0f} rec/s {bps / 1e6:>8,.0f} MB/s"
+                          f"{'' if ratio is None else f'  {ratio:.2f}x plain'}", flush=True)
+            size_runs.append(results)
+        return size_runs
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--workers", type=int, default=3)
     p.add_argument("--size-mb", type=int, default=192, help="total data, MiB")
-    p.add_argument("--block-size-mb", type=int, default=32)
+    p.add_argument("--block-size-mb", default="16,32", help="shard (= block) sizes to measure, MiB, comma-separated")
+    p.add_argument("--runs", type=int, default=3, help="consecutive runs per shard size")
     p.add_argument("--record-bytes", type=int, default=1024)
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--unbatched-records", type=int, default=5000)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--out", default=str(REPORT))
     args = p.parse_args(argv)
+    sizes = [int(x) for x in args.block_size_mb.split(",")]
 
-    from client.fs import HfedFileSystem
-    from client.minicluster import MiniCluster
-    from client.tf_adapter import plan_input
-    from client.tf_records import write_tfrecord_shards
-
+    import tensorflow as tf  # noqa: F401  (imported once, before any timing)
     work = Path(tempfile.mkdtemp(prefix="hfed-tf-input-"))
-    with MiniCluster(work / "cluster", namespaces=1, datanodes=args.workers, replication=1,
-                     block_size=args.block_size_mb * MiB) as cluster:
-        conf = str(cluster.config_path)
-        fs = HfedFileSystem(conf=conf, skip_instance_cache=True)
-        hosts = list(fs.session.cfg.datanodes)
-        print(f"writing {args.size_mb} MiB of {args.record_bytes}-byte records as "
-              f"{args.block_size_mb} MiB shards on {', '.join(hosts)} ...", flush=True)
-        shards = write_tfrecord_shards(fs, records(args.size_mb * MiB, args.record_bytes), "/data/bench",
-                                       replication=1, hosts=hosts,
-                                       on_shard=lambda s: print(f"  {s.path} on {s.first_replica_host}", flush=True))
-        plan = plan_input("/data/bench/*.tfrecord", hosts, fs)
-        plain_dir = work / "plain"
-        plain_dir.mkdir()
-        for shard in shards:   # the same bytes, as ordinary local files
-            fs.get_file(shard.path, str(plain_dir / Path(shard.path).name))
-        import tensorflow as tf  # noqa: F401  (imported once, before any timing)
-        results = []
-        for w in range(len(hosts)):
-            print(f"worker {w} ({hosts[w]}): measuring ...", flush=True)
-            results.append(measure_worker(w, plan, hosts, conf, plain_dir, args))
-            for name, rps, bps, ratio in results[-1]["rows"]:
-                print(f"  {name:<44} {rps:>10,.0f} rec/s {bps / 1e6:>8,.0f} MB/s"
-                      f"{'' if ratio is None else f'  {ratio:.2f}x plain'}", flush=True)
-            lc = results[-1]["local_counters"]
-            print(f"  local epoch counters: local {lc['local_bytes']} B, remote {lc['remote_bytes']} B, "
-                  f"records {lc['records']}", flush=True)
-    setup = (f"Setup: {args.workers} DataNodes (one per worker host), replication 1, {args.block_size_mb} MiB blocks, "
-             f"{args.size_mb} MiB of {args.record_bytes}-byte records in {len(shards)} one-block shards, batch "
-             f"{args.batch}, unbatched rows over the first {args.unbatched_records} records, median of "
-             f"{args.repeats} alternating runs; {os.cpu_count()} CPUs, page cache warm.")
-    shutil.rmtree(work, ignore_errors=True)
+    try:
+        runs = {size: measure_size(size, args, work) for size in sizes}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    setup = (f"Setup: {args.workers} DataNodes (one per worker host), replication 1, one cluster per shard size "
+             f"({', '.join(f'{s} MiB' for s in sizes)} blocks, one-block shards), {args.size_mb} MiB of "
+             f"{args.record_bytes}-byte records, batch {args.batch}, unbatched rows over the first "
+             f"{args.unbatched_records} records, median of {args.repeats} alternating epochs per path, "
+             f"{args.runs} consecutive runs per shard size; {os.cpu_count()} CPUs, page cache warm.")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(report(results, args, setup))
-    print(f"report: {args.out}")
+    Path(args.out).write_text(report(runs, args, setup))
+    lowest = min(ratio_of(r, "adapter, batched") for size_runs in runs.values() for rs in size_runs for r in rs)
+    print(f"lowest adapter/plain (batched) over every worker and run: {lowest:.2f}x; report: {args.out}")
     return 0
 
 

@@ -12,6 +12,7 @@
     hfed [--conf PATH] balance PATH NS [-forceCloseOpen] | -continue | -abort | -ls
     hfed cluster add-namespace NS [--dir DIR]
     hfed cluster up|down|status [--dir DIR] [--namespaces N] [--datanodes M] [--block-size SIZE] [--replication R]
+                                 [--racks R]
     hfed [--conf PATH] namenode --nameservice NS    /   hfed [--conf PATH] datanode [--host-label NAME]
     hfed [--conf PATH] webhdfs [--address-file F] [--bind HOST:PORT]   |   hfed webhdfs -token
     hfed [--conf PATH] tf-run --workers N [--hosts H,...] [--input GLOB] [--job-dir DIR] -- CMD ARGS...
@@ -52,6 +53,7 @@ commands:
   dfsadmin -refreshNodes every NameNode re-reads [datanodes] exclude (decommissioning)
   dfsadmin -safemode get|enter|leave|wait    safe mode of every namespace (or -ns NS)
   dfsadmin -saveNamespace                    write a checkpoint image now
+  dfsadmin -printTopology                    each rack and its DataNodes ([topology] in the config)
   dfsadmin -fetchToken USER FILE [-lifetime DAYS]
                          superuser: issue USER a token (USER then sets HFED_TOKEN_FILE=FILE)
   dfsadmin -setQuota N DIR... | -clrQuota DIR...
@@ -154,6 +156,7 @@ def run_dfsadmin(ctx, args) -> int:
     what.add_argument("-safemode", choices=["get", "enter", "leave", "wait"],
                       help="show, enter or leave safe mode, or wait until it is off")
     what.add_argument("-saveNamespace", action="store_true", help="write a checkpoint image now")
+    what.add_argument("-printTopology", action="store_true", help="each rack and its DataNodes, as HDFS")
     what.add_argument("-fetchToken", nargs=2, metavar=("USER", "FILE"),
                       help="superuser: issue USER a token, saved as a credentials file")
     parser.add_argument("-lifetime", type=float, metavar="DAYS", help="of the token of -fetchToken")
@@ -173,6 +176,11 @@ def run_dfsadmin(ctx, args) -> int:
             raise CommandError("dfsadmin", e) from e
         for ns in down:
             print(f"hfed: dfsadmin: namespace {ns} is DOWN", file=sys.stderr)
+        return 0
+    if a.printTopology:
+        down = cli_report.print_topology(ctx.session.stats(), out=sys.stdout)
+        for ns in down:
+            print(f"hfed: dfsadmin: namespace {ns} is DOWN (its DataNodes may be missing above)", file=sys.stderr)
         return 0
     names = [a.ns] if a.ns else sorted(ctx.config().nameservices)
     failed = 0
@@ -256,6 +264,8 @@ def run_cluster(ctx, args) -> int:
     parser.add_argument("--datanodes", type=int, default=3, help="DataNodes host-1..host-M (new cluster)")
     parser.add_argument("--block-size", default="128M", help="default block size, e.g. 64M (new cluster)")
     parser.add_argument("--replication", type=int, default=3, help="default replication (new cluster)")
+    parser.add_argument("--racks", type=int, default=0,
+                        help="put host-1..host-M round-robin on racks /rack-1../rack-R (new cluster; [topology])")
     parser.add_argument("-h", "--help", action="help", help="show this help")
     a = parser.parse_args(args)
     try:
@@ -264,9 +274,12 @@ def run_cluster(ctx, args) -> int:
         raise UsageError(f"cluster: --block-size: {e}")
     if not 1 <= a.namespaces <= 26 or a.datanodes < 1 or a.replication < 1:
         raise UsageError("cluster: --namespaces must be 1..26, --datanodes and --replication at least 1")
+    if not 0 <= a.racks <= a.datanodes:
+        raise UsageError(f"cluster: --racks must be 0 (no racks) to {a.datanodes} (at most one rack per DataNode), "
+                         f"got {a.racks}")
     directory = cluster_dir(ctx, a)
     cluster = MiniCluster(directory, namespaces=a.namespaces, datanodes=a.datanodes, block_size=block_size,
-                          replication=a.replication, write_pointer=True)
+                          replication=a.replication, racks=a.racks, write_pointer=True)
     if a.action == "up":
         cluster.up()
         fmt.cluster_started(cluster, out=sys.stdout)

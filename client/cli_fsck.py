@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from client.cli_format import describe, full_name, printable, walk
 
-DEFAULT_RACK = "/default-rack"     # hfed has no topology: every DataNode is here, HDFS's default
+from protos.config import DEFAULT_RACK
 LOST_FOUND = "lost+found"
 CONTAINERS_LISTED = 20
 
@@ -68,7 +68,7 @@ def _where(lb, opts: FsckOptions) -> str:
     if not lb.locations or not (opts.locations or opts.racks):
         return ""
     if opts.racks:
-        return " [" + ", ".join(f"{DEFAULT_RACK}/{d.transfer_address}" for d in lb.locations) + "]"
+        return " [" + ", ".join(f"{d.rack or DEFAULT_RACK}/{d.transfer_address}" for d in lb.locations) + "]"
     return " [" + ", ".join(f"{d.host_label} {d.transfer_address}" for d in lb.locations) + "]"
 
 
@@ -88,7 +88,7 @@ def fsck(fs, path: str, cfg, files=False, blocks=False, locations=False, out=sys
     failures = _act_on_corrupt(fs, t, opts, out)
     if opts.list_corrupt:
         return _list_corrupt(path, t, out) and not failures
-    healthy = _summary(path, cfg, t, started, out)
+    healthy = _summary(path, cfg, t, started, out, _rack_count(fs))
     return healthy and not failures
 
 
@@ -240,7 +240,14 @@ def _list_corrupt(path: str, t: _Tally, out) -> bool:
     return not t.corrupt and not t.problems
 
 
-def _summary(path: str, cfg, t: _Tally, started: float, out) -> bool:
+def _rack_count(fs) -> int:
+    """Racks of the DataNodes the NameNodes know (HDFS's "Number of racks")."""
+    racks = {d.id.rack or DEFAULT_RACK for _, s in fs.session.stats() if not isinstance(s, BaseException)
+             for d in s.datanodes}
+    return len(racks) or 1
+
+
+def _summary(path: str, cfg, t: _Tally, started: float, out, racks: int = 1) -> bool:
     for problem in t.problems:
         print(f"UNREACHABLE {printable(problem)}", file=out)
     lost_containers = sum(1 for lb, _, _ in t.containers.values() if not lb.locations)
@@ -252,7 +259,7 @@ def _summary(path: str, cfg, t: _Tally, started: float, out) -> bool:
         return f"{x} ({(100.0 * x / n) if n else 0.0:.1f} %)"
     print(f"\nStatus: {status}", file=out)
     print(f" Number of data-nodes:\t{len(cfg.datanodes)}", file=out)
-    print(" Number of racks:\t\t1", file=out)
+    print(f" Number of racks:\t\t{racks}", file=out)
     print(f" Total dirs:\t\t\t{t.dirs}", file=out)
     print(f" Total files:\t\t\t{t.files}" + (f" (Files currently being written: {t.open_files})"
                                            if t.open_files else ""), file=out)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import sys
 import time
 
+from protos.config import DEFAULT_RACK
+
 from client.cli_format import (_namespace_memory, _small_files_report, contact_time, percent, printable,
                                security_summary)
 
@@ -85,6 +87,8 @@ def _datanode(node: _Node, out) -> None:
     d = node.report
     print(f"Name: {d.id.transfer_address} ({d.id.host_label})", file=out)
     print(f"Hostname: {d.id.host_label}", file=out)
+    if d.id.rack and d.id.rack != DEFAULT_RACK:      # as HDFS: only a rack the topology gave
+        print(f"Rack: {d.id.rack}", file=out)
     print(f"Decommission Status : {node.state}", file=out)
     print(f"Configured Capacity: {sized(d.capacity)}", file=out)
     print(f"DFS Used: {sized(d.used)}", file=out)
@@ -98,6 +102,22 @@ def _datanode(node: _Node, out) -> None:
     if d.id.http_address:
         print(f"HTTP: http://{d.id.http_address}/ (WebHDFS data, /metrics, /jmx)", file=out)
     print(file=out)
+
+
+def print_topology(stats, out=sys.stdout) -> list[str]:
+    """`dfsadmin -printTopology`, HDFS's format: each rack, then its DataNodes as
+    "   address (host)". Returns the namespaces that are down."""
+    up = [(ns, s) for ns, s in stats if not isinstance(s, BaseException)]
+    racks: dict[str, list[str]] = {}
+    for node in cluster_nodes(up):
+        d = node.report.id
+        racks.setdefault(d.rack or DEFAULT_RACK, []).append(f"   {d.transfer_address} ({d.host_label})"
+                                                           + ("" if node.alive else " [dead]"))
+    for rack in sorted(racks):
+        print(f"Rack: {rack}", file=out)
+        print("\n".join(racks[rack]), file=out)
+        print(file=out)
+    return [ns for ns, s in stats if isinstance(s, BaseException)]
 
 
 def _node_lists(nodes: list[_Node], which: set[str], out) -> None:

@@ -45,6 +45,14 @@ class BatchCalls:
                 else self._info_without_status(path, result) if path else result
                 for path, ns, result in self._batched(list(path_list), entry)]
 
+    def locations_many(self, path_list) -> list[pb.LocatedBlocks | Exception]:
+        """block_locations() of many files in one call per namespace (per MAX_BATCH paths), in order."""
+        def entry(path):
+            return pb.BatchEntry(get_block_locations=pb.GetBlockLocationsRequest(
+                path=path, offset=0, length=1 << 62, client_host=self.session.host or ""))
+        return [result if isinstance(result, Exception) else result.blocks
+                for _, _, result in self._batched(list(path_list), entry)]
+
     def mkdirs_many(self, path_list, permission=0o755, create_parents=True) -> list[None | Exception]:
         """mkdir() of many paths in few calls: None where it worked, else the exception, in order."""
         def entry(path):

@@ -73,6 +73,13 @@ def default_mounts(names: list[str]) -> list[tuple[str, str]]:
     return mounts
 
 
+def round_robin_racks(datanodes: int, racks: int) -> dict[str, str]:
+    """host-1..host-M on /rack-1../rack-R in turn ({} for no racks)."""
+    if not racks:
+        return {}
+    return {f"host-{i}": f"/rack-{(i - 1) % racks + 1}" for i in range(1, datanodes + 1)}
+
+
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
     """Poll ``predicate`` until it returns something truthy; TimeoutError naming ``what``."""
     deadline = time.monotonic() + timeout
@@ -91,10 +98,11 @@ class MiniCluster:
                  block_report_interval: float = 300.0, client_host: str = "",
                  write_pointer: bool = False, start_timeout: float = 30.0, settings: dict | None = None,
                  nameservice_settings: dict[str, dict] | None = None, datanode_settings: dict | None = None,
-                 webhdfs: bool = True, datanode_overrides: dict[str, dict] | None = None):
+                 webhdfs: bool = True, racks: int = 0, datanode_overrides: dict[str, dict] | None = None):
         """``write_pointer``: make this the cluster the hfed CLI finds by default
         (writes DEFAULT_HOME/current); only the CLI asks for it, tests must not. ``webhdfs``:
-        start the WebHDFS gateway too (client/webhdfs/)."""
+        start the WebHDFS gateway too (client/webhdfs/). ``racks``: put host-1..host-M
+        round-robin on racks /rack-1../rack-R ([topology]; 0: no topology, every host on /default-rack)."""
         self.dir = Path(dir).resolve()
         self.namespaces = namespaces
         self.datanodes = datanodes
@@ -111,6 +119,7 @@ class MiniCluster:
         self.datanode_settings = datanode_settings or {}   # every DataNode's, e.g. {"cache_writes": False}
         self.datanode_overrides = datanode_overrides or {}   # one DataNode's, e.g. {"host-2": {"address": ...}}
         self.webhdfs = webhdfs
+        self.racks = racks
         self.config: hconfig.ClusterConfig | None = None
         self.restarted = False  # True when up() found an existing cluster in dir
         self._procs: dict[str, subprocess.Popen] = {}
@@ -173,7 +182,8 @@ class MiniCluster:
             heartbeat_interval=self.heartbeat_interval, dead_interval=self.dead_interval,
             block_report_interval=self.block_report_interval, client_host=self.client_host,
             source=str(self.config_path),
-            **self.settings,
+            **{"topology": hconfig.TopologyConfig(racks=round_robin_racks(self.datanodes, self.racks)),
+               **self.settings},       # settings may give a topology of their own
         )
 
     def _write_config(self, cfg: hconfig.ClusterConfig, path: Path) -> None:

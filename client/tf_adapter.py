@@ -9,7 +9,10 @@ How one worker's share is read (files are planned by client/tf_assign.py):
   checks that replica's checksums and hands out its block file path, and
   TensorFlow's own reader (TFRecordDataset / TextLineDataset / read_file)
   reads that file. No Python runs per record; Python runs once per file, to
-  ask for the path.
+  hand out the path. What that costs is kept off the per-file path: an epoch's
+  block locations are looked up at its start (one NameNode call per namespace),
+  a DataNode's short-circuit answer is reused for minutes (as HDFS's client keeps
+  its short-circuit descriptors), and a file read every epoch is counted once.
 - any other file (no local replica, several blocks, a local DataNode that is
   down): its blocks are copied into a bounded local cache directory, local
   blocks from their block files and the others streamed from the remaining
@@ -48,6 +51,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 
 try:
     import tensorflow as tf
@@ -59,7 +63,7 @@ from client.datanode_client import describe, iter_block_range, short_circuit_fil
 from client.fs import HfedFileSystem
 from client.streams import HfedReader, block_spans
 from client.tf_assign import REMAINDERS, FileLayout, InputPlan, check_worker_index, epoch_shares, steps_per_epoch
-from client.tf_cache import BlockCache
+from client.tf_cache import BlockCache, RecordCounts, ReplicaPaths
 from client.tf_plan import KINDS, expand_paths, file_layout, plan_input   # noqa: F401 (this module's API)
 from client import tf_records
 from protos import errors
@@ -176,6 +180,13 @@ class HfedInput:
         # Records are counted per file off the input path, by a thread walking the file's framing.
         self._counter_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="hfed-count")
         self._record_counts: set[concurrent.futures.Future] = set()
+        self._known_counts = RecordCounts()        # a file read every epoch is counted once
+        self._replica_paths = ReplicaPaths()       # short-circuit answers, reused across epochs
+        # Where this epoch's files are: looked up at its start, one call per namespace.
+        read = ({s.file for s in self.share.segments} if self.share is not None
+                else {i for i, w in enumerate(plan.owner) if w == worker_index})
+        self._epoch_paths = [plan.files[i].path for i in sorted(read)]
+        self._located: dict[str, pb.LocatedBlocks] = {}
         # Only the job's own input (its plan is the launcher's) reports epochs to the job:
         # another input of the same script (an evaluation set) must not overwrite them.
         job_input = job_plan is None or plan.digest() == job_plan.digest()
@@ -320,10 +331,16 @@ class HfedInput:
                 # in the running totals, but the epoch starts afresh.
                 log.debug("worker %d: a pass over the input stopped early: %s", self.worker_index, self._epoch)
                 self._epoch = InputCounters()
+        # A file whose lookup failed here is looked up alone when its turn comes (and its error raised then).
+        found = self.fs.locations_many(self._epoch_paths) if self._epoch_paths else []
+        with self._lock:
+            self._located = {path: located for path, located in zip(self._epoch_paths, found)
+                             if not isinstance(located, Exception)}
 
     def _end_epoch(self) -> None:
         with self._lock:
             finished, self._epoch = self._epoch, InputCounters()
+            self._located = {}
         # Queued behind this epoch's record counts on the same single thread, so they are in.
         self._later(self._close_epoch, finished)
 
@@ -353,22 +370,30 @@ class HfedInput:
     def _padding_path_for(self, index) -> str:
         """The padding element's file: read like any other, but not counted as read input."""
         layout = self.plan.files[int(index)]
-        return self._block_or_cached_path(layout, self.session.block_locations(self.session.resolve(layout.path)),
-                                          count=False)
+        return self._block_or_cached_path(layout, self._locations(layout), count=False)
+
+    def _locations(self, layout: FileLayout) -> pb.LocatedBlocks:
+        """The file's blocks as looked up at this epoch's start, else (outside an epoch) now."""
+        with self._lock:
+            located = self._located.get(layout.path)
+        return located or self.session.block_locations(self.session.resolve(layout.path))
 
     def local_path(self, layout: FileLayout, records: int = -1) -> str:
         """A local file holding ``layout``'s current bytes: its block file, or a cache copy.
         ``records``: how many of its records will be read, when known (exact epochs)."""
-        located = self.session.block_locations(self.session.resolve(layout.path))   # fresh: replicas may have moved
-        local = self._block_or_cached_path(layout, located)
+        local = self._block_or_cached_path(layout, self._locations(layout))
         self._count(files=1)
         with self._lock:
             self._current = (layout.path, layout.nameservice, local)
         if records >= 0:
             self._count(records=records)
         elif self.count_records:
-            fd = os.open(local, os.O_RDONLY)   # opened now: the cache may unlink the file before the count runs
-            self._later(self._count_records_in, fd, self._epoch)
+            known = self._known_counts.lookup(local)
+            if known is not None:
+                self._count(records=known)
+            else:
+                fd = os.open(local, os.O_RDONLY)   # opened now: the cache may unlink the file before the count runs
+                self._later(self._count_records_in, fd, self._epoch)
         return local
 
     def _block_or_cached_path(self, layout: FileLayout, located: pb.LocatedBlocks, count: bool = True) -> str:
@@ -400,6 +425,7 @@ class HfedInput:
 
     def _count_records_in(self, fd: int, epoch: InputCounters) -> None:
         try:
+            st = os.fstat(fd)
             if self.kind == "bytes":
                 records = 1
             elif self.kind == "tfrecord":
@@ -408,6 +434,8 @@ class HfedInput:
                 records = tf_records.count_lines(fd)
         finally:
             os.close(fd)
+        with self._lock:
+            self._known_counts.remember(st, records)
         self._count(epoch, records=records)
 
     def _local_block_path(self, located: pb.LocatedBlock, layout: FileLayout) -> str | None:
@@ -415,13 +443,19 @@ class HfedInput:
         for dn in located.locations:
             if not self.host or dn.host_label != self.host:
                 continue
+            key, now = ReplicaPaths.key(dn.uuid, located.block), time.monotonic()
+            with self._lock:
+                known = self._replica_paths.lookup(key, now)
             try:
-                block_path, length = short_circuit_file(self.session.datanodes, dn, located.block, self.host,
-                                                        SHORT_CIRCUIT_TIMEOUT, located.token)
+                block_path, length = known or short_circuit_file(
+                    self.session.datanodes, dn, located.block, self.host, SHORT_CIRCUIT_TIMEOUT, located.token)
             except errors.HfedError as e:
                 log.warning("%s [namespace %s]: no short-circuit read from %s (%s); fetching instead",
                             layout.path, layout.nameservice, describe(dn), e)
                 return None
+            if known is None:
+                with self._lock:
+                    self._replica_paths.remember(key, block_path, length, now)
             if length >= located.block.num_bytes and os.path.exists(block_path):
                 return block_path
         return None

@@ -81,3 +81,57 @@ class BlockCache:
             name, _ = self._entries.popitem(last=False)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(self.directory, name))
+
+
+class ReplicaPaths:
+    """Local replica files a DataNode handed out (short-circuit), reused for ``reuse_seconds``.
+
+    A finalized replica's file never changes under the same block id and generation
+    stamp, so asking its DataNode again every epoch only costs a round trip per file
+    (HDFS's client keeps its short-circuit file descriptors for minutes the same way).
+    An entry is used only while its file is still there with the replica's length."""
+
+    def __init__(self, reuse_seconds: float = 300.0):
+        self.reuse_seconds = reuse_seconds
+        self._entries: dict[tuple, tuple[str, int, float]] = {}
+
+    @staticmethod
+    def key(datanode_uuid: str, block: pb.Block) -> tuple:
+        return datanode_uuid, block.pool_id, block.block_id, block.generation_stamp
+
+    def lookup(self, key: tuple, now: float) -> tuple[str, int] | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[2] < now:
+            return None
+        path, length, _ = entry
+        try:
+            if os.stat(path).st_size >= length:
+                return path, length
+        except OSError:
+            pass
+        del self._entries[key]
+        return None
+
+    def remember(self, key: tuple, path: str, length: int, now: float) -> None:
+        self._entries[key] = (path, length, now + self.reuse_seconds)
+
+
+class RecordCounts:
+    """Record counts of local files already counted, by the file's identity (device,
+    inode, size, modification time): a file read every epoch is walked once."""
+
+    def __init__(self):
+        self._counts: dict[tuple, int] = {}
+
+    @staticmethod
+    def identity(st: os.stat_result) -> tuple:
+        return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+    def lookup(self, path: str) -> int | None:
+        try:
+            return self._counts.get(self.identity(os.stat(path)))
+        except OSError:
+            return None
+
+    def remember(self, st: os.stat_result, count: int) -> None:
+        self._counts[self.identity(st)] = count

@@ -7,7 +7,6 @@ namenode/README.md), with a hash index from block id to slot.
 """
 from __future__ import annotations
 
-import random
 from array import array
 from typing import NamedTuple
 
@@ -290,25 +289,3 @@ class BlockMap:
     def nbytes(self) -> int:
         return columns.nbytes(self, COLUMNS) + self.index.nbytes()
 
-
-def choose_targets(count: int, candidates: list, writer_host: str = "", exclude_hosts=()) -> list:
-    """Pick ``count`` DataNodes on distinct hosts.
-
-    First replica on the writer's host when a live DataNode has that label (so
-    a co-located writer/trainer keeps a local copy); the rest on other hosts,
-    preferring the emptiest. ``candidates`` are live DataNodeInfo objects."""
-    chosen, hosts = [], set(exclude_hosts)
-    local = [dn for dn in candidates if dn.host_label == writer_host and dn.host_label not in hosts]
-    if local and count > 0:
-        chosen.append(local[0])
-        hosts.add(local[0].host_label)
-    rest = [dn for dn in candidates if dn.host_label not in hosts]
-    random.shuffle(rest)   # break ties so equal nodes share the load
-    rest.sort(key=lambda dn: (dn.active_transfers, -dn.remaining))
-    for dn in rest:
-        if len(chosen) >= count:
-            break
-        if dn.host_label not in hosts:
-            chosen.append(dn)
-            hosts.add(dn.host_label)
-    return chosen

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from protos.config import DEFAULT_RACK
 from protos.errors import AlreadyExists
 
 # Admin states, in HDFS's words (DatanodeReport.admin_state; namenode/decommission.py moves them).
@@ -38,6 +39,7 @@ class DatanodeInfo:
     http_address: str = ""            # its HTTP server (WebHDFS data endpoint, /metrics); "" none
     admin_state: str = NORMAL         # decommissioning: no new replicas here, its replicas copied elsewhere
     decommission_wait: str = ""       # why decommissioning cannot finish yet ("" while it progresses)
+    rack: str = DEFAULT_RACK          # from the NameNode's topology, at registration (namenode/topology.py)
     commands: deque = field(default_factory=deque)
 
 

@@ -19,6 +19,7 @@ from namenode.namespace import Inode, Namespace
 from namenode.quotas import Quotas
 from namenode.safemode import SafeMode
 from namenode.small_files import Layout
+from namenode.topology import Topology, address_host
 
 
 LINKS_PER_COMMAND = 4096
@@ -99,6 +100,7 @@ class Namesystem:
         self.fences: dict[str, str] = {}   # subtree being moved away -> move id (memory only)
         self.datanode_exclude: frozenset[str] = frozenset()   # [datanodes] exclude (namenode/decommission.py)
         self.config_source = ""         # the config file -refreshNodes re-reads, set by the server
+        self.topology = Topology()       # racks ([topology]; set by the server)
         self.quotas = Quotas(ops.APPLY)  # directory quotas and their counted usage (namenode/quotas.py)
 
     def check_room(self, path: str) -> None:
@@ -219,9 +221,15 @@ class Namesystem:
         return queued
 
     def live_locations(self, block: BlockInfo, client_host: str = "") -> list:
-        """Live DataNodes with a good replica, the client's own host first, decommissioning ones last."""
+        """Live DataNodes with a good replica, nearest to the client first (its own host, then
+        its rack, as HDFS sorts by network distance), decommissioning ones last."""
         nodes = [self.datanodes.nodes[u] for u in block.replicas if self.datanodes.is_live(u)]
-        nodes.sort(key=lambda n: (n.admin_state != NORMAL, n.host_label != client_host, n.active_transfers,
+        return self.by_distance(nodes, client_host, lambda n: n.admin_state != NORMAL)
+
+    def by_distance(self, nodes: list, client_host: str, first_key=lambda n: 0) -> list:
+        """``nodes`` sorted by ``first_key``, then network distance from ``client_host``, then load."""
+        topology, rack = self.topology, self.topology.client_rack(client_host)
+        nodes.sort(key=lambda n: (first_key(n), topology.distance(client_host, rack, n), n.active_transfers,
                                   n.host_label))
         return nodes
 
@@ -229,6 +237,7 @@ class Namesystem:
     def register_datanode(self, uuid: str, host_label: str, address: str, http_address: str = ""):
         self.blocks.drop_datanode(uuid)           # its next full report rebuilds them
         node = self.datanodes.register(uuid, host_label, address, self.monotonic(), http_address)
+        node.rack = self.topology.rack_of(host_label, address_host(address))
         decommission.on_register(self, node)
         return node
 

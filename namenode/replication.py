@@ -7,9 +7,11 @@ the target reports the replica or the deadline passes.
 """
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 
-from namenode.blocks import choose_targets
+from namenode.placement import choose_targets
 from namenode.datanodes import NORMAL
 from namenode.namesystem import Namesystem, TransferCmd
 
@@ -58,27 +60,60 @@ def _check_block(fsn: Namesystem, block_id: int, now: float) -> str:
     if missing > 0:
         if not live:
             return "retry"   # no source: missing until some DataNode reports it
-        holders = {n.host_label for n in live} | {fsn.datanodes.nodes[u].host_label for u in in_flight
-                                                   if u in fsn.datanodes.nodes}
-        holders |= {fsn.datanodes.nodes[u].host_label for u in fsn.blocks.corrupt.get(block_id, ())
-                    if u in fsn.datanodes.nodes}
-        targets = choose_targets(missing, fsn.datanodes.in_service(), exclude_hosts=holders)
-        if not targets:
-            fsn.delete_corrupt_replicas(block)    # frees a host once the deletion is reported
-            return "retry"
-        source = min(live, key=lambda n: n.active_transfers)
-        source.commands.append(TransferCmd(block.block_id, block.generation_stamp, block.num_bytes, targets))
-        source.active_transfers += 1
-        fsn.pending[block_id] = (in_flight | {t.uuid for t in targets}, now + PENDING_TIMEOUT)
-        return "scheduled"
+        return _transfer(fsn, block, missing, live, counted, in_flight, now) or "retry"
+    if not in_flight and len(counted) == expected and _on_one_rack_of_several(fsn, counted):
+        # HDFS's mis-replicated block: one more replica on another rack, then the excess
+        # rule below drops one from the crowded rack.
+        return _transfer(fsn, block, 1, live, counted, in_flight, now, other_rack_only=True) or "ok"
     if len(counted) > expected and not in_flight:
-        # Excess: drop replicas from the fullest DataNodes (a decommissioning one keeps its copies).
-        for node in sorted(counted, key=lambda n: n.remaining)[:len(counted) - expected]:
+        for node in _excess(counted, len(counted) - expected):
             fsn.blocks.remove_replica(block_id, node.uuid)
             fsn.queue_delete(node.uuid, block_id, block.generation_stamp, block.num_bytes)
     if len(counted) >= expected and fsn.blocks.corrupt.get(block_id):
         fsn.delete_corrupt_replicas(block)        # enough good copies again
     return "ok"
+
+
+def _transfer(fsn: Namesystem, block, count: int, live: list, counted: list, in_flight: set, now: float,
+              other_rack_only: bool = False) -> str | None:
+    """Copy ``block`` from its least busy live holder to ``count`` new DataNodes chosen by the
+    placement policy; None when no DataNode can take it."""
+    nodes = fsn.datanodes.nodes
+    receiving = [nodes[u] for u in in_flight if u in nodes and nodes[u].alive]
+    holders = {n.host_label for n in live} | {n.host_label for n in receiving}
+    holders |= {nodes[u].host_label for u in fsn.blocks.corrupt.get(block.block_id, ()) if u in nodes}
+    candidates = fsn.datanodes.in_service()
+    if other_rack_only:
+        candidates = [dn for dn in candidates if dn.rack != counted[0].rack]
+    targets = choose_targets(count, candidates, exclude_hosts=holders, existing=counted + receiving)
+    if not targets:
+        fsn.delete_corrupt_replicas(block)    # frees a host once the deletion is reported
+        return None
+    source = min(live, key=lambda n: n.active_transfers)
+    source.commands.append(TransferCmd(block.block_id, block.generation_stamp, block.num_bytes, targets))
+    source.active_transfers += 1
+    fsn.pending[block.block_id] = (in_flight | {t.uuid for t in targets}, now + PENDING_TIMEOUT)
+    return "scheduled"
+
+
+def _on_one_rack_of_several(fsn: Namesystem, counted: list) -> bool:
+    """A block of 2+ replicas all on one rack while DataNodes in service span more racks."""
+    if len(counted) < 2 or len({n.rack for n in counted}) != 1:
+        return False
+    return any(dn.rack != counted[0].rack for dn in fsn.datanodes.in_service())
+
+
+def _excess(counted: list, how_many: int) -> list:
+    """Replicas to drop (HDFS's rule): each from the rack holding the most replicas, so the
+    block keeps every rack it spans; within it the DataNode with the least space left."""
+    keep, dropped = list(counted), []
+    for _ in range(how_many):
+        per_rack = Counter(n.rack for n in keep)
+        crowded = max(per_rack.values())
+        node = min((n for n in keep if per_rack[n.rack] == crowded), key=lambda n: n.remaining)
+        keep.remove(node)
+        dropped.append(node)
+    return dropped
 
 
 def under_replicated(fsn: Namesystem) -> tuple[int, int]:

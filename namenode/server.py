@@ -26,6 +26,7 @@ from namenode.block_keys import BlockKeys
 from namenode.mounts import ClusterMounts, follow_holder
 from namenode.namesystem import Namesystem
 from namenode.packer import Packer
+from namenode.topology import Topology
 from namenode.ops import dirs
 from namenode.servicer import ClientProtocolServicer, DatanodeProtocolServicer
 
@@ -40,6 +41,9 @@ def build_namesystem(cfg: config_mod.ClusterConfig, nameservice: str, recover: b
         raise HfedError(f"{cfg.source}: unknown nameservice {nameservice!r} "
                         f"(known: {', '.join(sorted(cfg.nameservices))})")
     ns_cfg = cfg.nameservices[nameservice]
+    script = cfg.topology.script
+    if script and not (os.path.isfile(script) and os.access(script, os.X_OK)):
+        raise HfedError(f"{cfg.source}: topology.script {script} is not an executable file")
     mount_dirs = tuple(path for path, ns in cfg.mounts if ns == nameservice)
     pool_id = f"BP-{nameservice}"
     empty_rss = budget_mod.process_rss()   # before loading: what the NameNode costs with an empty namespace
@@ -66,6 +70,7 @@ def build_namesystem(cfg: config_mod.ClusterConfig, nameservice: str, recover: b
                  "changes are acknowledged before they are on disk)")
         fsn.journal = journal
     fsn.ns.supergroup = cfg.security.supergroup
+    fsn.topology = Topology(cfg.topology)
     fsn.mount_table = ClusterMounts(nameservice, cfg, ns_cfg.meta_dir)
     fsn.user_token_lifetime = cfg.security.user_token_lifetime
     fsn.config_source, fsn.datanode_exclude = cfg.source, frozenset(cfg.datanode_exclude)   # -refreshNodes

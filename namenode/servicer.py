@@ -14,6 +14,7 @@ from namenode.mounts import caller_version
 from namenode.move_service import MoveRpcs
 from namenode.admin_service import AdminRpcs
 from namenode.quota_service import QuotaRpcs
+from namenode.topology import address_host
 from namenode.namesystem import DeleteCmd, LinkCmd, Namesystem, TransferCmd, VerifyCmd
 from protos.mount_state import MountState
 from namenode.packer import PackCmd
@@ -35,7 +36,7 @@ def file_status(st: reads.Status) -> pb.FileStatus:
 
 def datanode_id(node) -> pb.DatanodeId:
     return pb.DatanodeId(uuid=node.uuid, host_label=node.host_label, transfer_address=node.transfer_address,
-                         http_address=node.http_address)
+                         http_address=node.http_address, rack=node.rack)
 
 
 # The user named in block tokens the NameNode hands to DataNodes in commands.
@@ -476,10 +477,13 @@ class DatanodeProtocolServicer(pb_grpc.DatanodeProtocolServicer):
         if request.id.http_address:
             dt.split_address(request.id.http_address)
         await self._refuse_if_uuid_is_live_elsewhere(request.id)
+        # Resolved (and cached) off the event loop: a topology script may take up to its timeout.
+        await asyncio.to_thread(fsn.topology.rack_of, request.id.host_label,
+                                address_host(request.id.transfer_address))
         fsn.register_datanode(request.id.uuid, request.id.host_label, request.id.transfer_address,
                               request.id.http_address)
-        log.info("DataNode %s (%s) registered at %s", request.id.host_label, request.id.uuid,
-                 request.id.transfer_address)
+        log.info("DataNode %s (%s) registered at %s, rack %s", request.id.host_label, request.id.uuid,
+                 request.id.transfer_address, fsn.datanodes.nodes[request.id.uuid].rack)
         return pb.RegisterResponse(nameservice=fsn.nameservice, pool_id=fsn.pool_id, cluster_id=fsn.cluster_id,
                                    heartbeat_interval_ms=self.heartbeat_ms, block_report_interval_ms=self.report_ms,
                                    block_keys=self._block_keys())

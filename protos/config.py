@@ -51,6 +51,12 @@
     sync_on_close = false         # fsync finalized replicas (off by default, as in HDFS)
     cache_writes = true           # false: write replicas with O_DIRECT, past the page cache
 
+    [topology]                    # optional: racks (HDFS's topology table / net.topology.script.file.name)
+    host-1 = "/rack-1"            # a DataNode's (or client's) host label, or its address's host, -> its rack
+    "10.0.0.7" = "/rack-2"
+    script = "topology.sh"        # hosts in no entry: called with host names, prints one rack per name
+    script_timeout = 5.0          # (relative paths: beside this file); failing, slow or garbage: /default-rack
+
     [client]
     host = "host-1"               # this client's host (or env HFED_HOST); default: the DataNode of the
                                   #   config whose address is one of this machine's (config.local_datanode_host)
@@ -166,6 +172,18 @@ class DatanodeConfig:
         return self.identity(self.advertise_host or bind.strip("[]"))
 
 
+DEFAULT_RACK = "/default-rack"     # HDFS's rack for every host the topology does not place
+RACK_PATTERN = re.compile(r"^(/[A-Za-z0-9_.-]+)+$")
+TOPOLOGY_KEYS = ("script", "script_timeout")    # in [topology]: so no host can be named so
+
+
+@dataclass
+class TopologyConfig:
+    racks: dict[str, str] = field(default_factory=dict)   # host label or address host -> rack path
+    script: str = ""              # HDFS's net.topology.script.file.name ("" none)
+    script_timeout: float = 5.0   # seconds one call may take before its hosts get DEFAULT_RACK
+
+
 @dataclass
 class SecurityConfig:
     auth: str = "token"                  # "token" or "simple"
@@ -219,6 +237,7 @@ class ClusterConfig:
     trash_interval: float = 0.0             # fs.trash.interval, minutes (0: `dfs -rm` deletes at once, as HDFS)
     trash_checkpoint_interval: float = 0.0  # fs.trash.checkpoint.interval, minutes (0: trash_interval)
     security: SecurityConfig = field(default_factory=SecurityConfig)
+    topology: TopologyConfig = field(default_factory=TopologyConfig)
     source: str = ""
 
     def config_dir(self) -> Path:
@@ -356,6 +375,7 @@ def from_dict(raw: dict, source: str = "<dict>") -> ClusterConfig:
                          fallback=fallback,
                          client_host=check.value(client, "host", _CLIENT["host"], "client."),
                          security=_security(check.table(raw, "security"), fail, check),
+                         topology=_topology(check.table(raw, "topology"), check),
                          source=source, **_trash(check.table(raw, "fs"), check), **top)
 
 
@@ -372,6 +392,26 @@ def _trash(raw: dict, check: "_Checker") -> dict:
         check.fail(f"fs.trash.checkpoint.interval = {every} exceeds fs.trash.interval = {interval} "
                    f"(a checkpoint cannot be taken less often than trash is emptied)")
     return {"trash_interval": interval, "trash_checkpoint_interval": every}
+
+
+def _topology(raw: dict, check: "_Checker") -> TopologyConfig:
+    """[topology]: host = "/rack" entries, and optionally script and script_timeout."""
+    racks = {}
+    for host, rack in raw.items():
+        if host in TOPOLOGY_KEYS:
+            continue
+        close = difflib.get_close_matches(host, TOPOLOGY_KEYS, n=1, cutoff=0.8)
+        if close:
+            check.fail(f"topology.{host}: unknown key (did you mean {close[0]}?)")
+        if not isinstance(rack, str) or not RACK_PATTERN.match(rack):
+            check.fail(f"topology.{host} = {_show(rack)}: expected a rack path such as \"/rack-1\" "
+                       f"(\"/\"-separated names of letters, digits, '.', '_', '-')")
+        racks[host] = rack
+    script = check.value(raw, "script", _Key("str", ""), "topology.")
+    if script and not os.path.isabs(script) and check.source and not check.source.startswith("<"):
+        script = str(Path(check.source).resolve().parent / script)
+    timeout = check.value(raw, "script_timeout", _Key(default=5.0, **_POSITIVE_SECONDS), "topology.")
+    return TopologyConfig(racks, script, timeout)
 
 
 EXCLUDE_KEY = "exclude"    # in [datanodes]: a list, so no DataNode can be labelled so
@@ -441,7 +481,7 @@ _TOP = {
     "webhdfs_address": _Key("address", "127.0.0.1:0"),
     "webhdfs_advertise_host": _Key("host", ""),
 }
-_TOP_KEYS = {*_TOP, "nameservices", "mounts", "datanodes", "client", "security", "fs"}
+_TOP_KEYS = {*_TOP, "nameservices", "mounts", "datanodes", "client", "security", "fs", "topology"}
 _TRASH_MINUTES = _Key("minutes", 0.0, 0)
 _NAMESERVICE = {"address": _Key("address"), "meta_dir": _Key("str", ""), "http_address": _Key("address", "127.0.0.1:0"),
                 "max_memory": _Key("size", 0, 0), "max_objects": _Key("int", 0, 0),
@@ -599,6 +639,10 @@ def dump(cfg: ClusterConfig) -> str:
         top["datanodes"] = {EXCLUDE_KEY: list(cfg.datanode_exclude), **top["datanodes"]}
     if cfg.client_host:
         top["client"] = {"host": cfg.client_host}
+    topo = cfg.topology
+    if topo.racks or topo.script:
+        top["topology"] = {**topo.racks, **({"script": topo.script, "script_timeout": topo.script_timeout}
+                                            if topo.script else {})}
     top["fs"] = {"trash": {"interval": cfg.trash_interval, "checkpoint": {"interval": cfg.trash_checkpoint_interval}}}
     sec = cfg.security
     top["security"] = {key: getattr(sec, key) for key in (

@@ -56,16 +56,18 @@ class FileStatus(_message.Message):
     def __init__(self, path: _Optional[str] = ..., is_dir: _Optional[bool] = ..., length: _Optional[int] = ..., replication: _Optional[int] = ..., block_size: _Optional[int] = ..., mtime_ms: _Optional[int] = ..., atime_ms: _Optional[int] = ..., permission: _Optional[int] = ..., owner: _Optional[str] = ..., group: _Optional[str] = ..., file_id: _Optional[int] = ..., children_count: _Optional[int] = ..., under_construction: _Optional[bool] = ..., layout: _Optional[_Union[FileLayout, str]] = ...) -> None: ...
 
 class DatanodeId(_message.Message):
-    __slots__ = ("uuid", "host_label", "transfer_address", "http_address")
+    __slots__ = ("uuid", "host_label", "transfer_address", "http_address", "rack")
     UUID_FIELD_NUMBER: _ClassVar[int]
     HOST_LABEL_FIELD_NUMBER: _ClassVar[int]
     TRANSFER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     HTTP_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    RACK_FIELD_NUMBER: _ClassVar[int]
     uuid: str
     host_label: str
     transfer_address: str
     http_address: str
-    def __init__(self, uuid: _Optional[str] = ..., host_label: _Optional[str] = ..., transfer_address: _Optional[str] = ..., http_address: _Optional[str] = ...) -> None: ...
+    rack: str
+    def __init__(self, uuid: _Optional[str] = ..., host_label: _Optional[str] = ..., transfer_address: _Optional[str] = ..., http_address: _Optional[str] = ..., rack: _Optional[str] = ...) -> None: ...
 
 class Block(_message.Message):
     __slots__ = ("block_id", "generation_stamp", "num_bytes", "pool_id")

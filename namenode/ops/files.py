@@ -6,7 +6,8 @@ from protos.checksum import BYTES_PER_CHECKSUM
 from protos.errors import (AlreadyExists, InvalidArgument, IsADirectory, LeaseConflict, NoSpace,
                            NotFound)
 from namenode import edits, quotas
-from namenode.blocks import BlockInfo, choose_targets
+from namenode.blocks import BlockInfo
+from namenode.placement import choose_targets
 from namenode.inode_table import MAX_BLOCK_SIZE
 from namenode.namespace import EXECUTE, WRITE, Caller, Inode
 from namenode.ops import append as appending

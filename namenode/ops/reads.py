@@ -96,8 +96,7 @@ def container_locations(fsn, block, client_host: str) -> list:
         return nodes
     targets = fsn.ns.table.small.open_targets.get(block.block_id)
     live = [n for n in fsn.datanodes.live() if targets is None or n.uuid in targets]
-    live.sort(key=lambda n: (n.host_label != client_host, n.host_label))
-    return live
+    return fsn.by_distance(live, client_host)
 
 
 def content_summary(fsn, caller: Caller, path: str) -> dict:

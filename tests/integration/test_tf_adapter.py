@@ -176,6 +176,29 @@ def test_datanode_killed_mid_epoch_the_worker_finishes_from_other_replicas(fresh
     assert counters.local_bytes + counters.remote_bytes == source.planned_bytes
 
 
+def test_later_epochs_reuse_what_they_can_but_never_serve_stale_bytes(cluster, fs):
+    """From the second epoch on a worker reuses its DataNode's short-circuit answers and
+    the record counts of files it already walked; files rewritten between epochs (new
+    blocks, other record counts) are still read anew, and counted anew."""
+    writer = client(cluster, "host-1")
+    old, new = make_records(900, tag=b"old"), make_records(1500, size=400, tag=b"new")
+    write_tfrecord_shards(writer, old, "/data/tf-epochs", replication=1, hosts=["host-1"], records_per_shard=300)
+    try:
+        source = HfedInput("/data/tf-epochs", fs=writer)
+        assert len(source.files) == 3
+        ds = source.dataset()
+        assert read_all(ds) == old and read_all(ds) == old
+        write_tfrecord_shards(writer, new, "/data/tf-epochs", replication=1, hosts=["host-1"],
+                              records_per_shard=500, overwrite=True)   # the same three names
+        assert read_all(ds) == new
+        epochs = source.epoch_counters()
+        assert [e["records"] for e in epochs] == [len(old), len(old), len(new)]
+        assert [e["files"] for e in epochs] == [3, 3, 3]
+        assert all(e["remote_bytes"] == 0 and e["local_bytes"] > 0 for e in epochs)
+    finally:
+        fs.rm("/data/tf-epochs", recursive=True)
+
+
 def test_distribute_datasets_from_function_under_multi_worker_mirrored_strategy(cluster, shards):
     records, _ = shards
     strategy = tf.distribute.MultiWorkerMirroredStrategy()       # no TF_CONFIG: one local worker
