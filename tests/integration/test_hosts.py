@@ -175,6 +175,7 @@ def test_datanode_without_a_name_needs_one_when_none_is_this_machine(tmp_path):
     conf.write_text('[nameservices.ns-a]\naddress = "127.0.0.1:0"\n\n'
                     f'[datanodes.host-1]\ndata_dir = "{tmp_path / "d1"}"\n\n'
                     f'[datanodes.host-2]\ndata_dir = "{tmp_path / "d2"}"\n')
-    dn = run_daemon("datanode.server", "--conf", str(conf))
-    assert dn.returncode == 2 and "Traceback" not in dn.stderr
-    assert "no [datanodes.*] address is an address of this machine: pass --host-label" in dn.stderr
+    for dn in (run_daemon("datanode.server", "--conf", str(conf)),
+               run_daemon("client.cli", "--conf", str(conf), "datanode")):     # `hfed datanode`
+        assert dn.returncode == 2 and "Traceback" not in dn.stderr
+        assert "no [datanodes.*] address is an address of this machine: pass --host-label" in dn.stderr
