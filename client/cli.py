@@ -12,7 +12,7 @@
     hfed [--conf PATH] balance PATH NS [-forceCloseOpen] | -continue | -abort | -ls
     hfed cluster add-namespace NS [--dir DIR]
     hfed cluster up|down|status [--dir DIR] [--namespaces N] [--datanodes M] [--block-size SIZE] [--replication R]
-                                 [--racks R]
+                                 [--racks R] [--emulate-hosts N [--link RATE]]
     hfed [--conf PATH] namenode --nameservice NS    /   hfed [--conf PATH] datanode [--host-label NAME]
     hfed [--conf PATH] webhdfs [--address-file F] [--bind HOST:PORT]   |   hfed webhdfs -token
     hfed [--conf PATH] tf-run --workers N [--hosts H,...] [--input GLOB] [--job-dir DIR] -- CMD ARGS...
@@ -266,20 +266,27 @@ def run_cluster(ctx, args) -> int:
     parser.add_argument("--replication", type=int, default=3, help="default replication (new cluster)")
     parser.add_argument("--racks", type=int, default=0,
                         help="put host-1..host-M round-robin on racks /rack-1../rack-R (new cluster; [topology])")
+    parser.add_argument("--emulate-hosts", type=int, default=0, metavar="N",
+                        help="N DataNodes, each in its own network namespace with its own 198.18.x.y address "
+                             "(root only; new cluster)")
+    parser.add_argument("--link", default="1gbit", help="with --emulate-hosts: each host's link rate, e.g. 1gbit")
     parser.add_argument("-h", "--help", action="help", help="show this help")
     a = parser.parse_args(args)
     try:
         block_size = hconfig.parse_size(a.block_size)
     except ValueError as e:
         raise UsageError(f"cluster: --block-size: {e}")
-    if not 1 <= a.namespaces <= 26 or a.datanodes < 1 or a.replication < 1:
-        raise UsageError("cluster: --namespaces must be 1..26, --datanodes and --replication at least 1")
-    if not 0 <= a.racks <= a.datanodes:
-        raise UsageError(f"cluster: --racks must be 0 (no racks) to {a.datanodes} (at most one rack per DataNode), "
+    if not 1 <= a.namespaces <= 26 or a.datanodes < 1 or a.replication < 1 or a.emulate_hosts < 0:
+        raise UsageError("cluster: --namespaces must be 1..26, --datanodes and --replication at least 1, "
+                         "--emulate-hosts not negative")
+    hosts = a.emulate_hosts or a.datanodes
+    if not 0 <= a.racks <= hosts:
+        raise UsageError(f"cluster: --racks must be 0 (no racks) to {hosts} (at most one rack per DataNode), "
                          f"got {a.racks}")
     directory = cluster_dir(ctx, a)
     cluster = MiniCluster(directory, namespaces=a.namespaces, datanodes=a.datanodes, block_size=block_size,
-                          replication=a.replication, racks=a.racks, write_pointer=True)
+                          replication=a.replication, racks=a.racks, write_pointer=True,
+                          emulate_hosts=a.emulate_hosts if a.action == "up" else 0, link=a.link)
     if a.action == "up":
         cluster.up()
         fmt.cluster_started(cluster, out=sys.stdout)
