@@ -122,3 +122,11 @@ webhdfsbench: install
 CHECKSUMBENCH_ARGS ?=
 checksumbench: install
 	$(PY) -m bench.checksum $(CHECKSUMBENCH_ARGS)
+
+# Locality on 3 emulated hosts (network namespaces, 1 Gbit/s htb links; root only, ~2 min):
+# remote vs local block reads against the raw link rate, and one 3-trainer epoch with the
+# locality plan vs round-robin: bench/results/locality.md + .png. LOCALITY_ARGS="--link 10gbit".
+.PHONY: locality
+LOCALITY_ARGS ?=
+locality: install
+	$(PY) -m bench.locality $(LOCALITY_ARGS)

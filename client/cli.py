@@ -12,8 +12,8 @@
     hfed [--conf PATH] balance PATH NS [-forceCloseOpen] | -continue | -abort | -ls
     hfed cluster add-namespace NS [--dir DIR]
     hfed cluster up|down|status [--dir DIR] [--namespaces N] [--datanodes M] [--block-size SIZE] [--replication R]
-                                [--racks R]
-    hfed [--conf PATH] namenode --nameservice NS    /   hfed [--conf PATH] datanode --host-label LABEL
+                                 [--racks R] [--emulate-hosts N [--link RATE]]
+    hfed [--conf PATH] namenode --nameservice NS    /   hfed [--conf PATH] datanode [--host-label NAME]
     hfed [--conf PATH] webhdfs [--address-file F] [--bind HOST:PORT]   |   hfed webhdfs -token
     hfed [--conf PATH] tf-run --workers N [--hosts H,...] [--input GLOB] [--job-dir DIR] -- CMD ARGS...
     hfed tf-gate --history FILE|hfed:///PATH [--metric M] [--tolerance T] RESULT.json
@@ -70,7 +70,8 @@ commands:
   cluster up|down|status start, stop or show a local cluster (hfed cluster -h)
   cluster add-namespace NS       start one more NameNode in the running local cluster
   namenode --nameservice NS      run a NameNode in the foreground
-  datanode --host-label LABEL    run a DataNode in the foreground
+  datanode [--host-label NAME]   run a DataNode in the foreground (default: the [datanodes.NAME]
+                                 whose address is this machine's)
   webhdfs [--address-file F] [--bind HOST:PORT]
                          run the WebHDFS gateway in the foreground (`cluster up` starts one)
   webhdfs -token         print your token for WebHDFS's delegation= parameter
@@ -229,7 +230,8 @@ def run_webhdfs(ctx, args) -> int:
 def run_daemon(ctx, role: str, args: list[str]) -> int:
     """hfed namenode/datanode: become the daemon (exec, so signals reach it directly)."""
     flag = "--nameservice" if role == "namenode" else "--host-label"
-    if flag not in args and not any(x.startswith(flag + "=") for x in args):
+    # A DataNode without --host-label runs the section whose address is this machine's.
+    if role == "namenode" and flag not in args and not any(x.startswith(flag + "=") for x in args):
         raise UsageError(f"{role}: {flag} is required", f"usage: hfed [--conf PATH] {role} {flag} NAME")
     conf = str(ctx.conf_path)
     if not Path(conf).exists():
@@ -264,20 +266,27 @@ def run_cluster(ctx, args) -> int:
     parser.add_argument("--replication", type=int, default=3, help="default replication (new cluster)")
     parser.add_argument("--racks", type=int, default=0,
                         help="put host-1..host-M round-robin on racks /rack-1../rack-R (new cluster; [topology])")
+    parser.add_argument("--emulate-hosts", type=int, default=0, metavar="N",
+                        help="N DataNodes, each in its own network namespace with its own 198.18.x.y address "
+                             "(root only; new cluster)")
+    parser.add_argument("--link", default="1gbit", help="with --emulate-hosts: each host's link rate, e.g. 1gbit")
     parser.add_argument("-h", "--help", action="help", help="show this help")
     a = parser.parse_args(args)
     try:
         block_size = hconfig.parse_size(a.block_size)
     except ValueError as e:
         raise UsageError(f"cluster: --block-size: {e}")
-    if not 1 <= a.namespaces <= 26 or a.datanodes < 1 or a.replication < 1:
-        raise UsageError("cluster: --namespaces must be 1..26, --datanodes and --replication at least 1")
-    if not 0 <= a.racks <= a.datanodes:
-        raise UsageError(f"cluster: --racks must be 0 (no racks) to {a.datanodes} (at most one rack per DataNode), "
+    if not 1 <= a.namespaces <= 26 or a.datanodes < 1 or a.replication < 1 or a.emulate_hosts < 0:
+        raise UsageError("cluster: --namespaces must be 1..26, --datanodes and --replication at least 1, "
+                         "--emulate-hosts not negative")
+    hosts = a.emulate_hosts or a.datanodes
+    if not 0 <= a.racks <= hosts:
+        raise UsageError(f"cluster: --racks must be 0 (no racks) to {hosts} (at most one rack per DataNode), "
                          f"got {a.racks}")
     directory = cluster_dir(ctx, a)
     cluster = MiniCluster(directory, namespaces=a.namespaces, datanodes=a.datanodes, block_size=block_size,
-                          replication=a.replication, racks=a.racks, write_pointer=True)
+                          replication=a.replication, racks=a.racks, write_pointer=True,
+                          emulate_hosts=a.emulate_hosts if a.action == "up" else 0, link=a.link)
     if a.action == "up":
         cluster.up()
         fmt.cluster_started(cluster, out=sys.stdout)

@@ -286,6 +286,11 @@ def cluster_started(cluster, out=sys.stdout) -> None:
             print(f"  DataNode {row['name']:<6} {row['address']:<21} pid {row['pid']}", file=out)
     if cluster.webhdfs_address():
         print(f"  WebHDFS  http://{cluster.webhdfs_address()}/webhdfs/v1/", file=out)
+    if cluster.emulation:
+        em = cluster.emulation
+        print(f"  Emulated hosts: {len(em.hosts)} network namespaces ({', '.join(h.netns for h in em.hosts)}) on "
+              f"bridge {em.bridge} {em.bridge_ip}, each link limited to {em.link} both ways; run a program on a "
+              f"host with: ip netns exec {em.hosts[0].netns} ... (hfed tf-run does it for its workers)", file=out)
     print(f"Config: {cluster.config_path}", file=out)
     print("The hfed command finds this cluster by itself; from other tools or shells:", file=out)
     print(f"  export HFED_CONF={cluster.config_path}", file=out)

@@ -10,6 +10,13 @@ Directory layout (DIR is the cluster directory)::
     DIR/run/<name>.pid     pid of each running daemon
     DIR/run/<name>.addr    bound address, written by the daemon once it is ready
                            (<name>: a nameservice, a host label, or webhdfs: the WebHDFS gateway)
+    DIR/emulated_hosts.json  with ``emulate_hosts``: the network namespaces, links and addresses
+                           of the emulated hosts (client/emulated_hosts.py)
+
+With ``emulate_hosts=N`` each of the N DataNodes runs in its own network namespace on its
+own 198.18.x.y address behind a link limited to ``link`` (e.g. "1gbit"); the NameNodes and
+the WebHDFS gateway bind the bridge's address in the root namespace, which every emulated
+host reaches. ``down()`` removes the namespaces and links again.
 
 Mount layout: one namespace owns /user, /tmp and /data. With two, ns-a owns /user
 and /tmp and ns-b owns /data. Each further namespace ns-c, ns-d, ... owns a
@@ -39,8 +46,9 @@ import psutil
 from protos import config as hconfig
 from protos import hfed_pb2 as pb
 from protos import hfed_pb2_grpc as pb_grpc
-from protos import rpc, security, tls
+from protos import hosts, rpc, security, tls
 from client import credentials
+from client import emulated_hosts
 from protos.files import replace_atomically
 from protos.mount_state import MountState
 
@@ -98,14 +106,19 @@ class MiniCluster:
                  block_report_interval: float = 300.0, client_host: str = "",
                  write_pointer: bool = False, start_timeout: float = 30.0, settings: dict | None = None,
                  nameservice_settings: dict[str, dict] | None = None, datanode_settings: dict | None = None,
-                 webhdfs: bool = True, racks: int = 0):
+                 webhdfs: bool = True, racks: int = 0, emulate_hosts: int = 0, link: str = "1gbit",
+                 datanode_overrides: dict[str, dict] | None = None):
         """``write_pointer``: make this the cluster the hfed CLI finds by default
         (writes DEFAULT_HOME/current); only the CLI asks for it, tests must not. ``webhdfs``:
         start the WebHDFS gateway too (client/webhdfs/). ``racks``: put host-1..host-M
-        round-robin on racks /rack-1../rack-R ([topology]; 0: no topology, every host on /default-rack)."""
+        round-robin on racks /rack-1../rack-R ([topology]; 0: no topology, every host on /default-rack).
+        ``emulate_hosts``: that many DataNodes, each in its own network namespace behind a
+        ``link``-limited link (new cluster; a cluster created so keeps its emulated hosts on restart)."""
         self.dir = Path(dir).resolve()
         self.namespaces = namespaces
-        self.datanodes = datanodes
+        self.datanodes = emulate_hosts or datanodes
+        self.emulate_hosts = emulate_hosts
+        self.link = link
         self.block_size = hconfig.parse_size(block_size)
         self.replication = replication
         self.heartbeat_interval = heartbeat_interval
@@ -117,6 +130,7 @@ class MiniCluster:
         self.settings = settings or {}   # other ClusterConfig fields, e.g. {"lease_hard_limit": 2.0}
         self.nameservice_settings = nameservice_settings or {}   # e.g. {"ns-a": {"max_objects": 50}}
         self.datanode_settings = datanode_settings or {}   # every DataNode's, e.g. {"cache_writes": False}
+        self.datanode_overrides = datanode_overrides or {}   # one DataNode's, e.g. {"host-2": {"address": ...}}
         self.webhdfs = webhdfs
         self.racks = racks
         self.config: hconfig.ClusterConfig | None = None
@@ -124,6 +138,15 @@ class MiniCluster:
         self._procs: dict[str, subprocess.Popen] = {}
         if self.config_path.exists():
             self.config = hconfig.load(self.config_path)
+        self.emulation = emulated_hosts.load(self.dir)
+        if emulate_hosts and self.config is not None and self.emulation is None:
+            raise ValueError(f"the cluster in {self.dir} was made without emulated hosts and keeps its DataNodes' "
+                             f"addresses: start it without --emulate-hosts, or use a new --dir")
+        if emulate_hosts and self.config is None:
+            problem = emulated_hosts.support_problem()
+            if problem:
+                raise emulated_hosts.EmulationError(problem)
+            emulated_hosts.link_bits(link)   # a bad rate is refused before anything is made
 
     # ------------------------------------------------------------- paths
 
@@ -163,23 +186,42 @@ class MiniCluster:
 
     # ------------------------------------------------------------ config
 
+    @property
+    def _server_host(self) -> str:
+        """The address NameNodes and the gateway bind: the bridge's with emulated hosts."""
+        return self.emulation.bridge_ip if self.emulation else "127.0.0.1"
+
     def _new_config(self) -> hconfig.ClusterConfig:
         names = nameservice_names(self.namespaces)
+        cluster_id = f"CID-{uuid.uuid4()}"
+        labels = [f"host-{i}" for i in range(1, self.datanodes + 1)]
+        extra = {}
+        if self.emulate_hosts:
+            self.emulation = emulated_hosts.plan(cluster_id, labels, self.link)
+            extra["webhdfs_address"] = f"{self._server_host}:0"
+
+        def datanode(label: str) -> hconfig.DatanodeConfig:
+            host = self.emulation.host(label) if self.emulation else None
+            # An emulated host keeps its label (host-N) as its host: racks and tf-run name it so.
+            bind = {"address": f"{host.ip}:0", "http_address": f"{host.ip}:0", "label": label} if host else {}
+            return hconfig.DatanodeConfig(label, str(self.dir / "data" / label),
+                                          **{**bind, **self.datanode_settings, **self.datanode_overrides.get(label, {})})
         return hconfig.ClusterConfig(
-            cluster_id=f"CID-{uuid.uuid4()}",
-            nameservices={ns: hconfig.NameserviceConfig(ns, "127.0.0.1:0", str(self.dir / "meta" / ns),
-                                                        **self.nameservice_settings.get(ns, {}))
+            cluster_id=cluster_id,
+            nameservices={ns: hconfig.NameserviceConfig(ns, **{"address": f"{self._server_host}:0",
+                                                               "meta_dir": str(self.dir / "meta" / ns),
+                                                               "http_address": f"{self._server_host}:0",
+                                                               **self.nameservice_settings.get(ns, {})})
                           for ns in names},
             mounts=default_mounts(names),
             mount_holder=names[0],       # fixed, so namespaces added later never move the table
-            datanodes={label: hconfig.DatanodeConfig(label, str(self.dir / "data" / label), **self.datanode_settings)
-                       for label in (f"host-{i}" for i in range(1, self.datanodes + 1))},
+            datanodes={label: datanode(label) for label in labels},
             block_size=self.block_size, replication=self.replication,
             heartbeat_interval=self.heartbeat_interval, dead_interval=self.dead_interval,
             block_report_interval=self.block_report_interval, client_host=self.client_host,
             source=str(self.config_path),
             **{"topology": hconfig.TopologyConfig(racks=round_robin_racks(self.datanodes, self.racks)),
-               **self.settings},       # settings may give a topology of their own
+               **extra, **self.settings},       # settings may give a topology of their own
         )
 
     def _write_config(self, cfg: hconfig.ClusterConfig, path: Path) -> None:
@@ -198,9 +240,10 @@ class MiniCluster:
             (self.dir / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
         self.restarted = self.config is not None
         cfg = self.config if self.restarted else self._new_config()
-        # NameNodes bind port 0 from a bootstrap config, then clients get the real ports.
+        # NameNodes bind port 0 (on their configured host) from a bootstrap config, then
+        # clients get the real ports.
         bootstrap = dataclasses.replace(cfg, nameservices={
-            ns.name: dataclasses.replace(ns, address="127.0.0.1:0") for ns in cfg.nameservices.values()})
+            ns.name: dataclasses.replace(ns, address=_with_port(ns.address, 0)) for ns in cfg.nameservices.values()})
         for ns in bootstrap.nameservices.values():
             Path(ns.meta_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
         for dn in bootstrap.datanodes.values():
@@ -213,11 +256,14 @@ class MiniCluster:
         if bootstrap.security.tls:
             tls.ensure_tls(bootstrap)   # here, so a bad TLS directory is reported once, not by every daemon
         try:
+            if self.emulation:
+                emulated_hosts.build(self.dir, self.emulation)
             for ns in cfg.nameservices:
                 self._launch_namenode(ns, self.config_path)
             addresses = {ns: self._await_ready(ns) for ns in cfg.nameservices}
             self.config = dataclasses.replace(cfg, nameservices={
-                ns.name: dataclasses.replace(ns, address=addresses[ns.name]) for ns in cfg.nameservices.values()},
+                ns.name: dataclasses.replace(ns, address=_with_port(ns.address, hosts.split(addresses[ns.name])[1]))
+                for ns in cfg.nameservices.values()},
                 source=str(self.config_path))
             self._write_config(self.config, self.config_path)
             for label in self.config.datanodes:
@@ -250,7 +296,9 @@ class MiniCluster:
         running = [s["name"] for s in self.status() if s["alive"] and s["role"] == "datanode"]
         meta_dir = self.dir / "meta" / name
         meta_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        new = hconfig.NameserviceConfig(name, "127.0.0.1:0", str(meta_dir), **self.nameservice_settings.get(name, {}))
+        new = hconfig.NameserviceConfig(name, f"{self._server_host}:0", str(meta_dir),
+                                        **{"http_address": f"{self._server_host}:0",
+                                           **self.nameservice_settings.get(name, {})})
         # The new NameNode binds port 0 from a config beside the real one (same directory: same
         # secret and TLS files); the real one names it only once its address is known.
         bootstrap_path = self.dir / f"bootstrap-{name}.toml"
@@ -312,6 +360,8 @@ class MiniCluster:
         self._procs.clear()
         for name in self._daemon_names():
             self._clear_run_files(name)
+        # After the daemons: a DataNode must not lose its link while it still runs.
+        emulated_hosts.teardown(self.dir, self.config.cluster_id if self.config else None)
 
     def __enter__(self) -> "MiniCluster":
         return self.up()
@@ -329,7 +379,7 @@ class MiniCluster:
                 addr_file = self._addr_file(name)
                 address = addr_file.read_text().strip() if addr_file.exists() else ""
                 if not address and role == "namenode":
-                    address = cfg.nameservices[name].address
+                    address = cfg.nameservices[name].dial_address
                 rows.append({"role": role, "name": name, "address": address,
                              "pid": proc.pid if proc else self._read_pid(name), "alive": proc is not None})
         return rows
@@ -379,7 +429,7 @@ class MiniCluster:
         return proc.pid if proc else None
 
     def namenode_address(self, ns: str) -> str:
-        return self._require_config().nameservices[self._check_ns(ns)].address
+        return self._require_config().nameservices[self._check_ns(ns)].dial_address
 
     def _credentials(self, cfg: hconfig.ClusterConfig) -> credentials.Credentials:
         """The owner's credentials, found once per cluster: stats() is polled in wait loops."""
@@ -436,19 +486,22 @@ class MiniCluster:
         self._launch(ns, [NAMENODE_MODULE, "--conf", str(conf), "--nameservice", ns])
 
     def _launch_datanode(self, label: str) -> None:
-        self._launch(label, [DATANODE_MODULE, "--conf", str(self.config_path), "--host-label", label])
+        # With emulated hosts, inside the host's network namespace (`ip netns exec` execs the daemon:
+        # the pid stays the daemon's).
+        prefix = self.emulation.exec_prefix(label) if self.emulation else []
+        self._launch(label, [DATANODE_MODULE, "--conf", str(self.config_path), "--host-label", label], prefix)
 
     def _launch_webhdfs(self) -> None:
         self._launch(WEBHDFS, [GATEWAY_MODULE, "--conf", str(self.config_path)])
 
-    def _launch(self, name: str, module_args: list[str]) -> None:
+    def _launch(self, name: str, module_args: list[str], prefix: list[str] = ()) -> None:
         self._clear_run_files(name)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
         env["PYTHONUNBUFFERED"] = "1"
-        cmd = [sys.executable, "-m", *module_args, "--address-file", str(self._addr_file(name))]
+        cmd = [*prefix, sys.executable, "-m", *module_args, "--address-file", str(self._addr_file(name))]
         with open(self.log_path(name), "ab") as log:
             log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(cmd)}\n".encode())
             log.flush()
@@ -537,6 +590,11 @@ class MiniCluster:
         self._pid_file(name).unlink(missing_ok=True)
         self._addr_file(name).unlink(missing_ok=True)
         Path(f"{self._addr_file(name)}.tmp").unlink(missing_ok=True)
+
+
+def _with_port(address: str, port: int) -> str:
+    """``address``'s host (a wildcard stays one: the NameNode advertises its own name) with ``port``."""
+    return hosts.join(address.rpartition(":")[0], port)
 
 
 def _wait(condition, timeout: float, interval: float = 0.1) -> bool:

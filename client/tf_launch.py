@@ -23,6 +23,10 @@ Environment of every worker (the contract a script can rely on):
     HFED_CONF        the cluster config the launcher used
     HFED_TOKEN_FILE  the job's delegation tokens (token security on only)
 
+On a cluster with emulated hosts (`hfed cluster up --emulate-hosts N`, client/emulated_hosts.py)
+each worker whose host is emulated runs inside that host's network namespace (`ip netns exec`),
+and TF_CONFIG names the workers by their hosts' addresses instead of localhost.
+
 Ending a worker: call ``finish()`` after the last step instead of returning. With
 MultiWorkerMirroredStrategy, TensorFlow's coordination service runs inside worker 0; at
 interpreter exit every worker's coordination agent waits at a shutdown barrier for all
@@ -111,7 +115,9 @@ def free_ports(count: int) -> list[int]:
 
 
 def worker_env(index: int, hosts: list[str], ports: list[int], job_dir: Path, conf: str,
-               plan_path: Path | None, token_file: Path | None, base: dict | None = None) -> dict:
+               plan_path: Path | None, token_file: Path | None, base: dict | None = None,
+               addresses: list[str] | None = None) -> dict:
+    """``addresses``: each worker's IP for TF_CONFIG (default: all on localhost)."""
     env = dict(os.environ if base is None else base)
     env.pop("TF_CONFIG", None)
     # Not HFED_WORKER_HOSTS: the adapter would apply it to every HfedInput of the script, a
@@ -120,7 +126,8 @@ def worker_env(index: int, hosts: list[str], ports: list[int], job_dir: Path, co
     env.update({"HFED_HOST": hosts[index], ENV_JOB_DIR: str(job_dir),
                 "HFED_CONF": conf, "PYTHONUNBUFFERED": "1"})
     if len(hosts) > 1:
-        env["TF_CONFIG"] = json.dumps({"cluster": {"worker": [f"localhost:{p}" for p in ports]},
+        addresses = addresses or ["localhost"] * len(hosts)
+        env["TF_CONFIG"] = json.dumps({"cluster": {"worker": [f"{a}:{p}" for a, p in zip(addresses, ports)]},
                                        "task": {"type": "worker", "index": index}})
     for name, value in ((ENV_PLAN, plan_path), ("HFED_TOKEN_FILE", token_file)):
         if value is None:
@@ -138,7 +145,7 @@ def launch(command: list[str], workers: int, *, hosts: list[str] | None = None, 
     were stopped). ``input``: paths or globs to plan (or ``plan``, precomputed); ``hosts``: one host
     label per worker (default: the config's first DataNodes); ``timeout``: seconds for the whole
     job, after which every worker is stopped (exit code 124)."""
-    from client import credentials
+    from client import credentials, emulated_hosts
     from client.session import ClusterSession
     from protos import config as hconfig
 
@@ -171,10 +178,16 @@ def launch(command: list[str], workers: int, *, hosts: list[str] | None = None, 
         if session.cfg.security.tokens:
             token_file = job / TOKEN_FILE
             credentials.fetch_delegation_tokens(session, token_file)
+        emulation = emulated_hosts.load(Path(conf_path).parent)
+        prefixes = [emulation.exec_prefix(h) if emulation else [] for h in hosts]
+        # A worker on no emulated host runs in the root namespace: the others reach it at the bridge's address.
+        addresses = [(emulation.host(h).ip if emulation.host(h) else emulation.bridge_ip) if emulation
+                     else "localhost" for h in hosts]
         try:
             ports = free_ports(workers) if workers > 1 else []
-            envs = [worker_env(i, hosts, ports, job, conf_path, plan_path, token_file, env) for i in range(workers)]
-            codes, seconds, failed = _run_workers(command, envs, job, grace, timeout, out, err)
+            envs = [worker_env(i, hosts, ports, job, conf_path, plan_path, token_file, env, addresses)
+                    for i in range(workers)]
+            codes, seconds, failed = _run_workers(command, envs, job, grace, timeout, out, err, prefixes)
         finally:
             if token_file is not None and token_file.exists():
                 credentials.cancel_delegation_tokens(session, token_file)
@@ -200,15 +213,16 @@ def _hosts(session, hosts: list[str] | None, workers: int, conf: str) -> list[st
     return known[:workers]
 
 
-def _run_workers(command, envs, job: Path, grace, timeout, out, err):
-    """Start every worker, pump their output, stop the rest when one fails."""
+def _run_workers(command, envs, job: Path, grace, timeout, out, err, prefixes=None):
+    """Start every worker, pump their output, stop the rest when one fails. ``prefixes``: per
+    worker, a command that runs it elsewhere (`ip netns exec NS`, which execs: same pid)."""
     procs, pumps, logs = [], [], []
     starts = []
     for index, env in enumerate(envs):
         log = open(job / f"worker-{index}.log", "w")
         # Own process group: stopping a worker stops whatever it started too.
-        proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                start_new_session=True)
+        proc = subprocess.Popen([*(prefixes[index] if prefixes else []), *command], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
         starts.append(time.monotonic())
         procs.append(proc)
         # One thread per stream: a partial line on one never holds up the other.
