@@ -32,19 +32,23 @@ bench: install
 train: install
 	$(PY) -m bench.train
 
-# Locust against a throwaway 2-namespace cluster: write, read and mixed storms,
-# headless, CSVs in bench/results/loadtest_<scenario>_*.csv. Override e.g.
+# Locust against a throwaway 2-namespace cluster in a fresh temporary directory (removed
+# afterwards, also when a run fails): write, read and mixed storms, headless, CSVs in
+# $(LOADTEST_OUT)/loadtest_<scenario>_*.csv (not tracked). Override e.g.
 # LOADTEST_ARGS="-u 32 -r 32 -t 60s".
-LOADTEST_DIR ?= /tmp/hfed-loadtest
+LOADTEST_OUT ?= bench/results/loadtest
 LOADTEST_ARGS ?= -u 16 -r 16 -t 30s
 loadtest: install
-	rm -rf $(LOADTEST_DIR)
-	HFED_HOME=$(LOADTEST_DIR)/home $(VENV)/bin/hfed cluster up --dir $(LOADTEST_DIR)/cluster --namespaces 2 --datanodes 1 --replication 1
+	@dir=$$(mktemp -d -t hfed-loadtest.XXXXXX) || exit 1; \
+	cleanup() { HFED_HOME=$$dir/home $(VENV)/bin/hfed cluster down --dir $$dir/cluster >/dev/null 2>&1; rm -rf "$$dir"; }; \
+	trap cleanup EXIT; trap 'exit 130' INT TERM; \
+	mkdir -p $(LOADTEST_OUT); \
+	HFED_HOME=$$dir/home $(VENV)/bin/hfed cluster up --dir $$dir/cluster --namespaces 2 --datanodes 1 --replication 1 || exit 1; \
 	rc=0; for s in write read mixed; do \
 	  $(VENV)/bin/locust -f bench/locustfile.py --headless --only-summary $(LOADTEST_ARGS) --scenario $$s \
-	    --hfed-conf $(LOADTEST_DIR)/cluster/hfed.toml --csv bench/results/loadtest_$$s || rc=1; \
+	    --hfed-conf $$dir/cluster/hfed.toml --csv $(LOADTEST_OUT)/loadtest_$$s || rc=1; \
 	done; \
-	HFED_HOME=$(LOADTEST_DIR)/home $(VENV)/bin/hfed cluster down --dir $(LOADTEST_DIR)/cluster; exit $$rc
+	echo "CSVs in $(LOADTEST_OUT)/loadtest_<scenario>_*.csv"; exit $$rc
 
 # Bytes per file (1M files in-process) and the wall for 1, 2 and 4 namespaces:
 # bench/results/memory_wall.md + PNGs. MEMWALL_ARGS="--files 10M" for the 10M figure.

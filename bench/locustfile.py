@@ -248,6 +248,10 @@ def check_cluster(environment, **_kwargs):
             RUN.roots = one_root_per_namespace(RUN.conf)
     finally:
         session.close()
+    # Here, not at test_start: the run timer (-t) and the users start only after init, so no
+    # user reads a tree still being made and a short run never stops one half made.
+    if options.scenario in ("read", "mixed") and not isinstance(_kwargs.get("runner"), WorkerRunner):
+        make_read_tree(options.read_files)
 
 
 @events.test_start.add_listener
@@ -255,8 +259,6 @@ def prepare(environment, **_kwargs):
     if isinstance(environment.runner, WorkerRunner):
         return
     options = environment.parsed_options
-    if options.scenario in ("read", "mixed"):
-        make_read_tree(options.read_files)
     path = options.ns_csv or (f"{options.csv_prefix}_namespaces.csv" if options.csv_prefix else "")
     RUN.sampler = StatsSampler(path, options.sample_interval)
     RUN.sampler.sample()                      # the baseline, before any user runs
@@ -309,9 +311,9 @@ def make_read_tree(count: int) -> None:
                 continue
             print(f"making the read tree: {count} files under {root}/load/tree [namespace {ns}]", flush=True)
             for start in range(0, count, FILES_PER_DIR_TREE):
-                fs.mkdir(tree_dir(root, start))
+                fs.makedirs(tree_dir(root, start), exist_ok=True)   # a tree left half made is finished
                 batch = [tree_file(root, i) for i in range(start, min(count, start + FILES_PER_DIR_TREE))]
-                errors = [e for e in create_files(fs, batch) if e is not None]
+                errors = [e for e in create_files(fs, batch) if e is not None and not isinstance(e, FileExistsError)]
                 if errors:
                     raise errors[0]
     finally:

@@ -129,9 +129,14 @@ def main(argv: list[str] | None = None) -> int:
     from client.minicluster import MiniCluster
     from client.tf_records import write_tfrecord_shards
 
-    work = Path(tempfile.mkdtemp(prefix="hfed-launch-overhead-"))
-    cluster = MiniCluster(work / "cluster", namespaces=1, datanodes=args.workers, block_size=64 << 10,
-                          replication=1, heartbeat_interval=0.5).up()
+    scratch = tempfile.TemporaryDirectory(prefix="hfed-launch-overhead-")   # removed in the finally below
+    work = Path(scratch.name)
+    try:
+        cluster = MiniCluster(work / "cluster", namespaces=1, datanodes=args.workers, block_size=64 << 10,
+                              replication=1, heartbeat_interval=0.5).up()
+    except BaseException:
+        scratch.cleanup()
+        raise
     try:
         conf = str(cluster.config_path)
         fs = HfedFileSystem(conf=conf, skip_instance_cache=True)
@@ -150,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"run {run} {name:<8} {seconds:6.2f}s to the first step", flush=True)
     finally:
         cluster.down()
+        scratch.cleanup()
     hand, launcher = statistics.median(times["hand"]), statistics.median(times["launcher"])
     ratio = launcher / hand
     lines = ["# Launcher overhead: job start to first training step", "",

@@ -259,10 +259,18 @@ def run(args) -> int:
         print(f"starting {len(hosts)} trainers (logs in {work / 'job'}) ...", flush=True)
         results, summary = start_and_wait(args, hosts, plan, work / "job")
         per_epoch = records_per_epoch(summary, args.epochs, train_records)
+    except BaseException:
+        # The scratch cluster goes; the trainers' logs stay for a look at what failed.
+        if (work / "job").exists():
+            print(f"run failed: the trainers' logs are kept in {work / 'job'}", flush=True)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+        raise
     finally:
         if cluster is not None:
             cluster.down()
-    shutil.rmtree(work, ignore_errors=True)   # kept (with the trainers' logs) only when a run fails
+        shutil.rmtree(work / "cluster", ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)
     return report(args, hosts, results, per_epoch, train_records, time.perf_counter() - started)
 
 

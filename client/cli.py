@@ -13,8 +13,8 @@
     hfed cluster add-namespace NS [--dir DIR]
     hfed cluster which
     hfed cluster up|down|status [--dir DIR] [--namespaces N] [--datanodes M] [--block-size SIZE] [--replication R]
-                                [--racks R] [--emulate-hosts N [--link RATE]]
-    hfed [--conf PATH] namenode --nameservice NS    /   hfed [--conf PATH] datanode --host-label LABEL
+                                 [--racks R] [--emulate-hosts N [--link RATE]]
+    hfed [--conf PATH] namenode --nameservice NS    /   hfed [--conf PATH] datanode [--host-label NAME]
     hfed [--conf PATH] webhdfs [--address-file F] [--bind HOST:PORT]   |   hfed webhdfs -token
     hfed [--conf PATH] tf-run --workers N [--hosts H,...] [--input GLOB] [--job-dir DIR] -- CMD ARGS...
     hfed tf-gate --history FILE|hfed:///PATH [--metric M] [--tolerance T] RESULT.json
@@ -74,7 +74,8 @@ commands:
   cluster which          the config commands use here, and why
   cluster add-namespace NS       start one more NameNode in the running local cluster
   namenode --nameservice NS      run a NameNode in the foreground
-  datanode --host-label LABEL    run a DataNode in the foreground
+  datanode [--host-label NAME]   run a DataNode in the foreground (default: the [datanodes.NAME]
+                                 whose address is this machine's)
   webhdfs [--address-file F] [--bind HOST:PORT]
                          run the WebHDFS gateway in the foreground (`cluster up` starts one)
   webhdfs -token         print your token for WebHDFS's delegation= parameter
@@ -234,7 +235,8 @@ def run_webhdfs(ctx, args) -> int:
 def run_daemon(ctx, role: str, args: list[str]) -> int:
     """hfed namenode/datanode: become the daemon (exec, so signals reach it directly)."""
     flag = "--nameservice" if role == "namenode" else "--host-label"
-    if flag not in args and not any(x.startswith(flag + "=") for x in args):
+    # A DataNode without --host-label runs the section whose address is this machine's.
+    if role == "namenode" and flag not in args and not any(x.startswith(flag + "=") for x in args):
         raise UsageError(f"{role}: {flag} is required", f"usage: hfed [--conf PATH] {role} {flag} NAME")
     conf = str(ctx.conf_path)
     if not Path(conf).exists():

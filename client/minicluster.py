@@ -49,7 +49,7 @@ import psutil
 from protos import config as hconfig
 from protos import hfed_pb2 as pb
 from protos import hfed_pb2_grpc as pb_grpc
-from protos import cluster_state, rpc, security, tls
+from protos import cluster_state, hosts, rpc, security, tls
 from client import credentials
 from client import emulated_hosts
 from client.config_edit import ConfigEdit
@@ -110,7 +110,8 @@ class MiniCluster:
                  block_report_interval: float = 300.0, client_host: str = "",
                  write_pointer: bool = False, start_timeout: float = 30.0, settings: dict | None = None,
                  nameservice_settings: dict[str, dict] | None = None, datanode_settings: dict | None = None,
-                 webhdfs: bool = True, racks: int = 0, emulate_hosts: int = 0, link: str = "1gbit"):
+                 webhdfs: bool = True, racks: int = 0, emulate_hosts: int = 0, link: str = "1gbit",
+                 datanode_overrides: dict[str, dict] | None = None):
         """``write_pointer``: make this the cluster the hfed CLI finds by default
         (writes DEFAULT_HOME/current); only the CLI asks for it, tests must not. ``webhdfs``:
         start the WebHDFS gateway too (client/webhdfs/). ``racks``: put host-1..host-M
@@ -133,6 +134,7 @@ class MiniCluster:
         self.settings = settings or {}   # other ClusterConfig fields, e.g. {"lease_hard_limit": 2.0}
         self.nameservice_settings = nameservice_settings or {}   # e.g. {"ns-a": {"max_objects": 50}}
         self.datanode_settings = datanode_settings or {}   # every DataNode's, e.g. {"cache_writes": False}
+        self.datanode_overrides = datanode_overrides or {}   # one DataNode's, e.g. {"host-2": {"address": ...}}
         self.webhdfs = webhdfs
         self.racks = racks
         self.config: hconfig.ClusterConfig | None = None
@@ -204,13 +206,16 @@ class MiniCluster:
 
         def datanode(label: str) -> hconfig.DatanodeConfig:
             host = self.emulation.host(label) if self.emulation else None
-            bind = {"address": f"{host.ip}:0", "http_address": f"{host.ip}:0"} if host else {}
-            return hconfig.DatanodeConfig(label, str(self.dir / "data" / label), **{**bind, **self.datanode_settings})
+            # An emulated host keeps its label (host-N) as its host: racks and tf-run name it so.
+            bind = {"address": f"{host.ip}:0", "http_address": f"{host.ip}:0", "label": label} if host else {}
+            return hconfig.DatanodeConfig(label, str(self.dir / "data" / label),
+                                          **{**bind, **self.datanode_settings, **self.datanode_overrides.get(label, {})})
         return hconfig.ClusterConfig(
             cluster_id=cluster_id,
-            nameservices={ns: hconfig.NameserviceConfig(ns, f"{self._server_host}:0", str(self.dir / "meta" / ns),
-                                                        **{"http_address": f"{self._server_host}:0",
-                                                           **self.nameservice_settings.get(ns, {})})
+            nameservices={ns: hconfig.NameserviceConfig(ns, **{"address": f"{self._server_host}:0",
+                                                               "meta_dir": str(self.dir / "meta" / ns),
+                                                               "http_address": f"{self._server_host}:0",
+                                                               **self.nameservice_settings.get(ns, {})})
                           for ns in names},
             mounts=default_mounts(names),
             mount_holder=names[0],       # fixed, so namespaces added later never move the table
@@ -299,7 +304,10 @@ class MiniCluster:
         nameservices = {**(known.get("nameservices") or {}), **(nameservices or {})}
         bound = {name: self._addr_file(name).read_text().strip()
                  for name in self._daemon_names() if self._addr_file(name).exists()}
-        nameservices.update((ns, bound[ns]) for ns in self._require_config().nameservices if bound.get(ns))
+        # A NameNode's address keeps its configured host (a wildcard stays one: the NameNode
+        # advertises its own name) with the port it bound.
+        nameservices.update((ns.name, _with_port(ns.address, hosts.split(bound[ns.name])[1]))
+                            for ns in self._require_config().nameservices.values() if bound.get(ns.name))
         cluster_state.write(self.config_path, self._require_config().cluster_id, nameservices=nameservices,
                             datanodes={dn: bound[dn] for dn in self.config.datanodes if bound.get(dn)},
                             webhdfs=bound.get(WEBHDFS, ""))
@@ -404,7 +412,7 @@ class MiniCluster:
                 addr_file = self._addr_file(name)
                 address = addr_file.read_text().strip() if addr_file.exists() else ""
                 if not address and role == "namenode":
-                    address = cfg.nameservices[name].address
+                    address = cfg.nameservices[name].dial_address
                 rows.append({"role": role, "name": name, "address": address,
                              "pid": proc.pid if proc else self._read_pid(name), "alive": proc is not None})
         return rows
@@ -456,7 +464,7 @@ class MiniCluster:
         return proc.pid if proc else None
 
     def namenode_address(self, ns: str) -> str:
-        return self._require_config().nameservices[self._check_ns(ns)].address
+        return self._require_config().nameservices[self._check_ns(ns)].dial_address
 
     def _credentials(self, cfg: hconfig.ClusterConfig) -> credentials.Credentials:
         """The owner's credentials, found once per cluster: stats() is polled in wait loops."""
@@ -617,6 +625,11 @@ class MiniCluster:
         self._pid_file(name).unlink(missing_ok=True)
         self._addr_file(name).unlink(missing_ok=True)
         Path(f"{self._addr_file(name)}.tmp").unlink(missing_ok=True)
+
+
+def _with_port(address: str, port: int) -> str:
+    """``address``'s host (a wildcard stays one: the NameNode advertises its own name) with ``port``."""
+    return hosts.join(address.rpartition(":")[0], port)
 
 
 def _wait(condition, timeout: float, interval: float = 0.1) -> bool:

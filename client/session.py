@@ -36,7 +36,8 @@ class ClusterSession:
                  host: str | None = None, groups: list[str] | None = None,
                  acting_for: credentials.Credentials | None = None):
         """``conf``: a config or its path (default: --conf / $HFED_CONF / the last `hfed cluster up`);
-        ``host``: this client's host label, for locality (default: the config's); ``acting_for``:
+        ``host``: this client's host, for locality (default: config.client_host_label: $HFED_HOST,
+        [client] host, else the DataNode of the config on this machine); ``acting_for``:
         the credentials a caller presented (the WebHDFS gateway), instead of this process's own."""
         if isinstance(conf, config.ClusterConfig):
             self.cfg = conf
@@ -86,7 +87,7 @@ class ClusterSession:
     def _address_of(self, nameservice: str) -> str | None:
         """The config's address when it names the namespace (where this client was told to go;
         a restarted local cluster rewrites it), else the table's (a namespace added since)."""
-        address = getattr(self.cfg.nameservices.get(nameservice), "address", None) or \
+        address = getattr(self.cfg.nameservices.get(nameservice), "dial_address", None) or \
             self.mounts.state.nameservices.get(nameservice)
         return None if address is None or address.endswith(":0") else address
 

@@ -65,7 +65,7 @@ class NameserviceActor:
         self.storage = storage
         self.datanode_id = datanode_id
         self.links = links
-        self.where = f"NameNode of nameservice {ns.name} at {ns.address}"
+        self.where = f"NameNode of nameservice {ns.name} at {ns.dial_address}"
         self.pool_id: str | None = None
         self.registered = asyncio.Event()  # set once the first registration and report are done
         self.connected = False
@@ -73,7 +73,7 @@ class NameserviceActor:
         self._deleted: list[pb.Block] = []
         self._ibr_lock = asyncio.Lock()
         self._commands: set[asyncio.Task] = set()
-        self.channel = rpc.aio_channel(ns.address, cfg, NAMENODE_CHANNEL_OPTIONS)
+        self.channel = rpc.aio_channel(ns.dial_address, cfg, NAMENODE_CHANNEL_OPTIONS)
         self.stub = pb_grpc.DatanodeProtocolStub(self.channel)
 
     async def _call(self, method, request):
@@ -416,9 +416,9 @@ class NamenodeLinks:
             if name not in listed and not any(ns.name == name for ns in table.nameservices):
                 self._note_once((name, ""), "nameservice %s is not in mount table version %d (from %s); "
                                 "still serving its pool", name, table.version, source)
-            elif address is not None and address != actor.ns.address:
+            elif address is not None and address != actor.ns.dial_address:
                 self._note_once((name, address), "mount table version %d (from %s) has nameservice %s at %s;"
-                                " this DataNode keeps %s", table.version, source, name, address, actor.ns.address)
+                                " this DataNode keeps %s", table.version, source, name, address, actor.ns.dial_address)
         self.mount_version = table.version
 
     def _note_once(self, key: tuple[str, str], message: str, *args) -> None:

@@ -1,6 +1,11 @@
 """Run one DataNode.
 
-    python -m datanode.server --conf CONF --host-label LABEL [--address-file F] [--transfer-address-file F2]
+    python -m datanode.server --conf CONF [--host-label NAME] [--address-file F] [--transfer-address-file F2]
+
+NAME is the [datanodes.NAME] section to run; without it, the section whose address
+is one of this machine's (else the only one bound to a wildcard). The DataNode binds
+that address and registers the one others should dial, and the host it is on
+(DatanodeConfig.identity: its address or hostname, or a label), as protos/hosts.py says.
 
 The DataTransfer service serves as soon as it is bound (F2 is written then);
 F is written once the DataNode is registered with every nameservice of the
@@ -24,25 +29,19 @@ from datanode import http_app, scanner
 from datanode.heartbeat import NamenodeLinks
 from datanode.storage import BlockStorage
 from datanode.transfer import TransferServer
-from protos import config, http_server, rpc, tls
+from protos import config, hosts, http_server, rpc, tls
 from protos.dir_lock import DirLock
 from protos import hfed_pb2 as pb
 
 log = logging.getLogger("hfed.datanode.server")
 
 
-def advertised_address(bind_address: str, port: int) -> str:
-    """The "host:port" peers should dial for a server bound to ``bind_address``."""
-    host = bind_address.rsplit(":", 1)[0] if ":" in bind_address else bind_address
-    if host in ("", "0.0.0.0", "[::]", "::"):
-        host = "127.0.0.1"
-    return f"{host}:{port}"
-
-
 async def serve(cfg: config.ClusterConfig, host_label: str, address_file: str | None = None,
                 transfer_address_file: str | None = None, stop: asyncio.Event | None = None) -> None:
     dn = cfg.datanodes[host_label]
     stop = stop or asyncio.Event()
+    hosts.check_section(f"datanodes.{host_label}", dn.advertise_host, address=dn.address,
+                        http_address=dn.http_address)
     # Before anything reads or repairs the directory: a second DataNode on it refuses here.
     lock = DirLock(dn.data_dir, f"DataNode {host_label}").acquire()
     try:
@@ -54,28 +53,33 @@ async def serve(cfg: config.ClusterConfig, host_label: str, address_file: str | 
 async def _serve_locked(cfg: config.ClusterConfig, host_label: str, address_file: str | None,
                         transfer_address_file: str | None, stop: asyncio.Event) -> None:
     dn = cfg.datanodes[host_label]
-    storage = BlockStorage(dn.data_dir, host_label, dn.capacity, dn.sync_on_close, dn.cache_writes)
-    log.info("data dir %s, uuid %s, %d replicas", storage.data_dir, storage.uuid, storage.num_replicas())
+    key = f"datanodes.{host_label}.address"
+    advertised_host = hosts.advertised_host(dn.address, dn.advertise_host, key)
+    identity = dn.identity(advertised_host)     # the host locality knows it by
+    storage = BlockStorage(dn.data_dir, identity, dn.capacity, dn.sync_on_close, dn.cache_writes)
+    log.info("data dir %s, uuid %s, %d replicas, host %s", storage.data_dir, storage.uuid, storage.num_replicas(),
+             identity)
     if cfg.security.tls:
-        tls.ensure_tls(cfg)   # before binding: a bad TLS directory is reported as such
+        tls.ensure_tls(cfg, [advertised_host])   # before binding: a bad TLS directory is reported as such
     try:
-        transfer = TransferServer(storage, dn.address, asyncio.get_running_loop(), cfg=cfg)
+        transfer = TransferServer(storage, dn.address, asyncio.get_running_loop(), cfg=cfg, names=[advertised_host])
     except OSError as e:
-        raise OSError(f"DataNode {host_label} cannot bind {dn.address}: {e}") from None
+        raise OSError(f"DataNode {host_label} cannot bind {dn.address} ({key}): {e}") from None
     transfer.start()
-    address = advertised_address(dn.address, transfer.port)
-    log.info("DataTransfer serving on %s", address)
+    address = hosts.join(advertised_host, transfer.port)
+    log.info("DataTransfer serving on %s (bound %s)", address, dn.address)
 
-    context = http_app.DatanodeContext(cfg, host_label, storage, transfer=transfer)
+    context = http_app.DatanodeContext(cfg, identity, storage, transfer=transfer)
     try:
         http_runner, http_address = await http_server.start(http_app.build(context), dn.http_address,
-                                                            f"DataNode {host_label}")
+                                                            f"DataNode {host_label}", dn.advertise_host,
+                                                            f"datanodes.{host_label}.http_address")
     except OSError:
         transfer.stop()
         raise
     log.info("HTTP serving on http://%s", http_address)
 
-    datanode_id = pb.DatanodeId(uuid=storage.uuid, host_label=host_label, transfer_address=address,
+    datanode_id = pb.DatanodeId(uuid=storage.uuid, host_label=identity, transfer_address=address,
                                 http_address=http_address)
     links = NamenodeLinks(cfg, storage, datanode_id, transfer.peers, lambda: transfer.active_transfers)
     transfer.links = links
@@ -113,20 +117,23 @@ async def _serve_locked(cfg: config.ClusterConfig, host_label: str, address_file
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m datanode.server", description="Run one hfed DataNode.")
     parser.add_argument("--conf", help="cluster TOML file (default: $HFED_CONF or the last local cluster)")
-    parser.add_argument("--host-label", required=True, help="which [datanodes.LABEL] of the config to run")
+    parser.add_argument("--host-label", help="which [datanodes.NAME] of the config to run (default: the one "
+                                               "whose address is this machine's)")
     parser.add_argument("--address-file", help="write the bound address here once registered everywhere")
     parser.add_argument("--transfer-address-file", help="write the bound address here as soon as it serves")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     os.umask(0o077)     # block and meta files, VERSION: the DataNode's user's alone (0600 files, 0700 directories)
 
-    logging.basicConfig(stream=sys.stderr, level=args.log_level.upper(),
-                        format=f"%(asctime)s %(levelname)s datanode[{args.host_label}] %(name)s: %(message)s")
     try:
         cfg = config.load(config.find_config_path(args.conf))
+        args.host_label = args.host_label or cfg.datanode_on_this_machine()
     except (OSError, ValueError) as e:
+        logging.basicConfig(stream=sys.stderr)
         log.error("%s", e)
         return 2
+    logging.basicConfig(stream=sys.stderr, level=args.log_level.upper(),
+                        format=f"%(asctime)s %(levelname)s datanode[{args.host_label}] %(name)s: %(message)s")
     if args.host_label not in cfg.datanodes:
         log.error("%s has no [datanodes.%s] (known: %s)", cfg.source, args.host_label,
                   ", ".join(sorted(cfg.datanodes)) or "none")

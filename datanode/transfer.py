@@ -34,9 +34,11 @@ LOOP_CALL_TIMEOUT = 300.0   # a finalize may fsync a large replica
 
 class TransferServer:
     def __init__(self, storage: BlockStorage, address: str, loop: asyncio.AbstractEventLoop,
-                 io_timeout: float = dt.IO_TIMEOUT, idle_timeout: float = 2 * dt.IDLE_SECONDS, cfg=None):
+                 io_timeout: float = dt.IO_TIMEOUT, idle_timeout: float = 2 * dt.IDLE_SECONDS, cfg=None,
+                 names=()):
         """``cfg``: the cluster's config; with its ``[security] tls`` on, every connection,
-        served or made to peers, is TLS with the cluster's certificate."""
+        served or made to peers, is TLS with the cluster's certificate (one carrying
+        ``names``, those this DataNode advertises)."""
         self.storage = storage
         self.loop = loop
         self.links = None  # heartbeat.NamenodeLinks, once started: incremental and bad-block reports, block keys
@@ -45,10 +47,12 @@ class TransferServer:
         self.block_keys = BlockKeyRing(enabled=True)
         self.io_timeout = io_timeout
         self.idle_timeout = idle_timeout   # longer than a client keeps an idle pooled connection
-        self.ssl_context = tls.context_for(cfg, server_side=True)
+        self.ssl_context = tls.context_for(cfg, server_side=True, names=names)
         self.peers = dt.Connections(ssl_context=tls.context_for(cfg))   # to other DataNodes: replication, packing
         host, port = dt.split_address(address)
-        self.listener = socket.create_server((host or "0.0.0.0", port), backlog=128)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET    # "[::]:9866" binds IPv6 (and v4)
+        self.listener = socket.create_server((host or "0.0.0.0", port), family=family, backlog=128,
+                                             dualstack_ipv6=host == "::" and socket.has_dualstack_ipv6())
         self.port = self.listener.getsockname()[1]
         self.bound_host = host
         self.activity = DataNodeActivity()   # bytes and blocks moved (/metrics, /jmx)

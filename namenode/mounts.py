@@ -137,9 +137,9 @@ def _holder_address(mounts: ClusterMounts, cfg) -> str:
     if address and not address.endswith(":0"):
         return address
     try:
-        return config_mod.load(cfg.source).nameservices[mounts.holder].address
+        return config_mod.load(cfg.source).nameservices[mounts.holder].dial_address
     except (errors.HfedError, OSError, KeyError):
-        return cfg.nameservices[mounts.holder].address
+        return cfg.nameservices[mounts.holder].dial_address
 
 
 async def follow_holder(mounts: ClusterMounts, cfg, interval: float) -> None:

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from protos import config as config_mod, datatransfer as dt, http_server, paths, rpc, rpc_errors, security
+from protos import config as config_mod, datatransfer as dt, hosts, http_server, paths, rpc, rpc_errors, security
 from protos.errors import HfedError
 from protos.rpc import aio_server, current_user, write_address_file
 from namenode import (auth, budget as budget_mod, decommission, http_app, journal as journal_mod, replication,
@@ -156,11 +156,20 @@ async def checkpointer(fsn: Namesystem, every_txns: int, period: float) -> None:
                 log.exception("checkpoint failed")
 
 
+def tls_names(cfg: config_mod.ClusterConfig, ns: config_mod.NameserviceConfig) -> list[str]:
+    """The names this NameNode's certificate must carry: the one clients dial it by."""
+    if not cfg.security.tls:
+        return []
+    return [hosts.advertised_host(ns.address, ns.advertise_host, f"nameservices.{ns.name}.address")]
+
+
 def bind(server, cfg: config_mod.ClusterConfig, nameservice: str) -> int:
     """The port ``server`` bound for ``nameservice``; HfedError saying why it could not."""
-    address = cfg.nameservices[nameservice].address
+    ns = cfg.nameservices[nameservice]
+    address = ns.address
+    hosts.check_bindable(address, f"nameservices.{nameservice}.address")
     try:
-        port = rpc.add_port(server, address, cfg)
+        port = rpc.add_port(server, address, cfg, names=tls_names(cfg, ns))
     except RuntimeError:      # grpc's "Failed to bind": the reason is only in its own log line
         port = 0
     if port == 0:
@@ -172,23 +181,25 @@ def bind(server, cfg: config_mod.ClusterConfig, nameservice: str) -> int:
 
 async def serve(cfg: config_mod.ClusterConfig, nameservice: str, address_file: str | None = None,
                 recover: bool = False) -> None:
+    ns = cfg.nameservices[nameservice]
+    hosts.check_section(f"nameservices.{nameservice}", ns.advertise_host, address=ns.address,
+                        http_address=ns.http_address)
     fsn = build_namesystem(cfg, nameservice, recover)
     authenticator = auth.Authenticator(cfg, nameservice, fsn.ns, fsn.delegation)
     server = aio_server()
     rpc_errors.add_service(server, "ClientProtocol", ClientProtocolServicer(fsn, authenticator, cfg.security.tls))
     rpc_errors.add_service(server, "DatanodeProtocol", DatanodeProtocolServicer(
         fsn, authenticator, cfg.heartbeat_interval, cfg.block_report_interval))
-    host = cfg.nameservices[nameservice].address.rsplit(":", 1)[0]
     port = bind(server, cfg, nameservice)
     fsn.metrics = NamenodeMetrics(fsn)      # before the first RPC
     fsn.metrics.rpc_port = port
     if fsn.journal is not None:
         fsn.journal.editlog.on_sync = fsn.metrics.edit_log_sync.observe
     await server.start()
-    address = f"{host}:{port}"
-    http_runner, fsn.http_address = await http_server.start(http_app.build(fsn, cfg),
-                                                             cfg.nameservices[nameservice].http_address,
-                                                             f"namespace {nameservice}")
+    address = hosts.advertised(ns.address, port, ns.advertise_host, f"nameservices.{nameservice}.address")
+    http_runner, fsn.http_address = await http_server.start(
+        http_app.build(fsn, cfg), ns.http_address, f"namespace {nameservice}", ns.advertise_host,
+        f"nameservices.{nameservice}.http_address")
     log.info("namespace %s: HTTP (status page, /metrics, /jmx) on http://%s", nameservice, fsn.http_address)
     log.info("namespace %s (pool %s, cluster %s) serving on %s; security: %s auth, superuser %s", nameservice,
              fsn.pool_id, cfg.cluster_id, address, authenticator.mode, fsn.ns.superuser)

@@ -25,7 +25,9 @@
                                   # mounts below only seed that table (protos/mount_state.py)
 
     [nameservices.ns-a]
-    address = "127.0.0.1:9000"
+    address = "127.0.0.1:9000"    # bound: an address of the NameNode's machine, or "0.0.0.0:9000" (protos/hosts.py)
+    advertise_host = ""           # optional: the name or IP others dial (default: the bound host; for a
+                                  #   wildcard bind the machine's FQDN or first non-loopback IP)
     meta_dir = "/var/hfed/ns-a"
     max_memory = "256M"           # optional: refuse new files/dirs/blocks once the NameNode's RSS
                                   # reaches this (0: unlimited); it refuses to start below an empty namespace's
@@ -39,9 +41,13 @@
     exclude = ["host-3"]          # optional: DataNodes (host labels or uuids) to decommission at the
                                   # next `hfed dfsadmin -refreshNodes` (HDFS's dfs.hosts.exclude)
 
-    [datanodes.host-1]            # one DataNode per host label
+    [datanodes.host-1]            # one DataNode per section (started as `hfed datanode --host-label host-1`)
     data_dir = "/var/hfed/host-1"
-    address = "127.0.0.1:0"       # port 0: any free port
+    address = "127.0.0.1:0"       # port 0: any free port; "0.0.0.0:9866" on a machine of its own
+    advertise_host = ""           # optional, as for nameservices (DataTransfer and HTTP alike)
+    label = ""                    # optional: the host this DataNode is on, for locality. Default: the
+                                  #   advertised host ("10.0.0.5", "worker-3.example.com"), except that
+                                  #   DataNodes bound to 127.0.0.1 (several on one machine) are their section name
     sync_on_close = false         # fsync finalized replicas (off by default, as in HDFS)
     cache_writes = true           # false: write replicas with O_DIRECT, past the page cache
 
@@ -52,7 +58,8 @@
     script_timeout = 5.0          # (relative paths: beside this file); failing, slow or garbage: /default-rack
 
     [client]
-    host = "host-1"               # this client's host label (or env HFED_HOST)
+    host = "host-1"               # this client's host (or env HFED_HOST); default: the DataNode of the
+                                  #   config whose address is one of this machine's (config.local_datanode_host)
 
     [fs.trash]                    # HDFS's keys, spelled as in core-site.xml (client/trash.py)
     interval = 0                  # fs.trash.interval: minutes `hfed dfs -rm` keeps deleted paths (0: no trash)
@@ -87,7 +94,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from protos import cluster_state, paths
+from protos import cluster_state, hosts, paths
 from protos.small_entry import HEADER_SIZE
 from protos.errors import InvalidArgument
 
@@ -118,6 +125,13 @@ class NameserviceConfig:
     http_address: str = "127.0.0.1:0"   # status page, /metrics, /jmx (port 0: any free port)
     max_memory: int = 0   # bytes of NameNode RSS past which objects are no longer added (0: unlimited)
     max_objects: int = 0  # files + directories + blocks allowed (0: unlimited)
+    advertise_host: str = ""   # what others dial ("": the bound host; a wildcard: the machine's name)
+
+    @property
+    def dial_address(self) -> str:
+        """"host:port" clients, DataNodes and other NameNodes dial to reach this NameNode."""
+        return hosts.advertised(self.address, hosts.split(self.address)[1], self.advertise_host,
+                                f"nameservices.{self.name}.address")
 
 
 @dataclass
@@ -132,6 +146,30 @@ class DatanodeConfig:
     # cache is filled by writes, which is also cheaper where fresh memory is costly; reads of
     # what was just written then come from the disk.
     cache_writes: bool = True
+    advertise_host: str = ""   # what others dial ("": the bound host; a wildcard: the machine's name)
+    label: str = ""            # the host it is on, for locality ("": see identity())
+
+    @property
+    def labelled(self) -> bool:
+        """Whether a label names its host: ``label`` set, or the section name when it binds
+        the loopback address every DataNode of one machine shares (the emulator's label mode)."""
+        return bool(self.label) or (self.address.rpartition(":")[0] in hosts.SHARED_LOOPBACK
+                                    and not self.advertise_host)
+
+    def identity(self, advertised_host: str) -> str:
+        """The host this DataNode is on, as locality sees it: its label (see ``labelled``),
+        else the host it advertises."""
+        if self.labelled:
+            return self.label or self.host_label
+        return advertised_host
+
+    def static_identity(self) -> str | None:
+        """identity() where the config alone tells it; None for a wildcard bind (the name of
+        the machine it runs on)."""
+        bind = self.address.rpartition(":")[0]
+        if not self.labelled and not self.advertise_host and hosts.is_wildcard(bind):
+            return None
+        return self.identity(self.advertise_host or bind.strip("[]"))
 
 
 DEFAULT_RACK = "/default-rack"     # HDFS's rack for every host the topology does not place
@@ -195,6 +233,7 @@ class ClusterConfig:
     compact_live_fraction: float = 0.5  # containers with less live data than this are rewritten
     client_host: str = ""
     webhdfs_address: str = "127.0.0.1:0"   # the WebHDFS gateway (`hfed webhdfs`, started by `cluster up`)
+    webhdfs_advertise_host: str = ""        # what others dial for it (as advertise_host of a daemon)
     trash_interval: float = 0.0             # fs.trash.interval, minutes (0: `dfs -rm` deletes at once, as HDFS)
     trash_checkpoint_interval: float = 0.0  # fs.trash.checkpoint.interval, minutes (0: trash_interval)
     security: SecurityConfig = field(default_factory=SecurityConfig)
@@ -219,7 +258,41 @@ class ClusterConfig:
         return self.mount_holder or self.fallback or min(self.nameservices)
 
     def client_host_label(self) -> str:
-        return os.environ.get(ENV_HOST) or self.client_host
+        """This client's host, for locality: $HFED_HOST, [client] host, else the host of a
+        DataNode of this config that runs on this machine ("" when none does)."""
+        return os.environ.get(ENV_HOST) or self.client_host or self.local_datanode_host()
+
+    def local_datanode_host(self) -> str:
+        """The identity of the DataNode section whose address is one of this machine's
+        interface addresses (a wildcard-bound section: this machine's name); "" if none.
+        Sections in label mode (127.0.0.1, or a label) never match: there the host is a label."""
+        wildcard = False
+        for dn in self.datanodes.values():
+            if dn.labelled:
+                continue
+            known = dn.static_identity()
+            if known is None:
+                wildcard = True
+            elif hosts.is_this_machine(known):
+                return known
+        return hosts.machine_host() if wildcard else ""
+
+    def datanode_on_this_machine(self) -> str:
+        """The section of the DataNode to run here when none is named: the one whose address
+        (or advertise_host) is this machine's, else the only wildcard-bound one; InvalidArgument
+        saying which to pass otherwise."""
+        sections = [n for n, dn in self.datanodes.items()
+                    if not hosts.is_wildcard(dn.address.rpartition(":")[0])
+                    and dn.address.rpartition(":")[0] not in hosts.SHARED_LOOPBACK
+                    and hosts.is_this_machine(dn.advertise_host or dn.address.rpartition(":")[0])]
+        if not sections:
+            sections = [n for n, dn in self.datanodes.items() if hosts.is_wildcard(dn.address.rpartition(":")[0])]
+        if len(sections) == 1:
+            return sections[0]
+        known = ", ".join(sorted(self.datanodes)) or "none"
+        why = f"several sections match this machine ({', '.join(sorted(sections))})" if sections else \
+            "no [datanodes.*] address is an address of this machine"
+        raise InvalidArgument(f"{self.source}: {why}: pass --host-label NAME (sections: {known})")
 
 
 def from_dict(raw: dict, source: str = "<dict>") -> ClusterConfig:
@@ -236,7 +309,8 @@ def from_dict(raw: dict, source: str = "<dict>") -> ClusterConfig:
         check.known(ns, _NAMESERVICE, where)
         if "address" not in ns:
             fail(f"nameservice {name!r} has no address")
-        fields = {key: check.value(ns, key, _NAMESERVICE[key], where) for key in ("address", "meta_dir", "http_address")}
+        fields = {key: check.value(ns, key, _NAMESERVICE[key], where)
+                  for key in ("address", "meta_dir", "http_address", "advertise_host")}
         for key, parse, kind in (("max_memory", parse_size, "size such as 256M"),
                                  ("max_objects", int, "whole number")):
             value = ns.get(key, 0)
@@ -405,15 +479,18 @@ _TOP = {
     "pack_age": _Key("seconds", 30.0, 0),
     "compact_live_fraction": _Key("fraction", 0.5, 0, 1),
     "webhdfs_address": _Key("address", "127.0.0.1:0"),
+    "webhdfs_advertise_host": _Key("host", ""),
 }
 _TOP_KEYS = {*_TOP, "nameservices", "mounts", "datanodes", "client", "security", "fs", "topology"}
 _TRASH_MINUTES = _Key("minutes", 0.0, 0)
 _NAMESERVICE = {"address": _Key("address"), "meta_dir": _Key("str", ""), "http_address": _Key("address", "127.0.0.1:0"),
-                "max_memory": _Key("size", 0, 0), "max_objects": _Key("int", 0, 0)}
+                "max_memory": _Key("size", 0, 0), "max_objects": _Key("int", 0, 0),
+                "advertise_host": _Key("host", "")}
 _MOUNT = {"path": _Key("str"), "nameservice": _Key("str")}
 _DATANODE = {"data_dir": _Key("str"), "address": _Key("address", "127.0.0.1:0"),
              "http_address": _Key("address", "127.0.0.1:0"), "capacity": _Key("size", 0, 0),
-             "sync_on_close": _Key("bool", False), "cache_writes": _Key("bool", True)}
+             "sync_on_close": _Key("bool", False), "cache_writes": _Key("bool", True),
+             "advertise_host": _Key("host", ""), "label": _Key("str", "")}
 _CLIENT = {"host": _Key("str", "")}
 _SECURITY = {
     "auth": _Key("str", "token"),
@@ -431,7 +508,8 @@ _SECURITY = {
 _SECURITY_KEYS = {*_SECURITY, "groups"}
 _EXPECTED = {"minutes": "a number of minutes", "str": "a string (in quotes)", "bool": "true or false (a TOML boolean, unquoted)",
              "int": "a whole number", "seconds": "a number of seconds", "fraction": "a number from 0 to 1",
-             "size": "a size in bytes such as 1048576 or \"64M\"", "address": "\"host:port\" (port 0 to 65535)"}
+             "size": "a size in bytes such as 1048576 or \"64M\"", "address": "\"host:port\" (port 0 to 65535)",
+             "host": "a host name or IP address others reach it at, such as \"10.0.0.5\" (no port)"}
 
 
 def _show(value) -> str:
@@ -494,6 +572,8 @@ class _Checker:
             return None
         if kind == "str":
             return raw if isinstance(raw, str) else None
+        if kind == "host":
+            return raw if isinstance(raw, str) and (raw == "" or hosts.valid_host(raw)) else None
         if kind == "address":
             host, sep, port = raw.rpartition(":") if isinstance(raw, str) else ("", "", "")
             return raw if sep and host and port.isdigit() and int(port) <= 65535 else None
@@ -577,17 +657,20 @@ def dump(cfg: ClusterConfig) -> str:
         "safemode_threshold", "lease_hard_limit", "durable_edits", "checkpoint_txns", "checkpoint_period",
         "keep_images", "scan_period", "scan_bytes_per_second", "small_file_threshold", "pack_count",
         "pack_bytes", "pack_age", "compact_live_fraction", "webhdfs_address"))
+    if cfg.webhdfs_advertise_host:
+        top["webhdfs_advertise_host"] = cfg.webhdfs_advertise_host
     if cfg.fallback:
         top["fallback"] = cfg.fallback
     if cfg.mount_holder:
         top["mount_holder"] = cfg.mount_holder
     top["nameservices"] = {ns.name: {"address": ns.address, "meta_dir": ns.meta_dir, "http_address": ns.http_address,
-                                     **{k: getattr(ns, k) for k in ("max_memory", "max_objects") if getattr(ns, k)}}
+                                     **{k: getattr(ns, k) for k in ("max_memory", "max_objects", "advertise_host") if getattr(ns, k)}}
                            for ns in cfg.nameservices.values()}
     top["mounts"] = [{"path": path, "nameservice": ns} for path, ns in cfg.mounts]
     top["datanodes"] = {dn.host_label: {"data_dir": dn.data_dir, "address": dn.address, "http_address": dn.http_address,
                                         "capacity": dn.capacity,
-                                        "sync_on_close": dn.sync_on_close, "cache_writes": dn.cache_writes}
+                                        "sync_on_close": dn.sync_on_close, "cache_writes": dn.cache_writes,
+                                        **{k: getattr(dn, k) for k in ("advertise_host", "label") if getattr(dn, k)}}
                         for dn in cfg.datanodes.values()}
     if cfg.datanode_exclude:
         top["datanodes"] = {EXCLUDE_KEY: list(cfg.datanode_exclude), **top["datanodes"]}

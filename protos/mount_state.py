@@ -122,5 +122,5 @@ class MountState:
     @classmethod
     def from_config(cls, cfg, version: int) -> MountState:
         """The table a config describes (its [[mounts]], nameservices and fallback)."""
-        return cls(version, {name: ns.address for name, ns in cfg.nameservices.items()},
+        return cls(version, {name: ns.dial_address for name, ns in cfg.nameservices.items()},
                    tuple(Mount(path, ns) for path, ns in cfg.mounts), cfg.fallback or "", cfg.holder())

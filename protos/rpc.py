@@ -72,12 +72,13 @@ def aio_channel(address: str, cfg=None, options=OPTIONS) -> grpc.aio.Channel:
     return grpc.aio.secure_channel(address, tls.channel_credentials(cfg), options=options)
 
 
-def add_port(server, address: str, cfg=None) -> int:
+def add_port(server, address: str, cfg=None, names=()) -> int:
     """Bind ``server`` (sync or aio) to ``address``, with the cluster's certificate when
-    ``cfg``'s TLS is on; the port bound (0: it could not bind)."""
+    ``cfg``'s TLS is on (one carrying ``names``, those the server advertises); the port
+    bound (0: it could not bind)."""
     if cfg is None or not cfg.security.tls:
         return server.add_insecure_port(address)
-    return server.add_secure_port(address, tls.server_credentials(cfg))
+    return server.add_secure_port(address, tls.server_credentials(cfg, names))
 
 
 def aio_server() -> grpc.aio.Server:

@@ -8,11 +8,15 @@ The first daemon (or ``hfed cluster up``) creates, in ``cfg.tls_path()``::
       key.pem            the server certificate's key (0600)
       ca-key.pem         the CA's key (0600), kept to sign certificates later
 
-Keys are EC P-256 (what gRPC and OpenSSL both accept everywhere). All daemons share
+Keys are EC P-256 (what gRPC and OpenSSL both accept everywhere). Daemons share
 one server certificate whose names are 127.0.0.1, ::1, localhost, this machine's host
-name and every host the config names: right for a cluster on one machine, where
-every daemon runs as the cluster's owner. Several machines, each with its own
-certificate signed by the CA, are a later step (issue 17).
+name and every host the config names (addresses and advertise_host keys). A daemon
+whose advertised name that certificate lacks (a wildcard bind advertising the name
+of a machine the config does not spell out, a machine added later) issues itself a
+certificate for its names with the CA's key, kept in ``private/hosts/<names>/``
+(the same layout: ca.pem, cert.pem, private/key.pem). So for several machines the
+whole TLS directory, private/ca-key.pem included, is copied to every machine that
+runs a daemon; a machine that only runs clients needs ca.pem alone.
 
 Several daemons starting at once must end up with the same material: each
 generates a complete set in a temporary directory and renames the directory into
@@ -49,6 +53,7 @@ from protos.security import create_private_file
 
 CA_FILE, CERT_FILE = "ca.pem", "cert.pem"
 KEY_FILE, CA_KEY_FILE = "private/key.pem", "private/ca-key.pem"
+HOSTS_DIR = "private/hosts"                # certificates a daemon issued itself for its own names
 VALIDITY = datetime.timedelta(days=3650)   # the emulator's cluster lives as long as its directory
 HANDSHAKE_TIMEOUT = 10.0                   # a peer that does not finish its handshake is dropped
 LOCAL_NAMES = ("localhost", "127.0.0.1", "::1")
@@ -88,6 +93,8 @@ def _san_names(hosts) -> list[x509.GeneralName]:
 def _config_hosts(cfg) -> list[str]:
     hosts = [ns.address.rpartition(":")[0] for ns in cfg.nameservices.values()]
     hosts += [dn.address.rpartition(":")[0] for dn in cfg.datanodes.values()]
+    hosts += [section.advertise_host for section in (*cfg.nameservices.values(), *cfg.datanodes.values())
+              if section.advertise_host]
     return hosts
 
 
@@ -119,16 +126,20 @@ def _key_pem(key) -> bytes:
                              serialization.NoEncryption())
 
 
-def _generate(directory: Path, cluster_id: str, hosts) -> None:
-    """A complete set of material in ``directory`` (which exists, empty)."""
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_cert = _certificate(f"hfed cluster CA {cluster_id}", ca_key.public_key(),
-                           x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"hfed cluster CA {cluster_id}")]),
-                           ca_key, ca=True)
+def _generate(directory: Path, cluster_id: str, hosts, ca: tuple | None = None) -> None:
+    """A complete set of material in ``directory`` (which exists, empty): a new CA, or
+    ``ca`` = (its certificate, its key) to issue a server certificate with."""
+    if ca is None:
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca_cert = _certificate(f"hfed cluster CA {cluster_id}", ca_key.public_key(),
+                               x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"hfed cluster CA {cluster_id}")]),
+                               ca_key, ca=True)
+        create_private_file(directory / CA_KEY_FILE, _key_pem(ca_key))
+    else:
+        ca_cert, ca_key = ca
     key = ec.generate_private_key(ec.SECP256R1())
     cert = _certificate(f"hfed daemon {cluster_id}", key.public_key(), ca_cert.subject, ca_key, ca=False,
                         hosts=[*LOCAL_NAMES, socket.gethostname(), *hosts])
-    create_private_file(directory / CA_KEY_FILE, _key_pem(ca_key))
     create_private_file(directory / KEY_FILE, _key_pem(key))
     for name, pem in ((CA_FILE, _pem(ca_cert)), (CERT_FILE, _pem(cert) + _pem(ca_cert))):
         fd = os.open(directory / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -141,28 +152,74 @@ def _missing(directory: Path) -> list[str]:
     return [name for name in (CA_FILE, CERT_FILE, KEY_FILE) if not (directory / name).is_file()]
 
 
-def ensure_tls(cfg) -> TlsMaterial:
-    """The cluster's TLS material, created first if ``cfg.tls_path()`` does not hold it yet.
+def _create(directory: Path, generate) -> None:
+    """``generate(staging)`` fills a fresh directory renamed to ``directory`` unless another
+    process got there first (then its set is kept and ours discarded)."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        generate(staging)
+        try:
+            os.rename(staging, directory)   # fails if another process filled ``directory`` first
+        except OSError as e:
+            if not (directory / CA_FILE).is_file():
+                raise errors.InvalidArgument(f"cannot create the TLS directory {directory}: "
+                                             f"{e.strerror or e}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def ensure_tls(cfg, names=()) -> TlsMaterial:
+    """The cluster's TLS material, created first if ``cfg.tls_path()`` does not hold it yet;
+    with ``names`` (those a daemon advertises), material whose certificate carries them all.
     Safe when several processes call it at once: all of them end with the same CA."""
     directory = cfg.tls_path()
     if not (directory / CA_FILE).is_file():
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-        try:
-            _generate(staging, cfg.cluster_id, _config_hosts(cfg))
-            try:
-                os.rename(staging, directory)   # fails if another process filled ``directory`` first
-            except OSError as e:
-                if not (directory / CA_FILE).is_file():
-                    raise errors.InvalidArgument(f"cannot create the cluster's TLS directory {directory}: "
-                                                 f"{e.strerror or e}") from None
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        _create(directory, lambda staging: _generate(staging, cfg.cluster_id, _config_hosts(cfg)))
     missing = _missing(directory)
     if missing:
         raise errors.InvalidArgument(f"TLS directory {directory} lacks {', '.join(missing)}: "
                                      f"remove the directory to have the cluster create a new CA")
-    return _load(directory)
+    shared = _load(directory)
+    uncovered = sorted({n.strip("[]") for n in names} - cert_names(shared.cert_pem))
+    if not uncovered:
+        return shared
+    return _host_material(cfg, directory, uncovered)
+
+
+def cert_names(cert_pem: bytes) -> frozenset[str]:
+    """The DNS names and IP addresses a PEM certificate (the first of a chain) is valid for."""
+    def parse() -> frozenset[str]:
+        cert = x509.load_pem_x509_certificate(cert_pem)
+        try:
+            san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        except x509.ExtensionNotFound:
+            return frozenset()
+        return frozenset([*san.get_values_for_type(x509.DNSName),
+                          *(str(ip) for ip in san.get_values_for_type(x509.IPAddress))])
+    with _cache_lock:
+        key = ("names", cert_pem)
+        if key not in _cache:
+            _cache[key] = parse()
+        return _cache[key]
+
+
+def _host_material(cfg, directory: Path, names: list[str]) -> TlsMaterial:
+    """Material for a daemon advertising ``names`` the shared certificate lacks: issued once
+    with the CA's key into private/hosts/<names>/ and reused by every later start."""
+    own = directory / HOSTS_DIR / "+".join(n.replace(":", "_").replace("/", "_") for n in names)
+    if not (own / CA_FILE).is_file():
+        ca_key_path = directory / CA_KEY_FILE
+        if not ca_key_path.is_file():
+            raise errors.InvalidArgument(
+                f"the cluster certificate {directory / CERT_FILE} does not name {', '.join(names)} (the address "
+                f"this daemon advertises), and the CA key {ca_key_path} is not on this machine to issue one: "
+                f"copy the cluster's whole TLS directory (with private/) from the machine that created it")
+        ca = (x509.load_pem_x509_certificate((directory / CA_FILE).read_bytes()),
+              serialization.load_pem_private_key(ca_key_path.read_bytes(), password=None))
+        (directory / HOSTS_DIR).mkdir(mode=0o700, parents=True, exist_ok=True)
+        _create(own, lambda staging: _generate(staging, cfg.cluster_id, names, ca=ca))
+    return _load(own)
 
 
 # ------------------------------------------------------------------ loading (cached)
@@ -198,8 +255,9 @@ def ca_pem(cfg) -> bytes:
 
 # ------------------------------------------------------------------ gRPC
 
-def server_credentials(cfg) -> grpc.ServerCredentials:
-    material = ensure_tls(cfg)
+def server_credentials(cfg, names=()) -> grpc.ServerCredentials:
+    """A server's credentials: a certificate carrying ``names`` (those it advertises)."""
+    material = ensure_tls(cfg, names)
     return _cached("server-creds", material.directory / CA_FILE,
                    lambda: grpc.ssl_server_credentials([(material.key_pem(), material.cert_pem)]))
 
@@ -211,8 +269,8 @@ def channel_credentials(cfg) -> grpc.ChannelCredentials:
 
 # ------------------------------------------------------------------ DataTransfer
 
-def server_context(cfg) -> ssl.SSLContext:
-    material = ensure_tls(cfg)
+def server_context(cfg, names=()) -> ssl.SSLContext:
+    material = ensure_tls(cfg, names)
 
     def make() -> ssl.SSLContext:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -233,12 +291,13 @@ def client_context(cfg) -> ssl.SSLContext:
     return _cached("client-context", cfg.tls_path() / CA_FILE, make)
 
 
-def context_for(cfg, server_side: bool = False) -> ssl.SSLContext | None:
+def context_for(cfg, server_side: bool = False, names=()) -> ssl.SSLContext | None:
     """The DataTransfer context of ``cfg``'s cluster, None when its TLS is off or its block
-    bytes are not encrypted (``encrypt_data = false``: HDFS's dfs.encrypt.data.transfer)."""
+    bytes are not encrypted (``encrypt_data = false``: HDFS's dfs.encrypt.data.transfer).
+    ``names``: those a server advertises (its certificate must carry them)."""
     if cfg is None or not cfg.security.tls or not cfg.security.encrypt_data:
         return None
-    return server_context(cfg) if server_side else client_context(cfg)
+    return server_context(cfg, names) if server_side else client_context(cfg)
 
 
 def _wait(sock: socket.socket, events: int, timeout: float | None) -> None:

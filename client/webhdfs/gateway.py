@@ -119,7 +119,8 @@ def build(cfg: config.ClusterConfig) -> web.Application:
 async def serve(cfg: config.ClusterConfig, address_file: str | None = None, stop: asyncio.Event | None = None,
                 bind: str | None = None) -> None:
     stop = stop or asyncio.Event()
-    runner, address = await http_server.start(build(cfg), bind or cfg.webhdfs_address, "WebHDFS gateway")
+    runner, address = await http_server.start(build(cfg), bind or cfg.webhdfs_address, "WebHDFS gateway",
+                                              cfg.webhdfs_advertise_host, "--bind" if bind else "webhdfs_address")
     log.info("WebHDFS serving on http://%s%s", address, PREFIX)
     rpc.write_address_file(address_file, address)
     try:

@@ -110,3 +110,23 @@ def test_memory_wall_stops_at_the_wall_and_reports_the_count(tmp_path):
     made = int(creates["Request Count"]) - refused
     # A user stopped mid-batch leaves files the NameNode has but locust did not count.
     assert made <= sum(int(s["files_added"]) for s in last.values()) <= made + USERS * 50
+
+
+def test_make_loadtest_uses_a_fresh_temp_dir_and_writes_where_asked(tmp_path):
+    """`make loadtest` as the README runs it: its cluster lives in a new temporary directory
+    that is gone afterwards, and the CSVs land in LOADTEST_OUT, none in bench/results."""
+    venv = Path(sys.prefix)
+    scratch, out = tmp_path / "tmp", tmp_path / "out"
+    scratch.mkdir()
+    results_before = set((REPO_ROOT / "bench" / "results").iterdir())
+    env = {k: v for k, v in os.environ.items() if k not in ("HFED_CONF", "MAKEFLAGS")}
+    env.update(TMPDIR=str(scratch), HFED_HOME=str(tmp_path / "home"))
+    # -o: the venv is already installed; make must not reinstall it from this checkout.
+    done = subprocess.run(["make", "-o", f"{venv}/.installed", f"VENV={venv}", "loadtest",
+                           "LOADTEST_ARGS=-u 2 -r 2 -t 3s", f"LOADTEST_OUT={out}"],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    for scenario in ("write", "read", "mixed"):
+        assert (out / f"loadtest_{scenario}_stats.csv").exists(), sorted(p.name for p in out.iterdir())
+    assert list(scratch.iterdir()) == [], "the scratch cluster's directory was left behind"
+    assert set((REPO_ROOT / "bench" / "results").iterdir()) == results_before
