@@ -10,8 +10,11 @@ Measured in one run:
 
 (a) the link: a plain TCP transfer from host-2's namespace to host-1's (the raw rate of
     two shaped links, what any protocol can hope for), then a reader in host-1's
-    namespace reading whole one-block files through the client library: files on
-    host-2 (remote: over both links) and files on host-1 (local). Ratio remote / raw.
+    namespace reading one-block files of HDFS's default block size (--read-block-mb,
+    128) through the client library in 4 MiB reads, as `hfed dfs -get` copies: files
+    on host-2 (remote: over both links) and files on host-1 (local). Ratio remote / raw.
+    Beside it, the same remote files read whole into one bytes object (cat_file: the
+    copies that costs) and the 32 MiB TFRecord shards streamed.
 (b) one epoch of TFRecord input for 3 trainers, each in its host's namespace (started
     by the launcher, client/tf_launch.py, which does that by itself on such a cluster),
     each reading its share through HfedInput: the adapter's locality plan (plan_input)
@@ -76,15 +79,25 @@ def probe_source(address: str, nbytes: int) -> None:
             sent += len(chunk)
 
 
-def probe_read(conf: str, host: str, paths: list[str]) -> None:
-    """Read each file whole through the client library; print [{path, bytes, seconds}]."""
+READ_CHUNK = 4 * MiB
+
+
+def probe_read(conf: str, host: str, paths: list[str], whole: bool = False) -> None:
+    """Read each file through the client library, in READ_CHUNK reads (as a copy to a
+    file does) or ``whole`` into one bytes object; print [{path, bytes, seconds}]."""
     from client.fs import HfedFileSystem
     fs = HfedFileSystem(conf=conf, host=host, skip_instance_cache=True)
     out = []
     for path in paths:
         started = time.perf_counter()
-        data = fs.cat_file(path)
-        out.append({"path": path, "bytes": len(data), "seconds": time.perf_counter() - started})
+        if whole:
+            got = len(fs.cat_file(path))
+        else:
+            got = 0
+            with fs.open(path, "rb") as f:
+                while chunk := f.read(READ_CHUNK):
+                    got += len(chunk)
+        out.append({"path": path, "bytes": got, "seconds": time.perf_counter() - started})
     print(json.dumps(out), flush=True)
 
 
@@ -106,8 +119,9 @@ def raw_link(emulation, src: str, dst: str, nbytes: int) -> dict:
     return result
 
 
-def block_reads(emulation, conf: str, reader: str, paths: list[str]) -> list[dict]:
-    proc = in_netns(emulation, reader, ["--probe", "read", "--conf", conf, "--host", reader, *paths])
+def block_reads(emulation, conf: str, reader: str, paths: list[str], whole: bool = False) -> list[dict]:
+    proc = in_netns(emulation, reader, ["--probe", "read", "--conf", conf, "--host", reader,
+                                        *(["--whole"] if whole else []), *paths])
     out, _ = proc.communicate(timeout=300)
     if proc.returncode != 0:
         raise SystemExit(f"the block reader in {reader}'s namespace failed (exit {proc.returncode})")
@@ -222,12 +236,15 @@ def measure(args) -> dict:
                                            replication=1, hosts=placement, block_size=args.block_size_mb * MiB,
                                            records_per_shard=per_shard)
             on = {s.path: s.first_replica_host for s in shards}
-            # (a) raw link, remote and local whole-block reads from host-1's namespace
+            # (a) raw link, remote and local block reads from host-1's namespace
+            remote_paths = write_blocks(conf, "host-2", args.read_block_mb, args.read_repeats)
+            local_paths = write_blocks(conf, "host-1", args.read_block_mb, args.read_repeats)
+            shard_paths = [p for p, h in sorted(on.items()) if h == "host-2"][:args.read_repeats]
             raw = [raw_link(em, "host-2", "host-1", args.raw_mb * MiB) for _ in range(args.read_repeats)]
-            remote_paths = [p for p, h in sorted(on.items()) if h == "host-2"][:args.read_repeats]
-            local_paths = [p for p, h in sorted(on.items()) if h == "host-1"][:args.read_repeats]
-            block_reads(em, conf, "host-1", remote_paths[:1] + local_paths[:1])   # warm-up: imports, connections
+            block_reads(em, conf, "host-1", shard_paths[:1] + local_paths[:1])   # warm-up: imports, connections
             remote = block_reads(em, conf, "host-1", remote_paths)
+            remote_whole = block_reads(em, conf, "host-1", remote_paths, whole=True)
+            remote_shards = block_reads(em, conf, "host-1", shard_paths)
             local = block_reads(em, conf, "host-1", local_paths)
             print(f"raw TCP {rate(raw):.0f} MB/s, remote block read {rate(remote):.0f} MB/s, "
                   f"local {rate(local):.0f} MB/s", flush=True)
@@ -253,8 +270,23 @@ def measure(args) -> dict:
     return {"link": em.link, "link_bits": em.link_bits, "hosts": hosts, "shards": len(shards),
             "shard_bytes": total_bytes, "block_size": args.block_size_mb * MiB, "record_bytes": args.record_kb << 10,
             "raw": raw, "remote_reads": remote, "local_reads": local, "epochs": epochs,
+            "remote_whole_reads": remote_whole, "remote_shard_reads": remote_shards,
             "raw_unshaped": raw_free, "remote_unshaped": remote_free, "load_average": os.getloadavg(),
             "planned_local_bytes": planned_local, "cpus": os.cpu_count(), "args": vars(args)}
+
+
+def write_blocks(conf: str, host: str, block_mb: int, count: int) -> list[str]:
+    """``count`` one-block files of ``block_mb`` MiB whose replica is on ``host`` (written as
+    that host's client: the first replica goes to the writer's host)."""
+    from client.fs import HfedFileSystem
+    fs = HfedFileSystem(conf=conf, host=host, skip_instance_cache=True)
+    paths = [f"{DATA_DIR}-reads/{host}-{i}" for i in range(count)]
+    for path in paths:
+        with fs.open(path, "wb", block_size=block_mb * MiB) as f:
+            f.write(os.urandom(block_mb * MiB))
+        if [dn.host_label for b in fs.block_locations(path).blocks for dn in b.locations] != [host]:
+            raise SystemExit(f"{path}: its replica is not on {host}")
+    return paths
 
 
 def rate(samples: list[dict]) -> float:
@@ -266,6 +298,7 @@ def summary(r: dict) -> dict:
     link_mbs = r["link_bits"] / 8e6
     med = {name: statistics.median(e["seconds"] for e in runs) for name, runs in r["epochs"].items()}
     return {"link_MBps": link_mbs, "raw_MBps": rate(r["raw"]), "remote_MBps": rate(r["remote_reads"]),
+            "remote_whole_MBps": rate(r["remote_whole_reads"]), "remote_shard_MBps": rate(r["remote_shard_reads"]),
             "local_MBps": rate(r["local_reads"]), "raw_unshaped_MBps": rate(r["raw_unshaped"]),
             "remote_unshaped_MBps": rate(r["remote_unshaped"]), "remote_vs_raw": rate(r["remote_reads"]) / rate(r["raw"]),
             "remote_vs_nominal": rate(r["remote_reads"]) / link_mbs, "epoch_seconds": med,
@@ -292,8 +325,13 @@ def report(r: dict, s: dict, plot_name: str) -> str:
         f"| nominal link ({r['link']}) | {s['link_MBps']:.0f} | | 1.00x |",
         f"| raw TCP socket, {r['args']['raw_mb']} MiB, {len(r['raw'])} runs | {s['raw_MBps']:.0f} | 1.00x | "
         f"{s['raw_MBps'] / s['link_MBps']:.2f}x |",
-        f"| remote block read through the client ({len(r['remote_reads'])} whole one-block files) | "
+        f"| remote block read through the client ({len(r['remote_reads'])} one-block files of "
+        f"{r['args']['read_block_mb']} MiB, 4 MiB reads) | "
         f"{s['remote_MBps']:.0f} | {s['remote_vs_raw']:.2f}x | {s['remote_vs_nominal']:.2f}x |",
+        f"| the same files read whole into one bytes object (cat_file) | {s['remote_whole_MBps']:.0f} | "
+        f"{s['remote_whole_MBps'] / s['raw_MBps']:.2f}x | |",
+        f"| the {r['block_size'] // MiB} MiB TFRecord shards on host-2, 4 MiB reads | "
+        f"{s['remote_shard_MBps']:.0f} | {s['remote_shard_MBps'] / s['raw_MBps']:.2f}x | |",
         f"| local block read on host-1 (same namespace, no link) | {s['local_MBps']:.0f} | "
         f"{s['local_MBps'] / s['raw_MBps']:.2f}x | |",
         f"| raw TCP socket, links unshaped | {s['raw_unshaped_MBps']:.0f} | | |",
@@ -353,6 +391,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--record-kb", type=int, default=64)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--raw-mb", type=int, default=128, help="bytes of each raw TCP transfer, MiB")
+    p.add_argument("--read-block-mb", type=int, default=128, help="block (= file) size of the read test, MiB")
+    p.add_argument("--whole", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--read-repeats", type=int, default=3, help="raw transfers and block reads of each kind")
     p.add_argument("--repeats", type=int, default=3, help="epochs of each plan (alternating, same trainers)")
     p.add_argument("--seed", type=int, default=17)
@@ -372,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.probe:
         {"sink": lambda: probe_sink(args.bind), "source": lambda: probe_source(args.connect, args.bytes),
-         "read": lambda: probe_read(args.conf, args.host, args.paths)}[args.probe]()
+         "read": lambda: probe_read(args.conf, args.host, args.paths, args.whole)}[args.probe]()
         return 0
     r = measure(args)
     s = summary(r)
