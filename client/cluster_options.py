@@ -46,18 +46,15 @@ def plan(config_path: Path, namespaces: int | None, datanodes: int | None, block
             f"{where} has block size {_size(cfg.block_size)} and every existing file keeps the block size it "
             f"was written with: --block-size {_size(block_size)} not applied. For new files, set "
             f"block_size in {config_path} (or write with hfed dfs -D dfs.blocksize=SIZE -put ...)")
-    if namespaces is not None and namespaces < len(cfg.nameservices):
-        dropped = sorted(cfg.nameservices)[namespaces:]
-        refused.append(
-            f"{where} has {len(cfg.nameservices)} namespaces ({', '.join(sorted(cfg.nameservices))}): "
-            f"--namespaces {namespaces} would drop {', '.join(dropped)} and the files they hold; not done "
-            f"(move their subtrees away with hfed balance first; a namespace is removed only by hand)")
-    if datanodes is not None and datanodes < len(cfg.datanodes):
-        dropped = sorted(cfg.datanodes)[datanodes:]
-        refused.append(
-            f"{where} has {len(cfg.datanodes)} DataNodes ({', '.join(sorted(cfg.datanodes))}): "
-            f"--datanodes {datanodes} would drop {', '.join(dropped)} and the replicas they store; not done "
-            f"(decommission them first: [datanodes] exclude and hfed dfsadmin -refreshNodes)")
+    for option, asked, have, what, held, instead in (
+            ("namespaces", namespaces, cfg.nameservices, "namespaces", "the files they hold",
+             "move their subtrees away with hfed balance first; a namespace is removed only by hand"),
+            ("datanodes", datanodes, cfg.datanodes, "DataNodes", "the replicas they store",
+             "decommission them first: [datanodes] exclude and hfed dfsadmin -refreshNodes")):
+        if asked is not None and asked < len(have):
+            names = sorted(have)
+            refused.append(f"{where} has {len(names)} {what} ({', '.join(names)}): --{option} {asked} would "
+                           f"drop {', '.join(names[asked:])} and {held}; not done ({instead})")
     if emulated and datanodes is not None and datanodes > len(cfg.datanodes):
         refused.append(f"{where} runs its DataNodes on emulated hosts, made with the cluster: --datanodes "
                        f"{datanodes} not applied (make a new cluster with --emulate-hosts {datanodes})")
