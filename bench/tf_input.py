@@ -50,24 +50,23 @@ def consume_batched(ds) -> int:
     return n
 
 
-def consume_unbatched_all(ds) -> int:
-    n = 0
-    for _ in ds:
-        n += 1
-    return n
-
-
 def timed(fn):
     started = time.perf_counter()
     result = fn()
     return time.perf_counter() - started, result
 
 
-def timed_with_cpu(fn):
-    """(wall seconds, this process's CPU seconds over all its threads, result)."""
-    cpu = time.process_time()
-    seconds, result = timed(fn)
-    return seconds, time.process_time() - cpu, result
+def timed_epoch(ds, batched: bool):
+    """(wall seconds, this process's CPU seconds over all its threads, records) of one pass,
+    from making the iterator to its end of sequence. The iterator's teardown is left out:
+    TensorFlow freeing a pass's buffers takes 0-100 ms at random, for any reader alike."""
+    cpu, started = time.process_time(), time.perf_counter()
+    iterator, n = iter(ds), 0
+    for item in iterator:
+        n += int(item.shape[0]) if batched else 1
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
+    del iterator
+    return seconds, cpu_seconds, n
 
 
 def per_file_setup(source, files) -> dict:
@@ -129,17 +128,16 @@ def measure_worker(w: int, plan, hosts, conf: str, plain_dir: Path, args) -> dic
                  "blocks_b": tf.data.TFRecordDataset(block_paths, buffer_size=READER_BUFFER).batch(args.batch),
                  "plain_u": plain().take(args.unbatched_records),
                  "adapter_u": local().dataset().take(args.unbatched_records)}
-    consume = {k: (consume_batched if k.endswith(("_b", "nocount")) else consume_unbatched_all)
-               for k in pipelines}
+    batched = {k: k.endswith(("_b", "nocount")) for k in pipelines}
     for key, ds in pipelines.items():   # warm-up epoch: iterator set-up, page cache
-        consume[key](ds)
+        timed_epoch(ds, batched[key])
     times: dict[str, list[float]] = {k: [] for k in pipelines}
     cpu: dict[str, list[float]] = {k: [] for k in pipelines}
     counts = {}
     for rep in range(args.repeats):
         keys = list(pipelines) if rep % 2 == 0 else list(reversed(pipelines))   # alternate the order
         for key in keys:
-            seconds, cpu_seconds, counts[key] = timed_with_cpu(lambda: consume[key](pipelines[key]))
+            seconds, cpu_seconds, counts[key] = timed_epoch(pipelines[key], batched[key])
             times[key].append(seconds)
             cpu[key].append(cpu_seconds)
     total_records = counts["plain_b"]
@@ -294,7 +292,7 @@ def main(argv=None) -> int:
     p.add_argument("--record-bytes", type=int, default=1024)
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--unbatched-records", type=int, default=5000)
-    p.add_argument("--repeats", type=int, default=9, help="timed epochs per path (after one warm-up)")
+    p.add_argument("--repeats", type=int, default=19, help="timed epochs per path (after one warm-up)")
     p.add_argument("--out", default=str(REPORT))
     args = p.parse_args(argv)
     sizes = [int(x) for x in args.block_size_mb.split(",")]
