@@ -8,11 +8,15 @@ How one worker's share is read (files are planned by client/tf_assign.py):
 - a single-block file with a replica on this worker's host: the DataNode
   checks that replica's checksums and hands out its block file path, and
   TensorFlow's own reader (TFRecordDataset / TextLineDataset / read_file)
-  reads that file. No Python runs per record; Python runs once per file, to
-  hand out the path. What that costs is kept off the per-file path: an epoch's
-  block locations are looked up at its start (one NameNode call per namespace),
-  a DataNode's short-circuit answer is reused for minutes (as HDFS's client keeps
-  its short-circuit descriptors), and a file read every epoch is counted once.
+  reads that file. No Python runs per record, nor per file once the replica
+  paths are known: one Python call opens each epoch, looks up its files' block
+  locations (one NameNode call per namespace) and hands out at once every file
+  whose replica path its DataNode already gave (answers are reused for minutes,
+  as HDFS's client keeps its short-circuit descriptors, and only while that
+  replica is still the file's block); a file read every epoch is counted once.
+  Any other file gets its own Python call when its turn comes (its DataNode
+  asked, or its bytes fetched), so the first epoch asks file by file and a
+  DataNode lost mid-epoch costs only the files not yet handed out.
 - any other file (no local replica, several blocks, a local DataNode that is
   down): its blocks are copied into a bounded local cache directory, local
   blocks from their block files and the others streamed from the remaining
@@ -24,8 +28,9 @@ Counters (per worker, `HfedInput.counters` in all, `epoch_counters()` per
 epoch): bytes handed to the reader from local block files, bytes that came
 over the network, bytes served again from the cache, files opened and
 records produced. Bytes are counted per whole file when it is handed to the
-reader, and so are records: a background thread walks each handed-out file's
-TFRecord length fields (or counts its lines) off the input path; with exact
+reader (in a later epoch most files at its start), and so are records: a
+background thread walks each handed-out file's TFRecord length fields (or
+counts its lines) off the input path; with exact
 epochs the plan's counts are used. An epoch stopped early over-counts both.
 (A tf op counting each record, or even each batch, cost 10-50% of the
 throughput here.) An epoch ends when its last file has been handed to the

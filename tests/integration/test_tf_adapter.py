@@ -159,6 +159,27 @@ def test_corrupt_tfrecord_error_names_the_hfed_file(cluster, fs):
         fs.rm("/data/tf-corrupt.tfrecord")
 
 
+def test_a_replica_corrupted_on_disk_after_its_first_epoch_is_named_when_a_later_epoch_reads_it(cluster, fs):
+    """Later epochs hand out every known replica file at once; a bad record still names its hfed file."""
+    writer = client(cluster, "host-1")
+    write_tfrecord_shards(writer, make_records(900), "/data/tf-rot", replication=1, hosts=["host-1"],
+                          records_per_shard=300)
+    try:
+        source = HfedInput("/data/tf-rot", fs=writer)
+        ds = source.dataset()
+        assert len(read_all(ds)) == 900
+        middle = source.files[1]
+        block_file = source.local_path(middle)
+        with open(block_file, "r+b") as f:    # the length stays: the reused answer still looks valid
+            f.seek(5000)
+            f.write(b"\xff" * 64)
+        with pytest.raises(tf.errors.DataLossError, match=rf"in hfed file {middle.path} \[namespace ns-b\]"):
+            with source.errors_named():
+                read_all(ds)
+    finally:
+        fs.rm("/data/tf-rot", recursive=True)
+
+
 def test_datanode_killed_mid_epoch_the_worker_finishes_from_other_replicas(fresh_cluster, tmp_path):
     cluster = fresh_cluster(namespaces=1, replication=2)
     writer = client(cluster, "host-1")
