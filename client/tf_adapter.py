@@ -229,6 +229,9 @@ class HfedInput:
 
     # ------------------------------------------------------------ the dataset
 
+    # Built without autograph: the functions below are plain TensorFlow, and autograph would re-read
+    # this module's source to convert them (an edited file then builds the wrong function).
+    @tf.autograph.experimental.do_not_convert
     def dataset(self) -> "tf.data.Dataset":
         if self.share is not None:
             return self._exact_dataset()
