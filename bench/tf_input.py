@@ -60,6 +60,11 @@ def lower_quartile(values: list[float]) -> float:
     return statistics.quantiles(values, n=4, method="inclusive")[0]
 
 
+def row(name: str, seconds: float, records: int, nbytes: float, baseline: float | None = None) -> tuple:
+    """A report row: records/s, bytes/s and, against a baseline's seconds, the ratio (baseline / this)."""
+    return name, records / seconds, nbytes / seconds, None if baseline is None else baseline / seconds
+
+
 def timed_epoch(ds, batched: bool):
     """(wall seconds, this process's CPU seconds over all its threads, records) of one pass,
     from making the iterator to its end of sequence. The iterator's teardown is left out:
@@ -160,34 +165,32 @@ def measure_worker(w: int, plan, hosts, conf: str, plain_dir: Path, args) -> dic
     unbatched = min(args.unbatched_records, total_records)
     unbatched_bytes = share_bytes * unbatched / total_records
     # Rates from each path's lower-quartile epoch (see report()); fastest and median epochs and CPU beside.
-    med = {k: lower_quartile(v) for k, v in times.items()}
+    quartile = {k: lower_quartile(v) for k, v in times.items()}
     fastest = {k: min(v) for k, v in times.items()}
     wall_median = {k: statistics.median(v) for k, v in times.items()}
     cpu_median = {k: statistics.median(v) for k, v in cpu.items()}
     return {
         "worker": w, "host": hosts[w], "files": len(files), "bytes": share_bytes, "records": total_records,
         "rows": [
-            ("plain TFRecordDataset, batched", total_records / med["plain_b"], share_bytes / med["plain_b"], None),
-            ("adapter, batched", total_records / med["adapter_b"], share_bytes / med["adapter_b"],
-             med["plain_b"] / med["adapter_b"]),
-            ("adapter, batched, record counting off", total_records / med["adapter_b_nocount"],
-             share_bytes / med["adapter_b_nocount"], med["plain_b"] / med["adapter_b_nocount"]),
-            ("replica files listed up front, batched", total_records / med["blocks_b"],
-             share_bytes / med["blocks_b"], med["plain_b"] / med["blocks_b"]),
-            ("plain TFRecordDataset, unbatched", unbatched / med["plain_u"], unbatched_bytes / med["plain_u"], None),
-            ("adapter, unbatched", unbatched / med["adapter_u"], unbatched_bytes / med["adapter_u"],
-             med["plain_u"] / med["adapter_u"]),
-            ("remote only, batched, first epoch (fetch)", total_records / remote_cold, share_bytes / remote_cold,
-             med["plain_b"] / remote_cold),
-            ("remote only, batched, next epoch (cache)", total_records / remote_cached, share_bytes / remote_cached,
-             med["plain_b"] / remote_cached),
+            row("plain TFRecordDataset, batched", quartile["plain_b"], total_records, share_bytes),
+            row("adapter, batched", quartile["adapter_b"], total_records, share_bytes, quartile["plain_b"]),
+            row("adapter, batched, record counting off", quartile["adapter_b_nocount"], total_records, share_bytes,
+                quartile["plain_b"]),
+            row("replica files listed up front, batched", quartile["blocks_b"], total_records, share_bytes,
+                quartile["plain_b"]),
+            row("plain TFRecordDataset, unbatched", quartile["plain_u"], unbatched, unbatched_bytes),
+            row("adapter, unbatched", quartile["adapter_u"], unbatched, unbatched_bytes, quartile["plain_u"]),
+            row("remote only, batched, first epoch (fetch)", remote_cold, total_records, share_bytes,
+                quartile["plain_b"]),
+            row("remote only, batched, next epoch (cache)", remote_cached, total_records, share_bytes,
+                quartile["plain_b"]),
         ],
         "local_counters": local_counters.as_dict(), "remote_counters": remote_counters.as_dict(),
-        "spread": {k: (min(v), max(v)) for k, v in times.items()}, "setup": setup,
-        "adapter_ratios": (med["plain_b"] / med["adapter_b"], fastest["plain_b"] / fastest["adapter_b"],
+        "setup": setup,
+        "adapter_ratios": (quartile["plain_b"] / quartile["adapter_b"], fastest["plain_b"] / fastest["adapter_b"],
                            wall_median["plain_b"] / wall_median["adapter_b"],
                            cpu_median["plain_b"] / cpu_median["adapter_b"]),
-        "floor_ratios": (med["plain_b"] / med["blocks_b"], fastest["plain_b"] / fastest["blocks_b"],
+        "floor_ratios": (quartile["plain_b"] / quartile["blocks_b"], fastest["plain_b"] / fastest["blocks_b"],
                          wall_median["plain_b"] / wall_median["blocks_b"]),
     }
 
@@ -239,8 +242,9 @@ def report(runs: dict[int, list[list[dict]]], args, setup: str) -> str:
     for size, size_runs in runs.items():
         for n, results in enumerate(size_runs, 1):
             ratios = [ratio_of(r, "adapter, batched") for r in results]
+            floors = ", ".join(f"{r['floor_ratios'][0]:.2f}x" for r in results)
             lines.append(f"| {size} MiB | {n} | " + " | ".join(f"{x:.2f}x" for x in ratios)
-                         + f" | {min(ratios):.2f}x | " + ", ".join(f"{r['floor_ratios'][0]:.2f}x" for r in results) + " |")
+                         + f" | {min(ratios):.2f}x | {floors} |")
     lines += ["", "The same epochs by every measure (plain / other: above 1.0x the other is faster, or cheaper; "
               "CPU is this process's, all threads, per epoch):", "",
               "| shard size | run | worker | adapter: lower quartile, fastest, median, CPU "

@@ -54,7 +54,6 @@ import shutil
 import tempfile
 import threading
 import time
-import weakref
 
 try:
     import tensorflow as tf
@@ -82,6 +81,7 @@ INPUT_PLAN_ENV = "HFED_INPUT_PLAN"   # path of an InputPlan JSON file (InputPlan
 JOB_DIR_ENV = "HFED_JOB_DIR"         # each worker writes its per-epoch counters there as worker-<index>.json
 END_OF_EPOCH = -1                    # the file index that closes an epoch (after the last file)
 START_OF_EPOCH = -2                  # the file index that opens one (a pass left unfinished is not an epoch)
+NO_RECORDS = os.devnull              # what those two indices map to: every reader reads it as nothing
 
 
 # ------------------------------------------------------------------ counters
@@ -180,8 +180,6 @@ class HfedInput:
         self._remote_warned: set[str] = set()      # files already logged as read remotely
         self._lock = threading.Lock()
         self._handed: list[tuple[str, str, str]] = []   # this epoch's files so far: hfed path, namespace, local path
-        self._no_file = empty_file()                    # what the epoch's opening and closing indices map to
-        weakref.finalize(self, remove_quietly, self._no_file)
         # Records are counted per file off the input path, by a thread walking the file's framing.
         self._counter_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="hfed-count")
         self._record_counts: set[concurrent.futures.Future] = set()
@@ -189,7 +187,7 @@ class HfedInput:
         self._replica_paths = ReplicaPaths()       # short-circuit answers, reused across epochs
         # Where this epoch's files are: looked up at its start, one call per namespace.
         read = ({s.file for s in self.share.segments} if self.share is not None
-                else {i for i, w in enumerate(plan.owner) if w == worker_index})
+                else plan.indices_of(worker_index))
         self._epoch_paths = [plan.files[i].path for i in sorted(read)]
         self._located: dict[str, pb.LocatedBlocks] = {}
         # Only the job's own input (its plan is the launcher's) reports epochs to the job:
@@ -235,18 +233,18 @@ class HfedInput:
     def dataset(self) -> "tf.data.Dataset":
         if self.share is not None:
             return self._exact_dataset()
-        mine = [i for i, w in enumerate(self.plan.owner) if w == self.worker_index]
+        mine = self.plan.indices_of(self.worker_index)
         indices = tf.data.Dataset.from_tensor_slices(tf.constant(mine, tf.int64, shape=[len(mine)]))
         if self.shuffle_files:
             indices = indices.shuffle(max(len(mine), 1), seed=self.seed, reshuffle_each_iteration=True)
         # A first and a last index open and close the epoch (block locations, counters); both map to
-        # an empty file, which the reader reads as nothing. One map and no filter: every tf.data
+        # NO_RECORDS, which the reader reads as nothing. One map and no filter: every tf.data
         # function costs each epoch's new iterator 2-5 ms to instantiate (~3% of a 16 MiB epoch each).
         indices = (tf.data.Dataset.from_tensors(tf.constant(START_OF_EPOCH, tf.int64)).concatenate(indices)
                    .concatenate(tf.data.Dataset.from_tensors(tf.constant(END_OF_EPOCH, tf.int64))))
         local_paths = indices.map(lambda i: self._local_path_op(i, tf.constant(-1, tf.int64)))
-        if self.kind == "bytes":   # one element per file: the markers' empty file is not one
-            return self._finish(local_paths.filter(lambda p: p != self._no_file).map(tf.io.read_file))
+        if self.kind == "bytes":   # one element per file: the markers' NO_RECORDS is not one
+            return self._finish(local_paths.filter(lambda p: p != NO_RECORDS).map(tf.io.read_file))
         # The reader takes the dataset of paths itself: one flat_map over the files. (A reader made
         # per path inside our own flat_map nests a second one: ~15% of the throughput at 1 KiB records.)
         parallel = None if self.cycle_length == 1 else self.cycle_length   # deterministic either way
@@ -268,7 +266,7 @@ class HfedInput:
         ranges = (tf.data.Dataset.from_tensors((start, start, start)).concatenate(ranges)
                   .concatenate(tf.data.Dataset.from_tensors((end, end, end))))
         opened = ranges.map(lambda f, start, stop: (self._local_path_op(f, stop - start), start, stop))
-        opened = opened.filter(lambda path, start, stop: path != self._no_file)
+        opened = opened.filter(lambda path, start, stop: path != NO_RECORDS)
 
         def records(path, start, stop):
             return self._reader(path).skip(start).take(stop - start)
@@ -373,10 +371,10 @@ class HfedInput:
     def _local_path_for(self, index, records) -> str:
         if int(index) == END_OF_EPOCH:
             self._end_epoch()
-            return self._no_file
+            return NO_RECORDS
         if int(index) == START_OF_EPOCH:
             self._start_epoch()
-            return self._no_file
+            return NO_RECORDS
         return self.local_path(self.plan.files[int(index)], int(records))
 
     def _padding_path_for(self, index) -> str:
@@ -547,7 +545,7 @@ class HfedInput:
         try:
             for _ in self._reader(local):
                 pass
-        except (tf.errors.DataLossError, tf.errors.NotFoundError):
+        except tf.errors.DataLossError:
             return True
         return False
 
@@ -561,17 +559,6 @@ def hfed_dataset(paths_or_globs=None, worker_index: int | None = None, num_worke
     ds = source.dataset()
     ds.hfed_input = source
     return ds
-
-
-def empty_file() -> str:
-    fd, path = tempfile.mkstemp(prefix="hfed-no-records-")
-    os.close(fd)
-    return path
-
-
-def remove_quietly(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
 
 
 def load_plan(path: str) -> InputPlan:

@@ -54,9 +54,13 @@ class InputPlan:
     def num_workers(self) -> int:
         return len(self.worker_hosts)
 
-    def files_of(self, worker_index: int) -> list[FileLayout]:
+    def indices_of(self, worker_index: int) -> list[int]:
+        """Indices into ``files`` of the files ``worker_index`` reads, in plan order."""
         check_worker_index(worker_index, self.num_workers)
-        return [f for f, w in zip(self.files, self.owner) if w == worker_index]
+        return [i for i, w in enumerate(self.owner) if w == worker_index]
+
+    def files_of(self, worker_index: int) -> list[FileLayout]:
+        return [self.files[i] for i in self.indices_of(worker_index)]
 
     def bytes_of(self, worker_index: int) -> int:
         return sum(f.size for f in self.files_of(worker_index))

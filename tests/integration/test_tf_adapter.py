@@ -160,7 +160,7 @@ def test_corrupt_tfrecord_error_names_the_hfed_file(cluster, fs):
 
 
 def test_a_replica_corrupted_on_disk_after_its_first_epoch_is_named_when_a_later_epoch_reads_it(cluster, fs):
-    """Later epochs hand out every known replica file at once; a bad record still names its hfed file."""
+    """A later epoch reuses the DataNode's answer without asking again; a bad record still names its hfed file."""
     writer = client(cluster, "host-1")
     write_tfrecord_shards(writer, make_records(900), "/data/tf-rot", replication=1, hosts=["host-1"],
                           records_per_shard=300)
